@@ -1,0 +1,1 @@
+"""Functional core of imgassets. Nothing in this package imports Dagster."""

@@ -1,0 +1,76 @@
+"""Class maps: class id -> class name, read from the files labelling tools write.
+
+Formats:
+
+* Ultralytics ``data.yaml``: ``names`` as a list (``[person, car]``, id = position) or a dict
+  (``{0: person, 1: car}``); ``nc``, when present, must equal the number of names.
+* ``classes.txt`` (YOLO export of LabelImg and others): one name per line, id = line number - 1,
+  blank lines ignored.
+
+A label file uses the class map nearest to it: the one in its own folder, else its parent's, up to
+the scientist's folder. In the Ultralytics layout, ``data.yaml`` at the dataset root serves
+``labels/train/x.txt``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import yaml
+
+
+class ClassMapError(ValueError):
+    """A class-map file that cannot be used; the message names the file and the reason."""
+
+
+def parse_data_yaml(text: str, source: str) -> dict[int, str]:
+    """Class map from the text of an Ultralytics ``data.yaml`` (``names`` list or dict form)."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ClassMapError(f"{source}: not valid YAML: {exc}") from None
+    names = doc.get("names") if isinstance(doc, dict) else None
+    if isinstance(names, list):
+        mapping = {i: str(n) for i, n in enumerate(names)}
+    elif isinstance(names, dict):
+        try:
+            mapping = {int(k): str(v) for k, v in names.items()}
+        except (TypeError, ValueError):
+            raise ClassMapError(f"{source}: 'names' keys must be integer class ids") from None
+    else:
+        raise ClassMapError(f"{source}: no 'names' list or dict")
+    nc = doc.get("nc")
+    if nc is not None and nc != len(mapping):
+        raise ClassMapError(f"{source}: nc is {nc} but {len(mapping)} names are listed")
+    return mapping
+
+
+def parse_classes_txt(text: str) -> dict[int, str]:
+    """Class map from ``classes.txt``: one name per non-blank line, ids from 0."""
+    names = [line.strip() for line in text.lstrip("\ufeff").splitlines() if line.strip()]
+    return dict(enumerate(names))
+
+
+def read_class_map(path: Path, rel_path: str) -> dict[int, str]:
+    """Read a class-map file; ``rel_path`` names it in errors. Raises :class:`ClassMapError`."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ClassMapError(f"{rel_path}: cannot read: {exc}") from None
+    if path.suffix.lower() == ".txt":
+        return parse_classes_txt(text)
+    return parse_data_yaml(text, rel_path)
+
+
+def nearest_class_map(label_path: str, class_map_paths: list[str]) -> str | None:
+    """The class-map path nearest to ``label_path`` (same folder first, then each parent up to the
+    scientist's folder, and for ``.../labels/...`` also the folder holding ``labels``); ``data.yaml``
+    before ``classes.txt`` in the same folder. ``None`` when there is none."""
+    by_dir: dict[str, list[str]] = {}
+    for p in sorted(class_map_paths, key=lambda p: (PurePosixPath(p).suffix.lower() == ".txt", p)):
+        by_dir.setdefault(str(PurePosixPath(p).parent), []).append(p)
+    parent = PurePosixPath(label_path).parent
+    for folder in [parent, *parent.parents]:
+        if str(folder) in by_dir:
+            return by_dir[str(folder)][0]
+    return None

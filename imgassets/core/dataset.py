@@ -1,0 +1,140 @@
+"""Training datasets: snapshots merged, split, described by a manifest, staged on local disk.
+
+* **Merge**: the rows of each scientist's snapshot manifest. An image whose content hash is already
+  in the dataset (the same bytes from another folder or scientist) is kept once: the first by
+  (scientist, path).
+* **Class map**: the sorted union of the class *names* used by the boxes; ids are positions in it,
+  so the same name from two scientists is one class whatever its local id.
+* **Split**: deterministic from the content hash: an image is ``val`` when the first 8 hex digits of
+  its SHA-256, read as a fraction of 2**32, are below ``val_fraction``. The same bytes always land
+  in the same split. With two or more images, at least one is in each split.
+* **Stored**: ``datasets/<dataset_id>/manifest.parquet`` and ``datasets/<dataset_id>/data.yaml``.
+* **Staged** (Ultralytics layout): ``<dest>/images/{train,val}/<sha256>.<ext>``,
+  ``<dest>/labels/{train,val}/<sha256>.txt`` (YOLO txt) and ``<dest>/data.yaml`` with an absolute
+  ``path``. Staging is idempotent: files already there with the right size are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from imgassets.core.imaging import SUPPORTED_FORMATS
+from imgassets.core.manifest import DATASET_SCHEMA, boxes_of, content_id, read_parquet_bytes, to_parquet_bytes
+from imgassets.core.object_store import ObjectStore, content_key
+
+DEFAULT_VAL_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """A merged, split dataset: its id, class names (id = position), rows and source snapshots."""
+
+    dataset_id: str
+    class_names: list[str]
+    records: list[dict]
+    snapshots: dict[str, str]
+    duplicates_dropped: int
+
+    @property
+    def manifest_key(self) -> str:
+        return f"datasets/{self.dataset_id}/manifest.parquet"
+
+    @property
+    def data_yaml_key(self) -> str:
+        return f"datasets/{self.dataset_id}/data.yaml"
+
+    def count(self, split: str) -> int:
+        """Number of images in ``split`` (``train`` or ``val``)."""
+        return sum(r["split"] == split for r in self.records)
+
+
+def split_score(sha256: str) -> float:
+    """A number in [0, 1) derived from the content hash; the split compares it to the val fraction."""
+    return int(sha256[:8], 16) / 2**32
+
+
+def assign_splits(hashes: list[str], val_fraction: float) -> dict[str, str]:
+    """Content hash -> ``train`` or ``val`` (rule in the module docstring)."""
+    splits = {h: "val" if split_score(h) < val_fraction else "train" for h in hashes}
+    if len(hashes) >= 2:
+        ordered = sorted(hashes, key=split_score)
+        if "val" not in splits.values():
+            splits[ordered[0]] = "val"
+        if "train" not in splits.values():
+            splits[ordered[-1]] = "train"
+    return splits
+
+
+def load_snapshot(store: ObjectStore, manifest_key: str) -> list[dict]:
+    """Rows of a snapshot manifest stored at ``manifest_key``."""
+    frame, _ = read_parquet_bytes(store.get_bytes(manifest_key))
+    return [{**row, "boxes": boxes_of(row["boxes"])} for row in frame.to_dict("records")]
+
+
+def merge_snapshots(snapshots: dict[str, tuple[str, list[dict]]], val_fraction: float = DEFAULT_VAL_FRACTION) -> DatasetVersion:
+    """Merge ``{scientist: (snapshot_id, rows)}`` into one :class:`DatasetVersion` (rules above)."""
+    seen: set[str] = set()
+    merged: list[dict] = []
+    dropped = 0
+    for scientist in sorted(snapshots):
+        snapshot_id, rows = snapshots[scientist]
+        for row in sorted(rows, key=lambda r: r["path"]):
+            if row["sha256"] in seen:
+                dropped += 1
+                continue
+            seen.add(row["sha256"])
+            merged.append({"scientist": scientist, "snapshot_id": snapshot_id, **row})
+    class_names = sorted({b["class_name"] for r in merged for b in r["boxes"]})
+    class_id = {name: i for i, name in enumerate(class_names)}
+    splits = assign_splits([r["sha256"] for r in merged], val_fraction)
+    records = [
+        {**r, "boxes": [{**b, "class_id": class_id[b["class_name"]]} for b in r["boxes"]], "split": splits[r["sha256"]]}
+        for r in merged
+    ]
+    header = {"class_names": class_names, "val_fraction": val_fraction}
+    dataset_id = content_id(records, header)
+    return DatasetVersion(dataset_id, class_names, records, {s: snapshots[s][0] for s in sorted(snapshots)}, dropped)
+
+
+def data_yaml_text(class_names: list[str], root: str | None = None) -> str:
+    """Ultralytics ``data.yaml``: ``path`` (when given), ``train``/``val`` image folders, ``names`` dict."""
+    doc: dict = {"path": root} if root else {}
+    doc.update(train="images/train", val="images/val", nc=len(class_names), names=dict(enumerate(class_names)))
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
+def store_dataset(store: ObjectStore, dataset: DatasetVersion) -> None:
+    """Write the dataset manifest and ``data.yaml`` (skipped when this dataset id is stored)."""
+    if store.exists(dataset.manifest_key):
+        return
+    meta = {"kind": "dataset", "dataset_id": dataset.dataset_id, "class_names": dataset.class_names,
+            "snapshots": dataset.snapshots}
+    store.put_bytes(dataset.data_yaml_key, data_yaml_text(dataset.class_names).encode())
+    store.put_bytes(dataset.manifest_key, to_parquet_bytes(dataset.records, DATASET_SCHEMA, meta))
+
+
+def yolo_label_text(boxes: list[dict]) -> str:
+    """YOLO txt for ``boxes``: one row ``class x_center y_center width height`` per box, 6 decimals."""
+    return "".join(
+        f"{b['class_id']} {b['x_center']:.6f} {b['y_center']:.6f} {b['width']:.6f} {b['height']:.6f}\n" for b in boxes
+    )
+
+
+def stage_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str | Path) -> Path:
+    """Copy the dataset's images from ``store`` into ``dest`` in the Ultralytics layout; return the
+    path of the staged ``data.yaml``. Raises ``ObjectNotFoundError`` naming a missing object."""
+    dest = Path(dest).resolve()
+    for record in dataset.records:
+        name = f"{record['sha256']}.{SUPPORTED_FORMATS[record['format']]}"
+        image = dest / "images" / record["split"] / name
+        if not (image.is_file() and image.stat().st_size == record["size_bytes"]):
+            store.get_file(content_key(record["sha256"]), image)
+        label = dest / "labels" / record["split"] / f"{record['sha256']}.txt"
+        label.parent.mkdir(parents=True, exist_ok=True)
+        label.write_text(yolo_label_text(record["boxes"]))
+    data_yaml = dest / "data.yaml"
+    data_yaml.write_text(data_yaml_text(dataset.class_names, str(dest)))
+    return data_yaml

@@ -1,0 +1,129 @@
+"""Image inspection: format sniffed from the bytes, strict full decode, EXIF orientation.
+
+Rules (documented in ``docs/architecture.md``):
+
+* The format comes from the file's bytes (Pillow's format detection), never from the extension.
+  A mismatch with the extension is accepted and noted in ``reason``.
+* Supported formats are those Ultralytics trains on that Pillow reads: JPEG (and MPO, a JPEG with
+  extra frames), PNG, BMP, TIFF, WebP.
+* Every image is fully decoded. JPEGs go through libjpeg-turbo in strict mode (``simplejpeg``), so a
+  truncated file or corrupted entropy data is an error, not a warning followed by grey pixels.
+  Other formats are decoded by Pillow with truncated images refused.
+* Width and height are those of the *displayed* frame: EXIF orientations 5-8 (transposed and
+  rotated by 90 or 270 degrees) swap them. Orientation values outside 1-8 are reported and ignored.
+* Minimum size: 10 px on each side, the same floor as Ultralytics' ``verify_image_label``.
+* Multi-frame files (animated WebP, multi-page TIFF, MPO) are validated and described by their
+  first frame, which is the frame Ultralytics trains on.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import simplejpeg
+from PIL import Image, UnidentifiedImageError
+
+MIN_SIDE_PX = 10
+EXIF_ORIENTATION_TAG = 0x0112
+SUPPORTED_FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "BMP": "bmp", "TIFF": "tif", "WEBP": "webp"}
+"""Sniffed Pillow format -> file extension used when staging a dataset."""
+
+# Status values of the image index (``ok`` or the reason the image is rejected).
+OK = "ok"
+EMPTY = "empty"
+UNREADABLE = "unreadable"
+NOT_AN_IMAGE = "not_an_image"
+UNSUPPORTED = "unsupported_format"
+CORRUPT = "corrupt"
+TOO_SMALL = "too_small"
+TOO_LARGE = "too_large"
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What inspecting one image file found.
+
+    ``width``/``height`` are pixels in the displayed frame (EXIF orientation applied), ``None`` when
+    the header could not be read. ``status`` is :data:`OK` or a rejection code; ``reason`` is a
+    sentence for the scientist (also set for accepted images with a remark, e.g. an extension that
+    does not match the content).
+    """
+
+    format: str | None
+    width: int | None
+    height: int | None
+    exif_orientation: int | None
+    mode: str | None
+    status: str
+    reason: str
+
+
+def _orientation(image: Image.Image) -> int | None:
+    try:
+        value = image.getexif().get(EXIF_ORIENTATION_TAG)
+    except Exception:  # malformed EXIF blocks are not a reason to reject pixels
+        return None
+    return int(value) if isinstance(value, int) else None
+
+
+def _decode(data: bytes, image: Image.Image) -> None:
+    """Fully decode ``image`` (opened on ``data``); raise on any decoder error or warning."""
+    if image.format in ("JPEG", "MPO"):
+        colorspace = {"L": "GRAY", "CMYK": "CMYK"}.get(image.mode, "RGB")
+        simplejpeg.decode_jpeg(data, colorspace=colorspace, strict=True)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        image.load()
+
+
+def inspect_image(data: bytes, extension: str = "") -> ImageInfo:
+    """Sniff, fully decode and measure one image given its bytes.
+
+    ``extension`` (e.g. ``".JPG"``) is only used to report a mismatch with the sniffed format.
+    Never raises for bad content: every failure becomes a status and a reason.
+    """
+    if not data:
+        return ImageInfo(None, None, None, None, None, EMPTY, "file is empty (0 bytes)")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        return ImageInfo(None, None, None, None, None, TOO_LARGE, f"refused as a decompression bomb: {exc}")
+    except UnidentifiedImageError:
+        return ImageInfo(None, None, None, None, None, NOT_AN_IMAGE, "the bytes are not an image format Pillow can identify")
+    except Exception as exc:
+        return ImageInfo(None, None, None, None, None, CORRUPT, f"image header cannot be read: {exc}")
+
+    fmt = image.format or "unknown"
+    width, height = image.size
+    orientation = _orientation(image)
+    mode = image.mode
+    remarks: list[str] = []
+    if orientation is not None and not 1 <= orientation <= 8:
+        remarks.append(f"invalid EXIF orientation {orientation} ignored")
+        orientation_applied = 1
+    else:
+        orientation_applied = orientation or 1
+    if orientation_applied in (5, 6, 7, 8):
+        width, height = height, width
+
+    def info(status: str, reason: str) -> ImageInfo:
+        return ImageInfo(fmt, width, height, orientation, mode, status, "; ".join([reason, *remarks]).strip("; "))
+
+    if fmt not in SUPPORTED_FORMATS:
+        return info(UNSUPPORTED, f"{fmt} images are not supported for YOLO training (use JPEG, PNG, BMP, TIFF or WebP)")
+    try:
+        _decode(data, image)
+    except Image.DecompressionBombError as exc:
+        return info(TOO_LARGE, f"refused as a decompression bomb: {exc}")
+    except Exception as exc:
+        return info(CORRUPT, f"{fmt} data cannot be fully decoded: {exc}")
+    if min(width, height) < MIN_SIDE_PX:
+        return info(TOO_SMALL, f"{width}x{height} px is below the {MIN_SIDE_PX} px minimum side")
+    expected_ext = SUPPORTED_FORMATS[fmt]
+    ext = extension.lower().lstrip(".")
+    if ext and ext not in {expected_ext, "jpeg" if expected_ext == "jpg" else "", "tiff" if expected_ext == "tif" else ""}:
+        remarks.append(f"extension .{ext} but the content is {fmt}")
+    return info(OK, "")

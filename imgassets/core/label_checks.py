@@ -1,0 +1,96 @@
+"""Findings on a label table: what is wrong, in which file and line, and why.
+
+Each function returns a list of :class:`Finding` (empty when the check passes). The Dagster asset
+checks report them; the snapshot refuses any row that has one. Geometry rule: a box must have
+positive area and lie inside the image, its corners ``x_center +- width/2`` and
+``y_center +- height/2`` within [0, 1] up to :data:`BOX_TOLERANCE` (label exporters round to six
+decimals, so edge-touching boxes overshoot by about 5e-7).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.errors
+
+from imgassets.core.label_table import LabelTableSchema
+
+BOX_TOLERANCE = 1e-4
+"""Allowed overshoot of a box corner past the image edge, in normalized units (0.064 px at 640 px)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: ``file`` (relative to the scientist's folder), ``line`` (0 = whole file), ``reason``."""
+
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}" if self.line else f"{self.file}: {self.reason}"
+
+
+def schema_failures(table: pd.DataFrame) -> list[Finding]:
+    """Rows failing :class:`LabelTableSchema` (unparseable lines, nulls, coordinates outside [0, 1])."""
+    try:
+        LabelTableSchema.validate(table, lazy=True)
+        return []
+    except pandera.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    findings: dict[int, Finding] = {}
+    for case in cases.itertuples():
+        idx = case.index
+        if idx is None or pd.isna(idx) or int(idx) in findings:
+            continue
+        row = table.loc[int(idx)]
+        reason = row["parse_error"] if pd.notna(row["parse_error"]) else (
+            f"{case.column} = {case.failure_case} fails {case.check}")
+        findings[int(idx)] = Finding(row["label_file"], int(row["line"]), reason)
+    table_level = [c for c in cases.itertuples() if c.index is None or pd.isna(c.index)]
+    extra = [Finding("<label table>", 0, f"{c.column}: {c.check} ({c.failure_case})") for c in table_level]
+    return [findings[i] for i in sorted(findings)] + extra
+
+
+def _parsed(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["parse_error"].isna()]
+
+
+def geometry_failures(table: pd.DataFrame, tolerance: float = BOX_TOLERANCE) -> list[Finding]:
+    """Parsed boxes with zero (or negative) area, or extending outside the image."""
+    findings = []
+    for row in _parsed(table).itertuples():
+        x0, x1 = row.x_center - row.width / 2, row.x_center + row.width / 2
+        y0, y1 = row.y_center - row.height / 2, row.y_center + row.height / 2
+        if row.width <= 0 or row.height <= 0:
+            findings.append(Finding(row.label_file, row.line, f"zero-area box (width {row.width:g}, height {row.height:g})"))
+        elif min(x0, y0) < -tolerance or max(x1, y1) > 1 + tolerance:
+            findings.append(Finding(row.label_file, row.line,
+                                    f"box outside the image: x {x0:.4f}..{x1:.4f}, y {y0:.4f}..{y1:.4f} (must be within 0..1)"))
+    return findings
+
+
+def class_map_failures(table: pd.DataFrame) -> list[Finding]:
+    """Parsed boxes whose class id has no name in the label file's class map (or no class map)."""
+    findings = []
+    for row in _parsed(table).itertuples():
+        if pd.notna(row.class_name):
+            continue
+        if pd.isna(row.class_map_file):
+            reason = f"class id {row.class_id} has no name: no data.yaml or classes.txt in this folder or above"
+        else:
+            reason = f"class id {row.class_id} is not in the class map {row.class_map_file}"
+        findings.append(Finding(row.label_file, row.line, reason))
+    return findings
+
+
+def orphan_label_files(table: pd.DataFrame) -> list[Finding]:
+    """Label files whose image does not exist (one finding per file)."""
+    orphans = table[table["image_path"].isna() & (table["line"] > 0)]["label_file"].unique()
+    return [Finding(f, 0, "label file has no matching image (looked in images/ and beside it)") for f in sorted(orphans)]
+
+
+def blocking_findings(table: pd.DataFrame) -> list[Finding]:
+    """Every finding that must keep the table out of a snapshot (schema, geometry, class map)."""
+    return schema_failures(table) + geometry_failures(table) + class_map_failures(table)

@@ -1,0 +1,79 @@
+"""Which file is what on a scientist's folder, and which label file belongs to which image.
+
+Paths are POSIX strings relative to the scientist's folder. Rules:
+
+* **image**: the extension is one Ultralytics trains on (case-insensitive): ``.jpg .jpeg .png .bmp
+  .tif .tiff .webp .mpo``. The bytes decide the real format later (:mod:`imgassets.core.imaging`).
+* **class_map**: ``data.yaml`` or ``data.yml`` (Ultralytics) and ``classes.txt`` (one name per line).
+* **label** (YOLO txt): a ``.txt`` file, other than ``classes.txt`` and ``README*``, that either lies
+  under a folder named ``labels`` (the Ultralytics ``images/`` -> ``labels/`` sibling layout) or lies
+  in a folder that also holds images (labels beside images).
+* **other**: everything else. Listed in the image index, never failed.
+
+Pairing follows Ultralytics' ``img2label_paths``: the label of ``a/images/b/x.jpg`` is
+``a/labels/b/x.txt`` (last ``images`` component swapped); when that does not exist, the label beside
+the image, ``a/images/b/x.txt``, is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".mpo"})
+CLASS_MAP_NAMES = frozenset({"data.yaml", "data.yml", "classes.txt"})
+
+IMAGE = "image"
+LABEL = "label"
+CLASS_MAP = "class_map"
+OTHER = "other"
+
+
+def is_image_path(path: str) -> bool:
+    """True when ``path`` has an image extension (case-insensitive)."""
+    return PurePosixPath(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def classify_paths(paths: list[str]) -> dict[str, str]:
+    """Map each relative path to ``image``, ``label``, ``class_map`` or ``other`` (rules above)."""
+    dirs_with_images = {str(PurePosixPath(p).parent) for p in paths if is_image_path(p)}
+    kinds: dict[str, str] = {}
+    for path in paths:
+        pure = PurePosixPath(path)
+        name = pure.name.lower()
+        if is_image_path(path):
+            kinds[path] = IMAGE
+        elif name in CLASS_MAP_NAMES:
+            kinds[path] = CLASS_MAP
+        elif pure.suffix.lower() == ".txt" and not name.startswith("readme") and (
+            "labels" in pure.parent.parts or str(pure.parent) in dirs_with_images
+        ):
+            kinds[path] = LABEL
+        else:
+            kinds[path] = OTHER
+    return kinds
+
+
+def label_candidates(image_path: str) -> list[str]:
+    """Label paths tried for ``image_path``, in order: ``labels/`` sibling layout, then beside."""
+    pure = PurePosixPath(image_path)
+    candidates: list[str] = []
+    parts = list(pure.parent.parts)
+    if "images" in parts:
+        i = len(parts) - 1 - parts[::-1].index("images")
+        parts[i] = "labels"
+        candidates.append(str(PurePosixPath(*parts, pure.stem + ".txt")))
+    candidates.append(str(pure.with_suffix(".txt")))
+    return candidates
+
+
+def pair_labels(image_paths: list[str], label_paths: list[str]) -> dict[str, str]:
+    """Map each label path to the image it annotates. Label paths absent from the result are
+    orphans (a label file with no image); images absent from the values are background images."""
+    labels = set(label_paths)
+    paired: dict[str, str] = {}
+    for image in sorted(image_paths):
+        for candidate in label_candidates(image):
+            if candidate in labels and candidate not in paired:
+                paired[candidate] = image
+                break
+    return paired

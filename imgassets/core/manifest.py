@@ -1,0 +1,62 @@
+"""Parquet manifests: the immutable description of a snapshot or a dataset.
+
+A manifest has one row per image: ``sha256`` (content hash, names the object at
+``objects/sha256/<2>/<64>``), ``path`` (relative to the scientist's folder), ``size_bytes``,
+``format`` (sniffed), ``width``/``height`` (pixels, displayed frame) and ``boxes``: a list of
+``{class_name, class_id, x_center, y_center, width, height}`` (normalized xywh, displayed frame).
+Dataset manifests add ``scientist``, ``snapshot_id`` and ``split``. Ids (snapshot id, dataset id)
+are the first :data:`ID_LENGTH` hex digits of :func:`imgassets.core.hashing.canonical_hash` over the
+rows, so the same content always gets the same id, whatever the Parquet writer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from imgassets.core.hashing import canonical_hash
+
+ID_LENGTH = 16
+METADATA_KEY = b"imgassets"
+
+BOX_TYPE = pa.struct([
+    ("class_name", pa.string()), ("class_id", pa.int32()), ("x_center", pa.float64()),
+    ("y_center", pa.float64()), ("width", pa.float64()), ("height", pa.float64()),
+])
+IMAGE_FIELDS = [
+    ("sha256", pa.string()), ("path", pa.string()), ("size_bytes", pa.int64()), ("format", pa.string()),
+    ("width", pa.int32()), ("height", pa.int32()), ("boxes", pa.list_(BOX_TYPE)),
+]
+SNAPSHOT_SCHEMA = pa.schema(IMAGE_FIELDS)
+DATASET_SCHEMA = pa.schema([("scientist", pa.string()), ("snapshot_id", pa.string()), *IMAGE_FIELDS,
+                            ("split", pa.string())])
+
+
+def content_id(records: list[dict], header: dict) -> str:
+    """Id of a manifest: hash of its header (e.g. scientist) and rows, :data:`ID_LENGTH` hex digits."""
+    return canonical_hash({"header": header, "rows": records})[:ID_LENGTH]
+
+
+def to_parquet_bytes(records: list[dict], schema: pa.Schema, metadata: dict) -> bytes:
+    """Serialise manifest rows with ``schema``; ``metadata`` is stored as JSON in the footer."""
+    table = pa.Table.from_pylist(records, schema=schema)
+    table = table.replace_schema_metadata({METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()})
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def read_parquet_bytes(data: bytes) -> tuple[pd.DataFrame, dict]:
+    """Rows (a DataFrame, ``boxes`` as lists of dicts) and the JSON footer metadata of a manifest."""
+    table = pq.read_table(io.BytesIO(data))
+    raw = (table.schema.metadata or {}).get(METADATA_KEY, b"{}")
+    return table.to_pandas(), json.loads(raw)
+
+
+def boxes_of(value) -> list[dict]:
+    """The ``boxes`` cell of a manifest row as a list of plain dicts (Parquet gives numpy arrays)."""
+    return [dict(b) for b in (value if value is not None else [])]

@@ -1,0 +1,140 @@
+"""Object store interface and the embedded local-directory implementation.
+
+Keys are POSIX-style strings such as ``objects/sha256/ab/abcdef...``. Every implementation
+(the local directory here, MinIO/S3 later) has the same behaviour:
+
+* ``put_*`` is atomic: a reader sees either no object or the whole object, never a partial one;
+* ``exists`` / ``stat`` never download;
+* ``get_*`` raises :class:`ObjectNotFoundError` naming the key when it is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol
+
+CONTENT_PREFIX = "objects/sha256"
+
+
+def content_key(sha256: str) -> str:
+    """Content-addressed key of an object: ``objects/sha256/<first 2 hex>/<64 hex>``."""
+    if len(sha256) != 64:
+        raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+    return f"{CONTENT_PREFIX}/{sha256[:2]}/{sha256}"
+
+
+class ObjectNotFoundError(KeyError):
+    """Raised when a key is not in the store; the message names the store and the key."""
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    """Size in bytes of a stored object and the user metadata stored with it."""
+
+    key: str
+    size: int
+
+
+class ObjectStore(Protocol):
+    """What every object store offers; see the module docstring for the guarantees."""
+
+    def describe(self) -> str:
+        """A human-readable location (directory, or endpoint and bucket), never secrets."""
+
+    def exists(self, key: str) -> bool: ...
+
+    def stat(self, key: str) -> ObjectStat: ...
+
+    def put_file(self, key: str, path: str | Path) -> None: ...
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def get_file(self, key: str, dest: str | Path) -> None: ...
+
+    def list_keys(self, prefix: str) -> Iterator[str]: ...
+
+
+class LocalObjectStore:
+    """Object store in a local directory: key ``a/b/c`` is the file ``<root>/a/b/c``.
+
+    The embedded default: needs no server. Writes go to a temporary file in the same directory and
+    are renamed into place (``os.replace`` is atomic on POSIX), so a crash never leaves a partial
+    object under its final key.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def describe(self) -> str:
+        return f"local object store at {self.root}"
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"invalid object key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def stat(self, key: str) -> ObjectStat:
+        try:
+            return ObjectStat(key=key, size=self._path(key).stat().st_size)
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"{key} not found in {self.describe()}") from None
+
+    def _atomic_write(self, key: str, write) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put_file(self, key: str, path: str | Path) -> None:
+        with open(path, "rb") as source:
+            self._atomic_write(key, lambda handle: shutil.copyfileobj(source, handle, 1 << 20))
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._atomic_write(key, lambda handle: handle.write(data))
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"{key} not found in {self.describe()}") from None
+
+    def get_file(self, key: str, dest: str | Path) -> None:
+        """Copy the object to ``dest`` atomically.
+
+        Never a hardlink: a consumer that rewrites its file in place (Ultralytics re-saves JPEGs it
+        considers corrupt) would otherwise change the content-addressed object itself.
+        """
+        source = self._path(key)
+        if not source.is_file():
+            raise ObjectNotFoundError(f"{key} not found in {self.describe()}")
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".tmp-{dest.name}")
+        tmp.unlink(missing_ok=True)
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        if not base.exists():
+            return
+        for path in sorted(base.rglob("*")):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                yield path.relative_to(self.root).as_posix()
