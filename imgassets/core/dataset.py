@@ -40,7 +40,7 @@ class DatasetVersion:
 
     @property
     def manifest_key(self) -> str:
-        return f"datasets/{self.dataset_id}/manifest.parquet"
+        return dataset_manifest_key(self.dataset_id)
 
     @property
     def data_yaml_key(self) -> str:
@@ -111,9 +111,22 @@ def store_dataset(store: ObjectStore, dataset: DatasetVersion) -> None:
     if store.exists(dataset.manifest_key):
         return
     meta = {"kind": "dataset", "dataset_id": dataset.dataset_id, "class_names": dataset.class_names,
-            "snapshots": dataset.snapshots}
+            "snapshots": dataset.snapshots, "duplicates_dropped": dataset.duplicates_dropped}
     store.put_bytes(dataset.data_yaml_key, data_yaml_text(dataset.class_names).encode())
     store.put_bytes(dataset.manifest_key, to_parquet_bytes(dataset.records, DATASET_SCHEMA, meta))
+
+
+def dataset_manifest_key(dataset_id: str) -> str:
+    """Key of a dataset manifest: ``datasets/<dataset_id>/manifest.parquet``."""
+    return f"datasets/{dataset_id}/manifest.parquet"
+
+
+def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:
+    """Read a stored dataset version back (what a training container does before staging)."""
+    frame, meta = read_parquet_bytes(store.get_bytes(dataset_manifest_key(dataset_id)))
+    records = [{**row, "boxes": boxes_of(row["boxes"])} for row in frame.to_dict("records")]
+    return DatasetVersion(dataset_id, list(meta["class_names"]), records, dict(meta["snapshots"]),
+                          int(meta.get("duplicates_dropped", 0)))
 
 
 def yolo_label_text(boxes: list[dict]) -> str:

@@ -1,0 +1,18 @@
+"""The one ``Definitions`` of imgassets: assembles assets, checks, jobs, sensors and resources."""
+
+import dagster as dg
+
+from imgassets.defs.deployment import resources_for
+from imgassets.defs.jobs import scientist_job, training_job
+from imgassets.defs.quality_checks import QUALITY_CHECKS
+from imgassets.defs.scientist_assets import image_index, image_snapshot, label_table
+from imgassets.defs.sensors import shared_drive_sensor
+from imgassets.defs.training_assets import training_dataset, yolo_model
+
+defs = dg.Definitions(
+    assets=[image_index, label_table, image_snapshot, training_dataset, yolo_model],
+    asset_checks=QUALITY_CHECKS,
+    jobs=[scientist_job, training_job],
+    sensors=[shared_drive_sensor],
+    resources=resources_for(),
+)

@@ -1,0 +1,42 @@
+"""Metadata shown in the Dagster UI: findings as Markdown tables, counts as numbers."""
+
+
+from collections.abc import Iterable
+
+import dagster as dg
+
+from imgassets.core.label_checks import Finding
+
+MAX_LISTED = 50
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def findings_metadata(findings: list[Finding]) -> dict:
+    """``count``, ``files`` and the first :data:`MAX_LISTED` findings (Markdown table and JSON)."""
+    listed = findings[:MAX_LISTED]
+    rows = "\n".join(f"| {_cell(f.file)} | {f.line or ''} | {_cell(f.reason)} |" for f in listed)
+    table = "| file | line | reason |\n|---|---|---|\n" + rows if listed else "nothing to report"
+    return {
+        "count": dg.MetadataValue.int(len(findings)),
+        "files": dg.MetadataValue.int(len({f.file for f in findings})),
+        "offending": dg.MetadataValue.md(table),
+        "findings": dg.MetadataValue.json([{"file": f.file, "line": f.line, "reason": f.reason} for f in listed]),
+    }
+
+
+def check_result(findings: list[Finding], severity: dg.AssetCheckSeverity, what: str) -> dg.AssetCheckResult:
+    """An asset check result: passed when ``findings`` is empty; ``what`` describes a finding."""
+    description = f"{len(findings)} {what}" if findings else f"no {what}"
+    return dg.AssetCheckResult(passed=not findings, severity=severity, metadata=findings_metadata(findings),
+                               description=description)
+
+
+def markdown_table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> dg.MetadataValue:
+    """A Markdown table for the UI."""
+    header = list(header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return dg.MetadataValue.md("\n".join(lines))

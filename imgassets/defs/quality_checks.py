@@ -1,0 +1,58 @@
+"""Asset checks on the per-scientist assets. Which block and why: ``docs/architecture.md``.
+
+* ``images_decode`` (WARN): a rejected image is excluded from the snapshot; the others go on.
+* ``label_schema``, ``box_geometry``, ``class_ids_in_class_map`` (ERROR, blocking): a wrong box on a
+  kept image would teach the model wrong answers, so the snapshot and training wait for a fix.
+* ``label_files_have_images`` (WARN): a label file without an image adds nothing to training.
+"""
+
+
+import dagster as dg
+import pandas as pd
+
+from imgassets.core import label_checks
+from imgassets.core.image_index import rejected_images
+from imgassets.core.label_checks import Finding
+from imgassets.defs.metadata import check_result
+from imgassets.defs.partitions import scientists
+from imgassets.defs.scientist_assets import image_index, label_table
+
+WARN = dg.AssetCheckSeverity.WARN
+ERROR = dg.AssetCheckSeverity.ERROR
+
+
+@dg.asset_check(asset=image_index, partitions_def=scientists, blocking=False)
+def images_decode(image_index: pd.DataFrame) -> dg.AssetCheckResult:
+    """Every image file is readable, a supported format, fully decodable and at least 10 px a side.
+    Rejected images are left out of the snapshot (WARN)."""
+    rejected = rejected_images(image_index)
+    findings = [Finding(r.path, 0, f"{r.status}: {r.reason}") for r in rejected.itertuples()]
+    return check_result(findings, WARN, "rejected images")
+
+
+@dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)
+def label_schema(label_table: pd.DataFrame) -> dg.AssetCheckResult:
+    """Every label line parses as `class x_center y_center width height` and the table passes the
+    pandera ``LabelTableSchema`` (coordinates in [0, 1], class id >= 0). Blocking."""
+    return check_result(label_checks.schema_failures(label_table), ERROR, "label rows failing the schema")
+
+
+@dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)
+def box_geometry(label_table: pd.DataFrame) -> dg.AssetCheckResult:
+    """No box has zero area or reaches outside the image. Blocking."""
+    return check_result(label_checks.geometry_failures(label_table), ERROR, "boxes with bad geometry")
+
+
+@dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)
+def class_ids_in_class_map(label_table: pd.DataFrame) -> dg.AssetCheckResult:
+    """Every class id has a name in the nearest data.yaml or classes.txt. Blocking."""
+    return check_result(label_checks.class_map_failures(label_table), ERROR, "boxes with unknown class ids")
+
+
+@dg.asset_check(asset=label_table, partitions_def=scientists, blocking=False)
+def label_files_have_images(label_table: pd.DataFrame) -> dg.AssetCheckResult:
+    """Every label file has its image (Ultralytics `labels/` sibling layout or beside it). WARN."""
+    return check_result(label_checks.orphan_label_files(label_table), WARN, "label files without an image")
+
+
+QUALITY_CHECKS = [images_decode, label_schema, box_geometry, class_ids_in_class_map, label_files_have_images]

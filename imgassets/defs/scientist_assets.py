@@ -1,0 +1,76 @@
+"""Per-scientist assets: image index -> label table -> image snapshot (partition = scientist)."""
+
+
+import dagster as dg
+import pandas as pd
+
+from imgassets.core import layout
+from imgassets.core.image_index import build_image_index, rejected_images, valid_images
+from imgassets.core.label_table import build_label_table
+from imgassets.core.snapshot import commit_snapshot, snapshot_records
+from imgassets.defs.metadata import markdown_table
+from imgassets.defs.partitions import scientists
+from imgassets.defs.resources import LocalObjectStoreResource, SharedDrive
+
+GROUP = "scientist_data"
+
+
+@dg.asset(partitions_def=scientists, io_manager_key="parquet_io_manager", group_name=GROUP, kinds={"parquet"})
+def image_index(context: dg.AssetExecutionContext, shared_drive: SharedDrive) -> dg.Output[pd.DataFrame]:
+    """Every file under the scientist's folder: size, mtime, SHA-256, sniffed format, displayed
+    size, EXIF orientation and a status (``ok`` or why the image is rejected)."""
+    index = build_image_index(shared_drive.folder(context.partition_key))
+    images = index[index["kind"] == layout.IMAGE]
+    rejected = rejected_images(index)
+    return dg.Output(index, metadata={
+        "dagster/row_count": len(index),
+        "images": len(images),
+        "images_valid": len(valid_images(index)),
+        "images_rejected": len(rejected),
+        "label_files": int((index["kind"] == layout.LABEL).sum()),
+        "other_files": int((index["kind"] == layout.OTHER).sum()),
+        "formats": dg.MetadataValue.json(images["format"].value_counts(dropna=True).to_dict()),
+        "rejected": markdown_table(["path", "status", "reason"],
+                                   rejected[["path", "status", "reason"]].head(50).itertuples(index=False)),
+    })
+
+
+@dg.asset(partitions_def=scientists, io_manager_key="parquet_io_manager", group_name=GROUP, kinds={"parquet", "pandera"})
+def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, image_index: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """One row per YOLO box line: image content hash and path, class id and name, normalized xywh,
+    source file and line. Validated by the pandera ``LabelTableSchema`` in the asset checks."""
+    table = build_label_table(shared_drive.folder(context.partition_key), image_index)
+    parsed = table[table["parse_error"].isna()]
+    return dg.Output(table, metadata={
+        "dagster/row_count": len(table),
+        "boxes": len(parsed),
+        "label_files": int(table["label_file"].nunique()),
+        "class_histogram": dg.MetadataValue.json(parsed["class_name"].value_counts(dropna=False).rename(str).to_dict()
+                                                  if len(parsed) else {}),
+    })
+
+
+@dg.asset(partitions_def=scientists, group_name=GROUP, kinds={"s3"})
+def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive, object_store: LocalObjectStoreResource,
+                   image_index: pd.DataFrame, label_table: pd.DataFrame) -> dg.Output[dict]:
+    """The scientist's valid images in the object store under content-addressed keys, then an
+    immutable Parquet manifest ``snapshots/<scientist>/<snapshot_id>.parquet``. The snapshot id
+    (hash of the manifest's content) is the asset's data version."""
+    scientist = context.partition_key
+    store = object_store.get_store()
+    records = snapshot_records(image_index, label_table)
+    result = commit_snapshot(store, scientist, shared_drive.folder(scientist), records)
+    context.log.info(f"snapshot {result.snapshot_id}: {result.uploaded_objects} objects uploaded, "
+                     f"{result.existing_objects} already in {store.describe()}")
+    value = {"scientist": scientist, "snapshot_id": result.snapshot_id, "manifest_key": result.manifest_key,
+             "images": result.images, "boxes": result.boxes}
+    return dg.Output(value, data_version=dg.DataVersion(result.snapshot_id), metadata={
+        "snapshot_id": result.snapshot_id,
+        "manifest_key": result.manifest_key,
+        "images": result.images,
+        "boxes": result.boxes,
+        "uploaded_objects": result.uploaded_objects,
+        "uploaded_bytes": result.uploaded_bytes,
+        "existing_objects": result.existing_objects,
+        "object_store": store.describe(),
+    })
