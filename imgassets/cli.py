@@ -1,0 +1,144 @@
+"""Command line: ``imgassets run`` (materialize the whole graph once) and ``imgassets ui``.
+
+Exit codes of ``run``: 0 everything materialized and every blocking check passed; 1 a blocking check
+(or a failing step) stopped part of the graph; 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from imgassets import settings
+
+EXIT_USAGE = 2
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class UsageError(Exception):
+    """Bad usage or configuration: printed as ``imgassets: error: ...`` with exit code 2."""
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imgassets", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--shared-root", type=Path, help="shared drive root, one folder per scientist "
+                        f"(default: ${settings.SHARED_ROOT_ENV}, else a demo drive built offline under the home)")
+    common.add_argument("--home", type=Path, help=f"where the object store and Dagster instance live "
+                        f"(default: ${settings.HOME_ENV}, else ~/.imgassets)")
+    run = sub.add_parser("run", parents=[common], help="materialize the whole graph once and print a summary")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    run.add_argument("--epochs", type=_positive, default=1)
+    run.add_argument("--imgsz", type=_positive, default=64, help="training image size in pixels (default 64)")
+    run.add_argument("--batch", type=_positive, default=16)
+    run.add_argument("--model", default="yolov8n.yaml", help="Ultralytics model .yaml or a local .pt weights file")
+    run.add_argument("--device", default=None, help="cpu, 0, 0,1 ... (default: GPU when torch sees one)")
+    run.add_argument("--val-fraction", type=float, default=0.2, help="share of images in the val split (default 0.2)")
+    ui = sub.add_parser("ui", parents=[common], help="open the Dagster UI (dagster dev) on this home")
+    ui.add_argument("--port", type=int, default=3000)
+    return parser
+
+
+def prepare_environment(shared_root: Path | None, home: Path | None, build_demo: bool = True) -> tuple[Path, Path]:
+    """Resolve home and shared root, export them (and ``DAGSTER_HOME``) for the Dagster layer, write
+    the instance's ``dagster.yaml`` when missing, and build the demo drive when no root is given."""
+    home_dir = (home or settings.home()).expanduser().resolve()
+    os.environ[settings.HOME_ENV] = str(home_dir)
+    if shared_root is None and os.environ.get(settings.SHARED_ROOT_ENV):
+        shared_root = Path(os.environ[settings.SHARED_ROOT_ENV])
+    if shared_root is None:
+        from imgassets.core.demo_drive import build_demo_drive
+
+        shared_root = settings.demo_drive(home_dir)
+        if build_demo:
+            build_demo_drive(shared_root)
+    root = shared_root.expanduser().resolve()
+    if not root.is_dir():
+        raise UsageError(f"shared drive root {root} does not exist or is not a directory")
+    os.environ[settings.SHARED_ROOT_ENV] = str(root)
+    dagster_home = settings.dagster_home(home_dir)
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    instance_yaml = dagster_home / "dagster.yaml"
+    if not instance_yaml.exists():
+        template = REPO_ROOT / "dagster.yaml"
+        if template.is_file():
+            shutil.copyfile(template, instance_yaml)
+        else:
+            instance_yaml.write_text("telemetry:\n  enabled: false\n")
+    return home_dir, root
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from imgassets.core.drive import list_scientists
+    from imgassets.core.training import TrainingConfigError, TrainingSettings, check_model_source
+
+    if not 0 < args.val_fraction < 1:
+        raise UsageError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
+    training = TrainingSettings(model=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
+                                device=args.device)
+    try:
+        check_model_source(training.model)
+    except TrainingConfigError as exc:
+        raise UsageError(str(exc)) from None
+    home_dir, root = prepare_environment(args.shared_root, args.home)
+    names = list_scientists(root)
+    if not names:
+        raise UsageError(f"shared drive root {root} has no scientist folders (expected {root}/<scientist>/...)")
+
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    import dagster as dg
+
+    from imgassets.definitions import defs
+    from imgassets.graph_run import materialize_all
+    from imgassets.summary import print_summary
+
+    def progress(message: str) -> None:
+        print(f"imgassets: {message}", file=sys.stderr, flush=True)
+
+    with dg.DagsterInstance.get() as instance:
+        summary = materialize_all(defs, instance, str(root), str(home_dir), names, training, progress)
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        print_summary(summary)
+    return summary.exit_code
+
+
+def command_ui(args: argparse.Namespace) -> int:
+    prepare_environment(args.shared_root, args.home)
+    workspace = REPO_ROOT / "workspace.yaml"
+    argv = ["dagster", "dev", "-p", str(args.port)]
+    if workspace.is_file():
+        argv += ["-w", str(workspace)]
+    else:
+        argv += ["-m", "imgassets.definitions"]
+    print(f"imgassets: DAGSTER_HOME={os.environ['DAGSTER_HOME']}; starting {' '.join(argv)}", file=sys.stderr)
+    os.execvp(argv[0], argv)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return {"run": command_run, "ui": command_ui}[args.command](args)
+    except UsageError as exc:
+        print(f"imgassets: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

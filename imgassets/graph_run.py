@@ -1,0 +1,186 @@
+"""Materialize the whole graph once, in a persistent Dagster instance, and summarise it.
+
+Used by ``imgassets run``. One ``scientist_job`` run per scientist folder (each a partition), then
+one ``training_job`` run. Training runs only when every scientist's blocking checks passed in this
+invocation: a blocking failure anywhere stops the training step, and the summary says which check,
+which scientist and which files. Runs are recorded in the Dagster instance at ``DAGSTER_HOME``, so
+they appear afterwards in ``dagster dev``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import dagster as dg
+
+from imgassets.core.training import TrainingSettings
+from imgassets.defs.partitions import scientists as scientists_partitions
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class CheckOutcome:
+    """One asset check evaluation: name, asset, partition, passed, severity, blocking, findings."""
+
+    name: str
+    asset: str
+    partition: str | None
+    passed: bool
+    severity: str
+    blocking: bool
+    count: int
+    findings: list[dict]
+
+
+@dataclass
+class ScientistOutcome:
+    """What one scientist's run produced."""
+
+    name: str
+    run_id: str
+    success: bool
+    images_found: int = 0
+    images_valid: int = 0
+    rejected: list[dict] = field(default_factory=list)
+    boxes: int = 0
+    snapshot_id: str | None = None
+    uploaded_objects: int = 0
+    blocked_by: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class RunSummary:
+    """The JSON summary of ``imgassets run`` (documented in the README)."""
+
+    shared_root: str
+    home: str
+    scientists: list[ScientistOutcome]
+    checks: list[CheckOutcome]
+    dataset: dict | None = None
+    model: dict | None = None
+    training_skipped: str | None = None
+    error: str | None = None
+
+    @property
+    def blocked(self) -> bool:
+        return any(c.blocking and not c.passed for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything materialized and all blocking checks passed, else 1."""
+        complete = all(s.success for s in self.scientists) and self.model is not None
+        return 0 if complete and not self.blocked and not self.error else 1
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["ok"] = self.exit_code == 0
+        data["exit_code"] = self.exit_code
+        return data
+
+
+def _metadata_values(metadata: dict) -> dict:
+    return {k: getattr(v, "value", v) for k, v in metadata.items()}
+
+
+def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    out = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        out[materialization.asset_key.to_user_string()] = _metadata_values(materialization.metadata)
+    return out
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> list[CheckOutcome]:
+    outcomes = []
+    for evaluation in result.get_asset_check_evaluations():
+        meta = _metadata_values(evaluation.metadata)
+        outcomes.append(CheckOutcome(
+            name=evaluation.check_name, asset=evaluation.asset_key.to_user_string(), partition=evaluation.partition,
+            passed=evaluation.passed, severity=evaluation.severity.value, blocking=bool(evaluation.blocking),
+            count=int(meta.get("count", 0)), findings=list(meta.get("findings", [])),
+        ))
+    return outcomes
+
+
+def _step_error(result: dg.ExecuteInProcessResult) -> str | None:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            if "DagsterAssetCheckFailedError" not in (error.cls_name or ""):
+                return f"{event.step_key}: {error.message.strip()}"
+    return None
+
+
+def run_scientist(defs: dg.Definitions, instance: dg.DagsterInstance, scientist: str) -> tuple[ScientistOutcome, list[CheckOutcome]]:
+    """Run ``scientist_job`` for one partition and read its outcome from the events."""
+    result = defs.resolve_job_def("scientist_job").execute_in_process(
+        partition_key=scientist, instance=instance, raise_on_error=False, run_config=QUIET_LOGS,
+        tags={"imgassets/launched_by": "imgassets run"},
+    )
+    meta = _materializations(result)
+    checks = _checks(result)
+    index, labels, snapshot = meta.get("image_index", {}), meta.get("label_table", {}), meta.get("image_snapshot", {})
+    decode = next((c for c in checks if c.name == "images_decode"), None)
+    outcome = ScientistOutcome(
+        name=scientist, run_id=result.run_id, success=result.success,
+        images_found=int(index.get("images", 0)), images_valid=int(index.get("images_valid", 0)),
+        rejected=decode.findings if decode else [], boxes=int(labels.get("boxes", 0)),
+        snapshot_id=snapshot.get("snapshot_id"), uploaded_objects=int(snapshot.get("uploaded_objects", 0)),
+        blocked_by=[c.name for c in checks if c.blocking and not c.passed],
+        error=None if result.success else _step_error(result),
+    )
+    return outcome, checks
+
+
+def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: TrainingSettings,
+                 val_fraction: float | None = None) -> tuple[dict | None, dict | None, str | None]:
+    """Run ``training_job``; return (dataset metadata, model metadata, error)."""
+    model_config = {"model": training.model, "epochs": training.epochs, "imgsz": training.imgsz,
+                    "batch": training.batch, "device": training.device or "", "seed": training.seed}
+    ops = {"yolo_model": {"config": model_config}}
+    if val_fraction is not None:
+        ops["training_dataset"] = {"config": {"val_fraction": val_fraction}}
+    result = defs.resolve_job_def("training_job").execute_in_process(
+        instance=instance, raise_on_error=False, run_config={**QUIET_LOGS, "ops": ops},
+        tags={"imgassets/launched_by": "imgassets run"},
+    )
+    meta = _materializations(result)
+    dataset, model = meta.get("training_dataset"), meta.get("yolo_model")
+    if dataset is not None:
+        dataset["run_id"] = result.run_id
+    if model is not None:
+        model = {"model_key": model["model_key"], "dataset_id": model["dataset_id"], "run_id": result.run_id,
+                 "metrics": {k: model[k] for k in ("mAP50", "mAP50-95", "precision", "recall") if k in model},
+                 "epochs": model["epochs"], "training_seconds": model["training_seconds"], "device": model["device"]}
+    return dataset, model, None if result.success else (_step_error(result) or "training_job failed")
+
+
+def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_root: str, home: str,
+                    scientist_names: list[str], training: TrainingSettings,
+                    progress: Callable[[str], None] = lambda message: None) -> RunSummary:
+    """Register every scientist as a partition, run each scientist's job, then training (see the
+    module docstring for when training is skipped)."""
+    known = set(instance.get_dynamic_partitions(scientists_partitions.name))
+    missing = [s for s in scientist_names if s not in known]
+    if missing:
+        instance.add_dynamic_partitions(scientists_partitions.name, missing)
+    summary = RunSummary(shared_root=shared_root, home=home, scientists=[], checks=[])
+    for name in scientist_names:
+        progress(f"scientist {name}: index, labels, checks, snapshot")
+        outcome, checks = run_scientist(defs, instance, name)
+        summary.scientists.append(outcome)
+        summary.checks.extend(checks)
+    blocked = [(c.partition, c.name) for c in summary.checks if c.blocking and not c.passed]
+    failed = [s.name for s in summary.scientists if not s.success and not s.blocked_by]
+    if blocked:
+        summary.training_skipped = "blocking checks failed: " + ", ".join(f"{p}/{n}" for p, n in blocked)
+    elif failed:
+        summary.training_skipped = "scientist runs failed: " + ", ".join(failed)
+    else:
+        progress(f"training: dataset from {len(scientist_names)} snapshots, YOLO {training.model}, "
+                 f"{training.epochs} epoch(s) at imgsz {training.imgsz}")
+        summary.dataset, summary.model, summary.error = run_training(defs, instance, training)
+    return summary

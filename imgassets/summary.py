@@ -1,0 +1,47 @@
+"""Human-readable summary of ``imgassets run`` (rich tables on stdout)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from imgassets.graph_run import RunSummary
+
+MAX_FILES = 10
+
+
+def print_summary(summary: RunSummary, console: Console | None = None) -> None:
+    """Print per-scientist counts, failing checks with their files, the dataset and the model."""
+    console = console or Console()
+    table = Table(title=f"imgassets run: {summary.shared_root}")
+    for column in ("scientist", "images", "valid", "rejected", "boxes", "snapshot", "status"):
+        table.add_column(column)
+    for s in summary.scientists:
+        status = "ok" if s.success else ("blocked: " + ", ".join(s.blocked_by) if s.blocked_by else f"failed: {s.error}")
+        table.add_row(s.name, str(s.images_found), str(s.images_valid), str(len(s.rejected)), str(s.boxes),
+                      s.snapshot_id or "-", status)
+    console.print(table)
+    for check in summary.checks:
+        if check.passed:
+            continue
+        style = "bold red" if check.blocking else "yellow"
+        kind = "BLOCKING" if check.blocking else "warning"
+        console.print(f"[{style}]{kind}[/] {check.name} on {check.partition}: {check.count} finding(s)")
+        for finding in check.findings[:MAX_FILES]:
+            where = f"{finding['file']}:{finding['line']}" if finding["line"] else finding["file"]
+            console.print(f"    {where}: {finding['reason']}", markup=False, highlight=False)
+        if check.count > MAX_FILES:
+            console.print(f"    ... {check.count - MAX_FILES} more (see the check in the Dagster UI)")
+    if summary.dataset:
+        d = summary.dataset
+        console.print(f"dataset {d['dataset_id']}: {d['images_train']} train / {d['images_val']} val images, "
+                      f"{d['classes']} classes -> {d['manifest_key']}")
+    if summary.model:
+        m = summary.model
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in m["metrics"].items())
+        console.print(f"model {m['model_key']} ({m['epochs']} epoch(s), {m['training_seconds']:.1f} s on {m['device']}): {metrics}")
+    if summary.training_skipped:
+        console.print(f"[bold red]training skipped[/]: {summary.training_skipped}")
+    if summary.error:
+        console.print(f"[bold red]error[/]: {summary.error}")
+    console.print(f"home {summary.home} (open the UI: imgassets ui --home {summary.home})")
