@@ -9,10 +9,16 @@ from imgassets.defs.scientist_assets import image_index, image_snapshot, label_t
 from imgassets.defs.sensors import shared_drive_sensor
 from imgassets.defs.training_assets import training_dataset, yolo_model
 
-defs = dg.Definitions(
-    assets=[image_index, label_table, image_snapshot, training_dataset, yolo_model],
-    asset_checks=QUALITY_CHECKS,
-    jobs=[scientist_job, training_job],
-    sensors=[shared_drive_sensor],
-    resources=resources_for(),
-)
+
+def build_defs(resources: dict) -> dg.Definitions:
+    """The graph with the given resources (``resources_for()`` here; tests pass temporary ones)."""
+    return dg.Definitions(
+        assets=[image_index, label_table, image_snapshot, training_dataset, yolo_model],
+        asset_checks=QUALITY_CHECKS,
+        jobs=[scientist_job, training_job],
+        sensors=[shared_drive_sensor],
+        resources=resources,
+    )
+
+
+defs = build_defs(resources_for())

@@ -20,11 +20,13 @@ def _env_or_default(name: str, default: str) -> str | dg.EnvVar:
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
-def local_resources() -> dict:
-    """Resources of the embedded default deployment (no server needed)."""
-    home = _env_or_default(settings.HOME_ENV, str(settings.home()))
+def local_resources(home: str | None = None, shared_root: str | None = None) -> dict:
+    """Resources of the embedded default deployment (no server needed). ``home`` and
+    ``shared_root`` override the environment (tests use this)."""
+    home = home or _env_or_default(settings.HOME_ENV, str(settings.home()))
+    root = shared_root or _env_or_default(settings.SHARED_ROOT_ENV, str(settings.shared_root()))
     return {
-        "shared_drive": SharedDrive(root=_env_or_default(settings.SHARED_ROOT_ENV, str(settings.shared_root()))),
+        "shared_drive": SharedDrive(root=root),
         "object_store": LocalObjectStoreResource(home=home),
         "workdirs": WorkDirs(home=home),
         "io_manager": LocalPickleIOManager(home=home),

@@ -1,0 +1,65 @@
+"""Shared fixtures: the real datasets of ``../shared/data`` copied into temporary shared drives."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_CANDIDATES = [os.environ.get("IMGASSETS_SHARED_DATA"), REPO_ROOT.parent / "shared" / "data", "/work/shared/data"]
+
+
+def shared_data_dir() -> Path:
+    """``../shared/data`` (or ``$IMGASSETS_SHARED_DATA``): the real datasets, read-only."""
+    for candidate in _CANDIDATES:
+        if candidate and (Path(candidate) / "coco128").is_dir():
+            return Path(candidate)
+    raise RuntimeError(f"real datasets not found; looked in {[str(c) for c in _CANDIDATES if c]}")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return shared_data_dir()
+
+
+def copy_dataset(name: str, dest: Path) -> Path:
+    """Copy one real dataset into ``dest`` (never edited in place)."""
+    shutil.copytree(shared_data_dir() / name, dest)
+    return dest
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``root`` by relative path (to prove sources are never modified)."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def noise_image(size: tuple[int, int], seed: int) -> Image.Image:
+    """Deterministic RGB noise: the same ``seed`` gives the same pixels."""
+    return Image.frombytes("RGB", size, random.Random(seed).randbytes(size[0] * size[1] * 3))
+
+
+def jpeg_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 30, 30), **params) -> bytes:
+    """A small real JPEG with some structure (so truncation hits entropy-coded data); the same
+    arguments give the same bytes."""
+    image = Image.new("RGB", size, color)
+    image.paste((20, 220, 20), (size[0] // 4, size[1] // 4, size[0] // 2, size[1] // 2))
+    image = Image.blend(image, noise_image(size, sum(color)), 0.3)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90, **params)
+    return buffer.getvalue()
+
+
+def image_bytes(fmt: str, size: tuple[int, int] = (32, 24), mode: str = "RGB") -> bytes:
+    """A small image of ``fmt`` (Pillow format name) and ``mode``."""
+    image = Image.new(mode, size)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
