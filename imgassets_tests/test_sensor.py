@@ -1,0 +1,52 @@
+"""The shared-drive sensor, evaluated with build_sensor_context on a real instance."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import dagster as dg
+
+from imgassets.defs.partitions import scientists
+from imgassets.defs.resources import SharedDrive
+from imgassets.defs.sensors import shared_drive_sensor
+
+
+def _tick(instance: dg.DagsterInstance, root, cursor: str | None) -> dg.SensorResult:
+    context = dg.build_sensor_context(instance=instance, cursor=cursor,
+                                      resources={"shared_drive": SharedDrive(root=str(root))})
+    result = shared_drive_sensor(context)
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result
+
+
+def test_new_folder_changed_file_and_no_change(tmp_path):
+    root = tmp_path / "drive"
+    (root / "ana" / "images").mkdir(parents=True)
+    (root / "ana" / "images" / "a.jpg").write_bytes(b"x")
+    (root / "ben").mkdir()
+    (root / "ben" / "b.png").write_bytes(b"y")
+    with dg.instance_for_test() as instance:
+        first = _tick(instance, root, None)
+        assert [r.partition_keys for r in first.dynamic_partitions_requests] == [["ana", "ben"]]
+        assert sorted(r.partition_key for r in first.run_requests) == ["ana", "ben"]
+        assert set(instance.get_dynamic_partitions(scientists.name)) == {"ana", "ben"}
+        cursor = first.cursor
+        assert set(json.loads(cursor)) == {"ana", "ben"} and len(cursor) < 100
+
+        unchanged = _tick(instance, root, cursor)
+        assert unchanged.run_requests == [] and unchanged.dynamic_partitions_requests == []
+
+        # A file copied in with an old mtime still counts as a change.
+        (root / "ben" / "old.jpg").write_bytes(b"z")
+        os.utime(root / "ben" / "old.jpg", ns=(10**9, 10**9))
+        changed = _tick(instance, root, cursor)
+        assert [r.partition_key for r in changed.run_requests] == ["ben"]
+        assert changed.run_requests[0].run_key == f"ben:{json.loads(changed.cursor)['ben']}"
+        assert changed.dynamic_partitions_requests == []
+
+        (root / "chloe").mkdir()
+        new_folder = _tick(instance, root, changed.cursor)
+        assert [r.partition_keys for r in new_folder.dynamic_partitions_requests] == [["chloe"]]
+        assert [r.partition_key for r in new_folder.run_requests] == ["chloe"]
