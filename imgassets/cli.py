@@ -67,6 +67,8 @@ def prepare_environment(shared_root: Path | None, home: Path | None, build_demo:
     root = shared_root.expanduser().resolve()
     if not root.is_dir():
         raise UsageError(f"shared drive root {root} does not exist or is not a directory")
+    if home_dir == root or root in home_dir.parents:
+        raise UsageError(f"home {home_dir} must not be inside the shared drive root {root}: it would be read as a scientist folder")
     os.environ[settings.SHARED_ROOT_ENV] = str(root)
     dagster_home = settings.dagster_home(home_dir)
     dagster_home.mkdir(parents=True, exist_ok=True)

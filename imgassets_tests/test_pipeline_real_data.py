@@ -13,8 +13,8 @@ from imgassets.core.hashing import sha256_bytes
 from imgassets.core.layout import IMAGE_EXTENSIONS
 from imgassets.core.object_store import LocalObjectStore
 from imgassets.core.training import TrainingSettings
-from imgassets.defs.deployment import local_resources
 from imgassets.definitions import build_defs
+from imgassets.defs.deployment import local_resources
 from imgassets.graph_run import materialize_all, run_scientist
 from imgassets_tests.conftest import copy_dataset, tree_hashes
 

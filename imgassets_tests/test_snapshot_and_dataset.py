@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from imgassets.core.dataset import assign_splits, load_dataset, load_snapshot, merge_snapshots, stage_dataset, store_dataset
+from imgassets.core.dataset import (
+    assign_splits,
+    load_dataset,
+    load_snapshot,
+    merge_snapshots,
+    stage_dataset,
+    store_dataset,
+)
 from imgassets.core.hashing import sha256_bytes
 from imgassets.core.image_index import build_image_index
 from imgassets.core.label_table import build_label_table
@@ -93,3 +101,13 @@ def test_merge_maps_classes_by_name_dedupes_and_stages(tmp_path):
     assert "names:\n  0: bird\n  1: cat\n  2: dog" in data_yaml.read_text()
     label = next((tmp_path / "stage" / "labels").rglob(f"{by_path[('ben', 'images/c.jpg')]['sha256']}.txt"))
     assert label.read_text() == "0 0.500000 0.500000 0.200000 0.200000\n"
+
+
+@pytest.mark.parametrize("rows,reason", [
+    ([], "hold 0 valid image(s)"),
+    ([{"sha256": "a" * 64, "path": "x.jpg", "boxes": []}, {"sha256": "b" * 64, "path": "y.jpg", "boxes": []}],
+     "have no labelled box"),
+])
+def test_a_dataset_with_nothing_to_train_on_is_refused(rows, reason):
+    with pytest.raises(EmptyDatasetError, match=re.escape(reason)):
+        merge_snapshots({"ana": ("s1", rows)})

@@ -28,6 +28,10 @@ from imgassets.core.object_store import ObjectStore, content_key
 DEFAULT_VAL_FRACTION = 0.2
 
 
+class EmptyDatasetError(ValueError):
+    """The snapshots hold fewer than two images, or no box at all: there is nothing to train on."""
+
+
 @dataclass(frozen=True)
 class DatasetVersion:
     """A merged, split dataset: its id, class names (id = position), rows and source snapshots."""
@@ -87,7 +91,12 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict]]], val_fraction: 
                 continue
             seen.add(row["sha256"])
             merged.append({"scientist": scientist, "snapshot_id": snapshot_id, **row})
+    if len(merged) < 2:
+        raise EmptyDatasetError(f"the snapshots of {', '.join(sorted(snapshots)) or 'no scientist'} hold "
+                                f"{len(merged)} valid image(s); a dataset needs at least 2 (one train, one val)")
     class_names = sorted({b["class_name"] for r in merged for b in r["boxes"]})
+    if not class_names:
+        raise EmptyDatasetError(f"the {len(merged)} images of {', '.join(sorted(snapshots))} have no labelled box")
     class_id = {name: i for i, name in enumerate(class_names)}
     splits = assign_splits([r["sha256"] for r in merged], val_fraction)
     records = [

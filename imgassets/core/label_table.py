@@ -74,7 +74,7 @@ def build_label_table(folder: str | Path, index: pd.DataFrame) -> pd.DataFrame:
     """
     folder = Path(folder)
     by_kind = {k: index.loc[index["kind"] == k, "path"].tolist() for k in (layout.IMAGE, layout.LABEL, layout.CLASS_MAP)}
-    sha_of = dict(zip(index["path"], index["sha256"]))
+    sha_of = dict(zip(index["path"], index["sha256"], strict=True))
     pairs = layout.pair_labels(by_kind[layout.IMAGE], by_kind[layout.LABEL])
     class_maps: dict[str, dict[int, str] | ClassMapError] = {}
     rows: list[dict] = []

@@ -5,6 +5,7 @@ import os
 
 import dagster as dg
 import pandas as pd
+from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 from dagster._core.storage.upath_io_manager import UPathIOManager
 from upath import UPath
 
@@ -33,12 +34,23 @@ class LocalParquetIOManager(dg.ConfigurableIOManagerFactory):
         return ParquetIOManager(base_path=UPath(self.home) / "storage")
 
 
+class PartitionDictPickleIOManager(PickledObjectFilesystemIOManager):
+    """Pickled values. An unpartitioned step that reads a partitioned asset always gets
+    ``{partition: value}`` -- also for one partition or none, where Dagster's UPath IO managers
+    return the bare value or ``None`` -- and partitions never materialized are left out."""
+
+    def load_input(self, context: dg.InputContext):
+        if context.has_asset_partitions and not context.has_partition_key:
+            paths = self._get_paths_for_partitions(context)
+            loaded = {key: self._load_partition_from_path(context, key, paths[key]) for key in context.asset_partition_keys}
+            return {key: value for key, value in loaded.items() if value is not None}
+        return super().load_input(context)
+
+
 class LocalPickleIOManager(dg.ConfigurableIOManagerFactory):
     """Small values (snapshot and dataset references) pickled under ``<home>/storage``."""
 
     home: str
 
     def create_io_manager(self, context) -> dg.IOManager:
-        from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
-
-        return PickledObjectFilesystemIOManager(base_dir=os.path.join(self.home, "storage"))
+        return PartitionDictPickleIOManager(base_dir=os.path.join(self.home, "storage"))

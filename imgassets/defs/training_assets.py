@@ -3,7 +3,15 @@
 
 import dagster as dg
 
-from imgassets.core.dataset import DEFAULT_VAL_FRACTION, load_dataset, load_snapshot, merge_snapshots, stage_dataset, store_dataset
+from imgassets.core.dataset import (
+    DEFAULT_VAL_FRACTION,
+    EmptyDatasetError,
+    load_dataset,
+    load_snapshot,
+    merge_snapshots,
+    stage_dataset,
+    store_dataset,
+)
 from imgassets.core.training import DEFAULT_MODEL, TrainingSettings, train_yolo
 from imgassets.defs.resources import LocalObjectStoreResource, WorkDirs
 
@@ -46,10 +54,13 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, o
         raise dg.Failure("no scientist has an image snapshot yet: materialize image_snapshot for at least one "
                          "scientist (its blocking checks must pass) before building a training dataset")
     store = object_store.get_store()
-    dataset = merge_snapshots(
-        {sci: (ref["snapshot_id"], load_snapshot(store, ref["manifest_key"])) for sci, ref in image_snapshot.items()},
-        config.val_fraction,
-    )
+    try:
+        dataset = merge_snapshots(
+            {sci: (ref["snapshot_id"], load_snapshot(store, ref["manifest_key"])) for sci, ref in image_snapshot.items()},
+            config.val_fraction,
+        )
+    except EmptyDatasetError as exc:
+        raise dg.Failure(str(exc)) from None
     store_dataset(store, dataset)
     data_yaml = stage_dataset(store, dataset, workdirs.staging(dataset.dataset_id))
     value = {"dataset_id": dataset.dataset_id, "manifest_key": dataset.manifest_key,

@@ -1,0 +1,98 @@
+"""``imgassets run`` as a user runs it: a subprocess, its exit code, its JSON summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import dagster as dg
+import pytest
+
+from imgassets_tests.conftest import jpeg_bytes
+
+
+def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_HOME"))}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "imgassets.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+@pytest.mark.slow
+def test_run_json_on_the_demo_drive(tmp_path):
+    home = tmp_path / "home"
+    proc = run_cli("run", "--json", "--home", str(home))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert summary["ok"] is True and summary["exit_code"] == 0
+    assert summary["shared_root"] == str(home / "demo-drive")
+    assert [s["name"] for s in summary["scientists"]] == ["ana", "ben", "chloe"]
+    for scientist in summary["scientists"]:
+        assert scientist["images_found"] == scientist["images_valid"] == 16
+        assert scientist["rejected"] == [] and scientist["boxes"] > 0 and len(scientist["snapshot_id"]) == 16
+    assert summary["dataset"]["images_train"] + summary["dataset"]["images_val"] == 48
+    assert summary["dataset"]["classes"] == 3
+    model = summary["model"]
+    assert (home / "objects" / model["model_key"]).is_file()
+    assert model["model_key"].startswith(f"models/{summary['dataset']['dataset_id']}/")
+    assert set(model["metrics"]) == {"mAP50", "mAP50-95", "precision", "recall"}
+    checks = summary["checks"]
+    assert len(checks) == 3 * 5
+    assert {(c["name"], c["partition"], c["passed"], c["severity"]) for c in checks if c["partition"] == "ben"} >= {
+        ("box_geometry", "ben", True, "ERROR"), ("images_decode", "ben", True, "WARN")}
+    assert "scientist ana: index, labels, checks, snapshot" in proc.stderr
+
+    # The runs were recorded in a persistent instance, so `dagster dev` on this home shows them.
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        jobs = sorted(run.job_name for run in instance.get_runs())
+    assert jobs == ["scientist_job"] * 3 + ["training_job"]
+
+
+def test_run_exits_1_and_names_the_check_scientist_and_file_when_blocked(tmp_path):
+    drive = tmp_path / "drive"
+    (drive / "dora" / "images").mkdir(parents=True)
+    (drive / "dora" / "images" / "a.jpg").write_bytes(jpeg_bytes())
+    (drive / "dora" / "images" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n5 0.5 0.5 0.2 0.2\n")
+    (drive / "dora" / "images" / "classes.txt").write_text("cat\n")
+    proc = run_cli("run", "--json", "--shared-root", str(drive), "--home", str(tmp_path / "home"))
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert summary["scientists"][0]["blocked_by"] == ["class_ids_in_class_map"]
+    assert summary["model"] is None and "dora/class_ids_in_class_map" in summary["training_skipped"]
+    failing = [c for c in summary["checks"] if not c["passed"]]
+    assert failing[0]["findings"] == [{"file": "images/a.txt", "line": 2,
+                                       "reason": "class id 5 is not in the class map images/classes.txt"}]
+
+    text = run_cli("run", "--shared-root", str(drive), "--home", str(tmp_path / "home"))
+    assert text.returncode == 1
+    assert "BLOCKING class_ids_in_class_map on dora" in text.stdout
+    assert "images/a.txt:2: class id 5 is not in the class map images/classes.txt" in text.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--shared-root", "/nonexistent/drive"], "shared drive root /nonexistent/drive does not exist"),
+    (["--model", "missing-weights.pt"], "weights file missing-weights.pt not found"),
+    (["--val-fraction", "1.5"], "--val-fraction must be between 0 and 1"),
+])
+def test_bad_configuration_exits_2_with_a_clear_message(tmp_path, args, message):
+    proc = run_cli("run", "--home", str(tmp_path / "home"), *args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+
+
+def test_empty_shared_root_exits_2(tmp_path):
+    (tmp_path / "drive").mkdir()
+    proc = run_cli("run", "--home", str(tmp_path / "home"), "--shared-root", str(tmp_path / "drive"))
+    assert proc.returncode == 2 and "has no scientist folders" in proc.stderr
+
+
+def test_home_inside_the_shared_root_exits_2(tmp_path):
+    proc = run_cli("run", "--home", str(tmp_path / "home"), "--shared-root", str(tmp_path))
+    assert proc.returncode == 2 and "must not be inside the shared drive root" in proc.stderr
+
+
+def test_bad_usage_exits_2(tmp_path):
+    proc = run_cli("run", "--epochs", "0")
+    assert proc.returncode == 2 and "must be a positive integer" in proc.stderr
