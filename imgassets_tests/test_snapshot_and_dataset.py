@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from imgassets.core.dataset import (
+    EmptyDatasetError,
     assign_splits,
     load_dataset,
     load_snapshot,
