@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+# Ultralytics must never try to reach the internet (or pip-install) during tests.
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _CANDIDATES = [os.environ.get("IMGASSETS_SHARED_DATA"), REPO_ROOT.parent / "shared" / "data", "/work/shared/data"]
 

@@ -80,3 +80,11 @@ def test_invalid_exif_orientation_is_reported_and_ignored():
     info = inspect_image(jpeg_bytes((64, 48), exif=exif.tobytes()), ".jpg")
     assert info.status == imaging.OK and (info.width, info.height) == (64, 48)
     assert "invalid EXIF orientation 9" in info.reason
+
+
+def test_results_do_not_depend_on_ultralytics_being_imported():
+    """Ultralytics patches PIL.Image.open; a non-image must still be reported as one."""
+    import ultralytics.utils.patches  # noqa: F401
+
+    assert inspect_image(b"hello, this is text", ".jpg").status == imaging.NOT_AN_IMAGE
+

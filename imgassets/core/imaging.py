@@ -12,6 +12,8 @@ Rules (documented in ``docs/architecture.md``):
 * Width and height are those of the *displayed* frame: EXIF orientations 5-8 (transposed and
   rotated by 90 or 270 degrees) swap them. Orientation values outside 1-8 are reported and ignored.
 * Minimum size: 10 px on each side, the same floor as Ultralytics' ``verify_image_label``.
+* HEIF/HEIC is not a training format here; its Pillow opener is registered only so that results
+  never depend on whether Ultralytics (which registers it lazily) was imported first.
 * Multi-frame files (animated WebP, multi-page TIFF, MPO) are validated and described by their
   first frame, which is the frame Ultralytics trains on.
 """
@@ -23,7 +25,13 @@ import warnings
 from dataclasses import dataclass
 
 import simplejpeg
+from pi_heif import register_heif_opener
 from PIL import Image, UnidentifiedImageError
+
+# HEIF/HEIC is registered up front: Ultralytics patches Image.open to register it lazily (and to
+# pip-install pi-heif at run time when missing), so without this, whether a phone's HEIC photo or a
+# non-image is recognised would depend on whether Ultralytics happened to be imported first.
+register_heif_opener()
 
 MIN_SIDE_PX = 10
 EXIF_ORIENTATION_TAG = 0x0112

@@ -43,7 +43,8 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, im
     parsed = table[table["parse_error"].isna()]
     return dg.Output(table, metadata={
         "dagster/row_count": len(table),
-        "boxes": len(parsed),
+        "boxes": int(parsed["image_path"].notna().sum()),
+        "boxes_without_image": int(parsed["image_path"].isna().sum()),
         "label_files": int(table["label_file"].nunique()),
         "class_histogram": dg.MetadataValue.json(parsed["class_name"].value_counts(dropna=False).rename(str).to_dict()
                                                   if len(parsed) else {}),
