@@ -66,3 +66,37 @@ def image_bytes(fmt: str, size: tuple[int, int] = (32, 24), mode: str = "RGB") -
     buffer = io.BytesIO()
     image.save(buffer, fmt)
     return buffer.getvalue()
+
+
+# --- S3 over HTTP on loopback: moto's real server ------------------------------------------------
+S3_ACCESS_KEY = "imgassets-test-access"
+S3_SECRET_KEY = "imgassets-test-secret-DO-NOT-LOG"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    """``127.0.0.1:<port>`` of a moto S3 server running for the whole test session."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_store(s3_endpoint, request):
+    """An S3 store on a fresh bucket of the moto server."""
+    from imgassets.core.s3_store import S3ObjectStore
+
+    bucket = "t-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40] + f"-{random.randrange(10**6)}"
+    return S3ObjectStore(s3_endpoint, S3_ACCESS_KEY, S3_SECRET_KEY, bucket, max_connections=8, retries=1)

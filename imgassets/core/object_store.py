@@ -4,8 +4,16 @@ Keys are POSIX-style strings such as ``objects/sha256/ab/abcdef...``. Every impl
 (the local directory here, MinIO/S3 later) has the same behaviour:
 
 * ``put_*`` is atomic: a reader sees either no object or the whole object, never a partial one;
+  ``sha256``, when given, is stored with the object (S3 user metadata);
 * ``exists`` / ``stat`` never download;
-* ``get_*`` raises :class:`ObjectNotFoundError` naming the key when it is missing.
+* ``get_*`` raises :class:`ObjectNotFoundError` naming the key when it is missing, and
+  :class:`IntegrityError` when the bytes read do not have the SHA-256 the object is known by (its
+  content-addressed key, or the ``sha256`` stored with it): a corrupted object is never returned;
+* every other failure is an :class:`ObjectStoreError` whose message names the store (directory, or
+  endpoint and bucket) and never a secret.
+
+Contract tests (``imgassets_tests/test_object_store_contract.py``) run every behaviour against
+each implementation.
 """
 
 from __future__ import annotations
@@ -18,7 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from imgassets.core.hashing import sha256_bytes, sha256_file
+
 CONTENT_PREFIX = "objects/sha256"
+
 
 
 def content_key(sha256: str) -> str:
@@ -28,8 +39,34 @@ def content_key(sha256: str) -> str:
     return f"{CONTENT_PREFIX}/{sha256[:2]}/{sha256}"
 
 
-class ObjectNotFoundError(KeyError):
+def sha256_of_key(key: str) -> str | None:
+    """The SHA-256 a content-addressed key names (``objects/sha256/ab/<64 hex>``), else ``None``."""
+    prefix, _, name = key.rpartition("/")
+    return name if prefix.startswith(CONTENT_PREFIX) and len(name) == 64 else None
+
+
+class ObjectStoreError(RuntimeError):
+    """An object store failure; the message names the store and the operation, never a secret."""
+
+
+class ObjectNotFoundError(ObjectStoreError, KeyError):
     """Raised when a key is not in the store; the message names the store and the key."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class IntegrityError(ObjectStoreError):
+    """The bytes of an object do not match the SHA-256 it is known by."""
+
+
+def verify_sha256(store_description: str, key: str, data: bytes, expected: str | None) -> bytes:
+    """Return ``data`` when ``expected`` is ``None`` or its SHA-256; else raise :class:`IntegrityError`."""
+    if expected is not None:
+        actual = sha256_bytes(data)
+        if actual != expected:
+            raise IntegrityError(f"{key} in {store_description}: content has SHA-256 {actual[:12]}…, expected {expected[:12]}…")
+    return data
 
 
 @dataclass(frozen=True)
@@ -50,9 +87,9 @@ class ObjectStore(Protocol):
 
     def stat(self, key: str) -> ObjectStat: ...
 
-    def put_file(self, key: str, path: str | Path) -> None: ...
+    def put_file(self, key: str, path: str | Path, sha256: str | None = None) -> None: ...
 
-    def put_bytes(self, key: str, data: bytes) -> None: ...
+    def put_bytes(self, key: str, data: bytes, sha256: str | None = None) -> None: ...
 
     def get_bytes(self, key: str) -> bytes: ...
 
@@ -103,18 +140,21 @@ class LocalObjectStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def put_file(self, key: str, path: str | Path) -> None:
+    def put_file(self, key: str, path: str | Path, sha256: str | None = None) -> None:
+        """Copy the file at ``path`` in. ``sha256`` is not stored: a local object is verified by its
+        content-addressed key."""
         with open(path, "rb") as source:
             self._atomic_write(key, lambda handle: shutil.copyfileobj(source, handle, 1 << 20))
 
-    def put_bytes(self, key: str, data: bytes) -> None:
+    def put_bytes(self, key: str, data: bytes, sha256: str | None = None) -> None:
         self._atomic_write(key, lambda handle: handle.write(data))
 
     def get_bytes(self, key: str) -> bytes:
         try:
-            return self._path(key).read_bytes()
+            data = self._path(key).read_bytes()
         except FileNotFoundError:
             raise ObjectNotFoundError(f"{key} not found in {self.describe()}") from None
+        return verify_sha256(self.describe(), key, data, sha256_of_key(key))
 
     def get_file(self, key: str, dest: str | Path) -> None:
         """Copy the object to ``dest`` atomically.
@@ -130,6 +170,10 @@ class LocalObjectStore:
         tmp = dest.with_name(f".tmp-{dest.name}")
         tmp.unlink(missing_ok=True)
         shutil.copyfile(source, tmp)
+        expected = sha256_of_key(key)
+        if expected is not None and sha256_file(str(tmp)) != expected:
+            tmp.unlink()
+            raise IntegrityError(f"{key} in {self.describe()}: content does not match its SHA-256 key")
         os.replace(tmp, dest)
 
     def list_keys(self, prefix: str) -> Iterator[str]:
