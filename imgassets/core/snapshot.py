@@ -10,6 +10,7 @@ a stale hash. Source files are only read.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from imgassets.core.image_index import valid_images
 from imgassets.core.label_checks import blocking_findings
 from imgassets.core.manifest import SNAPSHOT_SCHEMA, content_id, to_parquet_bytes
 from imgassets.core.object_store import ObjectStore, content_key
+
+
+DEFAULT_UPLOAD_WORKERS = 8
 
 
 class SnapshotError(RuntimeError):
@@ -67,23 +71,48 @@ def snapshot_records(index: pd.DataFrame, labels: pd.DataFrame) -> list[dict]:
     ]
 
 
-def commit_snapshot(store: ObjectStore, scientist: str, folder: str | Path, records: list[dict]) -> SnapshotResult:
-    """Upload the images of ``records`` from ``folder``, then write the manifest (protocol above)."""
+def upload_object(store: ObjectStore, source: Path, sha256: str) -> int:
+    """Upload ``source`` to its content-addressed key unless the object exists; return the bytes
+    uploaded (0 when it existed). Raises :class:`SnapshotError` when the file no longer has ``sha256``."""
+    key = content_key(sha256)
+    if store.exists(key):
+        return 0
+    data = source.read_bytes()
+    if sha256_bytes(data) != sha256:
+        raise SnapshotError(f"{source}: file changed since it was indexed; run the image index again")
+    store.put_bytes(key, data, sha256=sha256)
+    return len(data)
+
+
+def upload_objects(store: ObjectStore, sources: dict[str, Path], workers: int = DEFAULT_UPLOAD_WORKERS) -> tuple[int, int]:
+    """Upload ``{sha256: source path}`` on ``workers`` threads; return (objects uploaded, bytes).
+
+    On the first failure the uploads not yet started are cancelled and the error is raised: what
+    was uploaded stays (objects are immutable and content-addressed), nothing else is written.
+    """
+    uploaded = uploaded_bytes = 0
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="upload") as pool:
+        futures = [pool.submit(upload_object, store, path, sha) for sha, path in sources.items()]
+        try:
+            for future in as_completed(futures):
+                size = future.result()
+                uploaded += size > 0
+                uploaded_bytes += size
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return uploaded, uploaded_bytes
+
+
+def commit_snapshot(store: ObjectStore, scientist: str, folder: str | Path, records: list[dict],
+                    workers: int = DEFAULT_UPLOAD_WORKERS) -> SnapshotResult:
+    """Upload the images of ``records`` from ``folder`` in parallel, then write the manifest
+    (protocol above). ``workers``: upload threads (size the store's connection pool to match)."""
     folder = Path(folder)
     snapshot_id = content_id(records, {"scientist": scientist})
-    uploaded = uploaded_bytes = existing = 0
-    for record in records:
-        key = content_key(record["sha256"])
-        if store.exists(key):
-            existing += 1
-            continue
-        source = folder / record["path"]
-        data = source.read_bytes()
-        if sha256_bytes(data) != record["sha256"]:
-            raise SnapshotError(f"{source}: file changed since it was indexed; run the image index again")
-        store.put_bytes(key, data)
-        uploaded += 1
-        uploaded_bytes += len(data)
+    sources = {r["sha256"]: folder / r["path"] for r in records}
+    uploaded, uploaded_bytes = upload_objects(store, sources, workers)
+    existing = len(sources) - uploaded
     key = manifest_key(scientist, snapshot_id)
     if not store.exists(key):
         meta = {"kind": "snapshot", "scientist": scientist, "snapshot_id": snapshot_id}
