@@ -13,13 +13,13 @@ from imgassets.core.dataset import (
     load_dataset,
     load_snapshot,
     merge_snapshots,
-    stage_dataset,
     store_dataset,
 )
 from imgassets.core.hashing import sha256_bytes
 from imgassets.core.image_index import build_image_index
 from imgassets.core.label_table import build_label_table
 from imgassets.core.object_store import LocalObjectStore
+from imgassets.core.pull import materialize_dataset
 from imgassets.core.snapshot import SnapshotError, commit_snapshot, snapshot_records
 from imgassets_tests.conftest import jpeg_bytes
 
@@ -96,7 +96,7 @@ def test_merge_maps_classes_by_name_dedupes_and_stages(tmp_path):
     assert merge_snapshots(snaps, 0.5).dataset_id == dataset.dataset_id
     store_dataset(store, dataset)
     assert load_dataset(store, dataset.dataset_id).records[0]["sha256"] == dataset.records[0]["sha256"]
-    data_yaml = stage_dataset(store, dataset, tmp_path / "stage")
+    data_yaml = materialize_dataset(store, dataset, tmp_path / "stage", tmp_path / "cache").data_yaml
     staged = sorted(p.relative_to(tmp_path / "stage").as_posix() for p in (tmp_path / "stage").rglob("*.*"))
     assert len([p for p in staged if p.startswith("images/")]) == 3
     assert "names:\n  0: bird\n  1: cat\n  2: dog" in data_yaml.read_text()

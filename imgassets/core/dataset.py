@@ -9,21 +9,17 @@
   its SHA-256, read as a fraction of 2**32, are below ``val_fraction``. The same bytes always land
   in the same split. With two or more images, at least one is in each split.
 * **Stored**: ``datasets/<dataset_id>/manifest.parquet`` and ``datasets/<dataset_id>/data.yaml``.
-* **Staged** (Ultralytics layout): ``<dest>/images/{train,val}/<sha256>.<ext>``,
-  ``<dest>/labels/{train,val}/<sha256>.txt`` (YOLO txt) and ``<dest>/data.yaml`` with an absolute
-  ``path``. Staging is idempotent: files already there with the right size are kept.
+* **Staged** on local disk by :mod:`imgassets.core.pull` (Ultralytics layout, through a cache).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import yaml
 
-from imgassets.core.imaging import SUPPORTED_FORMATS
 from imgassets.core.manifest import DATASET_SCHEMA, boxes_of, content_id, read_parquet_bytes, to_parquet_bytes
-from imgassets.core.object_store import ObjectStore, content_key
+from imgassets.core.object_store import ObjectStore
 
 DEFAULT_VAL_FRACTION = 0.2
 
@@ -143,20 +139,3 @@ def yolo_label_text(boxes: list[dict]) -> str:
     return "".join(
         f"{b['class_id']} {b['x_center']:.6f} {b['y_center']:.6f} {b['width']:.6f} {b['height']:.6f}\n" for b in boxes
     )
-
-
-def stage_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str | Path) -> Path:
-    """Copy the dataset's images from ``store`` into ``dest`` in the Ultralytics layout; return the
-    path of the staged ``data.yaml``. Raises ``ObjectNotFoundError`` naming a missing object."""
-    dest = Path(dest).resolve()
-    for record in dataset.records:
-        name = f"{record['sha256']}.{SUPPORTED_FORMATS[record['format']]}"
-        image = dest / "images" / record["split"] / name
-        if not (image.is_file() and image.stat().st_size == record["size_bytes"]):
-            store.get_file(content_key(record["sha256"]), image)
-        label = dest / "labels" / record["split"] / f"{record['sha256']}.txt"
-        label.parent.mkdir(parents=True, exist_ok=True)
-        label.write_text(yolo_label_text(record["boxes"]))
-    data_yaml = dest / "data.yaml"
-    data_yaml.write_text(data_yaml_text(dataset.class_names, str(dest)))
-    return data_yaml

@@ -22,7 +22,6 @@ from imgassets.core.label_checks import blocking_findings
 from imgassets.core.manifest import SNAPSHOT_SCHEMA, content_id, to_parquet_bytes
 from imgassets.core.object_store import ObjectStore, content_key
 
-
 DEFAULT_UPLOAD_WORKERS = 8
 
 

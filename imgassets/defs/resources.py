@@ -44,6 +44,11 @@ class WorkDirs(dg.ConfigurableResource):
         """Where a dataset version is staged in the Ultralytics layout."""
         return Path(self.home) / "staging" / dataset_id
 
+    @property
+    def cache(self) -> Path:
+        """The content-addressed cache that staged datasets hardlink into."""
+        return Path(self.home) / "cache"
+
     def training(self, run_id: str) -> Path:
         """Where one training run writes its outputs."""
         return Path(self.home) / "training" / run_id

@@ -6,12 +6,11 @@ import dagster as dg
 from imgassets.core.dataset import (
     DEFAULT_VAL_FRACTION,
     EmptyDatasetError,
-    load_dataset,
     load_snapshot,
     merge_snapshots,
-    stage_dataset,
     store_dataset,
 )
+from imgassets.core.pull import materialize_dataset, pull_dataset, write_latest_ref
 from imgassets.core.training import DEFAULT_MODEL, TrainingSettings, train_yolo
 from imgassets.defs.resources import LocalObjectStoreResource, WorkDirs
 
@@ -62,7 +61,8 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, o
     except EmptyDatasetError as exc:
         raise dg.Failure(str(exc)) from None
     store_dataset(store, dataset)
-    data_yaml = stage_dataset(store, dataset, workdirs.staging(dataset.dataset_id))
+    write_latest_ref(store, dataset.dataset_id)
+    data_yaml = materialize_dataset(store, dataset, workdirs.staging(dataset.dataset_id), workdirs.cache).data_yaml
     value = {"dataset_id": dataset.dataset_id, "manifest_key": dataset.manifest_key,
              "data_yaml_key": dataset.data_yaml_key, "snapshots": dataset.snapshots,
              "class_names": dataset.class_names, "staged_data_yaml": str(data_yaml)}
@@ -86,7 +86,7 @@ def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, ob
     ``models/<dataset_id>/<run_id>/best.pt`` with mAP50, mAP50-95, precision, recall as metadata."""
     store = object_store.get_store()
     dataset_id = training_dataset["dataset_id"]
-    data_yaml = stage_dataset(store, load_dataset(store, dataset_id), workdirs.staging(dataset_id))
+    data_yaml = pull_dataset(store, dataset_id, workdirs.staging(dataset_id), workdirs.cache).data_yaml
     result = train_yolo(data_yaml, config.settings(), workdirs.training(context.run_id))
     prefix = f"models/{dataset_id}/{context.run_id}"
     model_key = f"{prefix}/best.pt"

@@ -1,0 +1,166 @@
+"""Pulling a dataset version to local disk, through a content-addressed cache.
+
+What a training container runs (``imgassets pull DATASET_ID|latest DEST``):
+
+1. resolve ``latest`` through the ref ``refs/datasets/latest`` (written when a training dataset is
+   materialized), else take the id as given;
+2. read ``datasets/<id>/manifest.parquet``;
+3. for each image, make sure the cache holds it: ``<cache>/sha256/<2>/<64>``. Missing objects are
+   downloaded in parallel, each verified against its SHA-256 (a corrupt download is never kept);
+4. place each image at ``DEST/images/<split>/<sha256>.<ext>`` as a **hardlink** to the cached file
+   (a copy when the cache is on another filesystem, or for a JPEG that does not end with the EOI
+   marker, which Ultralytics would "fix" by rewriting the file in place); write
+   ``DEST/labels/<split>/<sha256>.txt`` and ``DEST/data.yaml``.
+
+Cache trust: after a cached file is verified, its mtime is set to :data:`VERIFIED_MTIME_NS` and it
+is made read-only. Anything that writes to it changes the mtime, so the next pull hashes it again
+and re-fetches it on mismatch. ``verify=True`` re-hashes every cached file regardless.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.progress import Progress
+
+from imgassets.core.dataset import DatasetVersion, data_yaml_text, load_dataset, yolo_label_text
+from imgassets.core.hashing import sha256_file
+from imgassets.core.imaging import SUPPORTED_FORMATS
+from imgassets.core.object_store import ObjectNotFoundError, ObjectStore, content_key
+
+LATEST_REF = "refs/datasets/latest"
+VERIFIED_MTIME_NS = 1_000_000_000  # 1970-01-01T00:00:01Z: "verified by imgassets"
+DEFAULT_PULL_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What a pull did: images placed, objects downloaded (and bytes), cache hits, links vs copies."""
+
+    dataset_id: str
+    data_yaml: Path
+    images: int
+    downloaded: int
+    downloaded_bytes: int
+    cache_hits: int
+    hardlinked: int
+    copied: int
+
+
+def write_latest_ref(store: ObjectStore, dataset_id: str) -> None:
+    """Point ``refs/datasets/latest`` at ``dataset_id``."""
+    store.put_bytes(LATEST_REF, json.dumps({"dataset_id": dataset_id}).encode())
+
+
+def resolve_dataset_id(store: ObjectStore, ref: str) -> str:
+    """``latest`` -> the id in ``refs/datasets/latest``; any other value is returned as is."""
+    if ref != "latest":
+        return ref
+    try:
+        return json.loads(store.get_bytes(LATEST_REF))["dataset_id"]
+    except ObjectNotFoundError:
+        raise ObjectNotFoundError(f"no dataset has been built yet ({LATEST_REF} not found in {store.describe()})") from None
+
+
+def cache_path(cache_dir: Path, sha256: str) -> Path:
+    """Where the cache keeps the object ``sha256``."""
+    return cache_dir / "sha256" / sha256[:2] / sha256
+
+
+def _is_trusted(path: Path, verify: bool, sha256: str) -> bool:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return False
+    if info.st_mtime_ns == VERIFIED_MTIME_NS and not verify:
+        return True
+    return sha256_file(str(path)) == sha256
+
+
+def ensure_cached(store: ObjectStore, cache_dir: Path, sha256: str, verify: bool = False) -> int:
+    """Make the cache hold a verified copy of object ``sha256``; return bytes downloaded (0 = hit)."""
+    path = cache_path(cache_dir, sha256)
+    if _is_trusted(path, verify, sha256):
+        return 0
+    if path.exists():
+        path.chmod(stat.S_IWUSR | stat.S_IRUSR)
+        path.unlink()
+    store.get_file(content_key(sha256), path)  # verified against the hash, atomic
+    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    os.utime(path, ns=(VERIFIED_MTIME_NS, VERIFIED_MTIME_NS))
+    return path.stat().st_size
+
+
+def _needs_private_copy(path: Path, fmt: str) -> bool:
+    if fmt not in ("JPEG", "MPO"):
+        return False
+    with open(path, "rb") as handle:
+        handle.seek(-2, os.SEEK_END)
+        return handle.read() != b"\xff\xd9"
+
+
+def place(cached: Path, target: Path, fmt: str) -> bool:
+    """Put ``cached`` at ``target``: a hardlink when possible (returns True), else a copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and os.path.samefile(cached, target):
+        return True
+    tmp = target.with_name(f".tmp-{target.name}")
+    tmp.unlink(missing_ok=True)
+    linked = False
+    if not _needs_private_copy(cached, fmt):
+        try:
+            os.link(cached, tmp)
+            linked = True
+        except OSError:
+            pass
+    if not linked:
+        shutil.copyfile(cached, tmp)
+        tmp.chmod(stat.S_IWUSR | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    os.replace(tmp, target)
+    return linked
+
+
+def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str | Path, cache_dir: str | Path,
+                        workers: int = DEFAULT_PULL_WORKERS, verify: bool = False, show_progress: bool = False) -> PullResult:
+    """Steps 3-4 of the module docstring for an already loaded ``dataset``."""
+    dest, cache_dir = Path(dest).resolve(), Path(cache_dir).resolve()
+    downloaded = downloaded_bytes = hits = linked = copied = 0
+    unique = {r["sha256"]: r for r in dataset.records}
+    with Progress(disable=not show_progress, transient=True) as progress, \
+            ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pull") as pool:
+        task = progress.add_task(f"pulling {dataset.dataset_id}", total=len(unique))
+        futures = {pool.submit(ensure_cached, store, cache_dir, sha, verify): sha for sha in unique}
+        for future in as_completed(futures):
+            size = future.result()
+            downloaded += size > 0
+            downloaded_bytes += size
+            hits += size == 0
+            progress.advance(task)
+    for record in dataset.records:
+        name = f"{record['sha256']}.{SUPPORTED_FORMATS[record['format']]}"
+        if place(cache_path(cache_dir, record["sha256"]), dest / "images" / record["split"] / name, record["format"]):
+            linked += 1
+        else:
+            copied += 1
+        label = dest / "labels" / record["split"] / f"{record['sha256']}.txt"
+        label.parent.mkdir(parents=True, exist_ok=True)
+        label.write_text(yolo_label_text(record["boxes"]))
+    data_yaml = dest / "data.yaml"
+    data_yaml.write_text(data_yaml_text(dataset.class_names, str(dest)))
+    return PullResult(dataset.dataset_id, data_yaml, len(dataset.records), downloaded, downloaded_bytes, hits, linked, copied)
+
+
+def pull_dataset(store: ObjectStore, ref: str, dest: str | Path, cache_dir: str | Path,
+                 workers: int = DEFAULT_PULL_WORKERS, verify: bool = False, show_progress: bool = False) -> PullResult:
+    """Pull dataset ``ref`` (an id or ``latest``) into ``dest`` (steps 1-4 of the module docstring).
+
+    Raises ``ObjectNotFoundError`` naming what is missing, ``IntegrityError`` for corrupt objects.
+    """
+    dataset = load_dataset(store, resolve_dataset_id(store, ref))
+    return materialize_dataset(store, dataset, dest, cache_dir, workers, verify, show_progress)
