@@ -74,7 +74,7 @@ def test_blocking_check_stops_snapshot_and_training(tmp_path):
 
 
 def test_a_single_scientist_trains(tmp_path):
-    """One partition: Dagster's IO managers would hand the bare value, ours keeps {scientist: ref}."""
+    """One scientist, one partition: the dataset is built from it alone."""
     drive = tmp_path / "drive"
     _small_books(drive / "solo")
     home = tmp_path / "home"

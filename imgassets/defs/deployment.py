@@ -1,42 +1,87 @@
-"""Resources chosen by deployment, in one place.
+"""Resources chosen by deployment, in one place (``IMGASSETS_DEPLOYMENT``, default ``local``).
 
-``local`` (the embedded default, the only one so far): object store in ``<home>/objects``, asset
-values under ``<home>/storage``, Dagster's SQLite storage under ``<home>/dagster``. Settings come
-from ``IMGASSETS_HOME`` and ``IMGASSETS_SHARED_ROOT`` (as ``dagster.EnvVar`` when set, else the
-defaults of :mod:`imgassets.settings`).
+* ``local`` -- the embedded default, no server: object store in ``<home>/objects``, asset values
+  under ``<home>/storage``, Dagster's SQLite storage under ``<home>/dagster``. Settings:
+  ``IMGASSETS_HOME``, ``IMGASSETS_SHARED_ROOT``.
+* ``production`` -- MinIO (or any S3) for the objects *and* for Dagster's stored values (dagster-aws
+  ``S3PickleIOManager`` on the same endpoint, Parquet tables as objects), so steps in separate
+  processes or pods share outputs; Postgres for Dagster's storage (``deploy/dagster.production.yaml``).
+  Settings: ``IMGASSETS_S3_ENDPOINT`` (``host:port``; read when the definitions load),
+  ``IMGASSETS_S3_ACCESS_KEY`` and ``IMGASSETS_S3_SECRET_KEY`` (``EnvVar``, read at run time), ``IMGASSETS_S3_BUCKET`` (default ``imgassets``),
+  ``IMGASSETS_S3_SECURE`` (``true``/``false``, default false), ``IMGASSETS_S3_REGION`` (optional),
+  plus ``IMGASSETS_SHARED_ROOT`` and ``IMGASSETS_HOME`` (local scratch: cache, staging, training).
+
+Secrets are passed as ``dagster.EnvVar``, so their values never appear in the UI or in run config.
 """
 
+from __future__ import annotations
 
 import os
 
 import dagster as dg
+from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
 from imgassets import settings
-from imgassets.defs.io_managers import LocalParquetIOManager, LocalPickleIOManager
-from imgassets.defs.resources import LocalObjectStoreResource, SharedDrive, WorkDirs
+from imgassets.defs.io_managers import LocalParquetIOManager, LocalPickleIOManager, ObjectStoreParquetIOManager
+from imgassets.defs.resources import LocalObjectStoreResource, S3ObjectStoreResource, SharedDrive, WorkDirs
+
+DEPLOYMENT_ENV = "IMGASSETS_DEPLOYMENT"
+DEPLOYMENTS = ("local", "production")
 
 
 def _env_or_default(name: str, default: str) -> str | dg.EnvVar:
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
+def _common(home: str | dg.EnvVar, shared_root: str | None) -> dict:
+    root = shared_root or _env_or_default(settings.SHARED_ROOT_ENV, str(settings.shared_root()))
+    return {"shared_drive": SharedDrive(root=root), "workdirs": WorkDirs(home=home)}
+
+
 def local_resources(home: str | None = None, shared_root: str | None = None) -> dict:
     """Resources of the embedded default deployment (no server needed). ``home`` and
     ``shared_root`` override the environment (tests use this)."""
     home = home or _env_or_default(settings.HOME_ENV, str(settings.home()))
-    root = shared_root or _env_or_default(settings.SHARED_ROOT_ENV, str(settings.shared_root()))
     return {
-        "shared_drive": SharedDrive(root=root),
+        **_common(home, shared_root),
         "object_store": LocalObjectStoreResource(home=home),
-        "workdirs": WorkDirs(home=home),
         "io_manager": LocalPickleIOManager(home=home),
         "parquet_io_manager": LocalParquetIOManager(home=home),
     }
 
 
+def production_resources(shared_root: str | None = None, **s3_overrides) -> dict:
+    """MinIO/S3 + Postgres deployment. ``s3_overrides`` (endpoint, access_key, secret_key, bucket,
+    secure) replace the environment variables (tests use this)."""
+    endpoint = s3_overrides.pop("endpoint", None) or os.environ.get("IMGASSETS_S3_ENDPOINT")
+    if not endpoint:
+        raise ValueError(f"{DEPLOYMENT_ENV}=production needs IMGASSETS_S3_ENDPOINT (host:port of MinIO or S3)")
+    s3 = {
+        "endpoint": endpoint,
+        "access_key": dg.EnvVar("IMGASSETS_S3_ACCESS_KEY"),
+        "secret_key": dg.EnvVar("IMGASSETS_S3_SECRET_KEY"),
+        "bucket": os.environ.get("IMGASSETS_S3_BUCKET", "imgassets"),
+        "secure": os.environ.get("IMGASSETS_S3_SECURE", "false").lower() in ("1", "true", "yes"),
+        "region": os.environ.get("IMGASSETS_S3_REGION") or None,
+        **s3_overrides,
+    }
+    store = S3ObjectStoreResource(**s3)
+    boto = S3Resource(endpoint_url=f"{'https' if s3['secure'] else 'http'}://{endpoint}", aws_access_key_id=s3["access_key"],
+                      aws_secret_access_key=s3["secret_key"], region_name=s3["region"] or "us-east-1")
+    home = _env_or_default(settings.HOME_ENV, str(settings.home()))
+    return {
+        **_common(home, shared_root),
+        "object_store": store,
+        "io_manager": S3PickleIOManager(s3_resource=boto, s3_bucket=s3["bucket"], s3_prefix="dagster/pickles"),
+        "parquet_io_manager": ObjectStoreParquetIOManager(object_store=store),
+    }
+
+
 def resources_for(deployment: str | None = None) -> dict:
     """Resources for ``deployment`` (``IMGASSETS_DEPLOYMENT``, default ``local``)."""
-    deployment = deployment or os.environ.get("IMGASSETS_DEPLOYMENT", "local")
+    deployment = deployment or os.environ.get(DEPLOYMENT_ENV, "local")
     if deployment == "local":
         return local_resources()
-    raise ValueError(f"unknown IMGASSETS_DEPLOYMENT {deployment!r}: expected 'local'")
+    if deployment == "production":
+        return production_resources()
+    raise ValueError(f"unknown {DEPLOYMENT_ENV} {deployment!r}: expected one of {', '.join(DEPLOYMENTS)}")

@@ -1,6 +1,7 @@
 """IO managers: DataFrames as Parquet files, other values pickled, under ``<home>/storage``."""
 
 
+import io
 import os
 
 import dagster as dg
@@ -8,6 +9,8 @@ import pandas as pd
 from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 from dagster._core.storage.upath_io_manager import UPathIOManager
 from upath import UPath
+
+from imgassets.defs.resources import ObjectStoreResource
 
 
 class ParquetIOManager(UPathIOManager):
@@ -34,23 +37,29 @@ class LocalParquetIOManager(dg.ConfigurableIOManagerFactory):
         return ParquetIOManager(base_path=UPath(self.home) / "storage")
 
 
-class PartitionDictPickleIOManager(PickledObjectFilesystemIOManager):
-    """Pickled values. An unpartitioned step that reads a partitioned asset always gets
-    ``{partition: value}`` -- also for one partition or none, where Dagster's UPath IO managers
-    return the bare value or ``None`` -- and partitions never materialized are left out."""
-
-    def load_input(self, context: dg.InputContext):
-        if context.has_asset_partitions and not context.has_partition_key:
-            paths = self._get_paths_for_partitions(context)
-            loaded = {key: self._load_partition_from_path(context, key, paths[key]) for key in context.asset_partition_keys}
-            return {key: value for key, value in loaded.items() if value is not None}
-        return super().load_input(context)
-
-
 class LocalPickleIOManager(dg.ConfigurableIOManagerFactory):
     """Small values (snapshot and dataset references) pickled under ``<home>/storage``."""
 
     home: str
 
     def create_io_manager(self, context) -> dg.IOManager:
-        return PartitionDictPickleIOManager(base_dir=os.path.join(self.home, "storage"))
+        return PickledObjectFilesystemIOManager(base_dir=os.path.join(self.home, "storage"))
+
+
+class ObjectStoreParquetIOManager(dg.ConfigurableIOManager):
+    """DataFrames as Parquet objects ``dagster/<asset>/<partition>.parquet`` in the object store, so
+    steps in other processes or pods read what this one wrote (the production deployment)."""
+
+    object_store: dg.ResourceDependency[ObjectStoreResource]
+
+    def _key(self, context: dg.InputContext | dg.OutputContext) -> str:
+        partition = context.asset_partition_key if context.has_asset_partitions else "__unpartitioned__"
+        return f"dagster/{'/'.join(context.asset_key.path)}/{partition}.parquet"
+
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+        buffer = io.BytesIO()
+        obj.to_parquet(buffer, index=False)
+        self.object_store.get_store().put_bytes(self._key(context), buffer.getvalue())
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        return pd.read_parquet(io.BytesIO(self.object_store.get_store().get_bytes(self._key(context))))

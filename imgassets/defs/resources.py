@@ -26,13 +26,40 @@ class SharedDrive(dg.ConfigurableResource):
         return list_scientists(self.root)
 
 
-class LocalObjectStoreResource(dg.ConfigurableResource):
+class ObjectStoreResource(dg.ConfigurableResource):
+    """An object store (:mod:`imgassets.core.object_store`); ``upload_workers`` threads upload."""
+
+    upload_workers: int = 8
+
+    def get_store(self) -> ObjectStore:
+        raise NotImplementedError
+
+
+class LocalObjectStoreResource(ObjectStoreResource):
     """The embedded object store: a directory, ``<home>/objects``. Needs no server."""
 
     home: str
 
     def get_store(self) -> ObjectStore:
         return LocalObjectStore(Path(self.home) / "objects")
+
+
+class S3ObjectStoreResource(ObjectStoreResource):
+    """MinIO / S3 (``endpoint`` as ``host:port``); the connection pool is sized to ``upload_workers``.
+    Configure the keys with ``dagster.EnvVar`` so they never appear in the UI."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    bucket: str = "imgassets"
+    secure: bool = False
+    region: str | None = None
+
+    def get_store(self) -> ObjectStore:
+        from imgassets.core.s3_store import S3ObjectStore
+
+        return S3ObjectStore(self.endpoint, self.access_key, self.secret_key, self.bucket, secure=self.secure,
+                             region=self.region, max_connections=self.upload_workers)
 
 
 class WorkDirs(dg.ConfigurableResource):

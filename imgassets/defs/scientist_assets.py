@@ -10,7 +10,7 @@ from imgassets.core.label_table import build_label_table
 from imgassets.core.snapshot import commit_snapshot, snapshot_records
 from imgassets.defs.metadata import markdown_table
 from imgassets.defs.partitions import scientists
-from imgassets.defs.resources import LocalObjectStoreResource, SharedDrive
+from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 
 GROUP = "scientist_data"
 
@@ -52,7 +52,7 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, im
 
 
 @dg.asset(partitions_def=scientists, group_name=GROUP, kinds={"s3"})
-def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive, object_store: LocalObjectStoreResource,
+def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive, object_store: ObjectStoreResource,
                    image_index: pd.DataFrame, label_table: pd.DataFrame) -> dg.Output[dict]:
     """The scientist's valid images in the object store under content-addressed keys, then an
     immutable Parquet manifest ``snapshots/<scientist>/<snapshot_id>.parquet``. The snapshot id
@@ -60,7 +60,7 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     scientist = context.partition_key
     store = object_store.get_store()
     records = snapshot_records(image_index, label_table)
-    result = commit_snapshot(store, scientist, shared_drive.folder(scientist), records)
+    result = commit_snapshot(store, scientist, shared_drive.folder(scientist), records, object_store.upload_workers)
     context.log.info(f"snapshot {result.snapshot_id}: {result.uploaded_objects} objects uploaded, "
                      f"{result.existing_objects} already in {store.describe()}")
     value = {"scientist": scientist, "snapshot_id": result.snapshot_id, "manifest_key": result.manifest_key,

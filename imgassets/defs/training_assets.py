@@ -12,7 +12,9 @@ from imgassets.core.dataset import (
 )
 from imgassets.core.pull import materialize_dataset, pull_dataset, write_latest_ref
 from imgassets.core.training import DEFAULT_MODEL, TrainingSettings, train_yolo
-from imgassets.defs.resources import LocalObjectStoreResource, WorkDirs
+from imgassets.defs.partitions import scientists
+from imgassets.defs.resources import ObjectStoreResource, WorkDirs
+from imgassets.defs.scientist_assets import image_snapshot
 
 GROUP = "training"
 
@@ -39,16 +41,27 @@ class YoloTrainingConfig(dg.Config):
                                 device=self.device or None, seed=self.seed)
 
 
-@dg.asset(
-    ins={"image_snapshot": dg.AssetIn(partition_mapping=dg.AllPartitionMapping(),
-                                      metadata={"allow_missing_partitions": True})},
-    group_name=GROUP, kinds={"parquet"},
-)
-def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, object_store: LocalObjectStoreResource,
-                     workdirs: WorkDirs, image_snapshot: dict[str, dict]) -> dg.Output[dict]:
+def latest_snapshots(instance: dg.DagsterInstance) -> dict[str, dict]:
+    """``{scientist: metadata}`` of each scientist's latest ``image_snapshot`` materialization, read
+    from the event log (lineage), so any deployment's IO manager works the same."""
+    latest = {}
+    for scientist in instance.get_dynamic_partitions(scientists.name):
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=image_snapshot.key, asset_partitions=[scientist]), limit=1).records
+        if records:
+            metadata = records[0].asset_materialization.metadata
+            latest[scientist] = {k: metadata[k].value for k in ("snapshot_id", "manifest_key")}
+    return latest
+
+
+@dg.asset(deps=[dg.AssetDep(image_snapshot, partition_mapping=dg.AllPartitionMapping())],
+          group_name=GROUP, kinds={"parquet"})
+def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, object_store: ObjectStoreResource,
+                     workdirs: WorkDirs) -> dg.Output[dict]:
     """Every scientist's latest snapshot (a snapshot only exists once its blocking checks passed),
     merged and split by content hash; manifest and ``data.yaml`` stored under
     ``datasets/<dataset_id>/``; images staged on local disk in the Ultralytics layout."""
+    image_snapshot = latest_snapshots(context.instance)
     if not image_snapshot:
         raise dg.Failure("no scientist has an image snapshot yet: materialize image_snapshot for at least one "
                          "scientist (its blocking checks must pass) before building a training dataset")
@@ -80,7 +93,7 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, o
 
 
 @dg.asset(group_name=GROUP, kinds={"pytorch"})
-def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, object_store: LocalObjectStoreResource,
+def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, object_store: ObjectStoreResource,
                workdirs: WorkDirs, training_dataset: dict) -> dg.Output[dict]:
     """YOLO weights trained with Ultralytics on the staged training dataset; ``best.pt`` stored at
     ``models/<dataset_id>/<run_id>/best.pt`` with mAP50, mAP50-95, precision, recall as metadata."""
