@@ -9,6 +9,7 @@ RUN apt-get update \
 WORKDIR /opt/imgassets
 COPY pyproject.toml README.md dagster.yaml workspace.yaml ./
 COPY imgassets ./imgassets
+COPY deploy ./deploy
 RUN pip install --no-cache-dir .
 
 # The shared drive is mounted read-only at /shared; state lives in /data.
