@@ -1,4 +1,5 @@
-"""Command line: ``imgassets run`` (materialize the whole graph once) and ``imgassets ui``.
+"""Command line: ``imgassets run`` (materialize the whole graph once), ``imgassets pull`` (a dataset
+version to local disk) and ``imgassets ui`` (the Dagster UI).
 
 Exit codes of ``run``: 0 everything materialized and every blocking check passed; 1 a blocking check
 (or a failing step) stopped part of the graph; 2 bad usage or configuration.
@@ -46,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default="yolov8n.yaml", help="Ultralytics model .yaml or a local .pt weights file")
     run.add_argument("--device", default=None, help="cpu, 0, 0,1 ... (default: GPU when torch sees one)")
     run.add_argument("--val-fraction", type=float, default=0.2, help="share of images in the val split (default 0.2)")
+    pull = sub.add_parser("pull", help="download one dataset version into DEST (Ultralytics layout) through the cache")
+    pull.add_argument("dataset", metavar="DATASET_ID|latest")
+    pull.add_argument("dest", type=Path, metavar="DEST")
+    pull.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
+    pull.add_argument("--cache", type=Path, help="content-addressed cache (default: <home>/cache)")
+    pull.add_argument("--workers", type=_positive, default=8, help="parallel downloads (default 8)")
+    pull.add_argument("--verify", action="store_true", help="re-hash every cached object instead of trusting verified ones")
+    pull.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     ui = sub.add_parser("ui", parents=[common], help="open the Dagster UI (dagster dev) on this home")
     ui.add_argument("--port", type=int, default=3000)
     return parser
@@ -119,6 +128,37 @@ def command_run(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def command_pull(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from imgassets.core.object_store import ObjectStoreError
+    from imgassets.core.pull import pull_dataset
+    from imgassets.defs.deployment import resources_for
+
+    home_dir = (args.home or settings.home()).expanduser().resolve()
+    os.environ[settings.HOME_ENV] = str(home_dir)
+    try:
+        resource = resources_for()["object_store"]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        with dg.build_resources({"object_store": resource}) as resources:
+            store = resources.object_store.get_store()
+            result = pull_dataset(store, args.dataset, args.dest, args.cache or home_dir / "cache", args.workers,
+                                  args.verify, show_progress=sys.stderr.isatty())
+    except ObjectStoreError as exc:
+        print(f"imgassets: error: {exc}", file=sys.stderr)
+        return 1
+    summary = {**{k: getattr(result, k) for k in result.__dataclass_fields__}, "data_yaml": str(result.data_yaml)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"dataset {result.dataset_id}: {result.images} images in {args.dest} "
+              f"({result.downloaded} downloaded, {result.cache_hits} from cache; {result.hardlinked} hardlinked, "
+              f"{result.copied} copied); train with data={result.data_yaml}")
+    return 0
+
+
 def command_ui(args: argparse.Namespace) -> int:
     prepare_environment(args.shared_root, args.home)
     workspace = REPO_ROOT / "workspace.yaml"
@@ -136,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"run": command_run, "ui": command_ui}[args.command](args)
+        return {"run": command_run, "pull": command_pull, "ui": command_ui}[args.command](args)
     except UsageError as exc:
         print(f"imgassets: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

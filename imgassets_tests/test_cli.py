@@ -96,3 +96,34 @@ def test_home_inside_the_shared_root_exits_2(tmp_path):
 def test_bad_usage_exits_2(tmp_path):
     proc = run_cli("run", "--epochs", "0")
     assert proc.returncode == 2 and "must be a positive integer" in proc.stderr
+
+
+def test_pull_latest_twice_downloads_once(tmp_path):
+    from imgassets.core.dataset import load_snapshot, merge_snapshots, store_dataset
+    from imgassets.core.image_index import build_image_index
+    from imgassets.core.label_table import build_label_table
+    from imgassets.core.object_store import LocalObjectStore
+    from imgassets.core.pull import write_latest_ref
+    from imgassets.core.snapshot import commit_snapshot, snapshot_records
+
+    folder = tmp_path / "drive" / "ana"
+    folder.mkdir(parents=True)
+    (folder / "classes.txt").write_text("cat\n")
+    for i in range(4):
+        (folder / f"{i}.jpg").write_bytes(jpeg_bytes(color=(i * 30, 0, 0)))
+        (folder / f"{i}.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    store = LocalObjectStore(tmp_path / "home" / "objects")
+    index = build_image_index(folder)
+    result = commit_snapshot(store, "ana", folder, snapshot_records(index, build_label_table(folder, index)))
+    dataset = merge_snapshots({"ana": (result.snapshot_id, load_snapshot(store, result.manifest_key))})
+    store_dataset(store, dataset)
+    write_latest_ref(store, dataset.dataset_id)
+
+    first = run_cli("pull", "latest", str(tmp_path / "a"), "--home", str(tmp_path / "home"), "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["downloaded"] == 4
+    second = run_cli("pull", dataset.dataset_id, str(tmp_path / "b"), "--home", str(tmp_path / "home"))
+    assert second.returncode == 0
+    assert f"dataset {dataset.dataset_id}: 4 images" in second.stdout and "(0 downloaded, 4 from cache" in second.stdout
+    missing = run_cli("pull", "feedfacefeedface", str(tmp_path / "c"), "--home", str(tmp_path / "home"))
+    assert missing.returncode == 1 and "datasets/feedfacefeedface/manifest.parquet not found" in missing.stderr
