@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default="yolov8n.yaml", help="Ultralytics model .yaml or a local .pt weights file")
     run.add_argument("--device", default=None, help="cpu, 0, 0,1 ... (default: GPU when torch sees one)")
     run.add_argument("--val-fraction", type=float, default=0.2, help="share of images in the val split (default 0.2)")
+    run.add_argument("--archive-mode", choices=["copy", "move"], help="copy (default: sources only read) or move "
+                     "(sources removed once verified in the store); default $IMGASSETS_ARCHIVE_MODE or copy")
     pull = sub.add_parser("pull", help="download one dataset version into DEST (Ultralytics layout) through the cache")
     pull.add_argument("dataset", metavar="DATASET_ID|latest")
     pull.add_argument("dest", type=Path, metavar="DEST")
@@ -105,6 +107,8 @@ def command_run(args: argparse.Namespace) -> int:
     except TrainingConfigError as exc:
         raise UsageError(str(exc)) from None
     home_dir, root = prepare_environment(args.shared_root, args.home)
+    if args.archive_mode:
+        os.environ["IMGASSETS_ARCHIVE_MODE"] = args.archive_mode
     names = list_scientists(root)
     if not names:
         raise UsageError(f"shared drive root {root} has no scientist folders (expected {root}/<scientist>/...)")

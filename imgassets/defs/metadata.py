@@ -5,6 +5,7 @@ from collections.abc import Iterable
 
 import dagster as dg
 
+from imgassets.core.archive import ArchiveResult
 from imgassets.core.label_checks import Finding
 
 MAX_LISTED = 50
@@ -40,3 +41,13 @@ def markdown_table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> d
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def archive_metadata(result: ArchiveResult) -> dict:
+    """Move mode: how many files left the drive, which stayed and why, and the archive log key."""
+    return {
+        "moved_files": len(result.moved),
+        "kept_files": len(result.kept),
+        "kept": markdown_table(["file", "why it stayed"], result.kept[:MAX_LISTED]),
+        "archive_log": result.log_key or "",
+    }

@@ -4,15 +4,27 @@
 from pathlib import Path
 
 import dagster as dg
+import pydantic
 
+from imgassets.core.archive import ARCHIVE_MODES, COPY
 from imgassets.core.drive import list_scientists
 from imgassets.core.object_store import LocalObjectStore, ObjectStore
 
 
 class SharedDrive(dg.ConfigurableResource):
-    """The shared drive: ``root/<scientist>/**``. Only ever read."""
+    """The shared drive: ``root/<scientist>/**``. ``archive_mode``: ``copy`` (default: sources are
+    only ever read) or ``move`` (sources removed once verified in the store, see
+    :mod:`imgassets.core.archive`)."""
 
     root: str
+    archive_mode: str = COPY
+
+    @pydantic.field_validator("archive_mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value not in ARCHIVE_MODES:
+            raise ValueError(f"archive_mode must be one of {', '.join(ARCHIVE_MODES)}, got {value!r}")
+        return value
 
     def folder(self, scientist: str) -> Path:
         """The folder of one scientist (partition key); raises ``dagster.Failure`` when missing."""

@@ -5,10 +5,13 @@ import dagster as dg
 import pandas as pd
 
 from imgassets.core import layout
+from imgassets.core.archive import MOVE, archive_sources, carry_forward
+from imgassets.core.dataset import load_snapshot
 from imgassets.core.image_index import build_image_index, rejected_images, valid_images
 from imgassets.core.label_table import build_label_table
 from imgassets.core.snapshot import commit_snapshot, snapshot_records
-from imgassets.defs.metadata import markdown_table
+from imgassets.defs.lineage import latest_snapshot
+from imgassets.defs.metadata import archive_metadata, markdown_table
 from imgassets.defs.partitions import scientists
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 
@@ -59,8 +62,15 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     (hash of the manifest's content) is the asset's data version."""
     scientist = context.partition_key
     store = object_store.get_store()
+    folder = shared_drive.folder(scientist)
     records = snapshot_records(image_index, label_table)
-    result = commit_snapshot(store, scientist, shared_drive.folder(scientist), records, object_store.upload_workers)
+    fresh = records
+    previous = latest_snapshot(context.instance, scientist) if shared_drive.archive_mode == MOVE else None
+    if previous:  # moved files are gone from the drive: keep them in the snapshot
+        records = carry_forward(load_snapshot(store, previous["manifest_key"]), records, set(image_index["path"]))
+    result = commit_snapshot(store, scientist, folder, records, object_store.upload_workers)
+    archived = archive_sources(store, scientist, result.snapshot_id, folder, image_index, fresh) \
+        if shared_drive.archive_mode == MOVE else None
     context.log.info(f"snapshot {result.snapshot_id}: {result.uploaded_objects} objects uploaded, "
                      f"{result.existing_objects} already in {store.describe()}")
     value = {"scientist": scientist, "snapshot_id": result.snapshot_id, "manifest_key": result.manifest_key,
@@ -74,4 +84,6 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
         "uploaded_bytes": result.uploaded_bytes,
         "existing_objects": result.existing_objects,
         "object_store": store.describe(),
+        "archive_mode": shared_drive.archive_mode,
+        **(archive_metadata(archived) if archived else {}),
     })

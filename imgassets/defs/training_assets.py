@@ -12,7 +12,7 @@ from imgassets.core.dataset import (
 )
 from imgassets.core.pull import materialize_dataset, pull_dataset, write_latest_ref
 from imgassets.core.training import DEFAULT_MODEL, TrainingSettings, train_yolo
-from imgassets.defs.partitions import scientists
+from imgassets.defs.lineage import latest_snapshots
 from imgassets.defs.resources import ObjectStoreResource, WorkDirs
 from imgassets.defs.scientist_assets import image_snapshot
 
@@ -39,19 +39,6 @@ class YoloTrainingConfig(dg.Config):
     def settings(self) -> TrainingSettings:
         return TrainingSettings(model=self.model, epochs=self.epochs, imgsz=self.imgsz, batch=self.batch,
                                 device=self.device or None, seed=self.seed)
-
-
-def latest_snapshots(instance: dg.DagsterInstance) -> dict[str, dict]:
-    """``{scientist: metadata}`` of each scientist's latest ``image_snapshot`` materialization, read
-    from the event log (lineage), so any deployment's IO manager works the same."""
-    latest = {}
-    for scientist in instance.get_dynamic_partitions(scientists.name):
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=image_snapshot.key, asset_partitions=[scientist]), limit=1).records
-        if records:
-            metadata = records[0].asset_materialization.metadata
-            latest[scientist] = {k: metadata[k].value for k in ("snapshot_id", "manifest_key")}
-    return latest
 
 
 @dg.asset(deps=[dg.AssetDep(image_snapshot, partition_mapping=dg.AllPartitionMapping())],
