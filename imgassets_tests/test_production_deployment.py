@@ -1,9 +1,11 @@
 """The production deployment: the graph materialized in-process with every resource on S3 over
-HTTP (moto): objects, manifests, Dagster's pickled values and Parquet tables all in the bucket."""
+HTTP (moto): objects, manifests, Dagster's pickled values and Parquet tables all in the bucket,
+and the secret key nowhere in Dagster's event log or run config."""
 
 from __future__ import annotations
 
 import dagster as dg
+from dagster._serdes import serialize_value
 import pytest
 
 from imgassets.core.s3_store import S3ObjectStore
@@ -34,7 +36,10 @@ def test_whole_graph_on_s3(tmp_path, s3_endpoint, monkeypatch):
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         summary = materialize_all(defs, instance, str(drive), str(tmp_path / "scratch"), ["ana"], TrainingSettings())
+        logged = [serialize_value(entry) for run in instance.get_runs() for entry in instance.all_logs(run.run_id)]
+        logged += [serialize_value(run.run_config) for run in instance.get_runs()]
     assert summary.exit_code == 0, summary.as_dict()
+    assert len(logged) > 50 and not [entry for entry in logged if S3_SECRET_KEY in entry]
     store = S3ObjectStore(s3_endpoint, S3_ACCESS_KEY, S3_SECRET_KEY, "prod-bucket")
     keys = list(store.list_keys(""))
     assert len([k for k in keys if k.startswith("objects/sha256/")]) == 10
