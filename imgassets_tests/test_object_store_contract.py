@@ -59,9 +59,9 @@ def test_content_under_a_wrong_hash_is_never_returned(store, tmp_path):
     assert not (tmp_path / "dest").exists()
 
 
-def test_sha256_metadata_is_verified_on_read(store):
-    if isinstance(store, LocalObjectStore):
-        pytest.skip("the local store verifies content-addressed keys only")
+def test_s3_sha256_metadata_is_verified_on_read(s3_store):
+    """S3 only: the local store keeps no metadata and verifies content-addressed keys by name."""
+    store = s3_store
     store.put_bytes("models/m/best.pt", b"weights", sha256=sha256_bytes(b"other weights"))
     with pytest.raises(IntegrityError, match="models/m/best.pt"):
         store.get_bytes("models/m/best.pt")
