@@ -39,7 +39,7 @@ def test_run_json_on_the_demo_drive(tmp_path):
     assert model["model_key"].startswith(f"models/{summary['dataset']['dataset_id']}/")
     assert set(model["metrics"]) == {"mAP50", "mAP50-95", "precision", "recall"}
     checks = summary["checks"]
-    assert len(checks) == 3 * 5
+    assert len(checks) == 3 * 6
     assert {(c["name"], c["partition"], c["passed"], c["severity"]) for c in checks if c["partition"] == "ben"} >= {
         ("box_geometry", "ben", True, "ERROR"), ("images_decode", "ben", True, "WARN")}
     assert "scientist ana: index, labels, checks, snapshot" in proc.stderr

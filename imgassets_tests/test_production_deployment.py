@@ -5,8 +5,8 @@ and the secret key nowhere in Dagster's event log or run config."""
 from __future__ import annotations
 
 import dagster as dg
-from dagster._serdes import serialize_value
 import pytest
+from dagster._serdes import serialize_value
 
 from imgassets.core.s3_store import S3ObjectStore
 from imgassets.core.training import TrainingSettings

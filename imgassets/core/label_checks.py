@@ -86,11 +86,22 @@ def class_map_failures(table: pd.DataFrame) -> list[Finding]:
 
 
 def orphan_label_files(table: pd.DataFrame) -> list[Finding]:
-    """Label files whose image does not exist (one finding per file)."""
-    orphans = table[table["image_path"].isna() & (table["line"] > 0)]["label_file"].unique()
-    return [Finding(f, 0, "label file has no matching image (looked in images/ and beside it)") for f in sorted(orphans)]
+    """Label files (or, for COCO, image entries) whose image does not exist: one finding each."""
+    orphans = table[table["image_path"].isna() & (table["line"] > 0) & table["parse_error"].isna()]
+    findings = []
+    for (label_file, ref), group in orphans.groupby(["label_file", orphans["image_ref"].fillna("")], sort=True):
+        where = f" {ref}" if ref else ""
+        findings.append(Finding(label_file, int(group["line"].min()) if ref else 0,
+                                f"no image{where} found for this label file ({len(group)} boxes unused)"))
+    return findings
+
+
+def frame_failures(table: pd.DataFrame) -> list[Finding]:
+    """Label files whose declared image size is not the image's displayed size (one per file)."""
+    bad = table[table["frame_error"].notna()]
+    return [Finding(f, int(g["line"].min()), g["frame_error"].iloc[0]) for f, g in bad.groupby("label_file", sort=True)]
 
 
 def blocking_findings(table: pd.DataFrame) -> list[Finding]:
-    """Every finding that must keep the table out of a snapshot (schema, geometry, class map)."""
-    return schema_failures(table) + geometry_failures(table) + class_map_failures(table)
+    """Every finding that must keep the table out of a snapshot (schema, geometry, class map, frame)."""
+    return schema_failures(table) + geometry_failures(table) + class_map_failures(table) + frame_failures(table)

@@ -1,10 +1,14 @@
 """The label table: one row per box line of every label file in a scientist's folder.
 
 Columns (:data:`LABEL_COLUMNS`): ``image_sha256`` and ``image_path`` of the annotated image (null
-for a label file with no image), ``label_file`` and ``line`` (1-based; 0 for a whole-file problem),
-``class_id``, ``class_name`` (null when the id is not in the class map), ``x_center``,
+for a label file with no image), ``image_ref`` (the image name the label file gives, VOC/COCO),
+``label_file``, ``label_format`` (yolo / voc / coco) and ``line`` (1-based; 0 for a whole-file
+problem), ``class_id``, ``class_name`` (null when the id is not in the class map), ``x_center``,
 ``y_center``, ``width``, ``height`` (normalized xywh in the displayed frame, null when the line did
-not parse), ``class_map_file`` (the class map used) and ``parse_error`` (null when the line parsed).
+not parse), ``difficult``/``truncated`` (VOC) and ``iscrowd`` (COCO) flags, ``class_map_file``
+(the class map used: data.yaml/classes.txt for YOLO, the file itself for VOC and COCO),
+``parse_error`` (null when the line parsed) and ``frame_error`` (the label file declares an image
+size that is not the image's displayed size, e.g. the un-rotated frame of an EXIF-rotated photo).
 A class-map file that cannot be used appears once as a row with ``line`` 0 and its ``parse_error``.
 
 Rows that did not parse are kept so that the asset checks can name the file and line; only rows
@@ -14,7 +18,8 @@ table.
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 import pandera.pandas as pa
@@ -22,16 +27,21 @@ from pandera.typing import Series
 
 from imgassets.core import layout
 from imgassets.core.class_map import ClassMapError, nearest_class_map, read_class_map
+from imgassets.core.coco_labels import coco_to_xywh, parse_coco, resolve_file_name
+from imgassets.core.voc_labels import parse_voc, voc_to_xywh
 from imgassets.core.yolo_labels import parse_yolo_text
 
 LABEL_COLUMNS = [
-    "image_sha256", "image_path", "label_file", "line", "class_id", "class_name",
-    "x_center", "y_center", "width", "height", "class_map_file", "parse_error",
+    "image_sha256", "image_path", "image_ref", "label_file", "label_format", "line", "class_id", "class_name",
+    "x_center", "y_center", "width", "height", "difficult", "truncated", "iscrowd", "class_map_file",
+    "parse_error", "frame_error",
 ]
 LABEL_DTYPES = {
-    "image_sha256": "string", "image_path": "string", "label_file": "string", "line": "int64",
-    "class_id": "Int64", "class_name": "string", "x_center": "float64", "y_center": "float64",
-    "width": "float64", "height": "float64", "class_map_file": "string", "parse_error": "string",
+    "image_sha256": "string", "image_path": "string", "image_ref": "string", "label_file": "string",
+    "label_format": "string", "line": "int64", "class_id": "Int64", "class_name": "string",
+    "x_center": "float64", "y_center": "float64", "width": "float64", "height": "float64",
+    "difficult": "Int64", "truncated": "Int64", "iscrowd": "Int64", "class_map_file": "string",
+    "parse_error": "string", "frame_error": "string",
 }
 
 
@@ -44,7 +54,9 @@ class LabelTableSchema(pa.DataFrameModel):
 
     image_sha256: Series[str] = pa.Field(nullable=True, str_matches=r"^[0-9a-f]{64}$")
     image_path: Series[str] = pa.Field(nullable=True)
+    image_ref: Series[str] = pa.Field(nullable=True)
     label_file: Series[str]
+    label_format: Series[str] = pa.Field(isin=["yolo", "voc", "coco"])
     line: Series[int] = pa.Field(ge=1)
     class_id: Series[pd.Int64Dtype] = pa.Field(ge=0)
     class_name: Series[str] = pa.Field(nullable=True)
@@ -52,8 +64,12 @@ class LabelTableSchema(pa.DataFrameModel):
     y_center: Series[float] = pa.Field(ge=0, le=1)
     width: Series[float] = pa.Field(ge=0, le=1)
     height: Series[float] = pa.Field(ge=0, le=1)
+    difficult: Series[pd.Int64Dtype] = pa.Field(nullable=True, isin=[0, 1])
+    truncated: Series[pd.Int64Dtype] = pa.Field(nullable=True, isin=[0, 1])
+    iscrowd: Series[pd.Int64Dtype] = pa.Field(nullable=True, isin=[0, 1])
     class_map_file: Series[str] = pa.Field(nullable=True)
     parse_error: Series[str] = pa.Field(nullable=True, isin=[])
+    frame_error: Series[str] = pa.Field(nullable=True)
 
     class Config:
         strict = True
@@ -65,23 +81,147 @@ def empty_label_table() -> pd.DataFrame:
     return pd.DataFrame(columns=LABEL_COLUMNS).astype(LABEL_DTYPES)
 
 
-def build_label_table(folder: str | Path, index: pd.DataFrame) -> pd.DataFrame:
-    """Read every label file listed in ``index`` (the scientist's image index) under ``folder``.
+def _read(folder: Path, rel: str) -> tuple[bytes | None, str | None]:
+    try:
+        return (folder / rel).read_bytes(), None
+    except OSError as exc:
+        return None, f"cannot read label file: {exc.strerror or exc}"
 
-    Label files are paired with images by :func:`imgassets.core.layout.pair_labels`; class names
-    come from the nearest class map (:func:`imgassets.core.class_map.nearest_class_map`). Never
-    raises for bad content: unreadable files and unparseable lines become rows with ``parse_error``.
+
+@dataclass
+class _Context:
+    """What every format parser needs: the scientist's folder and facts about its images."""
+
+    folder: Path
+    sha_of: dict[str, str]
+    size_of: dict[str, tuple[int, int]]
+    exif_of: dict[str, int | None]
+    images: set[str]
+
+    def base(self, label_file: str, fmt: str, image_path: str | None, image_ref: str | None = None) -> dict:
+        return {"image_sha256": self.sha_of.get(image_path) if image_path else None, "image_path": image_path,
+                "image_ref": image_ref, "label_file": label_file, "label_format": fmt}
+
+    def frame_error(self, image_path: str | None, declared: tuple[int, int]) -> str | None:
+        """Why a declared (width, height) is not the displayed size of ``image_path``, or None."""
+        actual = self.size_of.get(image_path) if image_path else None
+        if not actual or not all(declared) or tuple(declared) == actual:
+            return None
+        if tuple(declared) == actual[::-1]:
+            return (f"declares {declared[0]}x{declared[1]}, the un-rotated frame of an image displayed "
+                    f"{actual[0]}x{actual[1]} (EXIF orientation {self.exif_of.get(image_path)}): boxes are likely rotated")
+        return f"declares image size {declared[0]}x{declared[1]} but the image is {actual[0]}x{actual[1]}"
+
+
+def _yolo_rows(ctx: _Context, label_file: str, image_path: str | None, map_file: str | None,
+               mapping: dict[int, str] | ClassMapError | None) -> list[dict]:
+    base = ctx.base(label_file, "yolo", image_path)
+    data, error = _read(ctx.folder, label_file)
+    try:
+        text = data.decode("utf-8-sig") if data is not None else None
+    except UnicodeDecodeError as exc:
+        text, error = None, f"cannot read label file as UTF-8 text: {exc}"
+    if text is None:
+        return [{**base, "line": 0, "class_map_file": map_file, "parse_error": error}]
+    rows = []
+    for row in parse_yolo_text(text):
+        name = mapping.get(row.class_id) if isinstance(mapping, dict) and row.class_id is not None else None
+        rows.append({**base, "line": row.line, "class_id": row.class_id, "class_name": name,
+                     "x_center": row.x_center, "y_center": row.y_center, "width": row.width,
+                     "height": row.height, "class_map_file": map_file, "parse_error": row.error})
+    return rows
+
+
+def _voc_rows(ctx: _Context, label_file: str, voc_ids: dict[str, int]) -> list[dict]:
+    data, error = _read(ctx.folder, label_file)
+    parsed = parse_voc(data) if data is not None else None
+    if parsed is None or parsed.error:
+        return [{**ctx.base(label_file, "voc", None), "line": 0, "parse_error": error or parsed.error}]
+    image_path = next((c for c in layout.voc_image_candidates(label_file, parsed.filename) if c in ctx.images), None)
+    base = ctx.base(label_file, "voc", image_path, parsed.filename)
+    frame_error = ctx.frame_error(image_path, (parsed.width, parsed.height))
+    width, height = ctx.size_of.get(image_path) or (parsed.width, parsed.height)
+    rows = []
+    for box in parsed.boxes:
+        row = {**base, "line": box.line, "class_name": box.name, "class_id": voc_ids.get(box.name),
+               "difficult": box.difficult, "truncated": box.truncated, "class_map_file": label_file,
+               "parse_error": box.error, "frame_error": frame_error}
+        if box.error is None and not (width and height):
+            row["parse_error"] = "image size unknown: no readable image and no <size> in the file"
+        elif box.error is None:
+            row.update(zip(("x_center", "y_center", "width", "height"), voc_to_xywh(box, width, height), strict=True))
+        rows.append(row)
+    return rows
+
+
+def _coco_rows(ctx: _Context, label_file: str) -> list[dict]:
+    data, error = _read(ctx.folder, label_file)
+    parsed = parse_coco(data) if data is not None else None
+    if parsed is not None and not parsed.is_coco:
+        return []
+    if parsed is None or parsed.error:
+        return [{**ctx.base(label_file, "coco", None), "line": 0, "parse_error": error or parsed.error}]
+    json_dir = str(PurePosixPath(label_file).parent)
+    resolved = {image_id: resolve_file_name(str(info.get("file_name", "")), json_dir, ctx.images)
+                for image_id, info in parsed.images.items()}
+    rows = []
+    for number, ann in enumerate(parsed.annotations, start=1):
+        info = parsed.images.get(ann.get("image_id")) if isinstance(ann, dict) else None
+        image_path, path_error = resolved.get(ann.get("image_id"), (None, None)) if info else (None, None)
+        base = ctx.base(label_file, "coco", image_path, str(info.get("file_name")) if info else None)
+        row = {**base, "line": number, "class_map_file": label_file}
+        if info is None:
+            rows.append({**row, "parse_error": f"annotation {number} refers to no image in 'images'"})
+            continue
+        category = ann.get("category_id")
+        row.update(class_id=category, class_name=parsed.categories.get(category), iscrowd=ann.get("iscrowd"),
+                   frame_error=ctx.frame_error(image_path, (info.get("width") or 0, info.get("height") or 0)))
+        width, height = ctx.size_of.get(image_path) or (info.get("width"), info.get("height"))
+        bbox = ann.get("bbox")
+        if path_error:
+            row["parse_error"] = path_error
+        elif not (isinstance(bbox, list) and len(bbox) == 4):
+            row["parse_error"] = "bbox must be [x, y, width, height]"
+        elif not (width and height):
+            row["parse_error"] = "image size unknown: no readable image and no width/height in 'images'"
+        else:
+            row.update(zip(("x_center", "y_center", "width", "height"), coco_to_xywh(bbox, width, height), strict=True))
+        rows.append(row)
+    return rows
+
+
+def build_label_table(folder: str | Path, index: pd.DataFrame) -> pd.DataFrame:
+    """Read every label file listed in ``index`` (the scientist's image index) under ``folder``:
+    YOLO txt, Pascal VOC XML and COCO JSON (see their modules), into one table.
+
+    YOLO files are paired with images by :func:`imgassets.core.layout.pair_labels` and named by the
+    nearest class map; VOC files by their ``<filename>``; COCO by ``file_name``. Boxes are in the
+    image's displayed frame. Never raises for bad content: problems become rows with
+    ``parse_error`` (or ``frame_error``).
     """
     folder = Path(folder)
     by_kind = {k: index.loc[index["kind"] == k, "path"].tolist() for k in (layout.IMAGE, layout.LABEL, layout.CLASS_MAP)}
-    sha_of = dict(zip(index["path"], index["sha256"], strict=True))
+    images = index[index["kind"] == layout.IMAGE]
+    ctx = _Context(
+        folder=folder, sha_of=dict(zip(index["path"], index["sha256"], strict=True)),
+        size_of={r.path: (int(r.width), int(r.height)) for r in images.itertuples() if pd.notna(r.width)},
+        exif_of={r.path: (int(r.exif_orientation) if pd.notna(r.exif_orientation) else None) for r in images.itertuples()},
+        images=set(by_kind[layout.IMAGE]),
+    )
     pairs = layout.pair_labels(by_kind[layout.IMAGE], by_kind[layout.LABEL])
     class_maps: dict[str, dict[int, str] | ClassMapError] = {}
     rows: list[dict] = []
-    for label_file in sorted(by_kind[layout.LABEL]):
-        image_path = pairs.get(label_file)
-        base = {"image_sha256": sha_of.get(image_path) if image_path else None, "image_path": image_path,
-                "label_file": label_file}
+    label_files = sorted(by_kind[layout.LABEL])
+    voc_files = [f for f in label_files if layout.label_format(f) == layout.VOC]
+    voc_ids = {name: i for i, name in enumerate(sorted(_voc_names(folder, voc_files)))}
+    for label_file in label_files:
+        fmt = layout.label_format(label_file)
+        if fmt == layout.VOC:
+            rows += _voc_rows(ctx, label_file, voc_ids)
+            continue
+        if fmt == layout.COCO:
+            rows += _coco_rows(ctx, label_file)
+            continue
         map_file = nearest_class_map(label_file, by_kind[layout.CLASS_MAP])
         mapping: dict[int, str] | ClassMapError | None = None
         if map_file is not None:
@@ -90,20 +230,19 @@ def build_label_table(folder: str | Path, index: pd.DataFrame) -> pd.DataFrame:
                     class_maps[map_file] = read_class_map(folder / map_file, map_file)
                 except ClassMapError as exc:
                     class_maps[map_file] = exc
-                    rows.append({"label_file": map_file, "line": 0, "class_map_file": map_file,
+                    rows.append({"label_file": map_file, "label_format": "yolo", "line": 0, "class_map_file": map_file,
                                  "parse_error": f"class map cannot be used: {exc}"})
             mapping = class_maps[map_file]
-        try:
-            text = (folder / label_file).read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            rows.append({**base, "line": 0, "class_map_file": map_file,
-                         "parse_error": f"cannot read label file as UTF-8 text: {exc}"})
-            continue
-        for row in parse_yolo_text(text):
-            name = mapping.get(row.class_id) if isinstance(mapping, dict) and row.class_id is not None else None
-            rows.append({**base, "line": row.line, "class_id": row.class_id, "class_name": name,
-                         "x_center": row.x_center, "y_center": row.y_center, "width": row.width,
-                         "height": row.height, "class_map_file": map_file, "parse_error": row.error})
+        rows += _yolo_rows(ctx, label_file, pairs.get(label_file), map_file, mapping)
     if not rows:
         return empty_label_table()
     return pd.DataFrame(rows, columns=LABEL_COLUMNS).astype(LABEL_DTYPES)
+
+
+def _voc_names(folder: Path, voc_files: list[str]) -> set[str]:
+    names: set[str] = set()
+    for label_file in voc_files:
+        data, _ = _read(folder, label_file)
+        if data is not None:
+            names |= {b.name for b in parse_voc(data).boxes if b.name}
+    return names

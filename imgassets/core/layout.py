@@ -5,9 +5,13 @@ Paths are POSIX strings relative to the scientist's folder. Rules:
 * **image**: the extension is one Ultralytics trains on (case-insensitive): ``.jpg .jpeg .png .bmp
   .tif .tiff .webp .mpo``. The bytes decide the real format later (:mod:`imgassets.core.imaging`).
 * **class_map**: ``data.yaml`` or ``data.yml`` (Ultralytics) and ``classes.txt`` (one name per line).
-* **label** (YOLO txt): a ``.txt`` file, other than ``classes.txt`` and ``README*``, that either lies
-  under a folder named ``labels`` (the Ultralytics ``images/`` -> ``labels/`` sibling layout) or lies
-  in a folder that also holds images (labels beside images).
+* **label**, in one of three formats (:func:`label_format`):
+
+  - YOLO txt: a ``.txt`` file, other than ``classes.txt`` and ``README*``, that either lies under a
+    folder named ``labels`` (the Ultralytics ``images/`` -> ``labels/`` sibling layout) or lies in a
+    folder that also holds images (labels beside images);
+  - Pascal VOC: a ``.xml`` file under a folder named ``Annotations`` or beside images;
+  - COCO: any ``.json`` file (one that turns out not to be COCO is ignored by the label table).
 * **other**: everything else. Listed in the image index, never failed.
 
 Pairing follows Ultralytics' ``img2label_paths``: the label of ``a/images/b/x.jpg`` is
@@ -48,9 +52,34 @@ def classify_paths(paths: list[str]) -> dict[str, str]:
             "labels" in pure.parent.parts or str(pure.parent) in dirs_with_images
         ):
             kinds[path] = LABEL
+        elif pure.suffix.lower() == ".xml" and (
+            "annotations" in (p.lower() for p in pure.parent.parts) or str(pure.parent) in dirs_with_images
+        ):
+            kinds[path] = LABEL
+        elif pure.suffix.lower() == ".json":
+            kinds[path] = LABEL
         else:
             kinds[path] = OTHER
     return kinds
+
+
+YOLO, VOC, COCO = "yolo", "voc", "coco"
+
+
+def label_format(path: str) -> str:
+    """``yolo``, ``voc`` or ``coco`` for a label path (by extension: .txt, .xml, .json)."""
+    return {".txt": YOLO, ".xml": VOC, ".json": COCO}[PurePosixPath(path).suffix.lower()]
+
+
+def voc_image_candidates(xml_path: str, filename: str | None) -> list[str]:
+    """Images a VOC file may describe, in order: its ``<filename>`` beside it, in a sibling
+    ``JPEGImages``/``images`` folder, then any image with the XML's stem in those places."""
+    pure = PurePosixPath(xml_path)
+    folders = [pure.parent, pure.parent.parent / "JPEGImages", pure.parent.parent / "images"]
+    names = [PurePosixPath(filename).name] if filename else []
+    candidates = [str(folder / name) for name in names for folder in folders]
+    candidates += [f"{folder / pure.stem}{ext}" for folder in folders for ext in sorted(IMAGE_EXTENSIONS)]
+    return [c[2:] if c.startswith("./") else c for c in candidates]
 
 
 def label_candidates(image_path: str) -> list[str]:
@@ -67,9 +96,9 @@ def label_candidates(image_path: str) -> list[str]:
 
 
 def pair_labels(image_paths: list[str], label_paths: list[str]) -> dict[str, str]:
-    """Map each label path to the image it annotates. Label paths absent from the result are
+    """Map each YOLO label path to the image it annotates. Label paths absent from the result are
     orphans (a label file with no image); images absent from the values are background images."""
-    labels = set(label_paths)
+    labels = {p for p in label_paths if PurePosixPath(p).suffix.lower() == ".txt"}
     paired: dict[str, str] = {}
     for image in sorted(image_paths):
         for candidate in label_candidates(image):

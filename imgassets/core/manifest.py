@@ -3,7 +3,8 @@
 A manifest has one row per image: ``sha256`` (content hash, names the object at
 ``objects/sha256/<2>/<64>``), ``path`` (relative to the scientist's folder), ``size_bytes``,
 ``format`` (sniffed), ``width``/``height`` (pixels, displayed frame) and ``boxes``: a list of
-``{class_name, class_id, x_center, y_center, width, height}`` (normalized xywh, displayed frame).
+``{class_name, class_id, x_center, y_center, width, height, difficult, truncated, iscrowd}``
+(normalized xywh, displayed frame; the flags null when the label format has none).
 Dataset manifests add ``scientist``, ``snapshot_id`` and ``split``. Ids (snapshot id, dataset id)
 are the first :data:`ID_LENGTH` hex digits of :func:`imgassets.core.hashing.canonical_hash` over the
 rows, so the same content always gets the same id, whatever the Parquet writer.
@@ -26,6 +27,7 @@ METADATA_KEY = b"imgassets"
 BOX_TYPE = pa.struct([
     ("class_name", pa.string()), ("class_id", pa.int32()), ("x_center", pa.float64()),
     ("y_center", pa.float64()), ("width", pa.float64()), ("height", pa.float64()),
+    ("difficult", pa.int8()), ("truncated", pa.int8()), ("iscrowd", pa.int8()),
 ])
 IMAGE_FIELDS = [
     ("sha256", pa.string()), ("path", pa.string()), ("size_bytes", pa.int64()), ("format", pa.string()),

@@ -60,9 +60,10 @@ def snapshot_records(index: pd.DataFrame, labels: pd.DataFrame) -> list[dict]:
         raise SnapshotError(f"{len(findings)} label problems block the snapshot: {listed}")
     boxes: dict[str, list[dict]] = {}
     for row in labels[labels["image_path"].notna()].sort_values(["label_file", "line"]).itertuples():
+        flags = {k: (int(getattr(row, k)) if pd.notna(getattr(row, k)) else None) for k in ("difficult", "truncated", "iscrowd")}
         boxes.setdefault(row.image_path, []).append({
             "class_name": row.class_name, "class_id": int(row.class_id), "x_center": float(row.x_center),
-            "y_center": float(row.y_center), "width": float(row.width), "height": float(row.height)})
+            "y_center": float(row.y_center), "width": float(row.width), "height": float(row.height), **flags})
     return [
         {"sha256": r.sha256, "path": r.path, "size_bytes": int(r.size_bytes), "format": r.format,
          "width": int(r.width), "height": int(r.height), "boxes": boxes.get(r.path, [])}

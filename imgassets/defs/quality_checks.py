@@ -1,8 +1,9 @@
 """Asset checks on the per-scientist assets. Which block and why: ``docs/architecture.md``.
 
 * ``images_decode`` (WARN): a rejected image is excluded from the snapshot; the others go on.
-* ``label_schema``, ``box_geometry``, ``class_ids_in_class_map`` (ERROR, blocking): a wrong box on a
-  kept image would teach the model wrong answers, so the snapshot and training wait for a fix.
+* ``label_schema``, ``box_geometry``, ``class_ids_in_class_map``, ``label_frame`` (ERROR, blocking):
+  a wrong box on a kept image would teach the model wrong answers, so the snapshot and training
+  wait for a fix.
 * ``label_files_have_images`` (WARN): a label file without an image adds nothing to training.
 """
 
@@ -49,10 +50,18 @@ def class_ids_in_class_map(label_table: pd.DataFrame) -> dg.AssetCheckResult:
     return check_result(label_checks.class_map_failures(label_table), ERROR, "boxes with unknown class ids")
 
 
+@dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)
+def label_frame(label_table: pd.DataFrame) -> dg.AssetCheckResult:
+    """VOC/COCO files declare the image size the boxes were drawn on; it must be the displayed
+    size (EXIF orientation applied), else the boxes are likely rotated or scaled. Blocking."""
+    return check_result(label_checks.frame_failures(label_table), ERROR, "label files in another image frame")
+
+
 @dg.asset_check(asset=label_table, partitions_def=scientists, blocking=False)
 def label_files_have_images(label_table: pd.DataFrame) -> dg.AssetCheckResult:
     """Every label file has its image (Ultralytics `labels/` sibling layout or beside it). WARN."""
     return check_result(label_checks.orphan_label_files(label_table), WARN, "label files without an image")
 
 
-QUALITY_CHECKS = [images_decode, label_schema, box_geometry, class_ids_in_class_map, label_files_have_images]
+QUALITY_CHECKS = [images_decode, label_schema, box_geometry, class_ids_in_class_map, label_frame,
+                  label_files_have_images]
