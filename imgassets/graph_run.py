@@ -136,8 +136,8 @@ def run_scientist(defs: dg.Definitions, instance: dg.DagsterInstance, scientist:
 
 
 def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: TrainingSettings,
-                 val_fraction: float | None = None) -> tuple[dict | None, dict | None, str | None]:
-    """Run ``training_job``; return (dataset metadata, model metadata, error)."""
+                 val_fraction: float | None = None) -> tuple[dict | None, dict | None, str | None, list[CheckOutcome]]:
+    """Run ``training_job``; return (dataset metadata, model metadata, error, dataset checks)."""
     model_config = {"model": training.model, "epochs": training.epochs, "imgsz": training.imgsz,
                     "batch": training.batch, "device": training.device or "", "seed": training.seed}
     ops = {"yolo_model": {"config": model_config}}
@@ -155,7 +155,10 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
         model = {"model_key": model["model_key"], "dataset_id": model["dataset_id"], "run_id": result.run_id,
                  "metrics": {k: model[k] for k in ("mAP50", "mAP50-95", "precision", "recall") if k in model},
                  "epochs": model["epochs"], "training_seconds": model["training_seconds"], "device": model["device"]}
-    return dataset, model, None if result.success else (_step_error(result) or "training_job failed")
+    checks = _checks(result)
+    blocked = [c.name for c in checks if c.blocking and not c.passed]
+    error = None if result.success else (_step_error(result) or f"training_job stopped by {', '.join(blocked) or 'a failure'}")
+    return dataset, model, error, checks
 
 
 def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_root: str, home: str,
@@ -182,5 +185,6 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
     else:
         progress(f"training: dataset from {len(scientist_names)} snapshots, YOLO {training.model}, "
                  f"{training.epochs} epoch(s) at imgsz {training.imgsz}")
-        summary.dataset, summary.model, summary.error = run_training(defs, instance, training)
+        summary.dataset, summary.model, summary.error, dataset_checks = run_training(defs, instance, training)
+        summary.checks.extend(dataset_checks)
     return summary

@@ -2,22 +2,26 @@
 
 * **Merge**: the rows of each scientist's snapshot manifest. An image whose content hash is already
   in the dataset (the same bytes from another folder or scientist) is kept once: the first by
-  (scientist, path).
+  (scientist, path); when the copies carry different boxes, that is a *label conflict*, reported.
+* **Duplicate groups**: near-duplicates (perceptual hash, :mod:`imgassets.core.duplicates`) are
+  grouped; a group is named by its smallest content hash and goes to one split whole.
 * **Class map**: the sorted union of the class *names* used by the boxes; ids are positions in it,
   so the same name from two scientists is one class whatever its local id.
-* **Split**: deterministic from the content hash: an image is ``val`` when the first 8 hex digits of
-  its SHA-256, read as a fraction of 2**32, are below ``val_fraction``. The same bytes always land
-  in the same split. With two or more images, at least one is in each split.
+* **Split**: by group. A group with an image that was ``val`` in the previous dataset version stays
+  ``val`` (``train`` likewise), so an image never moves from val to train when data arrives; a new
+  group is ``val`` when the first 8 hex digits of its name, read as a fraction of 2**32, are below
+  ``val_fraction``. Without history, at least one group is in each split.
 * **Stored**: ``datasets/<dataset_id>/manifest.parquet`` and ``datasets/<dataset_id>/data.yaml``.
 * **Staged** on local disk by :mod:`imgassets.core.pull` (Ultralytics layout, through a cache).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 
+from imgassets.core.duplicates import NEAR_DUPLICATE_DISTANCE, groups, near_duplicate_pairs
 from imgassets.core.manifest import DATASET_SCHEMA, boxes_of, content_id, read_parquet_bytes, to_parquet_bytes
 from imgassets.core.object_store import ObjectStore
 
@@ -37,6 +41,9 @@ class DatasetVersion:
     records: list[dict]
     snapshots: dict[str, str]
     duplicates_dropped: int
+    near_duplicates: list[tuple] = field(default_factory=list)
+    label_conflicts: list[dict] = field(default_factory=list)
+    class_id_conflicts: list[dict] = field(default_factory=list)
 
     @property
     def manifest_key(self) -> str:
@@ -74,19 +81,71 @@ def load_snapshot(store: ObjectStore, manifest_key: str) -> list[dict]:
     return [{**row, "boxes": boxes_of(row["boxes"])} for row in frame.to_dict("records")]
 
 
-def merge_snapshots(snapshots: dict[str, tuple[str, list[dict]]], val_fraction: float = DEFAULT_VAL_FRACTION) -> DatasetVersion:
-    """Merge ``{scientist: (snapshot_id, rows)}`` into one :class:`DatasetVersion` (rules above)."""
-    seen: set[str] = set()
+def _box_key(boxes: list[dict]) -> list[tuple]:
+    return sorted((b["class_name"], round(b["x_center"], 4), round(b["y_center"], 4), round(b["width"], 4),
+                   round(b["height"], 4)) for b in boxes)
+
+
+def class_id_conflicts(snapshots: dict[str, tuple[str, list[dict]]]) -> list[dict]:
+    """Local class ids that name different classes in different scientists' labels:
+    ``[{"class_id": 0, "names": {"ana": "cat", "ben": "square"}}]`` (informational: the dataset maps
+    classes by name, so these are remapped, but a scientist may have meant the same class)."""
+    names: dict[int, dict[str, set[str]]] = {}
+    for scientist, (_, rows) in snapshots.items():
+        for row in rows:
+            for box in row["boxes"]:
+                names.setdefault(int(box["class_id"]), {}).setdefault(scientist, set()).add(box["class_name"])
+    conflicts = []
+    for class_id, by_scientist in sorted(names.items()):
+        distinct = {n for ns in by_scientist.values() for n in ns}
+        if len(distinct) > 1:
+            conflicts.append({"class_id": class_id, "names": {s: sorted(ns) for s, ns in sorted(by_scientist.items())}})
+    return conflicts
+
+
+def assign_group_splits(records: list[dict], val_fraction: float, previous: dict[str, str] | None = None) -> dict[str, str]:
+    """Duplicate group -> split. A group holding an image that was ``val`` in the previous dataset
+    version is ``val``; one that was ``train`` stays ``train``; a new group follows the content-hash
+    rule on its name. So an image never moves from val to train, and a group never straddles."""
+    previous = previous or {}
+    members: dict[str, list[str]] = {}
+    for record in records:
+        members.setdefault(record["group"], []).append(record["sha256"])
+    splits: dict[str, str] = {}
+    fresh: list[str] = []
+    for group, hashes in members.items():
+        before = {previous[h] for h in hashes if h in previous}
+        if before:
+            splits[group] = "val" if "val" in before else "train"
+        else:
+            fresh.append(group)
+    splits.update(assign_splits(fresh, val_fraction) if len(splits) == 0 else
+                  {g: "val" if split_score(g) < val_fraction else "train" for g in fresh})
+    return splits
+
+
+def merge_snapshots(snapshots: dict[str, tuple[str, list[dict]]], val_fraction: float = DEFAULT_VAL_FRACTION,
+                    previous_splits: dict[str, str] | None = None,
+                    max_distance: int = NEAR_DUPLICATE_DISTANCE) -> DatasetVersion:
+    """Merge ``{scientist: (snapshot_id, rows)}`` into one :class:`DatasetVersion` (rules above).
+    ``previous_splits`` (content hash -> split of the previous dataset version) keeps splits stable."""
+    first: dict[str, dict] = {}
     merged: list[dict] = []
+    conflicts: list[dict] = []
     dropped = 0
     for scientist in sorted(snapshots):
         snapshot_id, rows = snapshots[scientist]
         for row in sorted(rows, key=lambda r: r["path"]):
-            if row["sha256"] in seen:
+            kept = first.get(row["sha256"])
+            if kept is not None:
                 dropped += 1
+                if _box_key(kept["boxes"]) != _box_key(row["boxes"]):
+                    conflicts.append({"sha256": row["sha256"], "kept": f"{kept['scientist']}/{kept['path']}",
+                                      "dropped": f"{scientist}/{row['path']}"})
                 continue
-            seen.add(row["sha256"])
-            merged.append({"scientist": scientist, "snapshot_id": snapshot_id, **row})
+            record = {"scientist": scientist, "snapshot_id": snapshot_id, **row}
+            first[row["sha256"]] = record
+            merged.append(record)
     if len(merged) < 2:
         raise EmptyDatasetError(f"the snapshots of {', '.join(sorted(snapshots)) or 'no scientist'} hold "
                                 f"{len(merged)} valid image(s); a dataset needs at least 2 (one train, one val)")
@@ -94,14 +153,36 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict]]], val_fraction: 
     if not class_names:
         raise EmptyDatasetError(f"the {len(merged)} images of {', '.join(sorted(snapshots))} have no labelled box")
     class_id = {name: i for i, name in enumerate(class_names)}
-    splits = assign_splits([r["sha256"] for r in merged], val_fraction)
+    near = near_duplicate_pairs({r["sha256"]: r["phash"] for r in merged if r.get("phash")}, max_distance)
+    group_of = groups([r["sha256"] for r in merged], near)
+    for record in merged:
+        record["group"] = group_of[record["sha256"]]
+    splits = assign_group_splits(merged, val_fraction, previous_splits)
     records = [
-        {**r, "boxes": [{**b, "class_id": class_id[b["class_name"]]} for b in r["boxes"]], "split": splits[r["sha256"]]}
+        {**r, "boxes": [{**b, "class_id": class_id[b["class_name"]]} for b in r["boxes"]], "split": splits[r["group"]]}
         for r in merged
     ]
     header = {"class_names": class_names, "val_fraction": val_fraction}
     dataset_id = content_id(records, header)
-    return DatasetVersion(dataset_id, class_names, records, {s: snapshots[s][0] for s in sorted(snapshots)}, dropped)
+    return DatasetVersion(dataset_id, class_names, records, {s: snapshots[s][0] for s in sorted(snapshots)}, dropped,
+                          near_duplicates=near, label_conflicts=conflicts,
+                          class_id_conflicts=class_id_conflicts(snapshots))
+
+
+def split_leaks(records: list[dict], max_distance: int = NEAR_DUPLICATE_DISTANCE) -> list[str]:
+    """Every pair of images in different splits that are exact or near-duplicates, recomputed from
+    the records' content and perceptual hashes (the leakage proof): one sentence each."""
+    split_of: dict[str, set[str]] = {}
+    for record in records:
+        split_of.setdefault(record["sha256"], set()).add(record["split"])
+    leaks = [f"{sha[:12]}… is in both splits" for sha, splits in split_of.items() if len(splits) > 1]
+    by_sha = {r["sha256"]: r for r in records}
+    for a, b, distance in near_duplicate_pairs({r["sha256"]: r["phash"] for r in records if r.get("phash")}, max_distance):
+        if by_sha[a]["split"] != by_sha[b]["split"]:
+            leaks.append(f"{by_sha[a]['scientist']}/{by_sha[a]['path']} ({by_sha[a]['split']}) and "
+                         f"{by_sha[b]['scientist']}/{by_sha[b]['path']} ({by_sha[b]['split']}) are near-duplicates "
+                         f"(distance {distance})")
+    return leaks
 
 
 def data_yaml_text(class_names: list[str], root: str | None = None) -> str:
@@ -116,7 +197,9 @@ def store_dataset(store: ObjectStore, dataset: DatasetVersion) -> None:
     if store.exists(dataset.manifest_key):
         return
     meta = {"kind": "dataset", "dataset_id": dataset.dataset_id, "class_names": dataset.class_names,
-            "snapshots": dataset.snapshots, "duplicates_dropped": dataset.duplicates_dropped}
+            "snapshots": dataset.snapshots, "duplicates_dropped": dataset.duplicates_dropped,
+            "near_duplicates": [list(p) for p in dataset.near_duplicates], "label_conflicts": dataset.label_conflicts,
+            "class_id_conflicts": dataset.class_id_conflicts}
     store.put_bytes(dataset.data_yaml_key, data_yaml_text(dataset.class_names).encode())
     store.put_bytes(dataset.manifest_key, to_parquet_bytes(dataset.records, DATASET_SCHEMA, meta))
 
@@ -131,7 +214,10 @@ def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:
     frame, meta = read_parquet_bytes(store.get_bytes(dataset_manifest_key(dataset_id)))
     records = [{**row, "boxes": boxes_of(row["boxes"])} for row in frame.to_dict("records")]
     return DatasetVersion(dataset_id, list(meta["class_names"]), records, dict(meta["snapshots"]),
-                          int(meta.get("duplicates_dropped", 0)))
+                          int(meta.get("duplicates_dropped", 0)),
+                          near_duplicates=[tuple(p) for p in meta.get("near_duplicates", [])],
+                          label_conflicts=list(meta.get("label_conflicts", [])),
+                          class_id_conflicts=list(meta.get("class_id_conflicts", [])))
 
 
 def yolo_label_text(boxes: list[dict]) -> str:

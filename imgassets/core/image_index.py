@@ -4,6 +4,8 @@ Columns (see :data:`INDEX_COLUMNS`): ``path`` (POSIX, relative to the scientist'
 ``kind`` (image / label / class_map / other, :mod:`imgassets.core.layout`), ``size_bytes``,
 ``mtime_ns``, ``sha256`` (hex content hash; null when unreadable), ``format`` (sniffed from the
 bytes), ``width``/``height`` (pixels, displayed frame), ``exif_orientation`` (raw EXIF value),
+``mode`` (Pillow mode: RGB, L, CMYK, P, RGBA, I;16...), ``frames`` (more than 1 for multi-frame
+files), ``phash`` (64-bit perceptual hash of the displayed frame, for near-duplicates),
 ``status`` (``ok`` or a rejection code from :mod:`imgassets.core.imaging`; non-image files are
 ``ok`` when readable) and ``reason`` (a sentence for the scientist, empty when there is nothing to say).
 
@@ -23,12 +25,12 @@ from imgassets.core.hashing import sha256_bytes
 
 INDEX_COLUMNS = [
     "path", "kind", "size_bytes", "mtime_ns", "sha256", "format", "width", "height",
-    "exif_orientation", "status", "reason",
+    "exif_orientation", "mode", "frames", "phash", "status", "reason",
 ]
 INDEX_DTYPES = {
     "path": "string", "kind": "string", "size_bytes": "int64", "mtime_ns": "int64", "sha256": "string",
     "format": "string", "width": "Int64", "height": "Int64", "exif_orientation": "Int64",
-    "status": "string", "reason": "string",
+    "mode": "string", "frames": "Int64", "phash": "string", "status": "string", "reason": "string",
 }
 
 
@@ -62,8 +64,8 @@ def index_file(folder: Path, rel_path: str, kind: str) -> dict:
     row["sha256"] = sha256_bytes(data)
     if kind == layout.IMAGE:
         info = imaging.inspect_image(data, full.suffix)
-        row.update(format=info.format, width=info.width, height=info.height,
-                   exif_orientation=info.exif_orientation, status=info.status, reason=info.reason)
+        row.update(format=info.format, width=info.width, height=info.height, exif_orientation=info.exif_orientation,
+                   mode=info.mode, frames=info.frames, phash=info.phash, status=info.status, reason=info.reason)
     return row
 
 

@@ -28,6 +28,8 @@ import simplejpeg
 from pi_heif import register_heif_opener
 from PIL import Image, UnidentifiedImageError
 
+from imgassets.core.duplicates import perceptual_hash
+
 # HEIF/HEIC is registered up front: Ultralytics patches Image.open to register it lazily (and to
 # pip-install pi-heif at run time when missing), so without this, whether a phone's HEIC photo or a
 # non-image is recognised would depend on whether Ultralytics happened to be imported first.
@@ -66,6 +68,8 @@ class ImageInfo:
     mode: str | None
     status: str
     reason: str
+    phash: str | None = None
+    frames: int = 1
 
 
 def _orientation(image: Image.Image) -> int | None:
@@ -76,15 +80,25 @@ def _orientation(image: Image.Image) -> int | None:
     return int(value) if isinstance(value, int) else None
 
 
-def _decode(data: bytes, image: Image.Image) -> None:
-    """Fully decode ``image`` (opened on ``data``); raise on any decoder error or warning."""
+TRANSPOSE = {2: [Image.Transpose.FLIP_LEFT_RIGHT], 3: [Image.Transpose.ROTATE_180],
+             4: [Image.Transpose.FLIP_TOP_BOTTOM], 5: [Image.Transpose.TRANSPOSE], 6: [Image.Transpose.ROTATE_270],
+             7: [Image.Transpose.TRANSVERSE], 8: [Image.Transpose.ROTATE_90]}
+"""EXIF orientation -> the transposition that shows the stored pixels upright (EXIF 2.3, tag 0x0112)."""
+
+
+def _decode(data: bytes, image: Image.Image) -> Image.Image:
+    """Fully decode ``image`` (opened on ``data``) and return the pixels (first frame); raise on
+    any decoder error or warning."""
     if image.format in ("JPEG", "MPO"):
         colorspace = {"L": "GRAY", "CMYK": "CMYK"}.get(image.mode, "RGB")
-        simplejpeg.decode_jpeg(data, colorspace=colorspace, strict=True)
-        return
+        pixels = simplejpeg.decode_jpeg(data, colorspace=colorspace, strict=True)
+        if colorspace == "GRAY":
+            pixels = pixels[:, :, 0]
+        return Image.fromarray(pixels, mode="CMYK" if colorspace == "CMYK" else None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         image.load()
+    return image
 
 
 def inspect_image(data: bytes, extension: str = "") -> ImageInfo:
@@ -117,21 +131,27 @@ def inspect_image(data: bytes, extension: str = "") -> ImageInfo:
     if orientation_applied in (5, 6, 7, 8):
         width, height = height, width
 
-    def info(status: str, reason: str) -> ImageInfo:
-        return ImageInfo(fmt, width, height, orientation, mode, status, "; ".join([reason, *remarks]).strip("; "))
+    def info(status: str, reason: str, phash: str | None = None) -> ImageInfo:
+        return ImageInfo(fmt, width, height, orientation, mode, status, "; ".join([reason, *remarks]).strip("; "),
+                         phash, getattr(image, "n_frames", 1))
 
     if fmt not in SUPPORTED_FORMATS:
         return info(UNSUPPORTED, f"{fmt} images are not supported for YOLO training (use JPEG, PNG, BMP, TIFF or WebP)")
+    frames = getattr(image, "n_frames", 1)
     try:
-        _decode(data, image)
+        pixels = _decode(data, image)
     except Image.DecompressionBombError as exc:
         return info(TOO_LARGE, f"refused as a decompression bomb: {exc}")
     except Exception as exc:
         return info(CORRUPT, f"{fmt} data cannot be fully decoded: {exc}")
     if min(width, height) < MIN_SIDE_PX:
         return info(TOO_SMALL, f"{width}x{height} px is below the {MIN_SIDE_PX} px minimum side")
+    for step in TRANSPOSE.get(orientation_applied, []):
+        pixels = pixels.transpose(step)
+    if frames > 1:
+        remarks.append(f"{frames} frames: the first is validated and trained on")
     expected_ext = SUPPORTED_FORMATS[fmt]
     ext = extension.lower().lstrip(".")
     if ext and ext not in {expected_ext, "jpeg" if expected_ext == "jpg" else "", "tiff" if expected_ext == "tif" else ""}:
         remarks.append(f"extension .{ext} but the content is {fmt}")
-    return info(OK, "")
+    return info(OK, "", perceptual_hash(pixels))

@@ -2,10 +2,12 @@
 
 A manifest has one row per image: ``sha256`` (content hash, names the object at
 ``objects/sha256/<2>/<64>``), ``path`` (relative to the scientist's folder), ``size_bytes``,
-``format`` (sniffed), ``width``/``height`` (pixels, displayed frame) and ``boxes``: a list of
+``format`` (sniffed), ``width``/``height`` (pixels, displayed frame), ``phash`` (perceptual hash)
+and ``boxes``: a list of
 ``{class_name, class_id, x_center, y_center, width, height, difficult, truncated, iscrowd}``
 (normalized xywh, displayed frame; the flags null when the label format has none).
-Dataset manifests add ``scientist``, ``snapshot_id`` and ``split``. Ids (snapshot id, dataset id)
+Dataset manifests add ``scientist``, ``snapshot_id``, ``group`` (the duplicate group, named by
+its smallest content hash) and ``split``. Ids (snapshot id, dataset id)
 are the first :data:`ID_LENGTH` hex digits of :func:`imgassets.core.hashing.canonical_hash` over the
 rows, so the same content always gets the same id, whatever the Parquet writer.
 """
@@ -31,11 +33,11 @@ BOX_TYPE = pa.struct([
 ])
 IMAGE_FIELDS = [
     ("sha256", pa.string()), ("path", pa.string()), ("size_bytes", pa.int64()), ("format", pa.string()),
-    ("width", pa.int32()), ("height", pa.int32()), ("boxes", pa.list_(BOX_TYPE)),
+    ("width", pa.int32()), ("height", pa.int32()), ("phash", pa.string()), ("boxes", pa.list_(BOX_TYPE)),
 ]
 SNAPSHOT_SCHEMA = pa.schema(IMAGE_FIELDS)
 DATASET_SCHEMA = pa.schema([("scientist", pa.string()), ("snapshot_id", pa.string()), *IMAGE_FIELDS,
-                            ("split", pa.string())])
+                            ("group", pa.string()), ("split", pa.string())])
 
 
 def content_id(records: list[dict], header: dict) -> str:

@@ -66,7 +66,7 @@ def snapshot_records(index: pd.DataFrame, labels: pd.DataFrame) -> list[dict]:
             "y_center": float(row.y_center), "width": float(row.width), "height": float(row.height), **flags})
     return [
         {"sha256": r.sha256, "path": r.path, "size_bytes": int(r.size_bytes), "format": r.format,
-         "width": int(r.width), "height": int(r.height), "boxes": boxes.get(r.path, [])}
+         "width": int(r.width), "height": int(r.height), "phash": r.phash, "boxes": boxes.get(r.path, [])}
         for r in valid_images(index).sort_values("path").itertuples()
     ]
 

@@ -22,3 +22,12 @@ def latest_snapshots(instance: dg.DagsterInstance) -> dict[str, dict]:
     """:func:`latest_snapshot` of every scientist partition that has one."""
     found = {name: latest_snapshot(instance, name) for name in instance.get_dynamic_partitions(scientists.name)}
     return {name: ref for name, ref in found.items() if ref is not None}
+
+
+def latest_dataset_id(instance: dg.DagsterInstance) -> str | None:
+    """The dataset id of the latest ``training_dataset`` materialization, or ``None``."""
+    event = instance.get_latest_materialization_event(dg.AssetKey("training_dataset"))
+    if event is None or event.asset_materialization is None:
+        return None
+    value = event.asset_materialization.metadata.get("dataset_id")
+    return value.value if value is not None else None

@@ -12,11 +12,14 @@ import dagster as dg
 import pandas as pd
 
 from imgassets.core import label_checks
+from imgassets.core.dataset import DatasetVersion, load_dataset, split_leaks
 from imgassets.core.image_index import rejected_images
 from imgassets.core.label_checks import Finding
 from imgassets.defs.metadata import check_result
 from imgassets.defs.partitions import scientists
+from imgassets.defs.resources import ObjectStoreResource
 from imgassets.defs.scientist_assets import image_index, label_table
+from imgassets.defs.training_assets import training_dataset
 
 WARN = dg.AssetCheckSeverity.WARN
 ERROR = dg.AssetCheckSeverity.ERROR
@@ -65,3 +68,38 @@ def label_files_have_images(label_table: pd.DataFrame) -> dg.AssetCheckResult:
 
 QUALITY_CHECKS = [images_decode, label_schema, box_geometry, class_ids_in_class_map, label_frame,
                   label_files_have_images]
+
+
+def _dataset(object_store: ObjectStoreResource, training_dataset: dict) -> DatasetVersion:
+    return load_dataset(object_store.get_store(), training_dataset["dataset_id"])
+
+
+@dg.asset_check(asset=training_dataset, blocking=True)
+def no_split_leakage(object_store: ObjectStoreResource, training_dataset: dict) -> dg.AssetCheckResult:
+    """No image has an exact or near-duplicate in the other split, recomputed from the stored
+    manifest's content and perceptual hashes. Blocking: leakage inflates validation metrics."""
+    leaks = split_leaks(_dataset(object_store, training_dataset).records)
+    return check_result([Finding(training_dataset["dataset_id"], 0, leak) for leak in leaks], ERROR,
+                        "duplicate pairs across splits")
+
+
+@dg.asset_check(asset=training_dataset, blocking=False)
+def duplicate_labels_agree(object_store: ObjectStoreResource, training_dataset: dict) -> dg.AssetCheckResult:
+    """Copies of the same image (same content hash) carry the same boxes. WARN: the first copy is kept."""
+    conflicts = _dataset(object_store, training_dataset).label_conflicts
+    findings = [Finding(c["dropped"], 0, f"same bytes as {c['kept']} but different boxes; {c['kept']} was kept")
+                for c in conflicts]
+    return check_result(findings, WARN, "duplicates with conflicting labels")
+
+
+@dg.asset_check(asset=training_dataset, blocking=False)
+def class_ids_consistent(object_store: ObjectStoreResource, training_dataset: dict) -> dg.AssetCheckResult:
+    """The same local class id names the same class for every scientist. WARN: the dataset maps
+    classes by name, so this only flags a possible mix-up."""
+    conflicts = _dataset(object_store, training_dataset).class_id_conflicts
+    findings = [Finding(", ".join(c["names"]), 0, f"class id {c['class_id']} names "
+                        + "; ".join(f"{s}: {'/'.join(n)}" for s, n in c["names"].items())) for c in conflicts]
+    return check_result(findings, WARN, "class ids naming different classes")
+
+
+DATASET_CHECKS = [no_split_leakage, duplicate_labels_agree, class_ids_consistent]

@@ -6,13 +6,14 @@ import dagster as dg
 from imgassets.core.dataset import (
     DEFAULT_VAL_FRACTION,
     EmptyDatasetError,
+    load_dataset,
     load_snapshot,
     merge_snapshots,
     store_dataset,
 )
 from imgassets.core.pull import materialize_dataset, pull_dataset, write_latest_ref
 from imgassets.core.training import DEFAULT_MODEL, TrainingSettings, train_yolo
-from imgassets.defs.lineage import latest_snapshots
+from imgassets.defs.lineage import latest_dataset_id, latest_snapshots
 from imgassets.defs.resources import ObjectStoreResource, WorkDirs
 from imgassets.defs.scientist_assets import image_snapshot
 
@@ -53,10 +54,12 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, o
         raise dg.Failure("no scientist has an image snapshot yet: materialize image_snapshot for at least one "
                          "scientist (its blocking checks must pass) before building a training dataset")
     store = object_store.get_store()
+    previous = latest_dataset_id(context.instance)
+    previous_splits = {r["sha256"]: r["split"] for r in load_dataset(store, previous).records} if previous else None
     try:
         dataset = merge_snapshots(
             {sci: (ref["snapshot_id"], load_snapshot(store, ref["manifest_key"])) for sci, ref in image_snapshot.items()},
-            config.val_fraction,
+            config.val_fraction, previous_splits,
         )
     except EmptyDatasetError as exc:
         raise dg.Failure(str(exc)) from None
@@ -74,6 +77,10 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, o
         "boxes": sum(len(r["boxes"]) for r in dataset.records),
         "classes": len(dataset.class_names),
         "duplicates_dropped": dataset.duplicates_dropped,
+        "near_duplicate_pairs": len(dataset.near_duplicates),
+        "duplicate_groups": len({r["group"] for r in dataset.records}),
+        "label_conflicts": len(dataset.label_conflicts),
+        "previous_dataset_id": previous or "",
         "snapshots": dg.MetadataValue.json(dataset.snapshots),
         "staged_at": dg.MetadataValue.path(str(data_yaml.parent)),
     })
