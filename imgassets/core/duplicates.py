@@ -65,3 +65,19 @@ def groups(keys: Iterable[Hashable], linked: Iterable[tuple]) -> dict[Hashable, 
         if ra != rb:
             parent[max(ra, rb, key=str)] = min(ra, rb, key=str)
     return {k: find(k) for k in parent}
+
+
+def duplicate_report(items: list[tuple[str, str, str | None]], max_distance: int = NEAR_DUPLICATE_DISTANCE) -> list[tuple[str, str]]:
+    """``(path, reason)`` for every image that duplicates an earlier one (by path) among
+    ``items`` = ``(path, sha256, phash)``: exact copies first, then near-duplicates."""
+    first_of: dict[str, str] = {}
+    report: list[tuple[str, str]] = []
+    for path, sha, _ in sorted(items):
+        if sha in first_of:
+            report.append((path, f"exact duplicate of {first_of[sha]} (same SHA-256)"))
+        else:
+            first_of[sha] = path
+    unique = {path: phash for path, sha, phash in sorted(items) if phash and first_of.get(sha) == path}
+    for a, b, distance in near_duplicate_pairs(unique, max_distance):
+        report.append((b, f"near-duplicate of {a} (perceptual hash distance {distance})"))
+    return report

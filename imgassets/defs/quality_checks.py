@@ -13,7 +13,8 @@ import pandas as pd
 
 from imgassets.core import label_checks
 from imgassets.core.dataset import DatasetVersion, load_dataset, split_leaks
-from imgassets.core.image_index import rejected_images
+from imgassets.core.duplicates import duplicate_report
+from imgassets.core.image_index import rejected_images, valid_images
 from imgassets.core.label_checks import Finding
 from imgassets.defs.metadata import check_result
 from imgassets.defs.partitions import scientists
@@ -32,6 +33,15 @@ def images_decode(image_index: pd.DataFrame) -> dg.AssetCheckResult:
     rejected = rejected_images(image_index)
     findings = [Finding(r.path, 0, f"{r.status}: {r.reason}") for r in rejected.itertuples()]
     return check_result(findings, WARN, "rejected images")
+
+
+@dg.asset_check(asset=image_index, partitions_def=scientists, blocking=False)
+def duplicate_images(image_index: pd.DataFrame) -> dg.AssetCheckResult:
+    """Images that are exact (same SHA-256) or near (perceptual hash) duplicates of another image of
+    the same scientist. WARN: a training dataset keeps one copy and puts near-duplicates in one split."""
+    images = valid_images(image_index)
+    report = duplicate_report(list(zip(images["path"], images["sha256"], images["phash"], strict=True)))
+    return check_result([Finding(path, 0, reason) for path, reason in report], WARN, "duplicate images")
 
 
 @dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)
@@ -66,7 +76,7 @@ def label_files_have_images(label_table: pd.DataFrame) -> dg.AssetCheckResult:
     return check_result(label_checks.orphan_label_files(label_table), WARN, "label files without an image")
 
 
-QUALITY_CHECKS = [images_decode, label_schema, box_geometry, class_ids_in_class_map, label_frame,
+QUALITY_CHECKS = [images_decode, duplicate_images, label_schema, box_geometry, class_ids_in_class_map, label_frame,
                   label_files_have_images]
 
 
