@@ -61,7 +61,7 @@ def test_bccd_mixed_tab_space_xml_parses_cleanly(bccd):
 def test_deepforest_voc_pairs_by_filename_and_keeps_names_with_spaces():
     folder = shared_data_dir() / "deepforest"
     index, table = _table(folder)
-    counts = table.groupby("image_path").size().to_dict()
+    counts = table[table["label_format"] == "voc"].groupby("image_path").size().to_dict()
     for xml in folder.glob("*.xml"):
         text = xml.read_text()
         named = re.search(r"<filename>([^<]+)</filename>", text).group(1)
@@ -155,7 +155,7 @@ def test_coco_faults_are_reported(tmp_path):
            {"image_id": 4, "category_id": 1, "bbox": [1, 1, 10, 10]}])
     _, table = _table(tmp_path)
     schema = {(f.line, f.reason) for f in label_checks.schema_failures(table)}
-    assert (2, "file_name '../../../etc/passwd' escapes the scientist's folder") in schema
+    assert (2, "image reference '../../../etc/passwd' escapes the scientist's folder") in schema
     assert (4, "annotation 4 refers to no image in 'images'") in schema
     assert [f.reason for f in label_checks.class_map_failures(table)] == [
         "class id 2 is not in the class map annotations/instances.json"]
@@ -164,3 +164,33 @@ def test_coco_faults_are_reported(tmp_path):
     frame = label_checks.frame_failures(table)
     assert frame[0].reason == "declares image size 640x480 but the image is 64x48"
     assert set(table["label_file"]) == {"annotations/instances.json"}
+
+
+def test_deepforest_xml_and_csv_agree_or_disagree_per_image():
+    """SOURCES.md: "XML and CSV disagree on the number of boxes" -- reported, blocking, per image;
+    where they agree (same boxes, 1-based vs 0-based corners) one copy is used."""
+    _, table = _table(shared_data_dir() / "deepforest")
+    conflicts = label_checks.source_conflicts(table)
+    assert [f.file for f in conflicts] == ["2019_YELL_2_541000_4977000_image_crop.png"]
+    assert conflicts[0].reason == ("annotated by 2 label files that disagree: 2019_YELL_2_541000_4977000_image_crop.xml "
+                                   "(279 boxes), example.csv (79 boxes); keep one")
+    superseded = table[table["superseded_by"].notna()].groupby("label_file")["superseded_by"].first().to_dict()
+    assert superseded == {"OSBS_029.xml": "OSBS_029.csv", "testfile_multi.csv": "SOAP_061.xml"}
+    assert (table["label_file"] == "classes.csv").sum() == 0  # not a box table: ignored
+
+
+def test_csv_labels_convert_from_zero_based_corners(tmp_path):
+    (tmp_path / "a.png").write_bytes(_png(64, 48))
+    (tmp_path / "boxes.csv").write_text("image_path,xmin,ymin,xmax,ymax,label\na.png,16,12,48,36,Tree\nb.png,1,1,2,2,Tree\n")
+    _, table = _table(tmp_path)
+    row = table[table["image_path"] == "a.png"].iloc[0]
+    assert (row.x_center, row.y_center, row.width, row.height, row.line) == (0.5, 0.5, 0.5, 0.5, 2)
+    assert [f.reason for f in label_checks.orphan_label_files(table)] == ["no image b.png found for this label file (1 boxes unused)"]
+
+
+def _png(width: int, height: int) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (9, 99, 9)).save(buffer, "PNG")
+    return buffer.getvalue()

@@ -13,7 +13,6 @@ position of the annotation in ``annotations``. A JSON file without ``images``/``
 from __future__ import annotations
 
 import json
-import posixpath
 from dataclasses import dataclass, field
 
 
@@ -46,21 +45,6 @@ def parse_coco(data: bytes) -> CocoFile:
         return parsed
     parsed.annotations = doc["annotations"]
     return parsed
-
-
-def resolve_file_name(file_name: str, json_dir: str, known: set[str]) -> tuple[str | None, str | None]:
-    """(image path relative to the scientist's folder, error). Tries the JSON's folder, then the
-    scientist's folder; rejects names that escape the scientist's folder."""
-    name = file_name.replace("\\", "/")
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        return None, f"file_name {file_name!r} is an absolute path: it must be relative to the scientist's folder"
-    for base in (json_dir, ""):
-        candidate = posixpath.normpath(posixpath.join(base, name)) if base not in ("", ".") else posixpath.normpath(name)
-        if candidate == ".." or candidate.startswith("../"):
-            return None, f"file_name {file_name!r} escapes the scientist's folder"
-        if candidate in known:
-            return candidate, None
-    return None, None
 
 
 def coco_to_xywh(bbox: list[float], width: int, height: int) -> tuple[float, float, float, float]:

@@ -102,6 +102,14 @@ def frame_failures(table: pd.DataFrame) -> list[Finding]:
     return [Finding(f, int(g["line"].min()), g["frame_error"].iloc[0]) for f, g in bad.groupby("label_file", sort=True)]
 
 
+def source_conflicts(table: pd.DataFrame) -> list[Finding]:
+    """Images whose label files disagree (one finding per image)."""
+    bad = table[table["source_conflict"].notna()]
+    return [Finding(image, 0, g["source_conflict"].iloc[0]) for image, g in bad.groupby("image_path", sort=True)]
+
+
 def blocking_findings(table: pd.DataFrame) -> list[Finding]:
-    """Every finding that must keep the table out of a snapshot (schema, geometry, class map, frame)."""
-    return schema_failures(table) + geometry_failures(table) + class_map_failures(table) + frame_failures(table)
+    """Every finding that must keep the table out of a snapshot (schema, geometry, class map,
+    frame, conflicting label sources)."""
+    return (schema_failures(table) + geometry_failures(table) + class_map_failures(table) + frame_failures(table)
+            + source_conflicts(table))

@@ -8,7 +8,9 @@ problem), ``class_id``, ``class_name`` (null when the id is not in the class map
 not parse), ``difficult``/``truncated`` (VOC) and ``iscrowd`` (COCO) flags, ``class_map_file``
 (the class map used: data.yaml/classes.txt for YOLO, the file itself for VOC and COCO),
 ``parse_error`` (null when the line parsed) and ``frame_error`` (the label file declares an image
-size that is not the image's displayed size, e.g. the un-rotated frame of an EXIF-rotated photo).
+size that is not the image's displayed size, e.g. the un-rotated frame of an EXIF-rotated photo),
+``superseded_by`` (another label file gives this image the same boxes and is used instead) and
+``source_conflict`` (label files disagree about this image).
 A class-map file that cannot be used appears once as a row with ``line`` 0 and its ``parse_error``.
 
 Rows that did not parse are kept so that the asset checks can name the file and line; only rows
@@ -27,21 +29,22 @@ from pandera.typing import Series
 
 from imgassets.core import layout
 from imgassets.core.class_map import ClassMapError, nearest_class_map, read_class_map
-from imgassets.core.coco_labels import coco_to_xywh, parse_coco, resolve_file_name
-from imgassets.core.voc_labels import parse_voc, voc_to_xywh
+from imgassets.core.coco_labels import coco_to_xywh, parse_coco
+from imgassets.core.csv_labels import CsvBox, csv_to_xywh, parse_box_csv
+from imgassets.core.voc_labels import VocFile, parse_voc, voc_to_xywh
 from imgassets.core.yolo_labels import parse_yolo_text
 
 LABEL_COLUMNS = [
     "image_sha256", "image_path", "image_ref", "label_file", "label_format", "line", "class_id", "class_name",
     "x_center", "y_center", "width", "height", "difficult", "truncated", "iscrowd", "class_map_file",
-    "parse_error", "frame_error",
+    "parse_error", "frame_error", "superseded_by", "source_conflict",
 ]
 LABEL_DTYPES = {
     "image_sha256": "string", "image_path": "string", "image_ref": "string", "label_file": "string",
     "label_format": "string", "line": "int64", "class_id": "Int64", "class_name": "string",
     "x_center": "float64", "y_center": "float64", "width": "float64", "height": "float64",
     "difficult": "Int64", "truncated": "Int64", "iscrowd": "Int64", "class_map_file": "string",
-    "parse_error": "string", "frame_error": "string",
+    "parse_error": "string", "frame_error": "string", "superseded_by": "string", "source_conflict": "string",
 }
 
 
@@ -56,7 +59,7 @@ class LabelTableSchema(pa.DataFrameModel):
     image_path: Series[str] = pa.Field(nullable=True)
     image_ref: Series[str] = pa.Field(nullable=True)
     label_file: Series[str]
-    label_format: Series[str] = pa.Field(isin=["yolo", "voc", "coco"])
+    label_format: Series[str] = pa.Field(isin=["yolo", "voc", "coco", "csv"])
     line: Series[int] = pa.Field(ge=1)
     class_id: Series[pd.Int64Dtype] = pa.Field(ge=0)
     class_name: Series[str] = pa.Field(nullable=True)
@@ -70,6 +73,8 @@ class LabelTableSchema(pa.DataFrameModel):
     class_map_file: Series[str] = pa.Field(nullable=True)
     parse_error: Series[str] = pa.Field(nullable=True, isin=[])
     frame_error: Series[str] = pa.Field(nullable=True)
+    superseded_by: Series[str] = pa.Field(nullable=True)
+    source_conflict: Series[str] = pa.Field(nullable=True)
 
     class Config:
         strict = True
@@ -132,11 +137,10 @@ def _yolo_rows(ctx: _Context, label_file: str, image_path: str | None, map_file:
     return rows
 
 
-def _voc_rows(ctx: _Context, label_file: str, voc_ids: dict[str, int]) -> list[dict]:
-    data, error = _read(ctx.folder, label_file)
-    parsed = parse_voc(data) if data is not None else None
-    if parsed is None or parsed.error:
-        return [{**ctx.base(label_file, "voc", None), "line": 0, "parse_error": error or parsed.error}]
+def _voc_rows(ctx: _Context, label_file: str, parsed: VocFile | str, voc_ids: dict[str, int]) -> list[dict]:
+    if isinstance(parsed, str) or parsed.error:
+        error = parsed if isinstance(parsed, str) else parsed.error
+        return [{**ctx.base(label_file, "voc", None), "line": 0, "parse_error": error}]
     image_path = next((c for c in layout.voc_image_candidates(label_file, parsed.filename) if c in ctx.images), None)
     base = ctx.base(label_file, "voc", image_path, parsed.filename)
     frame_error = ctx.frame_error(image_path, (parsed.width, parsed.height))
@@ -162,7 +166,7 @@ def _coco_rows(ctx: _Context, label_file: str) -> list[dict]:
     if parsed is None or parsed.error:
         return [{**ctx.base(label_file, "coco", None), "line": 0, "parse_error": error or parsed.error}]
     json_dir = str(PurePosixPath(label_file).parent)
-    resolved = {image_id: resolve_file_name(str(info.get("file_name", "")), json_dir, ctx.images)
+    resolved = {image_id: layout.resolve_image_reference(str(info.get("file_name", "")), json_dir, ctx.images)
                 for image_id, info in parsed.images.items()}
     rows = []
     for number, ann in enumerate(parsed.annotations, start=1):
@@ -190,9 +194,66 @@ def _coco_rows(ctx: _Context, label_file: str) -> list[dict]:
     return rows
 
 
+def _csv_rows(ctx: _Context, label_file: str, boxes: list[CsvBox], name_ids: dict[str, int]) -> list[dict]:
+    csv_dir = str(PurePosixPath(label_file).parent)
+    rows = []
+    for box in boxes:
+        image_path, path_error = layout.resolve_image_reference(box.image, csv_dir, ctx.images)
+        row = {**ctx.base(label_file, "csv", image_path, box.image), "line": box.line, "class_name": box.label,
+               "class_id": name_ids.get(box.label), "class_map_file": label_file, "parse_error": box.error or path_error}
+        size = ctx.size_of.get(image_path)
+        if row["parse_error"] is None and image_path is not None and size:
+            row.update(zip(("x_center", "y_center", "width", "height"), csv_to_xywh(box, *size), strict=True))
+        rows.append(row)
+    return rows
+
+
+def _parse_named(folder: Path, label_file: str) -> VocFile | list[CsvBox] | str | None:
+    """Parsed VOC or CSV file; a string is a read error; ``None`` a CSV that is not a box table."""
+    data, error = _read(folder, label_file)
+    if data is None:
+        return error
+    return parse_voc(data) if layout.label_format(label_file) == layout.VOC else parse_box_csv(data)
+
+
+SOURCE_TOLERANCE = 0.01
+"""Two label files agree on a box when class names match and each normalized coordinate is within
+this (1% of the image: VOC's 1-based and CSV's 0-based corners of the same numbers differ by 1 px)."""
+
+
+def _box_signature(group: pd.DataFrame) -> list[tuple]:
+    return sorted(zip(group["class_name"].astype(str), group["x_center"], group["y_center"], group["width"],
+                      group["height"], strict=True))
+
+
+def _same_boxes(a: list[tuple], b: list[tuple]) -> bool:
+    return len(a) == len(b) and all(
+        p[0] == q[0] and all(abs(x - y) <= SOURCE_TOLERANCE for x, y in zip(p[1:], q[1:], strict=True))
+        for p, q in zip(a, b, strict=True))
+
+
+def reconcile_sources(table: pd.DataFrame) -> pd.DataFrame:
+    """Images annotated by more than one label file: when every file gives the same boxes, the
+    first file (by path) is kept and the others' rows are marked ``superseded_by``; when they
+    disagree, every row of the image gets ``source_conflict`` (a blocking finding)."""
+    usable = table[table["parse_error"].isna() & table["image_path"].notna()]
+    for image_path, group in usable.groupby("image_path"):
+        files = sorted(group["label_file"].unique())
+        if len(files) < 2:
+            continue
+        signatures = {f: _box_signature(group[group["label_file"] == f]) for f in files}
+        if all(_same_boxes(sig, signatures[files[0]]) for sig in signatures.values()):
+            table.loc[group.index[group["label_file"] != files[0]], "superseded_by"] = files[0]
+        else:
+            counts = ", ".join(f"{f} ({len(signatures[f])} boxes)" for f in files)
+            table.loc[table["image_path"] == image_path, "source_conflict"] = (
+                f"annotated by {len(files)} label files that disagree: {counts}; keep one")
+    return table
+
+
 def build_label_table(folder: str | Path, index: pd.DataFrame) -> pd.DataFrame:
     """Read every label file listed in ``index`` (the scientist's image index) under ``folder``:
-    YOLO txt, Pascal VOC XML and COCO JSON (see their modules), into one table.
+    YOLO txt, Pascal VOC XML, COCO JSON and box CSV (see their modules), into one table.
 
     YOLO files are paired with images by :func:`imgassets.core.layout.pair_labels` and named by the
     nearest class map; VOC files by their ``<filename>``; COCO by ``file_name``. Boxes are in the
@@ -212,12 +273,21 @@ def build_label_table(folder: str | Path, index: pd.DataFrame) -> pd.DataFrame:
     class_maps: dict[str, dict[int, str] | ClassMapError] = {}
     rows: list[dict] = []
     label_files = sorted(by_kind[layout.LABEL])
-    voc_files = [f for f in label_files if layout.label_format(f) == layout.VOC]
-    voc_ids = {name: i for i, name in enumerate(sorted(_voc_names(folder, voc_files)))}
+    named = {f: _parse_named(folder, f) for f in label_files if layout.label_format(f) in (layout.VOC, layout.CSV)}
+    names = {b.name for p in named.values() if isinstance(p, VocFile) for b in p.boxes if b.name}
+    names |= {b.label for p in named.values() if isinstance(p, list) for b in p if b.label}
+    name_ids = {name: i for i, name in enumerate(sorted(names))}
     for label_file in label_files:
         fmt = layout.label_format(label_file)
         if fmt == layout.VOC:
-            rows += _voc_rows(ctx, label_file, voc_ids)
+            rows += _voc_rows(ctx, label_file, named[label_file], name_ids)
+            continue
+        if fmt == layout.CSV:
+            parsed = named[label_file]
+            if isinstance(parsed, str):
+                rows.append({**ctx.base(label_file, "csv", None), "line": 0, "parse_error": parsed})
+            elif parsed is not None:
+                rows += _csv_rows(ctx, label_file, parsed, name_ids)
             continue
         if fmt == layout.COCO:
             rows += _coco_rows(ctx, label_file)
@@ -236,13 +306,4 @@ def build_label_table(folder: str | Path, index: pd.DataFrame) -> pd.DataFrame:
         rows += _yolo_rows(ctx, label_file, pairs.get(label_file), map_file, mapping)
     if not rows:
         return empty_label_table()
-    return pd.DataFrame(rows, columns=LABEL_COLUMNS).astype(LABEL_DTYPES)
-
-
-def _voc_names(folder: Path, voc_files: list[str]) -> set[str]:
-    names: set[str] = set()
-    for label_file in voc_files:
-        data, _ = _read(folder, label_file)
-        if data is not None:
-            names |= {b.name for b in parse_voc(data).boxes if b.name}
-    return names
+    return reconcile_sources(pd.DataFrame(rows, columns=LABEL_COLUMNS).astype(LABEL_DTYPES))

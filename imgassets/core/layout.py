@@ -11,7 +11,9 @@ Paths are POSIX strings relative to the scientist's folder. Rules:
     folder named ``labels`` (the Ultralytics ``images/`` -> ``labels/`` sibling layout) or lies in a
     folder that also holds images (labels beside images);
   - Pascal VOC: a ``.xml`` file under a folder named ``Annotations`` or beside images;
-  - COCO: any ``.json`` file (one that turns out not to be COCO is ignored by the label table).
+  - COCO: any ``.json`` file (one that turns out not to be COCO is ignored by the label table);
+  - box CSV (DeepForest, keras-retinanet): any ``.csv`` file (ignored unless its header is
+    ``image_path,xmin,ymin,xmax,ymax,label``).
 * **other**: everything else. Listed in the image index, never failed.
 
 Pairing follows Ultralytics' ``img2label_paths``: the label of ``a/images/b/x.jpg`` is
@@ -21,6 +23,7 @@ the image, ``a/images/b/x.txt``, is used.
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import PurePosixPath
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".mpo"})
@@ -56,19 +59,19 @@ def classify_paths(paths: list[str]) -> dict[str, str]:
             "annotations" in (p.lower() for p in pure.parent.parts) or str(pure.parent) in dirs_with_images
         ):
             kinds[path] = LABEL
-        elif pure.suffix.lower() == ".json":
+        elif pure.suffix.lower() in (".json", ".csv"):
             kinds[path] = LABEL
         else:
             kinds[path] = OTHER
     return kinds
 
 
-YOLO, VOC, COCO = "yolo", "voc", "coco"
+YOLO, VOC, COCO, CSV = "yolo", "voc", "coco", "csv"
 
 
 def label_format(path: str) -> str:
-    """``yolo``, ``voc`` or ``coco`` for a label path (by extension: .txt, .xml, .json)."""
-    return {".txt": YOLO, ".xml": VOC, ".json": COCO}[PurePosixPath(path).suffix.lower()]
+    """``yolo``, ``voc``, ``coco`` or ``csv`` for a label path (by extension: .txt, .xml, .json, .csv)."""
+    return {".txt": YOLO, ".xml": VOC, ".json": COCO, ".csv": CSV}[PurePosixPath(path).suffix.lower()]
 
 
 def voc_image_candidates(xml_path: str, filename: str | None) -> list[str]:
@@ -106,3 +109,19 @@ def pair_labels(image_paths: list[str], label_paths: list[str]) -> dict[str, str
                 paired[candidate] = image
                 break
     return paired
+
+
+def resolve_image_reference(reference: str, label_dir: str, known: set[str]) -> tuple[str | None, str | None]:
+    """(image path relative to the scientist's folder, error) for an image named inside a label
+    file (COCO ``file_name``, CSV ``image_path``): tried against the label file's folder, then the
+    scientist's folder. Absolute names and names that leave the scientist's folder are errors."""
+    name = reference.replace("\\", "/")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return None, f"image reference {reference!r} is an absolute path: it must be relative to the scientist's folder"
+    for base in (label_dir, ""):
+        candidate = posixpath.normpath(posixpath.join(base, name) if base not in ("", ".") else name)
+        if candidate == ".." or candidate.startswith("../"):
+            return None, f"image reference {reference!r} escapes the scientist's folder"
+        if candidate in known:
+            return candidate, None
+    return None, None

@@ -59,7 +59,8 @@ def snapshot_records(index: pd.DataFrame, labels: pd.DataFrame) -> list[dict]:
         listed = "; ".join(str(f) for f in findings[:5])
         raise SnapshotError(f"{len(findings)} label problems block the snapshot: {listed}")
     boxes: dict[str, list[dict]] = {}
-    for row in labels[labels["image_path"].notna()].sort_values(["label_file", "line"]).itertuples():
+    usable = labels[labels["image_path"].notna() & labels["superseded_by"].isna()]
+    for row in usable.sort_values(["label_file", "line"]).itertuples():
         flags = {k: (int(getattr(row, k)) if pd.notna(getattr(row, k)) else None) for k in ("difficult", "truncated", "iscrowd")}
         boxes.setdefault(row.image_path, []).append({
             "class_name": row.class_name, "class_id": int(row.class_id), "x_center": float(row.x_center),

@@ -70,6 +70,14 @@ def label_frame(label_table: pd.DataFrame) -> dg.AssetCheckResult:
     return check_result(label_checks.frame_failures(label_table), ERROR, "label files in another image frame")
 
 
+@dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)
+def label_sources_agree(label_table: pd.DataFrame) -> dg.AssetCheckResult:
+    """An image annotated by several label files (say VOC XML and a CSV) gets the same boxes from
+    each; identical copies are used once. Blocking when they disagree: which one is right is the
+    scientist's call."""
+    return check_result(label_checks.source_conflicts(label_table), ERROR, "images whose label files disagree")
+
+
 @dg.asset_check(asset=label_table, partitions_def=scientists, blocking=False)
 def label_files_have_images(label_table: pd.DataFrame) -> dg.AssetCheckResult:
     """Every label file has its image (Ultralytics `labels/` sibling layout or beside it). WARN."""
@@ -77,7 +85,7 @@ def label_files_have_images(label_table: pd.DataFrame) -> dg.AssetCheckResult:
 
 
 QUALITY_CHECKS = [images_decode, duplicate_images, label_schema, box_geometry, class_ids_in_class_map, label_frame,
-                  label_files_have_images]
+                  label_sources_agree, label_files_have_images]
 
 
 def _dataset(object_store: ObjectStoreResource, training_dataset: dict) -> DatasetVersion:
