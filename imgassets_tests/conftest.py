@@ -32,6 +32,15 @@ def shared_data() -> Path:
     return shared_data_dir()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_data_is_never_modified():
+    """Every file of the real datasets is hashed before the test session and after: unchanged."""
+    root = shared_data_dir()
+    before = tree_hashes(root)
+    yield
+    assert tree_hashes(root) == before, "a test modified ../shared/data"
+
+
 def copy_dataset(name: str, dest: Path) -> Path:
     """Copy one real dataset into ``dest`` (never edited in place)."""
     shutil.copytree(shared_data_dir() / name, dest)

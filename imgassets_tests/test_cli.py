@@ -39,7 +39,7 @@ def test_run_json_on_the_demo_drive(tmp_path):
     assert model["model_key"].startswith(f"models/{summary['dataset']['dataset_id']}/")
     assert set(model["metrics"]) == {"mAP50", "mAP50-95", "precision", "recall"}
     checks = summary["checks"]
-    assert len(checks) == 3 * 8 + 3  # eight per scientist, three on the training dataset
+    assert len(checks) == 3 * 9 + 3  # nine per scientist, three on the training dataset
     dataset_checks = {c["name"]: c for c in checks if c["asset"] == "training_dataset"}
     assert dataset_checks["no_split_leakage"]["passed"] and dataset_checks["no_split_leakage"]["blocking"]
     assert {(c["name"], c["partition"], c["passed"], c["severity"]) for c in checks if c["partition"] == "ben"} >= {

@@ -28,7 +28,8 @@ def test_blocking_checks_guard_labels_and_the_split():
     assert blocking == {"label_schema", "box_geometry", "class_ids_in_class_map", "label_frame", "label_sources_agree",
                         "no_split_leakage"}
     assert {name for name, spec in specs.items() if not spec.blocking} == {
-        "images_decode", "duplicate_images", "label_files_have_images", "duplicate_labels_agree", "class_ids_consistent"}
+        "images_decode", "duplicate_images", "data_yaml_paths", "label_files_have_images", "duplicate_labels_agree",
+        "class_ids_consistent"}
     assert {specs[n].asset_key.to_user_string() for n in blocking} == {"label_table", "training_dataset"}
 
 

@@ -12,6 +12,8 @@ Rules (documented in ``docs/architecture.md``):
 * Width and height are those of the *displayed* frame: EXIF orientations 5-8 (transposed and
   rotated by 90 or 270 degrees) swap them. Orientation values outside 1-8 are reported and ignored.
 * Minimum size: 10 px on each side, the same floor as Ultralytics' ``verify_image_label``.
+  Maximum: :data:`MAX_PIXELS` (Pillow's decompression-bomb limit); larger images are refused as
+  ``too_large`` before any pixel is decoded.
 * HEIF/HEIC is not a training format here; its Pillow opener is registered only so that results
   never depend on whether Ultralytics (which registers it lazily) was imported first.
 * Multi-frame files (animated WebP, multi-page TIFF, MPO) are validated and described by their
@@ -36,6 +38,8 @@ from imgassets.core.duplicates import perceptual_hash
 register_heif_opener()
 
 MIN_SIDE_PX = 10
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+"""Images above Pillow's decompression-bomb limit (about 89.5 megapixels) are refused undecoded."""
 EXIF_ORIENTATION_TAG = 0x0112
 SUPPORTED_FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "BMP": "bmp", "TIFF": "tif", "WEBP": "webp"}
 """Sniffed Pillow format -> file extension used when staging a dataset."""
@@ -110,7 +114,9 @@ def inspect_image(data: bytes, extension: str = "") -> ImageInfo:
     if not data:
         return ImageInfo(None, None, None, None, None, EMPTY, "file is empty (0 bytes)")
     try:
-        image = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, with a reason
+            image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
         return ImageInfo(None, None, None, None, None, TOO_LARGE, f"refused as a decompression bomb: {exc}")
     except UnidentifiedImageError:
@@ -135,6 +141,9 @@ def inspect_image(data: bytes, extension: str = "") -> ImageInfo:
         return ImageInfo(fmt, width, height, orientation, mode, status, "; ".join([reason, *remarks]).strip("; "),
                          phash, getattr(image, "n_frames", 1))
 
+    if width * height > MAX_PIXELS:
+        return info(TOO_LARGE, f"{width}x{height} = {width * height:,} pixels exceeds the {MAX_PIXELS:,}-pixel limit "
+                               "(decompression-bomb guard; not decoded)")
     if fmt not in SUPPORTED_FORMATS:
         return info(UNSUPPORTED, f"{fmt} images are not supported for YOLO training (use JPEG, PNG, BMP, TIFF or WebP)")
     frames = getattr(image, "n_frames", 1)

@@ -16,9 +16,10 @@ from imgassets.core.dataset import DatasetVersion, load_dataset, split_leaks
 from imgassets.core.duplicates import duplicate_report
 from imgassets.core.image_index import rejected_images, valid_images
 from imgassets.core.label_checks import Finding
+from imgassets.core.quality_report import data_yaml_findings
 from imgassets.defs.metadata import check_result
 from imgassets.defs.partitions import scientists
-from imgassets.defs.resources import ObjectStoreResource
+from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 from imgassets.defs.scientist_assets import image_index, label_table
 from imgassets.defs.training_assets import training_dataset
 
@@ -78,6 +79,16 @@ def label_sources_agree(label_table: pd.DataFrame) -> dg.AssetCheckResult:
     return check_result(label_checks.source_conflicts(label_table), ERROR, "images whose label files disagree")
 
 
+@dg.asset_check(asset=label_table, partitions_def=scientists, blocking=False,
+                additional_ins={"image_index": dg.AssetIn("image_index")})
+def data_yaml_paths(context: dg.AssetCheckExecutionContext, shared_drive: SharedDrive, label_table: pd.DataFrame,
+                    image_index: pd.DataFrame) -> dg.AssetCheckResult:
+    """``train``/``val``/``test`` folders named by a data.yaml exist. WARN: imgassets makes its own
+    split, but a dangling entry means the export is incomplete."""
+    findings = data_yaml_findings(shared_drive.folder(context.partition_key), image_index)
+    return check_result(findings, WARN, "data.yaml entries naming missing folders")
+
+
 @dg.asset_check(asset=label_table, partitions_def=scientists, blocking=False)
 def label_files_have_images(label_table: pd.DataFrame) -> dg.AssetCheckResult:
     """Every label file has its image (Ultralytics `labels/` sibling layout or beside it). WARN."""
@@ -85,7 +96,7 @@ def label_files_have_images(label_table: pd.DataFrame) -> dg.AssetCheckResult:
 
 
 QUALITY_CHECKS = [images_decode, duplicate_images, label_schema, box_geometry, class_ids_in_class_map, label_frame,
-                  label_sources_agree, label_files_have_images]
+                  label_sources_agree, data_yaml_paths, label_files_have_images]
 
 
 def _dataset(object_store: ObjectStoreResource, training_dataset: dict) -> DatasetVersion:

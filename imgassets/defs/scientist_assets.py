@@ -1,6 +1,8 @@
 """Per-scientist assets: image index -> label table -> image snapshot (partition = scientist)."""
 
 
+import json
+
 import dagster as dg
 import pandas as pd
 
@@ -9,6 +11,7 @@ from imgassets.core.archive import MOVE, archive_sources, carry_forward
 from imgassets.core.dataset import load_snapshot
 from imgassets.core.image_index import build_image_index, rejected_images, valid_images
 from imgassets.core.label_table import build_label_table
+from imgassets.core.quality_report import quality_report, report_markdown
 from imgassets.core.snapshot import commit_snapshot, snapshot_records
 from imgassets.defs.lineage import latest_snapshot
 from imgassets.defs.metadata import archive_metadata, markdown_table
@@ -42,9 +45,13 @@ def image_index(context: dg.AssetExecutionContext, shared_drive: SharedDrive) ->
 def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, image_index: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """One row per YOLO box line: image content hash and path, class id and name, normalized xywh,
     source file and line. Validated by the pandera ``LabelTableSchema`` in the asset checks."""
-    table = build_label_table(shared_drive.folder(context.partition_key), image_index)
+    folder = shared_drive.folder(context.partition_key)
+    table = build_label_table(folder, image_index)
     parsed = table[table["parse_error"].isna()]
+    report = quality_report(context.partition_key, folder, image_index, table)
     return dg.Output(table, metadata={
+        "quality_report": dg.MetadataValue.md(report_markdown(report)),
+        "quality_report_json": dg.MetadataValue.json(report),
         "dagster/row_count": len(table),
         "boxes": int(parsed["image_path"].notna().sum()),
         "boxes_without_image": int(parsed["image_path"].isna().sum()),
@@ -71,6 +78,8 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     result = commit_snapshot(store, scientist, folder, records, object_store.upload_workers)
     archived = archive_sources(store, scientist, result.snapshot_id, folder, image_index, fresh) \
         if shared_drive.archive_mode == MOVE else None
+    report_key = result.manifest_key.replace(".parquet", ".report.json")
+    store.put_bytes(report_key, json.dumps(quality_report(scientist, folder, image_index, label_table), indent=1).encode())
     context.log.info(f"snapshot {result.snapshot_id}: {result.uploaded_objects} objects uploaded, "
                      f"{result.existing_objects} already in {store.describe()}")
     value = {"scientist": scientist, "snapshot_id": result.snapshot_id, "manifest_key": result.manifest_key,
@@ -78,6 +87,7 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     return dg.Output(value, data_version=dg.DataVersion(result.snapshot_id), metadata={
         "snapshot_id": result.snapshot_id,
         "manifest_key": result.manifest_key,
+        "quality_report_key": report_key,
         "images": result.images,
         "boxes": result.boxes,
         "uploaded_objects": result.uploaded_objects,
