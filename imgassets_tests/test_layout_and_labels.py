@@ -5,14 +5,20 @@ from __future__ import annotations
 import pytest
 
 from imgassets.core import layout
-from imgassets.core.class_map import ClassMapError, nearest_class_map, parse_classes_txt, parse_data_yaml
+from imgassets.core.class_map import (
+    ClassMapError,
+    nearest_class_map,
+    parse_classes_txt,
+    parse_data_yaml,
+    read_class_map,
+)
 from imgassets.core.yolo_labels import parse_yolo_line, parse_yolo_text
 
 
 @pytest.mark.parametrize("path,kind", [
     ("images/a.jpg", "image"), ("x/Photo 1.JPG", "image"), ("b.TIFF", "image"), ("c.webp", "image"),
     ("labels/a.txt", "label"), ("deep/labels/train/a.txt", "label"), ("x/Photo 1.txt", "label"),
-    ("data.yaml", "class_map"), ("x/classes.txt", "class_map"), ("README.dataset.txt", "other"),
+    ("data.yaml", "class_map"), ("x/classes.txt", "class_map"), ("darknet/obj.names", "class_map"), ("README.dataset.txt", "other"),
     ("notes/todo.txt", "other"), ("x/README.txt", "other"), ("notes.md", "other"),
 ])
 def test_classify_paths(path, kind):
@@ -87,6 +93,11 @@ def test_parse_data_yaml_errors_name_the_file(text, reason):
 
 def test_parse_classes_txt():
     assert parse_classes_txt("\ufeffcat\r\ndog\n\n") == {0: "cat", 1: "dog"}
+
+
+def test_obj_names_is_a_class_map(tmp_path):
+    (tmp_path / "obj.names").write_text("car\nbus\n")
+    assert read_class_map(tmp_path / "obj.names", "obj.names") == {0: "car", 1: "bus"}
 
 
 def test_nearest_class_map_prefers_the_closest_folder_and_data_yaml():

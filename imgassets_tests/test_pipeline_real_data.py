@@ -79,6 +79,18 @@ def test_coco128_background_images_and_orphan_label_files(world):
     assert {f["file"] for f in orphans.findings} == exp["orphans"]
 
 
+def test_quality_report_is_stored_next_to_each_snapshot(world):
+    import json
+
+    for scientist in world["summary"].scientists:
+        key = f"snapshots/{scientist.name}/{scientist.snapshot_id}.report.json"
+        report = json.loads(world["store"].get_bytes(key))
+        assert report["images"]["valid"] == scientist.images_valid
+        assert sum(report["class_histogram"].values()) == scientist.boxes
+    coco = json.loads(world["store"].get_bytes(f"snapshots/coco128/{world['summary'].scientists[1].snapshot_id}.report.json"))
+    assert coco["finding_counts"]["label_files_have_images"] == 2 and coco["images"]["background"] == 2
+
+
 def test_objects_are_named_by_the_sha256_of_their_bytes(world):
     store = world["store"]
     keys = list(store.list_keys("objects/sha256"))

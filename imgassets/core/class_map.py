@@ -4,8 +4,8 @@ Formats:
 
 * Ultralytics ``data.yaml``: ``names`` as a list (``[person, car]``, id = position) or a dict
   (``{0: person, 1: car}``); ``nc``, when present, must equal the number of names.
-* ``classes.txt`` (YOLO export of LabelImg and others): one name per line, id = line number - 1,
-  blank lines ignored.
+* ``classes.txt`` (YOLO export of LabelImg and others) and Darknet's ``obj.names``: one name per
+  line, id = line number - 1, blank lines ignored.
 
 A label file uses the class map nearest to it: the one in its own folder, else its parent's, up to
 the scientist's folder. In the Ultralytics layout, ``data.yaml`` at the dataset root serves
@@ -57,7 +57,7 @@ def read_class_map(path: Path, rel_path: str) -> dict[int, str]:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ClassMapError(f"{rel_path}: cannot read: {exc}") from None
-    if path.suffix.lower() == ".txt":
+    if path.suffix.lower() in (".txt", ".names"):
         return parse_classes_txt(text)
     return parse_data_yaml(text, rel_path)
 
@@ -67,7 +67,7 @@ def nearest_class_map(label_path: str, class_map_paths: list[str]) -> str | None
     scientist's folder, and for ``.../labels/...`` also the folder holding ``labels``); ``data.yaml``
     before ``classes.txt`` in the same folder. ``None`` when there is none."""
     by_dir: dict[str, list[str]] = {}
-    for p in sorted(class_map_paths, key=lambda p: (PurePosixPath(p).suffix.lower() == ".txt", p)):
+    for p in sorted(class_map_paths, key=lambda p: (PurePosixPath(p).suffix.lower() in (".txt", ".names"), p)):
         by_dir.setdefault(str(PurePosixPath(p).parent), []).append(p)
     parent = PurePosixPath(label_path).parent
     for folder in [parent, *parent.parents]:

@@ -4,7 +4,8 @@ Paths are POSIX strings relative to the scientist's folder. Rules:
 
 * **image**: the extension is one Ultralytics trains on (case-insensitive): ``.jpg .jpeg .png .bmp
   .tif .tiff .webp .mpo``. The bytes decide the real format later (:mod:`imgassets.core.imaging`).
-* **class_map**: ``data.yaml`` or ``data.yml`` (Ultralytics) and ``classes.txt`` (one name per line).
+* **class_map**: ``data.yaml`` or ``data.yml`` (Ultralytics), ``classes.txt`` and ``obj.names``
+  (Darknet; both one name per line).
 * **label**, in one of three formats (:func:`label_format`):
 
   - YOLO txt: a ``.txt`` file, other than ``classes.txt`` and ``README*``, that either lies under a
@@ -27,7 +28,7 @@ import posixpath
 from pathlib import PurePosixPath
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".mpo"})
-CLASS_MAP_NAMES = frozenset({"data.yaml", "data.yml", "classes.txt"})
+CLASS_MAP_NAMES = frozenset({"data.yaml", "data.yml", "classes.txt", "obj.names"})
 
 IMAGE = "image"
 LABEL = "label"
