@@ -26,7 +26,7 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
             continue
         style = "bold red" if check.blocking else "yellow"
         kind = "BLOCKING" if check.blocking else "warning"
-        console.print(f"[{style}]{kind}[/] {check.name} on {check.partition}: {check.count} finding(s)")
+        console.print(f"[{style}]{kind}[/] {check.name} on {check.partition or check.asset}: {check.count} finding(s)")
         for finding in check.findings[:MAX_FILES]:
             where = f"{finding['file']}:{finding['line']}" if finding["line"] else finding["file"]
             console.print(f"    {where}: {finding['reason']}", markup=False, highlight=False)
