@@ -1,20 +1,35 @@
 """The shared drive: ``<root>/<scientist>/**``, one top-level folder per scientist.
 
-Only stat calls here (``os.scandir``), never reads of file contents: the sensor calls these on every
-tick and must stay fast on large trees.
+Only stat calls here (``os.scandir``), never reads of file contents: the sensor calls these on
+every tick and must stay fast on large trees. The same walk lists files for the image index, so
+both see the same files. Ignored everywhere (:func:`is_ignored`): hidden files and folders
+(``.DS_Store``, ``.git``, rsync's ``.name.XXXX`` temporaries), ``Thumbs.db``, ``desktop.ini``,
+Office lock files ``~$*``, and partial downloads or copies ``*.part``, ``*.crdownload``, ``*.tmp``.
+Symlinked folders are not followed (no cycles); symlinks to files are listed.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 FINGERPRINT_LENGTH = 16
+IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini"})
+IGNORED_PATTERNS = ("~$*", "*.part", "*.crdownload", "*.tmp")
+
+
+def is_ignored(name: str) -> bool:
+    """True for names that are never data: hidden, OS junk, lock files, partial transfers."""
+    lower = name.lower()
+    return name.startswith(".") or lower in IGNORED_NAMES or any(fnmatch.fnmatch(lower, p) for p in IGNORED_PATTERNS)
 
 
 def list_scientists(root: str | Path) -> list[str]:
-    """Names of the top-level folders of ``root`` (hidden ones skipped), sorted.
+    """Names of the top-level folders of ``root`` (ignored names skipped), sorted.
 
     Raises ``NotADirectoryError`` naming ``root`` when it is missing or not a directory.
     """
@@ -22,29 +37,70 @@ def list_scientists(root: str | Path) -> list[str]:
     if not root.is_dir():
         raise NotADirectoryError(f"shared drive root {root} does not exist or is not a directory")
     with os.scandir(root) as entries:
-        return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+        return sorted(e.name for e in entries if e.is_dir() and not is_ignored(e.name))
 
 
-def _walk_stats(folder: str):
+@dataclass(frozen=True)
+class FileStat:
+    """One file found by the walk: POSIX path relative to the folder, size, mtime_ns, inode."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+def walk_files(folder: str | Path) -> Iterator[FileStat]:
+    """Every non-ignored file under ``folder`` (stat only). A file that vanishes or cannot be
+    stat'ed mid-walk is listed with size -1 so that it is reported, not silently skipped."""
+    folder = str(folder)
     stack = [folder]
     while stack:
         current = stack.pop()
-        with os.scandir(current) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.is_file():
-                    stat = entry.stat()
-                    yield os.path.relpath(entry.path, folder), stat.st_size, stat.st_mtime_ns, stat.st_ino
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            if is_ignored(entry.name):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+                continue
+            rel = os.path.relpath(entry.path, folder).replace(os.sep, "/")
+            try:
+                stat = entry.stat()
+            except OSError:
+                yield FileStat(rel, -1, 0, 0)
+                continue
+            if not entry.is_dir():
+                yield FileStat(rel, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@dataclass(frozen=True)
+class FolderState:
+    """A stat-only summary of a folder: fingerprint, file count, bytes, newest mtime (ns)."""
+
+    fingerprint: str
+    files: int
+    bytes: int
+    newest_mtime_ns: int
+
+
+def scan_folder(folder: str | Path) -> FolderState:
+    """Fingerprint a folder: a short hash of (path, size, mtime_ns, inode) of every file.
+
+    Any added, removed, renamed, resized or touched file changes it, whatever the mtime's age (a
+    copied-in file with an old mtime still changes the path set).
+    """
+    stats = sorted(walk_files(folder), key=lambda s: s.path)
+    digest = hashlib.sha256()
+    for s in stats:
+        digest.update(f"{s.path}\0{s.size}\0{s.mtime_ns}\0{s.inode}\n".encode("utf-8", "surrogateescape"))
+    return FolderState(digest.hexdigest()[:FINGERPRINT_LENGTH], len(stats), sum(max(s.size, 0) for s in stats),
+                       max((s.mtime_ns for s in stats), default=0))
 
 
 def folder_fingerprint(folder: str | Path) -> str:
-    """A short hash of (relative path, size, mtime_ns, inode) of every file under ``folder``.
-
-    Any added, removed, renamed, resized or touched file changes it, whatever the mtime's age (a
-    copied-in file with an old mtime still changes the path set). ``FINGERPRINT_LENGTH`` hex digits.
-    """
-    digest = hashlib.sha256()
-    for rel, size, mtime_ns, inode in sorted(_walk_stats(str(folder))):
-        digest.update(f"{rel}\0{size}\0{mtime_ns}\0{inode}\n".encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()[:FINGERPRINT_LENGTH]
+    """The fingerprint of :func:`scan_folder`."""
+    return scan_folder(folder).fingerprint

@@ -2,7 +2,7 @@
 
 Columns (see :data:`INDEX_COLUMNS`): ``path`` (POSIX, relative to the scientist's folder),
 ``kind`` (image / label / class_map / other, :mod:`imgassets.core.layout`), ``size_bytes``,
-``mtime_ns``, ``sha256`` (hex content hash; null when unreadable), ``format`` (sniffed from the
+``mtime_ns``, ``inode``, ``sha256`` (hex content hash; null when unreadable), ``format`` (sniffed from the
 bytes), ``width``/``height`` (pixels, displayed frame), ``exif_orientation`` (raw EXIF value),
 ``mode`` (Pillow mode: RGB, L, CMYK, P, RGBA, I;16...), ``frames`` (more than 1 for multi-frame
 files), ``phash`` (64-bit perceptual hash of the displayed frame, for near-duplicates),
@@ -10,42 +10,47 @@ files), ``phash`` (64-bit perceptual hash of the displayed frame, for near-dupli
 ``ok`` when readable) and ``reason`` (a sentence for the scientist, empty when there is nothing to say).
 
 Each file is read once: the same bytes are hashed and decoded. Source files are only ever opened
-for reading.
+for reading. Files are listed by :func:`imgassets.core.drive.walk_files` (the sensor's walk), so
+junk and partial transfers are skipped the same way everywhere.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from imgassets.core import imaging, layout
+from imgassets.core.drive import walk_files
 from imgassets.core.hashing import sha256_bytes
 
 INDEX_COLUMNS = [
-    "path", "kind", "size_bytes", "mtime_ns", "sha256", "format", "width", "height",
+    "path", "kind", "size_bytes", "mtime_ns", "inode", "sha256", "format", "width", "height",
     "exif_orientation", "mode", "frames", "phash", "status", "reason",
 ]
 INDEX_DTYPES = {
-    "path": "string", "kind": "string", "size_bytes": "int64", "mtime_ns": "int64", "sha256": "string",
+    "path": "string", "kind": "string", "size_bytes": "int64", "mtime_ns": "int64", "inode": "int64",
+    "sha256": "string",
     "format": "string", "width": "Int64", "height": "Int64", "exif_orientation": "Int64",
     "mode": "string", "frames": "Int64", "phash": "string", "status": "string", "reason": "string",
 }
 
 
-def list_files(folder: Path) -> list[str]:
-    """All regular files under ``folder``, recursively, as sorted POSIX paths relative to it.
+PARALLEL_THRESHOLD = 64
+"""Below this many files to (re)index, a worker pool costs more than it saves."""
 
-    Symlinks to files are followed; symlinked directories are not (no cycles).
-    """
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        rel_dir = Path(dirpath).relative_to(folder)
-        for name in filenames:
-            found.append((rel_dir / name).as_posix())
-    return sorted(found)
+
+@dataclass(frozen=True)
+class IndexUpdate:
+    """An image index and how it was made: rows reused from the previous index, files (re)read."""
+
+    index: pd.DataFrame
+    reused: int
+    indexed: int
 
 
 def index_file(folder: Path, rel_path: str, kind: str) -> dict:
@@ -55,10 +60,10 @@ def index_file(folder: Path, rel_path: str, kind: str) -> dict:
     row.update(path=rel_path, kind=kind, status=imaging.OK, reason="")
     try:
         stat = full.stat()
-        row.update(size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns)
+        row.update(size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns, inode=stat.st_ino)
         data = full.read_bytes()
     except OSError as exc:
-        row.update(size_bytes=row["size_bytes"] or 0, mtime_ns=row["mtime_ns"] or 0,
+        row.update(size_bytes=row["size_bytes"] or 0, mtime_ns=row["mtime_ns"] or 0, inode=row["inode"] or 0,
                    status=imaging.UNREADABLE, reason=f"cannot read file: {exc.strerror or exc}")
         return row
     row["sha256"] = sha256_bytes(data)
@@ -69,18 +74,48 @@ def index_file(folder: Path, rel_path: str, kind: str) -> dict:
     return row
 
 
-def build_image_index(folder: str | Path) -> pd.DataFrame:
-    """Index every file under ``folder`` (a scientist's folder); see the module docstring.
+def _index_many(folder: Path, jobs: list[tuple[str, str]], workers: int) -> list[dict]:
+    if workers <= 1 or len(jobs) < PARALLEL_THRESHOLD:
+        return [index_file(folder, path, kind) for path, kind in jobs]
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        chunk = max(1, len(jobs) // (workers * 8))
+        return list(pool.map(index_file, [folder] * len(jobs), [p for p, _ in jobs], [k for _, k in jobs], chunksize=chunk))
 
-    Raises ``NotADirectoryError`` naming the folder when it does not exist.
+
+def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None, workers: int | None = None) -> IndexUpdate:
+    """Index ``folder`` (a scientist's folder), reusing the rows of ``previous`` for files whose
+    path, size, mtime_ns, inode and kind are unchanged: no re-hash, no re-decode. Changed and new
+    files are read on ``workers`` processes (default: every core). Files gone from the folder are
+    gone from the index. Raises ``NotADirectoryError`` naming the folder when it does not exist.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"scientist folder {folder} does not exist or is not a directory")
-    paths = list_files(folder)
+    stats = {s.path: s for s in walk_files(folder)}
+    paths = sorted(stats)
     kinds = layout.classify_paths(paths)
-    rows = [index_file(folder, p, kinds[p]) for p in paths]
-    return pd.DataFrame(rows, columns=INDEX_COLUMNS).astype(INDEX_DTYPES)
+    known: dict[str, dict] = {}
+    if previous is not None and len(previous) and "inode" in previous.columns:
+        known = {r["path"]: r for r in previous.to_dict("records")}
+    rows: dict[str, dict] = {}
+    jobs: list[tuple[str, str]] = []
+    for path in paths:
+        old, stat = known.get(path), stats[path]
+        if old is not None and old["status"] != imaging.UNREADABLE and old["kind"] == kinds[path] and (
+                old["size_bytes"], old["mtime_ns"], old["inode"]) == (stat.size, stat.mtime_ns, stat.inode):
+            rows[path] = old
+        else:
+            jobs.append((path, kinds[path]))
+    for row in _index_many(folder, jobs, workers or os.cpu_count() or 1):
+        rows[row["path"]] = row
+    table = pd.DataFrame([rows[p] for p in paths], columns=INDEX_COLUMNS).astype(INDEX_DTYPES)
+    return IndexUpdate(table, len(paths) - len(jobs), len(jobs))
+
+
+def build_image_index(folder: str | Path, workers: int | None = None) -> pd.DataFrame:
+    """Index every file under ``folder`` from scratch (see :func:`update_image_index`)."""
+    return update_image_index(folder, None, workers).index
 
 
 def valid_images(index: pd.DataFrame) -> pd.DataFrame:

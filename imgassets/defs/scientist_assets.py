@@ -1,6 +1,7 @@
 """Per-scientist assets: image index -> label table -> image snapshot (partition = scientist)."""
 
 
+import io
 import json
 
 import dagster as dg
@@ -9,7 +10,7 @@ import pandas as pd
 from imgassets.core import layout
 from imgassets.core.archive import MOVE, archive_sources, carry_forward
 from imgassets.core.dataset import load_snapshot
-from imgassets.core.image_index import build_image_index, rejected_images, valid_images
+from imgassets.core.image_index import rejected_images, update_image_index, valid_images
 from imgassets.core.label_table import build_label_table
 from imgassets.core.quality_report import quality_report, report_markdown
 from imgassets.core.snapshot import commit_snapshot, snapshot_records
@@ -21,15 +22,31 @@ from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 GROUP = "scientist_data"
 
 
+def index_cache_key(scientist: str) -> str:
+    """Where the previous image index is kept for incremental runs: ``indexes/<scientist>.parquet``."""
+    return f"indexes/{scientist}.parquet"
+
+
 @dg.asset(partitions_def=scientists, io_manager_key="parquet_io_manager", group_name=GROUP, kinds={"parquet"})
-def image_index(context: dg.AssetExecutionContext, shared_drive: SharedDrive) -> dg.Output[pd.DataFrame]:
-    """Every file under the scientist's folder: size, mtime, SHA-256, sniffed format, displayed
-    size, EXIF orientation and a status (``ok`` or why the image is rejected)."""
-    index = build_image_index(shared_drive.folder(context.partition_key))
+def image_index(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
+                object_store: ObjectStoreResource) -> dg.Output[pd.DataFrame]:
+    """Every file under the scientist's folder: size, mtime, inode, SHA-256, sniffed format,
+    displayed size, EXIF orientation, perceptual hash and a status (``ok`` or why the image is
+    rejected). Incremental: unchanged files (path, size, mtime_ns, inode) keep their previous row."""
+    store = object_store.get_store()
+    key = index_cache_key(context.partition_key)
+    previous = pd.read_parquet(io.BytesIO(store.get_bytes(key))) if store.exists(key) else None
+    update = update_image_index(shared_drive.folder(context.partition_key), previous)
+    index = update.index
+    buffer = io.BytesIO()
+    index.to_parquet(buffer, index=False)
+    store.put_bytes(key, buffer.getvalue())
     images = index[index["kind"] == layout.IMAGE]
     rejected = rejected_images(index)
     return dg.Output(index, metadata={
         "dagster/row_count": len(index),
+        "reused_rows": update.reused,
+        "indexed_files": update.indexed,
         "images": len(images),
         "images_valid": len(valid_images(index)),
         "images_rejected": len(rejected),

@@ -1,0 +1,70 @@
+"""The image index is incremental (unchanged files are not read again), parallel, and skips the
+same junk the sensor skips."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from imgassets.core import image_index as index_module
+from imgassets.core.drive import is_ignored
+from imgassets.core.image_index import build_image_index, update_image_index
+from imgassets_tests.conftest import jpeg_bytes
+
+
+def _folder(tmp_path, count=6):
+    folder = tmp_path / "ana"
+    (folder / "images").mkdir(parents=True)
+    for i in range(count):
+        (folder / "images" / f"{i:03d}.jpg").write_bytes(jpeg_bytes(color=(i % 256, i // 256, 7)))
+    return folder
+
+
+def test_unchanged_files_are_not_read_again(tmp_path, monkeypatch):
+    folder = _folder(tmp_path)
+    first = update_image_index(folder, None, workers=1)
+    assert (first.reused, first.indexed) == (0, 6)
+    reads = []
+    real = index_module.index_file
+    monkeypatch.setattr(index_module, "index_file", lambda f, p, k: reads.append(p) or real(f, p, k))
+
+    same = update_image_index(folder, first.index, workers=1)
+    assert (same.reused, same.indexed, reads) == (6, 0, [])
+    pd.testing.assert_frame_equal(same.index, first.index)
+
+    (folder / "images" / "001.jpg").write_bytes(jpeg_bytes(color=(200, 1, 1)))  # changed
+    (folder / "images" / "002.jpg").unlink()                                     # deleted
+    (folder / "images" / "new.jpg").write_bytes(jpeg_bytes(color=(1, 200, 1)))   # new
+    changed = update_image_index(folder, same.index, workers=1)
+    assert sorted(reads) == ["images/001.jpg", "images/new.jpg"]
+    assert (changed.reused, changed.indexed) == (4, 2)
+    assert "images/002.jpg" not in set(changed.index["path"])
+    assert changed.index.set_index("path").loc["images/001.jpg", "sha256"] != first.index.set_index("path").loc["images/001.jpg", "sha256"]
+
+
+def test_parallel_index_equals_serial(tmp_path):
+    folder = _folder(tmp_path, count=80)
+    serial = build_image_index(folder, workers=1)
+    parallel = build_image_index(folder, workers=2)
+    pd.testing.assert_frame_equal(serial, parallel)
+
+
+def test_junk_and_partial_transfers_are_skipped(tmp_path):
+    folder = _folder(tmp_path, count=1)
+    for junk in (".DS_Store", "Thumbs.db", "~$notes.docx", "big.jpg.part", "x.jpg.crdownload", "upload.tmp",
+                 ".hidden/inside.jpg", "images/.a.jpg.XyZ12"):
+        (folder / junk).parent.mkdir(parents=True, exist_ok=True)
+        (folder / junk).write_bytes(b"junk")
+    assert list(build_image_index(folder)["path"]) == ["images/000.jpg"]
+
+
+def test_is_ignored():
+    assert [n for n in ("a.jpg", ".git", "Thumbs.db", "DESKTOP.INI", "~$x.xlsx", "a.PART", "ok.txt") if is_ignored(n)] == [
+        ".git", "Thumbs.db", "DESKTOP.INI", "~$x.xlsx", "a.PART"]
+
+
+def test_symlinked_folders_are_not_followed(tmp_path):
+    folder = _folder(tmp_path, count=1)
+    os.symlink(folder, folder / "loop")
+    assert list(build_image_index(folder)["path"]) == ["images/000.jpg"]
