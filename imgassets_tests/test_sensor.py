@@ -12,9 +12,9 @@ from imgassets.defs.resources import SharedDrive
 from imgassets.defs.sensors import shared_drive_sensor
 
 
-def _tick(instance: dg.DagsterInstance, root, cursor: str | None) -> dg.SensorResult:
+def _tick(instance: dg.DagsterInstance, root, cursor: str | None, settle: int = 0) -> dg.SensorResult:
     context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                      resources={"shared_drive": SharedDrive(root=str(root))})
+                                      resources={"shared_drive": SharedDrive(root=str(root), settle_seconds=settle)})
     result = shared_drive_sensor(context)
     for request in result.dynamic_partitions_requests:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -33,7 +33,7 @@ def test_new_folder_changed_file_and_no_change(tmp_path):
         assert sorted(r.partition_key for r in first.run_requests) == ["ana", "ben"]
         assert set(instance.get_dynamic_partitions(scientists.name)) == {"ana", "ben"}
         cursor = first.cursor
-        assert set(json.loads(cursor)) == {"ana", "ben"} and len(cursor) < 100
+        assert set(json.loads(cursor)) == {"ana", "ben"} and len(cursor) < 120
 
         unchanged = _tick(instance, root, cursor)
         assert unchanged.run_requests == [] and unchanged.dynamic_partitions_requests == []
@@ -43,10 +43,32 @@ def test_new_folder_changed_file_and_no_change(tmp_path):
         os.utime(root / "ben" / "old.jpg", ns=(10**9, 10**9))
         changed = _tick(instance, root, cursor)
         assert [r.partition_key for r in changed.run_requests] == ["ben"]
-        assert changed.run_requests[0].run_key == f"ben:{json.loads(changed.cursor)['ben']}"
+        assert changed.run_requests[0].run_key == f"ben:{json.loads(changed.cursor)['ben'][0]}"
         assert changed.dynamic_partitions_requests == []
 
         (root / "chloe").mkdir()
         new_folder = _tick(instance, root, changed.cursor)
         assert [r.partition_keys for r in new_folder.dynamic_partitions_requests] == [["chloe"]]
         assert [r.partition_key for r in new_folder.run_requests] == ["chloe"]
+
+
+def test_a_fresh_change_waits_for_the_settle_window(tmp_path):
+    root = tmp_path / "drive"
+    (root / "ana").mkdir(parents=True)
+    (root / "ana" / "a.jpg").write_bytes(b"x")
+    with dg.instance_for_test() as instance:
+        waiting = _tick(instance, root, None, settle=3600)
+        assert waiting.run_requests == [] and waiting.dynamic_partitions_requests == []
+        assert json.loads(waiting.cursor)["ana"][0] is None  # pending, not launched
+        assert instance.get_dynamic_partitions(scientists.name) == []
+
+
+def test_a_vanished_folder_keeps_its_partition(tmp_path):
+    root = tmp_path / "drive"
+    (root / "ana").mkdir(parents=True)
+    with dg.instance_for_test() as instance:
+        first = _tick(instance, root, None)
+        (root / "ana").rmdir()
+        gone = _tick(instance, root, first.cursor)
+        assert gone.run_requests == [] and json.loads(gone.cursor) == json.loads(first.cursor)
+        assert instance.get_dynamic_partitions(scientists.name) == ["ana"]

@@ -14,10 +14,12 @@ from imgassets.core.object_store import LocalObjectStore, ObjectStore
 class SharedDrive(dg.ConfigurableResource):
     """The shared drive: ``root/<scientist>/**``. ``archive_mode``: ``copy`` (default: sources are
     only ever read) or ``move`` (sources removed once verified in the store, see
-    :mod:`imgassets.core.archive`)."""
+    :mod:`imgassets.core.archive`). ``settle_seconds``: how long a changed folder must stay
+    unchanged before the sensor ingests it (:mod:`imgassets.core.change_detection`)."""
 
     root: str
     archive_mode: str = COPY
+    settle_seconds: int = 30
 
     @pydantic.field_validator("archive_mode")
     @classmethod
@@ -29,7 +31,7 @@ class SharedDrive(dg.ConfigurableResource):
     def folder(self, scientist: str) -> Path:
         """The folder of one scientist (partition key); raises ``dagster.Failure`` when missing."""
         folder = Path(self.root) / scientist
-        if not folder.is_dir():
+        if not folder.is_dir():  # a folder that vanished between listing and reading
             raise dg.Failure(f"scientist folder {folder} does not exist on the shared drive {self.root}")
         return folder
 

@@ -1,35 +1,43 @@
-"""Sensor: a new scientist folder becomes a partition; a changed folder gets a run.
+"""Sensor: a new scientist folder becomes a partition; a settled change gets a run.
 
-The cursor is a JSON object ``{scientist: fingerprint}`` (16 hex digits each). The fingerprint is a
-stat-only hash of the folder (:func:`imgassets.core.drive.folder_fingerprint`), and the run key is
-``<scientist>:<fingerprint>``, so the same folder state never launches twice.
+Each tick stat-walks every scientist folder (:func:`imgassets.core.drive.scan_folder`, no reads)
+and applies :func:`imgassets.core.change_detection.decide`. The cursor is a compact JSON object
+``{scientist: [launched, pending, since]}`` (about 60 bytes a scientist). The run key is
+``<scientist>:<fingerprint>``, so the same folder state never launches twice; a new folder's
+partition is added in the tick that launches its first run.
 """
 
-
 import json
+import os
+import time
 
 import dagster as dg
 
-from imgassets.core.drive import folder_fingerprint
+from imgassets.core.change_detection import decide
+from imgassets.core.drive import scan_folder
 from imgassets.defs.jobs import scientist_job
 from imgassets.defs.partitions import scientists
 from imgassets.defs.resources import SharedDrive
 
+SENSOR_INTERVAL_SECONDS = int(os.environ.get("IMGASSETS_SENSOR_INTERVAL", "30"))
 
-@dg.sensor(job=scientist_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+
+@dg.sensor(job=scientist_job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+           default_status=dg.DefaultSensorStatus.RUNNING)
 def shared_drive_sensor(context: dg.SensorEvaluationContext, shared_drive: SharedDrive) -> dg.SensorResult:
-    """Stat-walks each scientist folder; requests a ``scientist_job`` run for each changed one."""
-    previous: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    """Stat-walks each scientist folder; requests a ``scientist_job`` run for each settled change."""
+    previous = json.loads(context.cursor) if context.cursor else {}
+    states = {name: scan_folder(shared_drive.folder(name)) for name in shared_drive.scientists()}
+    decision = decide(previous, states, time.time(), shared_drive.settle_seconds)
+    for name in decision.missing:
+        context.log.warning(f"scientist folder {name} is gone from {shared_drive.root}; its partition and history are kept")
+    if decision.settling:
+        context.log.info(f"waiting for changes to settle ({shared_drive.settle_seconds} s): {', '.join(decision.settling)}")
     known = set(context.instance.get_dynamic_partitions(scientists.name))
-    current = {name: folder_fingerprint(shared_drive.folder(name)) for name in shared_drive.scientists()}
-    new_partitions = sorted(set(current) - known)
-    run_requests = [
-        dg.RunRequest(partition_key=name, run_key=f"{name}:{fingerprint}", tags={"imgassets/fingerprint": fingerprint})
-        for name, fingerprint in sorted(current.items())
-        if previous.get(name) != fingerprint
-    ]
+    new_partitions = [name for name, _ in decision.launch if name not in known]
     return dg.SensorResult(
-        run_requests=run_requests,
+        run_requests=[dg.RunRequest(partition_key=name, run_key=f"{name}:{fingerprint}",
+                                    tags={"imgassets/fingerprint": fingerprint}) for name, fingerprint in decision.launch],
         dynamic_partitions_requests=[scientists.build_add_request(new_partitions)] if new_partitions else [],
-        cursor=json.dumps(current, sort_keys=True, separators=(",", ":")),
+        cursor=json.dumps(decision.cursor, sort_keys=True, separators=(",", ":")),
     )
