@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from imgassets.defs.automation import nightly_sweep, training_automation
 from imgassets.defs.deployment import resources_for
 from imgassets.defs.jobs import scientist_job, training_job
 from imgassets.defs.quality_checks import DATASET_CHECKS, QUALITY_CHECKS
@@ -16,7 +17,8 @@ def build_defs(resources: dict) -> dg.Definitions:
         assets=[image_index, label_table, image_snapshot, training_dataset, yolo_model],
         asset_checks=[*QUALITY_CHECKS, *DATASET_CHECKS],
         jobs=[scientist_job, training_job],
-        sensors=[shared_drive_sensor],
+        sensors=[shared_drive_sensor, training_automation],
+        schedules=[nightly_sweep],
         resources=resources,
     )
 

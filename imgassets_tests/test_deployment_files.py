@@ -23,6 +23,7 @@ def test_instance_config_variants_validate(tmp_path, monkeypatch, source):
     shutil.copy(REPO_ROOT / source, tmp_path / "dagster.yaml")
     config, _ = dagster_instance_config(str(tmp_path))
     assert config["telemetry"] == {"enabled": False}
+    assert config["concurrency"]["pools"] == {"default_limit": 1}  # one training at a time
     if "production" in source:
         assert set(config["storage"]) == {"postgres"}
         assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"

@@ -13,6 +13,7 @@ from imgassets.core.dataset import (
 )
 from imgassets.core.pull import materialize_dataset, pull_dataset, write_latest_ref
 from imgassets.core.training import DEFAULT_MODEL, TrainingSettings, train_yolo
+from imgassets.defs.automation_conditions import TRAINING_POOL, dataset_condition, model_condition
 from imgassets.defs.lineage import latest_dataset_id, latest_snapshots
 from imgassets.defs.resources import ObjectStoreResource, WorkDirs
 from imgassets.defs.scientist_assets import image_snapshot
@@ -43,7 +44,7 @@ class YoloTrainingConfig(dg.Config):
 
 
 @dg.asset(deps=[dg.AssetDep(image_snapshot, partition_mapping=dg.AllPartitionMapping())],
-          group_name=GROUP, kinds={"parquet"})
+          group_name=GROUP, kinds={"parquet"}, automation_condition=dataset_condition)
 def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, object_store: ObjectStoreResource,
                      workdirs: WorkDirs) -> dg.Output[dict]:
     """Every scientist's latest snapshot (a snapshot only exists once its blocking checks passed),
@@ -86,7 +87,7 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, o
     })
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch"})
+@dg.asset(group_name=GROUP, kinds={"pytorch"}, automation_condition=model_condition, pool=TRAINING_POOL)
 def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, object_store: ObjectStoreResource,
                workdirs: WorkDirs, training_dataset: dict) -> dg.Output[dict]:
     """YOLO weights trained with Ultralytics on the staged training dataset; ``best.pt`` stored at
