@@ -100,7 +100,3 @@ def scan_folder(folder: str | Path) -> FolderState:
     return FolderState(digest.hexdigest()[:FINGERPRINT_LENGTH], len(stats), sum(max(s.size, 0) for s in stats),
                        max((s.mtime_ns for s in stats), default=0))
 
-
-def folder_fingerprint(folder: str | Path) -> str:
-    """The fingerprint of :func:`scan_folder`."""
-    return scan_folder(folder).fingerprint
