@@ -5,6 +5,7 @@ Observed through Dagster's GraphQL API. Every process the test starts is stopped
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -101,13 +102,28 @@ def test_sensor_and_automation_under_dagster_dev(tmp_path):
         assert len(ui.materializations("training_dataset")) == 1 and len(ui.materializations("yolo_model")) == 1
         assert len(ui.materializations("image_snapshot")) == 1
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        _stop_group(proc)
     assert _processes_of(proc.pid, port) == []
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the whole `dagster dev` process group (webserver, daemon, code servers, runs), give
+    it 30 s to exit, then SIGKILL whatever is left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.time() + 30
+    while _processes_of(proc.pid, port=-1) and time.time() < deadline:
+        time.sleep(1)
+    if _processes_of(proc.pid, port=-1):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(2)
+    if proc.poll() is None:
+        proc.wait(timeout=10)
 
 
 def _processes_of(pid: int, port: int) -> list[str]:
