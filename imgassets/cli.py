@@ -1,5 +1,6 @@
 """Command line: ``imgassets run`` (materialize the whole graph once), ``imgassets pull`` (a dataset
-version to local disk) and ``imgassets ui`` (the Dagster UI).
+version to local disk), ``imgassets lineage`` (which snapshots, datasets and models include an
+image), ``imgassets models`` and ``imgassets ui`` (the Dagster UI).
 
 Exit codes of ``run``: 0 everything materialized and every blocking check passed; 1 a blocking check
 (or a failing step) stopped part of the graph; 2 bad usage or configuration.
@@ -57,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("--workers", type=_positive, default=8, help="parallel downloads (default 8)")
     pull.add_argument("--verify", action="store_true", help="re-hash every cached object instead of trusting verified ones")
     pull.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    lineage = sub.add_parser("lineage", help="which snapshots, datasets and models include an image")
+    lineage.add_argument("image", metavar="PATH_OR_HASH", help="a file on disk, a SHA-256, or a path as recorded "
+                         "(images/a.jpg or <scientist>/images/a.jpg)")
+    lineage.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
+    lineage.add_argument("--json", action="store_true")
+    models = sub.add_parser("models", help="list trained models with their metrics and datasets")
+    models.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
+    models.add_argument("--json", action="store_true")
     ui = sub.add_parser("ui", parents=[common], help="open the Dagster UI (dagster dev) on this home")
     ui.add_argument("--port", type=int, default=3000)
     return parser
@@ -132,24 +141,31 @@ def command_run(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
-def command_pull(args: argparse.Namespace) -> int:
+def open_store(home: Path | None):
+    """The deployment's object store (``IMGASSETS_DEPLOYMENT``), with ``dagster.EnvVar`` settings
+    resolved; ``home`` overrides ``IMGASSETS_HOME``. Returns (store, home directory)."""
     import dagster as dg
 
-    from imgassets.core.object_store import ObjectStoreError
-    from imgassets.core.pull import pull_dataset
     from imgassets.defs.deployment import resources_for
 
-    home_dir = (args.home or settings.home()).expanduser().resolve()
+    home_dir = (home or settings.home()).expanduser().resolve()
     os.environ[settings.HOME_ENV] = str(home_dir)
     try:
         resource = resources_for()["object_store"]
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    with dg.build_resources({"object_store": resource}) as resources:
+        return resources.object_store.get_store(), home_dir
+
+
+def command_pull(args: argparse.Namespace) -> int:
+    from imgassets.core.object_store import ObjectStoreError
+    from imgassets.core.pull import pull_dataset
+
     try:
-        with dg.build_resources({"object_store": resource}) as resources:
-            store = resources.object_store.get_store()
-            result = pull_dataset(store, args.dataset, args.dest, args.cache or home_dir / "cache", args.workers,
-                                  args.verify, show_progress=sys.stderr.isatty())
+        store, home_dir = open_store(args.home)
+        result = pull_dataset(store, args.dataset, args.dest, args.cache or home_dir / "cache", args.workers,
+                              args.verify, show_progress=sys.stderr.isatty())
     except ObjectStoreError as exc:
         print(f"imgassets: error: {exc}", file=sys.stderr)
         return 1
@@ -160,6 +176,49 @@ def command_pull(args: argparse.Namespace) -> int:
         print(f"dataset {result.dataset_id}: {result.images} images in {args.dest} "
               f"({result.downloaded} downloaded, {result.cache_hits} from cache; {result.hardlinked} hardlinked, "
               f"{result.copied} copied); train with data={result.data_yaml}")
+    return 0
+
+
+def command_lineage(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from imgassets.core.model_registry import lineage, resolve_image
+
+    store, _ = open_store(args.home)
+    hashes = resolve_image(store, args.image)
+    if not hashes:
+        print(f"imgassets: {args.image} is in no snapshot (not a known path or content hash)", file=sys.stderr)
+        return 1
+    found = [lineage(store, sha) for sha in hashes]
+    if args.json:
+        print(json.dumps([asdict(f) for f in found], indent=2))
+        return 0
+    for item in found:
+        print(f"image {item.sha256}")
+        for s in item.snapshots:
+            print(f"  snapshot {s['scientist']}/{s['snapshot_id']}: {s['path']}")
+        for d in item.datasets:
+            print(f"  dataset {d['dataset_id']} ({d['split']})")
+        for m in item.models:
+            metrics = ", ".join(f"{k} {v:.3f}" for k, v in m["metrics"].items())
+            print(f"  model {m['model_id']} on dataset {m['dataset_id']}: {metrics}  [{m['keys'].get('best.pt')}]")
+    return 0
+
+
+def command_models(args: argparse.Namespace) -> int:
+    from imgassets.core.model_registry import list_models
+
+    store, _ = open_store(args.home)
+    records = list_models(store)
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return 0
+    for m in records:
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in m["metrics"].items())
+        print(f"{m['created_at'][:19]}  model {m['model_id']}  dataset {m['dataset_id']}  {m['epochs']} epoch(s) "
+              f"on {m['device']}  {metrics}  [{m['keys'].get('best.pt')}]")
+    if not records:
+        print("no models yet")
     return 0
 
 
@@ -180,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"run": command_run, "pull": command_pull, "ui": command_ui}[args.command](args)
+        commands = {"run": command_run, "pull": command_pull, "lineage": command_lineage, "models": command_models,
+                    "ui": command_ui}
+        return commands[args.command](args)
     except UsageError as exc:
         print(f"imgassets: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

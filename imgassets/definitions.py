@@ -5,6 +5,7 @@ import dagster as dg
 from imgassets.defs.automation import nightly_sweep, training_automation
 from imgassets.defs.deployment import resources_for
 from imgassets.defs.jobs import scientist_job, training_job
+from imgassets.defs.model_checks import MODEL_CHECKS
 from imgassets.defs.quality_checks import DATASET_CHECKS, QUALITY_CHECKS
 from imgassets.defs.scientist_assets import image_index, image_snapshot, label_table
 from imgassets.defs.sensors import shared_drive_sensor
@@ -15,7 +16,7 @@ def build_defs(resources: dict) -> dg.Definitions:
     """The graph with the given resources (``resources_for()`` here; tests pass temporary ones)."""
     return dg.Definitions(
         assets=[image_index, label_table, image_snapshot, training_dataset, yolo_model],
-        asset_checks=[*QUALITY_CHECKS, *DATASET_CHECKS],
+        asset_checks=[*QUALITY_CHECKS, *DATASET_CHECKS, *MODEL_CHECKS],
         jobs=[scientist_job, training_job],
         sensors=[shared_drive_sensor, training_automation],
         schedules=[nightly_sweep],

@@ -39,12 +39,30 @@ def test_run_json_on_the_demo_drive(tmp_path):
     assert model["model_key"].startswith(f"models/{summary['dataset']['dataset_id']}/")
     assert set(model["metrics"]) == {"mAP50", "mAP50-95", "precision", "recall"}
     checks = summary["checks"]
-    assert len(checks) == 3 * 9 + 3  # nine per scientist, three on the training dataset
+    assert len(checks) == 3 * 9 + 3 + 2  # nine per scientist, three on the dataset, two on the model
+    model_checks = {c["name"]: c for c in checks if c["asset"] == "yolo_model"}
+    assert model_checks["weights_predict"]["passed"] and model_checks["map_not_regressed"]["passed"]
     dataset_checks = {c["name"]: c for c in checks if c["asset"] == "training_dataset"}
     assert dataset_checks["no_split_leakage"]["passed"] and dataset_checks["no_split_leakage"]["blocking"]
     assert {(c["name"], c["partition"], c["passed"], c["severity"]) for c in checks if c["partition"] == "ben"} >= {
         ("box_geometry", "ben", True, "ERROR"), ("images_decode", "ben", True, "WARN")}
     assert "scientist ana: index, labels, checks, snapshot" in proc.stderr
+
+    # Lineage: which snapshots, datasets and models include this image file?
+    image = home / "demo-drive" / "ana" / "street survey" / "images" / "ana_001.jpg"
+    traced = run_cli("lineage", str(image), "--home", str(home), "--json")
+    assert traced.returncode == 0, traced.stderr
+    [found] = json.loads(traced.stdout)
+    assert [(s["scientist"], s["path"]) for s in found["snapshots"]] == [("ana", "street survey/images/ana_001.jpg")]
+    assert [d["dataset_id"] for d in found["datasets"]] == [summary["dataset"]["dataset_id"]]
+    assert [m["keys"]["best.pt"] for m in found["models"]] == [model["model_key"]]
+    by_path = run_cli("lineage", "ana/street survey/images/ana_001.jpg", "--home", str(home))
+    assert f"model {model['run_id']} on dataset {summary['dataset']['dataset_id']}" in by_path.stdout
+    models = json.loads(run_cli("models", "--home", str(home), "--json").stdout)
+    assert [m["model_id"] for m in models] == [model["run_id"]]
+    assert set(models[0]["keys"]) == {"best.pt", "last.pt", "results.csv", "args.yaml"}
+    assert models[0]["snapshots"] == {s["name"]: s["snapshot_id"] for s in summary["scientists"]}
+    assert models[0]["images_per_second"] > 0 and set(models[0]["per_class_map50_95"]) <= {"circle", "square", "triangle"}
 
     # The runs were recorded in a persistent instance, so `dagster dev` on this home shows them.
     with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:

@@ -26,11 +26,11 @@ def test_blocking_checks_guard_labels_and_the_split():
     specs = {spec.name: spec for checks in defs.asset_checks for spec in checks.check_specs}
     blocking = {name for name, spec in specs.items() if spec.blocking}
     assert blocking == {"label_schema", "box_geometry", "class_ids_in_class_map", "label_frame", "label_sources_agree",
-                        "no_split_leakage"}
+                        "no_split_leakage", "weights_predict"}
     assert {name for name, spec in specs.items() if not spec.blocking} == {
         "images_decode", "duplicate_images", "data_yaml_paths", "label_files_have_images", "duplicate_labels_agree",
-        "class_ids_consistent"}
-    assert {specs[n].asset_key.to_user_string() for n in blocking} == {"label_table", "training_dataset"}
+        "class_ids_consistent", "map_not_regressed"}
+    assert {specs[n].asset_key.to_user_string() for n in blocking} == {"label_table", "training_dataset", "yolo_model"}
 
 
 def test_jobs_and_sensor_are_defined():

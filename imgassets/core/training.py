@@ -25,7 +25,8 @@ class TrainingConfigError(ValueError):
 @dataclass(frozen=True)
 class TrainingSettings:
     """Ultralytics training arguments: ``imgsz`` in pixels, ``batch`` in images, ``device`` as
-    Ultralytics takes it (``"cpu"``, ``"0"``) or ``None`` for automatic."""
+    Ultralytics takes it (``"cpu"``, ``"0"``) or ``None`` for automatic, ``patience`` in epochs
+    without improvement before stopping early."""
 
     model: str = DEFAULT_MODEL
     epochs: int = 1
@@ -34,6 +35,7 @@ class TrainingSettings:
     device: str | None = None
     seed: int = 0
     workers: int = 0
+    patience: int = 100
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,18 @@ class TrainingResult:
     best_weights: Path
     last_weights: Path
     results_csv: Path | None
+    args_yaml: Path | None
     metrics: dict[str, float]
+    per_class_map: dict[str, float]
     seconds: float
     device: str
     epochs: int
+    train_images: int
+
+    @property
+    def images_per_second(self) -> float:
+        """Training throughput: train images x epochs / wall seconds (validation included)."""
+        return self.train_images * self.epochs / self.seconds if self.seconds else 0.0
 
     def as_dict(self) -> dict:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
@@ -96,14 +106,40 @@ def train_yolo(data_yaml: str | Path, settings: TrainingSettings, workdir: str |
     model.train(
         data=str(data_yaml), epochs=settings.epochs, imgsz=settings.imgsz, batch=settings.batch,
         device=device, seed=settings.seed, workers=settings.workers, project=str(workdir), name="train",
-        exist_ok=True, plots=False, verbose=False, deterministic=True,
+        exist_ok=True, plots=False, verbose=False, deterministic=True, patience=settings.patience,
     )
     seconds = time.perf_counter() - started
     trainer = model.trainer
     metrics = {METRIC_NAMES[k]: float(v) for k, v in (trainer.metrics or {}).items() if k in METRIC_NAMES}
-    results_csv = Path(trainer.save_dir) / "results.csv"
+    results_csv, args_yaml = Path(trainer.save_dir) / "results.csv", Path(trainer.save_dir) / "args.yaml"
+    per_class: dict[str, float] = {}
+    box = getattr(getattr(trainer.validator, "metrics", None), "box", None)
+    if box is not None and len(getattr(box, "ap_class_index", [])):
+        names = trainer.data["names"]
+        per_class = {names[int(c)]: float(box.maps[int(c)]) for c in box.ap_class_index}
     return TrainingResult(
         best_weights=Path(trainer.best), last_weights=Path(trainer.last),
-        results_csv=results_csv if results_csv.is_file() else None, metrics=metrics,
-        seconds=seconds, device=device, epochs=settings.epochs,
+        results_csv=results_csv if results_csv.is_file() else None,
+        args_yaml=args_yaml if args_yaml.is_file() else None, metrics=metrics, per_class_map=per_class,
+        seconds=seconds, device=device, epochs=settings.epochs, train_images=len(trainer.train_loader.dataset),
     )
+
+
+def predict_smoke(weights: str | Path, image: str | Path, imgsz: int) -> int:
+    """Load ``weights`` with ``ultralytics.YOLO`` and predict on one image; return the number of
+    boxes found. Raises whatever Ultralytics raises when the weights or the image are unusable."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    from ultralytics import YOLO
+
+    results = YOLO(str(weights)).predict(str(image), imgsz=imgsz, device="cpu", verbose=False)
+    return len(results[0].boxes)
+
+
+def map_regression(current: dict[str, float], previous: dict[str, float] | None, max_drop: float) -> str | None:
+    """Why ``current`` mAP50-95 dropped more than ``max_drop`` (absolute) below ``previous``, or None."""
+    if not previous or "mAP50-95" not in previous or "mAP50-95" not in current:
+        return None
+    drop = previous["mAP50-95"] - current["mAP50-95"]
+    if drop > max_drop:
+        return f"mAP50-95 {current['mAP50-95']:.4f} is {drop:.4f} below the previous model's {previous['mAP50-95']:.4f} (allowed drop {max_drop})"
+    return None

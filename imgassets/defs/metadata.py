@@ -28,11 +28,13 @@ def findings_metadata(findings: list[Finding]) -> dict:
     }
 
 
-def check_result(findings: list[Finding], severity: dg.AssetCheckSeverity, what: str) -> dg.AssetCheckResult:
-    """An asset check result: passed when ``findings`` is empty; ``what`` describes a finding."""
+def check_result(findings: list[Finding], severity: dg.AssetCheckSeverity, what: str,
+                 extra: dict | None = None) -> dg.AssetCheckResult:
+    """An asset check result: passed when ``findings`` is empty; ``what`` describes a finding;
+    ``extra`` metadata is added to the findings' metadata."""
     description = f"{len(findings)} {what}" if findings else f"no {what}"
-    return dg.AssetCheckResult(passed=not findings, severity=severity, metadata=findings_metadata(findings),
-                               description=description)
+    return dg.AssetCheckResult(passed=not findings, severity=severity, description=description,
+                               metadata={**findings_metadata(findings), **(extra or {})})
 
 
 def markdown_table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> dg.MetadataValue:

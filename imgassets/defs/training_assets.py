@@ -1,7 +1,11 @@
 """Training assets: training dataset (all scientists, split, staged) -> YOLO model."""
 
 
+import dataclasses
+import datetime
+
 import dagster as dg
+import pandas as pd
 
 from imgassets.core.dataset import (
     DEFAULT_VAL_FRACTION,
@@ -11,10 +15,12 @@ from imgassets.core.dataset import (
     merge_snapshots,
     store_dataset,
 )
+from imgassets.core.model_registry import store_model
 from imgassets.core.pull import materialize_dataset, pull_dataset, write_latest_ref
 from imgassets.core.training import DEFAULT_MODEL, TrainingSettings, train_yolo
 from imgassets.defs.automation_conditions import TRAINING_POOL, dataset_condition, model_condition
 from imgassets.defs.lineage import latest_dataset_id, latest_snapshots
+from imgassets.defs.metadata import markdown_table
 from imgassets.defs.resources import ObjectStoreResource, WorkDirs
 from imgassets.defs.scientist_assets import image_snapshot
 
@@ -37,10 +43,11 @@ class YoloTrainingConfig(dg.Config):
     batch: int = 16
     device: str = ""
     seed: int = 0
+    patience: int = 100
 
     def settings(self) -> TrainingSettings:
         return TrainingSettings(model=self.model, epochs=self.epochs, imgsz=self.imgsz, batch=self.batch,
-                                device=self.device or None, seed=self.seed)
+                                device=self.device or None, seed=self.seed, patience=self.patience)
 
 
 @dg.asset(deps=[dg.AssetDep(image_snapshot, partition_mapping=dg.AllPartitionMapping())],
@@ -90,25 +97,48 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, o
 @dg.asset(group_name=GROUP, kinds={"pytorch"}, automation_condition=model_condition, pool=TRAINING_POOL)
 def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, object_store: ObjectStoreResource,
                workdirs: WorkDirs, training_dataset: dict) -> dg.Output[dict]:
-    """YOLO weights trained with Ultralytics on the staged training dataset; ``best.pt`` stored at
-    ``models/<dataset_id>/<run_id>/best.pt`` with mAP50, mAP50-95, precision, recall as metadata."""
+    """YOLO weights trained with Ultralytics on the staged training dataset. Stored under
+    ``models/<dataset_id>/<model_id>/`` (model id = run id): best.pt, last.pt, results.csv,
+    args.yaml and model.json; metrics (mAP50, mAP50-95, precision, recall, per-class mAP50-95),
+    training seconds and images/second as metadata, and the per-epoch curves as a table."""
     store = object_store.get_store()
     dataset_id = training_dataset["dataset_id"]
     data_yaml = pull_dataset(store, dataset_id, workdirs.staging(dataset_id), workdirs.cache).data_yaml
-    result = train_yolo(data_yaml, config.settings(), workdirs.training(context.run_id))
-    prefix = f"models/{dataset_id}/{context.run_id}"
-    model_key = f"{prefix}/best.pt"
-    store.put_file(model_key, result.best_weights)
-    if result.results_csv:
-        store.put_file(f"{prefix}/results.csv", result.results_csv)
-    value = {"model_key": model_key, "dataset_id": dataset_id, "run_id": context.run_id, "metrics": result.metrics,
-             "epochs": result.epochs, "training_seconds": result.seconds, "device": result.device}
+    settings = config.settings()
+    result = train_yolo(data_yaml, settings, workdirs.training(context.run_id))
+    record = store_model(store, {
+        "model_id": context.run_id, "dataset_id": dataset_id, "snapshots": training_dataset.get("snapshots", {}),
+        "metrics": result.metrics, "per_class_map50_95": result.per_class_map, "epochs": result.epochs,
+        "training_seconds": round(result.seconds, 2), "images_per_second": round(result.images_per_second, 2),
+        "device": result.device, "settings": dataclasses.asdict(settings),
+        "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
+    }, {"best.pt": result.best_weights, "last.pt": result.last_weights, "results.csv": result.results_csv,
+        "args.yaml": result.args_yaml})
+    model_key = record["keys"]["best.pt"]
+    value = {"model_key": model_key, "model_id": context.run_id, "dataset_id": dataset_id, "run_id": context.run_id,
+             "metrics": result.metrics, "epochs": result.epochs, "training_seconds": result.seconds,
+             "device": result.device, "imgsz": settings.imgsz, "staged_data_yaml": str(data_yaml)}
     return dg.Output(value, metadata={
         **{name: dg.MetadataValue.float(v) for name, v in result.metrics.items()},
         "epochs": result.epochs,
         "training_seconds": dg.MetadataValue.float(round(result.seconds, 2)),
+        "images_per_second": dg.MetadataValue.float(round(result.images_per_second, 2)),
         "device": result.device,
         "dataset_id": dataset_id,
+        "model_id": context.run_id,
         "model_key": model_key,
         "model_source": config.model,
+        "per_class_map50_95": dg.MetadataValue.json(result.per_class_map),
+        "epoch_curves": epoch_curves(result.results_csv),
     })
+
+
+def epoch_curves(results_csv) -> dg.MetadataValue:
+    """Ultralytics' results.csv (one row per epoch) as a Markdown table: losses and metrics."""
+    if results_csv is None:
+        return dg.MetadataValue.md("no results.csv")
+    frame = pd.read_csv(results_csv)
+    frame.columns = [c.strip() for c in frame.columns]
+    wanted = [c for c in ("epoch", "train/box_loss", "train/cls_loss", "metrics/precision(B)", "metrics/recall(B)",
+                          "metrics/mAP50(B)", "metrics/mAP50-95(B)") if c in frame.columns]
+    return markdown_table(wanted, frame[wanted].round(4).itertuples(index=False))
