@@ -9,13 +9,13 @@ from imgassets.defs.model_checks import MODEL_CHECKS
 from imgassets.defs.quality_checks import DATASET_CHECKS, QUALITY_CHECKS
 from imgassets.defs.scientist_assets import image_index, image_snapshot, label_table
 from imgassets.defs.sensors import shared_drive_sensor
-from imgassets.defs.training_assets import training_dataset, yolo_model
+from imgassets.defs.training_assets import model_evaluation, training_dataset, yolo_model
 
 
 def build_defs(resources: dict) -> dg.Definitions:
     """The graph with the given resources (``resources_for()`` here; tests pass temporary ones)."""
     return dg.Definitions(
-        assets=[image_index, label_table, image_snapshot, training_dataset, yolo_model],
+        assets=[image_index, label_table, image_snapshot, training_dataset, yolo_model, model_evaluation],
         asset_checks=[*QUALITY_CHECKS, *DATASET_CHECKS, *MODEL_CHECKS],
         jobs=[scientist_job, training_job],
         sensors=[shared_drive_sensor, training_automation],

@@ -27,7 +27,7 @@ AUTOMATION_INTERVAL_SECONDS = int(os.environ.get("IMGASSETS_AUTOMATION_INTERVAL"
 
 training_automation = dg.AutomationConditionSensorDefinition(
     "training_automation",
-    target=["training_dataset", "yolo_model"],
+    target=["training_dataset", "yolo_model", "model_evaluation"],
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=AUTOMATION_INTERVAL_SECONDS,
     description="Builds the training dataset and trains YOLO when snapshots change (see imgassets.defs.automation).",

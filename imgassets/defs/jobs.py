@@ -4,7 +4,7 @@ import dagster as dg
 
 from imgassets.defs.partitions import scientists
 from imgassets.defs.scientist_assets import image_index, image_snapshot, label_table
-from imgassets.defs.training_assets import training_dataset, yolo_model
+from imgassets.defs.training_assets import model_evaluation, training_dataset, yolo_model
 
 scientist_job = dg.define_asset_job(
     "scientist_job",
@@ -15,6 +15,6 @@ scientist_job = dg.define_asset_job(
 
 training_job = dg.define_asset_job(
     "training_job",
-    selection=dg.AssetSelection.assets(training_dataset, yolo_model),
-    description="Merge every scientist's latest good snapshot into a dataset and train YOLO on it.",
+    selection=dg.AssetSelection.assets(training_dataset, yolo_model, model_evaluation),
+    description="Merge every scientist's latest good snapshot into a dataset, train YOLO on it, evaluate it.",
 )

@@ -3,6 +3,9 @@
 
 import dataclasses
 import datetime
+import io
+import tempfile
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -15,6 +18,7 @@ from imgassets.core.dataset import (
     merge_snapshots,
     store_dataset,
 )
+from imgassets.core.evaluation import evaluate_model, worst_images
 from imgassets.core.model_registry import store_model
 from imgassets.core.pull import materialize_dataset, pull_dataset, write_latest_ref
 from imgassets.core.training import DEFAULT_MODEL, TrainingSettings, train_yolo
@@ -142,3 +146,32 @@ def epoch_curves(results_csv) -> dg.MetadataValue:
     wanted = [c for c in ("epoch", "train/box_loss", "train/cls_loss", "metrics/precision(B)", "metrics/recall(B)",
                           "metrics/mAP50(B)", "metrics/mAP50-95(B)") if c in frame.columns]
     return markdown_table(wanted, frame[wanted].round(4).itertuples(index=False))
+
+
+@dg.asset(group_name=GROUP, kinds={"parquet"}, io_manager_key="parquet_io_manager",
+          automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed())
+def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStoreResource, workdirs: WorkDirs,
+                     yolo_model: dict) -> dg.Output[pd.DataFrame]:
+    """The model run on the validation split, image by image: missed and spurious boxes; per
+    scientist, the images where it does worst (where more or better labels help). Stored as
+    ``models/<dataset_id>/<model_id>/evaluation.parquet`` and shown as metadata."""
+    store = object_store.get_store()
+    dataset = load_dataset(store, yolo_model["dataset_id"])
+    staged = pull_dataset(store, dataset.dataset_id, workdirs.staging(dataset.dataset_id), workdirs.cache).data_yaml.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "best.pt"
+        store.get_file(yolo_model["model_key"], weights)
+        evaluation = evaluate_model(weights, dataset.records, staged, yolo_model["imgsz"])
+    buffer = io.BytesIO()
+    evaluation.to_parquet(buffer, index=False)
+    key = yolo_model["model_key"].rsplit("/", 1)[0] + "/evaluation.parquet"
+    store.put_bytes(key, buffer.getvalue())
+    worst = worst_images(evaluation, per_scientist=5)
+    return dg.Output(evaluation, metadata={
+        "dagster/row_count": len(evaluation),
+        "evaluation_key": key,
+        "missed_boxes": int(evaluation["missed"].sum()),
+        "spurious_boxes": int(evaluation["spurious"].sum()),
+        "worst_images": markdown_table(["scientist", "path", "missed", "spurious"],
+                                       worst[["scientist", "path", "missed", "spurious"]].itertuples(index=False)),
+    })
