@@ -3,7 +3,7 @@
 import dagster as dg
 
 from imgassets.defs.automation import nightly_sweep, training_automation
-from imgassets.defs.deployment import resources_for
+from imgassets.defs.deployment import executor_for, resources_for
 from imgassets.defs.jobs import scientist_job, training_job
 from imgassets.defs.model_checks import MODEL_CHECKS
 from imgassets.defs.quality_checks import DATASET_CHECKS, QUALITY_CHECKS
@@ -12,9 +12,11 @@ from imgassets.defs.sensors import shared_drive_sensor
 from imgassets.defs.training_assets import model_evaluation, training_dataset, yolo_model
 
 
-def build_defs(resources: dict) -> dg.Definitions:
-    """The graph with the given resources (``resources_for()`` here; tests pass temporary ones)."""
+def build_defs(resources: dict, executor=None) -> dg.Definitions:
+    """The graph with the given resources and executor (``resources_for()``/``executor_for()``
+    here; tests pass temporary ones)."""
     return dg.Definitions(
+        executor=executor,
         assets=[image_index, label_table, image_snapshot, training_dataset, yolo_model, model_evaluation],
         asset_checks=[*QUALITY_CHECKS, *DATASET_CHECKS, *MODEL_CHECKS],
         jobs=[scientist_job, training_job],
@@ -24,4 +26,4 @@ def build_defs(resources: dict) -> dg.Definitions:
     )
 
 
-defs = build_defs(resources_for())
+defs = build_defs(resources_for(), executor_for())

@@ -11,6 +11,9 @@
   ``IMGASSETS_S3_SECURE`` (``true``/``false``, default false), ``IMGASSETS_S3_REGION`` (optional),
   plus ``IMGASSETS_SHARED_ROOT`` and ``IMGASSETS_HOME`` (local scratch: cache, staging, training).
 
+* ``kubernetes`` -- the ``production`` resources, steps as Kubernetes jobs
+  (:mod:`imgassets.defs.kubernetes`, needs ``pip install .[kubernetes]``).
+
 Secrets are passed as ``dagster.EnvVar``, so their values never appear in the UI or in run config.
 """
 
@@ -26,7 +29,7 @@ from imgassets.defs.io_managers import LocalParquetIOManager, LocalPickleIOManag
 from imgassets.defs.resources import LocalObjectStoreResource, S3ObjectStoreResource, SharedDrive, WorkDirs
 
 DEPLOYMENT_ENV = "IMGASSETS_DEPLOYMENT"
-DEPLOYMENTS = ("local", "production")
+DEPLOYMENTS = ("local", "production", "kubernetes")
 
 
 def _env_or_default(name: str, default: str) -> str | dg.EnvVar:
@@ -80,11 +83,22 @@ def production_resources(shared_root: str | None = None, **s3_overrides) -> dict
     }
 
 
+def executor_for(deployment: str | None = None):
+    """``k8s_job_executor`` for ``kubernetes`` (each step a Kubernetes job, training on a GPU
+    node); Dagster's default executor otherwise."""
+    deployment = deployment or os.environ.get(DEPLOYMENT_ENV, "local")
+    if deployment == "kubernetes":
+        from imgassets.defs.kubernetes import k8s_executor
+
+        return k8s_executor()
+    return None
+
+
 def resources_for(deployment: str | None = None) -> dict:
     """Resources for ``deployment`` (``IMGASSETS_DEPLOYMENT``, default ``local``)."""
     deployment = deployment or os.environ.get(DEPLOYMENT_ENV, "local")
     if deployment == "local":
         return local_resources()
-    if deployment == "production":
+    if deployment in ("production", "kubernetes"):
         return production_resources()
     raise ValueError(f"unknown {DEPLOYMENT_ENV} {deployment!r}: expected one of {', '.join(DEPLOYMENTS)}")

@@ -23,6 +23,7 @@ from imgassets.core.model_registry import store_model
 from imgassets.core.pull import materialize_dataset, pull_dataset, write_latest_ref
 from imgassets.core.training import DEFAULT_MODEL, TrainingSettings, train_yolo
 from imgassets.defs.automation_conditions import TRAINING_POOL, dataset_condition, model_condition
+from imgassets.defs.kubernetes import GPU_TRAINING_K8S_CONFIG
 from imgassets.defs.lineage import latest_dataset_id, latest_snapshots
 from imgassets.defs.metadata import markdown_table
 from imgassets.defs.resources import ObjectStoreResource, WorkDirs
@@ -98,7 +99,8 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, o
     })
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch"}, automation_condition=model_condition, pool=TRAINING_POOL)
+@dg.asset(group_name=GROUP, kinds={"pytorch"}, automation_condition=model_condition, pool=TRAINING_POOL,
+          op_tags={"dagster-k8s/config": GPU_TRAINING_K8S_CONFIG})
 def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, object_store: ObjectStoreResource,
                workdirs: WorkDirs, training_dataset: dict) -> dg.Output[dict]:
     """YOLO weights trained with Ultralytics on the staged training dataset. Stored under

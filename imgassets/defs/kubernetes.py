@@ -1,0 +1,48 @@
+"""The Kubernetes deployment option (``IMGASSETS_DEPLOYMENT=kubernetes``, dagster-k8s installed).
+
+Resources are those of ``production`` (MinIO + Postgres); steps run as Kubernetes jobs through
+``k8s_job_executor``, and the training step asks for a GPU through the ``dagster-k8s/config`` op
+tag on ``yolo_model``: ``nvidia.com/gpu: 1`` in requests and limits, and a toleration for the usual
+``nvidia.com/gpu`` taint. Helm values for the official Dagster chart are in
+``deploy/helm/values.yaml``. Everything here is plain data, validated against dagster-k8s's own
+schemas by ``imgassets_tests/test_kubernetes.py``.
+"""
+
+import os
+
+GPU_TRAINING_K8S_CONFIG = {
+    "container_config": {
+        "resources": {
+            "requests": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": 1},
+            "limits": {"memory": "32Gi", "nvidia.com/gpu": 1},
+        },
+    },
+    "pod_spec_config": {
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    },
+}
+"""``dagster-k8s/config`` of the training step: one GPU, and a node that has one."""
+
+FORWARDED_ENV = ["IMGASSETS_DEPLOYMENT", "IMGASSETS_SHARED_ROOT", "IMGASSETS_HOME", "IMGASSETS_S3_ENDPOINT",
+                 "IMGASSETS_S3_BUCKET", "IMGASSETS_S3_SECURE", "IMGASSETS_ARCHIVE_MODE"]
+
+
+def k8s_executor_config() -> dict:
+    """Run config of ``k8s_job_executor``: the image, the settings forwarded to step pods, the
+    secret holding the S3 keys and the Postgres password, and the shared drive volume."""
+    return {
+        "job_image": os.environ.get("IMGASSETS_IMAGE", "imgassets:latest"),
+        "image_pull_policy": "IfNotPresent",
+        "env_vars": FORWARDED_ENV,
+        "env_secrets": [os.environ.get("IMGASSETS_K8S_SECRET", "imgassets-secrets")],
+        "volumes": [{"name": "shared-drive", "persistentVolumeClaim": {"claimName": "imgassets-shared-drive", "readOnly": True}}],
+        "volume_mounts": [{"name": "shared-drive", "mountPath": "/shared", "readOnly": True}],
+        "max_concurrent": 8,
+    }
+
+
+def k8s_executor():
+    """``k8s_job_executor`` configured by :func:`k8s_executor_config` (imports dagster-k8s)."""
+    from dagster_k8s import k8s_job_executor
+
+    return k8s_job_executor.configured(k8s_executor_config())
