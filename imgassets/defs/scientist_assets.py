@@ -1,7 +1,6 @@
 """Per-scientist assets: image index -> label table -> image snapshot (partition = scientist)."""
 
 
-import io
 import json
 
 import dagster as dg
@@ -10,7 +9,13 @@ import pandas as pd
 from imgassets.core import layout
 from imgassets.core.archive import MOVE, archive_sources, carry_forward
 from imgassets.core.dataset import load_snapshot
-from imgassets.core.image_index import rejected_images, update_image_index, valid_images
+from imgassets.core.image_index import (
+    load_cached_index,
+    rejected_images,
+    save_cached_index,
+    update_image_index,
+    valid_images,
+)
 from imgassets.core.label_table import build_label_table
 from imgassets.core.quality_report import quality_report, report_markdown
 from imgassets.core.snapshot import commit_snapshot, snapshot_records
@@ -22,11 +27,6 @@ from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 GROUP = "scientist_data"
 
 
-def index_cache_key(scientist: str) -> str:
-    """Where the previous image index is kept for incremental runs: ``indexes/<scientist>.parquet``."""
-    return f"indexes/{scientist}.parquet"
-
-
 @dg.asset(partitions_def=scientists, io_manager_key="parquet_io_manager", group_name=GROUP, kinds={"parquet"})
 def image_index(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
                 object_store: ObjectStoreResource) -> dg.Output[pd.DataFrame]:
@@ -34,13 +34,10 @@ def image_index(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     displayed size, EXIF orientation, perceptual hash and a status (``ok`` or why the image is
     rejected). Incremental: unchanged files (path, size, mtime_ns, inode) keep their previous row."""
     store = object_store.get_store()
-    key = index_cache_key(context.partition_key)
-    previous = pd.read_parquet(io.BytesIO(store.get_bytes(key))) if store.exists(key) else None
+    previous = load_cached_index(store, context.partition_key)
     update = update_image_index(shared_drive.folder(context.partition_key), previous)
     index = update.index
-    buffer = io.BytesIO()
-    index.to_parquet(buffer, index=False)
-    store.put_bytes(key, buffer.getvalue())
+    save_cached_index(store, context.partition_key, index)
     images = index[index["kind"] == layout.IMAGE]
     rejected = rejected_images(index)
     return dg.Output(index, metadata={
@@ -60,11 +57,12 @@ def image_index(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
 
 @dg.asset(partitions_def=scientists, io_manager_key="parquet_io_manager", group_name=GROUP, kinds={"parquet", "pandera"})
 def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, image_index: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    """One row per YOLO box line: image content hash and path, class id and name, normalized xywh,
-    source file and line. Validated by the pandera ``LabelTableSchema`` in the asset checks."""
+    """One row per box of every label file (YOLO txt, Pascal VOC, COCO, box CSV): image content
+    hash and path, class id and name, normalized xywh in the displayed frame, source file and line.
+    Validated by the pandera ``LabelTableSchema`` in the asset checks; the quality report is here."""
     folder = shared_drive.folder(context.partition_key)
     table = build_label_table(folder, image_index)
-    parsed = table[table["parse_error"].isna()]
+    parsed = table[table["parse_error"].isna() & table["superseded_by"].isna()]
     report = quality_report(context.partition_key, folder, image_index, table)
     return dg.Output(table, metadata={
         "quality_report": dg.MetadataValue.md(report_markdown(report)),
@@ -73,8 +71,7 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, im
         "boxes": int(parsed["image_path"].notna().sum()),
         "boxes_without_image": int(parsed["image_path"].isna().sum()),
         "label_files": int(table["label_file"].nunique()),
-        "class_histogram": dg.MetadataValue.json(parsed["class_name"].value_counts(dropna=False).rename(str).to_dict()
-                                                  if len(parsed) else {}),
+        "class_histogram": dg.MetadataValue.json(report["class_histogram"]),
     })
 
 
