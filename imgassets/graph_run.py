@@ -61,6 +61,7 @@ class RunSummary:
     checks: list[CheckOutcome]
     dataset: dict | None = None
     model: dict | None = None
+    evaluation: dict | None = None
     training_skipped: str | None = None
     error: str | None = None
 
@@ -136,8 +137,9 @@ def run_scientist(defs: dg.Definitions, instance: dg.DagsterInstance, scientist:
 
 
 def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: TrainingSettings,
-                 val_fraction: float | None = None) -> tuple[dict | None, dict | None, str | None, list[CheckOutcome]]:
-    """Run ``training_job``; return (dataset metadata, model metadata, error, dataset checks)."""
+                 val_fraction: float | None = None) -> tuple[dict | None, dict | None, dict | None, str | None,
+                                                              list[CheckOutcome]]:
+    """Run ``training_job``; return (dataset, model and evaluation metadata, error, checks)."""
     model_config = {"model": training.model, "epochs": training.epochs, "imgsz": training.imgsz,
                     "batch": training.batch, "device": training.device or "", "seed": training.seed}
     ops = {"yolo_model": {"config": model_config}}
@@ -155,10 +157,13 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
         model = {"model_key": model["model_key"], "dataset_id": model["dataset_id"], "run_id": result.run_id,
                  "metrics": {k: model[k] for k in ("mAP50", "mAP50-95", "precision", "recall") if k in model},
                  "epochs": model["epochs"], "training_seconds": model["training_seconds"], "device": model["device"]}
+    evaluation = meta.get("model_evaluation")
+    if evaluation is not None:
+        evaluation = {k: evaluation[k] for k in ("evaluation_key", "missed_boxes", "spurious_boxes") if k in evaluation}
     checks = _checks(result)
     blocked = [c.name for c in checks if c.blocking and not c.passed]
     error = None if result.success else (_step_error(result) or f"training_job stopped by {', '.join(blocked) or 'a failure'}")
-    return dataset, model, error, checks
+    return dataset, model, evaluation, error, checks
 
 
 def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_root: str, home: str,
@@ -185,6 +190,7 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
     else:
         progress(f"training: dataset from {len(scientist_names)} snapshots, YOLO {training.model}, "
                  f"{training.epochs} epoch(s) at imgsz {training.imgsz}")
-        summary.dataset, summary.model, summary.error, dataset_checks = run_training(defs, instance, training)
+        summary.dataset, summary.model, summary.evaluation, summary.error, dataset_checks = run_training(
+            defs, instance, training)
         summary.checks.extend(dataset_checks)
     return summary

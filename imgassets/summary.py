@@ -40,6 +40,10 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
         m = summary.model
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in m["metrics"].items())
         console.print(f"model {m['model_key']} ({m['epochs']} epoch(s), {m['training_seconds']:.1f} s on {m['device']}): {metrics}")
+    if summary.evaluation:
+        e = summary.evaluation
+        console.print(f"evaluation on the val split: {e['missed_boxes']} missed, {e['spurious_boxes']} spurious boxes "
+                      f"-> {e['evaluation_key']}")
     if summary.training_skipped:
         console.print(f"[bold red]training skipped[/]: {summary.training_skipped}")
     if summary.error:

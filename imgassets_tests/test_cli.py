@@ -38,6 +38,9 @@ def test_run_json_on_the_demo_drive(tmp_path):
     assert (home / "objects" / model["model_key"]).is_file()
     assert model["model_key"].startswith(f"models/{summary['dataset']['dataset_id']}/")
     assert set(model["metrics"]) == {"mAP50", "mAP50-95", "precision", "recall"}
+    evaluation = summary["evaluation"]
+    assert evaluation["evaluation_key"] == model["model_key"].replace("best.pt", "evaluation.parquet")
+    assert (home / "objects" / evaluation["evaluation_key"]).is_file() and evaluation["missed_boxes"] >= 0
     checks = summary["checks"]
     assert len(checks) == 3 * 9 + 3 + 2  # nine per scientist, three on the dataset, two on the model
     model_checks = {c["name"]: c for c in checks if c["asset"] == "yolo_model"}
