@@ -183,6 +183,7 @@ def command_lineage(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from imgassets.core.model_registry import lineage, resolve_image
+    from imgassets.summary import format_metrics
 
     store, _ = open_store(args.home)
     hashes = resolve_image(store, args.image)
@@ -200,13 +201,14 @@ def command_lineage(args: argparse.Namespace) -> int:
         for d in item.datasets:
             print(f"  dataset {d['dataset_id']} ({d['split']})")
         for m in item.models:
-            metrics = ", ".join(f"{k} {v:.3f}" for k, v in m["metrics"].items())
-            print(f"  model {m['model_id']} on dataset {m['dataset_id']}: {metrics}  [{m['keys'].get('best.pt')}]")
+            print(f"  model {m['model_id']} on dataset {m['dataset_id']}: {format_metrics(m['metrics'])}  "
+                  f"[{m['keys'].get('best.pt')}]")
     return 0
 
 
 def command_models(args: argparse.Namespace) -> int:
     from imgassets.core.model_registry import list_models
+    from imgassets.summary import format_metrics
 
     store, _ = open_store(args.home)
     records = list_models(store)
@@ -214,9 +216,8 @@ def command_models(args: argparse.Namespace) -> int:
         print(json.dumps(records, indent=2))
         return 0
     for m in records:
-        metrics = ", ".join(f"{k} {v:.3f}" for k, v in m["metrics"].items())
         print(f"{m['created_at'][:19]}  model {m['model_id']}  dataset {m['dataset_id']}  {m['epochs']} epoch(s) "
-              f"on {m['device']}  {metrics}  [{m['keys'].get('best.pt')}]")
+              f"on {m['device']}  {format_metrics(m['metrics'])}  [{m['keys'].get('best.pt')}]")
     if not records:
         print("no models yet")
     return 0

@@ -10,6 +10,11 @@ from imgassets.graph_run import RunSummary
 MAX_FILES = 10
 
 
+def format_metrics(metrics: dict[str, float]) -> str:
+    """``mAP50 0.250, mAP50-95 0.110, ...`` for a metrics dict (values in [0, 1])."""
+    return ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+
+
 def print_summary(summary: RunSummary, console: Console | None = None) -> None:
     """Print per-scientist counts, failing checks with their files, the dataset and the model."""
     console = console or Console()
@@ -38,8 +43,8 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
                       f"{d['classes']} classes -> {d['manifest_key']}")
     if summary.model:
         m = summary.model
-        metrics = ", ".join(f"{k} {v:.3f}" for k, v in m["metrics"].items())
-        console.print(f"model {m['model_key']} ({m['epochs']} epoch(s), {m['training_seconds']:.1f} s on {m['device']}): {metrics}")
+        console.print(f"model {m['model_key']} ({m['epochs']} epoch(s), {m['training_seconds']:.1f} s on {m['device']}): "
+                      f"{format_metrics(m['metrics'])}")
     if summary.evaluation:
         e = summary.evaluation
         console.print(f"evaluation on the val split: {e['missed_boxes']} missed, {e['spurious_boxes']} spurious boxes "

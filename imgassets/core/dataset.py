@@ -63,10 +63,11 @@ def split_score(sha256: str) -> float:
     return int(sha256[:8], 16) / 2**32
 
 
-def assign_splits(hashes: list[str], val_fraction: float) -> dict[str, str]:
-    """Content hash -> ``train`` or ``val`` (rule in the module docstring)."""
+def assign_splits(hashes: list[str], val_fraction: float, ensure_both: bool = True) -> dict[str, str]:
+    """Content hash -> ``train`` or ``val`` (rule in the module docstring); with ``ensure_both``
+    and two or more hashes, at least one lands in each split."""
     splits = {h: "val" if split_score(h) < val_fraction else "train" for h in hashes}
-    if len(hashes) >= 2:
+    if ensure_both and len(hashes) >= 2:
         ordered = sorted(hashes, key=split_score)
         if "val" not in splits.values():
             splits[ordered[0]] = "val"
@@ -119,8 +120,7 @@ def assign_group_splits(records: list[dict], val_fraction: float, previous: dict
             splits[group] = "val" if "val" in before else "train"
         else:
             fresh.append(group)
-    splits.update(assign_splits(fresh, val_fraction) if len(splits) == 0 else
-                  {g: "val" if split_score(g) < val_fraction else "train" for g in fresh})
+    splits.update(assign_splits(fresh, val_fraction, ensure_both=not splits))
     return splits
 
 
