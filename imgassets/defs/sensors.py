@@ -22,8 +22,21 @@ from imgassets.defs.resources import SharedDrive
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("IMGASSETS_SENSOR_INTERVAL", "30"))
 
 
+def default_sensor_status() -> dg.DefaultSensorStatus:
+    """``IMGASSETS_DRIVE_SENSOR=stopped`` starts the shared drive sensor switched off (runs are then
+    launched from the UI or ``imgassets run``); anything else, or unset, leaves it running.
+
+    Raises:
+        ValueError: the variable is set to something other than ``running`` or ``stopped``.
+    """
+    value = os.environ.get("IMGASSETS_DRIVE_SENSOR", "running").strip().lower()
+    if value not in ("running", "stopped"):
+        raise ValueError(f"IMGASSETS_DRIVE_SENSOR must be 'running' or 'stopped', not {value!r}")
+    return dg.DefaultSensorStatus.RUNNING if value == "running" else dg.DefaultSensorStatus.STOPPED
+
+
 @dg.sensor(job=scientist_job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-           default_status=dg.DefaultSensorStatus.RUNNING)
+           default_status=default_sensor_status())
 def shared_drive_sensor(context: dg.SensorEvaluationContext, shared_drive: SharedDrive) -> dg.SensorResult:
     """Stat-walks each scientist folder; requests a ``scientist_job`` run for each settled change."""
     previous = json.loads(context.cursor) if context.cursor else {}
