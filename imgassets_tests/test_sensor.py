@@ -6,10 +6,11 @@ import json
 import os
 
 import dagster as dg
+import pytest
 
 from imgassets.defs.partitions import scientists
 from imgassets.defs.resources import SharedDrive
-from imgassets.defs.sensors import shared_drive_sensor
+from imgassets.defs.sensors import default_sensor_status, shared_drive_sensor
 
 
 def _tick(instance: dg.DagsterInstance, root, cursor: str | None, settle: int = 0) -> dg.SensorResult:
@@ -72,3 +73,18 @@ def test_a_vanished_folder_keeps_its_partition(tmp_path):
         gone = _tick(instance, root, first.cursor)
         assert gone.run_requests == [] and json.loads(gone.cursor) == json.loads(first.cursor)
         assert instance.get_dynamic_partitions(scientists.name) == ["ana"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "RUNNING"), ("running", "RUNNING"), ("Stopped", "STOPPED")])
+def test_drive_sensor_default_status_from_environment(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv("IMGASSETS_DRIVE_SENSOR", raising=False)
+    else:
+        monkeypatch.setenv("IMGASSETS_DRIVE_SENSOR", value)
+    assert default_sensor_status().name == expected
+
+
+def test_drive_sensor_default_status_refuses_a_typo(monkeypatch):
+    monkeypatch.setenv("IMGASSETS_DRIVE_SENSOR", "off")
+    with pytest.raises(ValueError, match="IMGASSETS_DRIVE_SENSOR must be 'running' or 'stopped', not 'off'"):
+        default_sensor_status()
