@@ -11,7 +11,7 @@ from imgassets.core.dataset import load_snapshot, merge_snapshots, store_dataset
 from imgassets.core.image_index import build_image_index
 from imgassets.core.label_table import build_label_table
 from imgassets.core.object_store import ObjectNotFoundError
-from imgassets.core.pull import cache_path, pull_dataset, write_latest_ref
+from imgassets.core.pull import cache_path, cached_label, pull_dataset, write_latest_ref
 from imgassets.core.snapshot import commit_snapshot, snapshot_records
 from imgassets_tests.conftest import jpeg_bytes
 
@@ -76,3 +76,16 @@ def test_pulled_dataset_loads_in_ultralytics(tmp_path, s3_store, dataset_in_s3):
     result = pull_dataset(s3_store, "latest", tmp_path / "a", tmp_path / "cache")
     data = check_det_dataset(str(result.data_yaml))
     assert data["names"] == {0: "cat"}
+
+
+def test_label_files_are_cached_and_a_label_edited_through_a_pull_is_rewritten(tmp_path):
+    cache = tmp_path / "cache"
+    first = cached_label(cache, "0 0.5 0.5 0.2 0.2\n")
+    assert cached_label(cache, "0 0.5 0.5 0.2 0.2\n") == first
+    pulled = tmp_path / "pulled.txt"
+    os.link(first, pulled)
+    pulled.chmod(0o644)
+    pulled.write_text("1 0.1 0.1 0.1 0.1\n")  # edited in place through the hardlink
+    again = cached_label(cache, "0 0.5 0.5 0.2 0.2\n")
+    assert again.read_text() == "0 0.5 0.5 0.2 0.2\n"
+    assert pulled.read_text() == "1 0.1 0.1 0.1 0.1\n"  # the edited copy is the user's, no longer the cache's

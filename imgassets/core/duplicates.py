@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable
 
 import imagehash
+import scipy.fftpack  # noqa: F401 -- imagehash.phash imports it on first call; loaded here, index workers start warm
 from PIL import Image
 
 NEAR_DUPLICATE_DISTANCE = 6

@@ -10,11 +10,14 @@ What a training container runs (``imgassets pull DATASET_ID|latest DEST``):
 4. place each image at ``DEST/images/<split>/<sha256>.<ext>`` as a **hardlink** to the cached file
    (a copy when the cache is on another filesystem, or for a JPEG that does not end with the EOI
    marker, which Ultralytics would "fix" by rewriting the file in place); write
-   ``DEST/labels/<split>/<sha256>.txt`` and ``DEST/data.yaml``.
+   ``DEST/labels/<split>/<sha256>.txt`` (YOLO txt, kept in the cache under the hash of its text
+   and hardlinked like the images) and ``DEST/data.yaml``.
 
-Cache trust: after a cached file is verified, its mtime is set to :data:`VERIFIED_MTIME_NS` and it
-is made read-only. Anything that writes to it changes the mtime, so the next pull hashes it again
-and re-fetches it on mismatch. ``verify=True`` re-hashes every cached file regardless.
+Cache trust: after a cached file is verified, its mtime is set to :data:`VERIFIED_MTIME_NS` (or
+:data:`VERIFIED_NO_EOI_MTIME_NS` for a JPEG without its EOI marker, so placing it needs no read)
+and it is made read-only. Anything that writes to it changes the mtime, so the next pull hashes
+it again and re-fetches it on mismatch. ``verify=True`` re-hashes every cached file regardless.
+A warm pull is therefore stats and hardlinks only (see ``benchmarks/versus_tools.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 import os
 import shutil
 import stat
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +34,14 @@ from pathlib import Path
 from rich.progress import Progress
 
 from imgassets.core.dataset import DatasetVersion, data_yaml_text, load_dataset, yolo_label_text
-from imgassets.core.hashing import sha256_file
+from imgassets.core.hashing import sha256_bytes, sha256_file
 from imgassets.core.imaging import SUPPORTED_FORMATS
 from imgassets.core.object_store import ObjectNotFoundError, ObjectStore, content_key
 
 LATEST_REF = "refs/datasets/latest"
 VERIFIED_MTIME_NS = 1_000_000_000  # 1970-01-01T00:00:01Z: "verified by imgassets"
+VERIFIED_NO_EOI_MTIME_NS = 2_000_000_000  # verified, and a JPEG that does not end with FF D9
+VERIFIED = (VERIFIED_MTIME_NS, VERIFIED_NO_EOI_MTIME_NS)
 DEFAULT_PULL_WORKERS = 8
 
 
@@ -78,9 +84,21 @@ def _is_trusted(path: Path, verify: bool, sha256: str) -> bool:
         info = path.stat()
     except FileNotFoundError:
         return False
-    if info.st_mtime_ns == VERIFIED_MTIME_NS and not verify:
+    if info.st_mtime_ns in VERIFIED and not verify:
         return True
-    return sha256_file(str(path)) == sha256
+    return sha256_file(str(path)) == sha256 and _mark_verified(path)
+
+
+def _mark_verified(path: Path) -> bool:
+    """Make a verified cached file read-only and set its sentinel mtime (noting a JPEG without EOI)."""
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+        handle.seek(-2, os.SEEK_END)
+        no_eoi = head == b"\xff\xd8" and handle.read() != b"\xff\xd9"
+    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    mark = VERIFIED_NO_EOI_MTIME_NS if no_eoi else VERIFIED_MTIME_NS
+    os.utime(path, ns=(mark, mark))
+    return True
 
 
 def ensure_cached(store: ObjectStore, cache_dir: Path, sha256: str, verify: bool = False) -> int:
@@ -92,24 +110,40 @@ def ensure_cached(store: ObjectStore, cache_dir: Path, sha256: str, verify: bool
         path.chmod(stat.S_IWUSR | stat.S_IRUSR)
         path.unlink()
     store.get_file(content_key(sha256), path)  # verified against the hash, atomic
-    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    os.utime(path, ns=(VERIFIED_MTIME_NS, VERIFIED_MTIME_NS))
+    _mark_verified(path)
     return path.stat().st_size
 
 
 def _needs_private_copy(path: Path, fmt: str) -> bool:
-    if fmt not in ("JPEG", "MPO"):
-        return False
-    with open(path, "rb") as handle:
-        handle.seek(-2, os.SEEK_END)
-        return handle.read() != b"\xff\xd9"
+    """A JPEG cached without its EOI marker (known from the sentinel mtime, no read)."""
+    return fmt in ("JPEG", "MPO") and path.stat().st_mtime_ns != VERIFIED_MTIME_NS
+
+
+def cached_label(cache_dir: Path, text: str) -> Path:
+    """The YOLO label ``text`` as a read-only file in the cache, named by the SHA-256 of the text
+    (written once, atomically; then hardlinked into every pull like an image)."""
+    digest = sha256_bytes(text.encode())
+    path = cache_dir / "labels" / digest[:2] / f"{digest}.txt"
+    try:
+        if path.stat().st_mtime_ns == VERIFIED_MTIME_NS:
+            return path
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}")
+    tmp.write_text(text)  # new, or written to since it was cached: written again
+    tmp.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    os.utime(tmp, ns=(VERIFIED_MTIME_NS, VERIFIED_MTIME_NS))
+    os.replace(tmp, path)
+    return path
 
 
 def place(cached: Path, target: Path, fmt: str) -> bool:
     """Put ``cached`` at ``target``: a hardlink when possible (returns True), else a copy."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists() and os.path.samefile(cached, target):
-        return True
+    try:
+        if os.path.samefile(cached, target):
+            return True
+    except FileNotFoundError:
+        pass
     tmp = target.with_name(f".tmp-{target.name}")
     tmp.unlink(missing_ok=True)
     linked = False
@@ -131,26 +165,30 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
     """Steps 3-4 of the module docstring for an already loaded ``dataset``."""
     dest, cache_dir = Path(dest).resolve(), Path(cache_dir).resolve()
     downloaded = downloaded_bytes = hits = linked = copied = 0
-    unique = {r["sha256"]: r for r in dataset.records}
+    unique = {r["sha256"] for r in dataset.records}
+    missing = sorted(sha for sha in unique if not _is_trusted(cache_path(cache_dir, sha), verify, sha))
+    hits = len(unique) - len(missing)
     with Progress(disable=not show_progress, transient=True) as progress, \
             ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pull") as pool:
-        task = progress.add_task(f"pulling {dataset.dataset_id}", total=len(unique))
-        futures = {pool.submit(ensure_cached, store, cache_dir, sha, verify): sha for sha in unique}
+        task = progress.add_task(f"pulling {dataset.dataset_id}", total=len(missing))
+        futures = {pool.submit(ensure_cached, store, cache_dir, sha, False): sha for sha in missing}
         for future in as_completed(futures):
             size = future.result()
             downloaded += size > 0
             downloaded_bytes += size
             hits += size == 0
             progress.advance(task)
+    for split in {r["split"] for r in dataset.records}:
+        (dest / "images" / split).mkdir(parents=True, exist_ok=True)
+        (dest / "labels" / split).mkdir(parents=True, exist_ok=True)
     for record in dataset.records:
         name = f"{record['sha256']}.{SUPPORTED_FORMATS[record['format']]}"
         if place(cache_path(cache_dir, record["sha256"]), dest / "images" / record["split"] / name, record["format"]):
             linked += 1
         else:
             copied += 1
-        label = dest / "labels" / record["split"] / f"{record['sha256']}.txt"
-        label.parent.mkdir(parents=True, exist_ok=True)
-        label.write_text(yolo_label_text(record["boxes"]))
+        label = cached_label(cache_dir, yolo_label_text(record["boxes"]))
+        place(label, dest / "labels" / record["split"] / f"{record['sha256']}.txt", "TXT")
     data_yaml = dest / "data.yaml"
     data_yaml.write_text(data_yaml_text(dataset.class_names, str(dest)))
     return PullResult(dataset.dataset_id, data_yaml, len(dataset.records), downloaded, downloaded_bytes, hits, linked, copied)
