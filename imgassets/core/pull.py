@@ -166,12 +166,13 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
     dest, cache_dir = Path(dest).resolve(), Path(cache_dir).resolve()
     downloaded = downloaded_bytes = hits = linked = copied = 0
     unique = {r["sha256"] for r in dataset.records}
-    missing = sorted(sha for sha in unique if not _is_trusted(cache_path(cache_dir, sha), verify, sha))
+    # Cache hits by a stat each, here; the rest (everything, when re-hashing) go to the thread pool.
+    missing = sorted(unique) if verify else sorted(sha for sha in unique if not _is_trusted(cache_path(cache_dir, sha), False, sha))
     hits = len(unique) - len(missing)
     with Progress(disable=not show_progress, transient=True) as progress, \
             ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pull") as pool:
         task = progress.add_task(f"pulling {dataset.dataset_id}", total=len(missing))
-        futures = {pool.submit(ensure_cached, store, cache_dir, sha, False): sha for sha in missing}
+        futures = {pool.submit(ensure_cached, store, cache_dir, sha, verify): sha for sha in missing}
         for future in as_completed(futures):
             size = future.result()
             downloaded += size > 0
