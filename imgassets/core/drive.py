@@ -10,7 +10,6 @@ Symlinked folders are not followed (no cycles); symlinks to files are listed.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 from collections.abc import Iterator
@@ -22,10 +21,17 @@ IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini"})
 IGNORED_PATTERNS = ("~$*", "*.part", "*.crdownload", "*.tmp")
 
 
+_IGNORED_PREFIXES = tuple(p[:-1] for p in IGNORED_PATTERNS if p.endswith("*"))
+_IGNORED_SUFFIXES = tuple(p[1:] for p in IGNORED_PATTERNS if p.startswith("*"))
+
+
 def is_ignored(name: str) -> bool:
-    """True for names that are never data: hidden, OS junk, lock files, partial transfers."""
+    """True for names that are never data: hidden, OS junk, lock files, partial transfers
+    (:data:`IGNORED_NAMES`, :data:`IGNORED_PATTERNS`, case-insensitive)."""
+    if name.startswith("."):
+        return True
     lower = name.lower()
-    return name.startswith(".") or lower in IGNORED_NAMES or any(fnmatch.fnmatch(lower, p) for p in IGNORED_PATTERNS)
+    return lower in IGNORED_NAMES or lower.startswith(_IGNORED_PREFIXES) or lower.endswith(_IGNORED_SUFFIXES)
 
 
 def list_scientists(root: str | Path) -> list[str]:
@@ -53,21 +59,22 @@ class FileStat:
 def walk_files(folder: str | Path) -> Iterator[FileStat]:
     """Every non-ignored file under ``folder`` (stat only). A file that vanishes or cannot be
     stat'ed mid-walk is listed with size -1 so that it is reported, not silently skipped."""
-    folder = str(folder)
-    stack = [folder]
+    stack = [(os.fspath(folder), "")]  # (folder to scan, its POSIX path relative to `folder` + "/")
     while stack:
-        current = stack.pop()
+        current, prefix = stack.pop()
         try:
-            entries = list(os.scandir(current))
+            with os.scandir(current) as scan:
+                entries = list(scan)
         except OSError:
             continue
         for entry in entries:
-            if is_ignored(entry.name):
+            name = entry.name
+            if is_ignored(name):
                 continue
             if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
+                stack.append((entry.path, f"{prefix}{name}/"))
                 continue
-            rel = os.path.relpath(entry.path, folder).replace(os.sep, "/")
+            rel = prefix + name
             try:
                 stat = entry.stat()
             except OSError:

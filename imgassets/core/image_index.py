@@ -20,6 +20,7 @@ import io
 import multiprocessing
 import os
 import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,14 +94,24 @@ def _forkserver_preload() -> list[str]:
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 
 
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """``fork`` when this process has a single thread (the CLI, a benchmark: workers start in
+    milliseconds with everything already imported), else a ``forkserver`` preloaded with the
+    parent's packages: forking a threaded parent (a Dagster run has log and heartbeat threads) can
+    copy a lock another thread holds and hang the child."""
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_forkserver_preload())
+    return context
+
+
 def _pool(workers: int) -> ProcessPoolExecutor:
     """A process pool of ``workers`` kept for the life of the process (warm workers for the next
-    scientist), started from a fork server (no fork of a threaded parent)."""
+    scientist); see :func:`_pool_context` for how the workers start."""
     pool = _POOLS.get(workers)
     if pool is None or getattr(pool, "_broken", False):
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_forkserver_preload())
-        pool = _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        pool = _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
     return pool
 
 
@@ -121,25 +132,29 @@ def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None,
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"scientist folder {folder} does not exist or is not a directory")
-    stats = {s.path: s for s in walk_files(folder)}
-    paths = sorted(stats)
-    kinds = layout.classify_paths(paths)
-    known: dict[str, dict] = {}
-    if previous is not None and len(previous) and "inode" in previous.columns:
-        known = {r["path"]: r for r in previous.to_dict("records")}
-    rows: dict[str, dict] = {}
-    jobs: list[tuple[str, str]] = []
-    for path in paths:
-        old, stat = known.get(path), stats[path]
-        if old is not None and old["status"] != imaging.UNREADABLE and old["kind"] == kinds[path] and (
-                old["size_bytes"], old["mtime_ns"], old["inode"]) == (stat.size, stat.mtime_ns, stat.inode):
-            rows[path] = old
-        else:
-            jobs.append((path, kinds[path]))
-    for row in _index_many(folder, jobs, workers or os.cpu_count() or 1):
-        rows[row["path"]] = row
-    table = pd.DataFrame([rows[p] for p in paths], columns=INDEX_COLUMNS).astype(INDEX_DTYPES)
-    return IndexUpdate(table, len(paths) - len(jobs), len(jobs))
+    listing = pd.DataFrame([(s.path, s.size, s.mtime_ns, s.inode) for s in walk_files(folder)],
+                           columns=["path", "size_bytes", "mtime_ns", "inode"]).sort_values("path", ignore_index=True)
+    listing["kind"] = listing["path"].map(layout.classify_paths(listing["path"].tolist()))
+    reused = _reusable_rows(listing, previous)
+    todo = listing[~listing["path"].isin(reused["path"])]
+    fresh = pd.DataFrame(_index_many(folder, list(zip(todo["path"], todo["kind"], strict=True)), workers or os.cpu_count() or 1),
+                         columns=INDEX_COLUMNS)
+    parts = [part.astype(INDEX_DTYPES) for part in (reused, fresh) if len(part)]
+    table = (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=INDEX_COLUMNS).astype(INDEX_DTYPES))
+    table = table.sort_values("path", ignore_index=True)
+    return IndexUpdate(table, len(reused), len(todo))
+
+
+def _reusable_rows(listing: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows of ``previous`` (index columns) whose file is in ``listing`` with the same path, kind,
+    size, mtime_ns and inode, and was readable: what need not be read again."""
+    if previous is None or not len(previous) or "inode" not in previous.columns:
+        return pd.DataFrame(columns=INDEX_COLUMNS)
+    keys = ["path", "kind", "size_bytes", "mtime_ns", "inode"]
+    old = previous[previous["status"] != imaging.UNREADABLE][INDEX_COLUMNS]
+    same = old.astype({k: INDEX_DTYPES[k] for k in keys}).merge(
+        listing[keys].astype({k: INDEX_DTYPES[k] for k in keys}), on=keys, how="inner")
+    return same[INDEX_COLUMNS]
 
 
 def build_image_index(folder: str | Path, workers: int | None = None) -> pd.DataFrame:

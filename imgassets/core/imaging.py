@@ -101,10 +101,13 @@ TRANSPOSE = {2: [Image.Transpose.FLIP_LEFT_RIGHT], 3: [Image.Transpose.ROTATE_18
 def _decode(data: bytes, image: Image.Image) -> Image.Image:
     """Decode ``image`` (opened on ``data``; first frame) strictly, raising on any decoder error or
     warning, and return its pixels reduced to about :data:`PHASH_INPUT_SIDE` px on the short side
-    (JPEG: libjpeg DCT scaling after a full entropy decode; other formats: a full decode, then
-    Pillow's box reduction)."""
+    (JPEG: libjpeg DCT scaling after a full entropy decode, luma only unless CMYK; other formats:
+    a full decode, then Pillow's box reduction)."""
     if image.format in ("JPEG", "MPO"):
-        colorspace = {"L": "GRAY", "CMYK": "CMYK"}.get(image.mode, "RGB")
+        # Grayscale and YCbCr JPEGs are output as their luma (Y) plane: the hash is computed on
+        # luminance anyway, and libjpeg then skips colour conversion and chroma upsampling (the
+        # chroma coefficients are still entropy-decoded, so strictness is unchanged).
+        colorspace = "CMYK" if image.mode == "CMYK" else "GRAY"
         pixels = simplejpeg.decode_jpeg(data, colorspace=colorspace, strict=True,
                                         min_height=PHASH_INPUT_SIDE, min_width=PHASH_INPUT_SIDE)
         if colorspace == "GRAY":

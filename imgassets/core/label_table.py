@@ -237,10 +237,10 @@ def reconcile_sources(table: pd.DataFrame) -> pd.DataFrame:
     first file (by path) is kept and the others' rows are marked ``superseded_by``; when they
     disagree, every row of the image gets ``source_conflict`` (a blocking finding)."""
     usable = table[table["parse_error"].isna() & table["image_path"].notna()]
-    for image_path, group in usable.groupby("image_path"):
+    files_per_image = usable.groupby("image_path")["label_file"].nunique()
+    shared = usable[usable["image_path"].isin(files_per_image.index[files_per_image > 1])]
+    for image_path, group in shared.groupby("image_path"):
         files = sorted(group["label_file"].unique())
-        if len(files) < 2:
-            continue
         signatures = {f: _box_signature(group[group["label_file"] == f]) for f in files}
         if all(_same_boxes(sig, signatures[files[0]]) for sig in signatures.values()):
             table.loc[group.index[group["label_file"] != files[0]], "superseded_by"] = files[0]
@@ -271,6 +271,7 @@ def build_label_table(folder: str | Path, index: pd.DataFrame) -> pd.DataFrame:
     )
     pairs = layout.pair_labels(by_kind[layout.IMAGE], by_kind[layout.LABEL])
     class_maps: dict[str, dict[int, str] | ClassMapError] = {}
+    map_of_dir: dict[str, str | None] = {}
     rows: list[dict] = []
     label_files = sorted(by_kind[layout.LABEL])
     named = {f: _parse_named(folder, f) for f in label_files if layout.label_format(f) in (layout.VOC, layout.CSV)}
@@ -292,7 +293,10 @@ def build_label_table(folder: str | Path, index: pd.DataFrame) -> pd.DataFrame:
         if fmt == layout.COCO:
             rows += _coco_rows(ctx, label_file)
             continue
-        map_file = nearest_class_map(label_file, by_kind[layout.CLASS_MAP])
+        label_dir = label_file.rpartition("/")[0]
+        if label_dir not in map_of_dir:  # the nearest class map depends only on the label's folder
+            map_of_dir[label_dir] = nearest_class_map(label_file, by_kind[layout.CLASS_MAP])
+        map_file = map_of_dir[label_dir]
         mapping: dict[int, str] | ClassMapError | None = None
         if map_file is not None:
             if map_file not in class_maps:

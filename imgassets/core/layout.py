@@ -36,31 +36,38 @@ CLASS_MAP = "class_map"
 OTHER = "other"
 
 
+def _suffix(name: str) -> str:
+    """The lower-cased extension of a file name, as ``PurePosixPath.suffix`` gives it (``""`` for
+    ``.hidden`` or a name ending in a dot); the same rule as :mod:`pathlib`."""
+    i = name.rfind(".")
+    return name[i:].lower() if 0 < i < len(name) - 1 else ""
+
+
 def is_image_path(path: str) -> bool:
     """True when ``path`` has an image extension (case-insensitive)."""
-    return PurePosixPath(path).suffix.lower() in IMAGE_EXTENSIONS
+    return _suffix(path.rpartition("/")[2]) in IMAGE_EXTENSIONS
 
 
 def classify_paths(paths: list[str]) -> dict[str, str]:
     """Map each relative path to ``image``, ``label``, ``class_map`` or ``other`` (rules above)."""
-    dirs_with_images = {str(PurePosixPath(p).parent) for p in paths if is_image_path(p)}
-    kinds: dict[str, str] = {}
+    split = {}  # path -> (parent ("" at the top), name, suffix)
     for path in paths:
-        pure = PurePosixPath(path)
-        name = pure.name.lower()
-        if is_image_path(path):
+        parent, _, name = path.rpartition("/")
+        split[path] = (parent, name, _suffix(name))
+    dirs_with_images = {parent for parent, _, suffix in split.values() if suffix in IMAGE_EXTENSIONS}
+    kinds: dict[str, str] = {}
+    for path, (parent, name, suffix) in split.items():
+        lower = name.lower()
+        parts = parent.split("/")
+        if suffix in IMAGE_EXTENSIONS:
             kinds[path] = IMAGE
-        elif name in CLASS_MAP_NAMES:
+        elif lower in CLASS_MAP_NAMES:
             kinds[path] = CLASS_MAP
-        elif pure.suffix.lower() == ".txt" and not name.startswith("readme") and (
-            "labels" in pure.parent.parts or str(pure.parent) in dirs_with_images
-        ):
+        elif suffix == ".txt" and not lower.startswith("readme") and ("labels" in parts or parent in dirs_with_images):
             kinds[path] = LABEL
-        elif pure.suffix.lower() == ".xml" and (
-            "annotations" in (p.lower() for p in pure.parent.parts) or str(pure.parent) in dirs_with_images
-        ):
+        elif suffix == ".xml" and ("annotations" in (p.lower() for p in parts) or parent in dirs_with_images):
             kinds[path] = LABEL
-        elif pure.suffix.lower() in (".json", ".csv"):
+        elif suffix in (".json", ".csv"):
             kinds[path] = LABEL
         else:
             kinds[path] = OTHER
@@ -88,21 +95,21 @@ def voc_image_candidates(xml_path: str, filename: str | None) -> list[str]:
 
 def label_candidates(image_path: str) -> list[str]:
     """Label paths tried for ``image_path``, in order: ``labels/`` sibling layout, then beside."""
-    pure = PurePosixPath(image_path)
+    parent, _, name = image_path.rpartition("/")
+    stem = name[: name.rfind(".")] if _suffix(name) else name
+    parts = parent.split("/") if parent else []
     candidates: list[str] = []
-    parts = list(pure.parent.parts)
     if "images" in parts:
         i = len(parts) - 1 - parts[::-1].index("images")
-        parts[i] = "labels"
-        candidates.append(str(PurePosixPath(*parts, pure.stem + ".txt")))
-    candidates.append(str(pure.with_suffix(".txt")))
+        candidates.append("/".join([*parts[:i], "labels", *parts[i + 1:], f"{stem}.txt"]))
+    candidates.append(f"{parent}/{stem}.txt" if parent else f"{stem}.txt")
     return candidates
 
 
 def pair_labels(image_paths: list[str], label_paths: list[str]) -> dict[str, str]:
     """Map each YOLO label path to the image it annotates. Label paths absent from the result are
     orphans (a label file with no image); images absent from the values are background images."""
-    labels = {p for p in label_paths if PurePosixPath(p).suffix.lower() == ".txt"}
+    labels = {p for p in label_paths if _suffix(p.rpartition("/")[2]) == ".txt"}
     paired: dict[str, str] = {}
     for image in sorted(image_paths):
         for candidate in label_candidates(image):

@@ -109,18 +109,23 @@ class LocalObjectStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._root = str(self.root)
 
     def describe(self) -> str:
         return f"local object store at {self.root}"
 
-    def _path(self, key: str) -> Path:
-        parts = key.split("/")
-        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+    def _file(self, key: str) -> str:
+        """The file holding ``key``; raises ``ValueError`` for a key that is empty, absolute or has
+        an empty, ``.`` or ``..`` component."""
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
             raise ValueError(f"invalid object key {key!r}")
-        return self.root.joinpath(*parts)
+        return f"{self._root}/{key}"
+
+    def _path(self, key: str) -> Path:
+        return Path(self._file(key))
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        return os.path.isfile(self._file(key))
 
     def stat(self, key: str) -> ObjectStat:
         try:

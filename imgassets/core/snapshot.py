@@ -58,18 +58,25 @@ def snapshot_records(index: pd.DataFrame, labels: pd.DataFrame) -> list[dict]:
     if findings:
         listed = "; ".join(str(f) for f in findings[:5])
         raise SnapshotError(f"{len(findings)} label problems block the snapshot: {listed}")
+    usable = labels[labels["image_path"].notna() & labels["superseded_by"].isna()].sort_values(["label_file", "line"])
+    columns = {k: _plain(usable[k]) for k in (*BOX_FIELDS, "image_path")}
     boxes: dict[str, list[dict]] = {}
-    usable = labels[labels["image_path"].notna() & labels["superseded_by"].isna()]
-    for row in usable.sort_values(["label_file", "line"]).itertuples():
-        flags = {k: (int(getattr(row, k)) if pd.notna(getattr(row, k)) else None) for k in ("difficult", "truncated", "iscrowd")}
-        boxes.setdefault(row.image_path, []).append({
-            "class_name": row.class_name, "class_id": int(row.class_id), "x_center": float(row.x_center),
-            "y_center": float(row.y_center), "width": float(row.width), "height": float(row.height), **flags})
-    return [
-        {"sha256": r.sha256, "path": r.path, "size_bytes": int(r.size_bytes), "format": r.format,
-         "width": int(r.width), "height": int(r.height), "phash": r.phash, "boxes": boxes.get(r.path, [])}
-        for r in valid_images(index).sort_values("path").itertuples()
-    ]
+    for values in zip(*columns.values(), strict=True):
+        box = dict(zip(columns, values, strict=True))
+        boxes.setdefault(box.pop("image_path"), []).append(box)
+    images = valid_images(index).sort_values("path")
+    fields = ["sha256", "path", "size_bytes", "format", "width", "height", "phash"]
+    return [{**dict(zip(fields, values, strict=True)), "boxes": boxes.get(values[1], [])}
+            for values in zip(*(_plain(images[k]) for k in fields), strict=True)]
+
+
+BOX_FIELDS = ("class_name", "class_id", "x_center", "y_center", "width", "height", "difficult", "truncated", "iscrowd")
+"""Fields of a manifest box (see :mod:`imgassets.core.manifest`)."""
+
+
+def _plain(column: pd.Series) -> list:
+    """A column as plain Python values (int, float, str; None for nulls), as the manifest holds them."""
+    return [None if pd.isna(v) else v for v in column.astype(object).tolist()]
 
 
 def upload_object(store: ObjectStore, source: Path, sha256: str) -> int:
@@ -85,20 +92,28 @@ def upload_object(store: ObjectStore, source: Path, sha256: str) -> int:
     return len(data)
 
 
+def _upload_chunk(store: ObjectStore, chunk: list[tuple[str, Path]]) -> list[int]:
+    return [upload_object(store, path, sha) for sha, path in chunk]
+
+
 def upload_objects(store: ObjectStore, sources: dict[str, Path], workers: int = DEFAULT_UPLOAD_WORKERS) -> tuple[int, int]:
     """Upload ``{sha256: source path}`` on ``workers`` threads; return (objects uploaded, bytes).
 
-    On the first failure the uploads not yet started are cancelled and the error is raised: what
-    was uploaded stays (objects are immutable and content-addressed), nothing else is written.
+    Objects go to the threads in chunks (about four per thread, at most 64 objects each): one task
+    per object would cost more than the existence check of an object that is already stored. On
+    the first failure the chunks not yet started are cancelled and the error is raised: what was
+    uploaded stays (objects are immutable and content-addressed), nothing else is written.
     """
+    items = list(sources.items())
+    size = max(1, min(64, len(items) // (max(1, workers) * 4)))
     uploaded = uploaded_bytes = 0
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="upload") as pool:
-        futures = [pool.submit(upload_object, store, path, sha) for sha, path in sources.items()]
+        futures = [pool.submit(_upload_chunk, store, items[i:i + size]) for i in range(0, len(items), size)]
         try:
             for future in as_completed(futures):
-                size = future.result()
-                uploaded += size > 0
-                uploaded_bytes += size
+                for count in future.result():
+                    uploaded += count > 0
+                    uploaded_bytes += count
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
