@@ -79,14 +79,20 @@ def cache_path(cache_dir: Path, sha256: str) -> Path:
     return cache_dir / "sha256" / sha256[:2] / sha256
 
 
-def _is_trusted(path: Path, verify: bool, sha256: str) -> bool:
+def _sentinel(path: str) -> int | None:
+    """The cache sentinel mtime of ``path`` (one of :data:`VERIFIED`), or None when the file is
+    missing or has been written since it was verified."""
     try:
-        info = path.stat()
+        mtime = os.stat(path).st_mtime_ns
     except FileNotFoundError:
-        return False
-    if info.st_mtime_ns in VERIFIED and not verify:
+        return None
+    return mtime if mtime in VERIFIED else None
+
+
+def _is_trusted(path: Path, verify: bool, sha256: str) -> bool:
+    if not verify and _sentinel(str(path)) is not None:
         return True
-    return sha256_file(str(path)) == sha256 and _mark_verified(path)
+    return path.is_file() and sha256_file(str(path)) == sha256 and _mark_verified(path)
 
 
 def _mark_verified(path: Path) -> bool:
@@ -123,18 +129,29 @@ def cached_label(cache_dir: Path, text: str) -> Path:
     """The YOLO label ``text`` as a read-only file in the cache, named by the SHA-256 of the text
     (written once, atomically; then hardlinked into every pull like an image)."""
     digest = sha256_bytes(text.encode())
-    path = cache_dir / "labels" / digest[:2] / f"{digest}.txt"
-    try:
-        if path.stat().st_mtime_ns == VERIFIED_MTIME_NS:
-            return path
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(f"{cache_dir}/labels/{digest[:2]}/{digest}.txt")
+    if _sentinel(str(path)) == VERIFIED_MTIME_NS:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}")
     tmp.write_text(text)  # new, or written to since it was cached: written again
     tmp.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     os.utime(tmp, ns=(VERIFIED_MTIME_NS, VERIFIED_MTIME_NS))
     os.replace(tmp, path)
     return path
+
+
+def place_new(cached: str, target: str, fmt: str, sentinel: int | None) -> bool:
+    """:func:`place` for the common case of a fresh destination: one ``link`` system call when
+    ``target`` does not exist yet and ``sentinel`` (the cached file's, from :func:`_sentinel`) does
+    not call for a private copy; otherwise :func:`place`."""
+    if not (fmt in ("JPEG", "MPO") and sentinel != VERIFIED_MTIME_NS):
+        try:
+            os.link(cached, target)
+            return True
+        except OSError:  # exists already (a pull into a used folder), or another filesystem
+            pass
+    return place(Path(cached), Path(target), fmt)
 
 
 def place(cached: Path, target: Path, fmt: str) -> bool:
@@ -167,7 +184,8 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
     downloaded = downloaded_bytes = hits = linked = copied = 0
     unique = {r["sha256"] for r in dataset.records}
     # Cache hits by a stat each, here; the rest (everything, when re-hashing) go to the thread pool.
-    missing = sorted(unique) if verify else sorted(sha for sha in unique if not _is_trusted(cache_path(cache_dir, sha), False, sha))
+    sentinels = {sha: None if verify else _sentinel(f"{cache_dir}/sha256/{sha[:2]}/{sha}") for sha in unique}
+    missing = sorted(sha for sha, sentinel in sentinels.items() if sentinel is None)
     hits = len(unique) - len(missing)
     with Progress(disable=not show_progress, transient=True) as progress, \
             ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pull") as pool:
@@ -175,6 +193,7 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
         futures = {pool.submit(ensure_cached, store, cache_dir, sha, verify): sha for sha in missing}
         for future in as_completed(futures):
             size = future.result()
+            sentinels[futures[future]] = _sentinel(str(cache_path(cache_dir, futures[future])))
             downloaded += size > 0
             downloaded_bytes += size
             hits += size == 0
@@ -182,14 +201,15 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
     for split in {r["split"] for r in dataset.records}:
         (dest / "images" / split).mkdir(parents=True, exist_ok=True)
         (dest / "labels" / split).mkdir(parents=True, exist_ok=True)
-    for record in dataset.records:
-        name = f"{record['sha256']}.{SUPPORTED_FORMATS[record['format']]}"
-        if place(cache_path(cache_dir, record["sha256"]), dest / "images" / record["split"] / name, record["format"]):
+    for record in dataset.records:  # plain strings and one link per file: this loop is the warm pull
+        sha, fmt, split = record["sha256"], record["format"], record["split"]
+        cached = f"{cache_dir}/sha256/{sha[:2]}/{sha}"
+        if place_new(cached, f"{dest}/images/{split}/{sha}.{SUPPORTED_FORMATS[fmt]}", fmt, sentinels[sha]):
             linked += 1
         else:
             copied += 1
         label = cached_label(cache_dir, yolo_label_text(record["boxes"]))
-        place(label, dest / "labels" / record["split"] / f"{record['sha256']}.txt", "TXT")
+        place_new(str(label), f"{dest}/labels/{split}/{sha}.txt", "TXT", VERIFIED_MTIME_NS)
     data_yaml = dest / "data.yaml"
     data_yaml.write_text(data_yaml_text(dataset.class_names, str(dest)))
     return PullResult(dataset.dataset_id, data_yaml, len(dataset.records), downloaded, downloaded_bytes, hits, linked, copied)
