@@ -88,7 +88,8 @@ def empty_label_table() -> pd.DataFrame:
 
 def _read(folder: Path, rel: str) -> tuple[bytes | None, str | None]:
     try:
-        return (folder / rel).read_bytes(), None
+        with open(f"{folder}/{rel}", "rb") as handle:
+            return handle.read(), None
     except OSError as exc:
         return None, f"cannot read label file: {exc.strerror or exc}"
 
@@ -263,10 +264,13 @@ def build_label_table(folder: str | Path, index: pd.DataFrame) -> pd.DataFrame:
     folder = Path(folder)
     by_kind = {k: index.loc[index["kind"] == k, "path"].tolist() for k in (layout.IMAGE, layout.LABEL, layout.CLASS_MAP)}
     images = index[index["kind"] == layout.IMAGE]
+    sized = images[images["width"].notna() & images["height"].notna()]
     ctx = _Context(
         folder=folder, sha_of=dict(zip(index["path"], index["sha256"], strict=True)),
-        size_of={r.path: (int(r.width), int(r.height)) for r in images.itertuples() if pd.notna(r.width)},
-        exif_of={r.path: (int(r.exif_orientation) if pd.notna(r.exif_orientation) else None) for r in images.itertuples()},
+        size_of=dict(zip(sized["path"], zip(sized["width"].astype(int), sized["height"].astype(int), strict=True),
+                         strict=True)),
+        exif_of=dict(zip(images["path"], images["exif_orientation"].astype(object).where(
+            images["exif_orientation"].notna(), None), strict=True)),
         images=set(by_kind[layout.IMAGE]),
     )
     pairs = layout.pair_labels(by_kind[layout.IMAGE], by_kind[layout.LABEL])

@@ -79,7 +79,7 @@ YOLO, VOC, COCO, CSV = "yolo", "voc", "coco", "csv"
 
 def label_format(path: str) -> str:
     """``yolo``, ``voc``, ``coco`` or ``csv`` for a label path (by extension: .txt, .xml, .json, .csv)."""
-    return {".txt": YOLO, ".xml": VOC, ".json": COCO, ".csv": CSV}[PurePosixPath(path).suffix.lower()]
+    return {".txt": YOLO, ".xml": VOC, ".json": COCO, ".csv": CSV}[_suffix(path.rpartition("/")[2])]
 
 
 def voc_image_candidates(xml_path: str, filename: str | None) -> list[str]:
