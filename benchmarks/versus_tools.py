@@ -250,6 +250,7 @@ def ratios(f: dict) -> dict[str, float | None]:
         "cold_ingest_vs_floors": div("cold_ingest_s", "ingest_floor_s"),
         "rescan_vs_find": div("rescan_s", "find_s"),
         "rescan_vs_dvc_status": div("rescan_s", "dvc_status_s"),
+        "tick_vs_find": div("rescan_tick_s", "find_s"),  # a no-change tick alone launches no run
         "change_vs_cold": div("change_s", "cold_ingest_s"),
         "change_vs_dvc": div("change_s", "dvc_change_s"),
         "warm_pull_vs_cp_al": div("pull_warm_s", "pull_cp_al_s"),

@@ -4,6 +4,7 @@ same junk the sensor skips."""
 from __future__ import annotations
 
 import os
+import threading
 
 import pandas as pd
 
@@ -48,6 +49,22 @@ def test_parallel_index_equals_serial(tmp_path):
     serial = build_image_index(folder, workers=1)
     parallel = build_image_index(folder, workers=2)
     pd.testing.assert_frame_equal(serial, parallel)
+
+
+def test_workers_fork_only_from_a_single_threaded_process(tmp_path):
+    assert index_module._pool_context().get_start_method() == ("fork" if threading.active_count() == 1 else "forkserver")
+    folder = _folder(tmp_path, count=80)
+    stop = threading.Event()
+    busy = threading.Thread(target=stop.wait)  # a Dagster run has log and heartbeat threads
+    busy.start()
+    try:
+        assert index_module._pool_context().get_start_method() == "forkserver"
+        from_threaded_parent = build_image_index(folder, workers=3)  # a new pool, started from the fork server
+    finally:
+        stop.set()
+        busy.join()
+    assert index_module._POOLS[3]._mp_context.get_start_method() == "forkserver"
+    pd.testing.assert_frame_equal(from_threaded_parent, build_image_index(folder, workers=1))
 
 
 def test_junk_and_partial_transfers_are_skipped(tmp_path):

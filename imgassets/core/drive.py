@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 FINGERPRINT_LENGTH = 16
 IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini"})
@@ -46,9 +47,9 @@ def list_scientists(root: str | Path) -> list[str]:
         return sorted(e.name for e in entries if e.is_dir() and not is_ignored(e.name))
 
 
-@dataclass(frozen=True)
-class FileStat:
-    """One file found by the walk: POSIX path relative to the folder, size, mtime_ns, inode."""
+class FileStat(NamedTuple):
+    """One file found by the walk: POSIX path relative to the folder, size, mtime_ns, inode.
+    (A named tuple: the walk makes one per file on every sensor tick.)"""
 
     path: str
     size: int
@@ -100,10 +101,9 @@ def scan_folder(folder: str | Path) -> FolderState:
     Any added, removed, renamed, resized or touched file changes it, whatever the mtime's age (a
     copied-in file with an old mtime still changes the path set).
     """
-    stats = sorted(walk_files(folder), key=lambda s: s.path)
-    digest = hashlib.sha256()
-    for s in stats:
-        digest.update(f"{s.path}\0{s.size}\0{s.mtime_ns}\0{s.inode}\n".encode("utf-8", "surrogateescape"))
+    stats = sorted(walk_files(folder))  # by path first
+    text = "".join([f"{s.path}\0{s.size}\0{s.mtime_ns}\0{s.inode}\n" for s in stats])
+    digest = hashlib.sha256(text.encode("utf-8", "surrogateescape"))
     return FolderState(digest.hexdigest()[:FINGERPRINT_LENGTH], len(stats), sum(max(s.size, 0) for s in stats),
                        max((s.mtime_ns for s in stats), default=0))
 

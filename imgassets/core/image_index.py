@@ -132,29 +132,30 @@ def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None,
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"scientist folder {folder} does not exist or is not a directory")
-    listing = pd.DataFrame([(s.path, s.size, s.mtime_ns, s.inode) for s in walk_files(folder)],
-                           columns=["path", "size_bytes", "mtime_ns", "inode"]).sort_values("path", ignore_index=True)
-    listing["kind"] = listing["path"].map(layout.classify_paths(listing["path"].tolist()))
-    reused = _reusable_rows(listing, previous)
-    todo = listing[~listing["path"].isin(reused["path"])]
-    fresh = pd.DataFrame(_index_many(folder, list(zip(todo["path"], todo["kind"], strict=True)), workers or os.cpu_count() or 1),
-                         columns=INDEX_COLUMNS)
+    stats = sorted(walk_files(folder), key=lambda s: s.path)
+    kinds = layout.classify_paths([s.path for s in stats])
+    current = {s.path: (kinds[s.path], s.size, s.mtime_ns, s.inode) for s in stats}
+    reused = _reusable_rows(current, previous)
+    if len(reused) == len(current):  # nothing new, changed or gone: the previous index as it was
+        return IndexUpdate(reused.reset_index(drop=True).astype(INDEX_DTYPES), len(reused), 0)
+    known = set(reused["path"].tolist())
+    jobs = [(s.path, kinds[s.path]) for s in stats if s.path not in known]
+    fresh = pd.DataFrame(_index_many(folder, jobs, workers or os.cpu_count() or 1), columns=INDEX_COLUMNS)
     parts = [part.astype(INDEX_DTYPES) for part in (reused, fresh) if len(part)]
-    table = (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=INDEX_COLUMNS).astype(INDEX_DTYPES))
-    table = table.sort_values("path", ignore_index=True)
-    return IndexUpdate(table, len(reused), len(todo))
+    table = pd.concat(parts, ignore_index=True).sort_values("path", ignore_index=True)
+    return IndexUpdate(table, len(reused), len(jobs))
 
 
-def _reusable_rows(listing: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
-    """Rows of ``previous`` (index columns) whose file is in ``listing`` with the same path, kind,
-    size, mtime_ns and inode, and was readable: what need not be read again."""
+def _reusable_rows(current: dict[str, tuple], previous: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows of ``previous`` (index columns) whose file is still listed in ``current``
+    (``{path: (kind, size, mtime_ns, inode)}``) with the same kind, size, mtime_ns and inode, and
+    was readable: what need not be read again."""
     if previous is None or not len(previous) or "inode" not in previous.columns:
         return pd.DataFrame(columns=INDEX_COLUMNS)
-    keys = ["path", "kind", "size_bytes", "mtime_ns", "inode"]
-    old = previous[previous["status"] != imaging.UNREADABLE][INDEX_COLUMNS]
-    same = old.astype({k: INDEX_DTYPES[k] for k in keys}).merge(
-        listing[keys].astype({k: INDEX_DTYPES[k] for k in keys}), on=keys, how="inner")
-    return same[INDEX_COLUMNS]
+    columns = ["path", "kind", "size_bytes", "mtime_ns", "inode", "status"]
+    same = [current.get(path) == (kind, size, mtime, inode) and status != imaging.UNREADABLE
+            for path, kind, size, mtime, inode, status in zip(*(previous[c].tolist() for c in columns), strict=True)]
+    return previous.loc[same, INDEX_COLUMNS]
 
 
 def build_image_index(folder: str | Path, workers: int | None = None) -> pd.DataFrame:

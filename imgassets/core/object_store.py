@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +110,7 @@ class LocalObjectStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._root = str(self.root)
+        self._made_dirs: set[str] = set()  # folders this instance created or found (no mkdir per object)
 
     def describe(self) -> str:
         return f"local object store at {self.root}"
@@ -134,11 +135,22 @@ class LocalObjectStore:
             raise ObjectNotFoundError(f"{key} not found in {self.describe()}") from None
 
     def _atomic_write(self, key: str, write) -> None:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        """Call ``write(handle)`` on a temporary file beside the object, then rename it into place.
+        The temporary name is unique per process and thread (``.tmp-<pid>-<thread>-<name>``), so
+        concurrent writers never share one; a crash leaves only a ``.tmp-`` file, never listed."""
+        target = self._file(key)
+        parent, _, name = target.rpartition("/")
+        if parent not in self._made_dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._made_dirs.add(parent)
+        tmp = f"{parent}/.tmp-{os.getpid()}-{threading.get_ident()}-{name}"
         try:
-            with os.fdopen(fd, "wb") as handle:
+            try:
+                handle = open(tmp, "wb")  # noqa: SIM115 -- closed below
+            except FileNotFoundError:  # the folder was removed since this instance saw it
+                os.makedirs(parent, exist_ok=True)
+                handle = open(tmp, "wb")  # noqa: SIM115
+            with handle:
                 write(handle)
             os.replace(tmp, target)
         except BaseException:
