@@ -34,10 +34,10 @@ def test_benchmark_reports_every_figure_and_ratio(tmp_path):
     assert figures["images"] == 80 and figures["changed_images"] == 4
     assert figures["change_runs"] == 2  # both scientists changed, both launched
     for key in ("find_s", "sha256sum_s", "decode_floor_s", "cp_al_s", "index_cold_s", "cold_ingest_s",
-                "archival_s", "rescan_s", "change_s", "pull_cold_s", "pull_warm_s"):
+                "archival_s", "rescan_s", "change_s", "pull_cold_s", "pull_warm_s", "pull_cp_r_s"):
         assert figures[key] > 0, key
     for key in ("validation_vs_decode_floor", "cold_ingest_vs_floors", "rescan_vs_find", "change_vs_cold",
-                "warm_pull_vs_cp_al"):
+                "warm_pull_vs_cp_al", "tick_vs_find", "cold_pull_vs_cp_r"):
         assert ratios[key] is not None and ratios[key] > 0, key
     assert (ratios["archival_vs_rclone"] is None) == (shutil.which("rclone") is None)
     assert (ratios["archival_vs_dvc"] is None) == (dvc_executable() is None)

@@ -6,7 +6,8 @@ What a training container runs (``imgassets pull DATASET_ID|latest DEST``):
    materialized), else take the id as given;
 2. read ``datasets/<id>/manifest.parquet``;
 3. for each image, make sure the cache holds it: ``<cache>/sha256/<2>/<64>``. Missing objects are
-   downloaded in parallel, each verified against its SHA-256 (a corrupt download is never kept);
+   downloaded in parallel (read once: verified against its SHA-256 in memory, then written to a
+   temporary name and renamed; a corrupt download is never kept);
 4. place each image at ``DEST/images/<split>/<sha256>.<ext>`` as a **hardlink** to the cached file
    (a copy when the cache is on another filesystem, or for a JPEG that does not end with the EOI
    marker, which Ultralytics would "fix" by rewriting the file in place); write
@@ -95,13 +96,16 @@ def _is_trusted(path: Path, verify: bool, sha256: str) -> bool:
     return path.is_file() and sha256_file(str(path)) == sha256 and _mark_verified(path)
 
 
-def _mark_verified(path: Path) -> bool:
-    """Make a verified cached file read-only and set its sentinel mtime (noting a JPEG without EOI)."""
-    with open(path, "rb") as handle:
-        head = handle.read(2)
-        handle.seek(-2, os.SEEK_END)
-        no_eoi = head == b"\xff\xd8" and handle.read() != b"\xff\xd9"
-    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+def _mark_verified(path: Path, head_tail: bytes | None = None) -> bool:
+    """Make a verified cached file read-only and set its sentinel mtime (noting a JPEG without
+    EOI). ``head_tail``: the file's first two and last two bytes when the caller has them."""
+    if head_tail is None:
+        with open(path, "rb") as handle:
+            head = handle.read(2)
+            handle.seek(-2, os.SEEK_END)
+            head_tail = head + handle.read()
+    no_eoi = head_tail[:2] == b"\xff\xd8" and head_tail[2:] != b"\xff\xd9"
+    os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     mark = VERIFIED_NO_EOI_MTIME_NS if no_eoi else VERIFIED_MTIME_NS
     os.utime(path, ns=(mark, mark))
     return True
@@ -112,12 +116,13 @@ def ensure_cached(store: ObjectStore, cache_dir: Path, sha256: str, verify: bool
     path = cache_path(cache_dir, sha256)
     if _is_trusted(path, verify, sha256):
         return 0
-    if path.exists():
-        path.chmod(stat.S_IWUSR | stat.S_IRUSR)
-        path.unlink()
-    store.get_file(content_key(sha256), path)  # verified against the hash, atomic
-    _mark_verified(path)
-    return path.stat().st_size
+    data = store.get_bytes(content_key(sha256))  # verified against the hash (IntegrityError if not)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{sha256}")
+    tmp.write_bytes(data)
+    _mark_verified(tmp, data[:2] + data[-2:])  # read-only, sentinel mtime
+    os.replace(tmp, path)  # atomic: the cache never holds a partial object under its name
+    return len(data)
 
 
 def _needs_private_copy(path: Path, fmt: str) -> bool:
