@@ -303,6 +303,9 @@ def markdown(result: dict) -> str:
     for what, value, target, met in verdicts(result):
         lines.append(f"| {what} | {'n/a' if value is None else f'{value:.3g}'} | {target} | "
                      f"{'n/a' if met is None else ('yes' if met else '**no**')} |")
+    target_keys = set(TARGETS)
+    lines += ["", "| other ratio | measured |", "|---|---|"]
+    lines += [f"| {k} | {'n/a' if v is None else f'{v:.3g}'} |" for k, v in result["ratios"].items() if k not in target_keys]
     lines += ["", "| figure | seconds or count |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in f.items()]
     return "\n".join(lines) + "\n"
