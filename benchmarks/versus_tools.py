@@ -155,8 +155,15 @@ def sensor_tick(instance: dg.DagsterInstance, root: Path, cursor: str | None) ->
 # --- the other tools --------------------------------------------------------------------------
 
 def dvc_executable() -> str | None:
-    """``$DVC``, or ``dvc`` on the PATH, or None when DVC is not installed."""
-    return os.environ.get("DVC") or shutil.which("dvc")
+    """``$DVC``, or ``dvc`` on the PATH, or None when DVC is not installed. Raises ``SystemExit``
+    naming the variable when ``$DVC`` is set but names no executable (a typo is not "n/a")."""
+    configured = os.environ.get("DVC")
+    if not configured:
+        return shutil.which("dvc")
+    found = shutil.which(configured)
+    if found is None:
+        raise SystemExit(f"$DVC={configured!r} is not an executable file or a command on the PATH")
+    return found
 
 
 def dvc_init(workspace: Path, remote: Path, dvc: str) -> None:
