@@ -137,7 +137,7 @@ def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None,
     current = {s.path: (kinds[s.path], s.size, s.mtime_ns, s.inode) for s in stats}
     reused = _reusable_rows(current, previous)
     if len(reused) == len(current):  # nothing new, changed or gone: the previous index as it was
-        return IndexUpdate(reused.reset_index(drop=True).astype(INDEX_DTYPES), len(reused), 0)
+        return IndexUpdate(reused.sort_values("path", ignore_index=True).astype(INDEX_DTYPES), len(reused), 0)
     known = set(reused["path"].tolist())
     jobs = [(s.path, kinds[s.path]) for s in stats if s.path not in known]
     fresh = pd.DataFrame(_index_many(folder, jobs, workers or os.cpu_count() or 1), columns=INDEX_COLUMNS)
