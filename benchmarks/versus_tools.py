@@ -307,12 +307,13 @@ def markdown(result: dict) -> str:
         f"change: {f['changed_images']} images ({result['change']:.0%}).", "",
         "| target | measured | target | met |", "|---|---|---|---|",
     ]
+    def shown(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3g}"
+
     for what, value, target, met in verdicts(result):
-        lines.append(f"| {what} | {'n/a' if value is None else f'{value:.3g}'} | {target} | "
-                     f"{'n/a' if met is None else ('yes' if met else '**no**')} |")
-    target_keys = set(TARGETS)
+        lines.append(f"| {what} | {shown(value)} | {target} | {'n/a' if met is None else ('yes' if met else '**no**')} |")
     lines += ["", "| other ratio | measured |", "|---|---|"]
-    lines += [f"| {k} | {'n/a' if v is None else f'{v:.3g}'} |" for k, v in result["ratios"].items() if k not in target_keys]
+    lines += [f"| {k} | {shown(v)} |" for k, v in result["ratios"].items() if k not in TARGETS]
     lines += ["", "| figure | seconds or count |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in f.items()]
     return "\n".join(lines) + "\n"

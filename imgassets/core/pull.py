@@ -77,7 +77,12 @@ def resolve_dataset_id(store: ObjectStore, ref: str) -> str:
 
 def cache_path(cache_dir: Path, sha256: str) -> Path:
     """Where the cache keeps the object ``sha256``."""
-    return cache_dir / "sha256" / sha256[:2] / sha256
+    return Path(_cache_file(cache_dir, sha256))
+
+
+def _cache_file(cache_dir: str | Path, sha256: str) -> str:
+    """:func:`cache_path` as a plain string (the pull's loops run once per file)."""
+    return f"{cache_dir}/sha256/{sha256[:2]}/{sha256}"
 
 
 def _sentinel(path: str) -> int | None:
@@ -117,17 +122,24 @@ def ensure_cached(store: ObjectStore, cache_dir: Path, sha256: str, verify: bool
     if _is_trusted(path, verify, sha256):
         return 0
     data = store.get_bytes(content_key(sha256))  # verified against the hash (IntegrityError if not)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{sha256}")
-    tmp.write_bytes(data)
-    _mark_verified(tmp, data[:2] + data[-2:])  # read-only, sentinel mtime
-    os.replace(tmp, path)  # atomic: the cache never holds a partial object under its name
+    _write_verified(path, data)
     return len(data)
 
 
-def _needs_private_copy(path: Path, fmt: str) -> bool:
-    """A JPEG cached without its EOI marker (known from the sentinel mtime, no read)."""
-    return fmt in ("JPEG", "MPO") and path.stat().st_mtime_ns != VERIFIED_MTIME_NS
+def _write_verified(path: Path, data: bytes) -> None:
+    """Put verified ``data`` in the cache at ``path``: written under a temporary name (unique per
+    process and thread), made read-only with its sentinel mtime, then renamed into place, so the
+    cache never holds a partial file under its name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}")
+    tmp.write_bytes(data)
+    _mark_verified(tmp, data[:2] + data[-2:])
+    os.replace(tmp, path)
+
+
+def _needs_private_copy(fmt: str, sentinel: int | None) -> bool:
+    """A JPEG cached without its EOI marker, known from the cached file's :func:`_sentinel` (no read)."""
+    return fmt in ("JPEG", "MPO") and sentinel != VERIFIED_MTIME_NS
 
 
 def cached_label(cache_dir: Path, text: str) -> Path:
@@ -135,14 +147,8 @@ def cached_label(cache_dir: Path, text: str) -> Path:
     (written once, atomically; then hardlinked into every pull like an image)."""
     digest = sha256_bytes(text.encode())
     path = Path(f"{cache_dir}/labels/{digest[:2]}/{digest}.txt")
-    if _sentinel(str(path)) == VERIFIED_MTIME_NS:
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}")
-    tmp.write_text(text)  # new, or written to since it was cached: written again
-    tmp.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    os.utime(tmp, ns=(VERIFIED_MTIME_NS, VERIFIED_MTIME_NS))
-    os.replace(tmp, path)
+    if _sentinel(str(path)) != VERIFIED_MTIME_NS:  # new, or written to since it was cached
+        _write_verified(path, text.encode())
     return path
 
 
@@ -150,7 +156,7 @@ def place_new(cached: str, target: str, fmt: str, sentinel: int | None) -> bool:
     """:func:`place` for the common case of a fresh destination: one ``link`` system call when
     ``target`` does not exist yet and ``sentinel`` (the cached file's, from :func:`_sentinel`) does
     not call for a private copy; otherwise :func:`place`."""
-    if not (fmt in ("JPEG", "MPO") and sentinel != VERIFIED_MTIME_NS):
+    if not _needs_private_copy(fmt, sentinel):
         try:
             os.link(cached, target)
             return True
@@ -169,7 +175,7 @@ def place(cached: Path, target: Path, fmt: str) -> bool:
     tmp = target.with_name(f".tmp-{target.name}")
     tmp.unlink(missing_ok=True)
     linked = False
-    if not _needs_private_copy(cached, fmt):
+    if not _needs_private_copy(fmt, _sentinel(str(cached))):
         try:
             os.link(cached, tmp)
             linked = True
@@ -189,7 +195,7 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
     downloaded = downloaded_bytes = hits = linked = copied = 0
     unique = {r["sha256"] for r in dataset.records}
     # Cache hits by a stat each, here; the rest (everything, when re-hashing) go to the thread pool.
-    sentinels = {sha: None if verify else _sentinel(f"{cache_dir}/sha256/{sha[:2]}/{sha}") for sha in unique}
+    sentinels = {sha: None if verify else _sentinel(_cache_file(cache_dir, sha)) for sha in unique}
     missing = sorted(sha for sha, sentinel in sentinels.items() if sentinel is None)
     hits = len(unique) - len(missing)
     with Progress(disable=not show_progress, transient=True) as progress, \
@@ -198,7 +204,7 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
         futures = {pool.submit(ensure_cached, store, cache_dir, sha, verify): sha for sha in missing}
         for future in as_completed(futures):
             size = future.result()
-            sentinels[futures[future]] = _sentinel(str(cache_path(cache_dir, futures[future])))
+            sentinels[futures[future]] = _sentinel(_cache_file(cache_dir, futures[future]))
             downloaded += size > 0
             downloaded_bytes += size
             hits += size == 0
@@ -208,7 +214,7 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
         (dest / "labels" / split).mkdir(parents=True, exist_ok=True)
     for record in dataset.records:  # plain strings and one link per file: this loop is the warm pull
         sha, fmt, split = record["sha256"], record["format"], record["split"]
-        cached = f"{cache_dir}/sha256/{sha[:2]}/{sha}"
+        cached = _cache_file(cache_dir, sha)
         if place_new(cached, f"{dest}/images/{split}/{sha}.{SUPPORTED_FORMATS[fmt]}", fmt, sentinels[sha]):
             linked += 1
         else:

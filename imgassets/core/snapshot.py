@@ -19,7 +19,7 @@ import pandas as pd
 from imgassets.core.hashing import sha256_bytes
 from imgassets.core.image_index import valid_images
 from imgassets.core.label_checks import blocking_findings
-from imgassets.core.manifest import SNAPSHOT_SCHEMA, content_id, to_parquet_bytes
+from imgassets.core.manifest import BOX_TYPE, SNAPSHOT_SCHEMA, content_id, to_parquet_bytes
 from imgassets.core.object_store import ObjectStore, content_key
 
 DEFAULT_UPLOAD_WORKERS = 8
@@ -70,8 +70,8 @@ def snapshot_records(index: pd.DataFrame, labels: pd.DataFrame) -> list[dict]:
             for values in zip(*(_plain(images[k]) for k in fields), strict=True)]
 
 
-BOX_FIELDS = ("class_name", "class_id", "x_center", "y_center", "width", "height", "difficult", "truncated", "iscrowd")
-"""Fields of a manifest box (see :mod:`imgassets.core.manifest`)."""
+BOX_FIELDS = tuple(field.name for field in BOX_TYPE)
+"""Fields of a manifest box, in the manifest's order (:data:`imgassets.core.manifest.BOX_TYPE`)."""
 
 
 def _plain(column: pd.Series) -> list:
