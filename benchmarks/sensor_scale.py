@@ -19,7 +19,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from imgassets.defs.resources import SharedDrive
+from imgassets.defs.resources import LocalObjectStoreResource, SharedDrive
 from imgassets.defs.sensors import shared_drive_sensor
 
 
@@ -34,10 +34,12 @@ def generate_tree(root: Path, files: int, scientists: int) -> None:
             (folder / f"img_{i:06d}.jpg").write_bytes(b"\xff\xd8 tiny \xff\xd9")
 
 
-def tick(instance: dg.DagsterInstance, root: Path, cursor: str | None) -> tuple[dg.SensorResult, float]:
-    """One sensor evaluation (settle window 0) and its wall time in seconds."""
-    context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                      resources={"shared_drive": SharedDrive(root=str(root), settle_seconds=0)})
+def tick(instance: dg.DagsterInstance, root: Path, cursor: str | None, home: Path) -> tuple[dg.SensorResult, float]:
+    """One sensor evaluation (settle window 0) and its wall time in seconds; the listings of the
+    runs it launches go to the local object store under ``home``."""
+    resources = {"shared_drive": SharedDrive(root=str(root), settle_seconds=0),
+                 "object_store": LocalObjectStoreResource(home=str(home))}
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     started = time.perf_counter()
     result = shared_drive_sensor(context)
     elapsed = time.perf_counter() - started
@@ -58,12 +60,12 @@ def run(root: Path, files: int, scientists: int) -> dict:
     if not root.exists():
         generate_tree(root, files, scientists)
     floor = min(find_floor(root) for _ in range(3))
-    with dg.instance_for_test() as instance:
-        first, first_s = tick(instance, root, None)
-        same, same_s = tick(instance, root, first.cursor)
+    with dg.instance_for_test() as instance, tempfile.TemporaryDirectory() as home:
+        first, first_s = tick(instance, root, None, Path(home))
+        same, same_s = tick(instance, root, first.cursor, Path(home))
         victim = next((root / "scientist_07").rglob("*.jpg"))
         victim.write_bytes(victim.read_bytes() + b"x")
-        changed, changed_s = tick(instance, root, same.cursor)
+        changed, changed_s = tick(instance, root, same.cursor, Path(home))
     return {
         "files": sum(1 for _ in root.rglob("*.jpg")), "scientists": scientists, "find_floor_s": round(floor, 3),
         "first_tick_s": round(first_s, 3), "first_tick_runs": len(first.run_requests),

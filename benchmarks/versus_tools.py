@@ -13,11 +13,11 @@ Measured side by side (every figure in seconds, every ratio from this run):
   against ``dvc add`` + ``dvc push`` to a local remote and ``rclone copy`` to a local folder;
 * cold ingest: image index + label table + snapshot of every scientist into an empty store,
   against the sum of its floors (walk + hash + decode + copy);
-* no-change rescan: a sensor tick plus the incremental image index, against ``find`` and
-  ``dvc status``;
+* no-change rescan: a sensor tick plus the incremental image index of the listing the sensor
+  stored for the run it launched (as that run would index it), against ``find`` and ``dvc status``;
 * a change of ``--change`` of the images (half modified, half new): sensor tick + incremental
-  index + label table + snapshot, against ``dvc add`` + ``dvc push`` of the same change and
-  against the cold ingest;
+  index (of the tick's listings) + label table + snapshot, against ``dvc add`` + ``dvc push`` of the
+  same change and against the cold ingest;
 * dataset pull: cold (empty cache) and warm (cached objects), against ``cp -al`` (and the cold
   one against ``cp -r``) of the pulled dataset.
 
@@ -50,6 +50,7 @@ from imgassets.core.dataset import load_snapshot, merge_snapshots, store_dataset
 from imgassets.core.drive import list_scientists
 from imgassets.core.image_index import update_image_index
 from imgassets.core.label_table import build_label_table
+from imgassets.core.listing import load_listing
 from imgassets.core.object_store import LocalObjectStore
 from imgassets.core.pull import pull_dataset
 from imgassets.core.snapshot import commit_snapshot, snapshot_records
@@ -125,9 +126,17 @@ def floor_decode_one_core(images: list[Path]) -> float:
 
 # --- imgassets (the functional core the assets call) ------------------------------------------
 
-def index_all(root: Path, previous: dict | None = None) -> dict:
-    """``update_image_index`` of every scientist (incremental when ``previous`` indexes are given)."""
-    return {s: update_image_index(root / s, (previous or {}).get(s)).index for s in list_scientists(root)}
+def index_all(root: Path, previous: dict | None = None, listings: dict | None = None) -> dict:
+    """``update_image_index`` of every scientist (incremental when ``previous`` indexes are given;
+    of the sensor's ``listings`` instead of a walk when given)."""
+    previous, listings = previous or {}, listings or {}
+    return {s: update_image_index(root / s, previous.get(s), listing=listings.get(s)).index for s in list_scientists(root)}
+
+
+def sensor_listings(store: LocalObjectStore, cursor: str) -> dict:
+    """The listing each scientist's run indexes: the one the sensor stored for the fingerprint its
+    cursor last launched (what ``image_index`` loads from the run's fingerprint tag)."""
+    return {s: load_listing(store, s, launched) for s, (launched, *_) in json.loads(cursor).items() if launched}
 
 
 def label_all(root: Path, indexes: dict) -> dict:
@@ -140,15 +149,17 @@ def snapshot_all(root: Path, store: LocalObjectStore, indexes: dict, labels: dic
     return {s: commit_snapshot(store, s, root / s, snapshot_records(indexes[s], labels[s])).manifest_key for s in indexes}
 
 
-def ingest(root: Path, store: LocalObjectStore, previous: dict | None = None) -> tuple[dict, dict]:
+def ingest(root: Path, store: LocalObjectStore, previous: dict | None = None,
+           listings: dict | None = None) -> tuple[dict, dict]:
     """Image index, label table and snapshot of every scientist: (indexes, manifest keys)."""
-    indexes = index_all(root, previous)
+    indexes = index_all(root, previous, listings)
     return indexes, snapshot_all(root, store, indexes, label_all(root, indexes))
 
 
-def sensor_tick(instance: dg.DagsterInstance, root: Path, cursor: str | None) -> tuple[str, float, int]:
-    """One real ``shared_drive_sensor`` evaluation: (new cursor, seconds, runs requested)."""
-    result, seconds = tick(instance, root, cursor)
+def sensor_tick(instance: dg.DagsterInstance, root: Path, cursor: str | None, home: Path) -> tuple[str, float, int]:
+    """One real ``shared_drive_sensor`` evaluation (listings stored under ``home``): (new cursor,
+    seconds, runs requested)."""
+    result, seconds = tick(instance, root, cursor, home)
     return result.cursor, seconds, len(result.run_requests)
 
 
@@ -228,12 +239,14 @@ def run(work: Path, spec: TreeSpec, change: float) -> dict:
         dvc_init(dvc_workspace, out / "dvc-remote", dvc)
         figures["dvc_add_push_s"] = dvc_add_push(dvc_workspace, dvc)
 
+    sensor_home = out / "sensor"  # the sensor's object store, where it keeps listings
+    listing_store = LocalObjectStore(sensor_home / "objects")
     with dg.instance_for_test() as instance:
-        cursor, figures["first_tick_s"], _ = sensor_tick(instance, drive, None)
+        cursor, figures["first_tick_s"], _ = sensor_tick(instance, drive, None, sensor_home)
         # No-change rescan: a tick that launches nothing, and the incremental index.
-        cursor, tick_s, runs = sensor_tick(instance, drive, cursor)
+        cursor, tick_s, runs = sensor_tick(instance, drive, cursor, sensor_home)
         assert runs == 0, "a no-change tick launched runs"
-        indexes, index_s = timed(lambda: index_all(drive, indexes))
+        indexes, index_s = timed(lambda: index_all(drive, indexes, sensor_listings(listing_store, cursor)))
         figures["rescan_tick_s"], figures["rescan_index_s"] = tick_s, index_s
         figures["rescan_s"] = tick_s + index_s
         if dvc:
@@ -245,8 +258,9 @@ def run(work: Path, spec: TreeSpec, change: float) -> dict:
         if dvc:  # the same seed makes the same change (new files, new inodes: the drive is untouched)
             apply_change(dvc_workspace, change, spec.seed, spec.width, spec.height)
             figures["dvc_change_s"] = dvc_add_push(dvc_workspace, dvc)
-        cursor, change_tick_s, runs = sensor_tick(instance, drive, cursor)
-        (indexes, manifests), change_ingest_s = timed(lambda: ingest(drive, store, indexes))
+        cursor, change_tick_s, runs = sensor_tick(instance, drive, cursor, sensor_home)
+        (indexes, manifests), change_ingest_s = timed(
+            lambda: ingest(drive, store, indexes, sensor_listings(listing_store, cursor)))
         figures["change_s"] = change_tick_s + change_ingest_s
         figures["change_runs"] = runs
 

@@ -7,7 +7,9 @@ import os
 import threading
 
 import pandas as pd
+import pytest
 
+from imgassets.core import drive
 from imgassets.core import image_index as index_module
 from imgassets.core.drive import is_ignored
 from imgassets.core.image_index import build_image_index, update_image_index
@@ -79,6 +81,15 @@ def test_junk_and_partial_transfers_are_skipped(tmp_path):
 def test_is_ignored():
     assert [n for n in ("a.jpg", ".git", "Thumbs.db", "DESKTOP.INI", "~$x.xlsx", "a.PART", "ok.txt") if is_ignored(n)] == [
         ".git", "Thumbs.db", "DESKTOP.INI", "~$x.xlsx", "a.PART"]
+
+
+@pytest.mark.parametrize("name", [
+    ".git", ".DS_Store", "Thumbs.db", "tHuMbS.Db", "DESKTOP.INI", "desktop.ini", "~$x.xlsx", "~$", "a.PART", "b.pArT",
+    "c.crdownload", "d.CRDOWNLOAD", "e.tmp", "f.TmP", "a.jpg", "ok.txt", "train.jpg", "x.dat", "thumbs.db.jpg", "t", "d.b",
+])
+def test_the_walks_pre_test_never_misses_an_ignored_name(name):
+    may_be_ignored = name[0] in drive._MAYBE_FIRST or name[-2:] in drive._MAYBE_LAST2
+    assert may_be_ignored or not is_ignored(name)
 
 
 def test_symlinked_folders_are_not_followed(tmp_path):

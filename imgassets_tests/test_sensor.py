@@ -9,13 +9,15 @@ import dagster as dg
 import pytest
 
 from imgassets.defs.partitions import scientists
-from imgassets.defs.resources import SharedDrive
+from imgassets.defs.resources import LocalObjectStoreResource, SharedDrive
 from imgassets.defs.sensors import default_sensor_status, shared_drive_sensor
 
 
 def _tick(instance: dg.DagsterInstance, root, cursor: str | None, settle: int = 0) -> dg.SensorResult:
-    context = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                      resources={"shared_drive": SharedDrive(root=str(root), settle_seconds=settle)})
+    """One evaluation; listings go to a local object store beside the drive (``<root>-home``)."""
+    resources = {"shared_drive": SharedDrive(root=str(root), settle_seconds=settle),
+                 "object_store": LocalObjectStoreResource(home=f"{root}-home")}
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     result = shared_drive_sensor(context)
     for request in result.dynamic_partitions_requests:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from imgassets.core import imaging, layout
-from imgassets.core.drive import walk_files
+from imgassets.core.drive import FileStat, walk_files
 from imgassets.core.hashing import sha256_bytes
 from imgassets.core.object_store import ObjectStore
 
@@ -123,27 +123,51 @@ def _index_many(folder: Path, jobs: list[tuple[str, str]], workers: int) -> list
                                    chunksize=chunk))
 
 
-def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None, workers: int | None = None) -> IndexUpdate:
+def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None, workers: int | None = None,
+                       listing: list[FileStat] | None = None) -> IndexUpdate:
     """Index ``folder`` (a scientist's folder), reusing the rows of ``previous`` for files whose
     path, size, mtime_ns, inode and kind are unchanged: no re-hash, no re-decode. Changed and new
     files are read on ``workers`` processes (default: every core). Files gone from the folder are
     gone from the index. Raises ``NotADirectoryError`` naming the folder when it does not exist.
+
+    ``listing``: the files to index, as the sensor listed them (:mod:`imgassets.core.listing`),
+    instead of walking the folder again; default: walk it (:func:`imgassets.core.drive.walk_files`).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"scientist folder {folder} does not exist or is not a directory")
-    stats = sorted(walk_files(folder), key=lambda s: s.path)
-    kinds = layout.classify_paths([s.path for s in stats])
+    stats = sorted(walk_files(folder) if listing is None else listing, key=lambda s: s.path)
+    paths = [s.path for s in stats]
+    kinds = _kinds(paths, previous)
     current = {s.path: (kinds[s.path], s.size, s.mtime_ns, s.inode) for s in stats}
     reused = _reusable_rows(current, previous)
     if len(reused) == len(current):  # nothing new, changed or gone: the previous index as it was
-        return IndexUpdate(reused.sort_values("path", ignore_index=True).astype(INDEX_DTYPES), len(reused), 0)
+        unchanged = previous if reused.index.equals(previous.index) and _is_sorted_typed(previous) else \
+            reused.sort_values("path", ignore_index=True).astype(INDEX_DTYPES)
+        return IndexUpdate(unchanged, len(reused), 0)
     known = set(reused["path"].tolist())
     jobs = [(s.path, kinds[s.path]) for s in stats if s.path not in known]
     fresh = pd.DataFrame(_index_many(folder, jobs, workers or os.cpu_count() or 1), columns=INDEX_COLUMNS)
     parts = [part.astype(INDEX_DTYPES) for part in (reused, fresh) if len(part)]
     table = pd.concat(parts, ignore_index=True).sort_values("path", ignore_index=True)
     return IndexUpdate(table, len(reused), len(jobs))
+
+
+def _kinds(paths: list[str], previous: pd.DataFrame | None) -> dict[str, str]:
+    """The kind of each path (:func:`imgassets.core.layout.classify_paths`). A kind depends only on
+    the set of paths, so when ``previous`` lists exactly ``paths`` (sorted) its kinds are taken
+    as they are instead of classifying every path again."""
+    if previous is not None and len(previous) == len(paths) and "kind" in previous.columns \
+            and previous["path"].tolist() == paths:
+        return dict(zip(paths, previous["kind"].tolist(), strict=True))
+    return layout.classify_paths(paths)
+
+
+def _is_sorted_typed(index: pd.DataFrame) -> bool:
+    """True when ``index`` has exactly the index columns and dtypes, a 0..n-1 row index, sorted by path."""
+    return (list(index.columns) == INDEX_COLUMNS and isinstance(index.index, pd.RangeIndex) and index.index.start == 0
+            and index.index.step == 1 and {c: str(t) for c, t in index.dtypes.items()} == INDEX_DTYPES
+            and index["path"].is_monotonic_increasing)
 
 
 def _reusable_rows(current: dict[str, tuple], previous: pd.DataFrame | None) -> pd.DataFrame:

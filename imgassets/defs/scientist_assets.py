@@ -9,6 +9,7 @@ import pandas as pd
 from imgassets.core import layout
 from imgassets.core.archive import MOVE, archive_sources, carry_forward
 from imgassets.core.dataset import load_snapshot
+from imgassets.core.drive import FileStat
 from imgassets.core.image_index import (
     load_cached_index,
     rejected_images,
@@ -17,14 +18,34 @@ from imgassets.core.image_index import (
     valid_images,
 )
 from imgassets.core.label_table import build_label_table
+from imgassets.core.listing import ListingError, load_listing
+from imgassets.core.object_store import ObjectStore
 from imgassets.core.quality_report import quality_report, report_markdown
 from imgassets.core.snapshot import commit_snapshot, snapshot_records
 from imgassets.defs.lineage import latest_snapshot
 from imgassets.defs.metadata import archive_metadata, markdown_table
-from imgassets.defs.partitions import scientists
+from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 
 GROUP = "scientist_data"
+
+
+def sensor_listing(context: dg.AssetExecutionContext, store: ObjectStore) -> tuple[list[FileStat] | None, str]:
+    """The folder listing stored by the sensor for this run's fingerprint tag, and how the files
+    were listed (for the metadata). ``None`` (walk the folder) for a run launched by hand, a
+    re-execution (the folder may have changed since the original run) or a listing that is
+    missing or corrupt (logged)."""
+    fingerprint = context.run.tags.get(FINGERPRINT_TAG)
+    if not fingerprint or context.run.parent_run_id:
+        return None, "walk of the folder"
+    try:
+        listing = load_listing(store, context.partition_key, fingerprint)
+    except ListingError as exc:
+        context.log.warning(f"{exc}; walking the folder instead")
+        return None, "walk of the folder"
+    if listing is None:
+        return None, "walk of the folder"
+    return listing, f"sensor listing {fingerprint}"
 
 
 @dg.asset(partitions_def=scientists, io_manager_key="parquet_io_manager", group_name=GROUP, kinds={"parquet"})
@@ -32,16 +53,19 @@ def image_index(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
                 object_store: ObjectStoreResource) -> dg.Output[pd.DataFrame]:
     """Every file under the scientist's folder: size, mtime, inode, SHA-256, sniffed format,
     displayed size, EXIF orientation, perceptual hash and a status (``ok`` or why the image is
-    rejected). Incremental: unchanged files (path, size, mtime_ns, inode) keep their previous row."""
+    rejected). Incremental: unchanged files (path, size, mtime_ns, inode) keep their previous row.
+    A run the sensor launched indexes the listing the sensor stored (no second walk)."""
     store = object_store.get_store()
     previous = load_cached_index(store, context.partition_key)
-    update = update_image_index(shared_drive.folder(context.partition_key), previous)
+    listing, listed_by = sensor_listing(context, store)
+    update = update_image_index(shared_drive.folder(context.partition_key), previous, listing=listing)
     index = update.index
     save_cached_index(store, context.partition_key, index)
     images = index[index["kind"] == layout.IMAGE]
     rejected = rejected_images(index)
     return dg.Output(index, metadata={
         "dagster/row_count": len(index),
+        "listed_by": listed_by,
         "reused_rows": update.reused,
         "indexed_files": update.indexed,
         "images": len(images),

@@ -4,7 +4,9 @@ Each tick stat-walks every scientist folder (:func:`imgassets.core.drive.scan_fo
 and applies :func:`imgassets.core.change_detection.decide`. The cursor is a compact JSON object
 ``{scientist: [launched, pending, since]}`` (about 60 bytes a scientist). The run key is
 ``<scientist>:<fingerprint>``, so the same folder state never launches twice; a new folder's
-partition is added in the tick that launches its first run.
+partition is added in the tick that launches its first run. The listing behind each launched
+fingerprint is stored (:mod:`imgassets.core.listing`), and the run's image index reads it instead
+of walking the folder again.
 """
 
 import json
@@ -15,9 +17,10 @@ import dagster as dg
 
 from imgassets.core.change_detection import decide
 from imgassets.core.drive import scan_folder
+from imgassets.core.listing import save_listing
 from imgassets.defs.jobs import scientist_job
-from imgassets.defs.partitions import scientists
-from imgassets.defs.resources import SharedDrive
+from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
+from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("IMGASSETS_SENSOR_INTERVAL", "30"))
 
@@ -37,8 +40,10 @@ def default_sensor_status() -> dg.DefaultSensorStatus:
 
 @dg.sensor(job=scientist_job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
            default_status=default_sensor_status())
-def shared_drive_sensor(context: dg.SensorEvaluationContext, shared_drive: SharedDrive) -> dg.SensorResult:
-    """Stat-walks each scientist folder; requests a ``scientist_job`` run for each settled change."""
+def shared_drive_sensor(context: dg.SensorEvaluationContext, shared_drive: SharedDrive,
+                        object_store: ObjectStoreResource) -> dg.SensorResult:
+    """Stat-walks each scientist folder; requests a ``scientist_job`` run for each settled change
+    and stores the listing that run will index."""
     previous = json.loads(context.cursor) if context.cursor else {}
     states = {name: scan_folder(shared_drive.folder(name)) for name in shared_drive.scientists()}
     decision = decide(previous, states, time.time(), shared_drive.settle_seconds)
@@ -46,11 +51,16 @@ def shared_drive_sensor(context: dg.SensorEvaluationContext, shared_drive: Share
         context.log.warning(f"scientist folder {name} is gone from {shared_drive.root}; its partition and history are kept")
     if decision.settling:
         context.log.info(f"waiting for changes to settle ({shared_drive.settle_seconds} s): {', '.join(decision.settling)}")
-    known = set(context.instance.get_dynamic_partitions(scientists.name))
-    new_partitions = [name for name, _ in decision.launch if name not in known]
+    new_partitions = []
+    if decision.launch:  # a no-change tick ends here: no store, no partitions query
+        store = object_store.get_store()
+        for name, _ in decision.launch:
+            save_listing(store, name, states[name])
+        known = set(context.instance.get_dynamic_partitions(scientists.name))
+        new_partitions = [name for name, _ in decision.launch if name not in known]
     return dg.SensorResult(
         run_requests=[dg.RunRequest(partition_key=name, run_key=f"{name}:{fingerprint}",
-                                    tags={"imgassets/fingerprint": fingerprint}) for name, fingerprint in decision.launch],
+                                    tags={FINGERPRINT_TAG: fingerprint}) for name, fingerprint in decision.launch],
         dynamic_partitions_requests=[scientists.build_add_request(new_partitions)] if new_partitions else [],
         cursor=json.dumps(decision.cursor, sort_keys=True, separators=(",", ":")),
     )

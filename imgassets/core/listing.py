@@ -1,0 +1,80 @@
+"""Folder listings: the sensor's stat walk of a scientist's folder, handed to the run it launches.
+
+The sensor walks every folder on every tick to fingerprint it; the run it launches would walk the
+same folder again to index it. Instead, when the sensor launches a run for fingerprint ``F`` it
+stores the listing behind ``F``, and the run's image index reads that listing instead of walking:
+the run indexes exactly the folder state that the sensor decided to ingest, and the tree is walked
+once per change instead of twice.
+
+Format (the fingerprint text of :func:`imgassets.core.drive.listing_text`): one record per file,
+sorted by path, ``path NUL size NUL mtime_ns NUL inode NUL``, UTF-8 with ``surrogateescape`` for
+undecodable names; stored zlib-compressed at ``listings/<scientist>/<fingerprint>.zlib``. The
+fingerprint is the first 16 hex digits of the SHA-256 of the uncompressed text, so a listing is
+self-verifying: :func:`decode_listing` refuses one whose text does not hash to its name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+
+from imgassets.core.drive import FINGERPRINT_LENGTH, FileStat, FolderState
+from imgassets.core.object_store import ObjectStore
+
+COMPRESSION_LEVEL = 1
+"""zlib level: a 100,000-file listing is about 6 MB of text and 1 MB compressed at level 1."""
+
+
+class ListingError(ValueError):
+    """A stored listing that cannot be used; the message names the key and the reason."""
+
+
+def listing_key(scientist: str, fingerprint: str) -> str:
+    """Where the listing of a folder state is kept: ``listings/<scientist>/<fingerprint>.zlib``."""
+    return f"listings/{scientist}/{fingerprint}.zlib"
+
+
+def encode_listing(state: FolderState) -> bytes:
+    """The compressed listing text of ``state`` (a :func:`~imgassets.core.drive.scan_folder` result)."""
+    return zlib.compress(state.listing.encode("utf-8", "surrogateescape"), COMPRESSION_LEVEL)
+
+
+def decode_listing(data: bytes, fingerprint: str, source: str) -> list[FileStat]:
+    """The files of a stored listing, sorted by path. ``source`` names it in errors.
+
+    Raises :class:`ListingError` when ``data`` does not decompress, its text does not hash to
+    ``fingerprint``, or it is not ``path NUL size NUL mtime_ns NUL inode NUL`` records.
+    """
+    try:
+        raw = zlib.decompress(data)
+    except zlib.error as exc:
+        raise ListingError(f"{source}: not a zlib-compressed listing ({exc})") from None
+    actual = hashlib.sha256(raw).hexdigest()[:FINGERPRINT_LENGTH]
+    if actual != fingerprint:
+        raise ListingError(f"{source}: listing hashes to {actual}, not to its fingerprint {fingerprint}")
+    fields = raw.decode("utf-8", "surrogateescape").split("\0")
+    try:
+        if fields[-1] or (len(fields) - 1) % 4:
+            raise ValueError
+        return list(map(FileStat._make, zip(fields[0:-1:4], map(int, fields[1::4]), map(int, fields[2::4]),
+                                            map(int, fields[3::4]), strict=True)))
+    except ValueError:
+        raise ListingError(f"{source}: not a sequence of 'path NUL size NUL mtime_ns NUL inode NUL' records") from None
+
+
+def save_listing(store: ObjectStore, scientist: str, state: FolderState) -> str:
+    """Store the listing of ``state`` (once: listings are immutable, named by content); its key."""
+    key = listing_key(scientist, state.fingerprint)
+    if not store.exists(key):
+        store.put_bytes(key, encode_listing(state))
+    return key
+
+
+def load_listing(store: ObjectStore, scientist: str, fingerprint: str) -> list[FileStat] | None:
+    """The stored listing of the scientist's folder at ``fingerprint``, or ``None`` when the store
+    has none (a run launched by hand, or before listings were kept). Raises :class:`ListingError`
+    for a listing that is corrupt (see :func:`decode_listing`)."""
+    key = listing_key(scientist, fingerprint)
+    if not store.exists(key):
+        return None
+    return decode_listing(store.get_bytes(key), fingerprint, f"{key} in {store.describe()}")
