@@ -139,9 +139,10 @@ def sensor_listings(store: LocalObjectStore, cursor: str) -> dict:
     return {s: load_listing(store, s, launched) for s, (launched, *_) in json.loads(cursor).items() if launched}
 
 
-def label_all(root: Path, indexes: dict) -> dict:
-    """``build_label_table`` of every scientist."""
-    return {s: build_label_table(root / s, index) for s, index in indexes.items()}
+def label_all(root: Path, indexes: dict, previous: dict | None = None) -> dict:
+    """``build_label_table`` of every scientist (reusing the rows of unchanged YOLO files of the
+    ``previous`` label tables when given)."""
+    return {s: build_label_table(root / s, index, (previous or {}).get(s)) for s, index in indexes.items()}
 
 
 def snapshot_all(root: Path, store: LocalObjectStore, indexes: dict, labels: dict) -> dict:
@@ -149,11 +150,13 @@ def snapshot_all(root: Path, store: LocalObjectStore, indexes: dict, labels: dic
     return {s: commit_snapshot(store, s, root / s, snapshot_records(indexes[s], labels[s])).manifest_key for s in indexes}
 
 
-def ingest(root: Path, store: LocalObjectStore, previous: dict | None = None,
-           listings: dict | None = None) -> tuple[dict, dict]:
-    """Image index, label table and snapshot of every scientist: (indexes, manifest keys)."""
-    indexes = index_all(root, previous, listings)
-    return indexes, snapshot_all(root, store, indexes, label_all(root, indexes))
+def ingest(root: Path, store: LocalObjectStore, previous: tuple[dict, dict] = ({}, {}),
+           listings: dict | None = None) -> tuple[dict, dict, dict]:
+    """Image index, label table and snapshot of every scientist, incremental on the ``previous``
+    (indexes, label tables): (indexes, label tables, manifest keys)."""
+    indexes = index_all(root, previous[0], listings)
+    labels = label_all(root, indexes, previous[1])
+    return indexes, labels, snapshot_all(root, store, indexes, labels)
 
 
 def sensor_tick(instance: dg.DagsterInstance, root: Path, cursor: str | None, home: Path) -> tuple[str, float, int]:
@@ -259,8 +262,8 @@ def run(work: Path, spec: TreeSpec, change: float) -> dict:
             apply_change(dvc_workspace, change, spec.seed, spec.width, spec.height)
             figures["dvc_change_s"] = dvc_add_push(dvc_workspace, dvc)
         cursor, change_tick_s, runs = sensor_tick(instance, drive, cursor, sensor_home)
-        (indexes, manifests), change_ingest_s = timed(
-            lambda: ingest(drive, store, indexes, sensor_listings(listing_store, cursor)))
+        (indexes, labels, manifests), change_ingest_s = timed(
+            lambda: ingest(drive, store, (indexes, labels), sensor_listings(listing_store, cursor)))
         figures["change_s"] = change_tick_s + change_ingest_s
         figures["change_runs"] = runs
 

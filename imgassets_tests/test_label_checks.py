@@ -54,6 +54,14 @@ def test_each_fault_is_found_with_file_line_and_reason(tmp_path, line, check, re
     assert reason in findings[0].reason
 
 
+def test_a_table_with_other_dtypes_is_coerced_and_gets_the_same_findings(tmp_path):
+    folder = _folder(tmp_path, {"a.txt": "0 0.5 0.5 1.2 0.2\n0 0.5 0.5 0.2\n9 0.5 0.5 0.2 0.2\n"})
+    table = _table(folder)
+    loose = table.astype(object)  # e.g. a table read back by another tool
+    assert label_checks.schema_failures(loose) == label_checks.schema_failures(table) != []
+    assert loose.dtypes.eq(object).all()  # validated on a copy: the caller's table is not converted
+
+
 def test_edge_touching_boxes_within_rounding_tolerance_pass(tmp_path):
     folder = _folder(tmp_path, {"a.txt": "0 0.5 0.5 1.0000005 1\n0 0.100000 0.100000 0.200001 0.2\n"})
     assert label_checks.geometry_failures(_table(folder)) == []

@@ -16,7 +16,6 @@ junk and partial transfers are skipped the same way everywhere.
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
 import sys
@@ -30,7 +29,6 @@ import pandas as pd
 from imgassets.core import imaging, layout
 from imgassets.core.drive import FileStat, walk_files
 from imgassets.core.hashing import sha256_bytes
-from imgassets.core.object_store import ObjectStore
 
 INDEX_COLUMNS = [
     "path", "kind", "size_bytes", "mtime_ns", "inode", "sha256", "format", "width", "height",
@@ -195,21 +193,3 @@ def valid_images(index: pd.DataFrame) -> pd.DataFrame:
 def rejected_images(index: pd.DataFrame) -> pd.DataFrame:
     """Rows of ``index`` that are images rejected by validation (status other than ``ok``)."""
     return index[(index["kind"] == layout.IMAGE) & (index["status"] != imaging.OK)]
-
-
-def index_cache_key(scientist: str) -> str:
-    """Where the previous image index is kept for incremental runs: ``indexes/<scientist>.parquet``."""
-    return f"indexes/{scientist}.parquet"
-
-
-def load_cached_index(store: ObjectStore, scientist: str) -> pd.DataFrame | None:
-    """The scientist's previous image index from the store, or ``None`` on the first run."""
-    key = index_cache_key(scientist)
-    return pd.read_parquet(io.BytesIO(store.get_bytes(key))) if store.exists(key) else None
-
-
-def save_cached_index(store: ObjectStore, scientist: str, index: pd.DataFrame) -> None:
-    """Keep ``index`` in the store for the next incremental run."""
-    buffer = io.BytesIO()
-    index.to_parquet(buffer, index=False)
-    store.put_bytes(index_cache_key(scientist), buffer.getvalue())

@@ -9,8 +9,11 @@ not parse), ``difficult``/``truncated`` (VOC) and ``iscrowd`` (COCO) flags, ``cl
 (the class map used: data.yaml/classes.txt for YOLO, the file itself for VOC and COCO),
 ``parse_error`` (null when the line parsed) and ``frame_error`` (the label file declares an image
 size that is not the image's displayed size, e.g. the un-rotated frame of an EXIF-rotated photo),
-``superseded_by`` (another label file gives this image the same boxes and is used instead) and
-``source_conflict`` (label files disagree about this image).
+``superseded_by`` (another label file gives this image the same boxes and is used instead),
+``source_conflict`` (label files disagree about this image), and the content hashes of the row's
+sources from the image index, ``label_sha256`` (the label file) and ``class_map_sha256`` (its class
+map): the label table of a later run reuses the rows of a YOLO file whose sources are unchanged
+(:func:`build_label_table`'s ``previous``).
 A class-map file that cannot be used appears once as a row with ``line`` 0 and its ``parse_error``.
 
 Rows that did not parse are kept so that the asset checks can name the file and line; only rows
@@ -37,7 +40,7 @@ from imgassets.core.yolo_labels import parse_yolo_text
 LABEL_COLUMNS = [
     "image_sha256", "image_path", "image_ref", "label_file", "label_format", "line", "class_id", "class_name",
     "x_center", "y_center", "width", "height", "difficult", "truncated", "iscrowd", "class_map_file",
-    "parse_error", "frame_error", "superseded_by", "source_conflict",
+    "parse_error", "frame_error", "superseded_by", "source_conflict", "label_sha256", "class_map_sha256",
 ]
 LABEL_DTYPES = {
     "image_sha256": "string", "image_path": "string", "image_ref": "string", "label_file": "string",
@@ -45,6 +48,7 @@ LABEL_DTYPES = {
     "x_center": "float64", "y_center": "float64", "width": "float64", "height": "float64",
     "difficult": "Int64", "truncated": "Int64", "iscrowd": "Int64", "class_map_file": "string",
     "parse_error": "string", "frame_error": "string", "superseded_by": "string", "source_conflict": "string",
+    "label_sha256": "string", "class_map_sha256": "string",
 }
 
 
@@ -55,14 +59,14 @@ class LabelTableSchema(pa.DataFrameModel):
     edges and its area are checked by :mod:`imgassets.core.label_checks`, with a tolerance.
     """
 
-    image_sha256: Series[str] = pa.Field(nullable=True, str_matches=r"^[0-9a-f]{64}$")
-    image_path: Series[str] = pa.Field(nullable=True)
-    image_ref: Series[str] = pa.Field(nullable=True)
-    label_file: Series[str]
-    label_format: Series[str] = pa.Field(isin=["yolo", "voc", "coco", "csv"])
+    image_sha256: Series[pd.StringDtype] = pa.Field(nullable=True, str_matches=r"^[0-9a-f]{64}$")
+    image_path: Series[pd.StringDtype] = pa.Field(nullable=True)
+    image_ref: Series[pd.StringDtype] = pa.Field(nullable=True)
+    label_file: Series[pd.StringDtype]
+    label_format: Series[pd.StringDtype] = pa.Field(isin=["yolo", "voc", "coco", "csv"])
     line: Series[int] = pa.Field(ge=1)
     class_id: Series[pd.Int64Dtype] = pa.Field(ge=0)
-    class_name: Series[str] = pa.Field(nullable=True)
+    class_name: Series[pd.StringDtype] = pa.Field(nullable=True)
     x_center: Series[float] = pa.Field(ge=0, le=1)
     y_center: Series[float] = pa.Field(ge=0, le=1)
     width: Series[float] = pa.Field(ge=0, le=1)
@@ -70,11 +74,13 @@ class LabelTableSchema(pa.DataFrameModel):
     difficult: Series[pd.Int64Dtype] = pa.Field(nullable=True, isin=[0, 1])
     truncated: Series[pd.Int64Dtype] = pa.Field(nullable=True, isin=[0, 1])
     iscrowd: Series[pd.Int64Dtype] = pa.Field(nullable=True, isin=[0, 1])
-    class_map_file: Series[str] = pa.Field(nullable=True)
-    parse_error: Series[str] = pa.Field(nullable=True, isin=[])
-    frame_error: Series[str] = pa.Field(nullable=True)
-    superseded_by: Series[str] = pa.Field(nullable=True)
-    source_conflict: Series[str] = pa.Field(nullable=True)
+    class_map_file: Series[pd.StringDtype] = pa.Field(nullable=True)
+    parse_error: Series[pd.StringDtype] = pa.Field(nullable=True, isin=[])
+    frame_error: Series[pd.StringDtype] = pa.Field(nullable=True)
+    superseded_by: Series[pd.StringDtype] = pa.Field(nullable=True)
+    source_conflict: Series[pd.StringDtype] = pa.Field(nullable=True)
+    label_sha256: Series[pd.StringDtype] = pa.Field(nullable=True)
+    class_map_sha256: Series[pd.StringDtype] = pa.Field(nullable=True)
 
     class Config:
         strict = True
@@ -252,21 +258,30 @@ def reconcile_sources(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def build_label_table(folder: str | Path, index: pd.DataFrame) -> pd.DataFrame:
+def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.DataFrame:
     """Read every label file listed in ``index`` (the scientist's image index) under ``folder``:
-    YOLO txt, Pascal VOC XML, COCO JSON and box CSV (see their modules), into one table.
+    YOLO txt, Pascal VOC XML, COCO JSON and box CSV (see their modules), into one table, sorted by
+    ``label_file`` and ``line``.
 
     YOLO files are paired with images by :func:`imgassets.core.layout.pair_labels` and named by the
     nearest class map; VOC files by their ``<filename>``; COCO by ``file_name``. Boxes are in the
     image's displayed frame. Never raises for bad content: problems become rows with
     ``parse_error`` (or ``frame_error``).
+
+    ``previous``: the label table of an earlier run on the same folder. The rows of a YOLO file are
+    taken from it, not parsed again, when its sources are unchanged: the same label file hash, the
+    same paired image and image hash, the same class map file and hash
+    (:func:`_yolo_sources`). VOC, COCO and CSV files are always parsed (their class ids depend on
+    every file of the folder); a ``previous`` that holds a class-map error row is not used.
     """
     folder = Path(folder)
     by_kind = {k: index.loc[index["kind"] == k, "path"].tolist() for k in (layout.IMAGE, layout.LABEL, layout.CLASS_MAP)}
     images = index[index["kind"] == layout.IMAGE]
     sized = images[images["width"].notna() & images["height"].notna()]
+    sha_of = dict(zip(index["path"].tolist(), index["sha256"].astype(object).where(index["sha256"].notna(), None).tolist(),
+                      strict=True))
     ctx = _Context(
-        folder=folder, sha_of=dict(zip(index["path"], index["sha256"], strict=True)),
+        folder=folder, sha_of=sha_of,
         size_of=dict(zip(sized["path"], zip(sized["width"].astype(int), sized["height"].astype(int), strict=True),
                          strict=True)),
         exif_of=dict(zip(images["path"], images["exif_orientation"].astype(object).where(
@@ -274,6 +289,8 @@ def build_label_table(folder: str | Path, index: pd.DataFrame) -> pd.DataFrame:
         images=set(by_kind[layout.IMAGE]),
     )
     pairs = layout.pair_labels(by_kind[layout.IMAGE], by_kind[layout.LABEL])
+    reusable = _yolo_sources(previous)
+    reused: set[str] = set()
     class_maps: dict[str, dict[int, str] | ClassMapError] = {}
     map_of_dir: dict[str, str | None] = {}
     rows: list[dict] = []
@@ -301,6 +318,11 @@ def build_label_table(folder: str | Path, index: pd.DataFrame) -> pd.DataFrame:
         if label_dir not in map_of_dir:  # the nearest class map depends only on the label's folder
             map_of_dir[label_dir] = nearest_class_map(label_file, by_kind[layout.CLASS_MAP])
         map_file = map_of_dir[label_dir]
+        image_path = pairs.get(label_file)
+        sources = (sha_of.get(label_file), image_path, sha_of.get(image_path), map_file, sha_of.get(map_file))
+        if sources[0] is not None and reusable.get(label_file) == sources:
+            reused.add(label_file)
+            continue
         mapping: dict[int, str] | ClassMapError | None = None
         if map_file is not None:
             if map_file not in class_maps:
@@ -311,7 +333,30 @@ def build_label_table(folder: str | Path, index: pd.DataFrame) -> pd.DataFrame:
                     rows.append({"label_file": map_file, "label_format": "yolo", "line": 0, "class_map_file": map_file,
                                  "parse_error": f"class map cannot be used: {exc}"})
             mapping = class_maps[map_file]
-        rows += _yolo_rows(ctx, label_file, pairs.get(label_file), map_file, mapping)
-    if not rows:
+        rows += _yolo_rows(ctx, label_file, image_path, map_file, mapping)
+    parts = [pd.DataFrame(rows, columns=LABEL_COLUMNS).astype(LABEL_DTYPES)] if rows else []
+    if reused:
+        kept = previous[previous["label_file"].isin(reused)].astype(LABEL_DTYPES)
+        parts.append(kept.assign(superseded_by=pd.NA, source_conflict=pd.NA).astype(LABEL_DTYPES))
+    if not parts:
         return empty_label_table()
-    return reconcile_sources(pd.DataFrame(rows, columns=LABEL_COLUMNS).astype(LABEL_DTYPES))
+    table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    table = table.sort_values(["label_file", "line"], kind="stable", ignore_index=True)
+    table["label_sha256"] = table["label_file"].map(sha_of).astype("string")
+    table["class_map_sha256"] = table["class_map_file"].map(sha_of).astype("string")
+    return reconcile_sources(table)
+
+
+def _yolo_sources(previous: pd.DataFrame | None) -> dict[str, tuple]:
+    """``{label_file: (label_sha256, image_path, image_sha256, class_map_file, class_map_sha256)}``
+    for the YOLO files of ``previous`` (a label table); empty when it cannot be reused (none, made
+    before these columns, or holding a class-map error row, which the reused rows would lose)."""
+    if previous is None or not len(previous) or "label_sha256" not in previous.columns:
+        return {}
+    yolo = previous[previous["label_format"] == "yolo"]
+    if (yolo["label_file"] == yolo["class_map_file"]).any():
+        return {}
+    columns = ["label_file", "label_sha256", "image_path", "image_sha256", "class_map_file", "class_map_sha256"]
+    first = yolo.drop_duplicates("label_file")[columns]
+    plain = [first[c].astype(object).where(first[c].notna(), None).tolist() for c in columns]
+    return {row[0]: tuple(row[1:]) for row in zip(*plain, strict=True)}

@@ -76,7 +76,7 @@ BOX_FIELDS = tuple(field.name for field in BOX_TYPE)
 
 def _plain(column: pd.Series) -> list:
     """A column as plain Python values (int, float, str; None for nulls), as the manifest holds them."""
-    return [None if pd.isna(v) else v for v in column.astype(object).tolist()]
+    return column.astype(object).where(column.notna(), None).tolist()
 
 
 def upload_object(store: ObjectStore, source: Path, sha256: str) -> int:

@@ -10,18 +10,13 @@ from imgassets.core import layout
 from imgassets.core.archive import MOVE, archive_sources, carry_forward
 from imgassets.core.dataset import load_snapshot
 from imgassets.core.drive import FileStat
-from imgassets.core.image_index import (
-    load_cached_index,
-    rejected_images,
-    save_cached_index,
-    update_image_index,
-    valid_images,
-)
+from imgassets.core.image_index import rejected_images, update_image_index, valid_images
 from imgassets.core.label_table import build_label_table
 from imgassets.core.listing import ListingError, load_listing
 from imgassets.core.object_store import ObjectStore
 from imgassets.core.quality_report import quality_report, report_markdown
 from imgassets.core.snapshot import commit_snapshot, snapshot_records
+from imgassets.core.table_cache import IMAGE_INDEX, LABEL_TABLE, load_cached_table, save_cached_table
 from imgassets.defs.lineage import latest_snapshot
 from imgassets.defs.metadata import archive_metadata, markdown_table
 from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
@@ -56,11 +51,11 @@ def image_index(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     rejected). Incremental: unchanged files (path, size, mtime_ns, inode) keep their previous row.
     A run the sensor launched indexes the listing the sensor stored (no second walk)."""
     store = object_store.get_store()
-    previous = load_cached_index(store, context.partition_key)
+    previous = load_cached_table(store, IMAGE_INDEX, context.partition_key)
     listing, listed_by = sensor_listing(context, store)
     update = update_image_index(shared_drive.folder(context.partition_key), previous, listing=listing)
     index = update.index
-    save_cached_index(store, context.partition_key, index)
+    save_cached_table(store, IMAGE_INDEX, context.partition_key, index)
     images = index[index["kind"] == layout.IMAGE]
     rejected = rejected_images(index)
     return dg.Output(index, metadata={
@@ -80,12 +75,16 @@ def image_index(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
 
 
 @dg.asset(partitions_def=scientists, io_manager_key="parquet_io_manager", group_name=GROUP, kinds={"parquet", "pandera"})
-def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, image_index: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, object_store: ObjectStoreResource,
+                image_index: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """One row per box of every label file (YOLO txt, Pascal VOC, COCO, box CSV): image content
     hash and path, class id and name, normalized xywh in the displayed frame, source file and line.
-    Validated by the pandera ``LabelTableSchema`` in the asset checks; the quality report is here."""
+    Validated by the pandera ``LabelTableSchema`` in the asset checks; the quality report is here.
+    Incremental: a YOLO file whose label, image and class map are unchanged keeps its previous rows."""
     folder = shared_drive.folder(context.partition_key)
-    table = build_label_table(folder, image_index)
+    store = object_store.get_store()
+    table = build_label_table(folder, image_index, load_cached_table(store, LABEL_TABLE, context.partition_key))
+    save_cached_table(store, LABEL_TABLE, context.partition_key, table)
     parsed = table[table["parse_error"].isna() & table["superseded_by"].isna()]
     report = quality_report(context.partition_key, folder, image_index, table)
     return dg.Output(table, metadata={

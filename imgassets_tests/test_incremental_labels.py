@@ -1,0 +1,91 @@
+"""The label table of a later run reuses the rows of unchanged YOLO files and equals a full rebuild."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from imgassets.core import label_table as label_module
+from imgassets.core.image_index import update_image_index
+from imgassets.core.label_table import build_label_table
+from imgassets_tests.conftest import jpeg_bytes
+
+
+def _folder(tmp_path, count=6):
+    folder = tmp_path / "ana"
+    (folder / "images").mkdir(parents=True)
+    (folder / "labels").mkdir()
+    (folder / "data.yaml").write_text("names: [cat, dog]\n")
+    for i in range(count):
+        (folder / "images" / f"{i}.jpg").write_bytes(jpeg_bytes(color=(i, 80, 80)))
+        (folder / "labels" / f"{i}.txt").write_text(f"{i % 2} 0.5 0.5 0.2 0.{i + 1}\n1 0.3 0.3 0.1 0.1\n")
+    # image 0's boxes given a second time, in a box CSV (64x48 px): the YOLO rows are superseded
+    (folder / "boxes.csv").write_text("image_path,xmin,ymin,xmax,ymax,label\n"
+                                      "images/0.jpg,25.6,21.6,38.4,26.4,cat\nimages/0.jpg,16,12,22.4,16.8,dog\n")
+    return folder
+
+
+def _parsed_files(monkeypatch) -> list[str]:
+    parsed: list[str] = []
+    real = label_module._yolo_rows
+    monkeypatch.setattr(label_module, "_yolo_rows", lambda ctx, f, *a: parsed.append(f) or real(ctx, f, *a))
+    return parsed
+
+
+def _rebuilt(folder, index, previous, monkeypatch) -> tuple[pd.DataFrame, list[str]]:
+    parsed = _parsed_files(monkeypatch)
+    incremental = build_label_table(folder, index, previous)
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(incremental, build_label_table(folder, index))  # same as a full rebuild
+    return incremental, sorted(parsed)
+
+
+def test_only_changed_yolo_files_are_parsed_again(tmp_path, monkeypatch):
+    folder = _folder(tmp_path)
+    first = update_image_index(folder, workers=1)
+    table = build_label_table(folder, first.index)
+    assert table["superseded_by"].notna().sum() == 2 and table["label_sha256"].notna().all()
+
+    same, parsed = _rebuilt(folder, first.index, table, monkeypatch)
+    assert parsed == [] and same["superseded_by"].notna().sum() == 2
+
+    (folder / "labels" / "1.txt").write_text("0 0.5 0.5 0.9 0.9\n")                     # edited label
+    (folder / "images" / "2.jpg").write_bytes(jpeg_bytes(color=(1, 2, 3)))                # re-exported image
+    (folder / "images" / "6.jpg").write_bytes(jpeg_bytes(color=(6, 6, 6)))                # new pair
+    (folder / "labels" / "6.txt").write_text("1 0.5 0.5 0.5 0.5\n")
+    (folder / "images" / "3.jpg").unlink()                                                # its label is orphaned
+    (folder / "boxes.csv").write_text("image_path,xmin,ymin,xmax,ymax,label\nimages/0.jpg,1,1,9,9,cat\n")  # disagrees
+    second = update_image_index(folder, first.index, workers=1)
+    changed, parsed = _rebuilt(folder, second.index, table, monkeypatch)
+    assert parsed == ["labels/1.txt", "labels/2.txt", "labels/3.txt", "labels/6.txt"]
+    assert changed.loc[changed["label_file"] == "labels/3.txt", "image_path"].isna().all()
+    assert changed["source_conflict"].notna().sum() == 3 and changed["superseded_by"].isna().all()  # 1 CSV + 2 YOLO rows
+
+
+@pytest.mark.parametrize("edit", ["class map renamed a class", "class map broken", "nearer class map added"])
+def test_a_class_map_change_parses_every_file_it_names(tmp_path, monkeypatch, edit):
+    folder = _folder(tmp_path)
+    first = update_image_index(folder, workers=1)
+    table = build_label_table(folder, first.index)
+    if edit == "class map renamed a class":
+        (folder / "data.yaml").write_text("names: [cat, wolf]\n")
+    elif edit == "class map broken":
+        (folder / "data.yaml").write_text("names: [cat, dog]\nnc: 3\n")
+    else:
+        (folder / "labels" / "classes.txt").write_text("lynx\nbear\n")
+    second = update_image_index(folder, first.index, workers=1)
+    changed, parsed = _rebuilt(folder, second.index, table, monkeypatch)
+    assert parsed == [f"labels/{i}.txt" for i in range(6)]
+    names = set(changed["class_name"].dropna())
+    assert names == {"class map renamed a class": {"cat", "wolf"}, "class map broken": set(),
+                     "nearer class map added": {"lynx", "bear"}}[edit] | {"cat", "dog"}  # the CSV's names
+
+
+def test_a_table_with_a_class_map_error_is_not_reused(tmp_path, monkeypatch):
+    folder = _folder(tmp_path)
+    (folder / "data.yaml").write_text("names: 7\n")
+    index = update_image_index(folder, workers=1).index
+    table = build_label_table(folder, index)
+    assert (table["parse_error"].str.startswith("class map cannot be used")).sum() == 1
+    again, parsed = _rebuilt(folder, index, table, monkeypatch)
+    assert len(parsed) == 6 and (again["parse_error"].str.startswith("class map cannot be used")).sum() == 1
