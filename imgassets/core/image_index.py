@@ -28,6 +28,7 @@ import pandas as pd
 
 from imgassets.core import imaging, layout
 from imgassets.core.drive import FileStat, walk_files
+from imgassets.core.frames import has_dtypes, typed_frame
 from imgassets.core.hashing import sha256_bytes
 
 INDEX_COLUMNS = [
@@ -145,8 +146,8 @@ def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None,
         return IndexUpdate(unchanged, len(reused), 0)
     known = set(reused["path"].tolist())
     jobs = [(s.path, kinds[s.path]) for s in stats if s.path not in known]
-    fresh = pd.DataFrame(_index_many(folder, jobs, workers or os.cpu_count() or 1), columns=INDEX_COLUMNS)
-    parts = [part.astype(INDEX_DTYPES) for part in (reused, fresh) if len(part)]
+    fresh = typed_frame(_index_many(folder, jobs, workers or os.cpu_count() or 1), INDEX_DTYPES)
+    parts = [part if has_dtypes(part, INDEX_DTYPES) else part.astype(INDEX_DTYPES) for part in (reused, fresh) if len(part)]
     table = pd.concat(parts, ignore_index=True).sort_values("path", ignore_index=True)
     return IndexUpdate(table, len(reused), len(jobs))
 
@@ -163,9 +164,8 @@ def _kinds(paths: list[str], previous: pd.DataFrame | None) -> dict[str, str]:
 
 def _is_sorted_typed(index: pd.DataFrame) -> bool:
     """True when ``index`` has exactly the index columns and dtypes, a 0..n-1 row index, sorted by path."""
-    return (list(index.columns) == INDEX_COLUMNS and isinstance(index.index, pd.RangeIndex) and index.index.start == 0
-            and index.index.step == 1 and {c: str(t) for c, t in index.dtypes.items()} == INDEX_DTYPES
-            and index["path"].is_monotonic_increasing)
+    return (has_dtypes(index, INDEX_DTYPES) and isinstance(index.index, pd.RangeIndex) and index.index.start == 0
+            and index.index.step == 1 and index["path"].is_monotonic_increasing)
 
 
 def _reusable_rows(current: dict[str, tuple], previous: pd.DataFrame | None) -> pd.DataFrame:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pandera.errors
 
+from imgassets.core.frames import has_dtypes
 from imgassets.core.label_table import LABEL_DTYPES, LabelTableSchema
 
 BOX_TOLERANCE = 1e-4
@@ -45,7 +46,7 @@ def schema_failures(table: pd.DataFrame) -> list[Finding]:
     A table that already has the label table's dtypes (:data:`LABEL_DTYPES`, as built) is
     validated without coercion, in place (a third faster; nothing to convert); any other (e.g. read
     back from Parquet with other dtypes) is coerced on a copy first, as the schema's config says."""
-    typed = {c: str(t) for c, t in table.dtypes.items()} == LABEL_DTYPES
+    typed = has_dtypes(table, LABEL_DTYPES)
     try:
         with warnings.catch_warnings():  # pandera's own concat of failure cases warns on pandas 2.x
             warnings.filterwarnings("ignore", category=FutureWarning, module="pandera")

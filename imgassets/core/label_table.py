@@ -34,6 +34,7 @@ from imgassets.core import layout
 from imgassets.core.class_map import ClassMapError, nearest_class_map, read_class_map
 from imgassets.core.coco_labels import coco_to_xywh, parse_coco
 from imgassets.core.csv_labels import CsvBox, csv_to_xywh, parse_box_csv
+from imgassets.core.frames import has_dtypes, typed_frame
 from imgassets.core.voc_labels import VocFile, parse_voc, voc_to_xywh
 from imgassets.core.yolo_labels import parse_yolo_text
 
@@ -334,17 +335,23 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
                                  "parse_error": f"class map cannot be used: {exc}"})
             mapping = class_maps[map_file]
         rows += _yolo_rows(ctx, label_file, image_path, map_file, mapping)
-    parts = [pd.DataFrame(rows, columns=LABEL_COLUMNS).astype(LABEL_DTYPES)] if rows else []
+    parts = []
+    if rows:
+        fresh = typed_frame(rows, LABEL_DTYPES)
+        fresh["label_sha256"] = fresh["label_file"].map(sha_of).astype("string")
+        fresh["class_map_sha256"] = fresh["class_map_file"].map(sha_of).astype("string")
+        parts.append(fresh)
     if reused:
-        kept = previous[previous["label_file"].isin(reused)].astype(LABEL_DTYPES)
-        parts.append(kept.assign(superseded_by=pd.NA, source_conflict=pd.NA).astype(LABEL_DTYPES))
+        kept = previous[previous["label_file"].isin(reused)]
+        if not has_dtypes(kept, LABEL_DTYPES):
+            kept = kept[LABEL_COLUMNS].astype(LABEL_DTYPES)
+        unset = pd.Series(pd.NA, index=kept.index, dtype="string")  # reconciled again below
+        parts.append(kept.assign(superseded_by=unset, source_conflict=unset))
     if not parts:
         return empty_label_table()
     table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     table = table.sort_values(["label_file", "line"], kind="stable", ignore_index=True)
-    table["label_sha256"] = table["label_file"].map(sha_of).astype("string")
-    table["class_map_sha256"] = table["class_map_file"].map(sha_of).astype("string")
-    return reconcile_sources(table)
+    return reconcile_sources(table)  # reused rows kept their source hashes: their sources are unchanged
 
 
 def _yolo_sources(previous: pd.DataFrame | None) -> dict[str, tuple]:

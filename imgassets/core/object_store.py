@@ -106,6 +106,9 @@ class LocalObjectStore:
     object under its final key.
     """
 
+    upload_workers = max(1, min(4, os.cpu_count() or 1))
+    """Upload threads that suit a local directory (:func:`imgassets.core.snapshot.upload_workers_for`)."""
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)

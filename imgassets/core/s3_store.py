@@ -66,6 +66,7 @@ class S3ObjectStore:
                  part_size: int = DEFAULT_PART_SIZE, create_bucket: bool = True):
         self.endpoint = endpoint
         self.bucket = bucket
+        self.upload_workers = max_connections  # one upload thread per pooled connection
         self.secure = secure
         self.part_size = part_size
         http = urllib3.PoolManager(

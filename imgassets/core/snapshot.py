@@ -10,6 +10,7 @@ a stale hash. Source files are only read.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,15 @@ from imgassets.core.manifest import BOX_TYPE, SNAPSHOT_SCHEMA, content_id, to_pa
 from imgassets.core.object_store import ObjectStore, content_key
 
 DEFAULT_UPLOAD_WORKERS = 8
+"""Upload threads for a store that states no ``upload_workers`` of its own (S3: concurrent requests)."""
+
+
+def upload_workers_for(store: ObjectStore) -> int:
+    """How many upload threads suit ``store``: its ``upload_workers`` attribute when it has one (a
+    local directory: the cores; more threads only contend for the GIL around each ``stat``, which
+    made a snapshot of unchanged objects twice as slow at 8 threads on 2 cores), else
+    :data:`DEFAULT_UPLOAD_WORKERS`."""
+    return getattr(store, "upload_workers", None) or DEFAULT_UPLOAD_WORKERS
 
 
 class SnapshotError(RuntimeError):
@@ -79,25 +89,27 @@ def _plain(column: pd.Series) -> list:
     return column.astype(object).where(column.notna(), None).tolist()
 
 
-def upload_object(store: ObjectStore, source: Path, sha256: str) -> int:
+def upload_object(store: ObjectStore, source: str | Path, sha256: str) -> int:
     """Upload ``source`` to its content-addressed key unless the object exists; return the bytes
     uploaded (0 when it existed). Raises :class:`SnapshotError` when the file no longer has ``sha256``."""
     key = content_key(sha256)
     if store.exists(key):
         return 0
-    data = source.read_bytes()
+    with open(source, "rb") as handle:
+        data = handle.read()
     if sha256_bytes(data) != sha256:
         raise SnapshotError(f"{source}: file changed since it was indexed; run the image index again")
     store.put_bytes(key, data, sha256=sha256)
     return len(data)
 
 
-def _upload_chunk(store: ObjectStore, chunk: list[tuple[str, Path]]) -> list[int]:
+def _upload_chunk(store: ObjectStore, chunk: list[tuple[str, str]]) -> list[int]:
     return [upload_object(store, path, sha) for sha, path in chunk]
 
 
-def upload_objects(store: ObjectStore, sources: dict[str, Path], workers: int = DEFAULT_UPLOAD_WORKERS) -> tuple[int, int]:
-    """Upload ``{sha256: source path}`` on ``workers`` threads; return (objects uploaded, bytes).
+def upload_objects(store: ObjectStore, sources: dict[str, str | Path], workers: int | None = None) -> tuple[int, int]:
+    """Upload ``{sha256: source path}`` on ``workers`` threads (default :func:`upload_workers_for`
+    the store); return (objects uploaded, bytes).
 
     Objects go to the threads in chunks (about four per thread, at most 64 objects each): one task
     per object would cost more than the existence check of an object that is already stored. On
@@ -105,6 +117,7 @@ def upload_objects(store: ObjectStore, sources: dict[str, Path], workers: int = 
     uploaded stays (objects are immutable and content-addressed), nothing else is written.
     """
     items = list(sources.items())
+    workers = workers or upload_workers_for(store)
     size = max(1, min(64, len(items) // (max(1, workers) * 4)))
     uploaded = uploaded_bytes = 0
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="upload") as pool:
@@ -121,12 +134,13 @@ def upload_objects(store: ObjectStore, sources: dict[str, Path], workers: int = 
 
 
 def commit_snapshot(store: ObjectStore, scientist: str, folder: str | Path, records: list[dict],
-                    workers: int = DEFAULT_UPLOAD_WORKERS) -> SnapshotResult:
+                    workers: int | None = None) -> SnapshotResult:
     """Upload the images of ``records`` from ``folder`` in parallel, then write the manifest
-    (protocol above). ``workers``: upload threads (size the store's connection pool to match)."""
-    folder = Path(folder)
+    (protocol above). ``workers``: upload threads (default :func:`upload_workers_for` the store;
+    size an S3 store's connection pool to match)."""
     snapshot_id = content_id(records, {"scientist": scientist})
-    sources = {r["sha256"]: folder / r["path"] for r in records}
+    base = os.fspath(folder)
+    sources = {r["sha256"]: f"{base}/{r['path']}" for r in records}
     uploaded, uploaded_bytes = upload_objects(store, sources, workers)
     existing = len(sources) - uploaded
     key = manifest_key(scientist, snapshot_id)

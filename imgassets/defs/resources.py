@@ -9,6 +9,7 @@ import pydantic
 from imgassets.core.archive import ARCHIVE_MODES, COPY
 from imgassets.core.drive import list_scientists
 from imgassets.core.object_store import LocalObjectStore, ObjectStore
+from imgassets.core.snapshot import DEFAULT_UPLOAD_WORKERS
 
 
 class SharedDrive(dg.ConfigurableResource):
@@ -41,9 +42,10 @@ class SharedDrive(dg.ConfigurableResource):
 
 
 class ObjectStoreResource(dg.ConfigurableResource):
-    """An object store (:mod:`imgassets.core.object_store`); ``upload_workers`` threads upload."""
+    """An object store (:mod:`imgassets.core.object_store`); ``upload_workers`` threads upload
+    (default: what suits the store, :func:`imgassets.core.snapshot.upload_workers_for`)."""
 
-    upload_workers: int = 8
+    upload_workers: int | None = None
 
     def get_store(self) -> ObjectStore:
         raise NotImplementedError
@@ -73,7 +75,7 @@ class S3ObjectStoreResource(ObjectStoreResource):
         from imgassets.core.s3_store import S3ObjectStore
 
         return S3ObjectStore(self.endpoint, self.access_key, self.secret_key, self.bucket, secure=self.secure,
-                             region=self.region, max_connections=self.upload_workers)
+                             region=self.region, max_connections=self.upload_workers or DEFAULT_UPLOAD_WORKERS)
 
 
 class WorkDirs(dg.ConfigurableResource):
