@@ -16,3 +16,9 @@ def typed_frame(rows: list[dict], dtypes: dict[str, str]) -> pd.DataFrame:
 def has_dtypes(frame: pd.DataFrame, dtypes: dict[str, str]) -> bool:
     """True when ``frame`` has exactly the columns of ``dtypes``, in order, with those dtypes."""
     return list(frame.columns) == list(dtypes) and all(str(t) == dtypes[c] for c, t in frame.dtypes.items())
+
+
+def plain_values(column: pd.Series) -> list:
+    """A column as plain Python values (int, float, str), ``None`` for every kind of null (``NaN``,
+    ``pd.NA``): what manifests, JSON and tuple comparisons need (``pd.NA == x`` is not a bool)."""
+    return column.astype(object).where(column.notna(), None).tolist()

@@ -164,8 +164,8 @@ def _kinds(paths: list[str], previous: pd.DataFrame | None) -> dict[str, str]:
 
 def _is_sorted_typed(index: pd.DataFrame) -> bool:
     """True when ``index`` has exactly the index columns and dtypes, a 0..n-1 row index, sorted by path."""
-    return (has_dtypes(index, INDEX_DTYPES) and isinstance(index.index, pd.RangeIndex) and index.index.start == 0
-            and index.index.step == 1 and index["path"].is_monotonic_increasing)
+    return (has_dtypes(index, INDEX_DTYPES) and index.index.equals(pd.RangeIndex(len(index)))
+            and index["path"].is_monotonic_increasing)
 
 
 def _reusable_rows(current: dict[str, tuple], previous: pd.DataFrame | None) -> pd.DataFrame:

@@ -34,7 +34,7 @@ from imgassets.core import layout
 from imgassets.core.class_map import ClassMapError, nearest_class_map, read_class_map
 from imgassets.core.coco_labels import coco_to_xywh, parse_coco
 from imgassets.core.csv_labels import CsvBox, csv_to_xywh, parse_box_csv
-from imgassets.core.frames import has_dtypes, typed_frame
+from imgassets.core.frames import has_dtypes, plain_values, typed_frame
 from imgassets.core.voc_labels import VocFile, parse_voc, voc_to_xywh
 from imgassets.core.yolo_labels import parse_yolo_text
 
@@ -279,14 +279,12 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     by_kind = {k: index.loc[index["kind"] == k, "path"].tolist() for k in (layout.IMAGE, layout.LABEL, layout.CLASS_MAP)}
     images = index[index["kind"] == layout.IMAGE]
     sized = images[images["width"].notna() & images["height"].notna()]
-    sha_of = dict(zip(index["path"].tolist(), index["sha256"].astype(object).where(index["sha256"].notna(), None).tolist(),
-                      strict=True))
+    sha_of = dict(zip(index["path"].tolist(), plain_values(index["sha256"]), strict=True))
     ctx = _Context(
         folder=folder, sha_of=sha_of,
         size_of=dict(zip(sized["path"], zip(sized["width"].astype(int), sized["height"].astype(int), strict=True),
                          strict=True)),
-        exif_of=dict(zip(images["path"], images["exif_orientation"].astype(object).where(
-            images["exif_orientation"].notna(), None), strict=True)),
+        exif_of=dict(zip(images["path"], plain_values(images["exif_orientation"]), strict=True)),
         images=set(by_kind[layout.IMAGE]),
     )
     pairs = layout.pair_labels(by_kind[layout.IMAGE], by_kind[layout.LABEL])
@@ -365,5 +363,5 @@ def _yolo_sources(previous: pd.DataFrame | None) -> dict[str, tuple]:
         return {}
     columns = ["label_file", "label_sha256", "image_path", "image_sha256", "class_map_file", "class_map_sha256"]
     first = yolo.drop_duplicates("label_file")[columns]
-    plain = [first[c].astype(object).where(first[c].notna(), None).tolist() for c in columns]
+    plain = [plain_values(first[c]) for c in columns]
     return {row[0]: tuple(row[1:]) for row in zip(*plain, strict=True)}

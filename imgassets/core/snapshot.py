@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from imgassets.core.frames import plain_values
 from imgassets.core.hashing import sha256_bytes
 from imgassets.core.image_index import valid_images
 from imgassets.core.label_checks import blocking_findings
@@ -69,7 +70,7 @@ def snapshot_records(index: pd.DataFrame, labels: pd.DataFrame) -> list[dict]:
         listed = "; ".join(str(f) for f in findings[:5])
         raise SnapshotError(f"{len(findings)} label problems block the snapshot: {listed}")
     usable = labels[labels["image_path"].notna() & labels["superseded_by"].isna()].sort_values(["label_file", "line"])
-    columns = {k: _plain(usable[k]) for k in (*BOX_FIELDS, "image_path")}
+    columns = {k: plain_values(usable[k]) for k in (*BOX_FIELDS, "image_path")}
     boxes: dict[str, list[dict]] = {}
     for values in zip(*columns.values(), strict=True):
         box = dict(zip(columns, values, strict=True))
@@ -77,16 +78,11 @@ def snapshot_records(index: pd.DataFrame, labels: pd.DataFrame) -> list[dict]:
     images = valid_images(index).sort_values("path")
     fields = ["sha256", "path", "size_bytes", "format", "width", "height", "phash"]
     return [{**dict(zip(fields, values, strict=True)), "boxes": boxes.get(values[1], [])}
-            for values in zip(*(_plain(images[k]) for k in fields), strict=True)]
+            for values in zip(*(plain_values(images[k]) for k in fields), strict=True)]
 
 
 BOX_FIELDS = tuple(field.name for field in BOX_TYPE)
 """Fields of a manifest box, in the manifest's order (:data:`imgassets.core.manifest.BOX_TYPE`)."""
-
-
-def _plain(column: pd.Series) -> list:
-    """A column as plain Python values (int, float, str; None for nulls), as the manifest holds them."""
-    return column.astype(object).where(column.notna(), None).tolist()
 
 
 def upload_object(store: ObjectStore, source: str | Path, sha256: str) -> int:

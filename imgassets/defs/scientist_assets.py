@@ -31,16 +31,13 @@ def sensor_listing(context: dg.AssetExecutionContext, store: ObjectStore) -> tup
     re-execution (the folder may have changed since the original run) or a listing that is
     missing or corrupt (logged)."""
     fingerprint = context.run.tags.get(FINGERPRINT_TAG)
-    if not fingerprint or context.run.parent_run_id:
-        return None, "walk of the folder"
-    try:
-        listing = load_listing(store, context.partition_key, fingerprint)
-    except ListingError as exc:
-        context.log.warning(f"{exc}; walking the folder instead")
-        return None, "walk of the folder"
-    if listing is None:
-        return None, "walk of the folder"
-    return listing, f"sensor listing {fingerprint}"
+    listing = None
+    if fingerprint and not context.run.parent_run_id:
+        try:
+            listing = load_listing(store, context.partition_key, fingerprint)
+        except ListingError as exc:
+            context.log.warning(f"{exc}; walking the folder instead")
+    return (listing, f"sensor listing {fingerprint}") if listing is not None else (None, "walk of the folder")
 
 
 @dg.asset(partitions_def=scientists, io_manager_key="parquet_io_manager", group_name=GROUP, kinds={"parquet"})
