@@ -55,7 +55,7 @@ from imgassets.core.label_table import build_label_table
 from imgassets.core.listing import load_listing
 from imgassets.core.object_store import LocalObjectStore
 from imgassets.core.pull import pull_dataset
-from imgassets.core.snapshot import commit_snapshot, snapshot_records
+from imgassets.core.snapshot import commit_snapshot, snapshot_records, stored_objects
 
 TARGETS = {
     "archival_vs_dvc": ("dvc add+push / imgassets archival", ">=", 5.0),
@@ -147,18 +147,21 @@ def label_all(root: Path, indexes: dict, previous: dict | None = None) -> dict:
     return {s: build_label_table(root / s, index, (previous or {}).get(s)) for s, index in indexes.items()}
 
 
-def snapshot_all(root: Path, store: LocalObjectStore, indexes: dict, labels: dict) -> dict:
-    """``commit_snapshot`` of every scientist; their manifest keys."""
-    return {s: commit_snapshot(store, s, root / s, snapshot_records(indexes[s], labels[s])).manifest_key for s in indexes}
+def snapshot_all(root: Path, store: LocalObjectStore, indexes: dict, labels: dict, previous: dict | None = None) -> dict:
+    """``commit_snapshot`` of every scientist (checking only objects their ``previous`` manifest
+    keys do not list, as ``image_snapshot`` does with the snapshot lineage gives it); their manifest keys."""
+    previous = previous or {}
+    return {s: commit_snapshot(store, s, root / s, snapshot_records(indexes[s], labels[s]),
+                               stored=stored_objects(store, previous.get(s))).manifest_key for s in indexes}
 
 
-def ingest(root: Path, store: LocalObjectStore, previous: tuple[dict, dict] = ({}, {}),
+def ingest(root: Path, store: LocalObjectStore, previous: tuple[dict, dict, dict] = ({}, {}, {}),
            listings: dict | None = None) -> tuple[dict, dict, dict]:
     """Image index, label table and snapshot of every scientist, incremental on the ``previous``
-    (indexes, label tables): (indexes, label tables, manifest keys)."""
+    (indexes, label tables, manifest keys): (indexes, label tables, manifest keys)."""
     indexes = index_all(root, previous[0], listings)
     labels = label_all(root, indexes, previous[1])
-    return indexes, labels, snapshot_all(root, store, indexes, labels)
+    return indexes, labels, snapshot_all(root, store, indexes, labels, previous[2])
 
 
 def sensor_tick(instance: dg.DagsterInstance, root: Path, cursor: str | None, home: Path) -> tuple[str, float, int]:
@@ -268,7 +271,7 @@ def run(work: Path, spec: TreeSpec, change: float) -> dict:
             figures["dvc_change_s"] = dvc_add_push(dvc_workspace, dvc)
         cursor, change_tick_s, runs = sensor_tick(instance, drive, cursor, sensor_home)
         (indexes, labels, manifests), change_ingest_s = timed(
-            lambda: ingest(drive, store, (indexes, labels), sensor_listings(listing_store, cursor)))
+            lambda: ingest(drive, store, (indexes, labels, manifests), sensor_listings(listing_store, cursor)))
         figures["change_s"] = change_tick_s + change_ingest_s
         figures["change_runs"] = runs
 

@@ -62,6 +62,16 @@ def test_a_table_with_other_dtypes_is_coerced_and_gets_the_same_findings(tmp_pat
     assert loose.dtypes.eq(object).all()  # validated on a copy: the caller's table is not converted
 
 
+def test_a_column_whose_dtype_differs_gets_the_full_schema_with_its_dtype_check(tmp_path):
+    table = _table(_folder(tmp_path, {"a.txt": "0 0.5 0.5 0.2 0.2\n1 0.1 0.1 0.2 0.2\n"}))
+    assert label_checks.schema_failures(table) == []
+    table["x_center"] = table["x_center"].astype(object)
+    table.loc[1, "x_center"] = "wide"  # not a number: the typed fast path must not take this table
+    findings = label_checks.schema_failures(table)
+    assert (findings[0].file, findings[0].line) == ("labels/a.txt", 2)
+    assert findings[0].reason == "x_center = wide fails coerce_dtype('float64')"
+
+
 def test_edge_touching_boxes_within_rounding_tolerance_pass(tmp_path):
     folder = _folder(tmp_path, {"a.txt": "0 0.5 0.5 1.0000005 1\n0 0.100000 0.100000 0.200001 0.2\n"})
     assert label_checks.geometry_failures(_table(folder)) == []

@@ -26,6 +26,36 @@ def test_classify_paths(path, kind):
     assert layout.classify_paths(paths)[path] == kind
 
 
+_BEFORE = ["images/a.jpg", "labels/a.txt", "notes/todo.txt", "notes/scan.xml", "x/b.png", "x/b.txt", "x/b.xml",
+           "data.yaml", "README.txt", "c.csv"]
+
+
+@pytest.mark.parametrize("after", [
+    _BEFORE,  # nothing changed
+    [*_BEFORE, "images/new.jpg", "labels/new.txt", "more/readme.txt"],  # new files in folders that had images or none
+    [*_BEFORE, "notes/photo.jpg"],  # notes/ gains its first image: its .txt and .xml become labels
+    [p for p in _BEFORE if p != "x/b.png"],  # x/ loses its last image: its .txt and .xml are other files
+    [p for p in _BEFORE if p not in ("x/b.png", "labels/a.txt")] + ["x/c.jpeg"],  # one image replaced by another
+    ["images/a.jpg"],  # almost everything gone
+], ids=["same", "new-files", "first-image", "last-image-gone", "image-replaced", "emptied"])
+def test_classifying_against_a_previous_classification_equals_classifying_afresh(after):
+    previous = layout.classify_paths(_BEFORE)
+    assert layout.classify_paths(after, previous) == layout.classify_paths(after)
+
+
+def test_incremental_classification_equals_afresh_over_random_changes():
+    import random
+    rng = random.Random(7)
+    universe = [f"{d}/{n}{e}" for d in ("images", "labels", "x", "x/y", "notes", "Annotations")
+                for n in ("a", "b") for e in (".jpg", ".txt", ".xml", ".csv", ".md")]
+    paths = sorted(rng.sample(universe, 20))
+    kinds = layout.classify_paths(paths)
+    for _ in range(200):
+        paths = sorted(set(paths) ^ set(rng.sample(universe, rng.randint(1, 6))))
+        kinds = layout.classify_paths(paths, kinds)
+        assert kinds == layout.classify_paths(paths)
+
+
 @pytest.mark.parametrize("image,expected", [
     ("images/train/a.jpg", ["labels/train/a.txt", "images/train/a.txt"]),
     ("set/images/x/images/b.png", ["set/images/x/labels/b.txt", "set/images/x/images/b.txt"]),

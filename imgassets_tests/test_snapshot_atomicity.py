@@ -7,15 +7,31 @@ import threading
 
 import pytest
 
+from imgassets.core.dataset import load_snapshot as load_rows
 from imgassets.core.image_index import build_image_index
 from imgassets.core.label_table import build_label_table
 from imgassets.core.object_store import content_key
-from imgassets.core.snapshot import commit_snapshot, snapshot_records
+from imgassets.core.snapshot import commit_snapshot, snapshot_records, stored_objects
 from imgassets_tests.conftest import jpeg_bytes
 
 
 class InjectedFailure(RuntimeError):
     pass
+
+
+class CountingStore:
+    """Wraps a real store; counts existence checks (HEAD requests on S3) by key prefix."""
+
+    def __init__(self, store):
+        self._store, self.checked, self._lock = store, [], threading.Lock()
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def exists(self, key):
+        with self._lock:
+            self.checked.append(key)
+        return self._store.exists(key)
 
 
 class FailingStore:
@@ -55,3 +71,41 @@ def test_failure_mid_upload_leaves_no_manifest_and_the_rerun_uploads_only_the_re
     assert list(s3_store.list_keys("snapshots/")) == [result.manifest_key]
     for record in records:
         assert s3_store.get_bytes(content_key(record["sha256"])) == (folder / record["path"]).read_bytes()
+
+
+def _images(folder, start, count):
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + count):
+        (folder / "images" / f"{i:02d}.jpg").write_bytes(jpeg_bytes(color=(i * 9, 40, 90)))
+
+
+def _records(folder):
+    index = build_image_index(folder)
+    return snapshot_records(index, build_label_table(folder, index))
+
+
+def test_a_commit_checks_only_the_objects_its_previous_snapshot_does_not_list(tmp_path, s3_store):
+    folder = tmp_path / "ana"
+    _images(folder, 0, 12)
+    first = commit_snapshot(s3_store, "ana", folder, _records(folder), workers=4)
+    _images(folder, 12, 2)
+    records = _records(folder)
+
+    counting = CountingStore(s3_store)
+    stored = stored_objects(counting, first.manifest_key)
+    assert stored == {r["sha256"] for r in load_rows(s3_store, first.manifest_key)} and len(stored) == 12
+    second = commit_snapshot(counting, "ana", folder, records, workers=4, stored=stored)
+    new = {content_key(r["sha256"]) for r in records if r["sha256"] not in stored}
+    assert len(new) == 2 and {k for k in counting.checked if k.startswith("objects/")} == new
+    assert (second.uploaded_objects, second.existing_objects, second.checked_objects) == (2, 12, 2)
+    for record in records:
+        assert s3_store.get_bytes(content_key(record["sha256"])) == (folder / record["path"]).read_bytes()
+
+    # the same manifest as a commit that checks every object
+    again = commit_snapshot(s3_store, "ana", folder, records, workers=4)
+    assert again.snapshot_id == second.snapshot_id and again.checked_objects == 14
+
+
+def test_no_previous_snapshot_or_a_manifest_missing_from_the_store_vouches_for_nothing(s3_store):
+    assert stored_objects(s3_store, None) == frozenset()
+    assert stored_objects(s3_store, "snapshots/ana/0000000000000000.parquet") == frozenset()

@@ -153,13 +153,15 @@ def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None,
 
 
 def _kinds(paths: list[str], previous: pd.DataFrame | None) -> dict[str, str]:
-    """The kind of each path (:func:`imgassets.core.layout.classify_paths`). A kind depends only on
-    the set of paths, so when ``previous`` lists exactly ``paths`` (sorted) its kinds are taken
-    as they are instead of classifying every path again."""
-    if previous is not None and len(previous) == len(paths) and "kind" in previous.columns \
-            and previous["path"].tolist() == paths:
+    """The kind of each path (:func:`imgassets.core.layout.classify_paths`), reusing the kinds of
+    ``previous`` (the last index): taken as they are when it lists exactly ``paths`` (sorted),
+    else only the paths the change touches are classified."""
+    if previous is None or not len(previous) or "kind" not in previous.columns:
+        return layout.classify_paths(paths)
+    old_paths = previous["path"].tolist()
+    if old_paths == paths:
         return dict(zip(paths, previous["kind"].tolist(), strict=True))
-    return layout.classify_paths(paths)
+    return layout.classify_paths(paths, dict(zip(old_paths, previous["kind"].tolist(), strict=True)))
 
 
 def _is_sorted_typed(index: pd.DataFrame) -> bool:

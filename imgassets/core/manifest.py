@@ -61,6 +61,11 @@ def read_parquet_bytes(data: bytes) -> tuple[pd.DataFrame, dict]:
     return table.to_pandas(), json.loads(raw)
 
 
+def manifest_hashes(data: bytes) -> list[str]:
+    """The ``sha256`` column of a manifest (its objects' content hashes), read without the rest."""
+    return pq.read_table(io.BytesIO(data), columns=["sha256"]).column("sha256").to_pylist()
+
+
 def boxes_of(value) -> list[dict]:
     """The ``boxes`` cell of a manifest row as a list of plain dicts (Parquet gives numpy arrays)."""
     return [dict(b) for b in (value if value is not None else [])]

@@ -3,7 +3,11 @@
 Commit protocol (all or nothing): every image is uploaded first to its content-addressed key
 (skipped when the object already exists), and the manifest ``snapshots/<scientist>/<id>.parquet``
 is written last, atomically. A run that fails midway leaves objects but no manifest, so the
-snapshot does not exist and the next run uploads only what is missing. Before upload, each file
+snapshot does not exist and the next run uploads only what is missing. Hence a committed manifest
+vouches for its objects: a commit given the scientist's previous snapshot (:func:`stored_objects`)
+neither checks nor uploads the objects it lists, and checks only the rest (on S3, one HEAD request
+per new image instead of one per image). Objects are never deleted by imgassets; a store whose
+objects are removed behind its back (an S3 lifecycle rule) must not be given a previous snapshot. Before upload, each file
 is hashed again: a file that changed since the image index read it is refused, never stored under
 a stale hash. Source files are only read.
 """
@@ -11,6 +15,7 @@ a stale hash. Source files are only read.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +26,8 @@ from imgassets.core.frames import plain_values
 from imgassets.core.hashing import sha256_bytes
 from imgassets.core.image_index import valid_images
 from imgassets.core.label_checks import blocking_findings
-from imgassets.core.manifest import BOX_TYPE, SNAPSHOT_SCHEMA, content_id, to_parquet_bytes
-from imgassets.core.object_store import ObjectStore, content_key
+from imgassets.core.manifest import BOX_TYPE, SNAPSHOT_SCHEMA, content_id, manifest_hashes, to_parquet_bytes
+from imgassets.core.object_store import ObjectNotFoundError, ObjectStore, content_key
 
 DEFAULT_UPLOAD_WORKERS = 8
 """Upload threads for a store that states no ``upload_workers`` of its own (S3: concurrent requests)."""
@@ -52,6 +57,9 @@ class SnapshotResult:
     uploaded_objects: int
     uploaded_bytes: int
     existing_objects: int
+    """Objects already in the store: found by an existence check, or listed by the previous snapshot."""
+    checked_objects: int = 0
+    """Existence checks made (the objects not listed by the previous snapshot)."""
 
 
 def manifest_key(scientist: str, snapshot_id: str) -> str:
@@ -129,19 +137,32 @@ def upload_objects(store: ObjectStore, sources: dict[str, str | Path], workers: 
     return uploaded, uploaded_bytes
 
 
+def stored_objects(store: ObjectStore, manifest_key: str | None) -> frozenset[str]:
+    """Content hashes of the objects listed by the committed manifest at ``manifest_key`` (every
+    one of them is in ``store``: the commit protocol writes a manifest after its objects); empty
+    for ``None`` or a manifest that is not in the store (then every object is checked)."""
+    if manifest_key is None:
+        return frozenset()
+    try:
+        return frozenset(manifest_hashes(store.get_bytes(manifest_key)))
+    except ObjectNotFoundError:
+        return frozenset()
+
+
 def commit_snapshot(store: ObjectStore, scientist: str, folder: str | Path, records: list[dict],
-                    workers: int | None = None) -> SnapshotResult:
+                    workers: int | None = None, stored: Collection[str] = frozenset()) -> SnapshotResult:
     """Upload the images of ``records`` from ``folder`` in parallel, then write the manifest
     (protocol above). ``workers``: upload threads (default :func:`upload_workers_for` the store;
-    size an S3 store's connection pool to match)."""
+    size an S3 store's connection pool to match). ``stored``: content hashes known to be in the
+    store (:func:`stored_objects` of the scientist's previous snapshot), neither checked nor uploaded."""
     snapshot_id = content_id(records, {"scientist": scientist})
     base = os.fspath(folder)
-    sources = {r["sha256"]: f"{base}/{r['path']}" for r in records}
-    uploaded, uploaded_bytes = upload_objects(store, sources, workers)
-    existing = len(sources) - uploaded
+    sources = {r["sha256"]: f"{base}/{r['path']}" for r in records if r["sha256"] not in stored}
+    uploaded, uploaded_bytes = upload_objects(store, sources, workers) if sources else (0, 0)
+    existing = len({r["sha256"] for r in records}) - uploaded
     key = manifest_key(scientist, snapshot_id)
     if not store.exists(key):
         meta = {"kind": "snapshot", "scientist": scientist, "snapshot_id": snapshot_id}
         store.put_bytes(key, to_parquet_bytes(records, SNAPSHOT_SCHEMA, meta))
     return SnapshotResult(scientist, snapshot_id, key, len(records), sum(len(r["boxes"]) for r in records),
-                          uploaded, uploaded_bytes, existing)
+                          uploaded, uploaded_bytes, existing, len(sources))

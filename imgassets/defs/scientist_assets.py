@@ -15,7 +15,7 @@ from imgassets.core.label_table import build_label_table
 from imgassets.core.listing import ListingError, load_listing
 from imgassets.core.object_store import ObjectStore
 from imgassets.core.quality_report import quality_report, report_markdown
-from imgassets.core.snapshot import commit_snapshot, snapshot_records
+from imgassets.core.snapshot import commit_snapshot, snapshot_records, stored_objects
 from imgassets.core.table_cache import IMAGE_INDEX, LABEL_TABLE, load_cached_table, save_cached_table
 from imgassets.defs.lineage import latest_snapshot
 from imgassets.defs.metadata import archive_metadata, markdown_table
@@ -106,16 +106,18 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     folder = shared_drive.folder(scientist)
     records = snapshot_records(image_index, label_table)
     fresh = records
-    previous = latest_snapshot(context.instance, scientist) if shared_drive.archive_mode == MOVE else None
-    if previous:  # moved files are gone from the drive: keep them in the snapshot
+    previous = latest_snapshot(context.instance, scientist)  # lineage: its objects need no existence check
+    if previous and shared_drive.archive_mode == MOVE:  # moved files are gone from the drive: keep them
         records = carry_forward(load_snapshot(store, previous["manifest_key"]), records, set(image_index["path"]))
-    result = commit_snapshot(store, scientist, folder, records, object_store.upload_workers)
+    stored = stored_objects(store, previous["manifest_key"] if previous else None)
+    result = commit_snapshot(store, scientist, folder, records, object_store.upload_workers, stored)
     archived = archive_sources(store, scientist, result.snapshot_id, folder, image_index, fresh) \
         if shared_drive.archive_mode == MOVE else None
     report_key = result.manifest_key.replace(".parquet", ".report.json")
     store.put_bytes(report_key, json.dumps(quality_report(scientist, folder, image_index, label_table), indent=1).encode())
     context.log.info(f"snapshot {result.snapshot_id}: {result.uploaded_objects} objects uploaded, "
-                     f"{result.existing_objects} already in {store.describe()}")
+                     f"{result.existing_objects} already in {store.describe()} "
+                     f"({result.checked_objects} checked, the rest listed by the previous snapshot)")
     value = {"scientist": scientist, "snapshot_id": result.snapshot_id, "manifest_key": result.manifest_key,
              "images": result.images, "boxes": result.boxes}
     return dg.Output(value, data_version=dg.DataVersion(result.snapshot_id), metadata={
@@ -127,6 +129,7 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
         "uploaded_objects": result.uploaded_objects,
         "uploaded_bytes": result.uploaded_bytes,
         "existing_objects": result.existing_objects,
+        "checked_objects": result.checked_objects,
         "object_store": store.describe(),
         "archive_mode": shared_drive.archive_mode,
         **(archive_metadata(archived) if archived else {}),
