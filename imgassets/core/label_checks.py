@@ -75,21 +75,25 @@ def schema_failures(table: pd.DataFrame) -> list[Finding]:
     return [findings[i] for i in sorted(findings)] + extra
 
 
-def _parsed(table: pd.DataFrame) -> pd.DataFrame:
-    return table[table["parse_error"].isna()]
+def _rows(table: pd.DataFrame, mask: pd.Series, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of the rows of ``table`` where ``mask`` holds (no copy of the other columns;
+    the checks below only visit the rows that fail, which are few or none)."""
+    return table.loc[mask.to_numpy(bool), columns]
 
 
 def geometry_failures(table: pd.DataFrame, tolerance: float = BOX_TOLERANCE) -> list[Finding]:
     """Parsed boxes with zero (or negative) area, or extending outside the image (the rows are
     tested column-wise; only failing rows are visited)."""
-    parsed = _parsed(table)
-    x, y = parsed["x_center"].to_numpy("float64", na_value=np.nan), parsed["y_center"].to_numpy("float64", na_value=np.nan)
-    w, h = parsed["width"].to_numpy("float64", na_value=np.nan), parsed["height"].to_numpy("float64", na_value=np.nan)
+    x, y = table["x_center"].to_numpy("float64", na_value=np.nan), table["y_center"].to_numpy("float64", na_value=np.nan)
+    w, h = table["width"].to_numpy("float64", na_value=np.nan), table["height"].to_numpy("float64", na_value=np.nan)
     with np.errstate(invalid="ignore"):
         flat = (w <= 0) | (h <= 0)
         outside = (np.minimum(x - w / 2, y - h / 2) < -tolerance) | (np.maximum(x + w / 2, y + h / 2) > 1 + tolerance)
+    failing = (flat | outside) & table["parse_error"].isna().to_numpy(bool)
+    if not failing.any():
+        return []
     findings = []
-    for row in parsed[flat | outside].itertuples():
+    for row in _rows(table, pd.Series(failing), ["label_file", "line", "x_center", "y_center", "width", "height"]).itertuples():
         x0, x1 = row.x_center - row.width / 2, row.x_center + row.width / 2
         y0, y1 = row.y_center - row.height / 2, row.y_center + row.height / 2
         if row.width <= 0 or row.height <= 0:
@@ -102,9 +106,11 @@ def geometry_failures(table: pd.DataFrame, tolerance: float = BOX_TOLERANCE) -> 
 
 def class_map_failures(table: pd.DataFrame) -> list[Finding]:
     """Parsed boxes whose class id has no name in the label file's class map (or no class map)."""
-    parsed = _parsed(table)
+    unnamed = table["parse_error"].isna() & table["class_name"].isna()
+    if not unnamed.any():
+        return []
     findings = []
-    for row in parsed[parsed["class_name"].isna()].itertuples():
+    for row in _rows(table, unnamed, ["label_file", "line", "class_id", "class_map_file"]).itertuples():
         if pd.isna(row.class_map_file):
             reason = f"class id {row.class_id} has no name: no data.yaml or classes.txt in this folder or above"
         else:
@@ -115,7 +121,10 @@ def class_map_failures(table: pd.DataFrame) -> list[Finding]:
 
 def orphan_label_files(table: pd.DataFrame) -> list[Finding]:
     """Label files (or, for COCO, image entries) whose image does not exist: one finding each."""
-    orphans = table[table["image_path"].isna() & (table["line"] > 0) & table["parse_error"].isna()]
+    mask = table["image_path"].isna() & (table["line"] > 0) & table["parse_error"].isna()
+    if not mask.any():
+        return []
+    orphans = _rows(table, mask, ["label_file", "image_ref", "line"])
     findings = []
     for (label_file, ref), group in orphans.groupby(["label_file", orphans["image_ref"].fillna("")], sort=True):
         where = f" {ref}" if ref else ""
@@ -126,13 +135,19 @@ def orphan_label_files(table: pd.DataFrame) -> list[Finding]:
 
 def frame_failures(table: pd.DataFrame) -> list[Finding]:
     """Label files whose declared image size is not the image's displayed size (one per file)."""
-    bad = table[table["frame_error"].notna()]
+    mask = table["frame_error"].notna()
+    if not mask.any():
+        return []
+    bad = _rows(table, mask, ["label_file", "line", "frame_error"])
     return [Finding(f, int(g["line"].min()), g["frame_error"].iloc[0]) for f, g in bad.groupby("label_file", sort=True)]
 
 
 def source_conflicts(table: pd.DataFrame) -> list[Finding]:
     """Images whose label files disagree (one finding per image)."""
-    bad = table[table["source_conflict"].notna()]
+    mask = table["source_conflict"].notna()
+    if not mask.any():
+        return []
+    bad = _rows(table, mask, ["image_path", "source_conflict"])
     return [Finding(image, 0, g["source_conflict"].iloc[0]) for image, g in bad.groupby("image_path", sort=True)]
 
 

@@ -244,9 +244,11 @@ def reconcile_sources(table: pd.DataFrame) -> pd.DataFrame:
     """Images annotated by more than one label file: when every file gives the same boxes, the
     first file (by path) is kept and the others' rows are marked ``superseded_by``; when they
     disagree, every row of the image gets ``source_conflict`` (a blocking finding)."""
-    usable = table[table["parse_error"].isna() & table["image_path"].notna()]
-    files_per_image = usable.groupby("image_path")["label_file"].nunique()
-    shared = usable[usable["image_path"].isin(files_per_image.index[files_per_image > 1])]
+    usable = table.loc[(table["parse_error"].isna() & table["image_path"].notna()).to_numpy(bool), ["image_path", "label_file"]]
+    files_per_image = usable.drop_duplicates().groupby("image_path").size()
+    if not (files_per_image > 1).any():  # the usual case: one label file per image
+        return table
+    shared = table.loc[usable.index[usable["image_path"].isin(files_per_image.index[files_per_image > 1])]]
     for image_path, group in shared.groupby("image_path"):
         files = sorted(group["label_file"].unique())
         signatures = {f: _box_signature(group[group["label_file"] == f]) for f in files}
@@ -293,13 +295,12 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     class_maps: dict[str, dict[int, str] | ClassMapError] = {}
     map_of_dir: dict[str, str | None] = {}
     rows: list[dict] = []
-    label_files = sorted(by_kind[layout.LABEL])
-    named = {f: _parse_named(folder, f) for f in label_files if layout.label_format(f) in (layout.VOC, layout.CSV)}
+    formats = {f: layout.label_format(f) for f in sorted(by_kind[layout.LABEL])}
+    named = {f: _parse_named(folder, f) for f, fmt in formats.items() if fmt in (layout.VOC, layout.CSV)}
     names = {b.name for p in named.values() if isinstance(p, VocFile) for b in p.boxes if b.name}
     names |= {b.label for p in named.values() if isinstance(p, list) for b in p if b.label}
     name_ids = {name: i for i, name in enumerate(sorted(names))}
-    for label_file in label_files:
-        fmt = layout.label_format(label_file)
+    for label_file, fmt in formats.items():
         if fmt == layout.VOC:
             rows += _voc_rows(ctx, label_file, named[label_file], name_ids)
             continue

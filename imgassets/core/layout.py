@@ -120,26 +120,46 @@ def voc_image_candidates(xml_path: str, filename: str | None) -> list[str]:
     return [c[2:] if c.startswith("./") else c for c in candidates]
 
 
+def _label_dirs(parent: str) -> list[str]:
+    """Folder prefixes (``""`` or ending in ``/``) where the label of an image in ``parent`` is
+    looked for, in order: the ``labels/`` sibling of the last ``images`` component, then ``parent``."""
+    parts = parent.split("/") if parent else []
+    prefixes = []
+    if "images" in parts:
+        i = len(parts) - 1 - parts[::-1].index("images")
+        prefixes.append("/".join([*parts[:i], "labels", *parts[i + 1:]]) + "/")
+    prefixes.append(f"{parent}/" if parent else "")
+    return prefixes
+
+
+def _stem(name: str) -> str:
+    """A file name without its extension (as ``PurePosixPath.stem``, by the rule of :func:`_suffix`)."""
+    i = name.rfind(".")
+    return name[:i] if 0 < i < len(name) - 1 else name
+
+
 def label_candidates(image_path: str) -> list[str]:
     """Label paths tried for ``image_path``, in order: ``labels/`` sibling layout, then beside."""
     parent, _, name = image_path.rpartition("/")
-    stem = name[: name.rfind(".")] if _suffix(name) else name
-    parts = parent.split("/") if parent else []
-    candidates: list[str] = []
-    if "images" in parts:
-        i = len(parts) - 1 - parts[::-1].index("images")
-        candidates.append("/".join([*parts[:i], "labels", *parts[i + 1:], f"{stem}.txt"]))
-    candidates.append(f"{parent}/{stem}.txt" if parent else f"{stem}.txt")
-    return candidates
+    return [f"{prefix}{_stem(name)}.txt" for prefix in _label_dirs(parent)]
 
 
 def pair_labels(image_paths: list[str], label_paths: list[str]) -> dict[str, str]:
-    """Map each YOLO label path to the image it annotates. Label paths absent from the result are
-    orphans (a label file with no image); images absent from the values are background images."""
+    """Map each YOLO label path to the image it annotates (the first image, by path, whose
+    :func:`label_candidates` name it). Label paths absent from the result are orphans (a label file
+    with no image); images absent from the values are background images. The candidate folders
+    are worked out once per image folder, not once per image."""
     labels = {p for p in label_paths if _suffix(p.rpartition("/")[2]) == ".txt"}
+    prefixes_of: dict[str, list[str]] = {}
     paired: dict[str, str] = {}
     for image in sorted(image_paths):
-        for candidate in label_candidates(image):
+        parent, _, name = image.rpartition("/")
+        prefixes = prefixes_of.get(parent)
+        if prefixes is None:
+            prefixes = prefixes_of[parent] = _label_dirs(parent)
+        stem = _stem(name)
+        for prefix in prefixes:
+            candidate = f"{prefix}{stem}.txt"
             if candidate in labels and candidate not in paired:
                 paired[candidate] = image
                 break
