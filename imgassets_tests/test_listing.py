@@ -67,7 +67,7 @@ def test_the_index_of_a_listing_holds_what_the_sensor_saw(tmp_path):
                                   listed.index)
 
 
-def test_the_sensor_stores_the_listing_of_each_launched_run_and_the_run_indexes_it(tmp_path):
+def test_the_sensor_stores_the_listing_of_each_launched_run_and_the_run_indexes_and_deletes_it(tmp_path):
     root = tmp_path / "drive"
     folder = _folder(root)
     store = LocalObjectStore(f"{root}-home/objects")  # where test_sensor._tick's object store is
@@ -88,6 +88,7 @@ def test_the_sensor_stores_the_listing_of_each_launched_run_and_the_run_indexes_
         metadata = launched.asset_materializations_for_node("image_index")[0].metadata
         assert metadata["listed_by"].value == f"sensor listing {fingerprint}"
         assert "images/late.jpg" not in launched.output_for_node("image_index")["path"].tolist()
+        assert list(store.list_keys("listings")) == []  # used once, then deleted: listings do not pile up
 
         by_hand = dg.materialize([image_index], partition_key="ana", instance=instance, resources=resources)
         assert by_hand.asset_materializations_for_node("image_index")[0].metadata["listed_by"].value == "walk of the folder"

@@ -28,6 +28,14 @@ def test_put_get_exists_stat_list(store, tmp_path):
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["f.bin"]
 
 
+def test_delete_removes_only_that_key_and_a_missing_key_is_no_error(store):
+    store.put_bytes("listings/ana/a.zlib", b"a")
+    store.put_bytes("listings/ana/b.zlib", b"b")
+    store.delete("listings/ana/a.zlib")
+    store.delete("listings/ana/a.zlib")
+    assert list(store.list_keys("listings/")) == ["listings/ana/b.zlib"] and not store.exists("listings/ana/a.zlib")
+
+
 def test_put_file_roundtrip_large_enough_for_several_parts(store, tmp_path):
     data = bytes(range(256)) * (6 * 1024 * 1024 // 256 * 3)  # 18 MiB: multipart at 16 MiB parts
     source = tmp_path / "big.bin"

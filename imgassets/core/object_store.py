@@ -97,6 +97,10 @@ class ObjectStore(Protocol):
 
     def list_keys(self, prefix: str) -> Iterator[str]: ...
 
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (nothing happens when it does not exist). Only for scratch keys such as
+        the sensor's listings: content objects and manifests are never deleted by imgassets."""
+
 
 class LocalObjectStore:
     """Object store in a local directory: key ``a/b/c`` is the file ``<root>/a/b/c``.
@@ -203,3 +207,9 @@ class LocalObjectStore:
         for path in sorted(base.rglob("*")):
             if path.is_file() and not path.name.startswith(".tmp-"):
                 yield path.relative_to(self.root).as_posix()
+
+    def delete(self, key: str) -> None:
+        try:
+            os.remove(self._file(key))
+        except FileNotFoundError:
+            pass

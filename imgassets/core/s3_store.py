@@ -181,3 +181,6 @@ class S3ObjectStore:
     def list_keys(self, prefix: str) -> Iterator[str]:
         objects = self._call(f"list {prefix}", lambda: list(self._client.list_objects(self.bucket, prefix=prefix, recursive=True)))
         yield from sorted(o.object_name for o in objects)
+
+    def delete(self, key: str) -> None:
+        self._call(f"delete {key}", lambda: self._client.remove_object(self.bucket, key), key)

@@ -12,7 +12,7 @@ from imgassets.core.dataset import load_snapshot
 from imgassets.core.drive import FileStat
 from imgassets.core.image_index import rejected_images, update_image_index, valid_images
 from imgassets.core.label_table import build_label_table
-from imgassets.core.listing import ListingError, load_listing
+from imgassets.core.listing import ListingError, discard_listing, load_listing
 from imgassets.core.object_store import ObjectStore
 from imgassets.core.quality_report import quality_report, report_markdown
 from imgassets.core.snapshot import commit_snapshot, snapshot_records, stored_objects
@@ -25,9 +25,9 @@ from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 GROUP = "scientist_data"
 
 
-def sensor_listing(context: dg.AssetExecutionContext, store: ObjectStore) -> tuple[list[FileStat] | None, str]:
-    """The folder listing stored by the sensor for this run's fingerprint tag, and how the files
-    were listed (for the metadata). ``None`` (walk the folder) for a run launched by hand, a
+def sensor_listing(context: dg.AssetExecutionContext, store: ObjectStore) -> tuple[list[FileStat] | None, str | None]:
+    """The folder listing stored by the sensor for this run's fingerprint tag, and its fingerprint
+    (``None`` when none is used). ``None`` (walk the folder) for a run launched by hand, a
     re-execution (the folder may have changed since the original run) or a listing that is
     missing or corrupt (logged)."""
     fingerprint = context.run.tags.get(FINGERPRINT_TAG)
@@ -37,7 +37,7 @@ def sensor_listing(context: dg.AssetExecutionContext, store: ObjectStore) -> tup
             listing = load_listing(store, context.partition_key, fingerprint)
         except ListingError as exc:
             context.log.warning(f"{exc}; walking the folder instead")
-    return (listing, f"sensor listing {fingerprint}") if listing is not None else (None, "walk of the folder")
+    return (listing, fingerprint) if listing is not None else (None, None)
 
 
 @dg.asset(partitions_def=scientists, io_manager_key="parquet_io_manager", group_name=GROUP, kinds={"parquet"})
@@ -49,15 +49,17 @@ def image_index(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     A run the sensor launched indexes the listing the sensor stored (no second walk)."""
     store = object_store.get_store()
     previous = load_cached_table(store, IMAGE_INDEX, context.partition_key)
-    listing, listed_by = sensor_listing(context, store)
+    listing, fingerprint = sensor_listing(context, store)
     update = update_image_index(shared_drive.folder(context.partition_key), previous, listing=listing)
     index = update.index
     save_cached_table(store, IMAGE_INDEX, context.partition_key, index)
+    if fingerprint:  # used once: the run key never launches this folder state again
+        discard_listing(store, context.partition_key, fingerprint)
     images = index[index["kind"] == layout.IMAGE]
     rejected = rejected_images(index)
     return dg.Output(index, metadata={
         "dagster/row_count": len(index),
-        "listed_by": listed_by,
+        "listed_by": f"sensor listing {fingerprint}" if fingerprint else "walk of the folder",
         "reused_rows": update.reused,
         "indexed_files": update.indexed,
         "images": len(images),
