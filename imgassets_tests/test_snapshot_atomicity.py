@@ -106,6 +106,8 @@ def test_a_commit_checks_only_the_objects_its_previous_snapshot_does_not_list(tm
     assert again.snapshot_id == second.snapshot_id and again.checked_objects == 14
 
 
-def test_no_previous_snapshot_or_a_manifest_missing_from_the_store_vouches_for_nothing(s3_store):
+def test_no_previous_snapshot_or_a_missing_or_unreadable_manifest_vouches_for_nothing(s3_store):
     assert stored_objects(s3_store, None) == frozenset()
     assert stored_objects(s3_store, "snapshots/ana/0000000000000000.parquet") == frozenset()
+    s3_store.put_bytes("snapshots/ana/1111111111111111.parquet", b"not parquet")
+    assert stored_objects(s3_store, "snapshots/ana/1111111111111111.parquet") == frozenset()

@@ -3,13 +3,15 @@
 Commit protocol (all or nothing): every image is uploaded first to its content-addressed key
 (skipped when the object already exists), and the manifest ``snapshots/<scientist>/<id>.parquet``
 is written last, atomically. A run that fails midway leaves objects but no manifest, so the
-snapshot does not exist and the next run uploads only what is missing. Hence a committed manifest
-vouches for its objects: a commit given the scientist's previous snapshot (:func:`stored_objects`)
-neither checks nor uploads the objects it lists, and checks only the rest (on S3, one HEAD request
-per new image instead of one per image). Objects are never deleted by imgassets; a store whose
-objects are removed behind its back (an S3 lifecycle rule) must not be given a previous snapshot. Before upload, each file
+snapshot does not exist and the next run uploads only what is missing. Before upload, each file
 is hashed again: a file that changed since the image index read it is refused, never stored under
 a stale hash. Source files are only read.
+
+Hence a committed manifest vouches for its objects: a commit given the scientist's previous
+snapshot (:func:`stored_objects`) neither checks nor uploads the objects it lists, and checks only
+the rest (on S3, one HEAD request per new image instead of one per image). Objects are never
+deleted by imgassets; a store whose objects are removed behind its back (an S3 lifecycle rule)
+must not be given a previous snapshot.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from imgassets.core.frames import plain_values
 from imgassets.core.hashing import sha256_bytes
@@ -140,12 +143,13 @@ def upload_objects(store: ObjectStore, sources: dict[str, str | Path], workers: 
 def stored_objects(store: ObjectStore, manifest_key: str | None) -> frozenset[str]:
     """Content hashes of the objects listed by the committed manifest at ``manifest_key`` (every
     one of them is in ``store``: the commit protocol writes a manifest after its objects); empty
-    for ``None`` or a manifest that is not in the store (then every object is checked)."""
+    for ``None``, or a manifest that is not in the store or not readable Parquet (then every
+    object is checked: a vouch that cannot be read is no vouch)."""
     if manifest_key is None:
         return frozenset()
     try:
         return frozenset(manifest_hashes(store.get_bytes(manifest_key)))
-    except ObjectNotFoundError:
+    except (ObjectNotFoundError, pa.ArrowException):
         return frozenset()
 
 
