@@ -47,7 +47,7 @@ import dagster as dg
 import simplejpeg
 
 from benchmarks.generated_tree import TreeSpec, apply_change, generate_tree
-from benchmarks.sensor_scale import tick
+from benchmarks.sensor_scale import find_floor, tick
 from imgassets.core.dataset import load_snapshot, merge_snapshots, store_dataset
 from imgassets.core.drive import list_scientists
 from imgassets.core.image_index import update_image_index
@@ -106,11 +106,6 @@ def best_copy(command: list[str], source: Path, target: Path) -> float:
 
 
 # --- floors -------------------------------------------------------------------------------------
-
-def floor_find(root: Path) -> float:
-    """A stat of every file: ``find -type f -printf '%s %T@ %i'``."""
-    return shell(["find", str(root), "-type", "f", "-printf", "%s %T@ %i\\n"])
-
 
 def floor_sha256(root: Path, cores: int) -> float:
     """``sha256sum`` of every file on every core."""
@@ -219,7 +214,7 @@ def run(work: Path, spec: TreeSpec, change: float) -> dict:
 
     # Floors: the best of REPEATS runs (file creation times here swing 5x between runs), so a
     # ratio against a floor never flatters us.
-    figures["find_s"] = min(floor_find(drive) for _ in range(REPEATS))
+    figures["find_s"] = min(find_floor(drive) for _ in range(REPEATS))
     figures["sha256sum_s"] = min(floor_sha256(drive, cores) for _ in range(REPEATS))
     figures["decode_1core_s"] = floor_decode_one_core(images)
     figures["decode_floor_s"] = figures["decode_1core_s"] / cores

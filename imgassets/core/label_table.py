@@ -246,9 +246,10 @@ def reconcile_sources(table: pd.DataFrame) -> pd.DataFrame:
     disagree, every row of the image gets ``source_conflict`` (a blocking finding)."""
     usable = table.loc[(table["parse_error"].isna() & table["image_path"].notna()).to_numpy(bool), ["image_path", "label_file"]]
     files_per_image = usable.drop_duplicates().groupby("image_path").size()
-    if not (files_per_image > 1).any():  # the usual case: one label file per image
+    multiple = files_per_image.index[files_per_image > 1]
+    if multiple.empty:  # the usual case: one label file per image
         return table
-    shared = table.loc[usable.index[usable["image_path"].isin(files_per_image.index[files_per_image > 1])]]
+    shared = table.loc[usable.index[usable["image_path"].isin(multiple)]]
     for image_path, group in shared.groupby("image_path"):
         files = sorted(group["label_file"].unique())
         signatures = {f: _box_signature(group[group["label_file"] == f]) for f in files}
