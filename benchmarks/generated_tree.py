@@ -66,10 +66,10 @@ def generate_tree(root: Path, spec: TreeSpec) -> list[Path]:
     for s in range(spec.scientists):
         folder = root / f"scientist_{s:02d}"
         folder.mkdir(parents=True, exist_ok=True)
+        others = list(written)  # the earlier scientists' images (a duplicate comes from another folder)
         (folder / "data.yaml").write_text("names:\n" + "".join(f"  - {n}\n" for n in CLASS_NAMES))
         for i in range(per):
             rel = f"batch_{i // 500:03d}/img_{i:06d}"
-            others = [p for p in written if not p.is_relative_to(folder)]
             if others and picker.random() < spec.duplicate_fraction:
                 source = picker.choice(others)
                 data = source.read_bytes()
