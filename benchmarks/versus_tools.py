@@ -55,7 +55,7 @@ from imgassets.core.label_table import build_label_table
 from imgassets.core.listing import load_listing
 from imgassets.core.object_store import LocalObjectStore
 from imgassets.core.pull import pull_dataset
-from imgassets.core.snapshot import commit_snapshot, snapshot_records, stored_objects
+from imgassets.core.snapshot import commit_snapshot, snapshot_table, stored_objects
 
 TARGETS = {
     "archival_vs_dvc": ("dvc add+push / imgassets archival", ">=", 5.0),
@@ -146,7 +146,7 @@ def snapshot_all(root: Path, store: LocalObjectStore, indexes: dict, labels: dic
     """``commit_snapshot`` of every scientist (checking only objects their ``previous`` manifest
     keys do not list, as ``image_snapshot`` does with the snapshot lineage gives it); their manifest keys."""
     previous = previous or {}
-    return {s: commit_snapshot(store, s, root / s, snapshot_records(indexes[s], labels[s]),
+    return {s: commit_snapshot(store, s, root / s, snapshot_table(indexes[s], labels[s]),
                                stored=stored_objects(store, previous.get(s))).manifest_key for s in indexes}
 
 

@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 import yaml
 
 from imgassets.core.duplicates import NEAR_DUPLICATE_DISTANCE, groups, near_duplicate_pairs
-from imgassets.core.manifest import DATASET_SCHEMA, boxes_of, content_id, read_parquet_bytes, to_parquet_bytes
+from imgassets.core.manifest import (
+    DATASET_SCHEMA,
+    boxes_of,
+    manifest_id,
+    manifest_table,
+    read_parquet_bytes,
+    to_parquet_bytes,
+)
 from imgassets.core.object_store import ObjectStore
 
 DEFAULT_VAL_FRACTION = 0.2
@@ -163,7 +170,7 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict]]], val_fraction: 
         for r in merged
     ]
     header = {"class_names": class_names, "val_fraction": val_fraction}
-    dataset_id = content_id(records, header)
+    dataset_id = manifest_id(manifest_table(records, DATASET_SCHEMA), header)
     return DatasetVersion(dataset_id, class_names, records, {s: snapshots[s][0] for s in sorted(snapshots)}, dropped,
                           near_duplicates=near, label_conflicts=conflicts,
                           class_id_conflicts=class_id_conflicts(snapshots))

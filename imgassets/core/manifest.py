@@ -7,9 +7,10 @@ and ``boxes``: a list of
 ``{class_name, class_id, x_center, y_center, width, height, difficult, truncated, iscrowd}``
 (normalized xywh, displayed frame; the flags null when the label format has none).
 Dataset manifests add ``scientist``, ``snapshot_id``, ``group`` (the duplicate group, named by
-its smallest content hash) and ``split``. Ids (snapshot id, dataset id)
-are the first :data:`ID_LENGTH` hex digits of :func:`imgassets.core.hashing.canonical_hash` over the
-rows, so the same content always gets the same id, whatever the Parquet writer.
+its smallest content hash) and ``split``. Ids (snapshot id, dataset id) are the first
+:data:`ID_LENGTH` hex digits of :func:`imgassets.core.hashing.canonical_hash` over the manifest's
+values column by column (:func:`manifest_id`), so the same content always gets the same id,
+whatever the Parquet writer or the Arrow chunking.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from imgassets.core.hashing import canonical_hash
@@ -40,14 +42,31 @@ DATASET_SCHEMA = pa.schema([("scientist", pa.string()), ("snapshot_id", pa.strin
                             ("group", pa.string()), ("split", pa.string())])
 
 
-def content_id(records: list[dict], header: dict) -> str:
-    """Id of a manifest: hash of its header (e.g. scientist) and rows, :data:`ID_LENGTH` hex digits."""
-    return canonical_hash({"header": header, "rows": records})[:ID_LENGTH]
+def manifest_table(records: list[dict] | pa.Table, schema: pa.Schema) -> pa.Table:
+    """Manifest rows as an Arrow table with ``schema`` (a table is returned as it is)."""
+    return records if isinstance(records, pa.Table) else pa.Table.from_pylist(records, schema=schema)
 
 
-def to_parquet_bytes(records: list[dict], schema: pa.Schema, metadata: dict) -> bytes:
-    """Serialise manifest rows with ``schema``; ``metadata`` is stored as JSON in the footer."""
-    table = pa.Table.from_pylist(records, schema=schema)
+def manifest_id(table: pa.Table, header: dict) -> str:
+    """Id of a manifest: :data:`ID_LENGTH` hex digits of the canonical hash of its ``header`` (e.g.
+    the scientist) and its values column by column (``{column: [values]}``; a list-of-struct column
+    such as ``boxes`` as ``{"lengths": [boxes per row], field: [values of every box]}``). Column
+    lists keep the JSON encoder on plain values: about 1 us per row, where a dict per row cost 7.6."""
+    columns: dict[str, object] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if pa.types.is_list(column.type):
+            boxes = pc.list_flatten(column).combine_chunks()
+            fields = {f.name: boxes.field(i).to_pylist() for i, f in enumerate(column.type.value_type)}
+            columns[name] = {"lengths": pc.list_value_length(column).to_pylist(), **fields}
+        else:
+            columns[name] = column.to_pylist()
+    return canonical_hash({"header": header, "columns": columns})[:ID_LENGTH]
+
+
+def to_parquet_bytes(records: list[dict] | pa.Table, schema: pa.Schema, metadata: dict) -> bytes:
+    """Serialise manifest rows (dicts, or a table with ``schema``); ``metadata`` is stored as JSON in the footer."""
+    table = manifest_table(records, schema)
     table = table.replace_schema_metadata({METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()})
     sink = io.BytesIO()
     pq.write_table(table, sink)

@@ -22,14 +22,22 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from imgassets.core.frames import plain_values
 from imgassets.core.hashing import sha256_bytes
 from imgassets.core.image_index import valid_images
 from imgassets.core.label_checks import blocking_findings
-from imgassets.core.manifest import BOX_TYPE, SNAPSHOT_SCHEMA, content_id, manifest_hashes, to_parquet_bytes
+from imgassets.core.manifest import (
+    BOX_TYPE,
+    SNAPSHOT_SCHEMA,
+    manifest_hashes,
+    manifest_id,
+    manifest_table,
+    to_parquet_bytes,
+)
 from imgassets.core.object_store import ObjectNotFoundError, ObjectStore, content_key
 
 DEFAULT_UPLOAD_WORKERS = 8
@@ -70,8 +78,10 @@ def manifest_key(scientist: str, snapshot_id: str) -> str:
     return f"snapshots/{scientist}/{snapshot_id}.parquet"
 
 
-def snapshot_records(index: pd.DataFrame, labels: pd.DataFrame) -> list[dict]:
-    """Manifest rows (sorted by path) for the valid images of ``index`` with their boxes.
+def snapshot_table(index: pd.DataFrame, labels: pd.DataFrame) -> pa.Table:
+    """The manifest (:data:`SNAPSHOT_SCHEMA`, one row per valid image of ``index``, sorted by path)
+    with each image's boxes from ``labels`` in label-file and line order; built column by column
+    (a box column gathered by the images' offsets), never a dict per row.
 
     Raises :class:`SnapshotError` when ``labels`` has blocking findings: bad labels never reach a
     snapshot, even when the asset checks were skipped.
@@ -80,20 +90,22 @@ def snapshot_records(index: pd.DataFrame, labels: pd.DataFrame) -> list[dict]:
     if findings:
         listed = "; ".join(str(f) for f in findings[:5])
         raise SnapshotError(f"{len(findings)} label problems block the snapshot: {listed}")
-    usable = labels[labels["image_path"].notna() & labels["superseded_by"].isna()].sort_values(["label_file", "line"])
-    columns = {k: plain_values(usable[k]) for k in (*BOX_FIELDS, "image_path")}
-    boxes: dict[str, list[dict]] = {}
-    for values in zip(*columns.values(), strict=True):
-        box = dict(zip(columns, values, strict=True))
-        boxes.setdefault(box.pop("image_path"), []).append(box)
     images = valid_images(index).sort_values("path")
-    fields = ["sha256", "path", "size_bytes", "format", "width", "height", "phash"]
-    return [{**dict(zip(fields, values, strict=True)), "boxes": boxes.get(values[1], [])}
-            for values in zip(*(plain_values(images[k]) for k in fields), strict=True)]
+    paths = images["path"].to_numpy(dtype=object)
+    usable = labels[(labels["image_path"].notna() & labels["superseded_by"].isna()).to_numpy(bool)]
+    usable = usable[usable["image_path"].isin(paths).to_numpy(bool)]  # boxes of rejected images stay out
+    usable = usable.sort_values(["image_path", "label_file", "line"], kind="stable")
+    offsets = np.append(np.searchsorted(usable["image_path"].to_numpy(dtype=object), paths), len(usable))
+    box_values = pa.StructArray.from_arrays(
+        [pa.array(usable[f.name], type=f.type, from_pandas=True) for f in BOX_TYPE], fields=list(BOX_TYPE))
+    boxes = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), box_values, type=SNAPSHOT_SCHEMA.field("boxes").type)
+    columns = [pa.array(images[f.name], type=f.type, from_pandas=True) for f in SNAPSHOT_SCHEMA if f.name != "boxes"]
+    return pa.Table.from_arrays([*columns, boxes], schema=SNAPSHOT_SCHEMA)
 
 
-BOX_FIELDS = tuple(field.name for field in BOX_TYPE)
-"""Fields of a manifest box, in the manifest's order (:data:`imgassets.core.manifest.BOX_TYPE`)."""
+def snapshot_records(index: pd.DataFrame, labels: pd.DataFrame) -> list[dict]:
+    """:func:`snapshot_table` as a list of manifest rows (dicts; ``boxes`` a list of dicts)."""
+    return snapshot_table(index, labels).to_pylist()
 
 
 def upload_object(store: ObjectStore, source: str | Path, sha256: str) -> int:
@@ -153,20 +165,25 @@ def stored_objects(store: ObjectStore, manifest_key: str | None) -> frozenset[st
         return frozenset()
 
 
-def commit_snapshot(store: ObjectStore, scientist: str, folder: str | Path, records: list[dict],
+def commit_snapshot(store: ObjectStore, scientist: str, folder: str | Path, records: list[dict] | pa.Table,
                     workers: int | None = None, stored: Collection[str] = frozenset()) -> SnapshotResult:
-    """Upload the images of ``records`` from ``folder`` in parallel, then write the manifest
-    (protocol above). ``workers``: upload threads (default :func:`upload_workers_for` the store;
-    size an S3 store's connection pool to match). ``stored``: content hashes known to be in the
-    store (:func:`stored_objects` of the scientist's previous snapshot), neither checked nor uploaded."""
-    snapshot_id = content_id(records, {"scientist": scientist})
+    """Upload the images of ``records`` (manifest rows, or :func:`snapshot_table`) from ``folder``
+    in parallel, then write the manifest (protocol above). ``workers``: upload threads (default
+    :func:`upload_workers_for` the store; size an S3 store's connection pool to match). ``stored``:
+    content hashes known to be in the store (:func:`stored_objects` of the scientist's previous
+    snapshot), neither checked nor uploaded."""
+    table = manifest_table(records, SNAPSHOT_SCHEMA)
+    snapshot_id = manifest_id(table, {"scientist": scientist})
     base = os.fspath(folder)
-    sources = {r["sha256"]: f"{base}/{r['path']}" for r in records if r["sha256"] not in stored}
+    hashes = table.column("sha256").to_pylist()
+    sources = {sha: f"{base}/{path}" for sha, path in zip(hashes, table.column("path").to_pylist(), strict=True)
+               if sha not in stored}
     uploaded, uploaded_bytes = upload_objects(store, sources, workers) if sources else (0, 0)
-    existing = len({r["sha256"] for r in records}) - uploaded
+    existing = len(set(hashes)) - uploaded
     key = manifest_key(scientist, snapshot_id)
     if not store.exists(key):
         meta = {"kind": "snapshot", "scientist": scientist, "snapshot_id": snapshot_id}
-        store.put_bytes(key, to_parquet_bytes(records, SNAPSHOT_SCHEMA, meta))
-    return SnapshotResult(scientist, snapshot_id, key, len(records), sum(len(r["boxes"]) for r in records),
-                          uploaded, uploaded_bytes, existing, len(sources))
+        store.put_bytes(key, to_parquet_bytes(table, SNAPSHOT_SCHEMA, meta))
+    boxes = pc.sum(pc.list_value_length(table.column("boxes"))).as_py() or 0
+    return SnapshotResult(scientist, snapshot_id, key, table.num_rows, boxes, uploaded, uploaded_bytes, existing,
+                          len(sources))

@@ -15,7 +15,7 @@ from imgassets.core.label_table import build_label_table
 from imgassets.core.listing import ListingError, discard_listing, load_listing
 from imgassets.core.object_store import ObjectStore
 from imgassets.core.quality_report import quality_report, report_markdown
-from imgassets.core.snapshot import commit_snapshot, snapshot_records, stored_objects
+from imgassets.core.snapshot import commit_snapshot, snapshot_table, stored_objects
 from imgassets.core.table_cache import IMAGE_INDEX, LABEL_TABLE, load_cached_table, save_cached_table
 from imgassets.defs.lineage import latest_snapshot
 from imgassets.defs.metadata import archive_metadata, markdown_table
@@ -106,15 +106,16 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     scientist = context.partition_key
     store = object_store.get_store()
     folder = shared_drive.folder(scientist)
-    records = snapshot_records(image_index, label_table)
-    fresh = records
+    manifest = snapshot_table(image_index, label_table)
+    move = shared_drive.archive_mode == MOVE
+    fresh = manifest.to_pylist() if move else []
     previous = latest_snapshot(context.instance, scientist)  # lineage: its objects need no existence check
-    if previous and shared_drive.archive_mode == MOVE:  # moved files are gone from the drive: keep them
-        records = carry_forward(load_snapshot(store, previous["manifest_key"]), records, set(image_index["path"]))
+    if previous and move:  # moved files are gone from the drive: keep them
+        manifest = carry_forward(load_snapshot(store, previous["manifest_key"]), fresh, set(image_index["path"]))
     stored = stored_objects(store, previous["manifest_key"] if previous else None)
-    result = commit_snapshot(store, scientist, folder, records, object_store.upload_workers, stored)
+    result = commit_snapshot(store, scientist, folder, manifest, object_store.upload_workers, stored)
     archived = archive_sources(store, scientist, result.snapshot_id, folder, image_index, fresh) \
-        if shared_drive.archive_mode == MOVE else None
+        if move else None
     report_key = result.manifest_key.replace(".parquet", ".report.json")
     store.put_bytes(report_key, json.dumps(quality_report(scientist, folder, image_index, label_table), indent=1).encode())
     context.log.info(f"snapshot {result.snapshot_id}: {result.uploaded_objects} objects uploaded, "
