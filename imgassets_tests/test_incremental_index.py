@@ -96,3 +96,25 @@ def test_symlinked_folders_are_not_followed(tmp_path):
     folder = _folder(tmp_path, count=1)
     os.symlink(folder, folder / "loop")
     assert list(build_image_index(folder)["path"]) == ["images/000.jpg"]
+
+
+def test_an_unchanged_listing_returns_the_previous_index_but_unreadable_and_touched_files_are_read_again(tmp_path, monkeypatch):
+    folder = _folder(tmp_path)
+    first = update_image_index(folder, None, workers=1)
+    listing = sorted(drive.walk_files(folder), key=lambda s: s.path)
+    same = update_image_index(folder, first.index, workers=1, listing=listing)
+    assert same.index is first.index and (same.reused, same.indexed) == (6, 0)
+
+    reads = []
+    real = index_module.index_file
+    monkeypatch.setattr(index_module, "index_file", lambda f, p, k: reads.append(p) or real(f, p, k))
+    unreadable = first.index.copy()
+    unreadable.loc[2, ["status", "reason"]] = ["unreadable", "cannot read file: Permission denied"]
+    again = update_image_index(folder, unreadable, workers=1, listing=listing)
+    assert reads == ["images/002.jpg"] and set(again.index["status"]) == {"ok"}
+
+    reads.clear()
+    stat = (folder / "images" / "004.jpg").stat()
+    os.utime(folder / "images" / "004.jpg", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # touched, same bytes
+    touched = update_image_index(folder, first.index, workers=1, listing=sorted(drive.walk_files(folder), key=lambda s: s.path))
+    assert reads == ["images/004.jpg"] and (touched.reused, touched.indexed) == (5, 1)

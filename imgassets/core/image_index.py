@@ -136,6 +136,8 @@ def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None,
     if not folder.is_dir():
         raise NotADirectoryError(f"scientist folder {folder} does not exist or is not a directory")
     stats = sorted(walk_files(folder) if listing is None else listing, key=lambda s: s.path)
+    if previous is not None and _lists_exactly(previous, stats):  # nothing new, changed or gone
+        return IndexUpdate(previous, len(previous), 0)
     paths = [s.path for s in stats]
     kinds = _kinds(paths, previous)
     current = {s.path: (kinds[s.path], s.size, s.mtime_ns, s.inode) for s in stats}
@@ -162,6 +164,17 @@ def _kinds(paths: list[str], previous: pd.DataFrame | None) -> dict[str, str]:
     if old_paths == paths:
         return dict(zip(paths, previous["kind"].tolist(), strict=True))
     return layout.classify_paths(paths, dict(zip(old_paths, previous["kind"].tolist(), strict=True)))
+
+
+def _lists_exactly(previous: pd.DataFrame, stats: list[FileStat]) -> bool:
+    """True when ``previous`` (an index sorted by path, with the index dtypes) has exactly the
+    files of ``stats`` (sorted by path) with the same size, mtime_ns and inode, and no unreadable
+    row (those are read again): then it is the index of ``stats`` as it is. Column lists compared
+    at once, about a tenth of the time of the row-by-row reuse check."""
+    if len(previous) != len(stats) or not _is_sorted_typed(previous) or (previous["status"] == imaging.UNREADABLE).any():
+        return False
+    columns = ("path", "size_bytes", "mtime_ns", "inode")
+    return all(previous[c].tolist() == list(values) for c, values in zip(columns, zip(*stats, strict=True), strict=False))
 
 
 def _is_sorted_typed(index: pd.DataFrame) -> bool:
