@@ -244,12 +244,14 @@ def reconcile_sources(table: pd.DataFrame) -> pd.DataFrame:
     """Images annotated by more than one label file: when every file gives the same boxes, the
     first file (by path) is kept and the others' rows are marked ``superseded_by``; when they
     disagree, every row of the image gets ``source_conflict`` (a blocking finding)."""
-    usable = table.loc[(table["parse_error"].isna() & table["image_path"].notna()).to_numpy(bool), ["image_path", "label_file"]]
-    files_per_image = usable.drop_duplicates().groupby("image_path").size()
-    multiple = files_per_image.index[files_per_image > 1]
-    if multiple.empty:  # the usual case: one label file per image
+    usable = (table["parse_error"].isna() & table["image_path"].notna()).to_numpy(bool)
+    first_file: dict[str, str] = {}
+    multiple = {image for image, label_file in zip(table["image_path"].to_numpy(object)[usable],
+                                                   table["label_file"].to_numpy(object)[usable], strict=True)
+                if first_file.setdefault(image, label_file) != label_file}
+    if not multiple:  # the usual case: one label file per image
         return table
-    shared = table.loc[usable.index[usable["image_path"].isin(multiple)]]
+    shared = table.loc[usable & table["image_path"].isin(multiple).to_numpy(bool)]
     for image_path, group in shared.groupby("image_path"):
         files = sorted(group["label_file"].unique())
         signatures = {f: _box_signature(group[group["label_file"] == f]) for f in files}
@@ -337,10 +339,9 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
         rows += _yolo_rows(ctx, label_file, image_path, map_file, mapping)
     parts = []
     if rows:
-        fresh = typed_frame(rows, LABEL_DTYPES)
-        fresh["label_sha256"] = fresh["label_file"].map(sha_of).astype("string")
-        fresh["class_map_sha256"] = fresh["class_map_file"].map(sha_of).astype("string")
-        parts.append(fresh)
+        for row in rows:  # the sources' content hashes, for reuse by the next run
+            row["label_sha256"], row["class_map_sha256"] = sha_of.get(row["label_file"]), sha_of.get(row.get("class_map_file"))
+        parts.append(typed_frame(rows, LABEL_DTYPES))
     if reused:
         kept = previous[previous["label_file"].isin(reused)]
         if not has_dtypes(kept, LABEL_DTYPES):
