@@ -22,6 +22,7 @@ import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
 import pandas as pd
@@ -135,7 +136,7 @@ def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None,
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"scientist folder {folder} does not exist or is not a directory")
-    stats = sorted(walk_files(folder) if listing is None else listing, key=lambda s: s.path)
+    stats = sorted(walk_files(folder) if listing is None else listing)  # by path: a folder's paths are unique
     if previous is not None and _lists_exactly(previous, stats):  # nothing new, changed or gone
         return IndexUpdate(previous, len(previous), 0)
     paths = [s.path for s in stats]
@@ -174,7 +175,7 @@ def _lists_exactly(previous: pd.DataFrame, stats: list[FileStat]) -> bool:
     if len(previous) != len(stats) or not _is_sorted_typed(previous) or (previous["status"] == imaging.UNREADABLE).any():
         return False
     columns = ("path", "size_bytes", "mtime_ns", "inode")
-    return all(previous[c].tolist() == list(values) for c, values in zip(columns, zip(*stats, strict=True), strict=False))
+    return all(previous[c].tolist() == list(map(itemgetter(i), stats)) for i, c in enumerate(columns))
 
 
 def _is_sorted_typed(index: pd.DataFrame) -> bool:
