@@ -46,3 +46,20 @@ def test_benchmark_reports_every_figure_and_ratio(tmp_path):
     text = markdown(result)
     assert text.count("\n| ") >= len(TARGETS) + len(figures)
     assert "n/a" in text or (shutil.which("rclone") and dvc_executable())
+
+
+def test_change_path_benchmark_times_every_stage_of_every_round(tmp_path):
+    from benchmarks.change_path import STAGES
+    from benchmarks.change_path import run as change_rounds
+    result = change_rounds(tmp_path, TreeSpec(images=40, scientists=2, width=96, height=64), change=0.1, rounds=2)
+    assert result["cold_s"] > 0 and len(result["rounds"]) == 2
+    for row in result["rounds"]:
+        assert all(row[stage] > 0 for stage in STAGES)
+        assert row["total_s"] >= sum(row[stage] for stage in STAGES) - 1e-3
+        assert row["vs_cold"] == pytest.approx(row["total_s"] / result["cold_s"], rel=0.01)
+    from imgassets.core.dataset import load_snapshot
+    from imgassets.core.object_store import LocalObjectStore
+    store = LocalObjectStore(tmp_path / "store")
+    rows = [r for key in result["manifests"].values() for r in load_snapshot(store, key)]
+    assert sorted(r["path"] for r in rows) == sorted(  # the last snapshots hold the changed drive
+        str(p.relative_to(p.parents[2])) for p in (tmp_path / "drive").glob("scientist_*/images/*/*.jpg"))
