@@ -118,3 +118,45 @@ def test_an_unchanged_listing_returns_the_previous_index_but_unreadable_and_touc
     os.utime(folder / "images" / "004.jpg", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # touched, same bytes
     touched = update_image_index(folder, first.index, workers=1, listing=sorted(drive.walk_files(folder), key=lambda s: s.path))
     assert reads == ["images/004.jpg"] and (touched.reused, touched.indexed) == (5, 1)
+
+
+def test_kinds_are_kept_only_under_the_same_layout_rules(tmp_path, monkeypatch):
+    from imgassets.core import layout
+    from imgassets.core.image_index import LAYOUT_RULES
+    from imgassets.core.object_store import LocalObjectStore
+    from imgassets.core.table_cache import IMAGE_INDEX, load_cached_table, save_cached_table
+    from imgassets_tests.conftest import image_bytes
+
+    folder = _folder(tmp_path)
+    (folder / "images" / "anim.gif").write_bytes(image_bytes("GIF"))
+    store = LocalObjectStore(tmp_path / "store")
+    save_cached_table(store, IMAGE_INDEX, "ana", update_image_index(folder, None, workers=1).index)
+    kept = load_cached_table(store, IMAGE_INDEX, "ana")  # the stamp survives the kept Parquet
+    assert kept.attrs[LAYOUT_RULES] == layout.RULES_FINGERPRINT
+    assert kept.set_index("path").at["images/anim.gif", "kind"] == "other"
+    assert update_image_index(folder, kept, workers=1).index is kept  # same rules, same files: as it was
+
+    reads = []
+    real = index_module.index_file
+    monkeypatch.setattr(index_module, "index_file", lambda f, p, k: reads.append(p) or real(f, p, k))
+    monkeypatch.setattr(layout, "IMAGE_EXTENSIONS", layout.IMAGE_EXTENSIONS | {".gif"})  # a release adds GIF
+    monkeypatch.setattr(layout, "RULES_FINGERPRINT", "rules-with-gif")
+    update = update_image_index(folder, kept, workers=1)
+    assert reads == ["images/anim.gif"] and (update.reused, update.indexed) == (6, 1)
+    row = update.index.set_index("path").loc["images/anim.gif"]
+    assert row["kind"] == "image" and row["width"] == 32 and update.index.attrs[LAYOUT_RULES] == "rules-with-gif"
+
+    reads.clear()
+    unstamped = kept.copy()
+    unstamped.attrs.clear()  # an index kept before indexes recorded their rules: classified again
+    assert update_image_index(folder, unstamped, workers=1).index.set_index("path").at["images/anim.gif", "kind"] == "image"
+    assert reads == ["images/anim.gif"]
+
+
+def test_the_rules_fingerprint_covers_every_image_extension_and_class_map_name():
+    from imgassets.core import layout
+    kinds = layout.classify_paths(list(layout.RULE_PROBES))
+    probed = {p.rpartition(".")[2].lower() for p, k in kinds.items() if k == layout.IMAGE}
+    assert {e.lstrip(".") for e in layout.IMAGE_EXTENSIONS} <= probed
+    assert layout.CLASS_MAP_NAMES <= {p.rpartition("/")[2] for p, k in kinds.items() if k == layout.CLASS_MAP}
+    assert {layout.LABEL, layout.OTHER} <= set(kinds.values())

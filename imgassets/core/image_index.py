@@ -137,22 +137,36 @@ def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None,
     if not folder.is_dir():
         raise NotADirectoryError(f"scientist folder {folder} does not exist or is not a directory")
     stats = sorted(walk_files(folder) if listing is None else listing)  # by path: a folder's paths are unique
-    if previous is not None and _lists_exactly(previous, stats):  # nothing new, changed or gone
+    same_rules = previous is not None and previous.attrs.get(LAYOUT_RULES) == layout.RULES_FINGERPRINT
+    if same_rules and _lists_exactly(previous, stats):  # nothing new, changed or gone
         return IndexUpdate(previous, len(previous), 0)
     paths = [s.path for s in stats]
-    kinds = _kinds(paths, previous)
+    kinds = _kinds(paths, previous if same_rules else None)
     current = {s.path: (kinds[s.path], s.size, s.mtime_ns, s.inode) for s in stats}
-    reused = _reusable_rows(current, previous)
+    reused = _reusable_rows(current, previous)  # under other rules: the files whose kind is unchanged
     if len(reused) == len(current):  # nothing new, changed or gone: the previous index as it was
         unchanged = previous if reused.index.equals(previous.index) and _is_sorted_typed(previous) else \
             reused.sort_values("path", ignore_index=True).astype(INDEX_DTYPES)
-        return IndexUpdate(unchanged, len(reused), 0)
+        return IndexUpdate(_stamped(unchanged), len(reused), 0)
     known = set(reused["path"].tolist())
     jobs = [(s.path, kinds[s.path]) for s in stats if s.path not in known]
     fresh = typed_frame(_index_many(folder, jobs, workers or os.cpu_count() or 1), INDEX_DTYPES)
     parts = [part if has_dtypes(part, INDEX_DTYPES) else part.astype(INDEX_DTYPES) for part in (reused, fresh) if len(part)]
     table = pd.concat(parts, ignore_index=True).sort_values("path", ignore_index=True)
-    return IndexUpdate(table, len(reused), len(jobs))
+    return IndexUpdate(_stamped(table), len(reused), len(jobs))
+
+
+LAYOUT_RULES = "layout_rules"
+"""Key of ``DataFrame.attrs`` (kept through Parquet by pandas) under which an index records the
+:data:`imgassets.core.layout.RULES_FINGERPRINT` its kinds were made by."""
+
+
+def _stamped(index: pd.DataFrame) -> pd.DataFrame:
+    """``index`` recording the current layout rules (a shallow copy when it records others)."""
+    if index.attrs.get(LAYOUT_RULES) != layout.RULES_FINGERPRINT:
+        index = index.copy(deep=False)
+        index.attrs[LAYOUT_RULES] = layout.RULES_FINGERPRINT
+    return index
 
 
 def _kinds(paths: list[str], previous: pd.DataFrame | None) -> dict[str, str]:

@@ -24,6 +24,8 @@ the image, ``a/images/b/x.txt``, is used.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import posixpath
 from collections.abc import Mapping
 from pathlib import PurePosixPath
@@ -99,6 +101,26 @@ def classify_paths(paths: list[str], previous: Mapping[str, str] | None = None) 
             parts = _split(path)
         kinds[path] = previous[path] if parts is None else _kind(*parts, dirs_with_images)
     return kinds
+
+
+RULE_PROBES = (
+    "a.jpg", "a.JPEG", "a.png", "a.bmp", "a.tif", "a.tiff", "a.webp", "a.mpo", "a.heic", "a.gif", "a.jp2",
+    "data.yaml", "data.yml", "classes.txt", "obj.names", "notes/classes.txt",
+    "labels/a.txt", "labels/train/a.txt", "a.txt", "README.txt", "readme.md", "notes/a.txt",
+    "Annotations/a.xml", "annotations/a.xml", "a.xml", "notes/a.xml", "coco.json", "notes/x.json", "boxes.csv",
+    "images/a.jpg", "images/a.txt", "images/a.xml", "x/a.JPG", "x/a.txt", "x/.a", "x/a.", "a.pdf", "a.mp4",
+)
+"""Paths classified to fingerprint these rules (:data:`RULES_FINGERPRINT`): every extension and
+name the rules mention, in and out of ``labels``/``Annotations`` folders and beside images. Add a
+probe with any new rule."""
+
+RULES_FINGERPRINT = hashlib.sha256(json.dumps(
+    [sorted(IMAGE_EXTENSIONS), sorted(CLASS_MAP_NAMES), classify_paths(list(RULE_PROBES))], sort_keys=True).encode()
+).hexdigest()[:12]
+"""Changes whenever a rule above classifies a probe differently. An image index records the
+fingerprint its kinds were made by; a later index reuses those kinds (and the rows of those files)
+only under the same fingerprint, so a release that changes the rules (a new image extension) sees
+every path classified again and reads the files whose kind changed."""
 
 
 YOLO, VOC, COCO, CSV = "yolo", "voc", "coco", "csv"
