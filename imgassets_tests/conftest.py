@@ -9,6 +9,7 @@ import random
 import shutil
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from PIL import Image
 
@@ -109,3 +110,20 @@ def s3_store(s3_endpoint, request):
 
     bucket = "t-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40] + f"-{random.randrange(10**6)}"
     return S3ObjectStore(s3_endpoint, S3_ACCESS_KEY, S3_SECRET_KEY, bucket, max_connections=8, retries=1)
+
+
+# --- the shared-drive sensor, evaluated for real -------------------------------------------------
+def sensor_tick(instance: dg.DagsterInstance, root, cursor: str | None, settle: int = 0) -> dg.SensorResult:
+    """One evaluation of ``shared_drive_sensor`` (``build_sensor_context`` on a real instance); the
+    dynamic partitions it requests are added; listings go to a local object store beside the drive
+    (``<root>-home``)."""
+    from imgassets.defs.resources import LocalObjectStoreResource, SharedDrive
+    from imgassets.defs.sensors import shared_drive_sensor
+
+    resources = {"shared_drive": SharedDrive(root=str(root), settle_seconds=settle),
+                 "object_store": LocalObjectStoreResource(home=f"{root}-home")}
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+    result = shared_drive_sensor(context)
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    return result

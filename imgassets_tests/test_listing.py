@@ -18,8 +18,7 @@ from imgassets.core.object_store import LocalObjectStore
 from imgassets.defs.deployment import local_resources
 from imgassets.defs.partitions import FINGERPRINT_TAG
 from imgassets.defs.scientist_assets import image_index
-from imgassets_tests.conftest import jpeg_bytes
-from imgassets_tests.test_sensor import _tick
+from imgassets_tests.conftest import jpeg_bytes, sensor_tick
 
 
 def _folder(root, name="ana", count=3):
@@ -70,15 +69,15 @@ def test_the_index_of_a_listing_holds_what_the_sensor_saw(tmp_path):
 def test_the_sensor_stores_the_listing_of_each_launched_run_and_the_run_indexes_and_deletes_it(tmp_path):
     root = tmp_path / "drive"
     folder = _folder(root)
-    store = LocalObjectStore(f"{root}-home/objects")  # where test_sensor._tick's object store is
+    store = LocalObjectStore(f"{root}-home/objects")  # where conftest.sensor_tick's object store is
     with dg.instance_for_test() as instance:
-        first = _tick(instance, root, None)
+        first = sensor_tick(instance, root, None)
         fingerprint = json.loads(first.cursor)["ana"][0]
         assert first.run_requests[0].tags[FINGERPRINT_TAG] == fingerprint
         assert list(store.list_keys("listings")) == [listing_key("ana", fingerprint)]
         assert [s.path for s in load_listing(store, "ana", fingerprint)] == [s.path for s in walk_files(folder)]
         assert load_listing(store, "ana", "0" * 16) is None
-        assert _tick(instance, root, first.cursor).run_requests == []
+        assert sensor_tick(instance, root, first.cursor).run_requests == []
         assert len(list(store.list_keys("listings"))) == 1  # a no-change tick stores nothing
 
         (folder / "images" / "late.jpg").write_bytes(jpeg_bytes(color=(1, 2, 3)))  # after the tick

@@ -9,19 +9,8 @@ import dagster as dg
 import pytest
 
 from imgassets.defs.partitions import scientists
-from imgassets.defs.resources import LocalObjectStoreResource, SharedDrive
-from imgassets.defs.sensors import default_sensor_status, shared_drive_sensor
-
-
-def _tick(instance: dg.DagsterInstance, root, cursor: str | None, settle: int = 0) -> dg.SensorResult:
-    """One evaluation; listings go to a local object store beside the drive (``<root>-home``)."""
-    resources = {"shared_drive": SharedDrive(root=str(root), settle_seconds=settle),
-                 "object_store": LocalObjectStoreResource(home=f"{root}-home")}
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-    result = shared_drive_sensor(context)
-    for request in result.dynamic_partitions_requests:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    return result
+from imgassets.defs.sensors import default_sensor_status
+from imgassets_tests.conftest import sensor_tick
 
 
 def test_new_folder_changed_file_and_no_change(tmp_path):
@@ -31,26 +20,26 @@ def test_new_folder_changed_file_and_no_change(tmp_path):
     (root / "ben").mkdir()
     (root / "ben" / "b.png").write_bytes(b"y")
     with dg.instance_for_test() as instance:
-        first = _tick(instance, root, None)
+        first = sensor_tick(instance, root, None)
         assert [r.partition_keys for r in first.dynamic_partitions_requests] == [["ana", "ben"]]
         assert sorted(r.partition_key for r in first.run_requests) == ["ana", "ben"]
         assert set(instance.get_dynamic_partitions(scientists.name)) == {"ana", "ben"}
         cursor = first.cursor
         assert set(json.loads(cursor)) == {"ana", "ben"} and len(cursor) < 120
 
-        unchanged = _tick(instance, root, cursor)
+        unchanged = sensor_tick(instance, root, cursor)
         assert unchanged.run_requests == [] and unchanged.dynamic_partitions_requests == []
 
         # A file copied in with an old mtime still counts as a change.
         (root / "ben" / "old.jpg").write_bytes(b"z")
         os.utime(root / "ben" / "old.jpg", ns=(10**9, 10**9))
-        changed = _tick(instance, root, cursor)
+        changed = sensor_tick(instance, root, cursor)
         assert [r.partition_key for r in changed.run_requests] == ["ben"]
         assert changed.run_requests[0].run_key == f"ben:{json.loads(changed.cursor)['ben'][0]}"
         assert changed.dynamic_partitions_requests == []
 
         (root / "chloe").mkdir()
-        new_folder = _tick(instance, root, changed.cursor)
+        new_folder = sensor_tick(instance, root, changed.cursor)
         assert [r.partition_keys for r in new_folder.dynamic_partitions_requests] == [["chloe"]]
         assert [r.partition_key for r in new_folder.run_requests] == ["chloe"]
 
@@ -60,7 +49,7 @@ def test_a_fresh_change_waits_for_the_settle_window(tmp_path):
     (root / "ana").mkdir(parents=True)
     (root / "ana" / "a.jpg").write_bytes(b"x")
     with dg.instance_for_test() as instance:
-        waiting = _tick(instance, root, None, settle=3600)
+        waiting = sensor_tick(instance, root, None, settle=3600)
         assert waiting.run_requests == [] and waiting.dynamic_partitions_requests == []
         assert json.loads(waiting.cursor)["ana"][0] is None  # pending, not launched
         assert instance.get_dynamic_partitions(scientists.name) == []
@@ -70,9 +59,9 @@ def test_a_vanished_folder_keeps_its_partition(tmp_path):
     root = tmp_path / "drive"
     (root / "ana").mkdir(parents=True)
     with dg.instance_for_test() as instance:
-        first = _tick(instance, root, None)
+        first = sensor_tick(instance, root, None)
         (root / "ana").rmdir()
-        gone = _tick(instance, root, first.cursor)
+        gone = sensor_tick(instance, root, first.cursor)
         assert gone.run_requests == [] and json.loads(gone.cursor) == json.loads(first.cursor)
         assert instance.get_dynamic_partitions(scientists.name) == ["ana"]
 
