@@ -78,6 +78,7 @@ def test_move_mode_through_dagster(tmp_path):
         assert not (folder / "images").exists()
         event = instance.get_latest_materialization_event(dg.AssetKey("image_snapshot")).asset_materialization
         assert event.metadata["moved_files"].value == 2 and event.metadata["archive_mode"].value == "move"
+        assert event.metadata["checked_objects"].value == 1  # the previous manifest vouches for the six moved away
 
 
 def _committed(tmp_path: Path):

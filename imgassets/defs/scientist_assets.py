@@ -110,9 +110,12 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     move = shared_drive.archive_mode == MOVE
     fresh = manifest.to_pylist() if move else []
     previous = latest_snapshot(context.instance, scientist)  # lineage: its objects need no existence check
-    if previous and move:  # moved files are gone from the drive: keep them
-        manifest = carry_forward(load_snapshot(store, previous["manifest_key"]), fresh, set(image_index["path"]))
-    stored = stored_objects(store, previous["manifest_key"] if previous else None)
+    if previous and move:  # moved files are gone from the drive: keep them; the manifest read once
+        kept = load_snapshot(store, previous["manifest_key"])
+        manifest = carry_forward(kept, fresh, set(image_index["path"]))
+        stored = frozenset(row["sha256"] for row in kept)
+    else:
+        stored = stored_objects(store, previous["manifest_key"] if previous else None)
     result = commit_snapshot(store, scientist, folder, manifest, object_store.upload_workers, stored)
     archived = archive_sources(store, scientist, result.snapshot_id, folder, image_index, fresh) \
         if move else None
