@@ -160,3 +160,47 @@ def test_the_rules_fingerprint_covers_every_image_extension_and_class_map_name()
     assert {e.lstrip(".") for e in layout.IMAGE_EXTENSIONS} <= probed
     assert layout.CLASS_MAP_NAMES <= {p.rpartition("/")[2] for p, k in kinds.items() if k == layout.CLASS_MAP}
     assert {layout.LABEL, layout.OTHER} <= set(kinds.values())
+
+
+def test_an_empty_folder_has_an_empty_index(tmp_path):
+    (tmp_path / "ana").mkdir()
+    first = update_image_index(tmp_path / "ana", None, workers=1)
+    again = update_image_index(tmp_path / "ana", first.index, workers=1)
+    assert len(first.index) == 0 and list(first.index.columns) == index_module.INDEX_COLUMNS
+    assert (again.reused, again.indexed, len(again.index)) == (0, 0, 0)
+
+
+def test_random_changes_index_as_a_fresh_build_and_read_only_what_changed(tmp_path, monkeypatch):
+    import random
+    rng = random.Random(7)
+    folder = _folder(tmp_path, count=12)
+    (folder / "labels").mkdir()
+    for i in range(0, 12, 2):
+        (folder / "labels" / f"{i:03d}.txt").write_text(f"0 0.5 0.5 0.{i + 1} 0.1\n")
+    index = update_image_index(folder, None, workers=1).index
+    reads = []
+    real = index_module.index_file
+    monkeypatch.setattr(index_module, "index_file", lambda f, p, k: reads.append(p) or real(f, p, k))
+    for round_number in range(8):
+        reads.clear()
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        touched = set()
+        for _ in range(3):
+            action, victim = rng.choice(["add", "modify", "delete", "touch"]), rng.choice(files)
+            rel = victim.relative_to(folder).as_posix()
+            if action == "add":
+                new = folder / "images" / f"new{round_number}_{rng.randrange(10**6)}.jpg"
+                new.write_bytes(jpeg_bytes(color=(rng.randrange(256), 9, 9)))
+                touched.add(new.relative_to(folder).as_posix())
+            elif action == "modify" and victim.exists():
+                victim.write_bytes(victim.read_bytes() + b"\0")
+                touched.add(rel)
+            elif action == "delete" and victim.exists():
+                victim.unlink()
+            elif action == "touch" and victim.exists():
+                os.utime(victim, ns=(victim.stat().st_atime_ns, victim.stat().st_mtime_ns + 10**9))
+                touched.add(rel)
+        index = update_image_index(folder, index, workers=1).index
+        assert set(reads) <= touched, round_number  # (reads before the fresh build below)
+        fresh = build_image_index(folder, workers=1)
+        pd.testing.assert_frame_equal(index.reset_index(drop=True), fresh.reset_index(drop=True))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from imgassets.core import imaging, layout
@@ -140,21 +141,20 @@ def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None,
     same_rules = previous is not None and previous.attrs.get(LAYOUT_RULES) == layout.RULES_FINGERPRINT
     if same_rules and _lists_exactly(previous, stats):  # nothing new, changed or gone
         return IndexUpdate(previous, len(previous), 0)
-    paths = [s.path for s in stats]
+    paths = list(map(itemgetter(0), stats))
     kinds = _kinds(paths, previous if same_rules else None)
-    current = {s.path: (kinds[s.path], s.size, s.mtime_ns, s.inode) for s in stats}
-    reused = _reusable_rows(current, previous)  # under other rules: the files whose kind is unchanged
-    if len(reused) == len(current):  # nothing new, changed or gone: the previous index as it was
-        unchanged = previous if reused.index.equals(previous.index) and _is_sorted_typed(previous) else \
-            reused.sort_values("path", ignore_index=True).astype(INDEX_DTYPES)
-        return IndexUpdate(_stamped(unchanged), len(reused), 0)
-    known = set(reused["path"].tolist())
-    jobs = [(s.path, kinds[s.path]) for s in stats if s.path not in known]
-    fresh = typed_frame(_index_many(folder, jobs, workers or os.cpu_count() or 1), INDEX_DTYPES)
-    parts = [part if has_dtypes(part, INDEX_DTYPES) else part.astype(INDEX_DTYPES) for part in (reused, fresh) if len(part)]
-    table = pd.concat(parts, ignore_index=True).sort_values("path", ignore_index=True)
-    return IndexUpdate(_stamped(table), len(reused), len(jobs))
-
+    at = _reusable_positions(previous, stats, [kinds[p] for p in paths])  # other rules: kind-unchanged files only
+    reused_mask = at >= 0
+    if previous is not None and len(stats) == len(previous) and (at == np.arange(len(at))).all() and _is_sorted_typed(previous):
+        return IndexUpdate(_stamped(previous), len(previous), 0)  # every row reusable, in place: as it was
+    reused = previous.iloc[at[reused_mask]][INDEX_COLUMNS].reset_index(drop=True) if reused_mask.any() else None
+    jobs = [(paths[i], kinds[paths[i]]) for i in np.flatnonzero(~reused_mask)]
+    fresh = typed_frame(_index_many(folder, jobs, workers or os.cpu_count() or 1), INDEX_DTYPES) if jobs else None
+    parts = [part if has_dtypes(part, INDEX_DTYPES) else part.astype(INDEX_DTYPES) for part in (reused, fresh)
+             if part is not None]
+    table = pd.concat(parts, ignore_index=True).sort_values("path", ignore_index=True) if len(parts) > 1 else \
+        parts[0] if parts else typed_frame([], INDEX_DTYPES)  # parts[0] is sorted: the listing's order
+    return IndexUpdate(_stamped(table), int(reused_mask.sum()), len(jobs))
 
 LAYOUT_RULES = "layout_rules"
 """Key of ``DataFrame.attrs`` (kept through Parquet by pandas) under which an index records the
@@ -198,16 +198,26 @@ def _is_sorted_typed(index: pd.DataFrame) -> bool:
             and index["path"].is_monotonic_increasing)
 
 
-def _reusable_rows(current: dict[str, tuple], previous: pd.DataFrame | None) -> pd.DataFrame:
-    """Rows of ``previous`` (index columns) whose file is still listed in ``current``
-    (``{path: (kind, size, mtime_ns, inode)}``) with the same kind, size, mtime_ns and inode, and
-    was readable: what need not be read again."""
+def _reusable_positions(previous: pd.DataFrame | None, stats: list[FileStat], kinds: list[str]) -> np.ndarray:
+    """For each file of ``stats`` (with its kind in ``kinds``), the position of its row in
+    ``previous`` when that row can be reused (same path, kind, size, mtime_ns and inode, and the
+    file was readable: no need to read it again), else -1. Matched by ``Index.get_indexer`` and
+    compared column by column: no Python work per row but building the listing's columns."""
+    count = len(stats)
     if previous is None or not len(previous) or "inode" not in previous.columns:
-        return pd.DataFrame(columns=INDEX_COLUMNS)
-    columns = ["path", "kind", "size_bytes", "mtime_ns", "inode", "status"]
-    same = [current.get(path) == (kind, size, mtime, inode) and status != imaging.UNREADABLE
-            for path, kind, size, mtime, inode, status in zip(*(previous[c].tolist() for c in columns), strict=True)]
-    return previous.loc[same, INDEX_COLUMNS]
+        return np.full(count, -1)
+    try:
+        at = pd.Index(previous["path"].to_numpy(object)).get_indexer(list(map(itemgetter(0), stats)))
+    except pd.errors.InvalidIndexError:  # a path listed twice: not an index this module made, reuse nothing
+        return np.full(count, -1)
+    found = at >= 0
+    rows = np.where(found, at, 0)
+    same = found & (previous["kind"].to_numpy(object, na_value="")[rows] == np.array(kinds, dtype=object))
+    for column, field in (("size_bytes", 1), ("mtime_ns", 2), ("inode", 3)):
+        listed = np.fromiter(map(itemgetter(field), stats), dtype=np.int64, count=count)
+        same &= previous[column].to_numpy(np.int64, na_value=-2)[rows] == listed
+    same &= (previous["status"] != imaging.UNREADABLE).to_numpy(bool, na_value=True)[rows]
+    return np.where(same, at, -1)
 
 
 def build_image_index(folder: str | Path, workers: int | None = None) -> pd.DataFrame:
