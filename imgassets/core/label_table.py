@@ -287,9 +287,9 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     sha_of = dict(zip(index["path"].tolist(), plain_values(index["sha256"]), strict=True))
     ctx = _Context(
         folder=folder, sha_of=sha_of,
-        size_of=dict(zip(sized["path"], zip(sized["width"].astype(int), sized["height"].astype(int), strict=True),
-                         strict=True)),
-        exif_of=dict(zip(images["path"], plain_values(images["exif_orientation"]), strict=True)),
+        size_of=dict(zip(sized["path"].tolist(), zip(sized["width"].astype(int).tolist(),
+                                                     sized["height"].astype(int).tolist(), strict=True), strict=True)),
+        exif_of=dict(zip(by_kind[layout.IMAGE], plain_values(images["exif_orientation"]), strict=True)),
         images=set(by_kind[layout.IMAGE]),
     )
     pairs = layout.pair_labels(by_kind[layout.IMAGE], by_kind[layout.LABEL])

@@ -126,9 +126,13 @@ every path classified again and reads the files whose kind changed."""
 YOLO, VOC, COCO, CSV = "yolo", "voc", "coco", "csv"
 
 
+LABEL_FORMATS = {".txt": YOLO, ".xml": VOC, ".json": COCO, ".csv": CSV}
+"""Label format by extension."""
+
+
 def label_format(path: str) -> str:
     """``yolo``, ``voc``, ``coco`` or ``csv`` for a label path (by extension: .txt, .xml, .json, .csv)."""
-    return {".txt": YOLO, ".xml": VOC, ".json": COCO, ".csv": CSV}[_suffix(path.rpartition("/")[2])]
+    return LABEL_FORMATS[_suffix(path.rpartition("/")[2])]
 
 
 def voc_image_candidates(xml_path: str, filename: str | None) -> list[str]:
