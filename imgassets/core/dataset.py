@@ -24,10 +24,9 @@ import yaml
 from imgassets.core.duplicates import NEAR_DUPLICATE_DISTANCE, groups, near_duplicate_pairs
 from imgassets.core.manifest import (
     DATASET_SCHEMA,
-    boxes_of,
     manifest_id,
     manifest_table,
-    read_parquet_bytes,
+    read_manifest_rows,
     to_parquet_bytes,
 )
 from imgassets.core.object_store import ObjectStore
@@ -85,8 +84,7 @@ def assign_splits(hashes: list[str], val_fraction: float, ensure_both: bool = Tr
 
 def load_snapshot(store: ObjectStore, manifest_key: str) -> list[dict]:
     """Rows of a snapshot manifest stored at ``manifest_key``."""
-    frame, _ = read_parquet_bytes(store.get_bytes(manifest_key))
-    return [{**row, "boxes": boxes_of(row["boxes"])} for row in frame.to_dict("records")]
+    return read_manifest_rows(store.get_bytes(manifest_key))[0]
 
 
 def _box_key(boxes: list[dict]) -> list[tuple]:
@@ -218,8 +216,7 @@ def dataset_manifest_key(dataset_id: str) -> str:
 
 def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:
     """Read a stored dataset version back (what a training container does before staging)."""
-    frame, meta = read_parquet_bytes(store.get_bytes(dataset_manifest_key(dataset_id)))
-    records = [{**row, "boxes": boxes_of(row["boxes"])} for row in frame.to_dict("records")]
+    records, meta = read_manifest_rows(store.get_bytes(dataset_manifest_key(dataset_id)))
     return DatasetVersion(dataset_id, list(meta["class_names"]), records, dict(meta["snapshots"]),
                           int(meta.get("duplicates_dropped", 0)),
                           near_duplicates=[tuple(p) for p in meta.get("near_duplicates", [])],

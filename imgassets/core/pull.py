@@ -145,10 +145,16 @@ def _needs_private_copy(fmt: str, sentinel: int | None) -> bool:
 def cached_label(cache_dir: Path, text: str) -> Path:
     """The YOLO label ``text`` as a read-only file in the cache, named by the SHA-256 of the text
     (written once, atomically; then hardlinked into every pull like an image)."""
-    digest = sha256_bytes(text.encode())
-    path = Path(f"{cache_dir}/labels/{digest[:2]}/{digest}.txt")
-    if _sentinel(str(path)) != VERIFIED_MTIME_NS:  # new, or written to since it was cached
-        _write_verified(path, text.encode())
+    return Path(_cached_label_file(cache_dir, text))
+
+
+def _cached_label_file(cache_dir: str | Path, text: str) -> str:
+    """:func:`cached_label` as a plain string (the warm pull's loop runs it once per image)."""
+    data = text.encode()
+    digest = sha256_bytes(data)
+    path = f"{cache_dir}/labels/{digest[:2]}/{digest}.txt"
+    if _sentinel(path) != VERIFIED_MTIME_NS:  # new, or written to since it was cached
+        _write_verified(Path(path), data)
     return path
 
 
@@ -219,8 +225,8 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
             linked += 1
         else:
             copied += 1
-        label = cached_label(cache_dir, yolo_label_text(record["boxes"]))
-        place_new(str(label), f"{dest}/labels/{split}/{sha}.txt", "TXT", VERIFIED_MTIME_NS)
+        label = _cached_label_file(cache_dir, yolo_label_text(record["boxes"]))
+        place_new(label, f"{dest}/labels/{split}/{sha}.txt", "TXT", VERIFIED_MTIME_NS)
     data_yaml = dest / "data.yaml"
     data_yaml.write_text(data_yaml_text(dataset.class_names, str(dest)))
     return PullResult(dataset.dataset_id, data_yaml, len(dataset.records), downloaded, downloaded_bytes, hits, linked, copied)
