@@ -48,6 +48,10 @@ INDEX_DTYPES = {
 PARALLEL_THRESHOLD = 64
 """Below this many files to (re)index, a worker pool costs more than it saves."""
 
+LAYOUT_RULES = "layout_rules"
+"""Key of ``DataFrame.attrs`` (kept through Parquet by pandas) under which an index records the
+:data:`imgassets.core.layout.RULES_FINGERPRINT` its kinds were made by."""
+
 
 @dataclass(frozen=True)
 class IndexUpdate:
@@ -155,10 +159,6 @@ def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None,
     table = pd.concat(parts, ignore_index=True).sort_values("path", ignore_index=True) if len(parts) > 1 else \
         parts[0] if parts else typed_frame([], INDEX_DTYPES)  # parts[0] is sorted: the listing's order
     return IndexUpdate(_stamped(table), int(reused_mask.sum()), len(jobs))
-
-LAYOUT_RULES = "layout_rules"
-"""Key of ``DataFrame.attrs`` (kept through Parquet by pandas) under which an index records the
-:data:`imgassets.core.layout.RULES_FINGERPRINT` its kinds were made by."""
 
 
 def _stamped(index: pd.DataFrame) -> pd.DataFrame:
