@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from imgassets.core.dataset import load_snapshot
 from imgassets.core.hashing import sha256_bytes, sha256_file
 from imgassets.core.layout import pair_labels
 from imgassets.core.object_store import ObjectStore, ObjectStoreError, content_key
@@ -57,6 +58,15 @@ def carry_forward(previous: list[dict], current: list[dict], present_paths: set[
     current_paths = {r["path"] for r in current}
     kept = [r for r in previous if r["path"] not in present_paths and r["path"] not in current_paths]
     return sorted([*current, *kept], key=lambda r: r["path"])
+
+
+def carry_forward_snapshot(store: ObjectStore, previous_key: str, current: list[dict],
+                           present_paths: set[str]) -> tuple[list[dict], frozenset[str]]:
+    """Move mode with a previous snapshot at ``previous_key``: :func:`carry_forward` of its rows
+    onto ``current``, and the content hashes it lists (the objects it vouches for, as
+    :func:`imgassets.core.snapshot.stored_objects` gives them), from one read of its manifest."""
+    previous = load_snapshot(store, previous_key)
+    return carry_forward(previous, current, present_paths), frozenset(row["sha256"] for row in previous)
 
 
 def files_to_move(index: pd.DataFrame, records: list[dict]) -> tuple[pd.DataFrame, dict[str, str]]:

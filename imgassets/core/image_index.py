@@ -147,7 +147,7 @@ def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None,
         return IndexUpdate(previous, len(previous), 0)
     paths = list(map(itemgetter(0), stats))
     kinds = _kinds(paths, previous if same_rules else None)
-    at = _reusable_positions(previous, stats, [kinds[p] for p in paths])  # other rules: kind-unchanged files only
+    at = _reusable_positions(previous, paths, stats, [kinds[p] for p in paths])  # other rules: kind-unchanged files only
     reused_mask = at >= 0
     if previous is not None and len(stats) == len(previous) and (at == np.arange(len(at))).all() and _is_sorted_typed(previous):
         return IndexUpdate(_stamped(previous), len(previous), 0)  # every row reusable, in place: as it was
@@ -198,8 +198,9 @@ def _is_sorted_typed(index: pd.DataFrame) -> bool:
             and index["path"].is_monotonic_increasing)
 
 
-def _reusable_positions(previous: pd.DataFrame | None, stats: list[FileStat], kinds: list[str]) -> np.ndarray:
-    """For each file of ``stats`` (with its kind in ``kinds``), the position of its row in
+def _reusable_positions(previous: pd.DataFrame | None, paths: list[str], stats: list[FileStat],
+                        kinds: list[str]) -> np.ndarray:
+    """For each file of ``stats`` (its path in ``paths``, its kind in ``kinds``), the position of its row in
     ``previous`` when that row can be reused (same path, kind, size, mtime_ns and inode, and the
     file was readable: no need to read it again), else -1. Matched by ``Index.get_indexer`` and
     compared column by column: no Python work per row but building the listing's columns."""
@@ -207,7 +208,7 @@ def _reusable_positions(previous: pd.DataFrame | None, stats: list[FileStat], ki
     if previous is None or not len(previous) or "inode" not in previous.columns:
         return np.full(count, -1)
     try:
-        at = pd.Index(previous["path"].to_numpy(object)).get_indexer(list(map(itemgetter(0), stats)))
+        at = pd.Index(previous["path"].to_numpy(object)).get_indexer(paths)
     except pd.errors.InvalidIndexError:  # a path listed twice: not an index this module made, reuse nothing
         return np.full(count, -1)
     found = at >= 0

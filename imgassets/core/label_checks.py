@@ -75,10 +75,10 @@ def schema_failures(table: pd.DataFrame) -> list[Finding]:
     return [findings[i] for i in sorted(findings)] + extra
 
 
-def _rows(table: pd.DataFrame, mask: pd.Series, columns: list[str]) -> pd.DataFrame:
+def _rows(table: pd.DataFrame, mask: pd.Series | np.ndarray, columns: list[str]) -> pd.DataFrame:
     """``columns`` of the rows of ``table`` where ``mask`` holds (no copy of the other columns;
     the checks below only visit the rows that fail, which are few or none)."""
-    return table.loc[mask.to_numpy(bool), columns]
+    return table.loc[np.asarray(mask, dtype=bool), columns]
 
 
 def geometry_failures(table: pd.DataFrame, tolerance: float = BOX_TOLERANCE) -> list[Finding]:
@@ -93,7 +93,7 @@ def geometry_failures(table: pd.DataFrame, tolerance: float = BOX_TOLERANCE) -> 
     if not failing.any():
         return []
     findings = []
-    for row in _rows(table, pd.Series(failing), ["label_file", "line", "x_center", "y_center", "width", "height"]).itertuples():
+    for row in _rows(table, failing, ["label_file", "line", "x_center", "y_center", "width", "height"]).itertuples():
         x0, x1 = row.x_center - row.width / 2, row.x_center + row.width / 2
         y0, y1 = row.y_center - row.height / 2, row.y_center + row.height / 2
         if row.width <= 0 or row.height <= 0:

@@ -7,8 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from imgassets.core import layout
-from imgassets.core.archive import MOVE, archive_sources, carry_forward
-from imgassets.core.dataset import load_snapshot
+from imgassets.core.archive import MOVE, archive_sources, carry_forward_snapshot
 from imgassets.core.drive import FileStat
 from imgassets.core.image_index import rejected_images, update_image_index, valid_images
 from imgassets.core.label_table import build_label_table
@@ -110,10 +109,8 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     move = shared_drive.archive_mode == MOVE
     fresh = manifest.to_pylist() if move else []
     previous = latest_snapshot(context.instance, scientist)  # lineage: its objects need no existence check
-    if previous and move:  # moved files are gone from the drive: keep them; the manifest read once
-        kept = load_snapshot(store, previous["manifest_key"])
-        manifest = carry_forward(kept, fresh, set(image_index["path"]))
-        stored = frozenset(row["sha256"] for row in kept)
+    if previous and move:  # moved files are gone from the drive: keep them
+        manifest, stored = carry_forward_snapshot(store, previous["manifest_key"], fresh, set(image_index["path"]))
     else:
         stored = stored_objects(store, previous["manifest_key"] if previous else None)
     result = commit_snapshot(store, scientist, folder, manifest, object_store.upload_workers, stored)
