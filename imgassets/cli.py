@@ -248,5 +248,18 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
 
+def entry() -> None:
+    """The ``imgassets`` console script: :func:`main`, then :func:`imgassets.process_exit.exit_now`
+    so that native thread pools torn down at interpreter exit cannot turn a finished command into
+    a SIGABRT."""
+    from imgassets.process_exit import exit_now
+
+    try:
+        code: object = main()
+    except SystemExit as exc:  # argparse: --help, bad arguments
+        code = exc.code
+    exit_now(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
