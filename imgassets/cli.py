@@ -142,20 +142,27 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def open_store(home: Path | None):
-    """The deployment's object store (``IMGASSETS_DEPLOYMENT``), with ``dagster.EnvVar`` settings
-    resolved; ``home`` overrides ``IMGASSETS_HOME``. Returns (store, home directory)."""
-    import dagster as dg
-
-    from imgassets.defs.deployment import resources_for
-
+    """The deployment's object store (``IMGASSETS_DEPLOYMENT``, read by :mod:`imgassets.settings`
+    as the Dagster resources read it, without importing Dagster); ``home`` overrides
+    ``IMGASSETS_HOME``. Returns (store, home directory). Raises :class:`UsageError` for an unknown
+    deployment or a production one missing its endpoint or keys."""
     home_dir = (home or settings.home()).expanduser().resolve()
     os.environ[settings.HOME_ENV] = str(home_dir)
     try:
-        resource = resources_for()["object_store"]
+        if settings.deployment() == "local":
+            from imgassets.core.object_store import LocalObjectStore
+
+            return LocalObjectStore(settings.local_objects(home_dir)), home_dir
+        s3 = settings.s3_settings()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    with dg.build_resources({"object_store": resource}) as resources:
-        return resources.object_store.get_store(), home_dir
+    keys = [os.environ.get(name) for name in (settings.S3_ACCESS_KEY_ENV, settings.S3_SECRET_KEY_ENV)]
+    if not all(keys):
+        raise UsageError(f"{settings.DEPLOYMENT_ENV}={settings.deployment()} needs {settings.S3_ACCESS_KEY_ENV} "
+                         f"and {settings.S3_SECRET_KEY_ENV}")
+    from imgassets.core.s3_store import S3ObjectStore
+
+    return S3ObjectStore(s3["endpoint"], *keys, s3["bucket"], secure=s3["secure"], region=s3["region"]), home_dir
 
 
 def command_pull(args: argparse.Namespace) -> int:

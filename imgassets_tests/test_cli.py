@@ -121,32 +121,63 @@ def test_bad_usage_exits_2(tmp_path):
     assert proc.returncode == 2 and "must be a positive integer" in proc.stderr
 
 
-def test_pull_latest_twice_downloads_once(tmp_path):
+def _stored_dataset(store, drive):
+    """A 4-image dataset of one scientist committed to ``store``, marked latest; its id."""
     from imgassets.core.dataset import load_snapshot, merge_snapshots, store_dataset
     from imgassets.core.image_index import build_image_index
     from imgassets.core.label_table import build_label_table
-    from imgassets.core.object_store import LocalObjectStore
     from imgassets.core.pull import write_latest_ref
     from imgassets.core.snapshot import commit_snapshot, snapshot_records
 
-    folder = tmp_path / "drive" / "ana"
+    folder = drive / "ana"
     folder.mkdir(parents=True)
     (folder / "classes.txt").write_text("cat\n")
     for i in range(4):
         (folder / f"{i}.jpg").write_bytes(jpeg_bytes(color=(i * 30, 0, 0)))
         (folder / f"{i}.txt").write_text("0 0.5 0.5 0.5 0.5\n")
-    store = LocalObjectStore(tmp_path / "home" / "objects")
     index = build_image_index(folder)
     result = commit_snapshot(store, "ana", folder, snapshot_records(index, build_label_table(folder, index)))
     dataset = merge_snapshots({"ana": (result.snapshot_id, load_snapshot(store, result.manifest_key))})
     store_dataset(store, dataset)
     write_latest_ref(store, dataset.dataset_id)
+    return dataset.dataset_id
 
+
+def test_pull_latest_twice_downloads_once(tmp_path):
+    from imgassets.core.object_store import LocalObjectStore
+
+    dataset_id = _stored_dataset(LocalObjectStore(tmp_path / "home" / "objects"), tmp_path / "drive")
     first = run_cli("pull", "latest", str(tmp_path / "a"), "--home", str(tmp_path / "home"), "--json")
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["downloaded"] == 4
-    second = run_cli("pull", dataset.dataset_id, str(tmp_path / "b"), "--home", str(tmp_path / "home"))
+    second = run_cli("pull", dataset_id, str(tmp_path / "b"), "--home", str(tmp_path / "home"))
     assert second.returncode == 0
-    assert f"dataset {dataset.dataset_id}: 4 images" in second.stdout and "(0 downloaded, 4 from cache" in second.stdout
+    assert f"dataset {dataset_id}: 4 images" in second.stdout and "(0 downloaded, 4 from cache" in second.stdout
     missing = run_cli("pull", "feedfacefeedface", str(tmp_path / "c"), "--home", str(tmp_path / "home"))
     assert missing.returncode == 1 and "datasets/feedfacefeedface/manifest.parquet not found" in missing.stderr
+
+
+def test_pull_from_the_production_store_without_loading_dagster(tmp_path, s3_store):
+    """``IMGASSETS_DEPLOYMENT=production``: the CLI opens the S3 store from the same settings the
+    Dagster resources read, over HTTP, and never imports Dagster (2 s of a warm pull)."""
+    from imgassets_tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY
+
+    dataset_id = _stored_dataset(s3_store, tmp_path / "drive")
+    env = {"IMGASSETS_DEPLOYMENT": "production", "IMGASSETS_S3_ENDPOINT": s3_store.endpoint,
+           "IMGASSETS_S3_BUCKET": s3_store.bucket, "IMGASSETS_HOME": str(tmp_path / "home")}
+    keys = {"IMGASSETS_S3_ACCESS_KEY": S3_ACCESS_KEY, "IMGASSETS_S3_SECRET_KEY": S3_SECRET_KEY}
+    script = ("import sys; from imgassets.cli import main; code = main(sys.argv[1:]); "
+              "print('dagster loaded' if 'dagster' in sys.modules else 'dagster not loaded'); sys.exit(code)")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_HOME"))}
+    pulled = subprocess.run([sys.executable, "-c", script, "pull", "latest", str(tmp_path / "a"), "--json"],
+                            capture_output=True, text=True, env={**clean, **env, **keys}, timeout=300)
+    assert pulled.returncode == 0, pulled.stderr
+    summary, loaded = pulled.stdout.rsplit("\n", 2)[0], pulled.stdout.rsplit("\n", 2)[1]
+    assert json.loads(summary)["downloaded"] == 4 and json.loads(summary)["dataset_id"] == dataset_id
+    assert loaded == "dagster not loaded"
+    assert len(list((tmp_path / "a").rglob("*.jpg"))) == 4
+    no_keys = run_cli("pull", "latest", str(tmp_path / "b"), env_extra=env)
+    assert no_keys.returncode == 2
+    assert "IMGASSETS_DEPLOYMENT=production needs IMGASSETS_S3_ACCESS_KEY and IMGASSETS_S3_SECRET_KEY" in no_keys.stderr
+    unknown = run_cli("pull", "latest", str(tmp_path / "b"), env_extra={**env, "IMGASSETS_DEPLOYMENT": "staging"})
+    assert unknown.returncode == 2 and "unknown IMGASSETS_DEPLOYMENT 'staging'" in unknown.stderr

@@ -28,8 +28,8 @@ from imgassets import settings
 from imgassets.defs.io_managers import LocalParquetIOManager, LocalPickleIOManager, ObjectStoreParquetIOManager
 from imgassets.defs.resources import LocalObjectStoreResource, S3ObjectStoreResource, SharedDrive, WorkDirs
 
-DEPLOYMENT_ENV = "IMGASSETS_DEPLOYMENT"
-DEPLOYMENTS = ("local", "production", "kubernetes")
+DEPLOYMENT_ENV = settings.DEPLOYMENT_ENV
+DEPLOYMENTS = settings.DEPLOYMENTS
 
 
 def _env_or_default(name: str, default: str) -> str | dg.EnvVar:
@@ -59,20 +59,10 @@ def local_resources(home: str | None = None, shared_root: str | None = None) -> 
 def production_resources(shared_root: str | None = None, **s3_overrides) -> dict:
     """MinIO/S3 + Postgres deployment. ``s3_overrides`` (endpoint, access_key, secret_key, bucket,
     secure) replace the environment variables (tests use this)."""
-    endpoint = s3_overrides.pop("endpoint", None) or os.environ.get("IMGASSETS_S3_ENDPOINT")
-    if not endpoint:
-        raise ValueError(f"{DEPLOYMENT_ENV}=production needs IMGASSETS_S3_ENDPOINT (host:port of MinIO or S3)")
-    s3 = {
-        "endpoint": endpoint,
-        "access_key": dg.EnvVar("IMGASSETS_S3_ACCESS_KEY"),
-        "secret_key": dg.EnvVar("IMGASSETS_S3_SECRET_KEY"),
-        "bucket": os.environ.get("IMGASSETS_S3_BUCKET", "imgassets"),
-        "secure": os.environ.get("IMGASSETS_S3_SECURE", "false").lower() in ("1", "true", "yes"),
-        "region": os.environ.get("IMGASSETS_S3_REGION") or None,
-        **s3_overrides,
-    }
+    s3 = {"access_key": dg.EnvVar(settings.S3_ACCESS_KEY_ENV), "secret_key": dg.EnvVar(settings.S3_SECRET_KEY_ENV),
+          **settings.s3_settings(**s3_overrides)}
     store = S3ObjectStoreResource(**s3)
-    boto = S3Resource(endpoint_url=f"{'https' if s3['secure'] else 'http'}://{endpoint}", aws_access_key_id=s3["access_key"],
+    boto = S3Resource(endpoint_url=f"{'https' if s3['secure'] else 'http'}://{s3['endpoint']}", aws_access_key_id=s3["access_key"],
                       aws_secret_access_key=s3["secret_key"], region_name=s3["region"] or "us-east-1")
     home = _env_or_default(settings.HOME_ENV, str(settings.home()))
     return {
@@ -86,8 +76,7 @@ def production_resources(shared_root: str | None = None, **s3_overrides) -> dict
 def executor_for(deployment: str | None = None):
     """``k8s_job_executor`` for ``kubernetes`` (each step a Kubernetes job, training on a GPU
     node); Dagster's default executor otherwise."""
-    deployment = deployment or os.environ.get(DEPLOYMENT_ENV, "local")
-    if deployment == "kubernetes":
+    if settings.deployment(deployment) == "kubernetes":
         from imgassets.defs.kubernetes import k8s_executor
 
         return k8s_executor()
@@ -96,9 +85,4 @@ def executor_for(deployment: str | None = None):
 
 def resources_for(deployment: str | None = None) -> dict:
     """Resources for ``deployment`` (``IMGASSETS_DEPLOYMENT``, default ``local``)."""
-    deployment = deployment or os.environ.get(DEPLOYMENT_ENV, "local")
-    if deployment == "local":
-        return local_resources()
-    if deployment in ("production", "kubernetes"):
-        return production_resources()
-    raise ValueError(f"unknown {DEPLOYMENT_ENV} {deployment!r}: expected one of {', '.join(DEPLOYMENTS)}")
+    return local_resources() if settings.deployment(deployment) == "local" else production_resources()

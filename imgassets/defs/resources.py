@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pydantic
 
+from imgassets import settings
 from imgassets.core.archive import ARCHIVE_MODES, COPY
 from imgassets.core.drive import list_scientists
 from imgassets.core.object_store import LocalObjectStore, ObjectStore
@@ -57,7 +58,7 @@ class LocalObjectStoreResource(ObjectStoreResource):
     home: str
 
     def get_store(self) -> ObjectStore:
-        return LocalObjectStore(Path(self.home) / "objects")
+        return LocalObjectStore(settings.local_objects(Path(self.home)))
 
 
 class S3ObjectStoreResource(ObjectStoreResource):
