@@ -149,20 +149,21 @@ def open_store(home: Path | None):
     home_dir = (home or settings.home()).expanduser().resolve()
     os.environ[settings.HOME_ENV] = str(home_dir)
     try:
-        if settings.deployment() == "local":
+        name = settings.deployment()
+        if name == "local":
             from imgassets.core.object_store import LocalObjectStore
 
             return LocalObjectStore(settings.local_objects(home_dir)), home_dir
         s3 = settings.s3_settings()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    keys = [os.environ.get(name) for name in (settings.S3_ACCESS_KEY_ENV, settings.S3_SECRET_KEY_ENV)]
-    if not all(keys):
-        raise UsageError(f"{settings.DEPLOYMENT_ENV}={settings.deployment()} needs {settings.S3_ACCESS_KEY_ENV} "
+    access_key, secret_key = (os.environ.get(var) for var in (settings.S3_ACCESS_KEY_ENV, settings.S3_SECRET_KEY_ENV))
+    if not (access_key and secret_key):
+        raise UsageError(f"{settings.DEPLOYMENT_ENV}={name} needs {settings.S3_ACCESS_KEY_ENV} "
                          f"and {settings.S3_SECRET_KEY_ENV}")
     from imgassets.core.s3_store import S3ObjectStore
 
-    return S3ObjectStore(s3["endpoint"], *keys, s3["bucket"], secure=s3["secure"], region=s3["region"]), home_dir
+    return S3ObjectStore(access_key=access_key, secret_key=secret_key, **s3), home_dir
 
 
 def command_pull(args: argparse.Namespace) -> int:

@@ -1,8 +1,8 @@
 """Ending the command-line process without native teardown.
 
 A command that has done its work and printed its result can still die at interpreter exit: native
-thread pools (Arrow's CPU and I/O pools behind ``pyarrow.parquet``, gRPC's behind Dagster) are
-destroyed during CPython's finalization, and a worker still joinable then makes ``std::thread``'s
+thread pools (Arrow's CPU and I/O pools behind ``pyarrow.parquet``; reproduced here without Dagster
+loaded) are destroyed during CPython's finalization, and a worker still joinable then makes ``std::thread``'s
 destructor call ``std::terminate`` -- ``terminate called without an active exception``, SIGABRT,
 exit code -6/134 after a complete, correct run (apache/arrow#34314, #38352; seen here once in CI on
 ``imgassets pull``). The process is ending anyway, so :func:`exit_now` does what a normal exit must

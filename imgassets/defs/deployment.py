@@ -28,9 +28,6 @@ from imgassets import settings
 from imgassets.defs.io_managers import LocalParquetIOManager, LocalPickleIOManager, ObjectStoreParquetIOManager
 from imgassets.defs.resources import LocalObjectStoreResource, S3ObjectStoreResource, SharedDrive, WorkDirs
 
-DEPLOYMENT_ENV = settings.DEPLOYMENT_ENV
-DEPLOYMENTS = settings.DEPLOYMENTS
-
 
 def _env_or_default(name: str, default: str) -> str | dg.EnvVar:
     return dg.EnvVar(name) if os.environ.get(name) else default
