@@ -9,7 +9,7 @@ import threading
 import pandas as pd
 import pytest
 
-from imgassets.core import drive
+from imgassets.core import drive, worker_pool
 from imgassets.core import image_index as index_module
 from imgassets.core.drive import is_ignored
 from imgassets.core.image_index import build_image_index, update_image_index
@@ -54,18 +54,18 @@ def test_parallel_index_equals_serial(tmp_path):
 
 
 def test_workers_fork_only_from_a_single_threaded_process(tmp_path):
-    assert index_module._pool_context().get_start_method() == ("fork" if threading.active_count() == 1 else "forkserver")
+    assert worker_pool.pool_context().get_start_method() == ("fork" if threading.active_count() == 1 else "forkserver")
     folder = _folder(tmp_path, count=80)
     stop = threading.Event()
     busy = threading.Thread(target=stop.wait)  # a Dagster run has log and heartbeat threads
     busy.start()
     try:
-        assert index_module._pool_context().get_start_method() == "forkserver"
+        assert worker_pool.pool_context().get_start_method() == "forkserver"
         from_threaded_parent = build_image_index(folder, workers=3)  # a new pool, started from the fork server
     finally:
         stop.set()
         busy.join()
-    assert index_module._POOLS[3]._mp_context.get_start_method() == "forkserver"
+    assert worker_pool.POOLS[3]._mp_context.get_start_method() == "forkserver"
     pd.testing.assert_frame_equal(from_threaded_parent, build_image_index(folder, workers=1))
 
 

@@ -10,14 +10,21 @@ Symlinked folders are not followed (no cycles); symlinks to files are listed.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from imgassets.core.worker_pool import process_pool
+
 FINGERPRINT_LENGTH = 16
+PARALLEL_SCAN_FILES = 5000
+"""Below this many files in all (as this process last listed the folders), :func:`scan_folders`
+scans serially: a pool's hand-off costs more than it saves on a small drive."""
 IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini"})
 IGNORED_PATTERNS = ("~$*", "*.part", "*.crdownload", "*.tmp")
 
@@ -135,7 +142,8 @@ def scan_folder(folder: str | Path) -> FolderState:
     Any added, removed, renamed, resized or touched file changes it, whatever the mtime's age (a
     copied-in file with an old mtime still changes the path set).
     """
-    stats = sorted(walk_files(folder), key=_path)
+    with cyclic_gc_paused():
+        stats = sorted(walk_files(folder), key=_path)
     text = listing_text(stats)
     digest = hashlib.sha256(text.encode("utf-8", "surrogateescape"))
     _, sizes, mtimes, _ = zip(*stats, strict=True) if stats else ((), (), (), ())
@@ -145,3 +153,47 @@ def scan_folder(folder: str | Path) -> FolderState:
 
 def _path(stat: FileStat) -> str:
     return stat.path
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause CPython's cyclic garbage collector for the block, for work that allocates many
+    objects and no reference cycles (a walk: one tuple per file). Each tuple kept counts towards
+    the next collection, and in a process with Dagster loaded a full collection traverses every
+    long-lived object: about a quarter of a 20000-image scan's time here (330-420 ms against
+    260-300 ms paused). Reference counting still frees everything; the collector is re-enabled
+    after the block unless it was off before it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+_LISTED: dict[str, int] = {}
+"""Files in each folder (by path) at its last scan in this process: whether the next scan is worth
+a pool, and which folders go first. Lost with the process; the first scan is serial."""
+
+
+def scan_folders(folders: Mapping[str, str | Path], workers: int | None = None,
+                 min_files: int = PARALLEL_SCAN_FILES) -> dict[str, FolderState]:
+    """:func:`scan_folder` of every folder of ``{name: folder}``: ``{name: FolderState}``, the same
+    states whichever way they are made.
+
+    The folders are scanned on a pool of ``workers`` processes (default: every core;
+    :mod:`imgassets.core.worker_pool`) when there are at least two and this process's last scan
+    of them listed at least ``min_files`` files, largest folders first; serially otherwise. A stat
+    walk is CPU-bound in Python on a local disk (about 7 us a file here, twice ``find``): two
+    processes scan four 5000-image folders in 150-200 ms where one takes 250-300 ms.
+    """
+    paths = {name: os.fspath(folder) for name, folder in folders.items()}
+    workers = workers or os.cpu_count() or 1
+    if workers > 1 and len(paths) > 1 and sum(_LISTED.get(p, 0) for p in paths.values()) >= min_files:
+        names = sorted(paths, key=lambda name: -_LISTED.get(paths[name], 0))
+        states = dict(zip(names, process_pool(workers).map(scan_folder, [paths[n] for n in names]), strict=True))
+    else:
+        states = {name: scan_folder(folder) for name, folder in paths.items()}
+    _LISTED.update({paths[name]: state.files for name, state in states.items()})
+    return {name: states[name] for name in paths}

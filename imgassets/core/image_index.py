@@ -16,11 +16,7 @@ junk and partial transfers are skipped the same way everywhere.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import sys
-import threading
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -32,6 +28,7 @@ from imgassets.core import imaging, layout
 from imgassets.core.drive import FileStat, walk_files
 from imgassets.core.frames import has_dtypes, typed_frame
 from imgassets.core.hashing import sha256_bytes
+from imgassets.core.worker_pool import process_pool
 
 INDEX_COLUMNS = [
     "path", "kind", "size_bytes", "mtime_ns", "inode", "sha256", "format", "width", "height",
@@ -83,48 +80,11 @@ def index_file(folder: Path, rel_path: str, kind: str) -> dict:
     return row
 
 
-def _forkserver_preload() -> list[str]:
-    """Modules the fork server imports once, so that pool workers fork with them loaded.
-
-    A forkserver worker re-runs the parent's ``__main__`` (``dagster``'s entry point in a run, a
-    benchmark script...) before its first task; with the packages that ``__main__`` imports
-    already loaded in the server, a pool starts in about 25 ms instead of about a second per pool.
-    This module (Pillow, simplejpeg, imagehash, pandas) and every top-level package the parent has
-    loaded are named; one that fails to import in the server is skipped by ``multiprocessing``.
-    """
-    loaded = {name.partition(".")[0] for name in list(sys.modules)} - {"__main__", "__mp_main__"}
-    return [__name__, *sorted(name for name in loaded if not name.startswith("_"))]
-
-
-_POOLS: dict[int, ProcessPoolExecutor] = {}
-
-
-def _pool_context() -> multiprocessing.context.BaseContext:
-    """``fork`` when this process has a single thread (the CLI, a benchmark: workers start in
-    milliseconds with everything already imported), else a ``forkserver`` preloaded with the
-    parent's packages: forking a threaded parent (a Dagster run has log and heartbeat threads) can
-    copy a lock another thread holds and hang the child."""
-    if threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(_forkserver_preload())
-    return context
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    """A process pool of ``workers`` kept for the life of the process (warm workers for the next
-    scientist); see :func:`_pool_context` for how the workers start."""
-    pool = _POOLS.get(workers)
-    if pool is None or getattr(pool, "_broken", False):
-        pool = _POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
-    return pool
-
-
 def _index_many(folder: Path, jobs: list[tuple[str, str]], workers: int) -> list[dict]:
     if workers <= 1 or len(jobs) < PARALLEL_THRESHOLD:
         return [index_file(folder, path, kind) for path, kind in jobs]
     chunk = max(1, min(256, len(jobs) // (workers * 8)))
-    return list(_pool(workers).map(index_file, [folder] * len(jobs), [p for p, _ in jobs], [k for _, k in jobs],
+    return list(process_pool(workers).map(index_file, [folder] * len(jobs), [p for p, _ in jobs], [k for _, k in jobs],
                                    chunksize=chunk))
 
 

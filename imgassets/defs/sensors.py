@@ -1,12 +1,12 @@
 """Sensor: a new scientist folder becomes a partition; a settled change gets a run.
 
-Each tick stat-walks every scientist folder (:func:`imgassets.core.drive.scan_folder`, no reads)
-and applies :func:`imgassets.core.change_detection.decide`. The cursor is a compact JSON object
-``{scientist: [launched, pending, since]}`` (about 60 bytes a scientist). The run key is
-``<scientist>:<fingerprint>``, so the same folder state never launches twice; a new folder's
-partition is added in the tick that launches its first run. The listing behind each launched
-fingerprint is stored (:mod:`imgassets.core.listing`), and the run's image index reads it instead
-of walking the folder again.
+Each tick stat-walks every scientist folder (:func:`imgassets.core.drive.scan_folders`, no reads;
+on every core once the drive is large) and applies :func:`imgassets.core.change_detection.decide`.
+The cursor is a compact JSON object ``{scientist: [launched, pending, since]}`` (about 60 bytes a
+scientist). The run key is ``<scientist>:<fingerprint>``, so the same folder state never launches
+twice; a new folder's partition is added in the tick that launches its first run. The listing
+behind each launched fingerprint is stored (:mod:`imgassets.core.listing`), and the run's image
+index reads it instead of walking the folder again.
 """
 
 import json
@@ -16,7 +16,7 @@ import time
 import dagster as dg
 
 from imgassets.core.change_detection import decide
-from imgassets.core.drive import scan_folder
+from imgassets.core.drive import scan_folders
 from imgassets.core.listing import save_listing
 from imgassets.defs.jobs import scientist_job
 from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
@@ -45,7 +45,7 @@ def shared_drive_sensor(context: dg.SensorEvaluationContext, shared_drive: Share
     """Stat-walks each scientist folder; requests a ``scientist_job`` run for each settled change
     and stores the listing that run will index."""
     previous = json.loads(context.cursor) if context.cursor else {}
-    states = {name: scan_folder(shared_drive.folder(name)) for name in shared_drive.scientists()}
+    states = scan_folders({name: shared_drive.folder(name) for name in shared_drive.scientists()})
     decision = decide(previous, states, time.time(), shared_drive.settle_seconds)
     for name in decision.missing:
         context.log.warning(f"scientist folder {name} is gone from {shared_drive.root}; its partition and history are kept")
