@@ -3,9 +3,11 @@ large, with the same folder states as one scan at a time."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from imgassets.core import drive
+from imgassets.core import drive, worker_pool
 from imgassets.core.drive import scan_folder, scan_folders
 
 REAL_POOL = drive.process_pool
@@ -62,3 +64,17 @@ def test_a_small_drive_and_the_first_scan_of_a_process_are_scanned_without_a_poo
     assert changed["scientist_0"].files == 29 and changed["scientist_0"].fingerprint != first["scientist_0"].fingerprint
     assert scan_folders({"only": folders["scientist_0"]}, workers=2, min_files=0)["only"].files == 29  # one folder: no pool
     assert spied_pool == [2, 2]
+
+
+def test_a_threaded_process_scans_on_workers_from_the_fork_server(tmp_path, spied_pool):
+    folders = _drive(tmp_path, [8, 3])
+    stop = threading.Event()
+    busy = threading.Thread(target=stop.wait)  # the code server evaluates the sensor beside its gRPC threads
+    busy.start()
+    try:
+        parallel = scan_folders(folders, workers=5, min_files=0)
+    finally:
+        stop.set()
+        busy.join()
+    assert spied_pool == [5] and worker_pool.POOLS[5]._mp_context.get_start_method() == "forkserver"
+    assert {n: s.fingerprint for n, s in parallel.items()} == {n: scan_folder(f).fingerprint for n, f in folders.items()}
