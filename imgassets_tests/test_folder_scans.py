@@ -3,7 +3,10 @@ large, with the same folder states as one scan at a time."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
@@ -78,3 +81,16 @@ def test_a_threaded_process_scans_on_workers_from_the_fork_server(tmp_path, spie
         busy.join()
     assert spied_pool == [5] and worker_pool.POOLS[5]._mp_context.get_start_method() == "forkserver"
     assert {n: s.fingerprint for n, s in parallel.items()} == {n: scan_folder(f).fingerprint for n, f in folders.items()}
+
+
+def test_a_broken_pool_costs_a_serial_scan_not_a_failed_tick(tmp_path, monkeypatch):
+    folders = _drive(tmp_path, [4, 6])
+    broken = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork"))
+    broken.submit(os.getpid).result()  # workers started
+    for process in list(broken._processes.values()):
+        process.kill()  # as the OOM killer would
+        process.join()
+    monkeypatch.setattr(drive, "process_pool", lambda workers: broken)
+    states = scan_folders(folders, workers=2, min_files=0)
+    assert {n: s.fingerprint for n, s in states.items()} == {n: scan_folder(f).fingerprint for n, f in folders.items()}
+    broken.shutdown()
