@@ -26,6 +26,9 @@ FINGERPRINT_LENGTH = 16
 PARALLEL_SCAN_FILES = 5000
 """Below this many files in all (as this process last listed the folders), :func:`scan_folders`
 scans serially: a pool's hand-off costs more than it saves on a small drive."""
+MAX_SCAN_WORKERS = 8
+"""At most this many scan processes (rclone's default number of checkers): the pool lives as long as
+the code server that evaluates the sensor, so its size is capped on a many-core machine."""
 IGNORED_NAMES = frozenset({"thumbs.db", "desktop.ini"})
 IGNORED_PATTERNS = ("~$*", "*.part", "*.crdownload", "*.tmp")
 
@@ -183,15 +186,16 @@ def scan_folders(folders: Mapping[str, str | Path], workers: int | None = None,
     """:func:`scan_folder` of every folder of ``{name: folder}``: ``{name: FolderState}``, the same
     states whichever way they are made.
 
-    The folders are scanned on a pool of ``workers`` processes (default: every core;
-    :mod:`imgassets.core.worker_pool`) when there are at least two and this process's last scan
-    of them listed at least ``min_files`` files, largest folders first; serially otherwise. A stat
+    The folders are scanned on a pool of ``workers`` processes (default: every core, at most
+    :data:`MAX_SCAN_WORKERS`; :mod:`imgassets.core.worker_pool`) when there are at least two and
+    this process's last scan of them listed at least ``min_files`` files, largest folders first;
+    serially otherwise. A stat
     walk is CPU-bound in Python on a local disk (about 7 us a file here, twice ``find``): two
     processes scan four 5000-image folders in 150-200 ms where one takes 250-300 ms. A pool
     that breaks (a worker killed) costs a serial scan, never a failed sensor tick.
     """
     paths = {name: os.fspath(folder) for name, folder in folders.items()}
-    workers = workers or os.cpu_count() or 1
+    workers = workers or min(MAX_SCAN_WORKERS, os.cpu_count() or 1)
     if workers > 1 and len(paths) > 1 and sum(_LISTED.get(p, 0) for p in paths.values()) >= min_files:
         names = sorted(paths, key=lambda name: -_LISTED.get(paths[name], 0))
         try:
