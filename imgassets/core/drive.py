@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -96,7 +97,9 @@ def walk_files(folder: str | Path) -> Iterator[FileStat]:
             os.close(descriptor)
 
 
-_new_stat = tuple.__new__  # FileStat(...) runs a Python-level __new__; this is one C call per file
+file_stat = partial(tuple.__new__, FileStat)
+"""A :class:`FileStat` from a ``(path, size, mtime_ns, inode)`` tuple in one C call (``FileStat(...)``
+and ``FileStat._make`` run Python code per file; the walk and a decoded listing make one per file)."""
 
 
 def _stat_entries(entries: list[os.DirEntry], current: str, prefix: str, stack: list) -> list[FileStat]:
@@ -114,10 +117,10 @@ def _stat_entries(entries: list[os.DirEntry], current: str, prefix: str, stack: 
         try:
             stat = entry.stat()
         except OSError:
-            files.append(_new_stat(FileStat, (prefix + name, -1, 0, 0)))
+            files.append(file_stat((prefix + name, -1, 0, 0)))
             continue
         if not entry.is_dir():
-            files.append(_new_stat(FileStat, (prefix + name, stat.st_size, stat.st_mtime_ns, stat.st_ino)))
+            files.append(file_stat((prefix + name, stat.st_size, stat.st_mtime_ns, stat.st_ino)))
     return files
 
 
@@ -189,21 +192,21 @@ def scan_folders(folders: Mapping[str, str | Path], workers: int | None = None,
     The folders are scanned on a pool of ``workers`` processes (default: every core, at most
     :data:`MAX_SCAN_WORKERS`; :mod:`imgassets.core.worker_pool`) when there are at least two and
     this process's last scan of them listed at least ``min_files`` files, largest folders first;
-    serially otherwise. A stat
-    walk is CPU-bound in Python on a local disk (about 7 us a file here, twice ``find``): two
-    processes scan four 5000-image folders in 150-200 ms where one takes 250-300 ms. A pool
-    that breaks (a worker killed) costs a serial scan, never a failed sensor tick.
+    serially otherwise. A stat walk is CPU-bound in Python on a local disk (about 7 us a file here,
+    twice ``find``): two processes scan four 5000-image folders in 150-200 ms where one takes
+    250-300 ms. A pool that breaks (a worker killed) costs a serial scan, never a failed sensor tick.
     """
     paths = {name: os.fspath(folder) for name, folder in folders.items()}
     workers = workers or min(MAX_SCAN_WORKERS, os.cpu_count() or 1)
+    names, scanned = list(paths), None
     if workers > 1 and len(paths) > 1 and sum(_LISTED.get(p, 0) for p in paths.values()) >= min_files:
-        names = sorted(paths, key=lambda name: -_LISTED.get(paths[name], 0))
+        names.sort(key=lambda name: -_LISTED.get(paths[name], 0))
         try:
             scanned = list(process_pool(workers).map(scan_folder, [paths[n] for n in names]))
         except BrokenProcessPool:  # a worker died (killed, out of memory): scan here; the next call gets a new pool
-            scanned = [scan_folder(paths[n]) for n in names]
-        states = dict(zip(names, scanned, strict=True))
-    else:
-        states = {name: scan_folder(folder) for name, folder in paths.items()}
+            pass
+    if scanned is None:
+        scanned = [scan_folder(paths[n]) for n in names]
+    states = dict(zip(names, scanned, strict=True))
     _LISTED.update({paths[name]: state.files for name, state in states.items()})
     return {name: states[name] for name in paths}

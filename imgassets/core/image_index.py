@@ -84,8 +84,8 @@ def _index_many(folder: Path, jobs: list[tuple[str, str]], workers: int) -> list
     if workers <= 1 or len(jobs) < PARALLEL_THRESHOLD:
         return [index_file(folder, path, kind) for path, kind in jobs]
     chunk = max(1, min(256, len(jobs) // (workers * 8)))
-    return list(process_pool(workers).map(index_file, [folder] * len(jobs), [p for p, _ in jobs], [k for _, k in jobs],
-                                   chunksize=chunk))
+    return list(process_pool(workers).map(index_file, [folder] * len(jobs), [p for p, _ in jobs],
+                                          [k for _, k in jobs], chunksize=chunk))
 
 
 def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None, workers: int | None = None,

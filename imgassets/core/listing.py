@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from functools import partial
 
-from imgassets.core.drive import FINGERPRINT_LENGTH, FileStat, FolderState
+from imgassets.core.drive import FINGERPRINT_LENGTH, FileStat, FolderState, file_stat
 from imgassets.core.object_store import ObjectStore
 
 COMPRESSION_LEVEL = 1
@@ -43,9 +42,6 @@ def encode_listing(state: FolderState) -> bytes:
     return zlib.compress(state.listing.encode("utf-8", "surrogateescape"), COMPRESSION_LEVEL)
 
 
-_file_stat = partial(tuple.__new__, FileStat)  # FileStat from a 4-tuple in C (``_make`` is a Python call per file)
-
-
 def decode_listing(data: bytes, fingerprint: str, source: str) -> list[FileStat]:
     """The files of a stored listing, sorted by path. ``source`` names it in errors.
 
@@ -63,8 +59,8 @@ def decode_listing(data: bytes, fingerprint: str, source: str) -> list[FileStat]
     try:
         if fields[-1] or (len(fields) - 1) % 4:
             raise ValueError
-        return list(map(_file_stat, zip(fields[0:-1:4], map(int, fields[1::4]), map(int, fields[2::4]),
-                                            map(int, fields[3::4]), strict=True)))
+        return list(map(file_stat, zip(fields[0:-1:4], map(int, fields[1::4]), map(int, fields[2::4]),
+                                       map(int, fields[3::4]), strict=True)))
     except ValueError:
         raise ListingError(f"{source}: not a sequence of 'path NUL size NUL mtime_ns NUL inode NUL' records") from None
 
