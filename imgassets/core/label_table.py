@@ -23,20 +23,24 @@ table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 from pandera.typing import Series
 
 from imgassets.core import layout
-from imgassets.core.class_map import ClassMapError, nearest_class_map, read_class_map
+from imgassets.core.class_map import ClassMapError, read_class_map
 from imgassets.core.coco_labels import coco_to_xywh, parse_coco
 from imgassets.core.csv_labels import CsvBox, csv_to_xywh, parse_box_csv
-from imgassets.core.frames import has_dtypes, plain_values, typed_frame
+from imgassets.core.frames import has_dtypes, merge_sorted, plain_values, typed_frame
 from imgassets.core.voc_labels import VocFile, parse_voc, voc_to_xywh
 from imgassets.core.yolo_labels import parse_yolo_text
+from imgassets.core.yolo_sources import reusable_files, yolo_sources
 
 LABEL_COLUMNS = [
     "image_sha256", "image_path", "image_ref", "label_file", "label_format", "line", "class_id", "class_name",
@@ -101,15 +105,36 @@ def _read(folder: Path, rel: str) -> tuple[bytes | None, str | None]:
         return None, f"cannot read label file: {exc.strerror or exc}"
 
 
-@dataclass
 class _Context:
-    """What every format parser needs: the scientist's folder and facts about its images."""
+    """What every format parser needs: the scientist's folder and facts about its images, taken
+    from the image index when first asked for (a run that parses a few YOLO files builds only the
+    content-hash lookup; the image sizes are built for VOC, COCO and CSV files)."""
 
-    folder: Path
-    sha_of: dict[str, str]
-    size_of: dict[str, tuple[int, int]]
-    exif_of: dict[str, int | None]
-    images: set[str]
+    def __init__(self, folder: Path, index: pd.DataFrame) -> None:
+        self.folder = folder
+        self._index = index
+
+    @cached_property
+    def sha_of(self) -> dict[str, str]:
+        return dict(zip(self._index["path"].tolist(), plain_values(self._index["sha256"]), strict=True))
+
+    @cached_property
+    def _images(self) -> pd.DataFrame:
+        return self._index[(self._index["kind"] == layout.IMAGE).to_numpy(bool)]
+
+    @cached_property
+    def images(self) -> set[str]:
+        return set(self._images["path"].tolist())
+
+    @cached_property
+    def size_of(self) -> dict[str, tuple[int, int]]:
+        sized = self._images[self._images["width"].notna() & self._images["height"].notna()]
+        return dict(zip(sized["path"].tolist(), zip(sized["width"].astype(int).tolist(),
+                                                    sized["height"].astype(int).tolist(), strict=True), strict=True))
+
+    @cached_property
+    def exif_of(self) -> dict[str, int | None]:
+        return dict(zip(self._images["path"].tolist(), plain_values(self._images["exif_orientation"]), strict=True))
 
     def base(self, label_file: str, fmt: str, image_path: str | None, image_ref: str | None = None) -> dict:
         return {"image_sha256": self.sha_of.get(image_path) if image_path else None, "image_path": image_path,
@@ -269,36 +294,27 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     YOLO txt, Pascal VOC XML, COCO JSON and box CSV (see their modules), into one table, sorted by
     ``label_file`` and ``line``.
 
-    YOLO files are paired with images by :func:`imgassets.core.layout.pair_labels` and named by the
-    nearest class map; VOC files by their ``<filename>``; COCO by ``file_name``. Boxes are in the
-    image's displayed frame. Never raises for bad content: problems become rows with
-    ``parse_error`` (or ``frame_error``).
+    YOLO files are paired with images by the rule of :func:`imgassets.core.layout.pair_labels`
+    (worked out in Arrow by :mod:`imgassets.core.label_pairing`) and named by the nearest class
+    map; VOC files by their ``<filename>``; COCO by ``file_name``. Boxes are in the image's
+    displayed frame. Never raises for bad content: problems become rows with ``parse_error`` (or
+    ``frame_error``).
 
     ``previous``: the label table of an earlier run on the same folder. The rows of a YOLO file are
     taken from it, not parsed again, when its sources are unchanged: the same label file hash, the
     same paired image and image hash, the same class map file and hash
-    (:func:`_yolo_sources`). VOC, COCO and CSV files are always parsed (their class ids depend on
-    every file of the folder); a ``previous`` that holds a class-map error row is not used.
+    (:func:`imgassets.core.yolo_sources.reusable_files`, column by column over the whole folder).
+    The kept rows and the few new ones are merged by binary search, not sorted again. VOC, COCO and
+    CSV files are always parsed (their class ids depend on every file of the folder); a
+    ``previous`` that holds a class-map error row is not used.
     """
     folder = Path(folder)
-    by_kind = {k: index.loc[index["kind"] == k, "path"].tolist() for k in (layout.IMAGE, layout.LABEL, layout.CLASS_MAP)}
-    images = index[index["kind"] == layout.IMAGE]
-    sized = images[images["width"].notna() & images["height"].notna()]
-    sha_of = dict(zip(index["path"].tolist(), plain_values(index["sha256"]), strict=True))
-    ctx = _Context(
-        folder=folder, sha_of=sha_of,
-        size_of=dict(zip(sized["path"].tolist(), zip(sized["width"].astype(int).tolist(),
-                                                     sized["height"].astype(int).tolist(), strict=True), strict=True)),
-        exif_of=dict(zip(by_kind[layout.IMAGE], plain_values(images["exif_orientation"]), strict=True)),
-        images=set(by_kind[layout.IMAGE]),
-    )
-    pairs = layout.pair_labels(by_kind[layout.IMAGE], by_kind[layout.LABEL])
-    reusable = _yolo_sources(previous)
-    reused: set[str] = set()
-    class_maps: dict[str, dict[int, str] | ClassMapError] = {}
-    map_of_dir: dict[str, str | None] = {}
+    ctx = _Context(folder, index)
+    sources = yolo_sources(index)
+    reusable = reusable_files(sources, previous)
+    reused = pc.filter(sources.label_file, pyarrow.array(reusable, pyarrow.bool_()))
     rows: list[dict] = []
-    formats = {f: layout.label_format(f) for f in sorted(by_kind[layout.LABEL])}
+    formats = {f: layout.label_format(f) for f in sources.other_label_files}
     named = {f: _parse_named(folder, f) for f, fmt in formats.items() if fmt in (layout.VOC, layout.CSV)}
     names = {b.name for p in named.values() if isinstance(p, VocFile) for b in p.boxes if b.name}
     names |= {b.label for p in named.values() if isinstance(p, list) for b in p if b.label}
@@ -306,26 +322,18 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     for label_file, fmt in formats.items():
         if fmt == layout.VOC:
             rows += _voc_rows(ctx, label_file, named[label_file], name_ids)
-            continue
-        if fmt == layout.CSV:
+        elif fmt == layout.CSV:
             parsed = named[label_file]
             if isinstance(parsed, str):
                 rows.append({**ctx.base(label_file, "csv", None), "line": 0, "parse_error": parsed})
             elif parsed is not None:
                 rows += _csv_rows(ctx, label_file, parsed, name_ids)
-            continue
-        if fmt == layout.COCO:
+        else:
             rows += _coco_rows(ctx, label_file)
-            continue
-        label_dir = label_file.rpartition("/")[0]
-        if label_dir not in map_of_dir:  # the nearest class map depends only on the label's folder
-            map_of_dir[label_dir] = nearest_class_map(label_file, by_kind[layout.CLASS_MAP])
-        map_file = map_of_dir[label_dir]
-        image_path = pairs.get(label_file)
-        sources = (sha_of.get(label_file), image_path, sha_of.get(image_path), map_file, sha_of.get(map_file))
-        if sources[0] is not None and reusable.get(label_file) == sources:
-            reused.add(label_file)
-            continue
+    for row in rows:  # the sources' content hashes (VOC, COCO and CSV files are parsed every run)
+        row["label_sha256"], row["class_map_sha256"] = ctx.sha_of.get(row["label_file"]), ctx.sha_of.get(row.get("class_map_file"))
+    class_maps: dict[str, dict[int, str] | ClassMapError] = {}
+    for label_file, label_sha, image_path, _, map_file, map_sha in sources.rows(~reusable):
         mapping: dict[int, str] | ClassMapError | None = None
         if map_file is not None:
             if map_file not in class_maps:
@@ -334,37 +342,26 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
                 except ClassMapError as exc:
                     class_maps[map_file] = exc
                     rows.append({"label_file": map_file, "label_format": "yolo", "line": 0, "class_map_file": map_file,
-                                 "parse_error": f"class map cannot be used: {exc}"})
+                                 "parse_error": f"class map cannot be used: {exc}", "label_sha256": map_sha,
+                                 "class_map_sha256": map_sha})
             mapping = class_maps[map_file]
-        rows += _yolo_rows(ctx, label_file, image_path, map_file, mapping)
-    parts = []
-    if rows:
-        for row in rows:  # the sources' content hashes, for reuse by the next run
-            row["label_sha256"], row["class_map_sha256"] = sha_of.get(row["label_file"]), sha_of.get(row.get("class_map_file"))
-        parts.append(typed_frame(rows, LABEL_DTYPES))
-    if reused:
-        kept = previous[previous["label_file"].isin(reused)]
-        if not has_dtypes(kept, LABEL_DTYPES):
-            kept = kept[LABEL_COLUMNS].astype(LABEL_DTYPES)
-        unset = pd.Series(pd.NA, index=kept.index, dtype="string")  # reconciled again below
-        parts.append(kept.assign(superseded_by=unset, source_conflict=unset))
-    if not parts:
+        for row in _yolo_rows(ctx, label_file, image_path, map_file, mapping):
+            row["label_sha256"], row["class_map_sha256"] = label_sha, map_sha
+            rows.append(row)
+    fresh = typed_frame(rows, LABEL_DTYPES).sort_values(["label_file", "line"], kind="stable", ignore_index=True) \
+        if rows else None
+    kept = None
+    if len(reused):
+        if not has_dtypes(previous, LABEL_DTYPES):
+            previous = previous[LABEL_COLUMNS].astype(LABEL_DTYPES)
+        kept = np.flatnonzero(pc.is_in(pyarrow.array(previous["label_file"], pyarrow.string()), value_set=reused)
+                              .to_numpy(zero_copy_only=False))
+    if fresh is None and kept is None:
         return empty_label_table()
-    table = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    table = table.sort_values(["label_file", "line"], kind="stable", ignore_index=True)
+    if kept is None:
+        table = fresh
+    else:  # reused rows (sorted by label_file: reusable_files checked it) and fresh rows, in one take
+        table = merge_sorted(previous, fresh if fresh is not None else empty_label_table(), "label_file", kept)
+        unset = pd.array([pd.NA] * len(table), dtype="string")  # reconciled again below
+        table["superseded_by"], table["source_conflict"] = unset, unset.copy()
     return reconcile_sources(table)  # reused rows kept their source hashes: their sources are unchanged
-
-
-def _yolo_sources(previous: pd.DataFrame | None) -> dict[str, tuple]:
-    """``{label_file: (label_sha256, image_path, image_sha256, class_map_file, class_map_sha256)}``
-    for the YOLO files of ``previous`` (a label table); empty when it cannot be reused (none, made
-    before these columns, or holding a class-map error row, which the reused rows would lose)."""
-    if previous is None or not len(previous) or "label_sha256" not in previous.columns:
-        return {}
-    yolo = previous[previous["label_format"] == "yolo"]
-    if (yolo["label_file"] == yolo["class_map_file"]).any():
-        return {}
-    columns = ["label_file", "label_sha256", "image_path", "image_sha256", "class_map_file", "class_map_sha256"]
-    first = yolo.drop_duplicates("label_file")[columns]
-    plain = [plain_values(first[c]) for c in columns]
-    return {row[0]: tuple(row[1:]) for row in zip(*plain, strict=True)}

@@ -146,7 +146,7 @@ def voc_image_candidates(xml_path: str, filename: str | None) -> list[str]:
     return [c[2:] if c.startswith("./") else c for c in candidates]
 
 
-def _label_dirs(parent: str) -> list[str]:
+def label_dirs(parent: str) -> list[str]:
     """Folder prefixes (``""`` or ending in ``/``) where the label of an image in ``parent`` is
     looked for, in order: the ``labels/`` sibling of the last ``images`` component, then ``parent``."""
     parts = parent.split("/") if parent else []
@@ -167,7 +167,7 @@ def _stem(name: str) -> str:
 def label_candidates(image_path: str) -> list[str]:
     """Label paths tried for ``image_path``, in order: ``labels/`` sibling layout, then beside."""
     parent, _, name = image_path.rpartition("/")
-    return [f"{prefix}{_stem(name)}.txt" for prefix in _label_dirs(parent)]
+    return [f"{prefix}{_stem(name)}.txt" for prefix in label_dirs(parent)]
 
 
 def pair_labels(image_paths: list[str], label_paths: list[str]) -> dict[str, str]:
@@ -182,7 +182,7 @@ def pair_labels(image_paths: list[str], label_paths: list[str]) -> dict[str, str
         parent, _, name = image.rpartition("/")
         prefixes = prefixes_of.get(parent)
         if prefixes is None:
-            prefixes = prefixes_of[parent] = _label_dirs(parent)
+            prefixes = prefixes_of[parent] = label_dirs(parent)
         stem = _stem(name)
         for prefix in prefixes:
             candidate = f"{prefix}{stem}.txt"
