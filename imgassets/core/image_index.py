@@ -106,18 +106,24 @@ def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None,
     if same_rules and _lists_exactly(previous, stats):  # nothing new, changed or gone
         return IndexUpdate(previous, len(previous), 0)
     paths = list(map(itemgetter(0), stats))
-    kinds = _kinds(paths, previous if same_rules else None)
-    at = _reusable_positions(previous, paths, stats, [kinds[p] for p in paths])  # other rules: kind-unchanged files only
+    usable = previous if same_rules else None  # other rules: kind-unchanged files only
+    at = _positions(previous, paths)
+    kinds = _kinds(paths, at, usable)
+    at = _reusable_positions(previous, at, stats, kinds)
     reused_mask = at >= 0
     if previous is not None and len(stats) == len(previous) and (at == np.arange(len(at))).all() and _is_sorted_typed(previous):
         return IndexUpdate(_stamped(previous), len(previous), 0)  # every row reusable, in place: as it was
-    reused = previous.iloc[at[reused_mask]][INDEX_COLUMNS].reset_index(drop=True) if reused_mask.any() else None
-    jobs = [(paths[i], kinds[paths[i]]) for i in np.flatnonzero(~reused_mask)]
+    fresh_at = np.flatnonzero(~reused_mask)
+    jobs = [(paths[i], kinds[i]) for i in fresh_at]
     fresh = typed_frame(_index_many(folder, jobs, workers or os.cpu_count() or 1), INDEX_DTYPES) if jobs else None
-    parts = [part if has_dtypes(part, INDEX_DTYPES) else part.astype(INDEX_DTYPES) for part in (reused, fresh)
-             if part is not None]
-    table = pd.concat(parts, ignore_index=True).sort_values("path", ignore_index=True) if len(parts) > 1 else \
-        parts[0] if parts else typed_frame([], INDEX_DTYPES)  # parts[0] is sorted: the listing's order
+    if not reused_mask.any():
+        table = fresh if fresh is not None else typed_frame([], INDEX_DTYPES)  # in the listing's order: sorted
+    else:  # reused and fresh rows in the listing's order (sorted by path), in one take: no sort of the strings
+        kept = previous[INDEX_COLUMNS] if has_dtypes(previous, INDEX_DTYPES) else previous[INDEX_COLUMNS].astype(INDEX_DTYPES)
+        order = at.copy()
+        order[fresh_at] = len(previous) + np.arange(len(fresh_at))
+        table = pd.concat([kept, fresh], ignore_index=True) if fresh is not None else kept
+        table = table.take(order).reset_index(drop=True)
     return IndexUpdate(_stamped(table), int(reused_mask.sum()), len(jobs))
 
 
@@ -129,16 +135,43 @@ def _stamped(index: pd.DataFrame) -> pd.DataFrame:
     return index
 
 
-def _kinds(paths: list[str], previous: pd.DataFrame | None) -> dict[str, str]:
-    """The kind of each path (:func:`imgassets.core.layout.classify_paths`), reusing the kinds of
-    ``previous`` (the last index): taken as they are when it lists exactly ``paths`` (sorted),
-    else only the paths the change touches are classified."""
+def _positions(previous: pd.DataFrame | None, paths: list[str]) -> np.ndarray:
+    """The row of each of ``paths`` in ``previous`` (an index), -1 where it has none (all -1 when
+    there is no previous index, or it lists a path twice: not an index this module made)."""
+    if previous is None or not len(previous):
+        return np.full(len(paths), -1)
+    try:
+        return pd.Index(previous["path"].to_numpy(object)).get_indexer(paths)
+    except pd.errors.InvalidIndexError:
+        return np.full(len(paths), -1)
+
+
+def _kinds(paths: list[str], at: np.ndarray, previous: pd.DataFrame | None) -> np.ndarray:
+    """The kind of each path (:func:`imgassets.core.layout.classify_paths`; an object array
+    aligned with ``paths``), reusing the kinds of ``previous`` (the last index, made by the same
+    rules; ``at``: each path's row in it, :func:`_positions`). A kind depends only on the path and
+    on whether its folder holds an image, so only new paths, and the paths of a folder that gained
+    its first image or lost its last, are classified: the cost follows the change."""
     if previous is None or not len(previous) or "kind" not in previous.columns:
-        return layout.classify_paths(paths)
-    old_paths = previous["path"].tolist()
-    if old_paths == paths:
-        return dict(zip(paths, previous["kind"].tolist(), strict=True))
-    return layout.classify_paths(paths, dict(zip(old_paths, previous["kind"].tolist(), strict=True)))
+        return np.array(list(layout.classify_paths(paths).values()), dtype=object)
+    old_kinds = previous["kind"].to_numpy(object)
+    kinds = np.where(at >= 0, old_kinds[np.maximum(at, 0)], None)
+    new = np.flatnonzero(at < 0)
+    gone = np.ones(len(previous), bool)
+    gone[at[at >= 0]] = False
+    old_images = old_kinds == layout.IMAGE
+    if not len(new) and not (gone & old_images).any():
+        return kinds  # no image came or went: every folder keeps its image status
+    old_paths = previous["path"].to_numpy(object)
+    old_dirs = layout.image_dirs(old_paths[old_images])
+    dirs = layout.image_dirs(old_paths[old_images & ~gone]) | layout.image_dirs(
+        paths[i] for i in new if layout.is_image_path(paths[i]))
+    changed = old_dirs ^ dirs
+    redo = range(len(paths)) if changed else new  # a folder changed status: its paths again
+    for i in redo:
+        if kinds[i] is None or paths[i].rpartition("/")[0] in changed:
+            kinds[i] = layout.classify_path(paths[i], dirs)
+    return kinds
 
 
 def _lists_exactly(previous: pd.DataFrame, stats: list[FileStat]) -> bool:
@@ -158,22 +191,18 @@ def _is_sorted_typed(index: pd.DataFrame) -> bool:
             and index["path"].is_monotonic_increasing)
 
 
-def _reusable_positions(previous: pd.DataFrame | None, paths: list[str], stats: list[FileStat],
-                        kinds: list[str]) -> np.ndarray:
-    """For each file of ``stats`` (its path in ``paths``, its kind in ``kinds``), the position of its row in
-    ``previous`` when that row can be reused (same path, kind, size, mtime_ns and inode, and the
-    file was readable: no need to read it again), else -1. Matched by ``Index.get_indexer`` and
-    compared column by column: no Python work per row but building the listing's columns."""
+def _reusable_positions(previous: pd.DataFrame | None, at: np.ndarray, stats: list[FileStat],
+                        kinds: np.ndarray) -> np.ndarray:
+    """For each file of ``stats`` (its row in ``previous`` in ``at``, :func:`_positions`; its kind
+    in ``kinds``), that row when it can be reused (same path, kind, size, mtime_ns and inode, and
+    the file was readable: no need to read it again), else -1. Compared column by column: no
+    Python work per row but building the listing's columns."""
     count = len(stats)
     if previous is None or not len(previous) or "inode" not in previous.columns:
         return np.full(count, -1)
-    try:
-        at = pd.Index(previous["path"].to_numpy(object)).get_indexer(paths)
-    except pd.errors.InvalidIndexError:  # a path listed twice: not an index this module made, reuse nothing
-        return np.full(count, -1)
     found = at >= 0
     rows = np.where(found, at, 0)
-    same = found & (previous["kind"].to_numpy(object, na_value="")[rows] == np.array(kinds, dtype=object))
+    same = found & (previous["kind"].to_numpy(object, na_value="")[rows] == kinds)
     for column, field in (("size_bytes", 1), ("mtime_ns", 2), ("inode", 3)):
         listed = np.fromiter(map(itemgetter(field), stats), dtype=np.int64, count=count)
         same &= previous[column].to_numpy(np.int64, na_value=-2)[rows] == listed

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".mpo"})
@@ -101,6 +101,16 @@ def classify_paths(paths: list[str], previous: Mapping[str, str] | None = None) 
             parts = _split(path)
         kinds[path] = previous[path] if parts is None else _kind(*parts, dirs_with_images)
     return kinds
+
+
+def image_dirs(image_paths: Iterable[str]) -> set[str]:
+    """The folders (``""`` at the top) holding the images of ``image_paths`` (image paths only)."""
+    return {path.rpartition("/")[0] for path in image_paths}
+
+
+def classify_path(path: str, dirs_with_images: set[str]) -> str:
+    """The kind of one path (rules above), given the folders that hold an image (:func:`image_dirs`)."""
+    return _kind(*_split(path), dirs_with_images)
 
 
 RULE_PROBES = (

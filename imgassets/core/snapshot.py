@@ -90,12 +90,19 @@ def snapshot_table(index: pd.DataFrame, labels: pd.DataFrame) -> pa.Table:
     if findings:
         listed = "; ".join(str(f) for f in findings[:5])
         raise SnapshotError(f"{len(findings)} label problems block the snapshot: {listed}")
-    images = valid_images(index).sort_values("path")
+    images = valid_images(index)
+    if not images["path"].is_monotonic_increasing:  # an index from update_image_index is sorted already
+        images = images.sort_values("path")
     paths = images["path"].to_numpy(dtype=object)
-    usable = labels[(labels["image_path"].notna() & labels["superseded_by"].isna()).to_numpy(bool)]
-    usable = usable[usable["image_path"].isin(paths).to_numpy(bool)]  # boxes of rejected images stay out
-    usable = usable.sort_values(["image_path", "label_file", "line"], kind="stable")
-    offsets = np.append(np.searchsorted(usable["image_path"].to_numpy(dtype=object), paths), len(usable))
+    if not labels["label_file"].is_monotonic_increasing:  # build_label_table's order: label file, line
+        labels = labels.sort_values(["label_file", "line"], kind="stable")
+    usable = (labels["image_path"].notna() & labels["superseded_by"].isna()).to_numpy(bool)
+    image_of = pd.Index(paths).get_indexer(labels["image_path"].to_numpy(object)[usable])  # -1: rejected image
+    rows = np.flatnonzero(usable)[image_of >= 0]
+    image_of = image_of[image_of >= 0]
+    by_image = np.argsort(image_of, kind="stable")  # the table is in label-file and line order: kept per image
+    usable = labels.take(rows[by_image])
+    offsets = np.append(np.searchsorted(image_of[by_image], np.arange(len(paths))), len(usable))
     box_values = pa.StructArray.from_arrays(
         [pa.array(usable[f.name], type=f.type, from_pandas=True) for f in BOX_TYPE], fields=list(BOX_TYPE))
     boxes = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), box_values, type=SNAPSHOT_SCHEMA.field("boxes").type)
