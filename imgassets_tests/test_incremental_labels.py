@@ -89,3 +89,13 @@ def test_a_table_with_a_class_map_error_is_not_reused(tmp_path, monkeypatch):
     assert (table["parse_error"].str.startswith("class map cannot be used")).sum() == 1
     again, parsed = _rebuilt(folder, index, table, monkeypatch)
     assert len(parsed) == 6 and (again["parse_error"].str.startswith("class map cannot be used")).sum() == 1
+
+
+def test_a_previous_table_not_sorted_by_file_is_not_reused(tmp_path, monkeypatch):
+    folder = _folder(tmp_path)
+    index = update_image_index(folder, workers=1).index
+    table = build_label_table(folder, index)
+    shuffled = table.iloc[::-1].reset_index(drop=True)  # not a table build_label_table made
+    again, parsed = _rebuilt(folder, index, shuffled, monkeypatch)
+    assert parsed == [f"labels/{i}.txt" for i in range(6)]
+    pd.testing.assert_frame_equal(again, table)

@@ -78,17 +78,15 @@ def reusable_files(sources: YoloSources, previous: pd.DataFrame | None) -> np.nd
     Compared on each file's first row, column by column."""
     count = len(sources.label_file)
     none = np.zeros(count, bool)
-    if previous is None or not len(previous) or not set(SOURCE_COLUMNS) <= set(previous.columns):
+    if previous is None or not len(previous) or not set(SOURCE_COLUMNS) <= set(previous.columns) \
+            or not previous["label_file"].is_monotonic_increasing:
         return none
     files = previous["label_file"].to_numpy(object)
     yolo = (previous["label_format"] == layout.YOLO).to_numpy(bool, na_value=False)
     if (yolo & (previous["class_map_file"] == previous["label_file"]).to_numpy(bool, na_value=False)).any():
         return none
     first = np.flatnonzero(np.r_[True, files[1:] != files[:-1]])
-    try:
-        at = pd.Index(files[first]).get_indexer(sources.label_file.to_numpy(zero_copy_only=False))
-    except pd.errors.InvalidIndexError:  # a file's rows not together: not a table this module made
-        return none
+    at = pd.Index(files[first]).get_indexer(sources.label_file.to_numpy(zero_copy_only=False))  # sorted: unique
     found = at >= 0
     rows = first[np.where(found, at, 0)]
     same = found & yolo[rows] & pc.is_valid(sources.label_sha256).to_numpy(zero_copy_only=False)
