@@ -66,11 +66,17 @@ def nearest_class_map(label_path: str, class_map_paths: list[str]) -> str | None
     """The class-map path nearest to ``label_path`` (same folder first, then each parent up to the
     scientist's folder, and for ``.../labels/...`` also the folder holding ``labels``); ``data.yaml``
     before ``classes.txt`` in the same folder. ``None`` when there is none."""
+    return folder_class_map(str(PurePosixPath(label_path).parent), class_map_paths)
+
+
+def folder_class_map(folder: str, class_map_paths: list[str]) -> str | None:
+    """The class map of the label files in ``folder`` (relative, ``"."`` at the top): see
+    :func:`nearest_class_map`, which depends only on the label's folder."""
     by_dir: dict[str, list[str]] = {}
     for p in sorted(class_map_paths, key=lambda p: (PurePosixPath(p).suffix.lower() in (".txt", ".names"), p)):
         by_dir.setdefault(str(PurePosixPath(p).parent), []).append(p)
-    parent = PurePosixPath(label_path).parent
-    for folder in [parent, *parent.parents]:
-        if str(folder) in by_dir:
-            return by_dir[str(folder)][0]
+    parent = PurePosixPath(folder)
+    for candidate in [parent, *parent.parents]:
+        if str(candidate) in by_dir:
+            return by_dir[str(candidate)][0]
     return None

@@ -77,7 +77,7 @@ def label_images(image_paths: Sequence[str] | pa.Array, label_paths: Sequence[st
         stems = pc.unique(pc.filter(stem, pc.fill_null(pc.is_in(claim, value_set=taken_twice), False)))
         contested = pc.is_in(stem, value_set=stems)
         redo = layout.pair_labels(pc.filter(images, contested).to_pylist(), labels.to_pylist())
-        claim = pc.if_else(contested, pa.array([None] * len(images), pa.string()), claim)
+        claim = pc.if_else(contested, pa.nulls(len(images), pa.string()), claim)
         images, claim = (pa.concat_arrays([images, pa.array(list(redo.values()), pa.string())]),
                          pa.concat_arrays([claim, pa.array(list(redo), pa.string())]))
     at = pc.index_in(labels, value_set=claim)

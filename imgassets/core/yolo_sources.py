@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from imgassets.core import layout
-from imgassets.core.class_map import nearest_class_map
+from imgassets.core.class_map import folder_class_map
 from imgassets.core.label_pairing import label_images, split_last
 
 SOURCE_COLUMNS = ("label_sha256", "image_path", "image_sha256", "class_map_file", "class_map_sha256")
@@ -59,8 +59,7 @@ def yolo_sources(index: pd.DataFrame) -> YoloSources:
     images = label_images(pc.filter(paths, pc.equal(kinds, layout.IMAGE)), label_file)
     class_maps = pc.filter(paths, pc.equal(kinds, layout.CLASS_MAP)).to_pylist()
     folders = pc.dictionary_encode(split_last(label_file, "/")[0])  # "/dir", "" at the top
-    nearest = [nearest_class_map(f"{folder[1:]}/_" if folder else "_", class_maps) for folder in
-               folders.dictionary.to_pylist()]  # the nearest class map depends only on the label's folder
+    nearest = [folder_class_map(folder[1:] or ".", class_maps) for folder in folders.dictionary.to_pylist()]
     map_file = pc.take(pa.array(nearest, pa.string()), folders.indices)
 
     def sha_of(which: pa.Array) -> pa.Array:
