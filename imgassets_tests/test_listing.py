@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import zlib
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 
-from imgassets.core.drive import scan_folder, walk_files
+from imgassets.core.drive import ListedFiles, scan_folder, walk_files
 from imgassets.core.image_index import update_image_index
 from imgassets.core.listing import ListingError, decode_listing, encode_listing, listing_key, load_listing
 from imgassets.core.object_store import LocalObjectStore
@@ -36,9 +38,10 @@ def test_a_listing_round_trips_to_the_walk_and_hashes_to_its_fingerprint(tmp_pat
     with open(odd, "wb") as handle:
         handle.write(b"0 0.5 0.5 0.1 0.1\n")
     state = scan_folder(folder)
-    stats = decode_listing(encode_listing(state), state.fingerprint, "test")
-    assert stats == sorted(walk_files(folder), key=lambda s: s.path)
-    assert {"images/caf\udce9.txt", "images/two\nlines.jpg"} <= {s.path for s in stats}
+    files = decode_listing(encode_listing(state), state.fingerprint, "test")
+    assert files.stats() == sorted(walk_files(folder), key=lambda s: s.path) == ListedFiles.of(walk_files(folder)).stats()
+    assert {"images/caf\udce9.txt", "images/two\nlines.jpg"} <= set(files.paths)
+    assert files.sizes.dtype == files.mtimes_ns.dtype == files.inodes.dtype == np.int64
 
 
 def test_a_listing_that_does_not_hash_to_its_name_is_refused(tmp_path):
@@ -52,6 +55,17 @@ def test_a_listing_that_does_not_hash_to_its_name_is_refused(tmp_path):
     fingerprint = hashlib.sha256(broken.encode()).hexdigest()[:16]  # hashes right, but a field is missing
     with pytest.raises(ListingError, match="listings/ana/y: not a sequence of 'path NUL size NUL mtime_ns NUL inode NUL' records"):
         decode_listing(zlib.compress(broken.encode()), fingerprint, "listings/ana/y")
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("images/0.jpg\x0012\x00x\x001\x00", "not a sequence of 'path NUL size NUL mtime_ns NUL inode NUL' records"),
+    ("b.jpg\x001\x001\x001\x00a.jpg\x001\x001\x002\x00", "paths are not sorted, or one is listed twice"),
+    ("a.jpg\x001\x001\x001\x00a.jpg\x001\x001\x002\x00", "paths are not sorted, or one is listed twice"),
+])
+def test_a_listing_that_hashes_right_but_is_malformed_is_refused(text, reason):
+    fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
+    with pytest.raises(ListingError, match=f"listings/ana/z: {re.escape(reason)}"):
+        decode_listing(zlib.compress(text.encode()), fingerprint, "listings/ana/z")
 
 
 def test_the_index_of_a_listing_holds_what_the_sensor_saw(tmp_path):
@@ -75,7 +89,7 @@ def test_the_sensor_stores_the_listing_of_each_launched_run_and_the_run_indexes_
         fingerprint = json.loads(first.cursor)["ana"][0]
         assert first.run_requests[0].tags[FINGERPRINT_TAG] == fingerprint
         assert list(store.list_keys("listings")) == [listing_key("ana", fingerprint)]
-        assert [s.path for s in load_listing(store, "ana", fingerprint)] == [s.path for s in walk_files(folder)]
+        assert load_listing(store, "ana", fingerprint).paths == sorted(s.path for s in walk_files(folder))
         assert load_listing(store, "ana", "0" * 16) is None
         assert sensor_tick(instance, root, first.cursor).run_requests == []
         assert len(list(store.list_keys("listings"))) == 1  # a no-change tick stores nothing

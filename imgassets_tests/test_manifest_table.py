@@ -53,7 +53,8 @@ def test_manifest_id_follows_values_not_chunking_or_input_form(tmp_path):
     table = snapshot_table(index, build_label_table(folder, index))
     header = {"scientist": "ana"}
     same = [pa.Table.from_pylist(table.to_pylist(), schema=SNAPSHOT_SCHEMA),
-            pa.concat_tables([table.slice(0, 1), table.slice(1, 1), table.slice(2)])]
+            pa.concat_tables([table.slice(0, 1), table.slice(1, 1), table.slice(2)]),
+            pa.concat_tables([table, table]).combine_chunks().slice(len(table))]  # buffers at an offset
     assert {manifest_id(t, header) for t in same} == {manifest_id(table, header)}
     rows = table.to_pylist()
     rows[0]["boxes"][2]["x_center"] = 0.7500001
@@ -64,3 +65,18 @@ def test_manifest_id_follows_values_not_chunking_or_input_form(tmp_path):
     ids = [manifest_id(table, header), manifest_id(table, {"scientist": "bo"}), manifest_id(moved_box, header),
            manifest_id(other_image, header)]
     assert len(set(ids)) == 4 and all(len(i) == 16 for i in ids)
+
+
+def test_manifest_id_tells_null_from_empty_and_ignores_bytes_under_nulls():
+    def table(paths: list[str | None]) -> pa.Table:
+        return pa.table({"path": pa.array(paths, pa.string()), "size_bytes": pa.array([1] * len(paths), pa.int64())})
+
+    header = {"scientist": "ana"}
+    null_first, empty_first, swapped = table([None, "a"]), table(["", "a"]), table(["a", None])
+    assert len({manifest_id(t, header) for t in (null_first, empty_first, swapped)}) == 3
+    # A null slot over non-empty bytes (as a filter or a cast can leave it) hashes as any other null.
+    garbage = pa.Array.from_buffers(pa.string(), 2, [pa.py_buffer(bytes([0b10])), pa.py_buffer(
+        pa.array([0, 3, 4], pa.int32()).to_numpy().tobytes()), pa.py_buffer(b"xyza")], null_count=1)
+    assert garbage.to_pylist() == [None, "a"]
+    same = pa.table({"path": garbage, "size_bytes": pa.array([1, 1], pa.int64())})
+    assert manifest_id(same, header) == manifest_id(null_first, header)

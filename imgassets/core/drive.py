@@ -13,13 +13,15 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
+
+import numpy as np
 
 from imgassets.core.worker_pool import process_pool
 
@@ -73,6 +75,36 @@ class FileStat(NamedTuple):
     size: int
     mtime_ns: int
     inode: int
+
+
+@dataclass(frozen=True, eq=False)
+class ListedFiles:
+    """A folder's files as columns, sorted by path (a folder's paths are unique): ``paths`` (POSIX,
+    relative to the folder) and, aligned with them, int64 arrays ``sizes`` (bytes; -1 when the stat
+    failed), ``mtimes_ns`` and ``inodes``. What the image index compares with its previous rows,
+    column by column; a stored listing decodes straight to it (:mod:`imgassets.core.listing`)."""
+
+    paths: list[str]
+    sizes: np.ndarray
+    mtimes_ns: np.ndarray
+    inodes: np.ndarray
+
+    @classmethod
+    def of(cls, stats: Iterable[FileStat]) -> ListedFiles:
+        """The columns of ``stats`` (in any order; e.g. :func:`walk_files`)."""
+        ordered = sorted(stats)  # by path first: unique in a folder
+        if not ordered:
+            return cls([], *(np.zeros(0, np.int64) for _ in range(3)))
+        paths, *numbers = zip(*ordered, strict=True)
+        return cls(list(paths), *(np.array(n, dtype=np.int64) for n in numbers))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def stats(self) -> list[FileStat]:
+        """The files as :class:`FileStat` rows, sorted by path."""
+        return list(map(file_stat, zip(self.paths, self.sizes.tolist(), self.mtimes_ns.tolist(), self.inodes.tolist(),
+                                       strict=True)))
 
 
 def walk_files(folder: str | Path) -> Iterator[FileStat]:

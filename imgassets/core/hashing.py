@@ -1,4 +1,4 @@
-"""Content hashes: SHA-256 over bytes, and a canonical hash over JSON-able records."""
+"""Content hashes: SHA-256 over bytes and files, and canonical JSON text for hashing JSON-able values."""
 
 from __future__ import annotations
 
@@ -24,12 +24,9 @@ def sha256_file(path: str, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def canonical_hash(payload: Any) -> str:
-    """Hash a JSON-able value independently of dict key order and whitespace.
-
-    Used for snapshot and dataset ids: the id names the *content* of a manifest, never the bytes of
-    a Parquet file (whose footer carries writer versions). Floats are serialised by ``json`` with
-    ``repr`` precision, so equal values give equal ids.
-    """
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
-    return sha256_bytes(text.encode("ascii"))
+def canonical_json(payload: Any) -> str:
+    """``payload`` as JSON text independent of dict key order and whitespace: sorted keys, no
+    spaces, ASCII only (``\\u`` escapes), ``str()`` of values JSON cannot hold, floats at ``repr``
+    precision (equal values, equal text). Hashed as the header of a manifest id
+    (:func:`imgassets.core.manifest.manifest_id`)."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)

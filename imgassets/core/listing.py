@@ -19,9 +19,14 @@ self-verifying: :func:`decode_listing` refuses one whose text does not hash to i
 from __future__ import annotations
 
 import hashlib
+import operator
 import zlib
+from itertools import islice
 
-from imgassets.core.drive import FINGERPRINT_LENGTH, FileStat, FolderState, file_stat
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from imgassets.core.drive import FINGERPRINT_LENGTH, FolderState, ListedFiles
 from imgassets.core.object_store import ObjectStore
 
 COMPRESSION_LEVEL = 1
@@ -42,8 +47,9 @@ def encode_listing(state: FolderState) -> bytes:
     return zlib.compress(state.listing.encode("utf-8", "surrogateescape"), COMPRESSION_LEVEL)
 
 
-def decode_listing(data: bytes, fingerprint: str, source: str) -> list[FileStat]:
-    """The files of a stored listing, sorted by path. ``source`` names it in errors.
+def decode_listing(data: bytes, fingerprint: str, source: str) -> ListedFiles:
+    """The files of a stored listing, as columns sorted by path. ``source`` names it in errors.
+    The numbers are parsed by Arrow, column by column: no Python object per file but its path.
 
     Raises :class:`ListingError` when ``data`` does not decompress, its text does not hash to
     ``fingerprint``, or it is not ``path NUL size NUL mtime_ns NUL inode NUL`` records.
@@ -59,10 +65,13 @@ def decode_listing(data: bytes, fingerprint: str, source: str) -> list[FileStat]
     try:
         if fields[-1] or (len(fields) - 1) % 4:
             raise ValueError
-        return list(map(file_stat, zip(fields[0:-1:4], map(int, fields[1::4]), map(int, fields[2::4]),
-                                       map(int, fields[3::4]), strict=True)))
-    except ValueError:
+        numbers = [pc.cast(pa.array(fields[i::4], pa.string()), pa.int64()).to_numpy() for i in (1, 2, 3)]
+    except (ValueError, pa.ArrowException):
         raise ListingError(f"{source}: not a sequence of 'path NUL size NUL mtime_ns NUL inode NUL' records") from None
+    paths = fields[0:-1:4]
+    if any(map(operator.ge, paths, islice(paths, 1, None))):
+        raise ListingError(f"{source}: paths are not sorted, or one is listed twice")
+    return ListedFiles(paths, *numbers)
 
 
 def save_listing(store: ObjectStore, scientist: str, state: FolderState) -> str:
@@ -73,7 +82,7 @@ def save_listing(store: ObjectStore, scientist: str, state: FolderState) -> str:
     return key
 
 
-def load_listing(store: ObjectStore, scientist: str, fingerprint: str) -> list[FileStat] | None:
+def load_listing(store: ObjectStore, scientist: str, fingerprint: str) -> ListedFiles | None:
     """The stored listing of the scientist's folder at ``fingerprint``, or ``None`` when the store
     has none (a run launched by hand, or before listings were kept). Raises :class:`ListingError`
     for a listing that is corrupt (see :func:`decode_listing`)."""

@@ -8,7 +8,7 @@ import pandas as pd
 
 from imgassets.core import layout
 from imgassets.core.archive import MOVE, archive_sources, carry_forward_snapshot
-from imgassets.core.drive import FileStat
+from imgassets.core.drive import ListedFiles
 from imgassets.core.image_index import rejected_images, update_image_index, valid_images
 from imgassets.core.label_table import build_label_table
 from imgassets.core.listing import ListingError, discard_listing, load_listing
@@ -24,7 +24,7 @@ from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 GROUP = "scientist_data"
 
 
-def sensor_listing(context: dg.AssetExecutionContext, store: ObjectStore) -> tuple[list[FileStat] | None, str | None]:
+def sensor_listing(context: dg.AssetExecutionContext, store: ObjectStore) -> tuple[ListedFiles | None, str | None]:
     """The folder listing stored by the sensor for this run's fingerprint tag, and its fingerprint
     (``None`` when none is used). ``None`` (walk the folder) for a run launched by hand, a
     re-execution (the folder may have changed since the original run) or a listing that is
