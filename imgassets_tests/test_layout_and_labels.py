@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from imgassets.core import layout
@@ -12,6 +13,7 @@ from imgassets.core.class_map import (
     parse_data_yaml,
     read_class_map,
 )
+from imgassets.core.image_index import path_kinds, previous_positions
 from imgassets.core.yolo_labels import parse_yolo_line, parse_yolo_text
 
 
@@ -38,22 +40,33 @@ _BEFORE = ["images/a.jpg", "labels/a.txt", "notes/todo.txt", "notes/scan.xml", "
     [p for p in _BEFORE if p not in ("x/b.png", "labels/a.txt")] + ["x/c.jpeg"],  # one image replaced by another
     ["images/a.jpg"],  # almost everything gone
 ], ids=["same", "new-files", "first-image", "last-image-gone", "image-replaced", "emptied"])
-def test_classifying_against_a_previous_classification_equals_classifying_afresh(after):
-    previous = layout.classify_paths(_BEFORE)
-    assert layout.classify_paths(after, previous) == layout.classify_paths(after)
+def test_kinds_carried_from_a_previous_index_equal_classifying_afresh(after):
+    assert _carried_kinds(after, _index_of(_BEFORE)) == layout.classify_paths(after)
 
 
-def test_incremental_classification_equals_afresh_over_random_changes():
+def test_carried_kinds_equal_classifying_afresh_over_random_changes():
     import random
     rng = random.Random(7)
     universe = [f"{d}/{n}{e}" for d in ("images", "labels", "x", "x/y", "notes", "Annotations")
                 for n in ("a", "b") for e in (".jpg", ".txt", ".xml", ".csv", ".md")]
     paths = sorted(rng.sample(universe, 20))
-    kinds = layout.classify_paths(paths)
+    index = _index_of(paths)
     for _ in range(200):
         paths = sorted(set(paths) ^ set(rng.sample(universe, rng.randint(1, 6))))
-        kinds = layout.classify_paths(paths, kinds)
+        kinds = _carried_kinds(paths, index)
         assert kinds == layout.classify_paths(paths)
+        index = pd.DataFrame({"path": list(kinds), "kind": list(kinds.values())})
+
+
+def _index_of(paths: list[str]) -> pd.DataFrame:
+    """The path and kind columns of an image index of ``paths``."""
+    kinds = layout.classify_paths(paths)
+    return pd.DataFrame({"path": list(kinds), "kind": list(kinds.values())})
+
+
+def _carried_kinds(paths: list[str], previous: pd.DataFrame) -> dict[str, str]:
+    """``path_kinds`` of ``paths`` against the ``previous`` index, as ``{path: kind}``."""
+    return dict(zip(paths, path_kinds(paths, previous_positions(previous, paths), previous), strict=True))
 
 
 @pytest.mark.parametrize("image,expected", [

@@ -21,8 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import imagehash  # noqa: F401 -- perceptual_hash imports it per call; loaded here, pool workers start warm
 import numpy as np
 import pandas as pd
+import scipy.fftpack  # noqa: F401 -- imagehash.phash imports it on its first call
 
 from imgassets.core import imaging, layout
 from imgassets.core.drive import FileStat, ListedFiles, walk_files
@@ -108,8 +110,8 @@ def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None,
         return IndexUpdate(previous, len(previous), 0)
     paths = files.paths
     usable = previous if same_rules else None  # other rules: kind-unchanged files only
-    at = _positions(previous, paths)
-    kinds = _kinds(paths, at, usable)
+    at = previous_positions(previous, paths)
+    kinds = path_kinds(paths, at, usable)
     at = _reusable_positions(previous, at, files, kinds)
     reused_mask = at >= 0
     if previous is not None and len(files) == len(previous) and (at == np.arange(len(at))).all() and _is_sorted_typed(previous):
@@ -136,7 +138,7 @@ def _stamped(index: pd.DataFrame) -> pd.DataFrame:
     return index
 
 
-def _positions(previous: pd.DataFrame | None, paths: list[str]) -> np.ndarray:
+def previous_positions(previous: pd.DataFrame | None, paths: list[str]) -> np.ndarray:
     """The row of each of ``paths`` in ``previous`` (an index), -1 where it has none (all -1 when
     there is no previous index, or it lists a path twice: not an index this module made)."""
     if previous is None or not len(previous):
@@ -147,10 +149,10 @@ def _positions(previous: pd.DataFrame | None, paths: list[str]) -> np.ndarray:
         return np.full(len(paths), -1)
 
 
-def _kinds(paths: list[str], at: np.ndarray, previous: pd.DataFrame | None) -> np.ndarray:
+def path_kinds(paths: list[str], at: np.ndarray, previous: pd.DataFrame | None) -> np.ndarray:
     """The kind of each path (:func:`imgassets.core.layout.classify_paths`; an object array
     aligned with ``paths``), reusing the kinds of ``previous`` (the last index, made by the same
-    rules; ``at``: each path's row in it, :func:`_positions`). A kind depends only on the path and
+    rules; ``at``: each path's row in it, :func:`previous_positions`). A kind depends only on the path and
     on whether its folder holds an image, so only new paths, and the paths of a folder that gained
     its first image or lost its last, are classified: the cost follows the change."""
     if previous is None or not len(previous) or "kind" not in previous.columns:
@@ -194,7 +196,7 @@ def _is_sorted_typed(index: pd.DataFrame) -> bool:
 
 def _reusable_positions(previous: pd.DataFrame | None, at: np.ndarray, files: ListedFiles,
                         kinds: np.ndarray) -> np.ndarray:
-    """For each of ``files`` (its row in ``previous`` in ``at``, :func:`_positions`; its kind
+    """For each of ``files`` (its row in ``previous`` in ``at``, :func:`previous_positions`; its kind
     in ``kinds``), that row when it can be reused (same path, kind, size, mtime_ns and inode, and
     the file was readable: no need to read it again), else -1. Compared column by column."""
     if previous is None or not len(previous) or "inode" not in previous.columns:

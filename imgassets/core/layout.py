@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".mpo"})
@@ -74,33 +74,13 @@ def _kind(parent: str, name: str, suffix: str, dirs_with_images: set[str]) -> st
     return OTHER
 
 
-def classify_paths(paths: list[str], previous: Mapping[str, str] | None = None) -> dict[str, str]:
+def classify_paths(paths: list[str]) -> dict[str, str]:
     """Map each relative path to ``image``, ``label``, ``class_map`` or ``other`` (rules above).
-
-    ``previous``: ``{path: kind}`` of an earlier classification of the same folder by these rules
-    (the last image index). A kind depends only on the path and on whether its folder holds an
-    image, so a path listed there keeps its kind unless its folder gained its first image or lost
-    its last; only new paths (and the paths of such folders) are classified: the cost follows the
-    change, not the folder's size.
-    """
-    if not previous:
-        split = {path: _split(path) for path in paths}
-        dirs_with_images = {parent for parent, _, suffix in split.values() if suffix in IMAGE_EXTENSIONS}
-        return {path: _kind(*parts, dirs_with_images) for path, parts in split.items()}
-    present = set(paths)
-    new = {path: _split(path) for path in paths if path not in previous}
-    old_images = [path for path, kind in previous.items() if kind == IMAGE]
-    old_dirs = {path.rpartition("/")[0] for path in old_images}
-    dirs_with_images = {path.rpartition("/")[0] for path in old_images if path in present}
-    dirs_with_images |= {parent for parent, _, suffix in new.values() if suffix in IMAGE_EXTENSIONS}
-    changed = old_dirs ^ dirs_with_images
-    kinds = {}
-    for path in paths:
-        parts = new.get(path)
-        if parts is None and changed and path.rpartition("/")[0] in changed:
-            parts = _split(path)
-        kinds[path] = previous[path] if parts is None else _kind(*parts, dirs_with_images)
-    return kinds
+    (The image index carries kinds over from its previous rows and classifies only what a change
+    needs: :func:`imgassets.core.image_index.path_kinds`.)"""
+    split = {path: _split(path) for path in paths}
+    dirs_with_images = {parent for parent, _, suffix in split.values() if suffix in IMAGE_EXTENSIONS}
+    return {path: _kind(*parts, dirs_with_images) for path, parts in split.items()}
 
 
 def image_dirs(image_paths: Iterable[str]) -> set[str]:

@@ -42,6 +42,11 @@ DEFAULT_PART_SIZE = 16 * 1024 * 1024
 BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 
 
+DEFAULT_UPLOAD_WORKERS = 8
+"""Upload threads, and pooled connections, of the S3 store a Dagster deployment configures
+without ``upload_workers`` (:mod:`imgassets.defs.resources`)."""
+
+
 class S3ConnectionError(ObjectStoreError):
     """The endpoint cannot be reached."""
 

@@ -40,17 +40,6 @@ from imgassets.core.manifest import (
 )
 from imgassets.core.object_store import ObjectNotFoundError, ObjectStore, content_key
 
-DEFAULT_UPLOAD_WORKERS = 8
-"""Upload threads for a store that states no ``upload_workers`` of its own (S3: concurrent requests)."""
-
-
-def upload_workers_for(store: ObjectStore) -> int:
-    """How many upload threads suit ``store``: its ``upload_workers`` attribute when it has one (a
-    local directory: the cores; more threads only contend for the GIL around each ``stat``, which
-    made a snapshot of unchanged objects twice as slow at 8 threads on 2 cores), else
-    :data:`DEFAULT_UPLOAD_WORKERS`."""
-    return getattr(store, "upload_workers", None) or DEFAULT_UPLOAD_WORKERS
-
 
 class SnapshotError(RuntimeError):
     """A snapshot that must not be committed; the message names the file and the reason."""
@@ -134,8 +123,8 @@ def _upload_chunk(store: ObjectStore, chunk: list[tuple[str, str]]) -> list[int]
 
 
 def upload_objects(store: ObjectStore, sources: dict[str, str | Path], workers: int | None = None) -> tuple[int, int]:
-    """Upload ``{sha256: source path}`` on ``workers`` threads (default :func:`upload_workers_for`
-    the store); return (objects uploaded, bytes).
+    """Upload ``{sha256: source path}`` on ``workers`` threads (default: the store's
+    ``upload_workers``); return (objects uploaded, bytes).
 
     Objects go to the threads in chunks (about four per thread, at most 64 objects each): one task
     per object would cost more than the existence check of an object that is already stored. On
@@ -143,7 +132,7 @@ def upload_objects(store: ObjectStore, sources: dict[str, str | Path], workers: 
     uploaded stays (objects are immutable and content-addressed), nothing else is written.
     """
     items = list(sources.items())
-    workers = workers or upload_workers_for(store)
+    workers = workers or store.upload_workers
     size = max(1, min(64, len(items) // (max(1, workers) * 4)))
     uploaded = uploaded_bytes = 0
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="upload") as pool:
@@ -176,7 +165,7 @@ def commit_snapshot(store: ObjectStore, scientist: str, folder: str | Path, reco
                     workers: int | None = None, stored: Collection[str] = frozenset()) -> SnapshotResult:
     """Upload the images of ``records`` (manifest rows, or :func:`snapshot_table`) from ``folder``
     in parallel, then write the manifest (protocol above). ``workers``: upload threads (default
-    :func:`upload_workers_for` the store; size an S3 store's connection pool to match). ``stored``:
+    the store's ``upload_workers``; size an S3 store's connection pool to match). ``stored``:
     content hashes known to be in the store (:func:`stored_objects` of the scientist's previous
     snapshot), neither checked nor uploaded."""
     table = manifest_table(records, SNAPSHOT_SCHEMA)

@@ -10,7 +10,6 @@ from imgassets import settings
 from imgassets.core.archive import ARCHIVE_MODES, COPY
 from imgassets.core.drive import list_scientists
 from imgassets.core.object_store import LocalObjectStore, ObjectStore
-from imgassets.core.snapshot import DEFAULT_UPLOAD_WORKERS
 
 
 class SharedDrive(dg.ConfigurableResource):
@@ -44,7 +43,7 @@ class SharedDrive(dg.ConfigurableResource):
 
 class ObjectStoreResource(dg.ConfigurableResource):
     """An object store (:mod:`imgassets.core.object_store`); ``upload_workers`` threads upload
-    (default: what suits the store, :func:`imgassets.core.snapshot.upload_workers_for`)."""
+    (default: what suits the store, its ``upload_workers``)."""
 
     upload_workers: int | None = None
 
@@ -73,7 +72,7 @@ class S3ObjectStoreResource(ObjectStoreResource):
     region: str | None = None
 
     def get_store(self) -> ObjectStore:
-        from imgassets.core.s3_store import S3ObjectStore
+        from imgassets.core.s3_store import DEFAULT_UPLOAD_WORKERS, S3ObjectStore
 
         return S3ObjectStore(self.endpoint, self.access_key, self.secret_key, self.bucket, secure=self.secure,
                              region=self.region, max_connections=self.upload_workers or DEFAULT_UPLOAD_WORKERS)
