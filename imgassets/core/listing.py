@@ -52,7 +52,8 @@ def decode_listing(data: bytes, fingerprint: str, source: str) -> ListedFiles:
     The numbers are parsed by Arrow, column by column: no Python object per file but its path.
 
     Raises :class:`ListingError` when ``data`` does not decompress, its text does not hash to
-    ``fingerprint``, or it is not ``path NUL size NUL mtime_ns NUL inode NUL`` records.
+    ``fingerprint``, it is not ``path NUL size NUL mtime_ns NUL inode NUL`` records, or its paths
+    are not sorted and unique (what :func:`imgassets.core.drive.scan_folder` writes).
     """
     try:
         raw = zlib.decompress(data)
