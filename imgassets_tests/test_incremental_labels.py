@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+
 import pandas as pd
 import pytest
 
 from imgassets.core import label_table as label_module
 from imgassets.core.image_index import update_image_index
 from imgassets.core.label_table import build_label_table
+from imgassets.core.yolo_sources import EMPTY_YOLO_FILES
 from imgassets_tests.conftest import jpeg_bytes
 
 
@@ -36,7 +40,9 @@ def _rebuilt(folder, index, previous, monkeypatch) -> tuple[pd.DataFrame, list[s
     parsed = _parsed_files(monkeypatch)
     incremental = build_label_table(folder, index, previous)
     monkeypatch.undo()
-    pd.testing.assert_frame_equal(incremental, build_label_table(folder, index))  # same as a full rebuild
+    full = build_label_table(folder, index)
+    pd.testing.assert_frame_equal(incremental, full)  # same as a full rebuild
+    assert incremental.attrs == full.attrs
     return incremental, sorted(parsed)
 
 
@@ -99,3 +105,30 @@ def test_a_previous_table_not_sorted_by_file_is_not_reused(tmp_path, monkeypatch
     again, parsed = _rebuilt(folder, index, shuffled, monkeypatch)
     assert parsed == [f"labels/{i}.txt" for i in range(6)]
     pd.testing.assert_frame_equal(again, table)
+
+
+def test_empty_yolo_files_are_listed_and_not_read_again_while_their_hash_holds(tmp_path, monkeypatch):
+    folder = _folder(tmp_path)
+    for i in (6, 7, 8):  # background images: label files with no box lines
+        (folder / "images" / f"{i}.jpg").write_bytes(jpeg_bytes(color=(i, 9, 9)))
+        (folder / "labels" / f"{i}.txt").write_text("\n\n" if i == 8 else "")
+    first = update_image_index(folder, workers=1)
+    table = build_label_table(folder, first.index)
+    sha = first.index.set_index("path")["sha256"]
+    assert table.attrs[EMPTY_YOLO_FILES] == {f"labels/{i}.txt": sha[f"labels/{i}.txt"] for i in (6, 7, 8)}
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)  # the kept table goes through Parquet: its attrs too
+    stored = pd.read_parquet(io.BytesIO(buffer.getvalue()))
+    assert stored.attrs == table.attrs
+
+    same, parsed = _rebuilt(folder, first.index, stored, monkeypatch)
+    assert parsed == [] and same.attrs == table.attrs
+
+    (folder / "labels" / "7.txt").write_text("0 0.5 0.5 0.2 0.2\n")  # a box drawn on a background image
+    (folder / "labels" / "8.txt").write_text("")                       # still empty, other bytes
+    (folder / "labels" / "6.txt").unlink()
+    second = update_image_index(folder, first.index, workers=1)
+    changed, parsed = _rebuilt(folder, second.index, stored, monkeypatch)
+    assert parsed == ["labels/7.txt", "labels/8.txt"]
+    assert changed.attrs[EMPTY_YOLO_FILES] == {"labels/8.txt": hashlib.sha256(b"").hexdigest()}
+    assert changed.loc[changed["label_file"] == "labels/7.txt", "class_name"].tolist() == ["cat"]

@@ -40,7 +40,7 @@ from imgassets.core.csv_labels import CsvBox, csv_to_xywh, parse_box_csv
 from imgassets.core.frames import has_dtypes, merge_sorted, plain_values, typed_frame
 from imgassets.core.voc_labels import VocFile, parse_voc, voc_to_xywh
 from imgassets.core.yolo_labels import parse_yolo_text
-from imgassets.core.yolo_sources import reusable_files, yolo_sources
+from imgassets.core.yolo_sources import EMPTY_YOLO_FILES, YoloSources, reusable_files, yolo_sources
 
 LABEL_COLUMNS = [
     "image_sha256", "image_path", "image_ref", "label_file", "label_format", "line", "class_id", "class_name",
@@ -304,7 +304,9 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     taken from it, not parsed again, when its sources are unchanged: the same label file hash, the
     same paired image and image hash, the same class map file and hash
     (:func:`imgassets.core.yolo_sources.reusable_files`, column by column over the whole folder).
-    The kept rows and the few new ones are merged by binary search, not sorted again. VOC, COCO and
+    The kept rows and the few new ones are merged by binary search, not sorted again. A YOLO file
+    with no box lines has no rows; the table lists it with its content hash in
+    ``attrs[EMPTY_YOLO_FILES]``, so it is not read again while its hash is unchanged. VOC, COCO and
     CSV files are always parsed (their class ids depend on every file of the folder); a
     ``previous`` that holds a class-map error row is not used.
     """
@@ -333,6 +335,7 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     for row in rows:  # the sources' content hashes (VOC, COCO and CSV files are parsed every run)
         row["label_sha256"], row["class_map_sha256"] = ctx.sha_of.get(row["label_file"]), ctx.sha_of.get(row.get("class_map_file"))
     class_maps: dict[str, dict[int, str] | ClassMapError] = {}
+    empty = _kept_empty_files(sources, reusable, previous)
     for label_file, label_sha, image_path, _, map_file, map_sha in sources.rows(~reusable):
         mapping: dict[int, str] | ClassMapError | None = None
         if map_file is not None:
@@ -345,7 +348,10 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
                                  "parse_error": f"class map cannot be used: {exc}", "label_sha256": map_sha,
                                  "class_map_sha256": map_sha})
             mapping = class_maps[map_file]
-        for row in _yolo_rows(ctx, label_file, image_path, map_file, mapping):
+        file_rows = _yolo_rows(ctx, label_file, image_path, map_file, mapping)
+        if not file_rows and label_sha is not None:  # no box lines: nothing to keep but the hash
+            empty[label_file] = label_sha
+        for row in file_rows:
             row["label_sha256"], row["class_map_sha256"] = label_sha, map_sha
             rows.append(row)
     fresh = typed_frame(rows, LABEL_DTYPES).sort_values(["label_file", "line"], kind="stable", ignore_index=True) \
@@ -357,11 +363,23 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
         kept = np.flatnonzero(pc.is_in(pyarrow.array(previous["label_file"], pyarrow.string()), value_set=reused)
                               .to_numpy(zero_copy_only=False))
     if fresh is None and kept is None:
-        return empty_label_table()
-    if kept is None:
+        table = empty_label_table()
+    elif kept is None:
         table = fresh
     else:  # reused rows (sorted by label_file: reusable_files checked it) and fresh rows, in one take
         table = merge_sorted(previous, fresh if fresh is not None else empty_label_table(), "label_file", kept)
         unset = pd.array([pd.NA] * len(table), dtype="string")  # reconciled again below
         table["superseded_by"], table["source_conflict"] = unset, unset.copy()
+    table.attrs = {EMPTY_YOLO_FILES: dict(sorted(empty.items()))}
     return reconcile_sources(table)  # reused rows kept their source hashes: their sources are unchanged
+
+
+def _kept_empty_files(sources: YoloSources, reusable: np.ndarray, previous: pd.DataFrame | None) -> dict[str, str]:
+    """``{label_file: label_sha256}`` of the reusable files that ``previous`` lists as empty
+    (:data:`imgassets.core.yolo_sources.EMPTY_YOLO_FILES`): still empty, not read again."""
+    listed = previous.attrs.get(EMPTY_YOLO_FILES) if previous is not None else None
+    if not listed:
+        return {}
+    return {f: sha for f, sha in zip(*(pc.filter(a, pyarrow.array(reusable, pyarrow.bool_())).to_pylist()
+                                       for a in (sources.label_file, sources.label_sha256)), strict=True)
+            if listed.get(f) == sha}

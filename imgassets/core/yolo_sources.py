@@ -24,6 +24,11 @@ from imgassets.core.class_map import folder_class_map
 from imgassets.core.label_pairing import label_images, split_last
 
 SOURCE_COLUMNS = ("label_sha256", "image_path", "image_sha256", "class_map_file", "class_map_sha256")
+EMPTY_YOLO_FILES = "empty_yolo_files"
+"""Key of ``DataFrame.attrs`` (kept through Parquet by pandas) under which a label table records
+its YOLO files that gave no rows: ``{label_file: label_sha256}``. A YOLO file with no box lines (a
+background image's label, common in YOLO datasets) has no row to carry its sources; its rows, none,
+depend on its text alone, so the same content hash is enough to skip reading it again."""
 
 
 @dataclass(frozen=True)
@@ -72,14 +77,18 @@ def yolo_sources(index: pd.DataFrame) -> YoloSources:
 def reusable_files(sources: YoloSources, previous: pd.DataFrame | None) -> np.ndarray:
     """For each file of ``sources``, whether ``previous`` (the last label table of the folder,
     sorted by ``label_file``) holds its rows with exactly these sources (and the file had a content
-    hash: it was readable). None is reusable when ``previous`` is missing, predates the source
-    columns, is not sorted by file, or holds a class-map error row (the kept rows would lose it).
-    Compared on each file's first row, column by column."""
+    hash: it was readable), or lists it among its :data:`EMPTY_YOLO_FILES` with the same content
+    hash. None is reusable when ``previous`` is missing, predates the source columns, is not sorted
+    by file, or holds a class-map error row (the kept rows would lose it). Compared on each file's
+    first row, column by column."""
     count = len(sources.label_file)
     none = np.zeros(count, bool)
-    if previous is None or not len(previous) or not set(SOURCE_COLUMNS) <= set(previous.columns) \
+    if previous is None or not set(SOURCE_COLUMNS) <= set(previous.columns) \
             or not previous["label_file"].is_monotonic_increasing:
         return none
+    empty = _same_empty_files(sources, previous.attrs.get(EMPTY_YOLO_FILES))
+    if not len(previous):
+        return empty
     files = previous["label_file"].to_numpy(object)
     yolo = (previous["label_format"] == layout.YOLO).to_numpy(bool, na_value=False)
     if (yolo & (previous["class_map_file"] == previous["label_file"]).to_numpy(bool, na_value=False)).any():
@@ -92,4 +101,15 @@ def reusable_files(sources: YoloSources, previous: pd.DataFrame | None) -> np.nd
     for column in SOURCE_COLUMNS:
         before = previous[column].to_numpy(object, na_value=None)[rows]
         same &= before == getattr(sources, column).to_numpy(zero_copy_only=False)
-    return same
+    return same | (empty & ~found)
+
+
+def _same_empty_files(sources: YoloSources, empty: dict[str, str] | None) -> np.ndarray:
+    """For each file of ``sources``, whether ``empty`` (a previous table's :data:`EMPTY_YOLO_FILES`)
+    lists it with its current content hash."""
+    if not empty:
+        return np.zeros(len(sources.label_file), bool)
+    listed = pa.array(list(empty), pa.string())
+    at = pc.index_in(sources.label_file, value_set=listed)
+    before = pc.take(pa.array(list(empty.values()), pa.string()), at)
+    return pc.fill_null(pc.equal(before, sources.label_sha256), False).to_numpy(zero_copy_only=False)
