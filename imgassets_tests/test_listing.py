@@ -106,3 +106,23 @@ def test_the_sensor_stores_the_listing_of_each_launched_run_and_the_run_indexes_
         by_hand = dg.materialize([image_index], partition_key="ana", instance=instance, resources=resources)
         assert by_hand.asset_materializations_for_node("image_index")[0].metadata["listed_by"].value == "walk of the folder"
         assert "images/late.jpg" in by_hand.output_for_node("image_index")["path"].tolist()
+
+
+def test_a_failed_runs_listing_is_pruned_at_the_folders_next_change_and_its_run_walks(tmp_path):
+    root = tmp_path / "drive"
+    folder = _folder(root)
+    store = LocalObjectStore(f"{root}-home/objects")
+    with dg.instance_for_test() as instance:
+        first = sensor_tick(instance, root, None)
+        stale = json.loads(first.cursor)["ana"][0]  # its run failed: the listing was never used
+        (folder / "images" / "late.jpg").write_bytes(jpeg_bytes(color=(1, 2, 3)))
+        second = sensor_tick(instance, root, first.cursor)
+        current = json.loads(second.cursor)["ana"][0]
+        assert current != stale
+        assert list(store.list_keys("listings")) == [listing_key("ana", current)]
+
+        resources = local_resources(home=f"{root}-home", shared_root=str(root))
+        retried = dg.materialize([image_index], partition_key="ana", instance=instance, resources=resources,
+                                 tags={FINGERPRINT_TAG: stale})  # a queued run of the earlier state
+        assert retried.asset_materializations_for_node("image_index")[0].metadata["listed_by"].value == "walk of the folder"
+        assert "images/late.jpg" in retried.output_for_node("image_index")["path"].tolist()

@@ -7,7 +7,8 @@ the run indexes exactly the folder state that the sensor decided to ingest, and 
 once per change instead of twice. A listing is used by one run only (the sensor's run key
 ``<scientist>:<fingerprint>`` never launches the same folder state twice, and a re-execution walks
 the folder), so that run deletes it once its index is kept (:func:`discard_listing`): listings do
-not pile up. A run that fails before that leaves its listing behind (about 1 MB per 100,000 files).
+not pile up. A run that fails before that leaves its listing behind (about 1 MB per 100,000 files)
+until the sensor stores the folder's next listing (:func:`prune_listings`).
 
 Format (the fingerprint text of :func:`imgassets.core.drive.listing_text`): one record per file,
 sorted by path, ``path NUL size NUL mtime_ns NUL inode NUL``, UTF-8 with ``surrogateescape`` for
@@ -81,6 +82,17 @@ def save_listing(store: ObjectStore, scientist: str, state: FolderState) -> str:
     if not store.exists(key):
         store.put_bytes(key, encode_listing(state))
     return key
+
+
+def prune_listings(store: ObjectStore, scientist: str, keep: str) -> int:
+    """Delete the scientist's stored listings but ``keep`` (a key from :func:`save_listing`); return
+    how many. The others are of earlier folder states: their runs used and deleted them already,
+    failed before they could, or are still queued, and such a run walks the folder instead (a
+    missing listing is walked). So a failed run's listing lasts until the folder's next change."""
+    stale = [key for key in store.list_keys(f"listings/{scientist}/") if key != keep]
+    for key in stale:
+        store.delete(key)
+    return len(stale)
 
 
 def load_listing(store: ObjectStore, scientist: str, fingerprint: str) -> ListedFiles | None:

@@ -17,7 +17,7 @@ import dagster as dg
 
 from imgassets.core.change_detection import decide
 from imgassets.core.drive import scan_folders
-from imgassets.core.listing import save_listing
+from imgassets.core.listing import prune_listings, save_listing
 from imgassets.defs.jobs import scientist_job
 from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive
@@ -55,7 +55,7 @@ def shared_drive_sensor(context: dg.SensorEvaluationContext, shared_drive: Share
     if decision.launch:  # a no-change tick ends here: no store, no partitions query
         store = object_store.get_store()
         for name, _ in decision.launch:
-            save_listing(store, name, states[name])
+            prune_listings(store, name, keep=save_listing(store, name, states[name]))
         known = set(context.instance.get_dynamic_partitions(scientists.name))
         new_partitions = [name for name, _ in decision.launch if name not in known]
     return dg.SensorResult(
