@@ -11,7 +11,7 @@ import pytest
 from imgassets.core import label_table as label_module
 from imgassets.core.image_index import update_image_index
 from imgassets.core.label_table import build_label_table
-from imgassets.core.yolo_sources import EMPTY_YOLO_FILES
+from imgassets.core.yolo_sources import EMPTY_YOLO_FILES, empty_files
 from imgassets_tests.conftest import jpeg_bytes
 
 
@@ -115,7 +115,8 @@ def test_empty_yolo_files_are_listed_and_not_read_again_while_their_hash_holds(t
     first = update_image_index(folder, workers=1)
     table = build_label_table(folder, first.index)
     sha = first.index.set_index("path")["sha256"]
-    assert table.attrs[EMPTY_YOLO_FILES] == {f"labels/{i}.txt": sha[f"labels/{i}.txt"] for i in (6, 7, 8)}
+    assert empty_files(table) == {f"labels/{i}.txt": sha[f"labels/{i}.txt"] for i in (6, 7, 8)}
+    assert isinstance(table.attrs[EMPTY_YOLO_FILES], str)  # pandas deep-copies attrs per operation: a str is free
     buffer = io.BytesIO()
     table.to_parquet(buffer, index=False)  # the kept table goes through Parquet: its attrs too
     stored = pd.read_parquet(io.BytesIO(buffer.getvalue()))
@@ -130,5 +131,13 @@ def test_empty_yolo_files_are_listed_and_not_read_again_while_their_hash_holds(t
     second = update_image_index(folder, first.index, workers=1)
     changed, parsed = _rebuilt(folder, second.index, stored, monkeypatch)
     assert parsed == ["labels/7.txt", "labels/8.txt"]
-    assert changed.attrs[EMPTY_YOLO_FILES] == {"labels/8.txt": hashlib.sha256(b"").hexdigest()}
+    assert empty_files(changed) == {"labels/8.txt": hashlib.sha256(b"").hexdigest()}
     assert changed.loc[changed["label_file"] == "labels/7.txt", "class_name"].tolist() == ["cat"]
+
+
+@pytest.mark.parametrize("attrs", [{}, {EMPTY_YOLO_FILES: "not json"}, {EMPTY_YOLO_FILES: "[1, 2]"},
+                                   {EMPTY_YOLO_FILES: {"labels/a.txt": "0" * 64}}])
+def test_a_table_without_a_readable_record_of_empty_files_lists_none(attrs):
+    table = pd.DataFrame()
+    table.attrs = attrs
+    assert empty_files(table) == {}

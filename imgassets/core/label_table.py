@@ -40,7 +40,7 @@ from imgassets.core.csv_labels import CsvBox, csv_to_xywh, parse_box_csv
 from imgassets.core.frames import has_dtypes, merge_sorted, plain_values, typed_frame
 from imgassets.core.voc_labels import VocFile, parse_voc, voc_to_xywh
 from imgassets.core.yolo_labels import parse_yolo_text
-from imgassets.core.yolo_sources import EMPTY_YOLO_FILES, YoloSources, reusable_files, yolo_sources
+from imgassets.core.yolo_sources import YoloSources, empty_files, empty_files_attr, reusable_files, yolo_sources
 
 LABEL_COLUMNS = [
     "image_sha256", "image_path", "image_ref", "label_file", "label_format", "line", "class_id", "class_name",
@@ -305,8 +305,9 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     same paired image and image hash, the same class map file and hash
     (:func:`imgassets.core.yolo_sources.reusable_files`, column by column over the whole folder).
     The kept rows and the few new ones are merged by binary search, not sorted again. A YOLO file
-    with no box lines has no rows; the table lists it with its content hash in
-    ``attrs[EMPTY_YOLO_FILES]``, so it is not read again while its hash is unchanged. VOC, COCO and
+    with no box lines has no rows; the table lists it with its content hash in its ``attrs``
+    (:data:`imgassets.core.yolo_sources.EMPTY_YOLO_FILES`), so it is not read again while its
+    hash is unchanged. VOC, COCO and
     CSV files are always parsed (their class ids depend on every file of the folder); a
     ``previous`` that holds a class-map error row is not used.
     """
@@ -370,14 +371,14 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
         table = merge_sorted(previous, fresh if fresh is not None else empty_label_table(), "label_file", kept)
         unset = pd.array([pd.NA] * len(table), dtype="string")  # reconciled again below
         table["superseded_by"], table["source_conflict"] = unset, unset.copy()
-    table.attrs = {EMPTY_YOLO_FILES: dict(sorted(empty.items()))}
+    table.attrs = empty_files_attr(empty)
     return reconcile_sources(table)  # reused rows kept their source hashes: their sources are unchanged
 
 
 def _kept_empty_files(sources: YoloSources, reusable: np.ndarray, previous: pd.DataFrame | None) -> dict[str, str]:
     """``{label_file: label_sha256}`` of the reusable files that ``previous`` lists as empty
-    (:data:`imgassets.core.yolo_sources.EMPTY_YOLO_FILES`): still empty, not read again."""
-    listed = previous.attrs.get(EMPTY_YOLO_FILES) if previous is not None else None
+    (:func:`imgassets.core.yolo_sources.empty_files`): still empty, not read again."""
+    listed = empty_files(previous)
     if not listed:
         return {}
     return {f: sha for f, sha in zip(*(pc.filter(a, pyarrow.array(reusable, pyarrow.bool_())).to_pylist()
