@@ -66,17 +66,24 @@ def nearest_class_map(label_path: str, class_map_paths: list[str]) -> str | None
     """The class-map path nearest to ``label_path`` (same folder first, then each parent up to the
     scientist's folder, and for ``.../labels/...`` also the folder holding ``labels``); ``data.yaml``
     before ``classes.txt`` in the same folder. ``None`` when there is none."""
-    return folder_class_map(str(PurePosixPath(label_path).parent), class_map_paths)
+    return folder_class_map(str(PurePosixPath(label_path).parent), class_maps_by_folder(class_map_paths))
 
 
-def folder_class_map(folder: str, class_map_paths: list[str]) -> str | None:
-    """The class map of the label files in ``folder`` (relative, ``"."`` at the top): see
-    :func:`nearest_class_map`, which depends only on the label's folder."""
-    by_dir: dict[str, list[str]] = {}
+def class_maps_by_folder(class_map_paths: list[str]) -> dict[str, str]:
+    """``{folder: class map}`` (``"."`` at the top): the class map each folder holding one offers
+    its label files, ``data.yaml`` before ``classes.txt``/``obj.names`` (then by path)."""
+    by_folder: dict[str, str] = {}
     for p in sorted(class_map_paths, key=lambda p: (PurePosixPath(p).suffix.lower() in (".txt", ".names"), p)):
-        by_dir.setdefault(str(PurePosixPath(p).parent), []).append(p)
+        by_folder.setdefault(str(PurePosixPath(p).parent), p)
+    return by_folder
+
+
+def folder_class_map(folder: str, by_folder: dict[str, str]) -> str | None:
+    """The class map of the label files in ``folder`` (relative, ``"."`` at the top), given
+    :func:`class_maps_by_folder`: see :func:`nearest_class_map`, which depends only on the label's
+    folder. Built once per folder, looked up per folder: no pass over every class map per folder."""
     parent = PurePosixPath(folder)
     for candidate in [parent, *parent.parents]:
-        if str(candidate) in by_dir:
-            return by_dir[str(candidate)][0]
+        if str(candidate) in by_folder:
+            return by_folder[str(candidate)]
     return None

@@ -30,12 +30,11 @@ def plain_values(column: pd.Series) -> list:
     return column.to_numpy(dtype=object, na_value=None).tolist()
 
 
-def merge_sorted(first: pd.DataFrame, second: pd.DataFrame, key: str, rows: np.ndarray | None = None) -> pd.DataFrame:
-    """The rows of ``first`` (only those at positions ``rows``, ascending, when given) and of
-    ``second`` (the same columns, each sorted by ``key``, no value of ``key`` in both) in one frame
-    sorted by ``key``, each frame's rows in their order, with a fresh 0..n-1 index. The rows of
-    ``second`` are placed by binary search and the frame built in one take: no sort of the strings."""
-    rows = np.arange(len(first)) if rows is None else rows
+def merge_sorted(first: pd.DataFrame, second: pd.DataFrame, key: str, rows: np.ndarray) -> pd.DataFrame:
+    """The rows of ``first`` at positions ``rows`` (ascending) and every row of ``second`` (the same
+    columns, each sorted by ``key``, no value of ``key`` in both) in one frame sorted by ``key``,
+    each frame's rows in their order, with a fresh 0..n-1 index. The rows of ``second`` are placed
+    by binary search and the frame built in one take: no sort of the strings."""
     at = np.searchsorted(first[key].to_numpy(object)[rows], second[key].to_numpy(object), side="left")
     order = np.insert(rows, at, len(first) + np.arange(len(second)))
     return pd.concat([first, second], ignore_index=True).take(order).reset_index(drop=True)

@@ -152,9 +152,9 @@ def previous_positions(previous: pd.DataFrame | None, paths: list[str]) -> np.nd
 def path_kinds(paths: list[str], at: np.ndarray, previous: pd.DataFrame | None) -> np.ndarray:
     """The kind of each path (:func:`imgassets.core.layout.classify_paths`; an object array
     aligned with ``paths``), reusing the kinds of ``previous`` (the last index, made by the same
-    rules; ``at``: each path's row in it, :func:`previous_positions`). A kind depends only on the path and
-    on whether its folder holds an image, so only new paths, and the paths of a folder that gained
-    its first image or lost its last, are classified: the cost follows the change."""
+    rules; ``at``: each path's row in it, :func:`previous_positions`). A kind depends only on the
+    path and on whether its folder holds an image, so only new paths, and the paths of a folder
+    that gained its first image or lost its last, are classified: the cost follows the change."""
     if previous is None or not len(previous) or "kind" not in previous.columns:
         return np.array(list(layout.classify_paths(paths).values()), dtype=object)
     old_kinds = previous["kind"].to_numpy(object)

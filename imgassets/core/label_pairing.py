@@ -57,15 +57,12 @@ def _sibling_prefixes(parents: pa.Array) -> pa.Array:
 def label_images(image_paths: Sequence[str] | pa.Array, label_paths: Sequence[str] | pa.Array) -> pa.Array:
     """For each of ``label_paths``, the image it annotates (:func:`imgassets.core.layout.pair_labels`),
     null for an orphan; a string array aligned with ``label_paths``. Paths are POSIX, relative to
-    the scientist's folder; a path holding a line break is paired by ``pair_labels`` itself (the
-    regular expressions here work line by line)."""
+    the scientist's folder (any character but NUL, a line break included: the kernels split on
+    literal separators)."""
     images = pa.array(image_paths, pa.string())
     labels = pa.array(label_paths, pa.string())
     if not len(images) or not len(labels):
         return pa.nulls(len(labels), pa.string())
-    if pc.any(pc.match_substring(images, "\n")).as_py() or pc.any(pc.match_substring(labels, "\n")).as_py():
-        paired = layout.pair_labels(images.to_pylist(), labels.to_pylist())
-        return pa.array([paired.get(label) for label in labels.to_pylist()], pa.string())
     parent, stem = _parent_and_stem(images)
     sibling = pc.binary_join_element_wise(_sibling_prefixes(parent), stem, ".txt", "")  # null: no sibling
     beside = pc.binary_join_element_wise(parent, stem, ".txt", "")

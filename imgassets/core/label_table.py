@@ -40,7 +40,7 @@ from imgassets.core.csv_labels import CsvBox, csv_to_xywh, parse_box_csv
 from imgassets.core.frames import has_dtypes, merge_sorted, plain_values, typed_frame
 from imgassets.core.voc_labels import VocFile, parse_voc, voc_to_xywh
 from imgassets.core.yolo_labels import parse_yolo_text
-from imgassets.core.yolo_sources import YoloSources, empty_files, empty_files_attr, reusable_files, yolo_sources
+from imgassets.core.yolo_sources import empty_files_attr, kept_empty_files, reusable_files, yolo_sources
 
 LABEL_COLUMNS = [
     "image_sha256", "image_path", "image_ref", "label_file", "label_format", "line", "class_id", "class_name",
@@ -307,9 +307,8 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     The kept rows and the few new ones are merged by binary search, not sorted again. A YOLO file
     with no box lines has no rows; the table lists it with its content hash in its ``attrs``
     (:data:`imgassets.core.yolo_sources.EMPTY_YOLO_FILES`), so it is not read again while its
-    hash is unchanged. VOC, COCO and
-    CSV files are always parsed (their class ids depend on every file of the folder); a
-    ``previous`` that holds a class-map error row is not used.
+    hash is unchanged. VOC, COCO and CSV files are always parsed (their class ids depend on every
+    file of the folder); a ``previous`` that holds a class-map error row is not used.
     """
     folder = Path(folder)
     ctx = _Context(folder, index)
@@ -336,7 +335,7 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     for row in rows:  # the sources' content hashes (VOC, COCO and CSV files are parsed every run)
         row["label_sha256"], row["class_map_sha256"] = ctx.sha_of.get(row["label_file"]), ctx.sha_of.get(row.get("class_map_file"))
     class_maps: dict[str, dict[int, str] | ClassMapError] = {}
-    empty = _kept_empty_files(sources, reusable, previous)
+    empty = kept_empty_files(sources, reusable, previous)
     for label_file, label_sha, image_path, _, map_file, map_sha in sources.rows(~reusable):
         mapping: dict[int, str] | ClassMapError | None = None
         if map_file is not None:
@@ -373,14 +372,3 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
         table["superseded_by"], table["source_conflict"] = unset, unset.copy()
     table.attrs = empty_files_attr(empty)
     return reconcile_sources(table)  # reused rows kept their source hashes: their sources are unchanged
-
-
-def _kept_empty_files(sources: YoloSources, reusable: np.ndarray, previous: pd.DataFrame | None) -> dict[str, str]:
-    """``{label_file: label_sha256}`` of the reusable files that ``previous`` lists as empty
-    (:func:`imgassets.core.yolo_sources.empty_files`): still empty, not read again."""
-    listed = empty_files(previous)
-    if not listed:
-        return {}
-    return {f: sha for f, sha in zip(*(pc.filter(a, pyarrow.array(reusable, pyarrow.bool_())).to_pylist()
-                                       for a in (sources.label_file, sources.label_sha256)), strict=True)
-            if listed.get(f) == sha}

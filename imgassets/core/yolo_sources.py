@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from imgassets.core import layout
-from imgassets.core.class_map import folder_class_map
+from imgassets.core.class_map import class_maps_by_folder, folder_class_map
 from imgassets.core.label_pairing import label_images, split_last
 
 SOURCE_COLUMNS = ("label_sha256", "image_path", "image_sha256", "class_map_file", "class_map_sha256")
@@ -66,9 +66,9 @@ def yolo_sources(index: pd.DataFrame) -> YoloSources:
     yolo = pc.and_(labels, pc.ends_with(pc.utf8_lower(paths), ".txt"))
     label_file = pc.filter(paths, yolo)
     images = label_images(pc.filter(paths, pc.equal(kinds, layout.IMAGE)), label_file)
-    class_maps = pc.filter(paths, pc.equal(kinds, layout.CLASS_MAP)).to_pylist()
+    by_folder = class_maps_by_folder(pc.filter(paths, pc.equal(kinds, layout.CLASS_MAP)).to_pylist())
     folders = pc.dictionary_encode(split_last(label_file, "/")[0])  # "/dir", "" at the top
-    nearest = [folder_class_map(folder[1:] or ".", class_maps) for folder in folders.dictionary.to_pylist()]
+    nearest = [folder_class_map(folder[1:] or ".", by_folder) for folder in folders.dictionary.to_pylist()]
     map_file = pc.take(pa.array(nearest, pa.string()), folders.indices)
 
     def sha_of(which: pa.Array) -> pa.Array:
@@ -106,6 +106,14 @@ def reusable_files(sources: YoloSources, previous: pd.DataFrame | None) -> np.nd
         before = previous[column].to_numpy(object, na_value=None)[rows]
         same &= before == getattr(sources, column).to_numpy(zero_copy_only=False)
     return same | (empty & ~found)
+
+
+def kept_empty_files(sources: YoloSources, reusable: np.ndarray, previous: pd.DataFrame | None) -> dict[str, str]:
+    """``{label_file: label_sha256}`` of the files that ``reusable`` (:func:`reusable_files`) keeps
+    because ``previous`` lists them as empty with the same content hash: still empty, not read."""
+    keep = pa.array(reusable & _same_empty_files(sources, empty_files(previous)), pa.bool_())
+    return dict(zip(pc.filter(sources.label_file, keep).to_pylist(), pc.filter(sources.label_sha256, keep).to_pylist(),
+                    strict=True))
 
 
 def empty_files_attr(empty: dict[str, str]) -> dict[str, str]:
