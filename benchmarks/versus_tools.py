@@ -17,8 +17,10 @@ Measured side by side (every figure in seconds, every ratio from this run):
   stored for the run it launched (as that run would index it), against ``find`` and ``dvc status``
   (each the best of :data:`REPEATS`);
 * a change of ``--change`` of the images (half modified, half new): sensor tick + incremental
-  index (of the tick's listings) + label table + snapshot, against ``dvc add`` + ``dvc push`` of the
-  same change and against the cold ingest;
+  index (of the tick's listings) + label table + snapshot, each timed, against ``dvc add`` +
+  ``dvc push`` of the same change and against the cold ingest; and its floor in this design, the
+  part no table work can save: the tick, the index of the change (the changed images' strict
+  decode) and pandera's per-call cost (validating one row) once per scientist;
 * dataset pull: cold (empty cache) and warm (cached objects), against ``cp -al`` (and the cold
   one against ``cp -r``) of the pulled dataset.
 
@@ -44,6 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import simplejpeg
 
 from benchmarks.generated_tree import TreeSpec, apply_change, generate_tree
@@ -51,6 +54,7 @@ from benchmarks.sensor_scale import find_floor, tick
 from imgassets.core.dataset import load_snapshot, merge_snapshots, store_dataset
 from imgassets.core.drive import list_scientists
 from imgassets.core.image_index import update_image_index
+from imgassets.core.label_checks import schema_failures
 from imgassets.core.label_table import build_label_table
 from imgassets.core.listing import load_listing
 from imgassets.core.object_store import LocalObjectStore
@@ -159,6 +163,16 @@ def ingest(root: Path, store: LocalObjectStore, previous: tuple[dict, dict, dict
     return indexes, labels, snapshot_all(root, store, indexes, labels, previous[2])
 
 
+def schema_call_floor(labels: pd.DataFrame) -> float:
+    """Seconds of the label table's pandera validation (:func:`~imgassets.core.label_checks.schema_failures`)
+    on one row of ``labels``: the cost of a call whatever the table's length (best of :data:`REPEATS`;
+    0 for a table with no rows)."""
+    if not len(labels):
+        return 0.0
+    row = labels.iloc[:1].reset_index(drop=True)
+    return min(timed(lambda: schema_failures(row))[1] for _ in range(REPEATS))
+
+
 def sensor_tick(instance: dg.DagsterInstance, root: Path, cursor: str | None, home: Path) -> tuple[str, float, int]:
     """One real ``shared_drive_sensor`` evaluation (listings stored under ``home``): (new cursor,
     seconds, runs requested)."""
@@ -264,11 +278,20 @@ def run(work: Path, spec: TreeSpec, change: float) -> dict:
         if dvc:  # the same seed makes the same change (new files, new inodes: the drive is untouched)
             apply_change(dvc_workspace, change, spec.seed, spec.width, spec.height)
             figures["dvc_change_s"] = dvc_add_push(dvc_workspace, dvc)
-        cursor, change_tick_s, runs = sensor_tick(instance, drive, cursor, sensor_home)
-        (indexes, labels, manifests), change_ingest_s = timed(
-            lambda: ingest(drive, store, (indexes, labels, manifests), sensor_listings(listing_store, cursor)))
-        figures["change_s"] = change_tick_s + change_ingest_s
+        cursor, figures["change_tick_s"], runs = sensor_tick(instance, drive, cursor, sensor_home)
+        previous_manifests = manifests
+        indexes, figures["change_index_s"] = timed(
+            lambda i=indexes: index_all(drive, i, sensor_listings(listing_store, cursor)))
+        labels, figures["change_labels_s"] = timed(lambda p=labels: label_all(drive, indexes, p))
+        manifests, figures["change_snapshot_s"] = timed(
+            lambda: snapshot_all(drive, store, indexes, labels, previous_manifests))
+        figures["change_s"] = sum(figures[f"change_{stage}_s"] for stage in ("tick", "index", "labels", "snapshot"))
         figures["change_runs"] = runs
+        # What a change costs before any table work could be saved: the tick, the index of the
+        # changed files (their strict decode), and pandera's per-call cost once per scientist.
+        figures["schema_call_s"] = schema_call_floor(next(iter(labels.values())))
+        figures["change_floor_s"] = (figures["change_tick_s"] + figures["change_index_s"]
+                                     + len(labels) * figures["schema_call_s"])
 
     # Dataset pull: cold (empty cache), warm (cache filled by the cold pull), against cp -al.
     dataset = merge_snapshots({s: (key, load_snapshot(store, key)) for s, key in manifests.items()})
@@ -297,6 +320,7 @@ def ratios(f: dict) -> dict[str, float | None]:
         "tick_vs_find": div("rescan_tick_s", "find_s"),  # a no-change tick alone launches no run
         "change_vs_cold": div("change_s", "cold_ingest_s"),
         "change_vs_dvc": div("change_s", "dvc_change_s"),
+        "change_floor_vs_cold": div("change_floor_s", "cold_ingest_s"),  # tick + index + per-call schema checks
         "warm_pull_vs_cp_al": div("pull_warm_s", "pull_cp_al_s"),
         "cold_pull_vs_cp_r": div("pull_cold_s", "pull_cp_r_s"),
     }

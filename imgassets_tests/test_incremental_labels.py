@@ -141,3 +141,16 @@ def test_a_table_without_a_readable_record_of_empty_files_lists_none(attrs):
     table = pd.DataFrame()
     table.attrs = attrs
     assert empty_files(table) == {}
+
+
+def test_every_row_carries_the_content_hash_of_its_paired_image(tmp_path):
+    folder = _folder(tmp_path, count=3)
+    (folder / "labels" / "orphan.txt").write_text("0 0.5 0.5 0.1 0.1\n")  # no images/orphan.*
+    table = build_label_table(folder, update_image_index(folder, workers=1).index)
+    for row in table.itertuples():
+        if row.image_path is pd.NA:
+            assert row.image_sha256 is pd.NA, row.label_file
+        else:
+            assert row.image_sha256 == hashlib.sha256((folder / row.image_path).read_bytes()).hexdigest(), row.label_file
+    formats = set(table.loc[table["image_sha256"].notna(), "label_format"])
+    assert formats == {"yolo", "csv"} and table.loc[table["label_file"] == "labels/orphan.txt", "image_path"].isna().all()

@@ -106,9 +106,11 @@ def _read(folder: Path, rel: str) -> tuple[bytes | None, str | None]:
 
 
 class _Context:
-    """What every format parser needs: the scientist's folder and facts about its images, taken
-    from the image index when first asked for (a run that parses a few YOLO files builds only the
-    content-hash lookup; the image sizes are built for VOC, COCO and CSV files)."""
+    """What the VOC, COCO and CSV parsers need: the scientist's folder and facts about its images
+    (content hashes, sizes, EXIF orientations), each lookup built from the image index when first
+    asked for. YOLO files do not use it: their paired image and its hash come with their sources
+    (:mod:`imgassets.core.yolo_sources`), so a run that parses only YOLO files builds no lookup
+    over the whole index."""
 
     def __init__(self, folder: Path, index: pd.DataFrame) -> None:
         self.folder = folder
@@ -151,10 +153,11 @@ class _Context:
         return f"declares image size {declared[0]}x{declared[1]} but the image is {actual[0]}x{actual[1]}"
 
 
-def _yolo_rows(ctx: _Context, label_file: str, image_path: str | None, map_file: str | None,
+def _yolo_rows(folder: Path, label_file: str, image_path: str | None, image_sha: str | None, map_file: str | None,
                mapping: dict[int, str] | ClassMapError | None) -> list[dict]:
-    base = ctx.base(label_file, "yolo", image_path)
-    data, error = _read(ctx.folder, label_file)
+    base = {"image_sha256": image_sha, "image_path": image_path, "image_ref": None, "label_file": label_file,
+            "label_format": "yolo"}  # the paired image and its hash come with the file's sources
+    data, error = _read(folder, label_file)
     try:
         text = data.decode("utf-8-sig") if data is not None else None
     except UnicodeDecodeError as exc:
@@ -336,7 +339,7 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
         row["label_sha256"], row["class_map_sha256"] = ctx.sha_of.get(row["label_file"]), ctx.sha_of.get(row.get("class_map_file"))
     class_maps: dict[str, dict[int, str] | ClassMapError] = {}
     empty = kept_empty_files(sources, reusable, previous)
-    for label_file, label_sha, image_path, _, map_file, map_sha in sources.rows(~reusable):
+    for label_file, label_sha, image_path, image_sha, map_file, map_sha in sources.rows(~reusable):
         mapping: dict[int, str] | ClassMapError | None = None
         if map_file is not None:
             if map_file not in class_maps:
@@ -348,7 +351,7 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
                                  "parse_error": f"class map cannot be used: {exc}", "label_sha256": map_sha,
                                  "class_map_sha256": map_sha})
             mapping = class_maps[map_file]
-        file_rows = _yolo_rows(ctx, label_file, image_path, map_file, mapping)
+        file_rows = _yolo_rows(folder, label_file, image_path, image_sha, map_file, mapping)
         if not file_rows and label_sha is not None:  # no box lines: nothing to keep but the hash
             empty[label_file] = label_sha
         for row in file_rows:
