@@ -105,6 +105,13 @@ def _read(folder: Path, rel: str) -> tuple[bytes | None, str | None]:
         return None, f"cannot read label file: {exc.strerror or exc}"
 
 
+def _base_row(label_file: str, fmt: str, image_path: str | None, image_sha: str | None,
+              image_ref: str | None = None) -> dict:
+    """The columns every row of a label file shares: its paired image and that image's content hash."""
+    return {"image_sha256": image_sha, "image_path": image_path, "image_ref": image_ref, "label_file": label_file,
+            "label_format": fmt}
+
+
 class _Context:
     """What the VOC, COCO and CSV parsers need: the scientist's folder and facts about its images
     (content hashes, sizes, EXIF orientations), each lookup built from the image index when first
@@ -139,8 +146,7 @@ class _Context:
         return dict(zip(self._images["path"].tolist(), plain_values(self._images["exif_orientation"]), strict=True))
 
     def base(self, label_file: str, fmt: str, image_path: str | None, image_ref: str | None = None) -> dict:
-        return {"image_sha256": self.sha_of.get(image_path) if image_path else None, "image_path": image_path,
-                "image_ref": image_ref, "label_file": label_file, "label_format": fmt}
+        return _base_row(label_file, fmt, image_path, self.sha_of.get(image_path) if image_path else None, image_ref)
 
     def frame_error(self, image_path: str | None, declared: tuple[int, int]) -> str | None:
         """Why a declared (width, height) is not the displayed size of ``image_path``, or None."""
@@ -155,8 +161,7 @@ class _Context:
 
 def _yolo_rows(folder: Path, label_file: str, image_path: str | None, image_sha: str | None, map_file: str | None,
                mapping: dict[int, str] | ClassMapError | None) -> list[dict]:
-    base = {"image_sha256": image_sha, "image_path": image_path, "image_ref": None, "label_file": label_file,
-            "label_format": "yolo"}  # the paired image and its hash come with the file's sources
+    base = _base_row(label_file, "yolo", image_path, image_sha)  # the image and its hash come with the sources
     data, error = _read(folder, label_file)
     try:
         text = data.decode("utf-8-sig") if data is not None else None

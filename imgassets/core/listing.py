@@ -38,9 +38,14 @@ class ListingError(ValueError):
     """A stored listing that cannot be used; the message names the key and the reason."""
 
 
+def listings_prefix(scientist: str) -> str:
+    """Where the scientist's listings are kept: ``listings/<scientist>/``."""
+    return f"listings/{scientist}/"
+
+
 def listing_key(scientist: str, fingerprint: str) -> str:
     """Where the listing of a folder state is kept: ``listings/<scientist>/<fingerprint>.zlib``."""
-    return f"listings/{scientist}/{fingerprint}.zlib"
+    return f"{listings_prefix(scientist)}{fingerprint}.zlib"
 
 
 def encode_listing(state: FolderState) -> bytes:
@@ -89,7 +94,7 @@ def prune_listings(store: ObjectStore, scientist: str, keep: str) -> int:
     how many. The others are of earlier folder states: their runs used and deleted them already,
     failed before they could, or are still queued, and such a run walks the folder instead (a
     missing listing is walked). So a failed run's listing lasts until the folder's next change."""
-    stale = [key for key in store.list_keys(f"listings/{scientist}/") if key != keep]
+    stale = [key for key in store.list_keys(listings_prefix(scientist)) if key != keep]
     for key in stale:
         store.delete(key)
     return len(stale)
