@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", default="yolov8n.yaml", help="Ultralytics model .yaml or a local .pt weights file")
     run.add_argument("--device", default=None, help="cpu, 0, 0,1 ... (default: GPU when torch sees one)")
     run.add_argument("--val-fraction", type=float, default=0.2, help="share of images in the val split (default 0.2)")
+    run.add_argument("--patience", type=_positive, default=100,
+                     help="epochs without improvement before training stops early (default 100)")
     run.add_argument("--archive-mode", choices=["copy", "move"], help="copy (default: sources only read) or move "
                      "(sources removed once verified in the store); default $IMGASSETS_ARCHIVE_MODE or copy")
     pull = sub.add_parser("pull", help="download one dataset version into DEST (Ultralytics layout) through the cache")
@@ -104,13 +106,13 @@ def prepare_environment(shared_root: Path | None, home: Path | None, build_demo:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from imgassets.core.drive import list_scientists
+    from imgassets.core.drive import scientist_folders
     from imgassets.core.training import TrainingConfigError, TrainingSettings, check_model_source
 
     if not 0 < args.val_fraction < 1:
         raise UsageError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
     training = TrainingSettings(model=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
-                                device=args.device)
+                                device=args.device, patience=args.patience)
     try:
         check_model_source(training.model)
     except TrainingConfigError as exc:
@@ -118,7 +120,9 @@ def command_run(args: argparse.Namespace) -> int:
     home_dir, root = prepare_environment(args.shared_root, args.home)
     if args.archive_mode:
         os.environ["IMGASSETS_ARCHIVE_MODE"] = args.archive_mode
-    names = list_scientists(root)
+    names, skipped = scientist_folders(root)
+    for name, reason in skipped:
+        print(f"imgassets: folder {name!r} skipped: {reason}", file=sys.stderr)
     if not names:
         raise UsageError(f"shared drive root {root} has no scientist folders (expected {root}/<scientist>/...)")
 
@@ -133,7 +137,9 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"imgassets: {message}", file=sys.stderr, flush=True)
 
     with dg.DagsterInstance.get() as instance:
-        summary = materialize_all(defs, instance, str(root), str(home_dir), names, training, progress)
+        summary = materialize_all(defs, instance, str(root), str(home_dir), names, training, progress,
+                                  val_fraction=args.val_fraction)
+    summary.skipped_folders = [{"folder": name, "reason": reason} for name, reason in skipped]
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:

@@ -64,6 +64,9 @@ class RunSummary:
     evaluation: dict | None = None
     training_skipped: str | None = None
     error: str | None = None
+    skipped_folders: list[dict] = field(default_factory=list)
+    """Top-level folders that are not scientists: ``{"folder", "reason"}`` (symbolic links, names
+    that are not UTF-8 or too long)."""
 
     @property
     def blocked(self) -> bool:
@@ -141,7 +144,8 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
                                                               list[CheckOutcome]]:
     """Run ``training_job``; return (dataset, model and evaluation metadata, error, checks)."""
     model_config = {"model": training.model, "epochs": training.epochs, "imgsz": training.imgsz,
-                    "batch": training.batch, "device": training.device or "", "seed": training.seed}
+                    "batch": training.batch, "device": training.device or "", "seed": training.seed,
+                    "patience": training.patience}
     ops = {"yolo_model": {"config": model_config}}
     if val_fraction is not None:
         ops["training_dataset"] = {"config": {"val_fraction": val_fraction}}
@@ -168,9 +172,11 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
 
 def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_root: str, home: str,
                     scientist_names: list[str], training: TrainingSettings,
-                    progress: Callable[[str], None] = lambda message: None) -> RunSummary:
+                    progress: Callable[[str], None] = lambda message: None,
+                    val_fraction: float | None = None) -> RunSummary:
     """Register every scientist as a partition, run each scientist's job, then training (see the
-    module docstring for when training is skipped)."""
+    module docstring for when training is skipped). ``val_fraction``: the dataset's share of
+    images in the val split (``None``: the launchpad default)."""
     known = set(instance.get_dynamic_partitions(scientists_partitions.name))
     missing = [s for s in scientist_names if s not in known]
     if missing:
@@ -191,6 +197,6 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
         progress(f"training: dataset from {len(scientist_names)} snapshots, YOLO {training.model}, "
                  f"{training.epochs} epoch(s) at imgsz {training.imgsz}")
         summary.dataset, summary.model, summary.evaluation, summary.error, dataset_checks = run_training(
-            defs, instance, training)
+            defs, instance, training, val_fraction)
         summary.checks.extend(dataset_checks)
     return summary

@@ -92,10 +92,13 @@ def test_the_walks_pre_test_never_misses_an_ignored_name(name):
     assert may_be_ignored or not is_ignored(name)
 
 
-def test_symlinked_folders_are_not_followed(tmp_path):
+def test_symlinked_folders_are_not_followed_but_reported(tmp_path):
     folder = _folder(tmp_path, count=1)
     os.symlink(folder, folder / "loop")
-    assert list(build_image_index(folder)["path"]) == ["images/000.jpg"]
+    index = build_image_index(folder)
+    assert list(index["path"]) == ["images/000.jpg", "loop"]
+    loop = index.set_index("path").loc["loop"]
+    assert loop["status"] == "not_a_regular_file" and "a folder" in loop["reason"]
 
 
 def test_an_unchanged_listing_returns_the_previous_index_but_unreadable_and_touched_files_are_read_again(tmp_path, monkeypatch):

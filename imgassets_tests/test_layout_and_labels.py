@@ -140,7 +140,7 @@ def test_parse_classes_txt():
 
 def test_obj_names_is_a_class_map(tmp_path):
     (tmp_path / "obj.names").write_text("car\nbus\n")
-    assert read_class_map(tmp_path / "obj.names", "obj.names") == {0: "car", 1: "bus"}
+    assert read_class_map(tmp_path, "obj.names") == {0: "car", 1: "bus"}
 
 
 def test_nearest_class_map_prefers_the_closest_folder_and_data_yaml():

@@ -18,15 +18,38 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from imgassets.core.source_files import SourceFileError, read_source
+
+MAX_CLASS_MAP_BYTES = 2**20
+"""Largest class-map file read, in bytes (a ``data.yaml`` of 1000 classes is about 20 KB)."""
+
 
 class ClassMapError(ValueError):
     """A class-map file that cannot be used; the message names the file and the reason."""
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader refusing anchors' aliases (``*name``): a few hundred bytes of nested
+    aliases expand to gigabytes ("billion laughs"); no labelling tool writes them in a ``data.yaml``."""
+
+    def compose_node(self, parent, index):  # noqa: ANN001 -- PyYAML's signature
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases are not accepted", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> object:
+    """``yaml.safe_load`` of ``text`` with aliases refused (:class:`_NoAliasLoader`). Raises
+    ``yaml.YAMLError``."""
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 -- a SafeLoader subclass
+
+
 def parse_data_yaml(text: str, source: str) -> dict[int, str]:
-    """Class map from the text of an Ultralytics ``data.yaml`` (``names`` list or dict form)."""
+    """Class map from the text of an Ultralytics ``data.yaml`` (``names`` list or dict form; YAML
+    aliases refused, :func:`load_yaml`). Raises :class:`ClassMapError` naming ``source``."""
     try:
-        doc = yaml.safe_load(text)
+        doc = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ClassMapError(f"{source}: not valid YAML: {exc}") from None
     names = doc.get("names") if isinstance(doc, dict) else None
@@ -51,12 +74,17 @@ def parse_classes_txt(text: str) -> dict[int, str]:
     return dict(enumerate(names))
 
 
-def read_class_map(path: Path, rel_path: str) -> dict[int, str]:
-    """Read a class-map file; ``rel_path`` names it in errors. Raises :class:`ClassMapError`."""
+def read_class_map(folder: Path, rel_path: str) -> dict[int, str]:
+    """Read the class-map file ``folder/rel_path`` (through
+    :func:`imgassets.core.source_files.read_source`, at most :data:`MAX_CLASS_MAP_BYTES`);
+    ``rel_path`` names it in errors. Raises :class:`ClassMapError`."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_source(folder, rel_path, max_bytes=MAX_CLASS_MAP_BYTES).decode("utf-8-sig")
+    except SourceFileError as exc:
+        raise ClassMapError(f"{rel_path}: not read: {exc.reason}") from None
+    except UnicodeDecodeError as exc:
         raise ClassMapError(f"{rel_path}: cannot read: {exc}") from None
+    path = PurePosixPath(rel_path)
     if path.suffix.lower() in (".txt", ".names"):
         return parse_classes_txt(text)
     return parse_data_yaml(text, rel_path)

@@ -5,7 +5,10 @@ every tick and must stay fast on large trees. The same walk lists files for the 
 both see the same files. Ignored everywhere (:func:`is_ignored`): hidden files and folders
 (``.DS_Store``, ``.git``, rsync's ``.name.XXXX`` temporaries), ``Thumbs.db``, ``desktop.ini``,
 Office lock files ``~$*``, and partial downloads or copies ``*.part``, ``*.crdownload``, ``*.tmp``.
-Symlinked folders are not followed (no cycles); symlinks to files are listed.
+A symbolic link is listed as a file with its target's stat (a link to a folder is not followed: no
+cycles, no second copy of a tree); what may be read through it is decided by
+:mod:`imgassets.core.source_files`. Scientist folders must be real folders with UTF-8 names of at most
+:data:`MAX_NAME_BYTES` bytes (:func:`scientist_folders`).
 """
 
 from __future__ import annotations
@@ -55,16 +58,52 @@ def is_ignored(name: str) -> bool:
     return lower in IGNORED_NAMES or lower.startswith(_IGNORED_PREFIXES) or lower.endswith(_IGNORED_SUFFIXES)
 
 
-def list_scientists(root: str | Path) -> list[str]:
-    """Names of the top-level folders of ``root`` (ignored names skipped), sorted.
+MAX_NAME_BYTES = 200
+"""Longest scientist folder name, in UTF-8 bytes: the name is a partition key and part of file names
+(``<name>.parquet``, temporary names), which a filesystem caps at 255 bytes."""
 
-    Raises ``NotADirectoryError`` naming ``root`` when it is missing or not a directory.
+
+def scientist_folders(root: str | Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """The scientist folders of ``root``: (names, sorted; skipped, as ``(name, reason)``).
+
+    A scientist is a real top-level folder (ignored names left out, :func:`is_ignored`). Skipped
+    with a reason, so that the others still run: a symbolic link (its files may lie outside the
+    root), a name that is not valid UTF-8 (shown with ``\\x`` escapes), a name longer than
+    :data:`MAX_NAME_BYTES` bytes. Raises ``NotADirectoryError`` naming ``root`` when it is missing
+    or not a directory.
     """
     root = Path(root)
     if not root.is_dir():
         raise NotADirectoryError(f"shared drive root {root} does not exist or is not a directory")
+    names, skipped = [], []
     with os.scandir(root) as entries:
-        return sorted(e.name for e in entries if e.is_dir() and not is_ignored(e.name))
+        for entry in entries:
+            if is_ignored(entry.name) or not entry.is_dir():
+                continue
+            try:
+                size = len(entry.name.encode("utf-8"))
+            except UnicodeEncodeError:
+                skipped.append((printable_name(entry.name), "folder name is not valid UTF-8: rename the folder"))
+                continue
+            if entry.is_symlink():
+                skipped.append((entry.name, "a symbolic link, not a folder: not followed"))
+            elif size > MAX_NAME_BYTES:
+                skipped.append((entry.name, f"folder name is {size} bytes long, above the limit of "
+                                            f"{MAX_NAME_BYTES}: rename the folder"))
+            else:
+                names.append(entry.name)
+    return sorted(names), sorted(skipped)
+
+
+def printable_name(name: str) -> str:
+    """``name`` (from the filesystem, undecodable bytes as surrogate escapes) as printable text:
+    each byte that is not UTF-8 as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def list_scientists(root: str | Path) -> list[str]:
+    """The names of :func:`scientist_folders` (sorted), without the skipped ones."""
+    return scientist_folders(root)[0]
 
 
 class FileStat(NamedTuple):
@@ -147,12 +186,11 @@ def _stat_entries(entries: list[os.DirEntry], current: str, prefix: str, stack: 
             stack.append((f"{current}/{name}", f"{prefix}{name}/"))
             continue
         try:
-            stat = entry.stat()
+            stat = entry.stat()  # a link: its target's (a dangling link fails: listed as unreadable)
         except OSError:
             files.append(file_stat((prefix + name, -1, 0, 0)))
             continue
-        if not entry.is_dir():
-            files.append(file_stat((prefix + name, stat.st_size, stat.st_mtime_ns, stat.st_ino)))
+        files.append(file_stat((prefix + name, stat.st_size, stat.st_mtime_ns, stat.st_ino)))
     return files
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import imagehash  # noqa: F401 -- perceptual_hash imports it per call; loaded here, pool workers start warm
 import numpy as np
@@ -30,6 +30,7 @@ from imgassets.core import imaging, layout
 from imgassets.core.drive import FileStat, ListedFiles, walk_files
 from imgassets.core.frames import has_dtypes, typed_frame
 from imgassets.core.hashing import sha256_bytes
+from imgassets.core.source_files import SourceFileError, hash_source, read_source
 from imgassets.core.worker_pool import process_pool
 
 INDEX_COLUMNS = [
@@ -62,23 +63,33 @@ class IndexUpdate:
 
 
 def index_file(folder: Path, rel_path: str, kind: str) -> dict:
-    """One image-index row for ``folder/rel_path`` (see the module docstring for the columns)."""
-    full = folder / rel_path
+    """One image-index row for ``folder/rel_path`` (see the module docstring for the columns).
+
+    The file is opened through :func:`imgassets.core.source_files.open_source` (the shared drive
+    root is ``folder``'s parent): a link leading outside the root, a FIFO or device, or an image
+    above :data:`imgassets.core.imaging.MAX_FILE_BYTES` is never read and gets that refusal as its
+    status. An image is read whole (hashed and decoded from the same bytes); any other file is
+    hashed in blocks, so its size does not matter.
+    """
     row: dict = {c: None for c in INDEX_COLUMNS}
-    row.update(path=rel_path, kind=kind, status=imaging.OK, reason="")
+    row.update(path=rel_path, kind=kind, status=imaging.OK, reason="", size_bytes=0, mtime_ns=0, inode=0)
     try:
-        stat = full.stat()
+        stat = (folder / rel_path).stat()
         row.update(size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns, inode=stat.st_ino)
-        data = full.read_bytes()
-    except OSError as exc:
-        row.update(size_bytes=row["size_bytes"] or 0, mtime_ns=row["mtime_ns"] or 0, inode=row["inode"] or 0,
-                   status=imaging.UNREADABLE, reason=f"cannot read file: {exc.strerror or exc}")
+    except OSError:
+        pass  # a dangling link or a vanished file: open_source below gives the reason
+    try:
+        if kind != layout.IMAGE:
+            row["sha256"] = hash_source(folder, rel_path)
+            return row
+        data = read_source(folder, rel_path, max_bytes=imaging.MAX_FILE_BYTES)
+    except SourceFileError as exc:
+        row.update(status=exc.code, reason=exc.reason)
         return row
     row["sha256"] = sha256_bytes(data)
-    if kind == layout.IMAGE:
-        info = imaging.inspect_image(data, full.suffix)
-        row.update(format=info.format, width=info.width, height=info.height, exif_orientation=info.exif_orientation,
-                   mode=info.mode, frames=info.frames, phash=info.phash, status=info.status, reason=info.reason)
+    info = imaging.inspect_image(data, PurePosixPath(rel_path).suffix)
+    row.update(format=info.format, width=info.width, height=info.height, exif_orientation=info.exif_orientation,
+               mode=info.mode, frames=info.frames, phash=info.phash, status=info.status, reason=info.reason)
     return row
 
 
@@ -95,13 +106,16 @@ def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None,
     """Index ``folder`` (a scientist's folder), reusing the rows of ``previous`` for files whose
     path, size, mtime_ns, inode and kind are unchanged: no re-hash, no re-decode. Changed and new
     files are read on ``workers`` processes (default: every core). Files gone from the folder are
-    gone from the index. Raises ``NotADirectoryError`` naming the folder when it does not exist.
+    gone from the index. Raises ``NotADirectoryError`` naming the folder when it does not exist
+    or is a symbolic link.
 
     ``listing``: the files to index, as the sensor listed them (:mod:`imgassets.core.listing`; or
     :class:`~imgassets.core.drive.FileStat` rows in any order), instead of walking the folder
     again; default: walk it (:func:`imgassets.core.drive.walk_files`).
     """
     folder = Path(folder)
+    if folder.is_symlink():
+        raise NotADirectoryError(f"scientist folder {folder} is a symbolic link: not followed")
     if not folder.is_dir():
         raise NotADirectoryError(f"scientist folder {folder} does not exist or is not a directory")
     files = listing if isinstance(listing, ListedFiles) else ListedFiles.of(walk_files(folder) if listing is None else listing)

@@ -35,6 +35,7 @@ import simplejpeg
 from pi_heif import register_heif_opener
 from PIL import Image, UnidentifiedImageError
 
+from imgassets.core import source_files
 from imgassets.core.duplicates import perceptual_hash
 
 # HEIF/HEIC is registered up front: Ultralytics patches Image.open to register it lazily (and to
@@ -48,6 +49,10 @@ PHASH_INPUT_SIDE = 32
 itself works on 32x32)."""
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 """Images above Pillow's decompression-bomb limit (about 89.5 megapixels) are refused undecoded."""
+MAX_FILE_BYTES = 512 * 2**20
+"""Image files larger than this are refused unread (``file_too_large``): an image within
+:data:`MAX_PIXELS` is at most about 270 MB even uncompressed (8-bit RGB), and an index worker holds
+one file in memory at a time."""
 EXIF_ORIENTATION_TAG = 0x0112
 SUPPORTED_FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "BMP": "bmp", "TIFF": "tif", "WEBP": "webp"}
 """Sniffed Pillow format -> file extension used when staging a dataset."""
@@ -55,7 +60,7 @@ SUPPORTED_FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "BMP": "bmp", "T
 # Status values of the image index (``ok`` or the reason the image is rejected).
 OK = "ok"
 EMPTY = "empty"
-UNREADABLE = "unreadable"
+UNREADABLE = source_files.UNREADABLE
 NOT_AN_IMAGE = "not_an_image"
 UNSUPPORTED = "unsupported_format"
 CORRUPT = "corrupt"

@@ -38,6 +38,7 @@ from imgassets.core.class_map import ClassMapError, read_class_map
 from imgassets.core.coco_labels import coco_to_xywh, parse_coco
 from imgassets.core.csv_labels import CsvBox, csv_to_xywh, parse_box_csv
 from imgassets.core.frames import has_dtypes, merge_sorted, plain_values, typed_frame
+from imgassets.core.source_files import SourceFileError, read_source
 from imgassets.core.voc_labels import VocFile, parse_voc, voc_to_xywh
 from imgassets.core.yolo_labels import parse_yolo_text
 from imgassets.core.yolo_sources import empty_files_attr, kept_empty_files, reusable_files, yolo_sources
@@ -97,12 +98,19 @@ def empty_label_table() -> pd.DataFrame:
     return pd.DataFrame(columns=LABEL_COLUMNS).astype(LABEL_DTYPES)
 
 
+MAX_LABEL_BYTES = {layout.YOLO: 2**20, layout.VOC: 8 * 2**20, layout.CSV: 64 * 2**20, layout.COCO: 256 * 2**20}
+"""Largest label file read, by format, in bytes; a larger one is one finding, unread. A YOLO file
+holds one image's boxes (1 MiB is about 30,000); a VOC file one image's; a box CSV or COCO JSON may
+describe a whole folder (COCO's own train2017 instances file is 448 MB: split such an export)."""
+
+
 def _read(folder: Path, rel: str) -> tuple[bytes | None, str | None]:
+    """The bytes of label file ``rel`` (:func:`imgassets.core.source_files.read_source`, at most
+    :data:`MAX_LABEL_BYTES` for its format), or None and why it was not read."""
     try:
-        with open(f"{folder}/{rel}", "rb") as handle:
-            return handle.read(), None
-    except OSError as exc:
-        return None, f"cannot read label file: {exc.strerror or exc}"
+        return read_source(folder, rel, max_bytes=MAX_LABEL_BYTES[layout.label_format(rel)]), None
+    except SourceFileError as exc:
+        return None, f"label file not read: {exc.reason}"
 
 
 def _base_row(label_file: str, fmt: str, image_path: str | None, image_sha: str | None,
@@ -349,7 +357,7 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
         if map_file is not None:
             if map_file not in class_maps:
                 try:
-                    class_maps[map_file] = read_class_map(folder / map_file, map_file)
+                    class_maps[map_file] = read_class_map(folder, map_file)
                 except ClassMapError as exc:
                     class_maps[map_file] = exc
                     rows.append({"label_file": map_file, "label_format": "yolo", "line": 0, "class_map_file": map_file,

@@ -17,7 +17,9 @@ import pandas as pd
 import yaml
 
 from imgassets.core import label_checks, layout
+from imgassets.core.class_map import MAX_CLASS_MAP_BYTES, load_yaml
 from imgassets.core.label_checks import Finding
+from imgassets.core.source_files import read_source
 
 MAX_REJECTED = 200
 
@@ -31,7 +33,7 @@ def data_yaml_findings(folder: str | Path, index: pd.DataFrame) -> list[Finding]
         if PurePosixPath(rel).suffix.lower() not in (".yaml", ".yml"):
             continue
         try:
-            doc = yaml.safe_load((folder / rel).read_text(encoding="utf-8-sig")) or {}
+            doc = load_yaml(read_source(folder, rel, max_bytes=MAX_CLASS_MAP_BYTES).decode("utf-8-sig")) or {}
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue  # reported by the label table as an unusable class map
         if not isinstance(doc, dict):

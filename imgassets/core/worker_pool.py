@@ -4,11 +4,26 @@ every core) and the sensor's folder scans.
 One pool per worker count, shared by every caller: a Dagster run indexes one scientist after
 another, and the code server scans the shared drive on every sensor tick, so the pool's start-up is
 paid once per process, not once per call.
+
+Every pool ends with the process that made it:
+
+* :func:`shutdown_pools` runs as an ``atexit`` hook (registered when the first pool starts, so
+  that it runs before ``multiprocessing``'s own hook joins the workers). ``concurrent.futures``
+  tells its workers to stop from ``threading._register_atexit``, which a process ending through
+  ``os._exit`` (:func:`imgassets.process_exit.exit_now`) never reaches; without this hook the
+  workers would wait on their call queue and the join on them would never return.
+* Each worker asks the kernel for ``SIGKILL`` when its parent dies (Linux ``prctl``
+  ``PR_SET_PDEATHSIG``), so a command killed mid-index (``kill -9``, OOM) leaves no worker behind.
 """
 
 from __future__ import annotations
 
+import atexit
+import ctypes
+import ctypes.util
 import multiprocessing
+import os
+import signal
 import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -18,6 +33,11 @@ POOLS: dict[int, ProcessPoolExecutor] = {}
 
 POOL_MODULES = ("imgassets.core.image_index", "imgassets.core.drive")
 """The modules pool tasks run (Pillow, simplejpeg, imagehash and pandas come with the image index)."""
+
+PR_SET_PDEATHSIG = 1
+"""``prctl`` option: the signal a process gets when its parent thread exits (``<linux/prctl.h>``)."""
+
+_hook_registered = False
 
 
 def forkserver_preload() -> list[str]:
@@ -45,10 +65,42 @@ def pool_context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Pool worker initializer: have the kernel kill this worker when its parent process dies
+    (``PR_SET_PDEATHSIG``; a no-op where ``prctl`` is missing), and exit at once if the parent
+    ``parent_pid`` is already gone (it died before the request was made). A forkserver worker's
+    parent is the fork server, which exits when the process that started it does."""
+    libc_name = ctypes.util.find_library("c")
+    if sys.platform.startswith("linux") and libc_name:
+        ctypes.CDLL(libc_name, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
 def process_pool(workers: int) -> ProcessPoolExecutor:
     """A process pool of ``workers`` kept for the life of the process (a broken one is replaced);
-    see :func:`pool_context` for how the workers start."""
+    see :func:`pool_context` for how the workers start and the module docstring for how they end."""
+    global _hook_registered
     pool = POOLS.get(workers)
     if pool is None or getattr(pool, "_broken", False):
-        pool = POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=pool_context())
+        context = pool_context()
+        # A fork worker's parent is this process; a forkserver worker's is the fork server (0: not known here).
+        parent = os.getpid() if context.get_start_method() == "fork" else 0
+        pool = POOLS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                                    initializer=_init_worker, initargs=(parent,))
+        if not _hook_registered:
+            atexit.register(shutdown_pools)
+            _hook_registered = True
     return pool
+
+
+def _init_worker(parent_pid: int) -> None:
+    die_with_parent(parent_pid or os.getppid())
+
+
+def shutdown_pools() -> None:
+    """Stop every pool of :func:`process_pool` and wait for its workers to exit (queued tasks
+    are cancelled). Safe to call more than once; the next :func:`process_pool` starts afresh."""
+    while POOLS:
+        _, pool = POOLS.popitem()
+        pool.shutdown(wait=True, cancel_futures=True)

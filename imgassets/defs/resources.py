@@ -8,7 +8,7 @@ import pydantic
 
 from imgassets import settings
 from imgassets.core.archive import ARCHIVE_MODES, COPY
-from imgassets.core.drive import list_scientists
+from imgassets.core.drive import scientist_folders
 from imgassets.core.object_store import LocalObjectStore, ObjectStore
 
 
@@ -37,8 +37,13 @@ class SharedDrive(dg.ConfigurableResource):
         return folder
 
     def scientists(self) -> list[str]:
-        """Top-level folder names under ``root``, sorted."""
-        return list_scientists(self.root)
+        """Top-level folder names under ``root``, sorted (:func:`skipped_folders` left out)."""
+        return scientist_folders(self.root)[0]
+
+    def skipped_folders(self) -> list[tuple[str, str]]:
+        """Top-level folders that are not scientists, as ``(name, reason)``: symbolic links and
+        names no partition key or file name can hold (:func:`imgassets.core.drive.scientist_folders`)."""
+        return scientist_folders(self.root)[1]
 
 
 class ObjectStoreResource(dg.ConfigurableResource):

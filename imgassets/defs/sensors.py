@@ -16,7 +16,7 @@ import time
 import dagster as dg
 
 from imgassets.core.change_detection import decide
-from imgassets.core.drive import scan_folders
+from imgassets.core.drive import scan_folders, scientist_folders
 from imgassets.core.listing import prune_listings, save_listing
 from imgassets.defs.jobs import scientist_job
 from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
@@ -45,7 +45,10 @@ def shared_drive_sensor(context: dg.SensorEvaluationContext, shared_drive: Share
     """Stat-walks each scientist folder; requests a ``scientist_job`` run for each settled change
     and stores the listing that run will index."""
     previous = json.loads(context.cursor) if context.cursor else {}
-    states = scan_folders({name: shared_drive.folder(name) for name in shared_drive.scientists()})
+    names, skipped = scientist_folders(shared_drive.root)
+    for name, reason in skipped:
+        context.log.warning(f"folder {name} of {shared_drive.root} skipped: {reason}")
+    states = scan_folders({name: shared_drive.folder(name) for name in names})
     decision = decide(previous, states, time.time(), shared_drive.settle_seconds)
     for name in decision.missing:
         context.log.warning(f"scientist folder {name} is gone from {shared_drive.root}; its partition and history are kept")
