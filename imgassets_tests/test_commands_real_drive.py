@@ -1,0 +1,101 @@
+"""Every command as a user runs it, on a real drive above every threshold in the code (all 128
+images of coco128 in one folder: the index's process pool, the upload and pull batches), as a
+process with a timeout: its exit code, its result, and that it ends within seconds of printing it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from imgassets.core.image_index import PARALLEL_THRESHOLD
+from imgassets_tests.conftest import shared_data_dir
+
+pytestmark = pytest.mark.slow
+
+EXIT_GRACE_SECONDS = 15
+"""The longest a command may take to end after its last line of output."""
+
+
+def run_command(*args: str, timeout: float = 600, env_extra: dict | None = None) -> tuple[int, str, str, float]:
+    """``imgassets ARGS`` as a process: (exit code, stdout, stderr, seconds from its last output
+    line to its exit). Fails the test when it does not end within ``timeout``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_HOME"))}
+    env.update(env_extra or {})
+    proc = subprocess.Popen([sys.executable, "-m", "imgassets.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + timeout
+    out_lines, last_output = [], time.monotonic()
+    try:
+        import selectors
+
+        selector = selectors.DefaultSelector()
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if not selector.select(timeout=1):
+                if proc.poll() is not None:
+                    break
+                continue
+            line = proc.stdout.readline()
+            if not line:
+                break
+            out_lines.append(line)
+            last_output = time.monotonic()
+        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"imgassets {' '.join(args)} did not end within {timeout} s; output: {''.join(out_lines)[-2000:]}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    ended = time.monotonic()
+    return proc.returncode, "".join(out_lines), proc.stderr.read(), ended - last_output
+
+
+def coco128_folder(dest: Path) -> Path:
+    """All of coco128 (128 images, YOLO labels, data.yaml) as one scientist's folder."""
+    shutil.copytree(shared_data_dir() / "coco128", dest)
+    return dest
+
+
+def test_run_pull_lineage_models_end_on_coco128(tmp_path):
+    drive, home = tmp_path / "drive", tmp_path / "home"
+    folder = coco128_folder(drive / "ana")
+    assert len(list(folder.rglob("*.jpg"))) >= 2 * PARALLEL_THRESHOLD
+    code, out, err, linger = run_command("run", "--json", "--shared-root", str(drive), "--home", str(home),
+                                         "--val-fraction", "0.5", "--patience", "7")
+    assert code == 0, err[-3000:]
+    assert linger < EXIT_GRACE_SECONDS, f"run ended {linger:.0f} s after printing its summary"
+    summary = json.loads(out)
+    assert summary["ok"] and summary["scientists"][0]["images_valid"] == 128
+    dataset = summary["dataset"]
+    share = dataset["images_val"] / (dataset["images_train"] + dataset["images_val"])
+    assert 0.4 <= share <= 0.6, f"--val-fraction 0.5 gave a val share of {share:.2f}"
+    args_yaml = home / "objects" / summary["model"]["model_key"].replace("best.pt", "args.yaml")
+    recorded = yaml.safe_load(args_yaml.read_text())
+    assert (recorded["patience"], recorded["epochs"], recorded["imgsz"]) == (7, 1, 64)
+
+    code, out, err, linger = run_command("pull", "latest", str(tmp_path / "pulled"), "--home", str(home), "--json")
+    assert code == 0, err[-3000:]
+    assert linger < EXIT_GRACE_SECONDS
+    pulled = json.loads(out)
+    assert pulled["images"] == 128 and len(list((tmp_path / "pulled" / "images").rglob("*.jpg"))) == 128
+
+    image = folder / "images" / "train2017" / "000000000009.jpg"
+    code, out, err, linger = run_command("lineage", str(image), "--home", str(home), "--json")
+    assert code == 0, err
+    assert linger < EXIT_GRACE_SECONDS
+    [found] = json.loads(out)
+    assert [d["dataset_id"] for d in found["datasets"]] == [dataset["dataset_id"]]
+
+    code, out, err, linger = run_command("models", "--home", str(home), "--json")
+    assert code == 0, err
+    assert linger < EXIT_GRACE_SECONDS
+    assert [m["model_id"] for m in json.loads(out)] == [summary["model"]["run_id"]]
