@@ -147,11 +147,12 @@ def command_run(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
-def open_store(home: Path | None):
+def open_store(home: Path | None, create_bucket: bool = False):
     """The deployment's object store (``IMGASSETS_DEPLOYMENT``, read by :mod:`imgassets.settings`
     as the Dagster resources read it, without importing Dagster); ``home`` overrides
     ``IMGASSETS_HOME``. Returns (store, home directory). Raises :class:`UsageError` for an unknown
-    deployment or a production one missing its endpoint or keys."""
+    deployment or a production one missing its endpoint or keys, and an ``ObjectStoreError`` for a
+    store that cannot be reached or, unless ``create_bucket``, a bucket that does not exist."""
     home_dir = (home or settings.home()).expanduser().resolve()
     os.environ[settings.HOME_ENV] = str(home_dir)
     try:
@@ -169,18 +170,22 @@ def open_store(home: Path | None):
                          f"and {settings.S3_SECRET_KEY_ENV}")
     from imgassets.core.s3_store import S3ObjectStore
 
-    return S3ObjectStore(access_key=access_key, secret_key=secret_key, **s3), home_dir
+    return S3ObjectStore(access_key=access_key, secret_key=secret_key, create_bucket=create_bucket, **s3), home_dir
 
 
 def command_pull(args: argparse.Namespace) -> int:
-    from imgassets.core.object_store import ObjectStoreError
-    from imgassets.core.pull import pull_dataset
+    from imgassets.core.dataset import DATASET_ID_PATTERN, ManifestError
+    from imgassets.core.pull import DestinationError, pull_dataset
 
+    if args.dataset != "latest" and not DATASET_ID_PATTERN.match(args.dataset):
+        raise UsageError(f"{args.dataset!r} is not a dataset id (16 hex digits, see 'imgassets models') or 'latest'")
+    store, home_dir = open_store(args.home)
     try:
-        store, home_dir = open_store(args.home)
         result = pull_dataset(store, args.dataset, args.dest, args.cache or home_dir / "cache", args.workers,
                               args.verify, show_progress=sys.stderr.isatty())
-    except ObjectStoreError as exc:
+    except DestinationError as exc:
+        raise UsageError(str(exc)) from None
+    except ManifestError as exc:
         print(f"imgassets: error: {exc}", file=sys.stderr)
         return 1
     summary = {**{k: getattr(result, k) for k in result.__dataclass_fields__}, "data_yaml": str(result.data_yaml)}
@@ -251,6 +256,11 @@ def command_ui(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; return its exit code. A :class:`UsageError` is exit 2;
+    an object store that fails (unreachable, bad bucket, corrupt object) is exit 1: both with one
+    line ``imgassets: error: ...`` on stderr naming the endpoint and bucket, no traceback."""
+    from imgassets.core.object_store import ObjectStoreError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -260,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"imgassets: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ObjectStoreError as exc:
+        print(f"imgassets: error: {exc}", file=sys.stderr)
+        return 1
 
 
 def entry() -> None:

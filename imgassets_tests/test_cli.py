@@ -181,3 +181,47 @@ def test_pull_from_the_production_store_without_loading_dagster(tmp_path, s3_sto
     assert "IMGASSETS_DEPLOYMENT=production needs IMGASSETS_S3_ACCESS_KEY and IMGASSETS_S3_SECRET_KEY" in no_keys.stderr
     unknown = run_cli("pull", "latest", str(tmp_path / "b"), env_extra={**env, "IMGASSETS_DEPLOYMENT": "staging"})
     assert unknown.returncode == 2 and "unknown IMGASSETS_DEPLOYMENT 'staging'" in unknown.stderr
+
+
+@pytest.mark.parametrize("command", [["lineage", "0" * 64], ["models"], ["pull", "latest", "DEST"]])
+def test_store_commands_name_an_unreachable_endpoint_without_a_traceback(tmp_path, command):
+    from imgassets_tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, free_port
+
+    endpoint = f"127.0.0.1:{free_port()}"  # nothing listens there
+    env = {"IMGASSETS_DEPLOYMENT": "production", "IMGASSETS_S3_ENDPOINT": endpoint, "IMGASSETS_S3_BUCKET": "vision",
+           "IMGASSETS_S3_ACCESS_KEY": S3_ACCESS_KEY, "IMGASSETS_S3_SECRET_KEY": S3_SECRET_KEY,
+           "IMGASSETS_HOME": str(tmp_path / "home")}
+    proc = run_cli(*[str(tmp_path / "dest") if a == "DEST" else a for a in command], env_extra=env)
+    assert proc.returncode == 1, proc.stderr
+    assert f"S3 bucket vision at http://{endpoint}: endpoint unreachable" in proc.stderr
+    assert "Traceback" not in proc.stderr and S3_SECRET_KEY not in proc.stderr + proc.stdout
+
+
+def test_readers_never_create_a_mistyped_bucket(tmp_path, s3_store):
+    from imgassets_tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY
+
+    env = {"IMGASSETS_DEPLOYMENT": "production", "IMGASSETS_S3_ENDPOINT": s3_store.endpoint,
+           "IMGASSETS_S3_BUCKET": "visoin", "IMGASSETS_S3_ACCESS_KEY": S3_ACCESS_KEY,
+           "IMGASSETS_S3_SECRET_KEY": S3_SECRET_KEY, "IMGASSETS_HOME": str(tmp_path / "home")}
+    for command in (["pull", "latest", str(tmp_path / "dest")], ["models"]):
+        proc = run_cli(*command, env_extra=env)
+        assert proc.returncode == 1 and "bucket visoin does not exist" in proc.stderr, proc.stderr
+    assert not s3_store._client.bucket_exists("visoin")
+
+
+@pytest.mark.parametrize("ref", ["../../etc", "latest/../x"])
+def test_pull_of_a_path_is_a_usage_error(tmp_path, ref):
+    proc = run_cli("pull", ref, str(tmp_path / "dest"), "--home", str(tmp_path / "home"))
+    assert proc.returncode == 2 and "is not a dataset id" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "dest").exists()
+
+
+def test_pull_into_a_folder_of_other_files_is_a_usage_error(tmp_path):
+    from imgassets.core.object_store import LocalObjectStore
+
+    _stored_dataset(LocalObjectStore(tmp_path / "home" / "objects"), tmp_path / "drive")
+    (tmp_path / "dest").mkdir()
+    (tmp_path / "dest" / "notes.txt").write_text("mine")
+    proc = run_cli("pull", "latest", str(tmp_path / "dest"), "--home", str(tmp_path / "home"))
+    assert proc.returncode == 2 and "holds files that are not a pulled dataset (notes.txt)" in proc.stderr
+    assert sorted(p.name for p in (tmp_path / "dest").iterdir()) == ["notes.txt"]

@@ -17,8 +17,11 @@
 
 from __future__ import annotations
 
+import io
+import re
 from dataclasses import dataclass, field
 
+import pyarrow.parquet as pq
 import yaml
 
 from imgassets.core.duplicates import NEAR_DUPLICATE_DISTANCE, groups, near_duplicate_pairs
@@ -38,6 +41,17 @@ class EmptyDatasetError(ValueError):
     """The snapshots hold fewer than two images, or no box at all: there is nothing to train on."""
 
 
+class ManifestError(ValueError):
+    """A stored dataset manifest that must not be used: its content does not give the id that names
+    it, or a field holds a value no imgassets manifest can (a split other than train/val, a content
+    hash that is not 64 hex digits, an unknown format). The message names the manifest and the fault."""
+
+
+DATASET_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+"""A dataset id: :data:`imgassets.core.manifest.ID_LENGTH` lower-case hex digits."""
+SPLITS = ("train", "val")
+
+
 @dataclass(frozen=True)
 class DatasetVersion:
     """A merged, split dataset: its id, class names (id = position), rows and source snapshots."""
@@ -50,6 +64,7 @@ class DatasetVersion:
     near_duplicates: list[tuple] = field(default_factory=list)
     label_conflicts: list[dict] = field(default_factory=list)
     class_id_conflicts: list[dict] = field(default_factory=list)
+    val_fraction: float = DEFAULT_VAL_FRACTION
 
     @property
     def manifest_key(self) -> str:
@@ -171,7 +186,7 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict]]], val_fraction: 
     dataset_id = manifest_id(manifest_table(records, DATASET_SCHEMA), header)
     return DatasetVersion(dataset_id, class_names, records, {s: snapshots[s][0] for s in sorted(snapshots)}, dropped,
                           near_duplicates=near, label_conflicts=conflicts,
-                          class_id_conflicts=class_id_conflicts(snapshots))
+                          class_id_conflicts=class_id_conflicts(snapshots), val_fraction=val_fraction)
 
 
 def split_leaks(records: list[dict], max_distance: int = NEAR_DUPLICATE_DISTANCE) -> list[str]:
@@ -204,7 +219,7 @@ def store_dataset(store: ObjectStore, dataset: DatasetVersion) -> None:
     meta = {"kind": "dataset", "dataset_id": dataset.dataset_id, "class_names": dataset.class_names,
             "snapshots": dataset.snapshots, "duplicates_dropped": dataset.duplicates_dropped,
             "near_duplicates": [list(p) for p in dataset.near_duplicates], "label_conflicts": dataset.label_conflicts,
-            "class_id_conflicts": dataset.class_id_conflicts}
+            "class_id_conflicts": dataset.class_id_conflicts, "val_fraction": dataset.val_fraction}
     store.put_bytes(dataset.data_yaml_key, data_yaml_text(dataset.class_names).encode())
     store.put_bytes(dataset.manifest_key, to_parquet_bytes(dataset.records, DATASET_SCHEMA, meta))
 
@@ -215,13 +230,46 @@ def dataset_manifest_key(dataset_id: str) -> str:
 
 
 def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:
-    """Read a stored dataset version back (what a training container does before staging)."""
-    records, meta = read_manifest_rows(store.get_bytes(dataset_manifest_key(dataset_id)))
+    """Read a stored dataset version back (what a training container does before staging), after
+    :func:`verify_manifest`. Raises :class:`ManifestError` for a malformed id or a manifest that
+    fails verification, ``ObjectNotFoundError`` when it is not stored."""
+    if not DATASET_ID_PATTERN.match(dataset_id):
+        raise ManifestError(f"{dataset_id!r} is not a dataset id (16 hex digits)")
+    data = store.get_bytes(dataset_manifest_key(dataset_id))
+    records, meta = read_manifest_rows(data)
+    verify_manifest(dataset_id, data, records, meta)
     return DatasetVersion(dataset_id, list(meta["class_names"]), records, dict(meta["snapshots"]),
                           int(meta.get("duplicates_dropped", 0)),
                           near_duplicates=[tuple(p) for p in meta.get("near_duplicates", [])],
                           label_conflicts=list(meta.get("label_conflicts", [])),
-                          class_id_conflicts=list(meta.get("class_id_conflicts", [])))
+                          class_id_conflicts=list(meta.get("class_id_conflicts", [])),
+                          val_fraction=float(meta.get("val_fraction", DEFAULT_VAL_FRACTION)))
+
+
+def verify_manifest(dataset_id: str, data: bytes, records: list[dict], meta: dict) -> None:
+    """Check the manifest ``data`` (its rows ``records`` and footer ``meta``) before it is used:
+    its content hashes to ``dataset_id`` (:func:`imgassets.core.manifest.manifest_id`, over the
+    class names and the val fraction recorded in the footer; a manifest written before the
+    footer recorded it was built with :data:`DEFAULT_VAL_FRACTION`), and every row has a split in
+    :data:`SPLITS`, a 64-hex content hash and a supported format, so no value can lead a pull
+    outside its destination. Raises :class:`ManifestError`."""
+    from imgassets.core.imaging import SUPPORTED_FORMATS
+
+    key = dataset_manifest_key(dataset_id)
+    if not isinstance(meta.get("class_names"), list) or not isinstance(meta.get("snapshots"), dict):
+        raise ManifestError(f"{key}: footer has no class_names list or snapshots map")
+    header = {"class_names": meta["class_names"], "val_fraction": meta.get("val_fraction", DEFAULT_VAL_FRACTION)}
+    table = pq.read_table(io.BytesIO(data)).select(DATASET_SCHEMA.names).cast(DATASET_SCHEMA)  # Parquet names list items "element"
+    if manifest_id(table, header) != dataset_id:
+        raise ManifestError(f"{key}: its content does not match its id {dataset_id} (changed after it was "
+                            "written): not used")
+    for number, record in enumerate(records, start=1):
+        if record.get("split") not in SPLITS:
+            raise ManifestError(f"{key}: row {number} has split {record.get('split')!r}, not one of {', '.join(SPLITS)}")
+        if not re.fullmatch(r"[0-9a-f]{64}", str(record.get("sha256"))):
+            raise ManifestError(f"{key}: row {number} has content hash {record.get('sha256')!r}, not 64 hex digits")
+        if record.get("format") not in SUPPORTED_FORMATS:
+            raise ManifestError(f"{key}: row {number} has format {record.get('format')!r}, not a supported format")
 
 
 def yolo_label_text(boxes: list[dict]) -> str:

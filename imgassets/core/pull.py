@@ -34,7 +34,15 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from imgassets.core.dataset import DatasetVersion, data_yaml_text, load_dataset, yolo_label_text
+from imgassets.core.dataset import (
+    DATASET_ID_PATTERN,
+    SPLITS,
+    DatasetVersion,
+    ManifestError,
+    data_yaml_text,
+    load_dataset,
+    yolo_label_text,
+)
 from imgassets.core.hashing import sha256_bytes, sha256_file
 from imgassets.core.imaging import SUPPORTED_FORMATS
 from imgassets.core.object_store import ObjectNotFoundError, ObjectStore, content_key
@@ -66,13 +74,68 @@ def write_latest_ref(store: ObjectStore, dataset_id: str) -> None:
 
 
 def resolve_dataset_id(store: ObjectStore, ref: str) -> str:
-    """``latest`` -> the id in ``refs/datasets/latest``; any other value is returned as is."""
+    """``latest`` -> the id in ``refs/datasets/latest``; a dataset id is returned as it is.
+    Raises :class:`~imgassets.core.dataset.ManifestError` for anything else (``../../etc``), or
+    a ref that does not hold a dataset id."""
     if ref != "latest":
+        if not DATASET_ID_PATTERN.match(ref):
+            raise ManifestError(f"{ref!r} is not a dataset id (16 hex digits) or 'latest'")
         return ref
     try:
-        return json.loads(store.get_bytes(LATEST_REF))["dataset_id"]
+        dataset_id = json.loads(store.get_bytes(LATEST_REF)).get("dataset_id")
     except ObjectNotFoundError:
         raise ObjectNotFoundError(f"no dataset has been built yet ({LATEST_REF} not found in {store.describe()})") from None
+    except (ValueError, AttributeError):
+        dataset_id = None
+    if not isinstance(dataset_id, str) or not DATASET_ID_PATTERN.match(dataset_id):
+        raise ManifestError(f"{LATEST_REF} in {store.describe()} does not hold a dataset id")
+    return dataset_id
+
+
+PULL_MARKER = ".imgassets-pull.json"
+"""File a pull writes in DEST naming the dataset it holds: what may be replaced by the next pull."""
+PULL_ENTRIES = frozenset({"images", "labels", "data.yaml", PULL_MARKER})
+"""What a pulled folder holds at its top level."""
+
+
+class DestinationError(ValueError):
+    """DEST holds files a pull did not put there: a pull never removes those. The message names them."""
+
+
+def prepare_destination(dest: Path) -> None:
+    """Make ``dest`` ready for a pull: created when missing; refused (:class:`DestinationError`)
+    when it holds anything but an earlier pull (:data:`PULL_ENTRIES` at its top level, or a
+    non-folder); otherwise the earlier pull's files are left for :func:`prune_destination`."""
+    if dest.exists() and not dest.is_dir():
+        raise DestinationError(f"{dest} exists and is not a folder")
+    dest.mkdir(parents=True, exist_ok=True)
+    foreign = sorted(entry.name for entry in os.scandir(dest) if entry.name not in PULL_ENTRIES)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise DestinationError(f"{dest} holds files that are not a pulled dataset ({shown}): pull into an "
+                               "empty folder or an earlier pull's folder")
+
+
+def prune_destination(dest: Path, keep: set[str]) -> int:
+    """Remove every file under ``dest/images`` and ``dest/labels`` whose path relative to ``dest``
+    is not in ``keep`` (another version's images and labels, Ultralytics' ``*.cache`` files of
+    them), and folders left empty; return the files removed. After it, DEST holds exactly the
+    pulled version."""
+    removed = 0
+    for top in ("images", "labels"):
+        for folder, dirs, files in os.walk(dest / top, topdown=False):
+            rel_folder = Path(folder).relative_to(dest).as_posix()
+            for name in files:
+                if f"{rel_folder}/{name}" not in keep:
+                    os.unlink(os.path.join(folder, name))
+                    removed += 1
+            for name in dirs:
+                path = os.path.join(folder, name)
+                if os.path.islink(path):
+                    os.unlink(path)
+                elif not os.listdir(path) and f"{rel_folder}/{name}" not in keep:
+                    os.rmdir(path)
+    return removed
 
 
 def cache_path(cache_dir: Path, sha256: str) -> Path:
@@ -196,8 +259,11 @@ def place(cached: Path, target: Path, fmt: str) -> bool:
 
 def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str | Path, cache_dir: str | Path,
                         workers: int = DEFAULT_PULL_WORKERS, verify: bool = False, show_progress: bool = False) -> PullResult:
-    """Steps 3-4 of the module docstring for an already loaded ``dataset``."""
+    """Steps 3-4 of the module docstring for an already loaded ``dataset``: afterwards ``dest``
+    holds exactly this version (:func:`prepare_destination`, :func:`prune_destination`). Raises
+    :class:`DestinationError` when ``dest`` holds files no pull put there."""
     dest, cache_dir = Path(dest).resolve(), Path(cache_dir).resolve()
+    prepare_destination(dest)
     downloaded = downloaded_bytes = hits = linked = copied = 0
     unique = {r["sha256"] for r in dataset.records}
     # Cache hits by a stat each, here; the rest (everything, when re-hashing) go to the thread pool.
@@ -215,7 +281,11 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
             downloaded_bytes += size
             hits += size == 0
             progress.advance(task)
-    for split in {r["split"] for r in dataset.records}:
+    keep = {f"{top}/{split}" for top in ("images", "labels") for split in SPLITS}
+    keep.update(f"images/{r['split']}/{r['sha256']}.{SUPPORTED_FORMATS[r['format']]}" for r in dataset.records)
+    keep.update(f"labels/{r['split']}/{r['sha256']}.txt" for r in dataset.records)
+    prune_destination(dest, keep)
+    for split in SPLITS:
         (dest / "images" / split).mkdir(parents=True, exist_ok=True)
         (dest / "labels" / split).mkdir(parents=True, exist_ok=True)
     for record in dataset.records:  # plain strings and one link per file: this loop is the warm pull
@@ -229,6 +299,7 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
         place_new(label, f"{dest}/labels/{split}/{sha}.txt", "TXT", VERIFIED_MTIME_NS)
     data_yaml = dest / "data.yaml"
     data_yaml.write_text(data_yaml_text(dataset.class_names, str(dest)))
+    (dest / PULL_MARKER).write_text(json.dumps({"dataset_id": dataset.dataset_id}) + "\n")
     return PullResult(dataset.dataset_id, data_yaml, len(dataset.records), downloaded, downloaded_bytes, hits, linked, copied)
 
 

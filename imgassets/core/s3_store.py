@@ -2,13 +2,18 @@
 
 Same behaviour as :class:`imgassets.core.object_store.LocalObjectStore` (see that module), plus:
 
-* the bucket is created when missing (an error names endpoint and bucket when the credentials may
-  not create it);
+* the bucket is created when missing, for the deployments that write (an error names endpoint and
+  bucket when the credentials may not create it); a reader (``create_bucket=False``: ``pull``,
+  ``lineage``, ``models``) is refused with :class:`S3BucketError` instead, so a mistyped bucket
+  name is reported, never created;
 * ``sha256`` given to ``put_*`` is stored as user metadata ``x-amz-meta-sha256`` and every read of
   such an object is verified against it (content-addressed keys are also verified by their name);
 * files larger than ``part_size`` go up as multipart uploads (the client does it);
 * one connection pool, sized to ``max_connections`` (give it the upload thread count), with
   retries and exponential backoff on connection errors and HTTP 500/502/503/504;
+* bounded waits: :data:`CONNECT_TIMEOUT_S` to connect, :data:`READ_TIMEOUT_S` for each response,
+  ``retries`` more attempts (default 2), so a frozen endpoint fails one request after at most
+  (1 + retries) x (connect + read) seconds plus backoff: about 105 s with the defaults;
 * errors become :class:`ObjectStoreError` subclasses with the endpoint and bucket in the message
   (unreachable endpoint, bad credentials, access denied, missing bucket). The secret key is never
   part of a message, a ``repr`` or ``describe()``.
@@ -42,6 +47,11 @@ DEFAULT_PART_SIZE = 16 * 1024 * 1024
 BAD_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 
 
+CONNECT_TIMEOUT_S = 5
+READ_TIMEOUT_S = 30
+"""Seconds to wait for a response (each attempt): a part of :data:`DEFAULT_PART_SIZE` must go up
+within it, about 0.5 MB/s at the slowest."""
+
 DEFAULT_UPLOAD_WORKERS = 8
 """Upload threads, and pooled connections, of the S3 store a Dagster deployment configures
 without ``upload_workers`` (:mod:`imgassets.defs.resources`)."""
@@ -67,7 +77,7 @@ class S3ObjectStore:
     """Objects in ``bucket`` at ``endpoint`` (``host:port``), over HTTP or HTTPS (``secure``)."""
 
     def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, *, secure: bool = False,
-                 region: str | None = None, max_connections: int = 16, retries: int = 3,
+                 region: str | None = None, max_connections: int = 16, retries: int = 2,
                  part_size: int = DEFAULT_PART_SIZE, create_bucket: bool = True):
         self.endpoint = endpoint
         self.bucket = bucket
@@ -76,7 +86,7 @@ class S3ObjectStore:
         self.part_size = part_size
         http = urllib3.PoolManager(
             maxsize=max_connections, block=True,
-            timeout=urllib3.Timeout(connect=5, read=120),
+            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S),
             retries=urllib3.Retry(total=retries, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504],
                                   allowed_methods=None, raise_on_status=False),
         )
@@ -84,6 +94,8 @@ class S3ObjectStore:
                              http_client=http)
         if create_bucket:
             self._ensure_bucket()
+        elif not self._call("check the bucket", lambda: self._client.bucket_exists(self.bucket)):
+            raise S3BucketError(f"{self.describe()}: bucket {self.bucket} does not exist (check IMGASSETS_S3_BUCKET)")
 
     def __repr__(self) -> str:
         return f"S3ObjectStore({self.describe()!r})"

@@ -13,6 +13,7 @@ import pandas as pd
 from imgassets.core.dataset import (
     DEFAULT_VAL_FRACTION,
     EmptyDatasetError,
+    ManifestError,
     load_dataset,
     load_snapshot,
     merge_snapshots,
@@ -68,7 +69,12 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, o
                          "scientist (its blocking checks must pass) before building a training dataset")
     store = object_store.get_store()
     previous = latest_dataset_id(context.instance)
-    previous_splits = {r["sha256"]: r["split"] for r in load_dataset(store, previous).records} if previous else None
+    previous_splits = None
+    if previous:
+        try:
+            previous_splits = {r["sha256"]: r["split"] for r in load_dataset(store, previous).records}
+        except ManifestError as exc:  # splits start afresh rather than follow a manifest that fails its id
+            context.log.warning(f"previous dataset {previous} not used for stable splits: {exc}")
     try:
         dataset = merge_snapshots(
             {sci: (ref["snapshot_id"], load_snapshot(store, ref["manifest_key"])) for sci, ref in image_snapshot.items()},
