@@ -88,3 +88,50 @@ def test_results_do_not_depend_on_ultralytics_being_imported():
 
     assert inspect_image(b"hello, this is text", ".jpg").status == imaging.NOT_AN_IMAGE
 
+
+
+def _png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_16_bit_grayscale_png_is_accepted_and_hashed_as_ultralytics_reads_it(tmp_path):
+    """A valid ``I;16`` PNG (a depth camera's, a microscope's) is described with its hash and
+    perceptual hash; Ultralytics reads it through OpenCV as 8 bits (the top byte), and its own
+    image check accepts it."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+    from ultralytics.data.utils import verify_image_label
+
+    rng = np.random.default_rng(3)
+    depth = (np.add.outer(np.arange(480), np.arange(640)) * 60 + rng.integers(0, 400, (480, 640))).astype(np.uint16)
+    data = _png(Image.fromarray(depth))
+    info = inspect_image(data, ".png")
+    assert (info.status, info.mode, info.width, info.height) == ("ok", "I;16", 640, 480)
+    (tmp_path / "depth.png").write_bytes(data)
+    as_read = cv2.imread(str(tmp_path / "depth.png"), cv2.IMREAD_COLOR)
+    assert as_read.shape == (480, 640, 3) and as_read.dtype == np.uint8
+    assert info.phash == inspect_image(_png(Image.fromarray(as_read[:, :, 0])), ".png").phash
+    (tmp_path / "depth.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    checked = verify_image_label((str(tmp_path / "depth.png"), str(tmp_path / "depth.txt"), "", False, 1, 0, 0, False))
+    assert checked[0] is not None and checked[-1] == ""
+
+
+@pytest.mark.parametrize(("mode", "fmt"), [("I", "TIFF"), ("F", "TIFF"), ("LA", "PNG"), ("PA", "TIFF"), ("I;16", "TIFF")])
+def test_wide_and_alpha_modes_are_accepted_with_a_perceptual_hash_of_their_content(mode, fmt):
+    import numpy as np
+    from PIL import Image
+
+    ramp = np.add.outer(np.arange(240), np.arange(320)).astype(np.float64)
+    ramp[:120] *= 3  # some structure: the hash of a flat image says nothing
+    if mode in ("I", "F", "I;16"):
+        image = Image.fromarray(ramp.astype({"I": np.int32, "F": np.float32, "I;16": np.uint16}[mode]))
+    else:
+        image = Image.fromarray((ramp % 256).astype(np.uint8)).convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    info = inspect_image(buffer.getvalue())
+    assert (info.status, info.mode) == ("ok", mode)
+    assert info.phash not in ("0000000000000000", "8000000000000000")

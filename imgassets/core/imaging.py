@@ -21,6 +21,8 @@ Rules (documented in ``docs/architecture.md``):
   ``too_large`` before any pixel is decoded.
 * HEIF/HEIC is not a training format here; its Pillow opener is registered only so that results
   never depend on whether Ultralytics (which registers it lazily) was imported first.
+* Every mode Pillow opens is accepted, the wide ones included (16-bit grayscale ``I;16``, 32-bit
+  ``I``, float ``F``, ``LA``, ``PA``): the perceptual hash is taken on 8 bits (:func:`eight_bit`).
 * Multi-frame files (animated WebP, multi-page TIFF, MPO) are validated and described by their
   first frame, which is the frame Ultralytics trains on.
 """
@@ -31,6 +33,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import simplejpeg
 from pi_heif import register_heif_opener
 from PIL import Image, UnidentifiedImageError
@@ -121,8 +124,26 @@ def _decode(data: bytes, image: Image.Image) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         image.load()
+    image = eight_bit(image)
     factor = min(image.size) // PHASH_INPUT_SIDE
-    return image.reduce(factor) if factor > 1 and image.mode not in ("P", "1") else image
+    return image.reduce(factor) if factor > 1 and image.mode not in ("P", "PA", "1") else image  # reduce mixes palette indices
+
+
+def eight_bit(image: Image.Image) -> Image.Image:
+    """``image`` with 8-bit channels, for the perceptual hash (Pillow cannot reduce, and clips when
+    converting, the wider single-channel modes): 16-bit grayscale (``I;16``, ``I;16B``...) keeps
+    its top 8 bits, as OpenCV's ``imread`` gives it to Ultralytics; 32-bit integer (``I``) and
+    float (``F``) images are scaled from their own minimum..maximum to 0..255 (NaN as the
+    minimum). Other modes are returned as they are."""
+    if image.mode.startswith("I;16"):
+        return Image.fromarray((np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8))
+    if image.mode not in ("I", "F"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    finite = np.isfinite(values)
+    low, high = (values[finite].min(), values[finite].max()) if finite.any() else (0.0, 0.0)
+    scaled = np.where(finite, values - low, 0.0) * (255.0 / (high - low) if high > low else 0.0)
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
 
 
 def inspect_image(data: bytes, extension: str = "") -> ImageInfo:
