@@ -23,6 +23,8 @@ table.
 
 from __future__ import annotations
 
+import json
+import math
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
@@ -207,6 +209,37 @@ def _voc_rows(ctx: _Context, label_file: str, parsed: VocFile | str, voc_ids: di
     return rows
 
 
+def _is_number(value: object) -> bool:
+    """A finite JSON number (``True``/``False`` are not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**31
+
+
+def _annotation_fault(ann: object, info: dict | None) -> str | None:
+    """Why COCO annotation ``ann`` (of image ``info``, when found) cannot give a box, or None.
+    Checked before any value is used, so a malformed field is a finding, never a crash."""
+    if not isinstance(ann, dict):
+        return "annotation is not a JSON object"
+    if not _is_int(ann.get("image_id")):
+        return f"image_id must be an integer, got {json.dumps(ann.get('image_id'))[:40]}"
+    if info is None:
+        return None  # reported as referring to no image
+    if not _is_int(ann.get("category_id")):
+        return f"category_id must be an integer, got {json.dumps(ann.get('category_id'))[:40]}"
+    if ann.get("iscrowd") not in (None, 0, 1) or isinstance(ann.get("iscrowd"), bool):
+        return f"iscrowd must be 0 or 1, got {json.dumps(ann.get('iscrowd'))[:40]}"
+    bbox = ann.get("bbox")
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
+        return "bbox must be [x, y, width, height], four numbers"
+    for side in ("width", "height"):
+        if info.get(side) is not None and not (_is_number(info[side]) and info[side] >= 0):
+            return f"its image's {side} must be a number of pixels, got {json.dumps(info[side])[:40]}"
+    return None
+
+
 def _coco_rows(ctx: _Context, label_file: str) -> list[dict]:
     data, error = _read(ctx.folder, label_file)
     parsed = parse_coco(data) if data is not None else None
@@ -219,10 +252,15 @@ def _coco_rows(ctx: _Context, label_file: str) -> list[dict]:
                 for image_id, info in parsed.images.items()}
     rows = []
     for number, ann in enumerate(parsed.annotations, start=1):
-        info = parsed.images.get(ann.get("image_id")) if isinstance(ann, dict) else None
-        image_path, path_error = resolved.get(ann.get("image_id"), (None, None)) if info else (None, None)
+        image_id = ann.get("image_id") if isinstance(ann, dict) and _is_int(ann.get("image_id")) else None
+        info = parsed.images.get(image_id) if image_id is not None else None
+        fault = _annotation_fault(ann, info)
+        image_path, path_error = resolved.get(image_id, (None, None)) if info else (None, None)
         base = ctx.base(label_file, "coco", image_path, str(info.get("file_name")) if info else None)
         row = {**base, "line": number, "class_map_file": label_file}
+        if fault:
+            rows.append({**row, "parse_error": fault})
+            continue
         if info is None:
             rows.append({**row, "parse_error": f"annotation {number} refers to no image in 'images'"})
             continue
@@ -233,8 +271,6 @@ def _coco_rows(ctx: _Context, label_file: str) -> list[dict]:
         bbox = ann.get("bbox")
         if path_error:
             row["parse_error"] = path_error
-        elif not (isinstance(bbox, list) and len(bbox) == 4):
-            row["parse_error"] = "bbox must be [x, y, width, height]"
         elif not (width and height):
             row["parse_error"] = "image size unknown: no readable image and no width/height in 'images'"
         else:

@@ -10,7 +10,11 @@ reported as parse errors, never silently mixed with boxes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+MAX_CLASS_ID = 2**31 - 1
+"""Largest class id (manifests store class ids as 32-bit integers)."""
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,13 @@ def parse_yolo_line(text: str, line: int) -> YoloRow:
         class_value = float(fields[0])
         coords = [float(v) for v in fields[1:]]
     except ValueError:
-        return YoloRow(line, None, None, None, None, None, f"non-numeric value in {text.strip()!r}")
+        return YoloRow(line, None, None, None, None, None, f"non-numeric value in {text.strip()[:80]!r}")
+    if not all(math.isfinite(v) for v in coords):
+        return YoloRow(line, None, None, None, None, None, f"non-finite coordinate in {text.strip()[:80]!r}")
     if not class_value.is_integer():
-        return YoloRow(line, None, *coords, f"class id {fields[0]} is not an integer")
+        return YoloRow(line, None, *coords, f"class id {fields[0][:40]} is not an integer")
+    if not 0 <= class_value <= MAX_CLASS_ID:
+        return YoloRow(line, None, *coords, f"class id {fields[0][:40]} is out of range (0 to {MAX_CLASS_ID})")
     return YoloRow(line, int(class_value), *coords, None)
 
 
