@@ -1,9 +1,10 @@
 """Materialize the whole graph once, in a persistent Dagster instance, and summarise it.
 
 Used by ``imgassets run``. One ``scientist_job`` run per scientist folder (each a partition), then
-one ``training_job`` run. Training runs only when every scientist's blocking checks passed in this
-invocation: a blocking failure anywhere stops the training step, and the summary says which check,
-which scientist and which files. Runs are recorded in the Dagster instance at ``DAGSTER_HOME``, so
+one ``training_job`` run, as the automation in the UI does it: a scientist whose blocking checks
+fail (or whose run fails) is left out, the dataset takes their last good snapshot when they have
+one, and the others train; the summary names who was left out, by which check and files, and the
+exit code is still 1. Training is skipped only when no scientist's run succeeded. Runs are recorded in the Dagster instance at ``DAGSTER_HOME``, so
 they appear afterwards in ``dagster dev``.
 """
 
@@ -64,6 +65,10 @@ class RunSummary:
     evaluation: dict | None = None
     training_skipped: str | None = None
     error: str | None = None
+    left_out: list[dict] = field(default_factory=list)
+    """Scientists whose run was blocked or failed in this invocation: ``{"scientist", "reason",
+    "snapshot_used"}``, the last good snapshot the dataset took instead (null: none, the scientist
+    is not in the dataset)."""
     skipped_folders: list[dict] = field(default_factory=list)
     """Top-level folders that are not scientists: ``{"folder", "reason"}`` (symbolic links, names
     that are not UTF-8 or too long)."""
@@ -187,16 +192,23 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
         outcome, checks = run_scientist(defs, instance, name)
         summary.scientists.append(outcome)
         summary.checks.extend(checks)
-    blocked = [(c.partition, c.name) for c in summary.checks if c.blocking and not c.passed]
-    failed = [s.name for s in summary.scientists if not s.success and not s.blocked_by]
-    if blocked:
-        summary.training_skipped = "blocking checks failed: " + ", ".join(f"{p}/{n}" for p, n in blocked)
-    elif failed:
-        summary.training_skipped = "scientist runs failed: " + ", ".join(failed)
-    else:
-        progress(f"training: dataset from {len(scientist_names)} snapshots, YOLO {training.model}, "
-                 f"{training.epochs} epoch(s) at imgsz {training.imgsz}")
-        summary.dataset, summary.model, summary.evaluation, summary.error, dataset_checks = run_training(
-            defs, instance, training, val_fraction)
-        summary.checks.extend(dataset_checks)
+    for s in summary.scientists:
+        if s.blocked_by:
+            summary.left_out.append({"scientist": s.name, "reason": "blocked by " + ", ".join(s.blocked_by),
+                                     "snapshot_used": None})
+        elif not s.success:
+            summary.left_out.append({"scientist": s.name, "reason": f"run failed: {s.error or 'see the Dagster UI'}",
+                                     "snapshot_used": None})
+    if not any(s.success for s in summary.scientists):
+        summary.training_skipped = "no scientist's run succeeded: " + "; ".join(
+            f"{o['scientist']} {o['reason']}" for o in summary.left_out)
+        return summary
+    progress(f"training: dataset from the latest good snapshots, YOLO {training.model}, "
+             f"{training.epochs} epoch(s) at imgsz {training.imgsz}")
+    summary.dataset, summary.model, summary.evaluation, summary.error, dataset_checks = run_training(
+        defs, instance, training, val_fraction)
+    summary.checks.extend(dataset_checks)
+    used = (summary.dataset or {}).get("snapshots") or {}
+    for entry in summary.left_out:
+        entry["snapshot_used"] = used.get(entry["scientist"])
     return summary

@@ -49,6 +49,13 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
         e = summary.evaluation
         console.print(f"evaluation on the val split: {e['missed_boxes']} missed, {e['spurious_boxes']} spurious boxes "
                       f"-> {e['evaluation_key']}")
+    for entry in summary.left_out:
+        stand_in = entry.get("snapshot_used")
+        used = f"its last good snapshot {stand_in} used" if stand_in else "not in the dataset"
+        console.print(f"[yellow]left out[/] {entry['scientist']}: {entry['reason']} ({used})")
+    for entry in summary.skipped_folders:
+        console.print(f"skipped folder {entry['folder']}: {entry['reason']}", style="yellow", markup=False,
+                      highlight=False)
     if summary.training_skipped:
         console.print(f"[bold red]training skipped[/]: {summary.training_skipped}")
     if summary.error:

@@ -1,5 +1,5 @@
-"""A scientist with a corrupt image and an out-of-range box: the blocking check fails, the
-scientist gets no snapshot, training does not run; the good scientist is unaffected."""
+"""A scientist with a corrupt image and an out-of-range box: the blocking check fails and the
+scientist gets no snapshot; the good scientist is unaffected and trains, as the automation does it."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _small_books(dest, count: int = 12) -> None:
         shutil.copy(source / "train" / "labels" / f"{image.stem}.txt", dest / "labels" / f"{image.stem}.txt")
 
 
-def test_blocking_check_stops_snapshot_and_training(tmp_path):
+def test_a_blocked_scientist_is_left_out_and_the_others_train(tmp_path):
     drive = tmp_path / "drive"
     _small_books(drive / "good")
     _small_books(drive / "bad")
@@ -58,18 +58,23 @@ def test_blocking_check_stops_snapshot_and_training(tmp_path):
         by_name = {s.name: s for s in summary.scientists}
         assert by_name["bad"].blocked_by == ["box_geometry"] and by_name["bad"].snapshot_id is None
         assert by_name["good"].success and by_name["good"].snapshot_id
-        assert summary.model is None and summary.dataset is None and summary.exit_code == 1
-        assert "bad/box_geometry" in summary.training_skipped
-        assert instance.get_latest_materialization_event(dg.AssetKey("yolo_model")) is None
-        assert instance.get_latest_materialization_event(dg.AssetKey("training_dataset")) is None
+        # As the automation does it: the blocked scientist is left out, the others train; still exit 1.
+        assert summary.exit_code == 1 and summary.training_skipped is None
+        assert summary.left_out == [{"scientist": "bad", "reason": "blocked by box_geometry", "snapshot_used": None}]
+        assert set(summary.dataset["snapshots"]) == {"good"} and summary.model is not None
         partitions = instance.get_materialized_partitions(dg.AssetKey("image_snapshot"))
         assert partitions == {"good"}
 
-        # Built later (e.g. from the UI), the dataset holds only snapshots whose checks passed.
-        result = defs.resolve_job_def("training_job").execute_in_process(
-            instance=instance, asset_selection=[dg.AssetKey("training_dataset")])
-        dataset = result.output_for_node("training_dataset")
-        assert set(dataset["snapshots"]) == {"good"}
+        # Fixed, "bad" gets a snapshot; broken again, its last good snapshot stands in for it.
+        bad_label.write_text("0 0.5 0.5 0.4 0.3\n")
+        fixed = materialize_all(defs, instance, str(drive), str(home), ["bad", "good"], TrainingSettings())
+        assert fixed.exit_code == 0 and fixed.left_out == [], fixed.as_dict()
+        last_good = {s.name: s.snapshot_id for s in fixed.scientists}["bad"]
+        bad_label.write_text("0 0.9 0.5 0.4 0.3\n")
+        again = materialize_all(defs, instance, str(drive), str(home), ["bad", "good"], TrainingSettings())
+        assert again.exit_code == 1
+        assert again.left_out == [{"scientist": "bad", "reason": "blocked by box_geometry", "snapshot_used": last_good}]
+        assert again.dataset["snapshots"] == {"bad": last_good, "good": fixed.dataset["snapshots"]["good"]}
     assert tree_hashes(drive) == before
 
 

@@ -83,7 +83,10 @@ def test_run_exits_1_and_names_the_check_scientist_and_file_when_blocked(tmp_pat
     assert proc.returncode == 1, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
     assert summary["scientists"][0]["blocked_by"] == ["class_ids_in_class_map"]
-    assert summary["model"] is None and "dora/class_ids_in_class_map" in summary["training_skipped"]
+    assert summary["model"] is None and summary["training_skipped"] == (
+        "no scientist's run succeeded: dora blocked by class_ids_in_class_map")
+    assert summary["left_out"] == [{"scientist": "dora", "reason": "blocked by class_ids_in_class_map",
+                                    "snapshot_used": None}]
     failing = [c for c in summary["checks"] if not c["passed"]]
     assert failing[0]["findings"] == [{"file": "images/a.txt", "line": 2,
                                        "reason": "class id 5 is not in the class map images/classes.txt"}]
