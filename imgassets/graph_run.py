@@ -17,6 +17,7 @@ import dagster as dg
 
 from imgassets.core.training import TrainingSettings
 from imgassets.defs.partitions import scientists as scientists_partitions
+from imgassets.defs.run_health import OWNER_TAG, owner_tag, reap_dead_runs
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -123,11 +124,17 @@ def _step_error(result: dg.ExecuteInProcessResult) -> str | None:
     return None
 
 
+def run_tags() -> dict[str, str]:
+    """Tags of a run ``imgassets run`` executes: who launched it, and which process runs it
+    (:mod:`imgassets.defs.run_health`)."""
+    return {"imgassets/launched_by": "imgassets run", OWNER_TAG: owner_tag()}
+
+
 def run_scientist(defs: dg.Definitions, instance: dg.DagsterInstance, scientist: str) -> tuple[ScientistOutcome, list[CheckOutcome]]:
     """Run ``scientist_job`` for one partition and read its outcome from the events."""
     result = defs.resolve_job_def("scientist_job").execute_in_process(
         partition_key=scientist, instance=instance, raise_on_error=False, run_config=QUIET_LOGS,
-        tags={"imgassets/launched_by": "imgassets run"},
+        tags=run_tags(),
     )
     meta = _materializations(result)
     checks = _checks(result)
@@ -156,7 +163,7 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
         ops["training_dataset"] = {"config": {"val_fraction": val_fraction}}
     result = defs.resolve_job_def("training_job").execute_in_process(
         instance=instance, raise_on_error=False, run_config={**QUIET_LOGS, "ops": ops},
-        tags={"imgassets/launched_by": "imgassets run"},
+        tags=run_tags(),
     )
     meta = _materializations(result)
     dataset, model = meta.get("training_dataset"), meta.get("yolo_model")
@@ -182,6 +189,8 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
     """Register every scientist as a partition, run each scientist's job, then training (see the
     module docstring for when training is skipped). ``val_fraction``: the dataset's share of
     images in the val split (``None``: the launchpad default)."""
+    for run_id in reap_dead_runs(instance):
+        progress(f"run {run_id} was left STARTED by a process that is gone: marked failed, its slots freed")
     known = set(instance.get_dynamic_partitions(scientists_partitions.name))
     missing = [s for s in scientist_names if s not in known]
     if missing:

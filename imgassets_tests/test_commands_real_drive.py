@@ -99,3 +99,37 @@ def test_run_pull_lineage_models_end_on_coco128(tmp_path):
     assert code == 0, err
     assert linger < EXIT_GRACE_SECONDS
     assert [m["model_id"] for m in json.loads(out)] == [summary["model"]["run_id"]]
+
+
+def test_a_run_killed_during_training_holds_nothing_back(tmp_path):
+    """kill -9 while the model trains: the next ``imgassets run`` marks the dead run failed, frees
+    its ``yolo_training`` slot and trains, instead of waiting for the slot forever."""
+    import signal
+
+    import dagster as dg
+
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_HOME"))}
+    proc = subprocess.Popen([sys.executable, "-m", "imgassets.cli", "run", "--home", str(home), "--epochs", "500",
+                             "--patience", "500"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 300
+        claimed = None
+        while time.monotonic() < deadline and proc.poll() is None and not claimed:
+            time.sleep(1)
+            if (home / "dagster" / "history").is_dir():
+                with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+                    claimed = instance.event_log_storage.get_concurrency_info("yolo_training").claimed_slots
+        assert claimed, "training never claimed its slot"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    [slot] = claimed
+    code, out, err, linger = run_command("run", "--json", "--home", str(home), timeout=300)
+    assert code == 0, err[-3000:]
+    assert f"run {slot.run_id} was left STARTED by a process that is gone: marked failed" in err
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        assert instance.get_run_by_id(slot.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.event_log_storage.get_concurrency_info("yolo_training").claimed_slots == []
+    assert json.loads(out)["model"] is not None
