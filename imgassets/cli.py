@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from imgassets import settings
@@ -105,6 +106,45 @@ def prepare_environment(shared_root: Path | None, home: Path | None, build_demo:
     return home_dir, root
 
 
+INSTANCE_LOCK_WAIT_S = 120
+"""How long ``imgassets run`` waits for another process that is creating the same Dagster instance."""
+
+
+@contextmanager
+def open_instance(dagster_home: Path):
+    """The Dagster instance at ``dagster_home``, created under an exclusive lock
+    (``<dagster_home>/.imgassets-instance.lock``, ``flock``): two commands started at once on a
+    fresh home would otherwise both create its SQLite databases and one fail on the schema
+    version row. Waits up to :data:`INSTANCE_LOCK_WAIT_S` seconds for the other, then raises
+    :class:`UsageError`."""
+    import fcntl
+    import time
+
+    import dagster as dg
+
+    with open(dagster_home / ".imgassets-instance.lock", "w") as lock:
+        deadline = time.monotonic() + INSTANCE_LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise UsageError(f"another process has been creating the Dagster instance at {dagster_home} "
+                                     f"for {INSTANCE_LOCK_WAIT_S} s; try again when it is done") from None
+                time.sleep(0.2)
+        instance = dg.DagsterInstance.get()
+        try:
+            instance.get_runs(limit=1)  # every storage created and stamped while the lock is held
+            instance.event_log_storage.get_concurrency_keys()
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        except BaseException:
+            instance.dispose()
+            raise
+    with instance:
+        yield instance
+
+
 def command_run(args: argparse.Namespace) -> int:
     from imgassets.core.drive import scientist_folders
     from imgassets.core.training import TrainingConfigError, TrainingSettings, check_model_source
@@ -127,8 +167,6 @@ def command_run(args: argparse.Namespace) -> int:
         raise UsageError(f"shared drive root {root} has no scientist folders (expected {root}/<scientist>/...)")
 
     os.environ.setdefault("YOLO_VERBOSE", "False")
-    import dagster as dg
-
     from imgassets.definitions import defs
     from imgassets.graph_run import materialize_all
     from imgassets.summary import print_summary
@@ -136,7 +174,7 @@ def command_run(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(f"imgassets: {message}", file=sys.stderr, flush=True)
 
-    with dg.DagsterInstance.get() as instance:
+    with open_instance(Path(os.environ["DAGSTER_HOME"])) as instance:
         summary = materialize_all(defs, instance, str(root), str(home_dir), names, training, progress,
                                   val_fraction=args.val_fraction)
     summary.skipped_folders = [{"folder": name, "reason": reason} for name, reason in skipped]

@@ -133,3 +133,16 @@ def test_a_run_killed_during_training_holds_nothing_back(tmp_path):
         assert instance.get_run_by_id(slot.run_id).status == dg.DagsterRunStatus.FAILURE
         assert instance.event_log_storage.get_concurrency_info("yolo_training").claimed_slots == []
     assert json.loads(out)["model"] is not None
+
+
+def test_two_runs_started_at_once_on_a_fresh_home_both_finish(tmp_path):
+    drive, home = tmp_path / "drive", tmp_path / "home"
+    coco128_folder(drive / "ana")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_HOME"))}
+    argv = [sys.executable, "-m", "imgassets.cli", "run", "--json", "--shared-root", str(drive), "--home", str(home)]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    results = [p.communicate(timeout=600) for p in procs]
+    for proc, (out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err[-3000:]
+        assert json.loads(out)["ok"] and "IntegrityError" not in err

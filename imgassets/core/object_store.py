@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from imgassets.core.atomic import TMP_PREFIX, atomic_path
 from imgassets.core.hashing import sha256_bytes, sha256_file
 
 CONTENT_PREFIX = "objects/sha256"
@@ -195,23 +196,18 @@ class LocalObjectStore:
         source = self._path(key)
         if not source.is_file():
             raise ObjectNotFoundError(f"{key} not found in {self.describe()}")
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".tmp-{dest.name}")
-        tmp.unlink(missing_ok=True)
-        shutil.copyfile(source, tmp)
-        expected = sha256_of_key(key)
-        if expected is not None and sha256_file(str(tmp)) != expected:
-            tmp.unlink()
-            raise IntegrityError(f"{key} in {self.describe()}: content does not match its SHA-256 key")
-        os.replace(tmp, dest)
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(source, tmp)
+            expected = sha256_of_key(key)
+            if expected is not None and sha256_file(tmp) != expected:
+                raise IntegrityError(f"{key} in {self.describe()}: content does not match its SHA-256 key")
 
     def list_keys(self, prefix: str) -> Iterator[str]:
         base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
         if not base.exists():
             return
         for path in sorted(base.rglob("*")):
-            if path.is_file() and not path.name.startswith(".tmp-"):
+            if path.is_file() and not path.name.startswith(TMP_PREFIX):
                 yield path.relative_to(self.root).as_posix()
 
     def delete(self, key: str) -> None:

@@ -27,13 +27,13 @@ import json
 import os
 import shutil
 import stat
-import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.progress import Progress
 
+from imgassets.core.atomic import atomic_path
 from imgassets.core.dataset import (
     DATASET_ID_PATTERN,
     SPLITS,
@@ -193,11 +193,9 @@ def _write_verified(path: Path, data: bytes) -> None:
     """Put verified ``data`` in the cache at ``path``: written under a temporary name (unique per
     process and thread), made read-only with its sentinel mtime, then renamed into place, so the
     cache never holds a partial file under its name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}")
-    tmp.write_bytes(data)
-    _mark_verified(tmp, data[:2] + data[-2:])
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # a full disk leaves no partial file behind, under any name
+        Path(tmp).write_bytes(data)
+        _mark_verified(Path(tmp), data[:2] + data[-2:])
 
 
 def _needs_private_copy(fmt: str, sentinel: int | None) -> bool:
@@ -241,20 +239,26 @@ def place(cached: Path, target: Path, fmt: str) -> bool:
             return True
     except FileNotFoundError:
         pass
-    tmp = target.with_name(f".tmp-{target.name}")
-    tmp.unlink(missing_ok=True)
     linked = False
-    if not _needs_private_copy(fmt, _sentinel(str(cached))):
-        try:
-            os.link(cached, tmp)
-            linked = True
-        except OSError:
-            pass
-    if not linked:
-        shutil.copyfile(cached, tmp)
-        tmp.chmod(stat.S_IWUSR | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        if not _needs_private_copy(fmt, _sentinel(str(cached))):
+            try:
+                os.replace(_linked_beside(cached, tmp), tmp)
+                linked = True
+            except OSError:
+                pass
+        if not linked:
+            shutil.copyfile(cached, tmp)
+            os.chmod(tmp, stat.S_IWUSR | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     return linked
+
+
+def _linked_beside(cached: Path, tmp: str) -> str:
+    """A hardlink to ``cached`` under a name beside ``tmp`` (``tmp`` + ``.link``); raises ``OSError``
+    when the link cannot be made (another filesystem)."""
+    link = tmp + ".link"
+    os.link(cached, link)
+    return link
 
 
 def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str | Path, cache_dir: str | Path,

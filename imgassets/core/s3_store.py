@@ -22,7 +22,6 @@ Same behaviour as :class:`imgassets.core.object_store.LocalObjectStore` (see tha
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -31,6 +30,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
+from imgassets.core.atomic import atomic_path
 from imgassets.core.hashing import sha256_file
 from imgassets.core.object_store import (
     IntegrityError,
@@ -181,19 +181,16 @@ class S3ObjectStore:
 
     def get_file(self, key: str, dest: str | Path) -> None:
         """Download to ``dest`` atomically, verified; a corrupt download is removed, never kept."""
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".tmp-{dest.name}")
-        tmp.unlink(missing_ok=True)
-        stat = self._call(f"get {key}", lambda: self._client.fget_object(
-            self.bucket, key, str(tmp), tmp_file_path=str(tmp) + ".part"), key)
-        metadata = {k.lower(): v for k, v in (stat.metadata or {}).items()}
-        expected = self._expected_sha(key, metadata)
-        if expected is not None:
-            if sha256_file(str(tmp)) != expected:
-                tmp.unlink(missing_ok=True)
+        with atomic_path(dest) as tmp:
+            try:
+                stat = self._call(f"get {key}", lambda: self._client.fget_object(
+                    self.bucket, key, tmp, tmp_file_path=tmp + ".part"), key)
+            finally:
+                Path(tmp + ".part").unlink(missing_ok=True)
+            metadata = {k.lower(): v for k, v in (stat.metadata or {}).items()}
+            expected = self._expected_sha(key, metadata)
+            if expected is not None and sha256_file(tmp) != expected:
                 raise IntegrityError(f"{key} in {self.describe()}: downloaded content does not match SHA-256 {expected[:12]}…")
-        os.replace(tmp, dest)
 
     def list_keys(self, prefix: str) -> Iterator[str]:
         objects = self._call(f"list {prefix}", lambda: list(self._client.list_objects(self.bucket, prefix=prefix, recursive=True)))

@@ -10,6 +10,7 @@ from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 from dagster._core.storage.upath_io_manager import UPathIOManager
 from upath import UPath
 
+from imgassets.core.atomic import atomic_path
 from imgassets.defs.resources import ObjectStoreResource
 
 
@@ -19,10 +20,8 @@ class ParquetIOManager(UPathIOManager):
     extension = ".parquet"
 
     def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".tmp-{path.name}")
-        obj.to_parquet(str(tmp), index=False)
-        os.replace(str(tmp), str(path))
+        with atomic_path(str(path)) as tmp:  # unique per writer: concurrent runs of a partition never tear it
+            obj.to_parquet(tmp, index=False)
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
         return pd.read_parquet(str(path))
