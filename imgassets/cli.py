@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -79,6 +80,13 @@ def prepare_environment(shared_root: Path | None, home: Path | None, build_demo:
     the instance's ``dagster.yaml`` when missing, and build the demo drive when no root is given."""
     home_dir = (home or settings.home()).expanduser().resolve()
     os.environ[settings.HOME_ENV] = str(home_dir)
+    dagster_home = settings.dagster_home(home_dir)
+    try:
+        dagster_home.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=dagster_home):
+            pass
+    except OSError as exc:
+        raise UsageError(f"home {home_dir} is not writable: {exc.strerror or exc}") from None
     if shared_root is None and os.environ.get(settings.SHARED_ROOT_ENV):
         shared_root = Path(os.environ[settings.SHARED_ROOT_ENV])
     if shared_root is None:
@@ -92,9 +100,10 @@ def prepare_environment(shared_root: Path | None, home: Path | None, build_demo:
         raise UsageError(f"shared drive root {root} does not exist or is not a directory")
     if home_dir == root or root in home_dir.parents:
         raise UsageError(f"home {home_dir} must not be inside the shared drive root {root}: it would be read as a scientist folder")
+    if home_dir in root.parents and root != settings.demo_drive(home_dir):
+        raise UsageError(f"shared drive root {root} must not be inside the home {home_dir}: the object store's "
+                         "folders would be read as scientists")
     os.environ[settings.SHARED_ROOT_ENV] = str(root)
-    dagster_home = settings.dagster_home(home_dir)
-    dagster_home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     instance_yaml = dagster_home / "dagster.yaml"
     if not instance_yaml.exists():

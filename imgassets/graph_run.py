@@ -51,6 +51,9 @@ class ScientistOutcome:
     uploaded_objects: int = 0
     blocked_by: list[str] = field(default_factory=list)
     error: str | None = None
+    left_out: list[dict] = field(default_factory=list)
+    """Images left out of the snapshot (``file``, ``line`` 0, ``reason``): their file vanished or
+    changed after it was indexed; the next run indexes them again."""
 
 
 @dataclass
@@ -116,11 +119,22 @@ def _checks(result: dg.ExecuteInProcessResult) -> list[CheckOutcome]:
 
 
 def _step_error(result: dg.ExecuteInProcessResult) -> str | None:
+    """``<step>: <message>`` of the run's first failed step (a failed blocking check excepted), the
+    message of the error's root cause: Dagster wraps what a step raised ("Error occurred while
+    executing op ..."), and the cause is what names the file, endpoint or bucket."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error:
             error = event.step_failure_data.error
-            if "DagsterAssetCheckFailedError" not in (error.cls_name or ""):
-                return f"{event.step_key}: {error.message.strip()}"
+            if "DagsterAssetCheckFailedError" in (error.cls_name or ""):
+                continue
+            while error.cause is not None and (error.cls_name or "").startswith("Dagster") \
+                    and error.cls_name not in ("DagsterFailure", "Failure"):
+                error = error.cause
+            message = error.message.strip()
+            head, _, rest = message.partition(": ")
+            if error.cls_name and head.rpartition(".")[2] == error.cls_name and rest:
+                message = rest  # "module.ErrorClass: text" -> "text"
+            return f"{event.step_key}: {message}"
     return None
 
 
@@ -146,6 +160,7 @@ def run_scientist(defs: dg.Definitions, instance: dg.DagsterInstance, scientist:
         rejected=decode.findings if decode else [], boxes=int(labels.get("boxes", 0)),
         snapshot_id=snapshot.get("snapshot_id"), uploaded_objects=int(snapshot.get("uploaded_objects", 0)),
         blocked_by=[c.name for c in checks if c.blocking and not c.passed],
+        left_out=list(snapshot.get("left_out") or []),
         error=None if result.success else _step_error(result),
     )
     return outcome, checks

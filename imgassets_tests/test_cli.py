@@ -228,3 +228,31 @@ def test_pull_into_a_folder_of_other_files_is_a_usage_error(tmp_path):
     proc = run_cli("pull", "latest", str(tmp_path / "dest"), "--home", str(tmp_path / "home"))
     assert proc.returncode == 2 and "holds files that are not a pulled dataset (notes.txt)" in proc.stderr
     assert sorted(p.name for p in (tmp_path / "dest").iterdir()) == ["notes.txt"]
+
+
+def test_a_home_that_cannot_be_written_is_a_usage_error(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    proc = run_cli("run", "--home", str(tmp_path / "file" / "home"))
+    assert proc.returncode == 2 and "is not writable" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_shared_root_inside_the_home_is_a_usage_error(tmp_path):
+    (tmp_path / "home" / "objects" / "datasets").mkdir(parents=True)
+    proc = run_cli("run", "--home", str(tmp_path / "home"), "--shared-root", str(tmp_path / "home" / "objects"))
+    assert proc.returncode == 2 and "must not be inside the home" in proc.stderr
+
+
+def test_the_json_error_names_the_cause_not_dagsters_wrapper(tmp_path):
+    from imgassets_tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, free_port
+
+    drive = tmp_path / "drive"
+    (drive / "ana").mkdir(parents=True)
+    (drive / "ana" / "a.jpg").write_bytes(jpeg_bytes())
+    endpoint = f"127.0.0.1:{free_port()}"
+    env = {"IMGASSETS_DEPLOYMENT": "production", "IMGASSETS_S3_ENDPOINT": endpoint, "IMGASSETS_S3_BUCKET": "vision",
+           "IMGASSETS_S3_ACCESS_KEY": S3_ACCESS_KEY, "IMGASSETS_S3_SECRET_KEY": S3_SECRET_KEY}
+    proc = run_cli("run", "--json", "--shared-root", str(drive), "--home", str(tmp_path / "home"), env_extra=env)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    [ana] = json.loads(proc.stdout)["scientists"]
+    assert ana["error"].startswith("image_index: S3 bucket vision at http://")
+    assert f"{endpoint}: endpoint unreachable" in ana["error"] and "Error occurred while" not in ana["error"]

@@ -18,7 +18,7 @@ from imgassets.core.dataset import (
 from imgassets.core.hashing import sha256_bytes
 from imgassets.core.image_index import build_image_index
 from imgassets.core.label_table import build_label_table
-from imgassets.core.object_store import LocalObjectStore
+from imgassets.core.object_store import LocalObjectStore, content_key
 from imgassets.core.pull import materialize_dataset
 from imgassets.core.snapshot import SnapshotError, commit_snapshot, snapshot_records
 from imgassets_tests.conftest import jpeg_bytes
@@ -61,14 +61,16 @@ def test_bad_labels_never_reach_a_snapshot(tmp_path):
         snapshot_records(index, build_label_table(folder, index))
 
 
-def test_a_file_changed_after_indexing_is_refused_and_no_manifest_is_written(tmp_path):
+def test_a_file_changed_after_indexing_is_left_out_and_never_stored_under_its_old_hash(tmp_path):
     folder = _scientist(tmp_path, "ana", {"a": "", "b": ""})
     records = _records(folder)
     (folder / "images" / "b.jpg").write_bytes(jpeg_bytes(color=(1, 2, 3)))
     store = LocalObjectStore(tmp_path / "store")
-    with pytest.raises(SnapshotError, match="b.jpg: file changed since it was indexed"):
-        commit_snapshot(store, "ana", folder, records)
-    assert list(store.list_keys("snapshots")) == []
+    result = commit_snapshot(store, "ana", folder, records)
+    assert result.left_out == (("images/b.jpg", "changed since it was indexed (content hash differs)"),)
+    old_b = next(r["sha256"] for r in records if r["path"] == "images/b.jpg")
+    assert not store.exists(content_key(old_b))
+    assert [r["path"] for r in load_snapshot(store, result.manifest_key)] == ["images/a.jpg"]
 
 
 def test_split_is_deterministic_by_content_hash_and_never_empty():

@@ -111,3 +111,29 @@ def test_no_previous_snapshot_or_a_missing_or_unreadable_manifest_vouches_for_no
     assert stored_objects(s3_store, "snapshots/ana/0000000000000000.parquet") == frozenset()
     s3_store.put_bytes("snapshots/ana/1111111111111111.parquet", b"not parquet")
     assert stored_objects(s3_store, "snapshots/ana/1111111111111111.parquet") == frozenset()
+
+
+def test_an_image_that_vanished_or_changed_after_indexing_is_left_out_with_a_reason(tmp_path):
+    from imgassets.core.dataset import load_snapshot
+    from imgassets.core.image_index import build_image_index
+    from imgassets.core.label_table import build_label_table
+    from imgassets.core.object_store import LocalObjectStore
+    from imgassets.core.snapshot import commit_snapshot, snapshot_records
+    from imgassets_tests.conftest import jpeg_bytes
+
+    folder = tmp_path / "ana"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"{i}.jpg").write_bytes(jpeg_bytes(color=(i * 40, 1, 1)))
+    index = build_image_index(folder)
+    records = snapshot_records(index, build_label_table(folder, index))
+    (folder / "1.jpg").unlink()
+    (folder / "3.jpg").write_bytes(jpeg_bytes(color=(7, 7, 7)))
+    store = LocalObjectStore(tmp_path / "objects")
+    result = commit_snapshot(store, "ana", folder, records)
+    assert [p for p, _ in result.left_out] == ["1.jpg", "3.jpg"]
+    assert "vanished or unreadable since it was indexed" in dict(result.left_out)["1.jpg"]
+    assert dict(result.left_out)["3.jpg"] == "changed since it was indexed (content hash differs)"
+    assert sorted(r["path"] for r in load_snapshot(store, result.manifest_key)) == ["0.jpg", "2.jpg", "4.jpg"]
+    remaining = [r for r in records if r["path"] not in ("1.jpg", "3.jpg")]
+    assert result.snapshot_id == commit_snapshot(LocalObjectStore(tmp_path / "other"), "ana", folder, remaining).snapshot_id

@@ -39,6 +39,7 @@ from imgassets.core.manifest import (
     to_parquet_bytes,
 )
 from imgassets.core.object_store import ObjectNotFoundError, ObjectStore, content_key
+from imgassets.core.source_files import open_source
 
 
 class SnapshotError(RuntimeError):
@@ -60,6 +61,9 @@ class SnapshotResult:
     """Objects already in the store: found by an existence check, or listed by the previous snapshot."""
     checked_objects: int = 0
     """Existence checks made (the objects not listed by the previous snapshot)."""
+    left_out: tuple[tuple[str, str], ...] = ()
+    """``(path, reason)`` of images left out of the snapshot because their file vanished or changed
+    after the image index read it (the next run indexes them again)."""
 
 
 def manifest_key(scientist: str, snapshot_id: str) -> str:
@@ -104,27 +108,45 @@ def snapshot_records(index: pd.DataFrame, labels: pd.DataFrame) -> list[dict]:
     return snapshot_table(index, labels).to_pylist()
 
 
+class SourceChangedError(SnapshotError):
+    """An image's file vanished, became unreadable or changed after the image index read it."""
+
+
 def upload_object(store: ObjectStore, source: str | Path, sha256: str) -> int:
     """Upload ``source`` to its content-addressed key unless the object exists; return the bytes
-    uploaded (0 when it existed). Raises :class:`SnapshotError` when the file no longer has ``sha256``."""
+    uploaded (0 when it existed). Raises :class:`SourceChangedError` when the file is gone,
+    unreadable or no longer has ``sha256``."""
     key = content_key(sha256)
     if store.exists(key):
         return 0
-    with open(source, "rb") as handle:
-        data = handle.read()
+    try:
+        with open_source(os.path.dirname(os.fspath(source)), os.path.basename(os.fspath(source)),
+                         root="/") as handle:  # the index already refused links out of the root
+            data = handle.read()
+    except OSError as exc:
+        raise SourceChangedError(f"vanished or unreadable since it was indexed: {getattr(exc, 'reason', exc)}") from None
     if sha256_bytes(data) != sha256:
-        raise SnapshotError(f"{source}: file changed since it was indexed; run the image index again")
+        raise SourceChangedError("changed since it was indexed (content hash differs)")
     store.put_bytes(key, data, sha256=sha256)
     return len(data)
 
 
-def _upload_chunk(store: ObjectStore, chunk: list[tuple[str, str]]) -> list[int]:
-    return [upload_object(store, path, sha) for sha, path in chunk]
+def _upload_chunk(store: ObjectStore, chunk: list[tuple[str, str]]) -> list[int | SourceChangedError]:
+    results: list[int | SourceChangedError] = []
+    for sha, path in chunk:
+        try:
+            results.append(upload_object(store, path, sha))
+        except SourceChangedError as exc:
+            results.append(exc)
+    return results
 
 
-def upload_objects(store: ObjectStore, sources: dict[str, str | Path], workers: int | None = None) -> tuple[int, int]:
+def upload_objects(store: ObjectStore, sources: dict[str, str | Path], workers: int | None = None,
+                   changed: dict[str, str] | None = None) -> tuple[int, int]:
     """Upload ``{sha256: source path}`` on ``workers`` threads (default: the store's
-    ``upload_workers``); return (objects uploaded, bytes).
+    ``upload_workers``); return (objects uploaded, bytes). A source that vanished or changed since
+    it was indexed is not uploaded: its hash and the reason go in ``changed`` (raised as
+    :class:`SourceChangedError` when ``changed`` is None).
 
     Objects go to the threads in chunks (about four per thread, at most 64 objects each): one task
     per object would cost more than the existence check of an object that is already stored. On
@@ -136,10 +158,15 @@ def upload_objects(store: ObjectStore, sources: dict[str, str | Path], workers: 
     size = max(1, min(64, len(items) // (max(1, workers) * 4)))
     uploaded = uploaded_bytes = 0
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="upload") as pool:
-        futures = [pool.submit(_upload_chunk, store, items[i:i + size]) for i in range(0, len(items), size)]
+        futures = {pool.submit(_upload_chunk, store, items[i:i + size]): i for i in range(0, len(items), size)}
         try:
             for future in as_completed(futures):
-                for count in future.result():
+                for (sha, _), count in zip(items[futures[future]:futures[future] + size], future.result(), strict=True):
+                    if isinstance(count, SourceChangedError):
+                        if changed is None:
+                            raise count
+                        changed[sha] = str(count)
+                        continue
                     uploaded += count > 0
                     uploaded_bytes += count
         except BaseException:
@@ -169,12 +196,20 @@ def commit_snapshot(store: ObjectStore, scientist: str, folder: str | Path, reco
     content hashes known to be in the store (:func:`stored_objects` of the scientist's previous
     snapshot), neither checked nor uploaded."""
     table = manifest_table(records, SNAPSHOT_SCHEMA)
-    snapshot_id = manifest_id(table, {"scientist": scientist})
     base = os.fspath(folder)
     hashes = table.column("sha256").to_pylist()
     sources = {sha: f"{base}/{path}" for sha, path in zip(hashes, table.column("path").to_pylist(), strict=True)
                if sha not in stored}
-    uploaded, uploaded_bytes = upload_objects(store, sources, workers) if sources else (0, 0)
+    changed: dict[str, str] = {}
+    uploaded, uploaded_bytes = upload_objects(store, sources, workers, changed) if sources else (0, 0)
+    left_out: tuple[tuple[str, str], ...] = ()
+    if changed:  # the manifest lists only what is in the store: those images wait for the next run
+        keep = pc.invert(pc.is_in(table.column("sha256"), pa.array(list(changed), pa.string())))
+        left_out = tuple(sorted((path, changed[sha]) for sha, path in zip(hashes, table.column("path").to_pylist(),
+                                                                           strict=True) if sha in changed))
+        table = table.filter(keep)
+        hashes = table.column("sha256").to_pylist()
+    snapshot_id = manifest_id(table, {"scientist": scientist})
     existing = len(set(hashes)) - uploaded
     key = manifest_key(scientist, snapshot_id)
     if not store.exists(key):
@@ -182,4 +217,4 @@ def commit_snapshot(store: ObjectStore, scientist: str, folder: str | Path, reco
         store.put_bytes(key, to_parquet_bytes(table, SNAPSHOT_SCHEMA, meta))
     boxes = pc.sum(pc.list_value_length(table.column("boxes"))).as_py() or 0
     return SnapshotResult(scientist, snapshot_id, key, table.num_rows, boxes, uploaded, uploaded_bytes, existing,
-                          len(sources))
+                          len(sources), left_out)

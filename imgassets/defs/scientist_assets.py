@@ -118,6 +118,8 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
         if move else None
     report_key = result.manifest_key.replace(".parquet", ".report.json")
     store.put_bytes(report_key, json.dumps(quality_report(scientist, folder, image_index, label_table), indent=1).encode())
+    for path, reason in result.left_out:
+        context.log.warning(f"{path} left out of snapshot {result.snapshot_id}: {reason}")
     context.log.info(f"snapshot {result.snapshot_id}: {result.uploaded_objects} objects uploaded, "
                      f"{result.existing_objects} already in {store.describe()} "
                      f"({result.checked_objects} checked, the rest listed by the previous snapshot)")
@@ -133,6 +135,7 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
         "uploaded_bytes": result.uploaded_bytes,
         "existing_objects": result.existing_objects,
         "checked_objects": result.checked_objects,
+        "left_out": dg.MetadataValue.json([{"file": p, "line": 0, "reason": r} for p, r in result.left_out]),
         "object_store": store.describe(),
         "archive_mode": shared_drive.archive_mode,
         **(archive_metadata(archived) if archived else {}),
