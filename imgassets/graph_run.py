@@ -127,6 +127,8 @@ def _step_error(result: dg.ExecuteInProcessResult) -> str | None:
             error = event.step_failure_data.error
             if "DagsterAssetCheckFailedError" in (error.cls_name or ""):
                 continue
+            if error.cls_name == "DagsterExecutionInterruptedError":
+                return f"{event.step_key}: interrupted (SIGTERM or Ctrl-C); nothing half-written was kept"
             while error.cause is not None and (error.cls_name or "").startswith("Dagster") \
                     and error.cls_name not in ("DagsterFailure", "Failure"):
                 error = error.cause

@@ -78,7 +78,7 @@ class S3ObjectStore:
 
     def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, *, secure: bool = False,
                  region: str | None = None, max_connections: int = 16, retries: int = 2,
-                 part_size: int = DEFAULT_PART_SIZE, create_bucket: bool = True):
+                 part_size: int = DEFAULT_PART_SIZE, create_bucket: bool = True, read_timeout: float = READ_TIMEOUT_S):
         self.endpoint = endpoint
         self.bucket = bucket
         self.upload_workers = max_connections  # one upload thread per pooled connection
@@ -86,7 +86,7 @@ class S3ObjectStore:
         self.part_size = part_size
         http = urllib3.PoolManager(
             maxsize=max_connections, block=True,
-            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S),
+            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=read_timeout),
             retries=urllib3.Retry(total=retries, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504],
                                   allowed_methods=None, raise_on_status=False),
         )

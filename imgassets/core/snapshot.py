@@ -157,21 +157,24 @@ def upload_objects(store: ObjectStore, sources: dict[str, str | Path], workers: 
     workers = workers or store.upload_workers
     size = max(1, min(64, len(items) // (max(1, workers) * 4)))
     uploaded = uploaded_bytes = 0
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="upload") as pool:
-        futures = {pool.submit(_upload_chunk, store, items[i:i + size]): i for i in range(0, len(items), size)}
-        try:
-            for future in as_completed(futures):
-                for (sha, _), count in zip(items[futures[future]:futures[future] + size], future.result(), strict=True):
-                    if isinstance(count, SourceChangedError):
-                        if changed is None:
-                            raise count
-                        changed[sha] = str(count)
-                        continue
-                    uploaded += count > 0
-                    uploaded_bytes += count
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="upload")
+    futures = {pool.submit(_upload_chunk, store, items[i:i + size]): i for i in range(0, len(items), size)}
+    try:
+        for future in as_completed(futures):
+            for (sha, _), count in zip(items[futures[future]:futures[future] + size], future.result(), strict=True):
+                if isinstance(count, SourceChangedError):
+                    if changed is None:
+                        raise count
+                    changed[sha] = str(count)
+                    continue
+                uploaded += count > 0
+                uploaded_bytes += count
+    except BaseException as exc:
+        # An upload error: wait for the running chunks (they end within the store's timeouts). An
+        # interrupt (SIGTERM, Ctrl-C; not an Exception): never wait on a request to a frozen endpoint.
+        pool.shutdown(wait=isinstance(exc, Exception), cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return uploaded, uploaded_bytes
 
 
