@@ -235,6 +235,10 @@ def command_pull(args: argparse.Namespace) -> int:
     except ManifestError as exc:
         print(f"imgassets: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a full or read-only disk under DEST or the cache
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"imgassets: error: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     summary = {**{k: getattr(result, k) for k in result.__dataclass_fields__}, "data_yaml": str(result.data_yaml)}
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -199,6 +199,19 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
     return dataset, model, evaluation, error, checks
 
 
+def _instance_failure(exc: Exception, home: str) -> str:
+    """What to tell a user whose Dagster instance failed mid-command: the error's first line and the
+    free space of the home (a full disk is the usual cause, and SQLite reports it as an I/O error)."""
+    import shutil
+
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    try:
+        free = f"; {shutil.disk_usage(home).free / 2**20:.1f} MiB free under {home}"
+    except OSError:
+        free = ""
+    return f"the Dagster instance failed: {type(exc).__name__}: {first}{free}"
+
+
 def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_root: str, home: str,
                     scientist_names: list[str], training: TrainingSettings,
                     progress: Callable[[str], None] = lambda message: None,
@@ -215,7 +228,11 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
     summary = RunSummary(shared_root=shared_root, home=home, scientists=[], checks=[])
     for name in scientist_names:
         progress(f"scientist {name}: index, labels, checks, snapshot")
-        outcome, checks = run_scientist(defs, instance, name)
+        try:
+            outcome, checks = run_scientist(defs, instance, name)
+        except Exception as exc:  # the instance itself failed (a full disk under DAGSTER_HOME...): say so, stop
+            summary.error = f"scientist {name}: {_instance_failure(exc, home)}"
+            return summary
         summary.scientists.append(outcome)
         summary.checks.extend(checks)
     for s in summary.scientists:
@@ -231,8 +248,12 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
         return summary
     progress(f"training: dataset from the latest good snapshots, YOLO {training.model}, "
              f"{training.epochs} epoch(s) at imgsz {training.imgsz}")
-    summary.dataset, summary.model, summary.evaluation, summary.error, dataset_checks = run_training(
-        defs, instance, training, val_fraction)
+    try:
+        summary.dataset, summary.model, summary.evaluation, summary.error, dataset_checks = run_training(
+            defs, instance, training, val_fraction)
+    except Exception as exc:  # as above
+        summary.error = f"training: {_instance_failure(exc, home)}"
+        return summary
     summary.checks.extend(dataset_checks)
     used = (summary.dataset or {}).get("snapshots") or {}
     for entry in summary.left_out:

@@ -256,3 +256,28 @@ def test_the_json_error_names_the_cause_not_dagsters_wrapper(tmp_path):
     [ana] = json.loads(proc.stdout)["scientists"]
     assert ana["error"].startswith("image_index: S3 bucket vision at http://")
     assert f"{endpoint}: endpoint unreachable" in ana["error"] and "Error occurred while" not in ana["error"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs (needs root and mount; skipped elsewhere), unmounted after the test."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_during_a_pull_is_one_clear_error_and_leaves_no_partial_file(tmp_path, small_disk):
+    from imgassets.core.object_store import LocalObjectStore
+
+    dataset_id = _stored_dataset(LocalObjectStore(tmp_path / "home" / "objects"), tmp_path / "drive")
+    (small_disk / "filler").write_bytes(b"\0" * (2 * 2**20 - 8 * 1024))  # room for two 4 KiB pages, not ten files
+    proc = run_cli("pull", dataset_id, str(small_disk / "dest"), "--home", str(tmp_path / "home"),
+                   "--cache", str(small_disk / "cache"))
+    assert proc.returncode == 1, proc.stderr
+    assert "No space left on device" in proc.stderr and "Traceback" not in proc.stderr
+    leftovers = [p for p in small_disk.rglob("*") if p.name.startswith(".tmp-")]
+    assert leftovers == []

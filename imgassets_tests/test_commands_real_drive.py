@@ -146,3 +146,26 @@ def test_two_runs_started_at_once_on_a_fresh_home_both_finish(tmp_path):
     for proc, (out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err[-3000:]
         assert json.loads(out)["ok"] and "IntegrityError" not in err
+
+
+def test_a_home_that_fills_up_mid_run_still_gives_the_json_summary(tmp_path):
+    """The home on a 24 MiB disk, coco128 (20 MB) to ingest and stage: the disk fills during the run
+    (objects, staging, the instance's SQLite). The command still ends with exit 1 and its JSON,
+    whose error says how much space is left, and no temporary file stays behind."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)], capture_output=True)
+    if made.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        coco128_folder(tmp_path / "drive" / "ana")
+        code, out, err, linger = run_command("run", "--json", "--shared-root", str(tmp_path / "drive"),
+                                             "--home", str(disk / "home"))
+        assert code == 1, err[-2000:]
+        assert linger < EXIT_GRACE_SECONDS
+        summary = json.loads(out)
+        errors = [summary["error"], *(s["error"] for s in summary["scientists"])]
+        assert any(e and ("MiB free under" in e or "No space left on device" in e) for e in errors), errors
+        assert [p for p in disk.rglob("*") if p.name.startswith(".tmp-")] == []
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
