@@ -296,13 +296,15 @@ def command_models(args: argparse.Namespace) -> int:
 def command_ui(args: argparse.Namespace) -> int:
     prepare_environment(args.shared_root, args.home)
     workspace = REPO_ROOT / "workspace.yaml"
-    argv = ["dagster", "dev", "-p", str(args.port)]
+    # This interpreter's dagster, whether or not its environment is activated (on PATH)
+    argv = [sys.executable, "-m", "dagster", "dev", "-p", str(args.port)]
     if workspace.is_file():
         argv += ["-w", str(workspace)]
     else:
         argv += ["-m", "imgassets.definitions"]
-    print(f"imgassets: DAGSTER_HOME={os.environ['DAGSTER_HOME']}; starting {' '.join(argv)}", file=sys.stderr)
-    os.execvp(argv[0], argv)
+    print(f"imgassets: DAGSTER_HOME={os.environ['DAGSTER_HOME']}; starting {' '.join(argv[2:])}", file=sys.stderr,
+          flush=True)
+    os.execv(argv[0], argv)
     return 0
 
 

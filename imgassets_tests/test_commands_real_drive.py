@@ -169,3 +169,70 @@ def test_a_home_that_fills_up_mid_run_still_gives_the_json_summary(tmp_path):
         assert [p for p in disk.rglob("*") if p.name.startswith(".tmp-")] == []
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_run_skips_folders_no_partition_can_hold_and_runs_the_others(tmp_path):
+    drive, home = tmp_path / "drive", tmp_path / "home"
+    coco128_folder(drive / "ana")
+    os.mkdir(os.fsencode(drive) + b"/r\xe9sultats")  # Latin-1 name: not UTF-8
+    (drive / ("x" * 230)).mkdir()
+    (tmp_path / "private").mkdir()
+    os.symlink(tmp_path / "private", drive / "mallory")
+    code, out, err, linger = run_command("run", "--json", "--shared-root", str(drive), "--home", str(home))
+    assert code == 0, err[-3000:]
+    summary = json.loads(out)
+    assert [s["name"] for s in summary["scientists"]] == ["ana"] and summary["model"] is not None
+    skipped = {s["folder"]: s["reason"] for s in summary["skipped_folders"]}
+    assert set(skipped) == {"mallory", "r\\xe9sultats", "x" * 230}
+    assert "not followed" in skipped["mallory"] and "not valid UTF-8" in skipped["r\\xe9sultats"]
+
+
+def test_ui_starts_serves_and_ends_with_every_process_on_sigterm(tmp_path):
+    import signal
+
+    import requests
+
+    from imgassets_tests.conftest import free_port
+
+    drive = tmp_path / "drive"
+    (drive / "ana").mkdir(parents=True)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_HOME"))}
+    env["IMGASSETS_DRIVE_SENSOR"] = "stopped"
+    proc = subprocess.Popen([sys.executable, "-m", "imgassets.cli", "ui", "--port", str(port), "--home",
+                             str(tmp_path / "home"), "--shared-root", str(drive)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    try:
+        deadline, served = time.monotonic() + 180, False
+        while time.monotonic() < deadline and not served and proc.poll() is None:
+            try:
+                served = requests.get(f"http://127.0.0.1:{port}/server_info", timeout=5).ok
+            except requests.RequestException:
+                time.sleep(1)
+        assert served, "the UI never answered"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _group_alive(proc.pid):
+            time.sleep(0.5)
+        assert not _group_alive(proc.pid), "processes of imgassets ui outlived it"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while a process other than a zombie is left in process group ``pgid``."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
