@@ -6,7 +6,7 @@ change does (repeating one call on the same inputs only measures the reuse paths
 Generates a tree, ingests it cold, then for each round applies a new change of ``--change`` of the
 images (half modified, half new; a new seed each round) and times, summed over the scientists: the
 sensor tick (walk, fingerprints, listings stored), the incremental image index of the tick's
-listing, the label table, the manifest (:func:`~imgassets.core.snapshot.snapshot_table`, with the
+listing, the label table, the manifest (:func:`~imgassets.core.versioning.snapshot.snapshot_table`, with the
 blocking label checks) and the commit (existence checks of new objects, uploads, manifest). Prints
 one line per round (milliseconds) and the ratio of the round to the cold ingest. A round that
 includes a full garbage collection of this process (about 130 ms with Dagster loaded, here) shows
@@ -25,11 +25,11 @@ import dagster as dg
 
 from benchmarks.generated_tree import TreeSpec, apply_change, generate_tree
 from benchmarks.versus_tools import ingest, sensor_listings, sensor_tick
-from imgassets.core.drive import list_scientists
-from imgassets.core.image_index import update_image_index
-from imgassets.core.label_table import build_label_table
-from imgassets.core.object_store import LocalObjectStore
-from imgassets.core.snapshot import commit_snapshot, snapshot_table, stored_objects
+from imgassets.core.drive.walk import list_scientists
+from imgassets.core.images.index import update_image_index
+from imgassets.core.labels.table import build_label_table
+from imgassets.core.store.base import LocalObjectStore
+from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_table, stored_objects
 
 STAGES = ("tick", "index", "labels", "manifest", "commit")
 

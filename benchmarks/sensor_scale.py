@@ -20,7 +20,7 @@ from pathlib import Path
 import dagster as dg
 
 from imgassets.defs.resources import LocalObjectStoreResource, SharedDrive
-from imgassets.defs.sensors import shared_drive_sensor
+from imgassets.defs.scientist.sensor import shared_drive_sensor
 
 
 def generate_tree(root: Path, files: int, scientists: int) -> None:

@@ -51,15 +51,15 @@ import simplejpeg
 
 from benchmarks.generated_tree import TreeSpec, apply_change, generate_tree
 from benchmarks.sensor_scale import find_floor, tick
-from imgassets.core.dataset import load_snapshot, merge_snapshots, store_dataset
-from imgassets.core.drive import list_scientists
-from imgassets.core.image_index import update_image_index
-from imgassets.core.label_checks import schema_failures
-from imgassets.core.label_table import build_label_table
-from imgassets.core.listing import load_listing
-from imgassets.core.object_store import LocalObjectStore
-from imgassets.core.pull import pull_dataset
-from imgassets.core.snapshot import commit_snapshot, snapshot_table, stored_objects
+from imgassets.core.drive.listing import load_listing
+from imgassets.core.drive.walk import list_scientists
+from imgassets.core.images.index import update_image_index
+from imgassets.core.labels.checks import schema_failures
+from imgassets.core.labels.table import build_label_table
+from imgassets.core.store.base import LocalObjectStore
+from imgassets.core.versioning.dataset import load_snapshot, merge_snapshots, store_dataset
+from imgassets.core.versioning.pull import pull_dataset
+from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_table, stored_objects
 
 TARGETS = {
     "archival_vs_dvc": ("dvc add+push / imgassets archival", ">=", 5.0),
@@ -164,7 +164,7 @@ def ingest(root: Path, store: LocalObjectStore, previous: tuple[dict, dict, dict
 
 
 def schema_call_floor(labels: pd.DataFrame) -> float:
-    """Seconds of the label table's pandera validation (:func:`~imgassets.core.label_checks.schema_failures`)
+    """Seconds of the label table's pandera validation (:func:`~imgassets.core.labels.checks.schema_failures`)
     on one row of ``labels``: the cost of a call whatever the table's length (best of :data:`REPEATS`;
     0 for a table with no rows)."""
     if not len(labels):

@@ -2,15 +2,16 @@
 
 import dagster as dg
 
-from imgassets.defs.automation import nightly_sweep, training_automation
 from imgassets.defs.deployment import executor_for, resources_for
-from imgassets.defs.jobs import scientist_job, training_job
-from imgassets.defs.model_checks import MODEL_CHECKS
-from imgassets.defs.quality_checks import DATASET_CHECKS, QUALITY_CHECKS
 from imgassets.defs.run_health import dead_runs_sensor
-from imgassets.defs.scientist_assets import image_index, image_snapshot, label_table
-from imgassets.defs.sensors import shared_drive_sensor
-from imgassets.defs.training_assets import model_evaluation, training_dataset, yolo_model
+from imgassets.defs.scientist.assets import image_index, image_snapshot, label_table
+from imgassets.defs.scientist.checks import QUALITY_CHECKS
+from imgassets.defs.scientist.jobs import scientist_job
+from imgassets.defs.scientist.sensor import shared_drive_sensor
+from imgassets.defs.training.assets import model_evaluation, training_dataset, yolo_model
+from imgassets.defs.training.automation import nightly_sweep, training_automation
+from imgassets.defs.training.checks import DATASET_CHECKS, MODEL_CHECKS
+from imgassets.defs.training.jobs import training_job
 
 
 def build_defs(resources: dict, executor=None) -> dg.Definitions:

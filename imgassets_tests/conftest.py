@@ -48,6 +48,17 @@ def copy_dataset(name: str, dest: Path) -> Path:
     return dest
 
 
+def small_books(dest, count: int = 12) -> None:
+    """The first ``count`` books_roboflow images with their YOLO labels and data.yaml, in ``dest``."""
+    source = shared_data_dir() / "books_roboflow"
+    (dest / "images").mkdir(parents=True)
+    (dest / "labels").mkdir()
+    shutil.copy(source / "data.yaml", dest / "data.yaml")
+    for image in sorted((source / "train" / "images").iterdir())[:count]:
+        shutil.copy(image, dest / "images" / image.name)
+        shutil.copy(source / "train" / "labels" / f"{image.stem}.txt", dest / "labels" / f"{image.stem}.txt")
+
+
 def tree_hashes(root: Path) -> dict[str, str]:
     """SHA-256 of every file under ``root`` by relative path (to prove sources are never modified)."""
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -106,7 +117,7 @@ def s3_endpoint() -> str:
 @pytest.fixture
 def s3_store(s3_endpoint, request):
     """An S3 store on a fresh bucket of the moto server."""
-    from imgassets.core.s3_store import S3ObjectStore
+    from imgassets.core.store.s3 import S3ObjectStore
 
     bucket = "t-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40] + f"-{random.randrange(10**6)}"
     return S3ObjectStore(s3_endpoint, S3_ACCESS_KEY, S3_SECRET_KEY, bucket, max_connections=8, retries=1)
@@ -118,7 +129,7 @@ def sensor_tick(instance: dg.DagsterInstance, root, cursor: str | None, settle: 
     dynamic partitions it requests are added; listings go to a local object store beside the drive
     (``<root>-home``)."""
     from imgassets.defs.resources import LocalObjectStoreResource, SharedDrive
-    from imgassets.defs.sensors import shared_drive_sensor
+    from imgassets.defs.scientist.sensor import shared_drive_sensor
 
     resources = {"shared_drive": SharedDrive(root=str(root), settle_seconds=settle),
                  "object_store": LocalObjectStoreResource(home=f"{root}-home")}

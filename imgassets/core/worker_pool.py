@@ -10,7 +10,7 @@ Every pool ends with the process that made it:
 * :func:`shutdown_pools` runs as an ``atexit`` hook (registered when the first pool starts, so
   that it runs before ``multiprocessing``'s own hook joins the workers). ``concurrent.futures``
   tells its workers to stop from ``threading._register_atexit``, which a process ending through
-  ``os._exit`` (:func:`imgassets.process_exit.exit_now`) never reaches; without this hook the
+  ``os._exit`` (:func:`imgassets.cli.exit.exit_now`) never reaches; without this hook the
   workers would wait on their call queue and the join on them would never return.
 * Each worker asks the kernel for ``SIGKILL`` when its parent dies (Linux ``prctl``
   ``PR_SET_PDEATHSIG``), so a command killed mid-index (``kill -9``, OOM) leaves no worker behind.
@@ -31,7 +31,7 @@ from concurrent.futures import ProcessPoolExecutor
 POOLS: dict[int, ProcessPoolExecutor] = {}
 """The pools started by :func:`process_pool`, by worker count."""
 
-POOL_MODULES = ("imgassets.core.image_index", "imgassets.core.drive")
+POOL_MODULES = ("imgassets.core.images.index", "imgassets.core.drive.walk")
 """The modules pool tasks run (Pillow, simplejpeg, imagehash and pandas come with the image index)."""
 
 PR_SET_PDEATHSIG = 1

@@ -10,7 +10,7 @@ from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 from dagster._core.storage.upath_io_manager import UPathIOManager
 from upath import UPath
 
-from imgassets.core.atomic import atomic_path
+from imgassets.core.store.atomic import atomic_path
 from imgassets.defs.resources import ObjectStoreResource
 
 

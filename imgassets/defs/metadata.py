@@ -5,8 +5,8 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from imgassets.core.archive import ArchiveResult
-from imgassets.core.label_checks import Finding
+from imgassets.core.labels.checks import Finding
+from imgassets.core.versioning.archive import ArchiveResult
 
 MAX_LISTED = 50
 

@@ -7,16 +7,16 @@ import dagster as dg
 import pydantic
 
 from imgassets import settings
-from imgassets.core.archive import ARCHIVE_MODES, COPY
-from imgassets.core.drive import scientist_folders
-from imgassets.core.object_store import LocalObjectStore, ObjectStore
+from imgassets.core.drive.walk import scientist_folders
+from imgassets.core.store.base import LocalObjectStore, ObjectStore
+from imgassets.core.versioning.archive import ARCHIVE_MODES, COPY
 
 
 class SharedDrive(dg.ConfigurableResource):
     """The shared drive: ``root/<scientist>/**``. ``archive_mode``: ``copy`` (default: sources are
     only ever read) or ``move`` (sources removed once verified in the store, see
-    :mod:`imgassets.core.archive`). ``settle_seconds``: how long a changed folder must stay
-    unchanged before the sensor ingests it (:mod:`imgassets.core.change_detection`)."""
+    :mod:`imgassets.core.versioning.archive`). ``settle_seconds``: how long a changed folder must stay
+    unchanged before the sensor ingests it (:mod:`imgassets.core.drive.change_detection`)."""
 
     root: str
     archive_mode: str = COPY
@@ -42,12 +42,12 @@ class SharedDrive(dg.ConfigurableResource):
 
     def skipped_folders(self) -> list[tuple[str, str]]:
         """Top-level folders that are not scientists, as ``(name, reason)``: symbolic links and
-        names no partition key or file name can hold (:func:`imgassets.core.drive.scientist_folders`)."""
+        names no partition key or file name can hold (:func:`imgassets.core.drive.walk.scientist_folders`)."""
         return scientist_folders(self.root)[1]
 
 
 class ObjectStoreResource(dg.ConfigurableResource):
-    """An object store (:mod:`imgassets.core.object_store`); ``upload_workers`` threads upload
+    """An object store (:mod:`imgassets.core.store.base`); ``upload_workers`` threads upload
     (default: what suits the store, its ``upload_workers``)."""
 
     upload_workers: int | None = None
@@ -77,7 +77,7 @@ class S3ObjectStoreResource(ObjectStoreResource):
     region: str | None = None
 
     def get_store(self) -> ObjectStore:
-        from imgassets.core.s3_store import DEFAULT_UPLOAD_WORKERS, S3ObjectStore
+        from imgassets.core.store.s3 import DEFAULT_UPLOAD_WORKERS, S3ObjectStore
 
         return S3ObjectStore(self.endpoint, self.access_key, self.secret_key, self.bucket, secure=self.secure,
                              region=self.region, max_connections=self.upload_workers or DEFAULT_UPLOAD_WORKERS)

@@ -1,0 +1,345 @@
+"""Command line: ``imgassets run`` (materialize the whole graph once), ``imgassets pull`` (a dataset
+version to local disk), ``imgassets lineage`` (which snapshots, datasets and models include an
+image), ``imgassets models`` and ``imgassets ui`` (the Dagster UI).
+
+Exit codes of ``run``: 0 everything materialized and every blocking check passed; 1 a blocking check
+(or a failing step) stopped part of the graph; 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from imgassets import settings
+
+EXIT_USAGE = 2
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class UsageError(Exception):
+    """Bad usage or configuration: printed as ``imgassets: error: ...`` with exit code 2."""
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imgassets", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--shared-root", type=Path, help="shared drive root, one folder per scientist "
+                        f"(default: ${settings.SHARED_ROOT_ENV}, else a demo drive built offline under the home)")
+    common.add_argument("--home", type=Path, help=f"where the object store and Dagster instance live "
+                        f"(default: ${settings.HOME_ENV}, else ~/.imgassets)")
+    run = sub.add_parser("run", parents=[common], help="materialize the whole graph once and print a summary")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    run.add_argument("--epochs", type=_positive, default=1)
+    run.add_argument("--imgsz", type=_positive, default=64, help="training image size in pixels (default 64)")
+    run.add_argument("--batch", type=_positive, default=16)
+    run.add_argument("--model", default="yolov8n.yaml", help="Ultralytics model .yaml or a local .pt weights file")
+    run.add_argument("--device", default=None, help="cpu, 0, 0,1 ... (default: GPU when torch sees one)")
+    run.add_argument("--val-fraction", type=float, default=0.2, help="share of images in the val split (default 0.2)")
+    run.add_argument("--patience", type=_positive, default=100,
+                     help="epochs without improvement before training stops early (default 100)")
+    run.add_argument("--archive-mode", choices=["copy", "move"], help="copy (default: sources only read) or move "
+                     "(sources removed once verified in the store); default $IMGASSETS_ARCHIVE_MODE or copy")
+    pull = sub.add_parser("pull", help="download one dataset version into DEST (Ultralytics layout) through the cache")
+    pull.add_argument("dataset", metavar="DATASET_ID|latest")
+    pull.add_argument("dest", type=Path, metavar="DEST")
+    pull.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
+    pull.add_argument("--cache", type=Path, help="content-addressed cache (default: <home>/cache)")
+    pull.add_argument("--workers", type=_positive, default=8, help="parallel downloads (default 8)")
+    pull.add_argument("--verify", action="store_true", help="re-hash every cached object instead of trusting verified ones")
+    pull.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    lineage = sub.add_parser("lineage", help="which snapshots, datasets and models include an image")
+    lineage.add_argument("image", metavar="PATH_OR_HASH", help="a file on disk, a SHA-256, or a path as recorded "
+                         "(images/a.jpg or <scientist>/images/a.jpg)")
+    lineage.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
+    lineage.add_argument("--json", action="store_true")
+    models = sub.add_parser("models", help="list trained models with their metrics and datasets")
+    models.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
+    models.add_argument("--json", action="store_true")
+    ui = sub.add_parser("ui", parents=[common], help="open the Dagster UI (dagster dev) on this home")
+    ui.add_argument("--port", type=int, default=3000)
+    return parser
+
+
+def prepare_environment(shared_root: Path | None, home: Path | None, build_demo: bool = True) -> tuple[Path, Path]:
+    """Resolve home and shared root, export them (and ``DAGSTER_HOME``) for the Dagster layer, write
+    the instance's ``dagster.yaml`` when missing, and build the demo drive when no root is given."""
+    home_dir = (home or settings.home()).expanduser().resolve()
+    os.environ[settings.HOME_ENV] = str(home_dir)
+    dagster_home = settings.dagster_home(home_dir)
+    try:
+        dagster_home.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=dagster_home):
+            pass
+    except OSError as exc:
+        raise UsageError(f"home {home_dir} is not writable: {exc.strerror or exc}") from None
+    if shared_root is None and os.environ.get(settings.SHARED_ROOT_ENV):
+        shared_root = Path(os.environ[settings.SHARED_ROOT_ENV])
+    if shared_root is None:
+        from imgassets.core.drive.demo import build_demo_drive
+
+        shared_root = settings.demo_drive(home_dir)
+        if build_demo:
+            build_demo_drive(shared_root)
+    root = shared_root.expanduser().resolve()
+    if not root.is_dir():
+        raise UsageError(f"shared drive root {root} does not exist or is not a directory")
+    if home_dir == root or root in home_dir.parents:
+        raise UsageError(f"home {home_dir} must not be inside the shared drive root {root}: it would be read as a scientist folder")
+    if home_dir in root.parents and root != settings.demo_drive(home_dir):
+        raise UsageError(f"shared drive root {root} must not be inside the home {home_dir}: the object store's "
+                         "folders would be read as scientists")
+    os.environ[settings.SHARED_ROOT_ENV] = str(root)
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    instance_yaml = dagster_home / "dagster.yaml"
+    if not instance_yaml.exists():
+        template = REPO_ROOT / "dagster.yaml"
+        if template.is_file():
+            shutil.copyfile(template, instance_yaml)
+        else:
+            instance_yaml.write_text("telemetry:\n  enabled: false\n")
+    return home_dir, root
+
+
+INSTANCE_LOCK_WAIT_S = 120
+"""How long ``imgassets run`` waits for another process that is creating the same Dagster instance."""
+
+
+@contextmanager
+def open_instance(dagster_home: Path):
+    """The Dagster instance at ``dagster_home``, created under an exclusive lock
+    (``<dagster_home>/.imgassets-instance.lock``, ``flock``): two commands started at once on a
+    fresh home would otherwise both create its SQLite databases and one fail on the schema
+    version row. Waits up to :data:`INSTANCE_LOCK_WAIT_S` seconds for the other, then raises
+    :class:`UsageError`."""
+    import fcntl
+    import time
+
+    import dagster as dg
+
+    with open(dagster_home / ".imgassets-instance.lock", "w") as lock:
+        deadline = time.monotonic() + INSTANCE_LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise UsageError(f"another process has been creating the Dagster instance at {dagster_home} "
+                                     f"for {INSTANCE_LOCK_WAIT_S} s; try again when it is done") from None
+                time.sleep(0.2)
+        instance = dg.DagsterInstance.get()
+        try:
+            instance.get_runs(limit=1)  # every storage created and stamped while the lock is held
+            instance.event_log_storage.get_concurrency_keys()
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        except BaseException:
+            instance.dispose()
+            raise
+    with instance:
+        yield instance
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from imgassets.core.drive.walk import scientist_folders
+    from imgassets.core.training.train import TrainingConfigError, TrainingSettings, check_model_source
+
+    if not 0 < args.val_fraction < 1:
+        raise UsageError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
+    training = TrainingSettings(model=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
+                                device=args.device, patience=args.patience)
+    try:
+        check_model_source(training.model)
+    except TrainingConfigError as exc:
+        raise UsageError(str(exc)) from None
+    home_dir, root = prepare_environment(args.shared_root, args.home)
+    if args.archive_mode:
+        os.environ["IMGASSETS_ARCHIVE_MODE"] = args.archive_mode
+    names, skipped = scientist_folders(root)
+    for name, reason in skipped:
+        print(f"imgassets: folder {name!r} skipped: {reason}", file=sys.stderr)
+    if not names:
+        raise UsageError(f"shared drive root {root} has no scientist folders (expected {root}/<scientist>/...)")
+
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    from imgassets.cli.run import materialize_all
+    from imgassets.cli.summary import print_summary
+    from imgassets.definitions import defs
+
+    def progress(message: str) -> None:
+        print(f"imgassets: {message}", file=sys.stderr, flush=True)
+
+    with open_instance(Path(os.environ["DAGSTER_HOME"])) as instance:
+        summary = materialize_all(defs, instance, str(root), str(home_dir), names, training, progress,
+                                  val_fraction=args.val_fraction)
+    summary.skipped_folders = [{"folder": name, "reason": reason} for name, reason in skipped]
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        print_summary(summary)
+    return summary.exit_code
+
+
+def open_store(home: Path | None, create_bucket: bool = False):
+    """The deployment's object store (``IMGASSETS_DEPLOYMENT``, read by :mod:`imgassets.settings`
+    as the Dagster resources read it, without importing Dagster); ``home`` overrides
+    ``IMGASSETS_HOME``. Returns (store, home directory). Raises :class:`UsageError` for an unknown
+    deployment or a production one missing its endpoint or keys, and an ``ObjectStoreError`` for a
+    store that cannot be reached or, unless ``create_bucket``, a bucket that does not exist."""
+    home_dir = (home or settings.home()).expanduser().resolve()
+    os.environ[settings.HOME_ENV] = str(home_dir)
+    try:
+        name = settings.deployment()
+        if name == "local":
+            from imgassets.core.store.base import LocalObjectStore
+
+            return LocalObjectStore(settings.local_objects(home_dir)), home_dir
+        s3 = settings.s3_settings()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    access_key, secret_key = (os.environ.get(var) for var in (settings.S3_ACCESS_KEY_ENV, settings.S3_SECRET_KEY_ENV))
+    if not (access_key and secret_key):
+        raise UsageError(f"{settings.DEPLOYMENT_ENV}={name} needs {settings.S3_ACCESS_KEY_ENV} "
+                         f"and {settings.S3_SECRET_KEY_ENV}")
+    from imgassets.core.store.s3 import S3ObjectStore
+
+    return S3ObjectStore(access_key=access_key, secret_key=secret_key, create_bucket=create_bucket, **s3), home_dir
+
+
+def command_pull(args: argparse.Namespace) -> int:
+    from imgassets.core.versioning.dataset import DATASET_ID_PATTERN, ManifestError
+    from imgassets.core.versioning.pull import DestinationError, pull_dataset
+
+    if args.dataset != "latest" and not DATASET_ID_PATTERN.match(args.dataset):
+        raise UsageError(f"{args.dataset!r} is not a dataset id (16 hex digits, see 'imgassets models') or 'latest'")
+    store, home_dir = open_store(args.home)
+    try:
+        result = pull_dataset(store, args.dataset, args.dest, args.cache or home_dir / "cache", args.workers,
+                              args.verify, show_progress=sys.stderr.isatty())
+    except DestinationError as exc:
+        raise UsageError(str(exc)) from None
+    except ManifestError as exc:
+        print(f"imgassets: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a full or read-only disk under DEST or the cache
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"imgassets: error: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    summary = {**{k: getattr(result, k) for k in result.__dataclass_fields__}, "data_yaml": str(result.data_yaml)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"dataset {result.dataset_id}: {result.images} images in {args.dest} "
+              f"({result.downloaded} downloaded, {result.cache_hits} from cache; {result.hardlinked} hardlinked, "
+              f"{result.copied} copied); train with data={result.data_yaml}")
+    return 0
+
+
+def command_lineage(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from imgassets.cli.summary import format_metrics
+    from imgassets.core.training.models import lineage, resolve_image
+
+    store, _ = open_store(args.home)
+    hashes = resolve_image(store, args.image)
+    if not hashes:
+        print(f"imgassets: {args.image} is in no snapshot (not a known path or content hash)", file=sys.stderr)
+        return 1
+    found = [lineage(store, sha) for sha in hashes]
+    if args.json:
+        print(json.dumps([asdict(f) for f in found], indent=2))
+        return 0
+    for item in found:
+        print(f"image {item.sha256}")
+        for s in item.snapshots:
+            print(f"  snapshot {s['scientist']}/{s['snapshot_id']}: {s['path']}")
+        for d in item.datasets:
+            print(f"  dataset {d['dataset_id']} ({d['split']})")
+        for m in item.models:
+            print(f"  model {m['model_id']} on dataset {m['dataset_id']}: {format_metrics(m['metrics'])}  "
+                  f"[{m['keys'].get('best.pt')}]")
+    return 0
+
+
+def command_models(args: argparse.Namespace) -> int:
+    from imgassets.cli.summary import format_metrics
+    from imgassets.core.training.models import list_models
+
+    store, _ = open_store(args.home)
+    records = list_models(store)
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return 0
+    for m in records:
+        print(f"{m['created_at'][:19]}  model {m['model_id']}  dataset {m['dataset_id']}  {m['epochs']} epoch(s) "
+              f"on {m['device']}  {format_metrics(m['metrics'])}  [{m['keys'].get('best.pt')}]")
+    if not records:
+        print("no models yet")
+    return 0
+
+
+def command_ui(args: argparse.Namespace) -> int:
+    prepare_environment(args.shared_root, args.home)
+    workspace = REPO_ROOT / "workspace.yaml"
+    # This interpreter's dagster, whether or not its environment is activated (on PATH)
+    argv = [sys.executable, "-m", "dagster", "dev", "-p", str(args.port)]
+    if workspace.is_file():
+        argv += ["-w", str(workspace)]
+    else:
+        argv += ["-m", "imgassets.definitions"]
+    print(f"imgassets: DAGSTER_HOME={os.environ['DAGSTER_HOME']}; starting {' '.join(argv[2:])}", file=sys.stderr,
+          flush=True)
+    os.execv(argv[0], argv)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; return its exit code. A :class:`UsageError` is exit 2;
+    an object store that fails (unreachable, bad bucket, corrupt object) is exit 1: both with one
+    line ``imgassets: error: ...`` on stderr naming the endpoint and bucket, no traceback."""
+    from imgassets.core.store.base import ObjectStoreError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        commands = {"run": command_run, "pull": command_pull, "lineage": command_lineage, "models": command_models,
+                    "ui": command_ui}
+        return commands[args.command](args)
+    except UsageError as exc:
+        print(f"imgassets: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ObjectStoreError as exc:
+        print(f"imgassets: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def entry() -> None:
+    """The ``imgassets`` console script: :func:`main`, then :func:`imgassets.cli.exit.exit_now`
+    so that native thread pools torn down at interpreter exit cannot turn a finished command into
+    a SIGABRT."""
+    from imgassets.cli.exit import exit_now
+
+    try:
+        code: object = main()
+    except SystemExit as exc:  # argparse: --help, bad arguments
+        code = exc.code
+    exit_now(code)
+
+
+if __name__ == "__main__":
+    entry()

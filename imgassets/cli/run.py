@@ -1,0 +1,261 @@
+"""Materialize the whole graph once, in a persistent Dagster instance, and summarise it.
+
+Used by ``imgassets run``. One ``scientist_job`` run per scientist folder (each a partition), then
+one ``training_job`` run, as the automation in the UI does it: a scientist whose blocking checks
+fail (or whose run fails) is left out, the dataset takes their last good snapshot when they have
+one, and the others train; the summary names who was left out, by which check and files, and the
+exit code is still 1. Training is skipped only when no scientist's run succeeded. Runs are recorded in the Dagster instance at ``DAGSTER_HOME``, so
+they appear afterwards in ``dagster dev``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import dagster as dg
+
+from imgassets.core.training.train import TrainingSettings
+from imgassets.defs.partitions import scientists as scientists_partitions
+from imgassets.defs.run_health import OWNER_TAG, owner_tag, reap_dead_runs
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class CheckOutcome:
+    """One asset check evaluation: name, asset, partition, passed, severity, blocking, findings."""
+
+    name: str
+    asset: str
+    partition: str | None
+    passed: bool
+    severity: str
+    blocking: bool
+    count: int
+    findings: list[dict]
+
+
+@dataclass
+class ScientistOutcome:
+    """What one scientist's run produced."""
+
+    name: str
+    run_id: str
+    success: bool
+    images_found: int = 0
+    images_valid: int = 0
+    rejected: list[dict] = field(default_factory=list)
+    boxes: int = 0
+    snapshot_id: str | None = None
+    uploaded_objects: int = 0
+    blocked_by: list[str] = field(default_factory=list)
+    error: str | None = None
+    left_out: list[dict] = field(default_factory=list)
+    """Images left out of the snapshot (``file``, ``line`` 0, ``reason``): their file vanished or
+    changed after it was indexed; the next run indexes them again."""
+
+
+@dataclass
+class RunSummary:
+    """The JSON summary of ``imgassets run`` (documented in the README)."""
+
+    shared_root: str
+    home: str
+    scientists: list[ScientistOutcome]
+    checks: list[CheckOutcome]
+    dataset: dict | None = None
+    model: dict | None = None
+    evaluation: dict | None = None
+    training_skipped: str | None = None
+    error: str | None = None
+    left_out: list[dict] = field(default_factory=list)
+    """Scientists whose run was blocked or failed in this invocation: ``{"scientist", "reason",
+    "snapshot_used"}``, the last good snapshot the dataset took instead (null: none, the scientist
+    is not in the dataset)."""
+    skipped_folders: list[dict] = field(default_factory=list)
+    """Top-level folders that are not scientists: ``{"folder", "reason"}`` (symbolic links, names
+    that are not UTF-8 or too long)."""
+
+    @property
+    def blocked(self) -> bool:
+        return any(c.blocking and not c.passed for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything materialized and all blocking checks passed, else 1."""
+        complete = all(s.success for s in self.scientists) and self.model is not None
+        return 0 if complete and not self.blocked and not self.error else 1
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["ok"] = self.exit_code == 0
+        data["exit_code"] = self.exit_code
+        return data
+
+
+def _metadata_values(metadata: dict) -> dict:
+    return {k: getattr(v, "value", v) for k, v in metadata.items()}
+
+
+def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    out = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        out[materialization.asset_key.to_user_string()] = _metadata_values(materialization.metadata)
+    return out
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> list[CheckOutcome]:
+    outcomes = []
+    for evaluation in result.get_asset_check_evaluations():
+        meta = _metadata_values(evaluation.metadata)
+        outcomes.append(CheckOutcome(
+            name=evaluation.check_name, asset=evaluation.asset_key.to_user_string(), partition=evaluation.partition,
+            passed=evaluation.passed, severity=evaluation.severity.value, blocking=bool(evaluation.blocking),
+            count=int(meta.get("count", 0)), findings=list(meta.get("findings", [])),
+        ))
+    return outcomes
+
+
+def _step_error(result: dg.ExecuteInProcessResult) -> str | None:
+    """``<step>: <message>`` of the run's first failed step (a failed blocking check excepted), the
+    message of the error's root cause: Dagster wraps what a step raised ("Error occurred while
+    executing op ..."), and the cause is what names the file, endpoint or bucket."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            if "DagsterAssetCheckFailedError" in (error.cls_name or ""):
+                continue
+            if error.cls_name == "DagsterExecutionInterruptedError":
+                return f"{event.step_key}: interrupted (SIGTERM or Ctrl-C); nothing half-written was kept"
+            while error.cause is not None and (error.cls_name or "").startswith("Dagster") \
+                    and error.cls_name not in ("DagsterFailure", "Failure"):
+                error = error.cause
+            message = error.message.strip()
+            head, _, rest = message.partition(": ")
+            if error.cls_name and head.rpartition(".")[2] == error.cls_name and rest:
+                message = rest  # "module.ErrorClass: text" -> "text"
+            return f"{event.step_key}: {message}"
+    return None
+
+
+def run_tags() -> dict[str, str]:
+    """Tags of a run ``imgassets run`` executes: who launched it, and which process runs it
+    (:mod:`imgassets.defs.run_health`)."""
+    return {"imgassets/launched_by": "imgassets run", OWNER_TAG: owner_tag()}
+
+
+def run_scientist(defs: dg.Definitions, instance: dg.DagsterInstance, scientist: str) -> tuple[ScientistOutcome, list[CheckOutcome]]:
+    """Run ``scientist_job`` for one partition and read its outcome from the events."""
+    result = defs.resolve_job_def("scientist_job").execute_in_process(
+        partition_key=scientist, instance=instance, raise_on_error=False, run_config=QUIET_LOGS,
+        tags=run_tags(),
+    )
+    meta = _materializations(result)
+    checks = _checks(result)
+    index, labels, snapshot = meta.get("image_index", {}), meta.get("label_table", {}), meta.get("image_snapshot", {})
+    decode = next((c for c in checks if c.name == "images_decode"), None)
+    outcome = ScientistOutcome(
+        name=scientist, run_id=result.run_id, success=result.success,
+        images_found=int(index.get("images", 0)), images_valid=int(index.get("images_valid", 0)),
+        rejected=decode.findings if decode else [], boxes=int(labels.get("boxes", 0)),
+        snapshot_id=snapshot.get("snapshot_id"), uploaded_objects=int(snapshot.get("uploaded_objects", 0)),
+        blocked_by=[c.name for c in checks if c.blocking and not c.passed],
+        left_out=list(snapshot.get("left_out") or []),
+        error=None if result.success else _step_error(result),
+    )
+    return outcome, checks
+
+
+def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: TrainingSettings,
+                 val_fraction: float | None = None) -> tuple[dict | None, dict | None, dict | None, str | None,
+                                                              list[CheckOutcome]]:
+    """Run ``training_job``; return (dataset, model and evaluation metadata, error, checks)."""
+    model_config = {"model": training.model, "epochs": training.epochs, "imgsz": training.imgsz,
+                    "batch": training.batch, "device": training.device or "", "seed": training.seed,
+                    "patience": training.patience}
+    ops = {"yolo_model": {"config": model_config}}
+    if val_fraction is not None:
+        ops["training_dataset"] = {"config": {"val_fraction": val_fraction}}
+    result = defs.resolve_job_def("training_job").execute_in_process(
+        instance=instance, raise_on_error=False, run_config={**QUIET_LOGS, "ops": ops},
+        tags=run_tags(),
+    )
+    meta = _materializations(result)
+    dataset, model = meta.get("training_dataset"), meta.get("yolo_model")
+    if dataset is not None:
+        dataset["run_id"] = result.run_id
+    if model is not None:
+        model = {"model_key": model["model_key"], "dataset_id": model["dataset_id"], "run_id": result.run_id,
+                 "metrics": {k: model[k] for k in ("mAP50", "mAP50-95", "precision", "recall") if k in model},
+                 "epochs": model["epochs"], "training_seconds": model["training_seconds"], "device": model["device"]}
+    evaluation = meta.get("model_evaluation")
+    if evaluation is not None:
+        evaluation = {k: evaluation[k] for k in ("evaluation_key", "missed_boxes", "spurious_boxes") if k in evaluation}
+    checks = _checks(result)
+    blocked = [c.name for c in checks if c.blocking and not c.passed]
+    error = None if result.success else (_step_error(result) or f"training_job stopped by {', '.join(blocked) or 'a failure'}")
+    return dataset, model, evaluation, error, checks
+
+
+def _instance_failure(exc: Exception, home: str) -> str:
+    """What to tell a user whose Dagster instance failed mid-command: the error's first line and the
+    free space of the home (a full disk is the usual cause, and SQLite reports it as an I/O error)."""
+    import shutil
+
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    try:
+        free = f"; {shutil.disk_usage(home).free / 2**20:.1f} MiB free under {home}"
+    except OSError:
+        free = ""
+    return f"the Dagster instance failed: {type(exc).__name__}: {first}{free}"
+
+
+def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_root: str, home: str,
+                    scientist_names: list[str], training: TrainingSettings,
+                    progress: Callable[[str], None] = lambda message: None,
+                    val_fraction: float | None = None) -> RunSummary:
+    """Register every scientist as a partition, run each scientist's job, then training (see the
+    module docstring for when training is skipped). ``val_fraction``: the dataset's share of
+    images in the val split (``None``: the launchpad default)."""
+    for run_id in reap_dead_runs(instance):
+        progress(f"run {run_id} was left STARTED by a process that is gone: marked failed, its slots freed")
+    known = set(instance.get_dynamic_partitions(scientists_partitions.name))
+    missing = [s for s in scientist_names if s not in known]
+    if missing:
+        instance.add_dynamic_partitions(scientists_partitions.name, missing)
+    summary = RunSummary(shared_root=shared_root, home=home, scientists=[], checks=[])
+    for name in scientist_names:
+        progress(f"scientist {name}: index, labels, checks, snapshot")
+        try:
+            outcome, checks = run_scientist(defs, instance, name)
+        except Exception as exc:  # the instance itself failed (a full disk under DAGSTER_HOME...): say so, stop
+            summary.error = f"scientist {name}: {_instance_failure(exc, home)}"
+            return summary
+        summary.scientists.append(outcome)
+        summary.checks.extend(checks)
+    for s in summary.scientists:
+        if s.blocked_by:
+            summary.left_out.append({"scientist": s.name, "reason": "blocked by " + ", ".join(s.blocked_by),
+                                     "snapshot_used": None})
+        elif not s.success:
+            summary.left_out.append({"scientist": s.name, "reason": f"run failed: {s.error or 'see the Dagster UI'}",
+                                     "snapshot_used": None})
+    if not any(s.success for s in summary.scientists):
+        summary.training_skipped = "no scientist's run succeeded: " + "; ".join(
+            f"{o['scientist']} {o['reason']}" for o in summary.left_out)
+        return summary
+    progress(f"training: dataset from the latest good snapshots, YOLO {training.model}, "
+             f"{training.epochs} epoch(s) at imgsz {training.imgsz}")
+    try:
+        summary.dataset, summary.model, summary.evaluation, summary.error, dataset_checks = run_training(
+            defs, instance, training, val_fraction)
+    except Exception as exc:  # as above
+        summary.error = f"training: {_instance_failure(exc, home)}"
+        return summary
+    summary.checks.extend(dataset_checks)
+    used = (summary.dataset or {}).get("snapshots") or {}
+    for entry in summary.left_out:
+        entry["snapshot_used"] = used.get(entry["scientist"])
+    return summary

@@ -1,0 +1,63 @@
+"""Human-readable summary of ``imgassets run`` (rich tables on stdout)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from imgassets.cli.run import RunSummary
+
+MAX_FILES = 10
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    """``mAP50 0.250, mAP50-95 0.110, ...`` for a metrics dict (values in [0, 1])."""
+    return ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+
+
+def print_summary(summary: RunSummary, console: Console | None = None) -> None:
+    """Print per-scientist counts, failing checks with their files, the dataset and the model."""
+    console = console or Console()
+    table = Table(title=f"imgassets run: {summary.shared_root}")
+    for column in ("scientist", "images", "valid", "rejected", "boxes", "snapshot", "status"):
+        table.add_column(column)
+    for s in summary.scientists:
+        status = "ok" if s.success else ("blocked: " + ", ".join(s.blocked_by) if s.blocked_by else f"failed: {s.error}")
+        table.add_row(s.name, str(s.images_found), str(s.images_valid), str(len(s.rejected)), str(s.boxes),
+                      s.snapshot_id or "-", status)
+    console.print(table)
+    for check in summary.checks:
+        if check.passed:
+            continue
+        style = "bold red" if check.blocking else "yellow"
+        kind = "BLOCKING" if check.blocking else "warning"
+        console.print(f"[{style}]{kind}[/] {check.name} on {check.partition or check.asset}: {check.count} finding(s)")
+        for finding in check.findings[:MAX_FILES]:
+            where = f"{finding['file']}:{finding['line']}" if finding["line"] else finding["file"]
+            console.print(f"    {where}: {finding['reason']}", markup=False, highlight=False)
+        if check.count > MAX_FILES:
+            console.print(f"    ... {check.count - MAX_FILES} more (see the check in the Dagster UI)")
+    if summary.dataset:
+        d = summary.dataset
+        console.print(f"dataset {d['dataset_id']}: {d['images_train']} train / {d['images_val']} val images, "
+                      f"{d['classes']} classes -> {d['manifest_key']}")
+    if summary.model:
+        m = summary.model
+        console.print(f"model {m['model_key']} ({m['epochs']} epoch(s), {m['training_seconds']:.1f} s on {m['device']}): "
+                      f"{format_metrics(m['metrics'])}")
+    if summary.evaluation:
+        e = summary.evaluation
+        console.print(f"evaluation on the val split: {e['missed_boxes']} missed, {e['spurious_boxes']} spurious boxes "
+                      f"-> {e['evaluation_key']}")
+    for entry in summary.left_out:
+        stand_in = entry.get("snapshot_used")
+        used = f"its last good snapshot {stand_in} used" if stand_in else "not in the dataset"
+        console.print(f"[yellow]left out[/] {entry['scientist']}: {entry['reason']} ({used})")
+    for entry in summary.skipped_folders:
+        console.print(f"skipped folder {entry['folder']}: {entry['reason']}", style="yellow", markup=False,
+                      highlight=False)
+    if summary.training_skipped:
+        console.print(f"[bold red]training skipped[/]: {summary.training_skipped}")
+    if summary.error:
+        console.print(f"[bold red]error[/]: {summary.error}")
+    console.print(f"home {summary.home} (open the UI: imgassets ui --home {summary.home})")

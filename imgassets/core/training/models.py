@@ -1,0 +1,95 @@
+"""Trained models in the object store, and the lineage that connects them to image bytes.
+
+A model lives under ``models/<dataset_id>/<model_id>/`` (the model id is the Dagster run id that
+trained it): ``best.pt``, ``last.pt``, ``results.csv`` (per-epoch metrics), ``args.yaml`` (the
+Ultralytics training arguments) and ``model.json`` (:func:`model_record`): metrics, settings,
+dataset id and the snapshot ids it merged. Lineage is read from these records and manifests only:
+model -> dataset id -> dataset manifest (snapshot id, content hash and original path per image)
+-> snapshot manifests -> objects named by the content hash.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from imgassets.core.store.base import ObjectStore
+from imgassets.core.store.hashing import sha256_file
+from imgassets.core.versioning.manifest import read_parquet_bytes
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def model_prefix(dataset_id: str, model_id: str) -> str:
+    """``models/<dataset_id>/<model_id>``."""
+    return f"models/{dataset_id}/{model_id}"
+
+
+def store_model(store: ObjectStore, record: dict, files: dict[str, Path | None]) -> dict:
+    """Upload ``files`` (``{"best.pt": path, ...}``, missing ones skipped) and ``model.json``;
+    return the record with the keys it wrote."""
+    prefix = model_prefix(record["dataset_id"], record["model_id"])
+    keys = {}
+    for name, path in files.items():
+        if path is not None and Path(path).is_file():
+            keys[name] = f"{prefix}/{name}"
+            store.put_file(keys[name], path, sha256=sha256_file(str(path)))
+    record = {**record, "keys": keys}
+    store.put_bytes(f"{prefix}/model.json", json.dumps(record, indent=1, sort_keys=True).encode())
+    return record
+
+
+def list_models(store: ObjectStore) -> list[dict]:
+    """Every model record in the store, oldest first (by ``created_at``)."""
+    records = [json.loads(store.get_bytes(k)) for k in store.list_keys("models/") if k.endswith("/model.json")]
+    return sorted(records, key=lambda r: r.get("created_at", ""))
+
+
+@dataclass
+class Lineage:
+    """Where one image (by content hash) went: snapshots, datasets (with split), models."""
+
+    sha256: str
+    snapshots: list[dict] = field(default_factory=list)
+    datasets: list[dict] = field(default_factory=list)
+    models: list[dict] = field(default_factory=list)
+
+
+def resolve_image(store: ObjectStore, path_or_hash: str) -> list[str]:
+    """Content hashes meant by ``path_or_hash``: a SHA-256; a file on disk (hashed); or a path as
+    recorded in snapshots (``images/a.jpg`` or ``<scientist>/images/a.jpg``)."""
+    if SHA256.match(path_or_hash):
+        return [path_or_hash]
+    if Path(path_or_hash).is_file():
+        return [sha256_file(path_or_hash)]
+    wanted = path_or_hash.strip("/")
+    found = []
+    for key in store.list_keys("snapshots/"):
+        if key.endswith(".parquet"):
+            scientist = key.split("/")[1]
+            frame, _ = read_parquet_bytes(store.get_bytes(key))
+            hits = frame[(frame["path"] == wanted) | (scientist + "/" + frame["path"] == wanted)]
+            found += list(hits["sha256"])
+    return sorted(set(found))
+
+
+def lineage(store: ObjectStore, sha256: str) -> Lineage:
+    """Every snapshot, dataset and model that includes the image ``sha256``."""
+    result = Lineage(sha256)
+    for key in store.list_keys("snapshots/"):
+        if key.endswith(".parquet"):
+            frame, meta = read_parquet_bytes(store.get_bytes(key))
+            for row in frame[frame["sha256"] == sha256].itertuples():
+                result.snapshots.append({"scientist": meta.get("scientist"), "snapshot_id": meta.get("snapshot_id"),
+                                         "path": row.path, "manifest_key": key})
+    for key in store.list_keys("datasets/"):
+        if key.endswith("/manifest.parquet"):
+            frame, meta = read_parquet_bytes(store.get_bytes(key))
+            for row in frame[frame["sha256"] == sha256].itertuples():
+                result.datasets.append({"dataset_id": meta.get("dataset_id"), "split": row.split,
+                                        "scientist": row.scientist, "path": row.path})
+    dataset_ids = {d["dataset_id"] for d in result.datasets}
+    result.models = [m for m in list_models(store) if m["dataset_id"] in dataset_ids]
+    return result

@@ -1,0 +1,317 @@
+"""Pulling a dataset version to local disk, through a content-addressed cache.
+
+What a training container runs (``imgassets pull DATASET_ID|latest DEST``):
+
+1. resolve ``latest`` through the ref ``refs/datasets/latest`` (written when a training dataset is
+   materialized), else take the id as given;
+2. read ``datasets/<id>/manifest.parquet``;
+3. for each image, make sure the cache holds it: ``<cache>/sha256/<2>/<64>``. Missing objects are
+   downloaded in parallel (read once: verified against its SHA-256 in memory, then written to a
+   temporary name and renamed; a corrupt download is never kept);
+4. place each image at ``DEST/images/<split>/<sha256>.<ext>`` as a **hardlink** to the cached file
+   (a copy when the cache is on another filesystem, or for a JPEG that does not end with the EOI
+   marker, which Ultralytics would "fix" by rewriting the file in place); write
+   ``DEST/labels/<split>/<sha256>.txt`` (YOLO txt, kept in the cache under the hash of its text
+   and hardlinked like the images) and ``DEST/data.yaml``.
+
+Cache trust: after a cached file is verified, its mtime is set to :data:`VERIFIED_MTIME_NS` (or
+:data:`VERIFIED_NO_EOI_MTIME_NS` for a JPEG without its EOI marker, so placing it needs no read)
+and it is made read-only. Anything that writes to it changes the mtime, so the next pull hashes
+it again and re-fetches it on mismatch. ``verify=True`` re-hashes every cached file regardless.
+A warm pull is therefore stats and hardlinks only (see ``benchmarks/versus_tools.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.progress import Progress
+
+from imgassets.core.images.inspect import SUPPORTED_FORMATS
+from imgassets.core.store.atomic import atomic_path
+from imgassets.core.store.base import ObjectNotFoundError, ObjectStore, content_key
+from imgassets.core.store.hashing import sha256_bytes, sha256_file
+from imgassets.core.versioning.dataset import (
+    DATASET_ID_PATTERN,
+    SPLITS,
+    DatasetVersion,
+    ManifestError,
+    data_yaml_text,
+    load_dataset,
+    yolo_label_text,
+)
+
+LATEST_REF = "refs/datasets/latest"
+VERIFIED_MTIME_NS = 1_000_000_000  # 1970-01-01T00:00:01Z: "verified by imgassets"
+VERIFIED_NO_EOI_MTIME_NS = 2_000_000_000  # verified, and a JPEG that does not end with FF D9
+VERIFIED = (VERIFIED_MTIME_NS, VERIFIED_NO_EOI_MTIME_NS)
+DEFAULT_PULL_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What a pull did: images placed, objects downloaded (and bytes), cache hits, links vs copies."""
+
+    dataset_id: str
+    data_yaml: Path
+    images: int
+    downloaded: int
+    downloaded_bytes: int
+    cache_hits: int
+    hardlinked: int
+    copied: int
+
+
+def write_latest_ref(store: ObjectStore, dataset_id: str) -> None:
+    """Point ``refs/datasets/latest`` at ``dataset_id``."""
+    store.put_bytes(LATEST_REF, json.dumps({"dataset_id": dataset_id}).encode())
+
+
+def resolve_dataset_id(store: ObjectStore, ref: str) -> str:
+    """``latest`` -> the id in ``refs/datasets/latest``; a dataset id is returned as it is.
+    Raises :class:`~imgassets.core.versioning.dataset.ManifestError` for anything else (``../../etc``), or
+    a ref that does not hold a dataset id."""
+    if ref != "latest":
+        if not DATASET_ID_PATTERN.match(ref):
+            raise ManifestError(f"{ref!r} is not a dataset id (16 hex digits) or 'latest'")
+        return ref
+    try:
+        dataset_id = json.loads(store.get_bytes(LATEST_REF)).get("dataset_id")
+    except ObjectNotFoundError:
+        raise ObjectNotFoundError(f"no dataset has been built yet ({LATEST_REF} not found in {store.describe()})") from None
+    except (ValueError, AttributeError):
+        dataset_id = None
+    if not isinstance(dataset_id, str) or not DATASET_ID_PATTERN.match(dataset_id):
+        raise ManifestError(f"{LATEST_REF} in {store.describe()} does not hold a dataset id")
+    return dataset_id
+
+
+PULL_MARKER = ".imgassets-pull.json"
+"""File a pull writes in DEST naming the dataset it holds: what may be replaced by the next pull."""
+PULL_ENTRIES = frozenset({"images", "labels", "data.yaml", PULL_MARKER})
+"""What a pulled folder holds at its top level."""
+
+
+class DestinationError(ValueError):
+    """DEST holds files a pull did not put there: a pull never removes those. The message names them."""
+
+
+def prepare_destination(dest: Path) -> None:
+    """Make ``dest`` ready for a pull: created when missing; refused (:class:`DestinationError`)
+    when it holds anything but an earlier pull (:data:`PULL_ENTRIES` at its top level, or a
+    non-folder); otherwise the earlier pull's files are left for :func:`prune_destination`."""
+    if dest.exists() and not dest.is_dir():
+        raise DestinationError(f"{dest} exists and is not a folder")
+    dest.mkdir(parents=True, exist_ok=True)
+    foreign = sorted(entry.name for entry in os.scandir(dest) if entry.name not in PULL_ENTRIES)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise DestinationError(f"{dest} holds files that are not a pulled dataset ({shown}): pull into an "
+                               "empty folder or an earlier pull's folder")
+
+
+def prune_destination(dest: Path, keep: set[str]) -> int:
+    """Remove every file under ``dest/images`` and ``dest/labels`` whose path relative to ``dest``
+    is not in ``keep`` (another version's images and labels, Ultralytics' ``*.cache`` files of
+    them), and folders left empty; return the files removed. After it, DEST holds exactly the
+    pulled version."""
+    removed = 0
+    for top in ("images", "labels"):
+        for folder, dirs, files in os.walk(dest / top, topdown=False):
+            rel_folder = Path(folder).relative_to(dest).as_posix()
+            for name in files:
+                if f"{rel_folder}/{name}" not in keep:
+                    os.unlink(os.path.join(folder, name))
+                    removed += 1
+            for name in dirs:
+                path = os.path.join(folder, name)
+                if os.path.islink(path):
+                    os.unlink(path)
+                elif not os.listdir(path) and f"{rel_folder}/{name}" not in keep:
+                    os.rmdir(path)
+    return removed
+
+
+def cache_path(cache_dir: Path, sha256: str) -> Path:
+    """Where the cache keeps the object ``sha256``."""
+    return Path(_cache_file(cache_dir, sha256))
+
+
+def _cache_file(cache_dir: str | Path, sha256: str) -> str:
+    """:func:`cache_path` as a plain string (the pull's loops run once per file)."""
+    return f"{cache_dir}/sha256/{sha256[:2]}/{sha256}"
+
+
+def _sentinel(path: str) -> int | None:
+    """The cache sentinel mtime of ``path`` (one of :data:`VERIFIED`), or None when the file is
+    missing or has been written since it was verified."""
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return None
+    return mtime if mtime in VERIFIED else None
+
+
+def _is_trusted(path: Path, verify: bool, sha256: str) -> bool:
+    if not verify and _sentinel(str(path)) is not None:
+        return True
+    return path.is_file() and sha256_file(str(path)) == sha256 and _mark_verified(path)
+
+
+def _mark_verified(path: Path, head_tail: bytes | None = None) -> bool:
+    """Make a verified cached file read-only and set its sentinel mtime (noting a JPEG without
+    EOI). ``head_tail``: the file's first two and last two bytes when the caller has them."""
+    if head_tail is None:
+        with open(path, "rb") as handle:
+            head = handle.read(2)
+            handle.seek(-2, os.SEEK_END)
+            head_tail = head + handle.read()
+    no_eoi = head_tail[:2] == b"\xff\xd8" and head_tail[2:] != b"\xff\xd9"
+    os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    mark = VERIFIED_NO_EOI_MTIME_NS if no_eoi else VERIFIED_MTIME_NS
+    os.utime(path, ns=(mark, mark))
+    return True
+
+
+def ensure_cached(store: ObjectStore, cache_dir: Path, sha256: str, verify: bool = False) -> int:
+    """Make the cache hold a verified copy of object ``sha256``; return bytes downloaded (0 = hit)."""
+    path = cache_path(cache_dir, sha256)
+    if _is_trusted(path, verify, sha256):
+        return 0
+    data = store.get_bytes(content_key(sha256))  # verified against the hash (IntegrityError if not)
+    _write_verified(path, data)
+    return len(data)
+
+
+def _write_verified(path: Path, data: bytes) -> None:
+    """Put verified ``data`` in the cache at ``path``: written under a temporary name (unique per
+    process and thread), made read-only with its sentinel mtime, then renamed into place, so the
+    cache never holds a partial file under its name."""
+    with atomic_path(path) as tmp:  # a full disk leaves no partial file behind, under any name
+        Path(tmp).write_bytes(data)
+        _mark_verified(Path(tmp), data[:2] + data[-2:])
+
+
+def _needs_private_copy(fmt: str, sentinel: int | None) -> bool:
+    """A JPEG cached without its EOI marker, known from the cached file's :func:`_sentinel` (no read)."""
+    return fmt in ("JPEG", "MPO") and sentinel != VERIFIED_MTIME_NS
+
+
+def cached_label(cache_dir: Path, text: str) -> Path:
+    """The YOLO label ``text`` as a read-only file in the cache, named by the SHA-256 of the text
+    (written once, atomically; then hardlinked into every pull like an image)."""
+    return Path(_cached_label_file(cache_dir, text))
+
+
+def _cached_label_file(cache_dir: str | Path, text: str) -> str:
+    """:func:`cached_label` as a plain string (the warm pull's loop runs it once per image)."""
+    data = text.encode()
+    digest = sha256_bytes(data)
+    path = f"{cache_dir}/labels/{digest[:2]}/{digest}.txt"
+    if _sentinel(path) != VERIFIED_MTIME_NS:  # new, or written to since it was cached
+        _write_verified(Path(path), data)
+    return path
+
+
+def place_new(cached: str, target: str, fmt: str, sentinel: int | None) -> bool:
+    """:func:`place` for the common case of a fresh destination: one ``link`` system call when
+    ``target`` does not exist yet and ``sentinel`` (the cached file's, from :func:`_sentinel`) does
+    not call for a private copy; otherwise :func:`place`."""
+    if not _needs_private_copy(fmt, sentinel):
+        try:
+            os.link(cached, target)
+            return True
+        except OSError:  # exists already (a pull into a used folder), or another filesystem
+            pass
+    return place(Path(cached), Path(target), fmt)
+
+
+def place(cached: Path, target: Path, fmt: str) -> bool:
+    """Put ``cached`` at ``target``: a hardlink when possible (returns True), else a copy."""
+    try:
+        if os.path.samefile(cached, target):
+            return True
+    except FileNotFoundError:
+        pass
+    linked = False
+    with atomic_path(target) as tmp:
+        if not _needs_private_copy(fmt, _sentinel(str(cached))):
+            try:
+                os.replace(_linked_beside(cached, tmp), tmp)
+                linked = True
+            except OSError:
+                pass
+        if not linked:
+            shutil.copyfile(cached, tmp)
+            os.chmod(tmp, stat.S_IWUSR | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    return linked
+
+
+def _linked_beside(cached: Path, tmp: str) -> str:
+    """A hardlink to ``cached`` under a name beside ``tmp`` (``tmp`` + ``.link``); raises ``OSError``
+    when the link cannot be made (another filesystem)."""
+    link = tmp + ".link"
+    os.link(cached, link)
+    return link
+
+
+def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str | Path, cache_dir: str | Path,
+                        workers: int = DEFAULT_PULL_WORKERS, verify: bool = False, show_progress: bool = False) -> PullResult:
+    """Steps 3-4 of the module docstring for an already loaded ``dataset``: afterwards ``dest``
+    holds exactly this version (:func:`prepare_destination`, :func:`prune_destination`). Raises
+    :class:`DestinationError` when ``dest`` holds files no pull put there."""
+    dest, cache_dir = Path(dest).resolve(), Path(cache_dir).resolve()
+    prepare_destination(dest)
+    downloaded = downloaded_bytes = hits = linked = copied = 0
+    unique = {r["sha256"] for r in dataset.records}
+    # Cache hits by a stat each, here; the rest (everything, when re-hashing) go to the thread pool.
+    sentinels = {sha: None if verify else _sentinel(_cache_file(cache_dir, sha)) for sha in unique}
+    missing = sorted(sha for sha, sentinel in sentinels.items() if sentinel is None)
+    hits = len(unique) - len(missing)
+    with Progress(disable=not show_progress, transient=True) as progress, \
+            ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pull") as pool:
+        task = progress.add_task(f"pulling {dataset.dataset_id}", total=len(missing))
+        futures = {pool.submit(ensure_cached, store, cache_dir, sha, verify): sha for sha in missing}
+        for future in as_completed(futures):
+            size = future.result()
+            sentinels[futures[future]] = _sentinel(_cache_file(cache_dir, futures[future]))
+            downloaded += size > 0
+            downloaded_bytes += size
+            hits += size == 0
+            progress.advance(task)
+    keep = {f"{top}/{split}" for top in ("images", "labels") for split in SPLITS}
+    keep.update(f"images/{r['split']}/{r['sha256']}.{SUPPORTED_FORMATS[r['format']]}" for r in dataset.records)
+    keep.update(f"labels/{r['split']}/{r['sha256']}.txt" for r in dataset.records)
+    prune_destination(dest, keep)
+    for split in SPLITS:
+        (dest / "images" / split).mkdir(parents=True, exist_ok=True)
+        (dest / "labels" / split).mkdir(parents=True, exist_ok=True)
+    for record in dataset.records:  # plain strings and one link per file: this loop is the warm pull
+        sha, fmt, split = record["sha256"], record["format"], record["split"]
+        cached = _cache_file(cache_dir, sha)
+        if place_new(cached, f"{dest}/images/{split}/{sha}.{SUPPORTED_FORMATS[fmt]}", fmt, sentinels[sha]):
+            linked += 1
+        else:
+            copied += 1
+        label = _cached_label_file(cache_dir, yolo_label_text(record["boxes"]))
+        place_new(label, f"{dest}/labels/{split}/{sha}.txt", "TXT", VERIFIED_MTIME_NS)
+    data_yaml = dest / "data.yaml"
+    data_yaml.write_text(data_yaml_text(dataset.class_names, str(dest)))
+    (dest / PULL_MARKER).write_text(json.dumps({"dataset_id": dataset.dataset_id}) + "\n")
+    return PullResult(dataset.dataset_id, data_yaml, len(dataset.records), downloaded, downloaded_bytes, hits, linked, copied)
+
+
+def pull_dataset(store: ObjectStore, ref: str, dest: str | Path, cache_dir: str | Path,
+                 workers: int = DEFAULT_PULL_WORKERS, verify: bool = False, show_progress: bool = False) -> PullResult:
+    """Pull dataset ``ref`` (an id or ``latest``) into ``dest`` (steps 1-4 of the module docstring).
+
+    Raises ``ObjectNotFoundError`` naming what is missing, ``IntegrityError`` for corrupt objects.
+    """
+    dataset = load_dataset(store, resolve_dataset_id(store, ref))
+    return materialize_dataset(store, dataset, dest, cache_dir, workers, verify, show_progress)

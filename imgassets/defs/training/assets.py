@@ -1,0 +1,185 @@
+"""Training assets: training dataset (all scientists, split, staged) -> YOLO model."""
+
+
+import dataclasses
+import datetime
+import io
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from imgassets.core.training.evaluate import evaluate_model, worst_images
+from imgassets.core.training.models import store_model
+from imgassets.core.training.train import DEFAULT_MODEL, TrainingSettings, train_yolo
+from imgassets.core.versioning.dataset import (
+    DEFAULT_VAL_FRACTION,
+    EmptyDatasetError,
+    ManifestError,
+    load_dataset,
+    load_snapshot,
+    merge_snapshots,
+    store_dataset,
+)
+from imgassets.core.versioning.pull import materialize_dataset, pull_dataset, write_latest_ref
+from imgassets.defs.kubernetes import GPU_TRAINING_K8S_CONFIG
+from imgassets.defs.lineage import latest_dataset_id, latest_snapshots
+from imgassets.defs.metadata import markdown_table
+from imgassets.defs.resources import ObjectStoreResource, WorkDirs
+from imgassets.defs.scientist.assets import image_snapshot
+from imgassets.defs.training.conditions import TRAINING_POOL, dataset_condition, model_condition
+
+GROUP = "training"
+
+
+class DatasetConfig(dg.Config):
+    """Split settings: the fraction of images (by content hash) that go to ``val``."""
+
+    val_fraction: float = DEFAULT_VAL_FRACTION
+
+
+class YoloTrainingConfig(dg.Config):
+    """Ultralytics training settings. ``model``: a model ``.yaml`` or a local ``.pt``; ``device``:
+    empty for automatic (GPU when torch sees one), or ``cpu``, ``0``..."""
+
+    model: str = DEFAULT_MODEL
+    epochs: int = 1
+    imgsz: int = 64
+    batch: int = 16
+    device: str = ""
+    seed: int = 0
+    patience: int = 100
+
+    def settings(self) -> TrainingSettings:
+        return TrainingSettings(model=self.model, epochs=self.epochs, imgsz=self.imgsz, batch=self.batch,
+                                device=self.device or None, seed=self.seed, patience=self.patience)
+
+
+@dg.asset(deps=[dg.AssetDep(image_snapshot, partition_mapping=dg.AllPartitionMapping())],
+          group_name=GROUP, kinds={"parquet"}, automation_condition=dataset_condition)
+def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, object_store: ObjectStoreResource,
+                     workdirs: WorkDirs) -> dg.Output[dict]:
+    """Every scientist's latest snapshot (a snapshot only exists once its blocking checks passed),
+    merged and split by content hash; manifest and ``data.yaml`` stored under
+    ``datasets/<dataset_id>/``; images staged on local disk in the Ultralytics layout."""
+    image_snapshot = latest_snapshots(context.instance)
+    if not image_snapshot:
+        raise dg.Failure("no scientist has an image snapshot yet: materialize image_snapshot for at least one "
+                         "scientist (its blocking checks must pass) before building a training dataset")
+    store = object_store.get_store()
+    previous = latest_dataset_id(context.instance)
+    previous_splits = None
+    if previous:
+        try:
+            previous_splits = {r["sha256"]: r["split"] for r in load_dataset(store, previous).records}
+        except ManifestError as exc:  # splits start afresh rather than follow a manifest that fails its id
+            context.log.warning(f"previous dataset {previous} not used for stable splits: {exc}")
+    try:
+        dataset = merge_snapshots(
+            {sci: (ref["snapshot_id"], load_snapshot(store, ref["manifest_key"])) for sci, ref in image_snapshot.items()},
+            config.val_fraction, previous_splits,
+        )
+    except EmptyDatasetError as exc:
+        raise dg.Failure(str(exc)) from None
+    store_dataset(store, dataset)
+    write_latest_ref(store, dataset.dataset_id)
+    data_yaml = materialize_dataset(store, dataset, workdirs.staging(dataset.dataset_id), workdirs.cache).data_yaml
+    value = {"dataset_id": dataset.dataset_id, "manifest_key": dataset.manifest_key,
+             "data_yaml_key": dataset.data_yaml_key, "snapshots": dataset.snapshots,
+             "class_names": dataset.class_names, "staged_data_yaml": str(data_yaml)}
+    return dg.Output(value, data_version=dg.DataVersion(dataset.dataset_id), metadata={
+        "dataset_id": dataset.dataset_id,
+        "manifest_key": dataset.manifest_key,
+        "images_train": dataset.count("train"),
+        "images_val": dataset.count("val"),
+        "boxes": sum(len(r["boxes"]) for r in dataset.records),
+        "classes": len(dataset.class_names),
+        "duplicates_dropped": dataset.duplicates_dropped,
+        "near_duplicate_pairs": len(dataset.near_duplicates),
+        "duplicate_groups": len({r["group"] for r in dataset.records}),
+        "label_conflicts": len(dataset.label_conflicts),
+        "previous_dataset_id": previous or "",
+        "snapshots": dg.MetadataValue.json(dataset.snapshots),
+        "staged_at": dg.MetadataValue.path(str(data_yaml.parent)),
+    })
+
+
+@dg.asset(group_name=GROUP, kinds={"pytorch"}, automation_condition=model_condition, pool=TRAINING_POOL,
+          op_tags={"dagster-k8s/config": GPU_TRAINING_K8S_CONFIG})
+def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, object_store: ObjectStoreResource,
+               workdirs: WorkDirs, training_dataset: dict) -> dg.Output[dict]:
+    """YOLO weights trained with Ultralytics on the staged training dataset. Stored under
+    ``models/<dataset_id>/<model_id>/`` (model id = run id): best.pt, last.pt, results.csv,
+    args.yaml and model.json; metrics (mAP50, mAP50-95, precision, recall, per-class mAP50-95),
+    training seconds and images/second as metadata, and the per-epoch curves as a table."""
+    store = object_store.get_store()
+    dataset_id = training_dataset["dataset_id"]
+    data_yaml = pull_dataset(store, dataset_id, workdirs.staging(dataset_id), workdirs.cache).data_yaml
+    settings = config.settings()
+    result = train_yolo(data_yaml, settings, workdirs.training(context.run_id))
+    record = store_model(store, {
+        "model_id": context.run_id, "dataset_id": dataset_id, "snapshots": training_dataset.get("snapshots", {}),
+        "metrics": result.metrics, "per_class_map50_95": result.per_class_map, "epochs": result.epochs,
+        "training_seconds": round(result.seconds, 2), "images_per_second": round(result.images_per_second, 2),
+        "device": result.device, "settings": dataclasses.asdict(settings),
+        "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
+    }, {"best.pt": result.best_weights, "last.pt": result.last_weights, "results.csv": result.results_csv,
+        "args.yaml": result.args_yaml})
+    model_key = record["keys"]["best.pt"]
+    value = {"model_key": model_key, "model_id": context.run_id, "dataset_id": dataset_id, "run_id": context.run_id,
+             "metrics": result.metrics, "epochs": result.epochs, "training_seconds": result.seconds,
+             "device": result.device, "imgsz": settings.imgsz, "staged_data_yaml": str(data_yaml)}
+    return dg.Output(value, metadata={
+        **{name: dg.MetadataValue.float(v) for name, v in result.metrics.items()},
+        "epochs": result.epochs,
+        "training_seconds": dg.MetadataValue.float(round(result.seconds, 2)),
+        "images_per_second": dg.MetadataValue.float(round(result.images_per_second, 2)),
+        "device": result.device,
+        "dataset_id": dataset_id,
+        "model_id": context.run_id,
+        "model_key": model_key,
+        "model_source": config.model,
+        "per_class_map50_95": dg.MetadataValue.json(result.per_class_map),
+        "epoch_curves": epoch_curves(result.results_csv),
+    })
+
+
+def epoch_curves(results_csv) -> dg.MetadataValue:
+    """Ultralytics' results.csv (one row per epoch) as a Markdown table: losses and metrics."""
+    if results_csv is None:
+        return dg.MetadataValue.md("no results.csv")
+    frame = pd.read_csv(results_csv)
+    frame.columns = [c.strip() for c in frame.columns]
+    wanted = [c for c in ("epoch", "train/box_loss", "train/cls_loss", "metrics/precision(B)", "metrics/recall(B)",
+                          "metrics/mAP50(B)", "metrics/mAP50-95(B)") if c in frame.columns]
+    return markdown_table(wanted, frame[wanted].round(4).itertuples(index=False))
+
+
+@dg.asset(group_name=GROUP, kinds={"parquet"}, io_manager_key="parquet_io_manager",
+          automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed())
+def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStoreResource, workdirs: WorkDirs,
+                     yolo_model: dict) -> dg.Output[pd.DataFrame]:
+    """The model run on the validation split, image by image: missed and spurious boxes; per
+    scientist, the images where it does worst (where more or better labels help). Stored as
+    ``models/<dataset_id>/<model_id>/evaluation.parquet`` and shown as metadata."""
+    store = object_store.get_store()
+    dataset = load_dataset(store, yolo_model["dataset_id"])
+    staged = pull_dataset(store, dataset.dataset_id, workdirs.staging(dataset.dataset_id), workdirs.cache).data_yaml.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "best.pt"
+        store.get_file(yolo_model["model_key"], weights)
+        evaluation = evaluate_model(weights, dataset.records, staged, yolo_model["imgsz"])
+    buffer = io.BytesIO()
+    evaluation.to_parquet(buffer, index=False)
+    key = yolo_model["model_key"].rsplit("/", 1)[0] + "/evaluation.parquet"
+    store.put_bytes(key, buffer.getvalue())
+    worst = worst_images(evaluation, per_scientist=5)
+    return dg.Output(evaluation, metadata={
+        "dagster/row_count": len(evaluation),
+        "evaluation_key": key,
+        "missed_boxes": int(evaluation["missed"].sum()),
+        "spurious_boxes": int(evaluation["spurious"].sum()),
+        "worst_images": markdown_table(["scientist", "path", "missed", "spurious"],
+                                       worst[["scientist", "path", "missed", "spurious"]].itertuples(index=False)),
+    })

@@ -1,0 +1,11 @@
+"""The training job: every scientist's latest good snapshot merged, trained on, evaluated."""
+
+import dagster as dg
+
+from imgassets.defs.training.assets import model_evaluation, training_dataset, yolo_model
+
+training_job = dg.define_asset_job(
+    "training_job",
+    selection=dg.AssetSelection.assets(training_dataset, yolo_model, model_evaluation),
+    description="Merge every scientist's latest good snapshot into a dataset, train YOLO on it, evaluate it.",
+)

@@ -1,0 +1,122 @@
+"""A pull keeps its word: DEST holds exactly the pulled version, a manifest is checked against the
+id that names it before use, and no value in it, nor the id asked for, leads outside DEST."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from imgassets.core.images.index import build_image_index
+from imgassets.core.labels.table import build_label_table
+from imgassets.core.store.base import LocalObjectStore
+from imgassets.core.versioning.dataset import (
+    ManifestError,
+    dataset_manifest_key,
+    load_snapshot,
+    merge_snapshots,
+    store_dataset,
+)
+from imgassets.core.versioning.manifest import DATASET_SCHEMA, METADATA_KEY
+from imgassets.core.versioning.pull import PULL_MARKER, DestinationError, pull_dataset, resolve_dataset_id
+from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_records
+from imgassets_tests.conftest import jpeg_bytes
+
+
+def _dataset(store, folder, count: int, seed: int = 0) -> str:
+    folder.mkdir(parents=True)
+    (folder / "classes.txt").write_text("cat\n")
+    for i in range(count):
+        (folder / f"{i}.jpg").write_bytes(jpeg_bytes(color=(seed + i * 30, 5, 5)))
+        (folder / f"{i}.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    index = build_image_index(folder)
+    result = commit_snapshot(store, folder.name, folder, snapshot_records(index, build_label_table(folder, index)))
+    dataset = merge_snapshots({folder.name: (result.snapshot_id, load_snapshot(store, result.manifest_key))}, 0.5)
+    store_dataset(store, dataset)
+    return dataset.dataset_id
+
+
+def _files(dest):
+    return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+
+
+def test_a_pull_over_another_version_leaves_exactly_the_pulled_one(tmp_path):
+    store = LocalObjectStore(tmp_path / "objects")
+    six = _dataset(store, tmp_path / "drive" / "ana", 6)
+    three = _dataset(store, tmp_path / "drive" / "ben", 3, seed=7)
+    dest, cache = tmp_path / "dest", tmp_path / "cache"
+    pull_dataset(store, six, dest, cache)
+    (dest / "labels" / "train.cache").write_bytes(b"ultralytics cache of the six")
+    result = pull_dataset(store, three, dest, cache)
+    assert result.images == 3
+    images = [f for f in _files(dest) if f.startswith("images/")]
+    labels = [f for f in _files(dest) if f.startswith("labels/")]
+    assert len(images) == len(labels) == 3
+    stems = [f.rsplit("/", 1)[1].split(".")[0] for f in images]
+    assert len(set(stems)) == 3  # no image in both splits
+    assert json.loads((dest / PULL_MARKER).read_text()) == {"dataset_id": three}
+    fresh = tmp_path / "fresh"
+    pull_dataset(store, three, fresh, cache)
+    assert _files(fresh) == _files(dest)
+
+
+def test_a_folder_with_other_files_is_refused_and_left_alone(tmp_path):
+    store = LocalObjectStore(tmp_path / "objects")
+    dataset_id = _dataset(store, tmp_path / "drive" / "ana", 2)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "thesis.tex").write_text("mine")
+    with pytest.raises(DestinationError, match="thesis.tex"):
+        pull_dataset(store, dataset_id, dest, tmp_path / "cache")
+    assert _files(dest) == ["thesis.tex"]
+
+
+def _tamper(store, dataset_id, column: str, value) -> None:
+    key = dataset_manifest_key(dataset_id)
+    table = pq.read_table(io.BytesIO(store.get_bytes(key)))
+    values = table.column(column).to_pylist()
+    values[0] = value
+    table = table.set_column(table.schema.get_field_index(column), column, pa.array(values, table.schema.field(column).type))
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    store.put_bytes(key, sink.getvalue())
+
+
+@pytest.mark.parametrize(("column", "value"), [("split", "../../../escaped"), ("sha256", "../" * 21 + "x")])
+def test_a_manifest_that_does_not_match_its_id_is_refused(tmp_path, column, value):
+    store = LocalObjectStore(tmp_path / "objects")
+    dataset_id = _dataset(store, tmp_path / "drive" / "ana", 2)
+    _tamper(store, dataset_id, column, value)
+    with pytest.raises(ManifestError, match="does not match its id"):
+        pull_dataset(store, dataset_id, tmp_path / "deep" / "er" / "dest", tmp_path / "cache")
+    assert not (tmp_path / "escaped").exists() and not (tmp_path / "deep" / "er" / "dest" / "images").exists()
+
+
+def test_a_consistent_manifest_with_an_escaping_split_is_refused(tmp_path):
+    """Someone who can write the store can also give a forged manifest its matching id."""
+    from imgassets.core.versioning.manifest import manifest_id
+
+    store = LocalObjectStore(tmp_path / "objects")
+    dataset_id = _dataset(store, tmp_path / "drive" / "ana", 2)
+    data = store.get_bytes(dataset_manifest_key(dataset_id))
+    table = pq.read_table(io.BytesIO(data))
+    meta = json.loads(table.schema.metadata[METADATA_KEY])
+    splits = table.column("split").to_pylist()
+    splits[0] = "../../x"
+    forged = table.set_column(table.schema.get_field_index("split"), "split", pa.array(splits))
+    forged_id = manifest_id(forged.cast(DATASET_SCHEMA), {"class_names": meta["class_names"],
+                                                                    "val_fraction": meta["val_fraction"]})
+    sink = io.BytesIO()
+    pq.write_table(forged, sink)
+    store.put_bytes(dataset_manifest_key(forged_id), sink.getvalue())
+    with pytest.raises(ManifestError, match="split '../../x', not one of train, val"):
+        pull_dataset(store, forged_id, tmp_path / "dest", tmp_path / "cache")
+
+
+@pytest.mark.parametrize("ref", ["../../etc", "datasets/x", "ABCDEF0123456789", ""])
+def test_a_ref_that_is_not_an_id_is_refused(tmp_path, ref):
+    with pytest.raises(ManifestError, match="is not a dataset id"):
+        resolve_dataset_id(LocalObjectStore(tmp_path / "objects"), ref)
