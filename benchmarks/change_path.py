@@ -28,7 +28,7 @@ from benchmarks.versus_tools import ingest, sensor_listings, sensor_tick
 from imgassets.core.drive.walk import list_scientists
 from imgassets.core.images.index import update_image_index
 from imgassets.core.labels.table import build_label_table
-from imgassets.core.store.base import LocalObjectStore
+from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_table, stored_objects
 
 STAGES = ("tick", "index", "labels", "manifest", "commit")

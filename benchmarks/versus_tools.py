@@ -56,7 +56,7 @@ from imgassets.core.drive.walk import list_scientists
 from imgassets.core.images.index import update_image_index
 from imgassets.core.labels.checks import schema_failures
 from imgassets.core.labels.table import build_label_table
-from imgassets.core.store.base import LocalObjectStore
+from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.versioning.dataset import load_snapshot, merge_snapshots, store_dataset
 from imgassets.core.versioning.pull import pull_dataset
 from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_table, stored_objects

@@ -205,7 +205,7 @@ def open_store(home: Path | None, create_bucket: bool = False):
     try:
         name = settings.deployment()
         if name == "local":
-            from imgassets.core.store.base import LocalObjectStore
+            from imgassets.core.store.local import LocalObjectStore
 
             return LocalObjectStore(settings.local_objects(home_dir)), home_dir
         s3 = settings.s3_settings()

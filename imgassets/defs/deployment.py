@@ -25,6 +25,7 @@ import dagster as dg
 from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
 from imgassets import settings
+from imgassets.core.store.keys import DAGSTER_PICKLES_PREFIX
 from imgassets.defs.io_managers import LocalParquetIOManager, LocalPickleIOManager, ObjectStoreParquetIOManager
 from imgassets.defs.resources import LocalObjectStoreResource, S3ObjectStoreResource, SharedDrive, WorkDirs
 
@@ -65,7 +66,7 @@ def production_resources(shared_root: str | None = None, **s3_overrides) -> dict
     return {
         **_common(home, shared_root),
         "object_store": store,
-        "io_manager": S3PickleIOManager(s3_resource=boto, s3_bucket=s3["bucket"], s3_prefix="dagster/pickles"),
+        "io_manager": S3PickleIOManager(s3_resource=boto, s3_bucket=s3["bucket"], s3_prefix=DAGSTER_PICKLES_PREFIX),
         "parquet_io_manager": ObjectStoreParquetIOManager(object_store=store),
     }
 

@@ -11,6 +11,7 @@ from dagster._core.storage.upath_io_manager import UPathIOManager
 from upath import UPath
 
 from imgassets.core.store.atomic import atomic_path
+from imgassets.core.store.keys import dagster_value_key
 from imgassets.defs.resources import ObjectStoreResource
 
 
@@ -52,8 +53,8 @@ class ObjectStoreParquetIOManager(dg.ConfigurableIOManager):
     object_store: dg.ResourceDependency[ObjectStoreResource]
 
     def _key(self, context: dg.InputContext | dg.OutputContext) -> str:
-        partition = context.asset_partition_key if context.has_asset_partitions else "__unpartitioned__"
-        return f"dagster/{'/'.join(context.asset_key.path)}/{partition}.parquet"
+        return dagster_value_key(list(context.asset_key.path),
+                                 context.asset_partition_key if context.has_asset_partitions else None)
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         buffer = io.BytesIO()

@@ -5,7 +5,7 @@ Resources are those of ``production`` (MinIO + Postgres); steps run as Kubernete
 tag on ``yolo_model``: ``nvidia.com/gpu: 1`` in requests and limits, and a toleration for the usual
 ``nvidia.com/gpu`` taint. Helm values for the official Dagster chart are in
 ``deploy/helm/values.yaml``. Everything here is plain data, validated against dagster-k8s's own
-schemas by ``imgassets_tests/test_kubernetes.py``.
+schemas by ``imgassets_tests/defs/test_kubernetes.py``.
 """
 
 import os

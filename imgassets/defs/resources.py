@@ -8,7 +8,8 @@ import pydantic
 
 from imgassets import settings
 from imgassets.core.drive.walk import scientist_folders
-from imgassets.core.store.base import LocalObjectStore, ObjectStore
+from imgassets.core.store.base import ObjectStore
+from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.versioning.archive import ARCHIVE_MODES, COPY
 
 

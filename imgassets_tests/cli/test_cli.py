@@ -147,7 +147,7 @@ def _stored_dataset(store, drive):
 
 
 def test_pull_latest_twice_downloads_once(tmp_path):
-    from imgassets.core.store.base import LocalObjectStore
+    from imgassets.core.store.local import LocalObjectStore
 
     dataset_id = _stored_dataset(LocalObjectStore(tmp_path / "home" / "objects"), tmp_path / "drive")
     first = run_cli("pull", "latest", str(tmp_path / "a"), "--home", str(tmp_path / "home"), "--json")
@@ -220,7 +220,7 @@ def test_pull_of_a_path_is_a_usage_error(tmp_path, ref):
 
 
 def test_pull_into_a_folder_of_other_files_is_a_usage_error(tmp_path):
-    from imgassets.core.store.base import LocalObjectStore
+    from imgassets.core.store.local import LocalObjectStore
 
     _stored_dataset(LocalObjectStore(tmp_path / "home" / "objects"), tmp_path / "drive")
     (tmp_path / "dest").mkdir()
@@ -271,7 +271,7 @@ def small_disk(tmp_path):
 
 
 def test_a_full_disk_during_a_pull_is_one_clear_error_and_leaves_no_partial_file(tmp_path, small_disk):
-    from imgassets.core.store.base import LocalObjectStore
+    from imgassets.core.store.local import LocalObjectStore
 
     dataset_id = _stored_dataset(LocalObjectStore(tmp_path / "home" / "objects"), tmp_path / "drive")
     (small_disk / "filler").write_bytes(b"\0" * (2 * 2**20 - 8 * 1024))  # room for two 4 KiB pages, not ten files

@@ -61,7 +61,7 @@ def test_change_path_benchmark_times_every_stage_of_every_round(tmp_path):
         assert all(row[stage] > 0 for stage in STAGES)
         assert row["total_s"] >= sum(row[stage] for stage in STAGES) - 1e-3
         assert row["vs_cold"] == pytest.approx(row["total_s"] / result["cold_s"], rel=0.01)
-    from imgassets.core.store.base import LocalObjectStore
+    from imgassets.core.store.local import LocalObjectStore
     from imgassets.core.versioning.dataset import load_snapshot
     store = LocalObjectStore(tmp_path / "store")
     rows = [r for key in result["manifests"].values() for r in load_snapshot(store, key)]

@@ -10,8 +10,8 @@ import pytest
 
 from imgassets.cli.run import materialize_all, run_scientist
 from imgassets.core.drive.layout import IMAGE_EXTENSIONS
-from imgassets.core.store.base import LocalObjectStore
 from imgassets.core.store.hashing import sha256_bytes
+from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.training.train import TrainingSettings
 from imgassets.core.versioning.dataset import load_dataset, load_snapshot
 from imgassets.definitions import build_defs

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from imgassets.core.drive.walk import FINGERPRINT_LENGTH, FolderState, ListedFiles
 from imgassets.core.store.base import ObjectStore
+from imgassets.core.store.keys import listing_key, listings_prefix
 
 COMPRESSION_LEVEL = 1
 """zlib level: a 100,000-file listing is about 6 MB of text and 1 MB compressed at level 1."""
@@ -36,16 +37,6 @@ COMPRESSION_LEVEL = 1
 
 class ListingError(ValueError):
     """A stored listing that cannot be used; the message names the key and the reason."""
-
-
-def listings_prefix(scientist: str) -> str:
-    """Where the scientist's listings are kept: ``listings/<scientist>/``."""
-    return f"listings/{scientist}/"
-
-
-def listing_key(scientist: str, fingerprint: str) -> str:
-    """Where the listing of a folder state is kept: ``listings/<scientist>/<fingerprint>.zlib``."""
-    return f"{listings_prefix(scientist)}{fingerprint}.zlib"
 
 
 def encode_listing(state: FolderState) -> bytes:

@@ -31,15 +31,9 @@ from minio import Minio
 from minio.error import S3Error
 
 from imgassets.core.store.atomic import atomic_path
-from imgassets.core.store.base import (
-    IntegrityError,
-    ObjectNotFoundError,
-    ObjectStat,
-    ObjectStoreError,
-    sha256_of_key,
-    verify_sha256,
-)
+from imgassets.core.store.base import IntegrityError, ObjectNotFoundError, ObjectStat, ObjectStoreError, verify_sha256
 from imgassets.core.store.hashing import sha256_file
+from imgassets.core.store.keys import sha256_of_key
 
 T = TypeVar("T")
 SHA256_META = "x-amz-meta-sha256"

@@ -11,20 +11,16 @@ import io
 
 import pandas as pd
 
+from imgassets.core.store import keys
 from imgassets.core.store.base import ObjectStore
 
-IMAGE_INDEX = "indexes"
-LABEL_TABLE = "label_tables"
-
-
-def cache_key(kind: str, scientist: str) -> str:
-    """Where a kept table lives: ``<kind>/<scientist>.parquet`` (kind :data:`IMAGE_INDEX` or :data:`LABEL_TABLE`)."""
-    return f"{kind}/{scientist}.parquet"
+IMAGE_INDEX = keys.IMAGE_INDEX_TABLES
+LABEL_TABLE = keys.LABEL_TABLES
 
 
 def load_cached_table(store: ObjectStore, kind: str, scientist: str) -> pd.DataFrame | None:
     """The scientist's kept table of ``kind``, or ``None`` on the first run."""
-    key = cache_key(kind, scientist)
+    key = keys.kept_table_key(kind, scientist)
     return pd.read_parquet(io.BytesIO(store.get_bytes(key))) if store.exists(key) else None
 
 
@@ -32,4 +28,4 @@ def save_cached_table(store: ObjectStore, kind: str, scientist: str, table: pd.D
     """Keep ``table`` for the scientist's next run (replaces the previous one atomically)."""
     buffer = io.BytesIO()
     table.to_parquet(buffer, index=False)
-    store.put_bytes(cache_key(kind, scientist), buffer.getvalue())
+    store.put_bytes(keys.kept_table_key(kind, scientist), buffer.getvalue())

@@ -17,33 +17,34 @@ from pathlib import Path
 
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.hashing import sha256_file
+from imgassets.core.store.keys import (
+    DATASETS_PREFIX,
+    MODEL_RECORD,
+    MODELS_PREFIX,
+    SNAPSHOTS_PREFIX,
+    model_file_key,
+)
 from imgassets.core.versioning.manifest import read_parquet_bytes
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def model_prefix(dataset_id: str, model_id: str) -> str:
-    """``models/<dataset_id>/<model_id>``."""
-    return f"models/{dataset_id}/{model_id}"
-
-
 def store_model(store: ObjectStore, record: dict, files: dict[str, Path | None]) -> dict:
     """Upload ``files`` (``{"best.pt": path, ...}``, missing ones skipped) and ``model.json``;
     return the record with the keys it wrote."""
-    prefix = model_prefix(record["dataset_id"], record["model_id"])
     keys = {}
     for name, path in files.items():
         if path is not None and Path(path).is_file():
-            keys[name] = f"{prefix}/{name}"
+            keys[name] = model_file_key(record["dataset_id"], record["model_id"], name)
             store.put_file(keys[name], path, sha256=sha256_file(str(path)))
     record = {**record, "keys": keys}
-    store.put_bytes(f"{prefix}/model.json", json.dumps(record, indent=1, sort_keys=True).encode())
+    store.put_bytes(model_file_key(record["dataset_id"], record["model_id"], MODEL_RECORD), json.dumps(record, indent=1, sort_keys=True).encode())
     return record
 
 
 def list_models(store: ObjectStore) -> list[dict]:
     """Every model record in the store, oldest first (by ``created_at``)."""
-    records = [json.loads(store.get_bytes(k)) for k in store.list_keys("models/") if k.endswith("/model.json")]
+    records = [json.loads(store.get_bytes(k)) for k in store.list_keys(MODELS_PREFIX) if k.endswith("/" + MODEL_RECORD)]
     return sorted(records, key=lambda r: r.get("created_at", ""))
 
 
@@ -66,7 +67,7 @@ def resolve_image(store: ObjectStore, path_or_hash: str) -> list[str]:
         return [sha256_file(path_or_hash)]
     wanted = path_or_hash.strip("/")
     found = []
-    for key in store.list_keys("snapshots/"):
+    for key in store.list_keys(SNAPSHOTS_PREFIX):
         if key.endswith(".parquet"):
             scientist = key.split("/")[1]
             frame, _ = read_parquet_bytes(store.get_bytes(key))
@@ -78,13 +79,13 @@ def resolve_image(store: ObjectStore, path_or_hash: str) -> list[str]:
 def lineage(store: ObjectStore, sha256: str) -> Lineage:
     """Every snapshot, dataset and model that includes the image ``sha256``."""
     result = Lineage(sha256)
-    for key in store.list_keys("snapshots/"):
+    for key in store.list_keys(SNAPSHOTS_PREFIX):
         if key.endswith(".parquet"):
             frame, meta = read_parquet_bytes(store.get_bytes(key))
             for row in frame[frame["sha256"] == sha256].itertuples():
                 result.snapshots.append({"scientist": meta.get("scientist"), "snapshot_id": meta.get("snapshot_id"),
                                          "path": row.path, "manifest_key": key})
-    for key in store.list_keys("datasets/"):
+    for key in store.list_keys(DATASETS_PREFIX):
         if key.endswith("/manifest.parquet"):
             frame, meta = read_parquet_bytes(store.get_bytes(key))
             for row in frame[frame["sha256"] == sha256].itertuples():

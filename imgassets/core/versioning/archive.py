@@ -28,8 +28,9 @@ from pathlib import Path
 import pandas as pd
 
 from imgassets.core.drive.layout import pair_labels
-from imgassets.core.store.base import ObjectStore, ObjectStoreError, content_key
+from imgassets.core.store.base import ObjectStore, ObjectStoreError
 from imgassets.core.store.hashing import sha256_bytes, sha256_file
+from imgassets.core.store.keys import archive_log_key, content_key
 from imgassets.core.versioning.dataset import load_snapshot
 
 COPY = "copy"
@@ -45,11 +46,6 @@ class ArchiveResult:
     kept: list[tuple[str, str]] = field(default_factory=list)
     removed_dirs: list[str] = field(default_factory=list)
     log_key: str | None = None
-
-
-def archive_log_key(scientist: str, snapshot_id: str) -> str:
-    """Key of the archive log of one snapshot: ``archive/<scientist>/<snapshot_id>.json``."""
-    return f"archive/{scientist}/{snapshot_id}.json"
 
 
 def carry_forward(previous: list[dict], current: list[dict], present_paths: set[str]) -> list[dict]:

@@ -26,6 +26,7 @@ import yaml
 
 from imgassets.core.images.duplicates import NEAR_DUPLICATE_DISTANCE, groups, near_duplicate_pairs
 from imgassets.core.store.base import ObjectStore
+from imgassets.core.store.keys import dataset_data_yaml_key, dataset_manifest_key
 from imgassets.core.versioning.manifest import (
     DATASET_SCHEMA,
     manifest_id,
@@ -72,7 +73,7 @@ class DatasetVersion:
 
     @property
     def data_yaml_key(self) -> str:
-        return f"datasets/{self.dataset_id}/data.yaml"
+        return dataset_data_yaml_key(self.dataset_id)
 
     def count(self, split: str) -> int:
         """Number of images in ``split`` (``train`` or ``val``)."""
@@ -222,11 +223,6 @@ def store_dataset(store: ObjectStore, dataset: DatasetVersion) -> None:
             "class_id_conflicts": dataset.class_id_conflicts, "val_fraction": dataset.val_fraction}
     store.put_bytes(dataset.data_yaml_key, data_yaml_text(dataset.class_names).encode())
     store.put_bytes(dataset.manifest_key, to_parquet_bytes(dataset.records, DATASET_SCHEMA, meta))
-
-
-def dataset_manifest_key(dataset_id: str) -> str:
-    """Key of a dataset manifest: ``datasets/<dataset_id>/manifest.parquet``."""
-    return f"datasets/{dataset_id}/manifest.parquet"
 
 
 def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:

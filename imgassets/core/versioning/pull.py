@@ -35,8 +35,9 @@ from rich.progress import Progress
 
 from imgassets.core.images.inspect import SUPPORTED_FORMATS
 from imgassets.core.store.atomic import atomic_path
-from imgassets.core.store.base import ObjectNotFoundError, ObjectStore, content_key
+from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
 from imgassets.core.store.hashing import sha256_bytes, sha256_file
+from imgassets.core.store.keys import LATEST_DATASET_REF, content_key
 from imgassets.core.versioning.dataset import (
     DATASET_ID_PATTERN,
     SPLITS,
@@ -47,7 +48,7 @@ from imgassets.core.versioning.dataset import (
     yolo_label_text,
 )
 
-LATEST_REF = "refs/datasets/latest"
+LATEST_REF = LATEST_DATASET_REF
 VERIFIED_MTIME_NS = 1_000_000_000  # 1970-01-01T00:00:01Z: "verified by imgassets"
 VERIFIED_NO_EOI_MTIME_NS = 2_000_000_000  # verified, and a JPEG that does not end with FF D9
 VERIFIED = (VERIFIED_MTIME_NS, VERIFIED_NO_EOI_MTIME_NS)

@@ -30,8 +30,9 @@ import pyarrow.compute as pc
 from imgassets.core.drive.source_files import open_source
 from imgassets.core.images.index import valid_images
 from imgassets.core.labels.checks import blocking_findings
-from imgassets.core.store.base import ObjectNotFoundError, ObjectStore, content_key
+from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
 from imgassets.core.store.hashing import sha256_bytes
+from imgassets.core.store.keys import content_key, snapshot_manifest_key
 from imgassets.core.versioning.manifest import (
     BOX_TYPE,
     SNAPSHOT_SCHEMA,
@@ -64,11 +65,6 @@ class SnapshotResult:
     left_out: tuple[tuple[str, str], ...] = ()
     """``(path, reason)`` of images left out of the snapshot because their file vanished or changed
     after the image index read it (the next run indexes them again)."""
-
-
-def manifest_key(scientist: str, snapshot_id: str) -> str:
-    """Key of a snapshot manifest: ``snapshots/<scientist>/<snapshot_id>.parquet``."""
-    return f"snapshots/{scientist}/{snapshot_id}.parquet"
 
 
 def snapshot_table(index: pd.DataFrame, labels: pd.DataFrame) -> pa.Table:
@@ -214,7 +210,7 @@ def commit_snapshot(store: ObjectStore, scientist: str, folder: str | Path, reco
         hashes = table.column("sha256").to_pylist()
     snapshot_id = manifest_id(table, {"scientist": scientist})
     existing = len(set(hashes)) - uploaded
-    key = manifest_key(scientist, snapshot_id)
+    key = snapshot_manifest_key(scientist, snapshot_id)
     if not store.exists(key):
         meta = {"kind": "snapshot", "scientist": scientist, "snapshot_id": snapshot_id}
         store.put_bytes(key, to_parquet_bytes(table, SNAPSHOT_SCHEMA, meta))

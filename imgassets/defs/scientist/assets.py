@@ -13,6 +13,7 @@ from imgassets.core.images.index import rejected_images, update_image_index, val
 from imgassets.core.labels.report import quality_report, report_markdown
 from imgassets.core.labels.table import build_label_table
 from imgassets.core.store.base import ObjectStore
+from imgassets.core.store.keys import snapshot_report_key
 from imgassets.core.store.table_cache import IMAGE_INDEX, LABEL_TABLE, load_cached_table, save_cached_table
 from imgassets.core.versioning.archive import MOVE, archive_sources, carry_forward_snapshot
 from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_table, stored_objects
@@ -116,7 +117,7 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     result = commit_snapshot(store, scientist, folder, manifest, object_store.upload_workers, stored)
     archived = archive_sources(store, scientist, result.snapshot_id, folder, image_index, fresh) \
         if move else None
-    report_key = result.manifest_key.replace(".parquet", ".report.json")
+    report_key = snapshot_report_key(scientist, result.snapshot_id)
     store.put_bytes(report_key, json.dumps(quality_report(scientist, folder, image_index, label_table), indent=1).encode())
     for path, reason in result.left_out:
         context.log.warning(f"{path} left out of snapshot {result.snapshot_id}: {reason}")

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from imgassets.core.store.keys import EVALUATION, model_file_key
 from imgassets.core.training.evaluate import evaluate_model, worst_images
 from imgassets.core.training.models import store_model
 from imgassets.core.training.train import DEFAULT_MODEL, TrainingSettings, train_yolo
@@ -172,7 +173,7 @@ def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStor
         evaluation = evaluate_model(weights, dataset.records, staged, yolo_model["imgsz"])
     buffer = io.BytesIO()
     evaluation.to_parquet(buffer, index=False)
-    key = yolo_model["model_key"].rsplit("/", 1)[0] + "/evaluation.parquet"
+    key = model_file_key(yolo_model["dataset_id"], yolo_model["model_id"], EVALUATION)
     store.put_bytes(key, buffer.getvalue())
     worst = worst_images(evaluation, per_scientist=5)
     return dg.Output(evaluation, metadata={

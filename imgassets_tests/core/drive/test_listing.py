@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imgassets.core.drive.listing import ListingError, decode_listing, encode_listing, listing_key, load_listing
+from imgassets.core.drive.listing import ListingError, decode_listing, encode_listing, load_listing
 from imgassets.core.drive.walk import ListedFiles, scan_folder, walk_files
 from imgassets.core.images.index import update_image_index
-from imgassets.core.store.base import LocalObjectStore
+from imgassets.core.store.keys import listing_key
+from imgassets.core.store.local import LocalObjectStore
 from imgassets.defs.deployment import local_resources
 from imgassets.defs.partitions import FINGERPRINT_TAG
 from imgassets.defs.scientist.assets import image_index

@@ -127,7 +127,7 @@ def test_an_unchanged_listing_returns_the_previous_index_but_unreadable_and_touc
 def test_kinds_are_kept_only_under_the_same_layout_rules(tmp_path, monkeypatch):
     from imgassets.core.drive import layout
     from imgassets.core.images.index import LAYOUT_RULES
-    from imgassets.core.store.base import LocalObjectStore
+    from imgassets.core.store.local import LocalObjectStore
     from imgassets.core.store.table_cache import IMAGE_INDEX, load_cached_table, save_cached_table
     from imgassets_tests.conftest import image_bytes
 

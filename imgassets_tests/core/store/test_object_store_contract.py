@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from imgassets.core.store.base import IntegrityError, LocalObjectStore, ObjectNotFoundError, content_key
+from imgassets.core.store.base import IntegrityError, ObjectNotFoundError
 from imgassets.core.store.hashing import sha256_bytes
+from imgassets.core.store.keys import content_key
+from imgassets.core.store.local import LocalObjectStore
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -13,7 +13,8 @@ import pytest
 from imgassets.cli.run import run_scientist
 from imgassets.core.images.index import build_image_index
 from imgassets.core.labels.table import build_label_table
-from imgassets.core.store.base import LocalObjectStore, content_key
+from imgassets.core.store.keys import content_key
+from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.versioning import archive
 from imgassets.core.versioning.dataset import load_snapshot
 from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_records

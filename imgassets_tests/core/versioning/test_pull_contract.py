@@ -12,7 +12,7 @@ import pytest
 
 from imgassets.core.images.index import build_image_index
 from imgassets.core.labels.table import build_label_table
-from imgassets.core.store.base import LocalObjectStore
+from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.versioning.dataset import (
     ManifestError,
     dataset_manifest_key,

@@ -9,8 +9,9 @@ import pytest
 
 from imgassets.core.images.index import build_image_index
 from imgassets.core.labels.table import build_label_table
-from imgassets.core.store.base import LocalObjectStore, content_key
 from imgassets.core.store.hashing import sha256_bytes
+from imgassets.core.store.keys import content_key
+from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.versioning.dataset import (
     EmptyDatasetError,
     assign_splits,

@@ -1,0 +1,105 @@
+"""Every object-store key imgassets writes or reads, built here and nowhere else.
+
+| key | what |
+|---|---|
+| ``objects/sha256/<2 hex>/<64 hex>`` | an image (or, in move mode, a label file) by its content hash |
+| ``snapshots/<scientist>/<snapshot_id>.parquet`` | a snapshot manifest |
+| ``snapshots/<scientist>/<snapshot_id>.report.json`` | its quality report |
+| ``datasets/<dataset_id>/manifest.parquet`` | a dataset manifest |
+| ``datasets/<dataset_id>/data.yaml`` | the dataset's Ultralytics ``data.yaml`` |
+| ``refs/datasets/latest`` | the id of the dataset the last ``training_dataset`` built |
+| ``models/<dataset_id>/<model_id>/<file>`` | ``best.pt``, ``last.pt``, ``results.csv``, ``args.yaml``, ``model.json``, ``evaluation.parquet`` |
+| ``archive/<scientist>/<snapshot_id>.json`` | move mode: the files removed from the drive |
+| ``listings/<scientist>/<fingerprint>.zlib`` | the sensor's listing of a folder state, for the run it launched |
+| ``indexes/<scientist>.parquet``, ``label_tables/<scientist>.parquet`` | tables kept for the next run |
+| ``dagster/<asset path>/<partition>.parquet``, ``dagster/pickles/...`` | Dagster's stored values (production) |
+
+A ``model_id`` is the Dagster run id of the training run. Names and ids are used as they are (a
+scientist name is a folder name, at most 200 bytes; ids are hex).
+"""
+
+from __future__ import annotations
+
+CONTENT_PREFIX = "objects/sha256"
+SNAPSHOTS_PREFIX = "snapshots/"
+DATASETS_PREFIX = "datasets/"
+MODELS_PREFIX = "models/"
+LATEST_DATASET_REF = "refs/datasets/latest"
+IMAGE_INDEX_TABLES = "indexes"
+LABEL_TABLES = "label_tables"
+DAGSTER_PREFIX = "dagster"
+DAGSTER_PICKLES_PREFIX = "dagster/pickles"
+UNPARTITIONED = "__unpartitioned__"
+MODEL_RECORD = "model.json"
+EVALUATION = "evaluation.parquet"
+
+
+def content_key(sha256: str) -> str:
+    """Content-addressed key of an object: ``objects/sha256/<first 2 hex>/<64 hex>``. Raises
+    ``ValueError`` for anything but 64 characters."""
+    if len(sha256) != 64:
+        raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+    return f"{CONTENT_PREFIX}/{sha256[:2]}/{sha256}"
+
+
+def sha256_of_key(key: str) -> str | None:
+    """The SHA-256 a content-addressed key names (:func:`content_key`), else ``None``."""
+    if key.startswith(CONTENT_PREFIX + "/"):
+        name = key.rsplit("/", 1)[-1]
+        return name if len(name) == 64 else None
+    return None
+
+
+def snapshot_manifest_key(scientist: str, snapshot_id: str) -> str:
+    """``snapshots/<scientist>/<snapshot_id>.parquet``."""
+    return f"{SNAPSHOTS_PREFIX}{scientist}/{snapshot_id}.parquet"
+
+
+def snapshot_report_key(scientist: str, snapshot_id: str) -> str:
+    """``snapshots/<scientist>/<snapshot_id>.report.json``: the quality report beside the manifest."""
+    return f"{SNAPSHOTS_PREFIX}{scientist}/{snapshot_id}.report.json"
+
+
+def dataset_manifest_key(dataset_id: str) -> str:
+    """``datasets/<dataset_id>/manifest.parquet``."""
+    return f"{DATASETS_PREFIX}{dataset_id}/manifest.parquet"
+
+
+def dataset_data_yaml_key(dataset_id: str) -> str:
+    """``datasets/<dataset_id>/data.yaml``."""
+    return f"{DATASETS_PREFIX}{dataset_id}/data.yaml"
+
+
+def model_prefix(dataset_id: str, model_id: str) -> str:
+    """``models/<dataset_id>/<model_id>``: where one trained model's files live."""
+    return f"{MODELS_PREFIX}{dataset_id}/{model_id}"
+
+
+def model_file_key(dataset_id: str, model_id: str, name: str) -> str:
+    """``models/<dataset_id>/<model_id>/<name>`` (``best.pt``, :data:`MODEL_RECORD`, :data:`EVALUATION`...)."""
+    return f"{model_prefix(dataset_id, model_id)}/{name}"
+
+
+def archive_log_key(scientist: str, snapshot_id: str) -> str:
+    """``archive/<scientist>/<snapshot_id>.json``: the files move mode removed for a snapshot."""
+    return f"archive/{scientist}/{snapshot_id}.json"
+
+
+def listings_prefix(scientist: str) -> str:
+    """``listings/<scientist>/``: where the scientist's folder listings are kept."""
+    return f"listings/{scientist}/"
+
+
+def listing_key(scientist: str, fingerprint: str) -> str:
+    """``listings/<scientist>/<fingerprint>.zlib``: the listing of one folder state."""
+    return f"{listings_prefix(scientist)}{fingerprint}.zlib"
+
+
+def kept_table_key(kind: str, scientist: str) -> str:
+    """``<kind>/<scientist>.parquet``, ``kind`` :data:`IMAGE_INDEX_TABLES` or :data:`LABEL_TABLES`."""
+    return f"{kind}/{scientist}.parquet"
+
+
+def dagster_value_key(asset_path: list[str], partition: str | None) -> str:
+    """``dagster/<asset path>/<partition or __unpartitioned__>.parquet``: a stored asset value."""
+    return f"{DAGSTER_PREFIX}/{'/'.join(asset_path)}/{partition or UNPARTITIONED}.parquet"
