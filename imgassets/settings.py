@@ -1,14 +1,25 @@
-"""Where imgassets keeps its state, from the environment (no Dagster import).
+"""Every ``IMGASSETS_*`` environment variable, read when a function here is called (never at
+import), with its default. No Dagster import: the command line's ``pull``, ``lineage`` and
+``models`` open the object store from these without loading Dagster.
 
-* ``IMGASSETS_HOME`` (default ``~/.imgassets``): the local object store (``objects/``...), the
-  Dagster instance (``dagster/``), staged datasets (``staging/``), training runs (``training/``)
-  and Dagster's stored asset values (``storage/``).
-* ``IMGASSETS_SHARED_ROOT`` (default ``<home>/demo-drive``, built by ``imgassets run``): the shared
-  drive, one folder per scientist.
-* ``IMGASSETS_DEPLOYMENT`` (``local``, ``production``, ``kubernetes``) and the S3 settings of the
-  production deployments (:func:`s3_settings`). :mod:`imgassets.defs.deployment` turns these into
-  Dagster resources; the command line's ``pull``, ``lineage`` and ``models`` open the same object
-  store from them without importing Dagster (about 2 s of a ``pull`` that takes one).
+| variable | default | what |
+|---|---|---|
+| ``IMGASSETS_HOME`` | ``~/.imgassets`` | local object store (``objects/``), Dagster instance (``dagster/``), staged datasets, Dagster's stored values |
+| ``IMGASSETS_SHARED_ROOT`` | ``<home>/demo-drive`` | the shared drive, one folder per scientist |
+| ``IMGASSETS_DEPLOYMENT`` | ``local`` | ``local``, ``production`` or ``kubernetes`` (:mod:`imgassets.defs.deployment`) |
+| ``IMGASSETS_S3_ENDPOINT`` | (required in production) | ``host:port`` of MinIO or S3 |
+| ``IMGASSETS_S3_BUCKET`` | ``imgassets`` | the bucket |
+| ``IMGASSETS_S3_SECURE`` | ``false`` | HTTPS |
+| ``IMGASSETS_S3_REGION`` | none | the region, when the store wants one |
+| ``IMGASSETS_S3_ACCESS_KEY``, ``IMGASSETS_S3_SECRET_KEY`` | (required in production) | read where used; ``EnvVar`` in Dagster |
+| ``IMGASSETS_ARCHIVE_MODE`` | ``copy`` | ``copy`` or ``move`` (:mod:`imgassets.core.versioning.archive`) |
+| ``IMGASSETS_SETTLE_SECONDS`` | 30 | how long a changed folder must stay unchanged before the sensor ingests it |
+| ``IMGASSETS_SENSOR_INTERVAL`` | 30 | seconds between shared-drive sensor ticks |
+| ``IMGASSETS_DRIVE_SENSOR`` | ``running`` | ``running`` or ``stopped``: the sensor's default status |
+| ``IMGASSETS_AUTOMATION_INTERVAL`` | 30 | seconds between evaluations of the training automation |
+| ``IMGASSETS_MAX_MAP_DROP`` | 0.05 | largest mAP50-95 drop below the previous model before ``map_not_regressed`` warns |
+| ``IMGASSETS_IMAGE`` | ``imgassets:latest`` | the container image of Kubernetes step pods |
+| ``IMGASSETS_K8S_SECRET`` | ``imgassets-secrets`` | the Kubernetes secret holding the S3 keys and the Postgres password |
 """
 
 from __future__ import annotations
@@ -17,6 +28,17 @@ import os
 from pathlib import Path
 
 HOME_ENV = "IMGASSETS_HOME"
+ARCHIVE_MODE_ENV = "IMGASSETS_ARCHIVE_MODE"
+SETTLE_SECONDS_ENV = "IMGASSETS_SETTLE_SECONDS"
+SENSOR_INTERVAL_ENV = "IMGASSETS_SENSOR_INTERVAL"
+DRIVE_SENSOR_ENV = "IMGASSETS_DRIVE_SENSOR"
+AUTOMATION_INTERVAL_ENV = "IMGASSETS_AUTOMATION_INTERVAL"
+MAX_MAP_DROP_ENV = "IMGASSETS_MAX_MAP_DROP"
+IMAGE_ENV = "IMGASSETS_IMAGE"
+K8S_SECRET_ENV = "IMGASSETS_K8S_SECRET"
+FORWARDED_TO_STEPS = ("IMGASSETS_DEPLOYMENT", "IMGASSETS_SHARED_ROOT", "IMGASSETS_HOME", "IMGASSETS_S3_ENDPOINT",
+                      "IMGASSETS_S3_BUCKET", "IMGASSETS_S3_SECURE", "IMGASSETS_ARCHIVE_MODE")
+"""The variables a step pod gets from the run (the keys come from the Kubernetes secret)."""
 SHARED_ROOT_ENV = "IMGASSETS_SHARED_ROOT"
 DEPLOYMENT_ENV = "IMGASSETS_DEPLOYMENT"
 DEPLOYMENTS = ("local", "production", "kubernetes")
@@ -77,3 +99,57 @@ def s3_settings(**overrides) -> dict:
     if not values["endpoint"]:
         raise ValueError(f"{DEPLOYMENT_ENV}=production needs {S3_ENDPOINT_ENV} (host:port of MinIO or S3)")
     return values
+
+
+def _number(name: str, default: float, kind: type = int) -> float:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+
+
+def archive_mode() -> str:
+    """``IMGASSETS_ARCHIVE_MODE`` (default ``copy``; checked by the ``SharedDrive`` resource)."""
+    return os.environ.get(ARCHIVE_MODE_ENV) or "copy"
+
+
+def settle_seconds() -> int:
+    """``IMGASSETS_SETTLE_SECONDS`` (default 30). Raises ``ValueError`` naming it when not a number."""
+    return int(_number(SETTLE_SECONDS_ENV, 30))
+
+
+def sensor_interval_seconds() -> int:
+    """``IMGASSETS_SENSOR_INTERVAL`` (default 30)."""
+    return int(_number(SENSOR_INTERVAL_ENV, 30))
+
+
+def automation_interval_seconds() -> int:
+    """``IMGASSETS_AUTOMATION_INTERVAL`` (default 30)."""
+    return int(_number(AUTOMATION_INTERVAL_ENV, 30))
+
+
+def drive_sensor_running() -> bool:
+    """``IMGASSETS_DRIVE_SENSOR``: ``running`` (default) or ``stopped``. Raises ``ValueError``
+    naming the variable for any other value."""
+    value = (os.environ.get(DRIVE_SENSOR_ENV) or "running").strip().lower()
+    if value not in ("running", "stopped"):
+        raise ValueError(f"{DRIVE_SENSOR_ENV} must be 'running' or 'stopped', not {value!r}")
+    return value == "running"
+
+
+def max_map_drop() -> float:
+    """``IMGASSETS_MAX_MAP_DROP`` (absolute mAP50-95, default 0.05)."""
+    return float(_number(MAX_MAP_DROP_ENV, 0.05, float))
+
+
+def step_image() -> str:
+    """``IMGASSETS_IMAGE`` (default ``imgassets:latest``)."""
+    return os.environ.get(IMAGE_ENV) or "imgassets:latest"
+
+
+def k8s_secret() -> str:
+    """``IMGASSETS_K8S_SECRET`` (default ``imgassets-secrets``)."""
+    return os.environ.get(K8S_SECRET_ENV) or "imgassets-secrets"

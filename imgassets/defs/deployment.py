@@ -36,8 +36,7 @@ def _env_or_default(name: str, default: str) -> str | dg.EnvVar:
 
 def _common(home: str | dg.EnvVar, shared_root: str | None) -> dict:
     root = shared_root or _env_or_default(settings.SHARED_ROOT_ENV, str(settings.shared_root()))
-    mode = os.environ.get("IMGASSETS_ARCHIVE_MODE", "copy")
-    settle = int(os.environ.get("IMGASSETS_SETTLE_SECONDS", "30"))
+    mode, settle = settings.archive_mode(), settings.settle_seconds()
     return {"shared_drive": SharedDrive(root=root, archive_mode=mode, settle_seconds=settle),
             "workdirs": WorkDirs(home=home)}
 

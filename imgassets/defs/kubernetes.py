@@ -8,7 +8,7 @@ tag on ``yolo_model``: ``nvidia.com/gpu: 1`` in requests and limits, and a toler
 schemas by ``imgassets_tests/defs/test_kubernetes.py``.
 """
 
-import os
+from imgassets import settings
 
 GPU_TRAINING_K8S_CONFIG = {
     "container_config": {
@@ -23,18 +23,17 @@ GPU_TRAINING_K8S_CONFIG = {
 }
 """``dagster-k8s/config`` of the training step: one GPU, and a node that has one."""
 
-FORWARDED_ENV = ["IMGASSETS_DEPLOYMENT", "IMGASSETS_SHARED_ROOT", "IMGASSETS_HOME", "IMGASSETS_S3_ENDPOINT",
-                 "IMGASSETS_S3_BUCKET", "IMGASSETS_S3_SECURE", "IMGASSETS_ARCHIVE_MODE"]
+FORWARDED_ENV = list(settings.FORWARDED_TO_STEPS)
 
 
 def k8s_executor_config() -> dict:
     """Run config of ``k8s_job_executor``: the image, the settings forwarded to step pods, the
     secret holding the S3 keys and the Postgres password, and the shared drive volume."""
     return {
-        "job_image": os.environ.get("IMGASSETS_IMAGE", "imgassets:latest"),
+        "job_image": settings.step_image(),
         "image_pull_policy": "IfNotPresent",
         "env_vars": FORWARDED_ENV,
-        "env_secrets": [os.environ.get("IMGASSETS_K8S_SECRET", "imgassets-secrets")],
+        "env_secrets": [settings.k8s_secret()],
         "volumes": [{"name": "shared-drive", "persistentVolumeClaim": {"claimName": "imgassets-shared-drive", "readOnly": True}}],
         "volume_mounts": [{"name": "shared-drive", "mountPath": "/shared", "readOnly": True}],
         "max_concurrent": 8,

@@ -10,11 +10,11 @@ index reads it instead of walking the folder again.
 """
 
 import json
-import os
 import time
 
 import dagster as dg
 
+from imgassets import settings
 from imgassets.core.drive.change_detection import decide
 from imgassets.core.drive.listing import prune_listings, save_listing
 from imgassets.core.drive.walk import scan_folders, scientist_folders
@@ -22,23 +22,15 @@ from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 from imgassets.defs.scientist.jobs import scientist_job
 
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("IMGASSETS_SENSOR_INTERVAL", "30"))
-
 
 def default_sensor_status() -> dg.DefaultSensorStatus:
-    """``IMGASSETS_DRIVE_SENSOR=stopped`` starts the shared drive sensor switched off (runs are then
-    launched from the UI or ``imgassets run``); anything else, or unset, leaves it running.
-
-    Raises:
-        ValueError: the variable is set to something other than ``running`` or ``stopped``.
-    """
-    value = os.environ.get("IMGASSETS_DRIVE_SENSOR", "running").strip().lower()
-    if value not in ("running", "stopped"):
-        raise ValueError(f"IMGASSETS_DRIVE_SENSOR must be 'running' or 'stopped', not {value!r}")
-    return dg.DefaultSensorStatus.RUNNING if value == "running" else dg.DefaultSensorStatus.STOPPED
+    """The sensor's default status from ``IMGASSETS_DRIVE_SENSOR`` (:func:`imgassets.settings.drive_sensor_running`):
+    stopped means runs are launched from the UI or ``imgassets run``. Raises ``ValueError`` for a
+    value other than ``running`` or ``stopped``."""
+    return dg.DefaultSensorStatus.RUNNING if settings.drive_sensor_running() else dg.DefaultSensorStatus.STOPPED
 
 
-@dg.sensor(job=scientist_job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+@dg.sensor(job=scientist_job, minimum_interval_seconds=settings.sensor_interval_seconds(),
            default_status=default_sensor_status())
 def shared_drive_sensor(context: dg.SensorEvaluationContext, shared_drive: SharedDrive,
                         object_store: ObjectStoreResource) -> dg.SensorResult:

@@ -16,20 +16,18 @@
   pool ``yolo_training`` whose limit (1) is in ``dagster.yaml``.
 """
 
-import os
 
 import dagster as dg
 
+from imgassets import settings
 from imgassets.defs.partitions import scientists
 from imgassets.defs.scientist.jobs import scientist_job
-
-AUTOMATION_INTERVAL_SECONDS = int(os.environ.get("IMGASSETS_AUTOMATION_INTERVAL", "30"))
 
 training_automation = dg.AutomationConditionSensorDefinition(
     "training_automation",
     target=["training_dataset", "yolo_model", "model_evaluation"],
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=AUTOMATION_INTERVAL_SECONDS,
+    minimum_interval_seconds=settings.automation_interval_seconds(),
     description="Builds the training dataset and trains YOLO when snapshots change (see imgassets.defs.training.automation).",
 )
 

@@ -12,12 +12,12 @@
   harder without the model being worse.
 """
 
-import os
 import tempfile
 from pathlib import Path
 
 import dagster as dg
 
+from imgassets import settings
 from imgassets.core.labels.checks import Finding
 from imgassets.core.training.models import list_models
 from imgassets.core.training.train import map_regression, predict_smoke
@@ -29,7 +29,6 @@ from imgassets.defs.training.assets import training_dataset, yolo_model
 WARN = dg.AssetCheckSeverity.WARN
 ERROR = dg.AssetCheckSeverity.ERROR
 
-MAX_MAP_DROP = float(os.environ.get("IMGASSETS_MAX_MAP_DROP", "0.05"))
 
 
 @dg.asset_check(asset=yolo_model, blocking=True)
@@ -57,7 +56,7 @@ def map_not_regressed(object_store: ObjectStoreResource, yolo_model: dict) -> dg
     """mAP50-95 has not dropped more than the allowed amount against the previous model. WARN."""
     earlier = [m for m in list_models(object_store.get_store()) if m["model_id"] != yolo_model["model_id"]]
     previous = earlier[-1] if earlier else None
-    reason = map_regression(yolo_model["metrics"], previous["metrics"] if previous else None, MAX_MAP_DROP)
+    reason = map_regression(yolo_model["metrics"], previous["metrics"] if previous else None, settings.max_map_drop())
     findings = [Finding(yolo_model["model_key"], 0, f"{reason}; previous model {previous['model_id']}")] if reason else []
     return check_result(findings, dg.AssetCheckSeverity.WARN, "metric regressions", {
         "previous_model": previous["model_id"] if previous else "",
