@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from imgassets import settings
+from imgassets.core.training.train import TrainingSettings
+from imgassets.core.versioning.dataset import DEFAULT_VAL_FRACTION
 
 EXIT_USAGE = 2
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -44,14 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(default: ${settings.HOME_ENV}, else ~/.imgassets)")
     run = sub.add_parser("run", parents=[common], help="materialize the whole graph once and print a summary")
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    run.add_argument("--epochs", type=_positive, default=1)
-    run.add_argument("--imgsz", type=_positive, default=64, help="training image size in pixels (default 64)")
-    run.add_argument("--batch", type=_positive, default=16)
-    run.add_argument("--model", default="yolov8n.yaml", help="Ultralytics model .yaml or a local .pt weights file")
-    run.add_argument("--device", default=None, help="cpu, 0, 0,1 ... (default: GPU when torch sees one)")
-    run.add_argument("--val-fraction", type=float, default=0.2, help="share of images in the val split (default 0.2)")
-    run.add_argument("--patience", type=_positive, default=100,
-                     help="epochs without improvement before training stops early (default 100)")
+    defaults = TrainingSettings()  # the one definition of each default; a flag not given leaves it
+    run.add_argument("--epochs", type=_positive, help=f"training epochs (default {defaults.epochs})")
+    run.add_argument("--imgsz", type=_positive, help=f"training image size in pixels (default {defaults.imgsz})")
+    run.add_argument("--batch", type=_positive, help=f"images per batch (default {defaults.batch})")
+    run.add_argument("--model", help=f"Ultralytics model .yaml or a local .pt weights file (default {defaults.model})")
+    run.add_argument("--device", help="cpu, 0, 0,1 ... (default: GPU when torch sees one)")
+    run.add_argument("--val-fraction", type=float,
+                     help=f"share of images in the val split (default {DEFAULT_VAL_FRACTION})")
+    run.add_argument("--patience", type=_positive,
+                     help=f"epochs without improvement before training stops early (default {defaults.patience})")
     run.add_argument("--archive-mode", choices=["copy", "move"], help="copy (default: sources only read) or move "
                      "(sources removed once verified in the store); default $IMGASSETS_ARCHIVE_MODE or copy")
     pull = sub.add_parser("pull", help="download one dataset version into DEST (Ultralytics layout) through the cache")
@@ -156,12 +160,12 @@ def open_instance(dagster_home: Path):
 
 def command_run(args: argparse.Namespace) -> int:
     from imgassets.core.drive.walk import scientist_folders
-    from imgassets.core.training.train import TrainingConfigError, TrainingSettings, check_model_source
+    from imgassets.core.training.train import TrainingConfigError, check_model_source
 
-    if not 0 < args.val_fraction < 1:
+    if args.val_fraction is not None and not 0 < args.val_fraction < 1:
         raise UsageError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
-    training = TrainingSettings(model=args.model, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
-                                device=args.device, patience=args.patience)
+    given = {name: getattr(args, name) for name in ("model", "epochs", "imgsz", "batch", "device", "patience")}
+    training = TrainingSettings(**{name: value for name, value in given.items() if value is not None})
     try:
         check_model_source(training.model)
     except TrainingConfigError as exc:

@@ -13,7 +13,7 @@ import pandas as pd
 from imgassets.core.store.keys import EVALUATION, model_file_key
 from imgassets.core.training.evaluate import evaluate_model, worst_images
 from imgassets.core.training.models import store_model
-from imgassets.core.training.train import DEFAULT_MODEL, TrainingSettings, train_yolo
+from imgassets.core.training.train import TrainingSettings, train_yolo
 from imgassets.core.versioning.dataset import (
     DEFAULT_VAL_FRACTION,
     EmptyDatasetError,
@@ -44,13 +44,13 @@ class YoloTrainingConfig(dg.Config):
     """Ultralytics training settings. ``model``: a model ``.yaml`` or a local ``.pt``; ``device``:
     empty for automatic (GPU when torch sees one), or ``cpu``, ``0``..."""
 
-    model: str = DEFAULT_MODEL
-    epochs: int = 1
-    imgsz: int = 64
-    batch: int = 16
+    model: str = TrainingSettings.model  # each default is TrainingSettings' (defined once)
+    epochs: int = TrainingSettings.epochs
+    imgsz: int = TrainingSettings.imgsz
+    batch: int = TrainingSettings.batch
     device: str = ""
-    seed: int = 0
-    patience: int = 100
+    seed: int = TrainingSettings.seed
+    patience: int = TrainingSettings.patience
 
     def settings(self) -> TrainingSettings:
         return TrainingSettings(model=self.model, epochs=self.epochs, imgsz=self.imgsz, batch=self.batch,
