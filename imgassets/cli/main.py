@@ -20,12 +20,13 @@ from pathlib import Path
 from imgassets import settings
 from imgassets.core.training.train import TrainingSettings
 from imgassets.core.versioning.dataset import DEFAULT_VAL_FRACTION
+from imgassets.errors import ImgassetsError
 
 EXIT_USAGE = 2
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-class UsageError(Exception):
+class UsageError(ImgassetsError):
     """Bad usage or configuration: printed as ``imgassets: error: ...`` with exit code 2."""
 
 
@@ -225,7 +226,7 @@ def open_store(home: Path | None, create_bucket: bool = False):
 
 
 def command_pull(args: argparse.Namespace) -> int:
-    from imgassets.core.versioning.dataset import DATASET_ID_PATTERN, ManifestError
+    from imgassets.core.versioning.dataset import DATASET_ID_PATTERN
     from imgassets.core.versioning.pull import DestinationError, pull_dataset
 
     if args.dataset != "latest" and not DATASET_ID_PATTERN.match(args.dataset):
@@ -236,9 +237,6 @@ def command_pull(args: argparse.Namespace) -> int:
                               args.verify, show_progress=sys.stderr.isatty())
     except DestinationError as exc:
         raise UsageError(str(exc)) from None
-    except ManifestError as exc:
-        print(f"imgassets: error: {exc}", file=sys.stderr)
-        return 1
     except OSError as exc:  # a full or read-only disk under DEST or the cache
         where = f" {exc.filename}" if exc.filename else ""
         print(f"imgassets: error: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
@@ -314,10 +312,9 @@ def command_ui(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; return its exit code. A :class:`UsageError` is exit 2;
-    an object store that fails (unreachable, bad bucket, corrupt object) is exit 1: both with one
-    line ``imgassets: error: ...`` on stderr naming the endpoint and bucket, no traceback."""
-    from imgassets.core.store.base import ObjectStoreError
-
+    any other :class:`imgassets.errors.ImgassetsError` (a store that fails, a manifest refused,
+    a setting that cannot work...) is exit 1; both print one line ``imgassets: error: ...`` on
+    stderr, naming the file, key, endpoint or setting, and no traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -327,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"imgassets: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except ObjectStoreError as exc:
+    except ImgassetsError as exc:
         print(f"imgassets: error: {exc}", file=sys.stderr)
         return 1
 

@@ -24,7 +24,8 @@ def findings_metadata(findings: list[Finding]) -> dict:
         "count": dg.MetadataValue.int(len(findings)),
         "files": dg.MetadataValue.int(len({f.file for f in findings})),
         "offending": dg.MetadataValue.md(table),
-        "findings": dg.MetadataValue.json([{"file": f.file, "line": f.line, "reason": f.reason} for f in listed]),
+        "findings": dg.MetadataValue.json([{"file": f.file, "line": f.line, "reason": f.reason, "code": str(f.code)}
+                                            for f in listed]),
     }
 
 

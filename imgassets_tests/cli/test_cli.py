@@ -89,7 +89,8 @@ def test_run_exits_1_and_names_the_check_scientist_and_file_when_blocked(tmp_pat
                                     "snapshot_used": None}]
     failing = [c for c in summary["checks"] if not c["passed"]]
     assert failing[0]["findings"] == [{"file": "images/a.txt", "line": 2,
-                                       "reason": "class id 5 is not in the class map images/classes.txt"}]
+                                       "reason": "class id 5 is not in the class map images/classes.txt",
+                                       "code": "unknown_class"}]
 
     text = run_cli("run", "--shared-root", str(drive), "--home", str(tmp_path / "home"))
     assert text.returncode == 1

@@ -36,7 +36,8 @@ def test_a_blocked_scientist_is_left_out_and_the_others_train(tmp_path):
         geometry = checks[("bad", "box_geometry")]
         assert not geometry.passed and geometry.blocking and geometry.severity == "ERROR"
         assert geometry.findings == [{"file": f"labels/{bad_label.name}", "line": 1,
-                                      "reason": "box outside the image: x 0.7000..1.1000, y 0.3500..0.6500 (must be within 0..1)"}]
+                                      "reason": "box outside the image: x 0.7000..1.1000, y 0.3500..0.6500 (must be within 0..1)",
+                                      "code": "box_outside_image"}]
         decode = checks[("bad", "images_decode")]
         assert not decode.passed and not decode.blocking
         assert decode.findings[0]["file"] == f"images/{corrupt.name}"

@@ -30,12 +30,13 @@ import pyarrow.compute as pc
 from imgassets.core.drive.walk import FINGERPRINT_LENGTH, FolderState, ListedFiles
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.keys import listing_key, listings_prefix
+from imgassets.errors import ImgassetsError
 
 COMPRESSION_LEVEL = 1
 """zlib level: a 100,000-file listing is about 6 MB of text and 1 MB compressed at level 1."""
 
 
-class ListingError(ValueError):
+class ListingError(ImgassetsError, ValueError):
     """A stored listing that cannot be used; the message names the key and the reason."""
 
 

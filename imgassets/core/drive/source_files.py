@@ -25,6 +25,8 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from imgassets.errors import ImgassetsError
+
 LINK_OUTSIDE_ROOT = "link_outside_root"
 NOT_A_FILE = "not_a_regular_file"
 TOO_LARGE = "file_too_large"
@@ -35,7 +37,7 @@ _KINDS = {stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device
           stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
 
 
-class SourceFileError(OSError):
+class SourceFileError(ImgassetsError, OSError):
     """A source file that is not read: ``code`` (one of this module's constants) and ``reason``, a
     sentence for the scientist (the message is ``reason``)."""
 

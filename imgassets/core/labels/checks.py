@@ -18,6 +18,7 @@ import pandera.errors
 
 from imgassets.core.frames import has_dtypes
 from imgassets.core.labels.table import LABEL_DTYPES, LabelTableSchema
+from imgassets.errors import Reason
 
 BOX_TOLERANCE = 1e-4
 """Allowed overshoot of a box corner past the image edge, in normalized units (0.064 px at 640 px)."""
@@ -25,11 +26,13 @@ BOX_TOLERANCE = 1e-4
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem: ``file`` (relative to the scientist's folder), ``line`` (0 = whole file), ``reason``."""
+    """One problem: ``file`` (relative to the scientist's folder), ``line`` (0 = whole file), ``reason``
+    (a sentence for the scientist) and ``code`` (:class:`imgassets.errors.Reason`: the rule broken)."""
 
     file: str
     line: int
     reason: str
+    code: Reason
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.reason}" if self.line else f"{self.file}: {self.reason}"
@@ -69,9 +72,9 @@ def schema_failures(table: pd.DataFrame) -> list[Finding]:
         row = table.loc[int(idx)]
         reason = row["parse_error"] if pd.notna(row["parse_error"]) else (
             f"{case.column} = {case.failure_case} fails {case.check}")
-        findings[int(idx)] = Finding(row["label_file"], int(row["line"]), reason)
+        findings[int(idx)] = Finding(row["label_file"], int(row["line"]), reason, Reason.LABEL_SCHEMA)
     table_level = [c for c in cases.itertuples() if c.index is None or pd.isna(c.index)]
-    extra = [Finding("<label table>", 0, f"{c.column}: {c.check} ({c.failure_case})") for c in table_level]
+    extra = [Finding("<label table>", 0, f"{c.column}: {c.check} ({c.failure_case})", Reason.LABEL_SCHEMA) for c in table_level]
     return [findings[i] for i in sorted(findings)] + extra
 
 
@@ -97,10 +100,12 @@ def geometry_failures(table: pd.DataFrame, tolerance: float = BOX_TOLERANCE) -> 
         x0, x1 = row.x_center - row.width / 2, row.x_center + row.width / 2
         y0, y1 = row.y_center - row.height / 2, row.y_center + row.height / 2
         if row.width <= 0 or row.height <= 0:
-            findings.append(Finding(row.label_file, row.line, f"zero-area box (width {row.width:g}, height {row.height:g})"))
+            findings.append(Finding(row.label_file, row.line, f"zero-area box (width {row.width:g}, height {row.height:g})",
+                                    Reason.ZERO_AREA_BOX))
         else:
             findings.append(Finding(row.label_file, row.line,
-                                    f"box outside the image: x {x0:.4f}..{x1:.4f}, y {y0:.4f}..{y1:.4f} (must be within 0..1)"))
+                                    f"box outside the image: x {x0:.4f}..{x1:.4f}, y {y0:.4f}..{y1:.4f} (must be within 0..1)",
+                                    Reason.BOX_OUTSIDE_IMAGE))
     return findings
 
 
@@ -115,7 +120,7 @@ def class_map_failures(table: pd.DataFrame) -> list[Finding]:
             reason = f"class id {row.class_id} has no name: no data.yaml or classes.txt in this folder or above"
         else:
             reason = f"class id {row.class_id} is not in the class map {row.class_map_file}"
-        findings.append(Finding(row.label_file, row.line, reason))
+        findings.append(Finding(row.label_file, row.line, reason, Reason.UNKNOWN_CLASS))
     return findings
 
 
@@ -129,7 +134,8 @@ def orphan_label_files(table: pd.DataFrame) -> list[Finding]:
     for (label_file, ref), group in orphans.groupby(["label_file", orphans["image_ref"].fillna("")], sort=True):
         where = f" {ref}" if ref else ""
         findings.append(Finding(label_file, int(group["line"].min()) if ref else 0,
-                                f"no image{where} found for this label file ({len(group)} boxes unused)"))
+                                f"no image{where} found for this label file ({len(group)} boxes unused)",
+                                Reason.LABEL_WITHOUT_IMAGE))
     return findings
 
 
@@ -139,7 +145,8 @@ def frame_failures(table: pd.DataFrame) -> list[Finding]:
     if not mask.any():
         return []
     bad = _rows(table, mask, ["label_file", "line", "frame_error"])
-    return [Finding(f, int(g["line"].min()), g["frame_error"].iloc[0]) for f, g in bad.groupby("label_file", sort=True)]
+    return [Finding(f, int(g["line"].min()), g["frame_error"].iloc[0], Reason.LABEL_FRAME)
+            for f, g in bad.groupby("label_file", sort=True)]
 
 
 def source_conflicts(table: pd.DataFrame) -> list[Finding]:
@@ -148,7 +155,8 @@ def source_conflicts(table: pd.DataFrame) -> list[Finding]:
     if not mask.any():
         return []
     bad = _rows(table, mask, ["image_path", "source_conflict"])
-    return [Finding(image, 0, g["source_conflict"].iloc[0]) for image, g in bad.groupby("image_path", sort=True)]
+    return [Finding(image, 0, g["source_conflict"].iloc[0], Reason.SOURCES_DISAGREE)
+            for image, g in bad.groupby("image_path", sort=True)]
 
 
 def blocking_findings(table: pd.DataFrame) -> list[Finding]:

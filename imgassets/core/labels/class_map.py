@@ -19,12 +19,13 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from imgassets.core.drive.source_files import SourceFileError, read_source
+from imgassets.errors import ImgassetsError
 
 MAX_CLASS_MAP_BYTES = 2**20
 """Largest class-map file read, in bytes (a ``data.yaml`` of 1000 classes is about 20 KB)."""
 
 
-class ClassMapError(ValueError):
+class ClassMapError(ImgassetsError, ValueError):
     """A class-map file that cannot be used; the message names the file and the reason."""
 
 

@@ -21,6 +21,7 @@ from imgassets.core.drive.source_files import read_source
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.checks import Finding
 from imgassets.core.labels.class_map import MAX_CLASS_MAP_BYTES, load_yaml
+from imgassets.errors import Reason
 
 MAX_REJECTED = 200
 
@@ -50,7 +51,7 @@ def data_yaml_findings(folder: str | Path, index: pd.DataFrame) -> list[Finding]
                     targets.append(posixpath.normpath(posixpath.join(base, entry[3:])))
                 if not any(p == t or p.startswith(t.rstrip("/") + "/") for p in paths for t in targets):
                     findings.append(Finding(rel, 0, f"{split}: {entry} does not exist in this folder "
-                                                    "(ignored: imgassets makes its own split)"))
+                                                    "(ignored: imgassets makes its own split)", Reason.DATA_YAML_PATH))
     return findings
 
 

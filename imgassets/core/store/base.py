@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Protocol
 
 from imgassets.core.store.hashing import sha256_bytes
+from imgassets.errors import ImgassetsError
 
 
-class ObjectStoreError(RuntimeError):
+class ObjectStoreError(ImgassetsError, RuntimeError):
     """An object store failure; the message names the store and the operation, never a secret."""
 
 

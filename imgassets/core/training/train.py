@@ -15,10 +15,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from imgassets.errors import ImgassetsError
+
 DEFAULT_MODEL = "yolov8n.yaml"
 
 
-class TrainingConfigError(ValueError):
+class TrainingConfigError(ImgassetsError, ValueError):
     """Training settings that cannot work (e.g. a weights file that is not on disk)."""
 
 

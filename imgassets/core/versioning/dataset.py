@@ -34,15 +34,16 @@ from imgassets.core.versioning.manifest import (
     read_manifest_rows,
     to_parquet_bytes,
 )
+from imgassets.errors import ImgassetsError
 
 DEFAULT_VAL_FRACTION = 0.2
 
 
-class EmptyDatasetError(ValueError):
+class EmptyDatasetError(ImgassetsError, ValueError):
     """The snapshots hold fewer than two images, or no box at all: there is nothing to train on."""
 
 
-class ManifestError(ValueError):
+class ManifestError(ImgassetsError, ValueError):
     """A stored dataset manifest that must not be used: its content does not give the id that names
     it, or a field holds a value no imgassets manifest can (a split other than train/val, a content
     hash that is not 64 hex digits, an unknown format). The message names the manifest and the fault."""

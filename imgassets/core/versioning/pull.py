@@ -47,6 +47,7 @@ from imgassets.core.versioning.dataset import (
     load_dataset,
     yolo_label_text,
 )
+from imgassets.errors import ImgassetsError
 
 LATEST_REF = LATEST_DATASET_REF
 VERIFIED_MTIME_NS = 1_000_000_000  # 1970-01-01T00:00:01Z: "verified by imgassets"
@@ -99,7 +100,7 @@ PULL_ENTRIES = frozenset({"images", "labels", "data.yaml", PULL_MARKER})
 """What a pulled folder holds at its top level."""
 
 
-class DestinationError(ValueError):
+class DestinationError(ImgassetsError, ValueError):
     """DEST holds files a pull did not put there: a pull never removes those. The message names them."""
 
 

@@ -41,9 +41,10 @@ from imgassets.core.versioning.manifest import (
     manifest_table,
     to_parquet_bytes,
 )
+from imgassets.errors import ImgassetsError
 
 
-class SnapshotError(RuntimeError):
+class SnapshotError(ImgassetsError, RuntimeError):
     """A snapshot that must not be committed; the message names the file and the reason."""
 
 

@@ -20,6 +20,7 @@ from imgassets.defs.metadata import check_result
 from imgassets.defs.partitions import scientists
 from imgassets.defs.resources import SharedDrive
 from imgassets.defs.scientist.assets import image_index, label_table
+from imgassets.errors import Reason
 
 WARN = dg.AssetCheckSeverity.WARN
 ERROR = dg.AssetCheckSeverity.ERROR
@@ -30,7 +31,7 @@ def images_decode(image_index: pd.DataFrame) -> dg.AssetCheckResult:
     """Every image file is readable, a supported format, fully decodable and at least 10 px a side.
     Rejected images are left out of the snapshot (WARN)."""
     rejected = rejected_images(image_index)
-    findings = [Finding(r.path, 0, f"{r.status}: {r.reason}") for r in rejected.itertuples()]
+    findings = [Finding(r.path, 0, f"{r.status}: {r.reason}", Reason.IMAGE_REJECTED) for r in rejected.itertuples()]
     return check_result(findings, WARN, "rejected images")
 
 
@@ -40,7 +41,7 @@ def duplicate_images(image_index: pd.DataFrame) -> dg.AssetCheckResult:
     the same scientist. WARN: a training dataset keeps one copy and puts near-duplicates in one split."""
     images = valid_images(image_index)
     report = duplicate_report(list(zip(images["path"], images["sha256"], images["phash"], strict=True)))
-    return check_result([Finding(path, 0, reason) for path, reason in report], WARN, "duplicate images")
+    return check_result([Finding(path, 0, reason, Reason.DUPLICATE_IMAGE) for path, reason in report], WARN, "duplicate images")
 
 
 @dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)

@@ -25,6 +25,7 @@ from imgassets.core.versioning.dataset import DatasetVersion, load_dataset, spli
 from imgassets.defs.metadata import check_result
 from imgassets.defs.resources import ObjectStoreResource
 from imgassets.defs.training.assets import training_dataset, yolo_model
+from imgassets.errors import Reason
 
 WARN = dg.AssetCheckSeverity.WARN
 ERROR = dg.AssetCheckSeverity.ERROR
@@ -43,10 +44,11 @@ def weights_predict(object_store: ObjectStoreResource, yolo_model: dict) -> dg.A
             object_store.get_store().get_file(yolo_model["model_key"], weights)
             boxes = predict_smoke(weights, image, yolo_model["imgsz"]) if image else None
         except Exception as exc:  # any failure to load or predict is the finding
-            findings.append(Finding(yolo_model["model_key"], 0, f"cannot load or predict: {type(exc).__name__}: {exc}"))
+            findings.append(Finding(yolo_model["model_key"], 0, f"cannot load or predict: {type(exc).__name__}: {exc}",
+                                    Reason.WEIGHTS_UNUSABLE))
             boxes = None
     if image is None:
-        findings.append(Finding(str(staged), 0, "no validation image to predict on"))
+        findings.append(Finding(str(staged), 0, "no validation image to predict on", Reason.WEIGHTS_UNUSABLE))
     return check_result(findings, dg.AssetCheckSeverity.ERROR, "problems loading or predicting",
                         {"boxes_predicted": boxes if boxes is not None else -1, "image": str(image)})
 
@@ -57,7 +59,7 @@ def map_not_regressed(object_store: ObjectStoreResource, yolo_model: dict) -> dg
     earlier = [m for m in list_models(object_store.get_store()) if m["model_id"] != yolo_model["model_id"]]
     previous = earlier[-1] if earlier else None
     reason = map_regression(yolo_model["metrics"], previous["metrics"] if previous else None, settings.max_map_drop())
-    findings = [Finding(yolo_model["model_key"], 0, f"{reason}; previous model {previous['model_id']}")] if reason else []
+    findings = [Finding(yolo_model["model_key"], 0, f"{reason}; previous model {previous['model_id']}", Reason.MAP_REGRESSED)] if reason else []
     return check_result(findings, dg.AssetCheckSeverity.WARN, "metric regressions", {
         "previous_model": previous["model_id"] if previous else "",
         "previous_mAP50-95": float(previous["metrics"].get("mAP50-95", 0)) if previous else 0.0})
@@ -75,7 +77,7 @@ def no_split_leakage(object_store: ObjectStoreResource, training_dataset: dict) 
     """No image has an exact or near-duplicate in the other split, recomputed from the stored
     manifest's content and perceptual hashes. Blocking: leakage inflates validation metrics."""
     leaks = split_leaks(_dataset(object_store, training_dataset).records)
-    return check_result([Finding(training_dataset["dataset_id"], 0, leak) for leak in leaks], ERROR,
+    return check_result([Finding(training_dataset["dataset_id"], 0, leak, Reason.SPLIT_LEAK) for leak in leaks], ERROR,
                         "duplicate pairs across splits")
 
 
@@ -83,7 +85,8 @@ def no_split_leakage(object_store: ObjectStoreResource, training_dataset: dict) 
 def duplicate_labels_agree(object_store: ObjectStoreResource, training_dataset: dict) -> dg.AssetCheckResult:
     """Copies of the same image (same content hash) carry the same boxes. WARN: the first copy is kept."""
     conflicts = _dataset(object_store, training_dataset).label_conflicts
-    findings = [Finding(c["dropped"], 0, f"same bytes as {c['kept']} but different boxes; {c['kept']} was kept")
+    findings = [Finding(c["dropped"], 0, f"same bytes as {c['kept']} but different boxes; {c['kept']} was kept",
+                        Reason.LABEL_CONFLICT)
                 for c in conflicts]
     return check_result(findings, WARN, "duplicates with conflicting labels")
 
@@ -94,7 +97,8 @@ def class_ids_consistent(object_store: ObjectStoreResource, training_dataset: di
     classes by name, so this only flags a possible mix-up."""
     conflicts = _dataset(object_store, training_dataset).class_id_conflicts
     findings = [Finding(", ".join(c["names"]), 0, f"class id {c['class_id']} names "
-                        + "; ".join(f"{s}: {'/'.join(n)}" for s, n in c["names"].items())) for c in conflicts]
+                        + "; ".join(f"{s}: {'/'.join(n)}" for s, n in c["names"].items()),
+                        Reason.CLASS_ID_CONFLICT) for c in conflicts]
     return check_result(findings, WARN, "class ids naming different classes")
 
 

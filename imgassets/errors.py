@@ -1,0 +1,62 @@
+"""The errors imgassets raises on purpose, and the reason codes of its findings.
+
+:class:`ImgassetsError` is the base of every error imgassets raises for a reason it can name: a
+caller (the command line, a test, a notebook) catches that one class to tell a user what went
+wrong without a traceback. Each domain has its subclass, defined beside the code that raises it:
+
+| error | raised by |
+|---|---|
+| :class:`imgassets.core.store.base.ObjectStoreError` (and its S3 subclasses) | the object stores |
+| :class:`imgassets.core.drive.source_files.SourceFileError` | reading a scientist's file |
+| :class:`imgassets.core.drive.listing.ListingError` | a stored listing that cannot be used |
+| :class:`imgassets.core.labels.class_map.ClassMapError` | a class map that cannot be used |
+| :class:`imgassets.core.versioning.snapshot.SnapshotError` | a snapshot refused |
+| :class:`imgassets.core.versioning.dataset.ManifestError`, ``EmptyDatasetError`` | a dataset manifest refused, nothing to train on |
+| :class:`imgassets.core.versioning.pull.DestinationError` | a pull destination that holds other files |
+| :class:`imgassets.core.training.train.TrainingConfigError` | training settings that cannot work |
+
+A finding (:class:`imgassets.core.labels.checks.Finding`) carries a :class:`Reason`, a stable code
+a program can match on, next to the sentence written for the scientist (as pandera's
+``SchemaErrorReason`` does for schema errors).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ImgassetsError(Exception):
+    """Base of the errors imgassets raises on purpose; the message names the file, key, store or
+    setting at fault and never holds a secret."""
+
+
+class Reason(StrEnum):
+    """The reason code of a finding: which rule it broke."""
+
+    IMAGE_REJECTED = "image_rejected"
+    """An image file that is not used: unreadable, not an image, corrupt, too small or large, refused."""
+    DUPLICATE_IMAGE = "duplicate_image"
+    """An exact or near-duplicate of another image of the same scientist."""
+    LABEL_SCHEMA = "label_schema"
+    """A label line or file that does not parse, or a value outside the label table's schema."""
+    ZERO_AREA_BOX = "zero_area_box"
+    BOX_OUTSIDE_IMAGE = "box_outside_image"
+    UNKNOWN_CLASS = "unknown_class"
+    """A class id with no name in the class map the label file uses."""
+    LABEL_WITHOUT_IMAGE = "label_without_image"
+    LABEL_FRAME = "label_frame"
+    """A label file drawn on another image size than the displayed one."""
+    SOURCES_DISAGREE = "sources_disagree"
+    """Label files that give one image different boxes."""
+    DATA_YAML_PATH = "data_yaml_path"
+    """A ``data.yaml`` split entry that names nothing in the folder."""
+    SPLIT_LEAK = "split_leak"
+    """An image, or a near-duplicate of it, in both splits."""
+    LABEL_CONFLICT = "label_conflict"
+    """Copies of the same bytes with different boxes."""
+    CLASS_ID_CONFLICT = "class_id_conflict"
+    """One local class id naming different classes for different scientists."""
+    WEIGHTS_UNUSABLE = "weights_unusable"
+    """Trained weights that do not load or predict."""
+    MAP_REGRESSED = "map_regressed"
+    """A model whose mAP50-95 dropped below the previous model's by more than the allowed margin."""
