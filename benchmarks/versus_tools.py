@@ -305,29 +305,35 @@ def run(work: Path, spec: TreeSpec, change: float) -> dict:
             "ratios": ratios(figures)}
 
 
-def ratios(f: dict) -> dict[str, float | None]:
-    """The ratios the targets are stated in (None where a tool was not installed)."""
-    def div(a: str, b: str) -> float | None:
-        return round(f[a] / f[b], 3) if a in f and b in f and f[b] else None
+RATIOS = {
+    "archival_vs_dvc": ("dvc_add_push_s", "archival_s"),
+    "archival_vs_rclone": ("rclone_copy_s", "archival_s"),
+    "validation_vs_decode_floor": ("decode_floor_s", "index_cold_s"),
+    "cold_ingest_vs_floors": ("cold_ingest_s", "ingest_floor_s"),
+    "rescan_vs_find": ("rescan_s", "find_s"),
+    "rescan_vs_dvc_status": ("rescan_s", "dvc_status_s"),
+    "tick_vs_find": ("rescan_tick_s", "find_s"),  # a no-change tick alone launches no run
+    "change_vs_cold": ("change_s", "cold_ingest_s"),
+    "change_vs_dvc": ("change_s", "dvc_change_s"),
+    "change_floor_vs_cold": ("change_floor_s", "cold_ingest_s"),  # tick + index + per-call schema checks
+    "warm_pull_vs_cp_al": ("pull_warm_s", "pull_cp_al_s"),
+    "cold_pull_vs_cp_r": ("pull_cold_s", "pull_cp_r_s"),
+}
+"""Each ratio: (numerator figure, denominator figure)."""
 
-    return {
-        "archival_vs_dvc": div("dvc_add_push_s", "archival_s"),
-        "archival_vs_rclone": div("rclone_copy_s", "archival_s"),
-        "validation_vs_decode_floor": div("decode_floor_s", "index_cold_s"),
-        "cold_ingest_vs_floors": div("cold_ingest_s", "ingest_floor_s"),
-        "rescan_vs_find": div("rescan_s", "find_s"),
-        "rescan_vs_dvc_status": div("rescan_s", "dvc_status_s"),
-        "tick_vs_find": div("rescan_tick_s", "find_s"),  # a no-change tick alone launches no run
-        "change_vs_cold": div("change_s", "cold_ingest_s"),
-        "change_vs_dvc": div("change_s", "dvc_change_s"),
-        "change_floor_vs_cold": div("change_floor_s", "cold_ingest_s"),  # tick + index + per-call schema checks
-        "warm_pull_vs_cp_al": div("pull_warm_s", "pull_cp_al_s"),
-        "cold_pull_vs_cp_r": div("pull_cold_s", "pull_cp_r_s"),
-    }
+
+def _significant(value: float) -> float:
+    """``value`` to 3 significant digits (a small ratio or time keeps its digits; 3 decimals would zero it)."""
+    return float(f"{value:.3g}")
+
+
+def ratios(f: dict) -> dict[str, float | None]:
+    """The ratios of :data:`RATIOS`, to 3 significant digits (None where a tool was not installed)."""
+    return {key: _significant(f[a] / f[b]) if a in f and b in f and f[b] else None for key, (a, b) in RATIOS.items()}
 
 
 def _rounded(figures: dict) -> dict:
-    return {k: round(v, 3) if isinstance(v, float) else v for k, v in figures.items()}
+    return {k: _significant(v) if isinstance(v, float) else v for k, v in figures.items()}
 
 
 def verdicts(result: dict) -> list[tuple[str, float | None, str, bool | None]]:

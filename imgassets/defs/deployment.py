@@ -26,7 +26,7 @@ from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
 from imgassets import settings
 from imgassets.core.store.keys import DAGSTER_PICKLES_PREFIX
-from imgassets.defs.io_managers import LocalParquetIOManager, LocalPickleIOManager, ObjectStoreParquetIOManager
+from imgassets.defs.io_managers import LocalParquetIOManager, ObjectStoreParquetIOManager, local_pickle_io_manager
 from imgassets.defs.resources import LocalObjectStoreResource, S3ObjectStoreResource, SharedDrive, WorkDirs
 
 
@@ -48,7 +48,7 @@ def local_resources(home: str | None = None, shared_root: str | None = None) -> 
     return {
         **_common(home, shared_root),
         "object_store": LocalObjectStoreResource(home=home),
-        "io_manager": LocalPickleIOManager(home=home),
+        "io_manager": local_pickle_io_manager(home),
         "parquet_io_manager": LocalParquetIOManager(home=home),
     }
 

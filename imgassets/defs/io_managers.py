@@ -6,8 +6,6 @@ import os
 
 import dagster as dg
 import pandas as pd
-from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
-from dagster._core.storage.upath_io_manager import UPathIOManager
 from upath import UPath
 
 from imgassets.core.store.atomic import atomic_path
@@ -15,7 +13,7 @@ from imgassets.core.store.keys import dagster_value_key
 from imgassets.defs.resources import ObjectStoreResource
 
 
-class ParquetIOManager(UPathIOManager):
+class ParquetIOManager(dg.UPathIOManager):
     """Stores a pandas DataFrame as ``<base>/<asset>/<partition>.parquet``, written atomically."""
 
     extension = ".parquet"
@@ -37,13 +35,11 @@ class LocalParquetIOManager(dg.ConfigurableIOManagerFactory):
         return ParquetIOManager(base_path=UPath(self.home) / "storage")
 
 
-class LocalPickleIOManager(dg.ConfigurableIOManagerFactory):
-    """Small values (snapshot and dataset references) pickled under ``<home>/storage``."""
-
-    home: str
-
-    def create_io_manager(self, context) -> dg.IOManager:
-        return PickledObjectFilesystemIOManager(base_dir=os.path.join(self.home, "storage"))
+def local_pickle_io_manager(home: str | dg.EnvVar) -> dg.FilesystemIOManager:
+    """Small values (snapshot and dataset references) pickled under ``<home>/storage`` (Dagster's
+    public ``FilesystemIOManager``)."""
+    base = dg.EnvVar(home.env_var_name).get_value() if isinstance(home, dg.EnvVar) else home
+    return dg.FilesystemIOManager(base_dir=os.path.join(base, "storage"))
 
 
 class ObjectStoreParquetIOManager(dg.ConfigurableIOManager):

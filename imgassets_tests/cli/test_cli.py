@@ -40,7 +40,12 @@ def test_run_json_on_the_demo_drive(tmp_path):
     assert set(model["metrics"]) == {"mAP50", "mAP50-95", "precision", "recall"}
     evaluation = summary["evaluation"]
     assert evaluation["evaluation_key"] == model["model_key"].replace("best.pt", "evaluation.parquet")
-    assert (home / "objects" / evaluation["evaluation_key"]).is_file() and evaluation["missed_boxes"] >= 0
+    import pandas as pd
+
+    per_image = pd.read_parquet(home / "objects" / evaluation["evaluation_key"])
+    assert len(per_image) == summary["dataset"]["images_val"]  # one row per validation image
+    assert evaluation["missed_boxes"] == int(per_image["missed"].sum())
+    assert (per_image["matched"] + per_image["missed"] == per_image["labelled"]).all()
     checks = summary["checks"]
     assert len(checks) == 3 * 9 + 3 + 2  # nine per scientist, three on the dataset, two on the model
     model_checks = {c["name"]: c for c in checks if c["asset"] == "yolo_model"}

@@ -36,5 +36,7 @@ def test_blocking_checks_guard_labels_and_the_split():
 
 def test_jobs_and_sensor_are_defined():
     assert defs.resolve_job_def("scientist_job").partitions_def.name == "scientists"
-    assert defs.resolve_job_def("training_job") is not None
+    training = defs.resolve_job_def("training_job")
+    assert {key.to_user_string() for key in training.asset_layer.selected_asset_keys} == {
+        "training_dataset", "yolo_model", "model_evaluation"}
     assert defs.resolve_sensor_def("shared_drive_sensor").job_name == "scientist_job"
