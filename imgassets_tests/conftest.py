@@ -59,6 +59,20 @@ def small_books(dest, count: int = 12) -> None:
         shutil.copy(source / "train" / "labels" / f"{image.stem}.txt", dest / "labels" / f"{image.stem}.txt")
 
 
+def build_image_index(folder: Path, workers: int | None = None):
+    """The image index of ``folder`` built from scratch (``update_image_index`` with no previous index)."""
+    from imgassets.core.images.index import update_image_index
+
+    return update_image_index(folder, None, workers).index
+
+
+def snapshot_records(index, labels) -> list[dict]:
+    """The manifest rows of a snapshot of ``index`` and ``labels``, as dicts."""
+    from imgassets.core.versioning.snapshot import snapshot_table
+
+    return snapshot_table(index, labels).to_pylist()
+
+
 def tree_hashes(root: Path) -> dict[str, str]:
     """SHA-256 of every file under ``root`` by relative path (to prove sources are never modified)."""
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()

@@ -25,10 +25,9 @@ def test_every_domain_error_is_an_imgassets_error(path):
 
 
 def test_a_finding_names_its_rule(tmp_path):
-    from imgassets.core.images.index import build_image_index
     from imgassets.core.labels import checks
     from imgassets.core.labels.table import build_label_table
-    from imgassets_tests.conftest import jpeg_bytes
+    from imgassets_tests.conftest import build_image_index, jpeg_bytes
 
     (tmp_path / "ana").mkdir()
     (tmp_path / "ana" / "a.jpg").write_bytes(jpeg_bytes())

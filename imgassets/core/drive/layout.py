@@ -154,12 +154,6 @@ def _stem(name: str) -> str:
     return name[:i] if 0 < i < len(name) - 1 else name
 
 
-def label_candidates(image_path: str) -> list[str]:
-    """Label paths tried for ``image_path``, in order: ``labels/`` sibling layout, then beside."""
-    parent, _, name = image_path.rpartition("/")
-    return [f"{prefix}{_stem(name)}.txt" for prefix in label_dirs(parent)]
-
-
 def pair_labels(image_paths: list[str], label_paths: list[str]) -> dict[str, str]:
     """Map each YOLO label path to the image it annotates (the first image, by path, whose
     :func:`label_candidates` name it). Label paths absent from the result are orphans (a label file

@@ -225,11 +225,6 @@ def _reusable_positions(previous: pd.DataFrame | None, at: np.ndarray, files: Li
     return np.where(same, at, -1)
 
 
-def build_image_index(folder: str | Path, workers: int | None = None) -> pd.DataFrame:
-    """Index every file under ``folder`` from scratch (see :func:`update_image_index`)."""
-    return update_image_index(folder, None, workers).index
-
-
 def valid_images(index: pd.DataFrame) -> pd.DataFrame:
     """Rows of ``index`` that are images with status ``ok``."""
     return index[(index["kind"] == layout.IMAGE) & (index["status"] == imaging.OK)]

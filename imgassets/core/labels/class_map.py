@@ -91,13 +91,6 @@ def read_class_map(folder: Path, rel_path: str) -> dict[int, str]:
     return parse_data_yaml(text, rel_path)
 
 
-def nearest_class_map(label_path: str, class_map_paths: list[str]) -> str | None:
-    """The class-map path nearest to ``label_path`` (same folder first, then each parent up to the
-    scientist's folder, and for ``.../labels/...`` also the folder holding ``labels``); ``data.yaml``
-    before ``classes.txt`` in the same folder. ``None`` when there is none."""
-    return folder_class_map(str(PurePosixPath(label_path).parent), class_maps_by_folder(class_map_paths))
-
-
 def class_maps_by_folder(class_map_paths: list[str]) -> dict[str, str]:
     """``{folder: class map}`` (``"."`` at the top): the class map each folder holding one offers
     its label files, ``data.yaml`` before ``classes.txt``/``obj.names`` (then by path)."""

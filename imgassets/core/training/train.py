@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from imgassets.errors import ImgassetsError
@@ -59,9 +59,6 @@ class TrainingResult:
     def images_per_second(self) -> float:
         """Training throughput: train images x epochs / wall seconds (validation included)."""
         return self.train_images * self.epochs / self.seconds if self.seconds else 0.0
-
-    def as_dict(self) -> dict:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
 
 
 def select_device(requested: str | None = None) -> str:

@@ -14,11 +14,8 @@ What a training container runs (``imgassets pull DATASET_ID|latest DEST``):
    ``DEST/labels/<split>/<sha256>.txt`` (YOLO txt, kept in the cache under the hash of its text
    and hardlinked like the images) and ``DEST/data.yaml``.
 
-Cache trust: after a cached file is verified, its mtime is set to :data:`VERIFIED_MTIME_NS` (or
-:data:`VERIFIED_NO_EOI_MTIME_NS` for a JPEG without its EOI marker, so placing it needs no read)
-and it is made read-only. Anything that writes to it changes the mtime, so the next pull hashes
-it again and re-fetches it on mismatch. ``verify=True`` re-hashes every cached file regardless.
-A warm pull is therefore stats and hardlinks only (see ``benchmarks/versus_tools.py``).
+Cache trust follows the rules of :class:`VerifiedCache`: a warm pull is stats and hardlinks only
+(see ``benchmarks/versus_tools.py``).
 """
 
 from __future__ import annotations
@@ -140,35 +137,78 @@ def prune_destination(dest: Path, keep: set[str]) -> int:
     return removed
 
 
-def cache_path(cache_dir: Path, sha256: str) -> Path:
-    """Where the cache keeps the object ``sha256``."""
-    return Path(_cache_file(cache_dir, sha256))
+class VerifiedCache:
+    """The pull's content-addressed cache in ``root``: images at ``sha256/<2>/<64>``, YOLO label
+    texts at ``labels/<2>/<64>.txt`` (named by the SHA-256 of the text).
+
+    The rules, all of them here:
+
+    * A file is written only after its bytes were checked against its SHA-256, under a temporary
+      name renamed into place (:mod:`imgassets.core.store.atomic`): the cache never holds a partial
+      or wrong file under its name.
+    * A checked file is made read-only and its mtime set to a sentinel: :data:`VERIFIED_MTIME_NS`,
+      or :data:`VERIFIED_NO_EOI_MTIME_NS` for a JPEG that does not end with its EOI marker (which
+      Ultralytics would rewrite in place, so it is copied into a pull, never hardlinked), so placing
+      it needs no read. Anything that writes to the file moves its mtime off the sentinel.
+    * A file whose mtime is a sentinel is trusted without a read; any other is hashed again and, on
+      a mismatch, fetched again. ``verify=True`` hashes every file regardless.
+
+    Paths are plain strings: the warm pull calls these once per file.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = os.fspath(Path(root).resolve())
+
+    def image_path(self, sha256: str) -> str:
+        """Where the cache keeps the object ``sha256``."""
+        return f"{self.root}/sha256/{sha256[:2]}/{sha256}"
+
+    @staticmethod
+    def sentinel(path: str) -> int | None:
+        """The sentinel mtime of ``path`` (one of :data:`VERIFIED`), or None when the file is
+        missing or was written since it was verified."""
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except FileNotFoundError:
+            return None
+        return mtime if mtime in VERIFIED else None
+
+    @staticmethod
+    def needs_private_copy(fmt: str, sentinel: int | None) -> bool:
+        """A JPEG cached without its EOI marker, known from the cached file's sentinel (no read)."""
+        return fmt in ("JPEG", "MPO") and sentinel != VERIFIED_MTIME_NS
+
+    def ensure(self, store: ObjectStore, sha256: str, verify: bool = False) -> int:
+        """Make the cache hold a verified copy of object ``sha256``; return bytes downloaded (0 = hit)."""
+        path = self.image_path(sha256)
+        if not verify and self.sentinel(path) is not None:
+            return 0
+        if os.path.isfile(path) and sha256_file(path) == sha256:
+            _mark_verified(path)
+            return 0
+        data = store.get_bytes(content_key(sha256))  # verified against the hash (IntegrityError if not)
+        self._write(path, data)
+        return len(data)
+
+    def label_file(self, text: str) -> str:
+        """The YOLO label ``text`` as a verified read-only file of the cache (written once)."""
+        data = text.encode()
+        digest = sha256_bytes(data)
+        path = f"{self.root}/labels/{digest[:2]}/{digest}.txt"
+        if self.sentinel(path) != VERIFIED_MTIME_NS:  # new, or written to since it was cached
+            self._write(path, data)
+        return path
+
+    @staticmethod
+    def _write(path: str, data: bytes) -> None:
+        with atomic_path(path) as tmp:  # a full disk leaves no partial file behind, under any name
+            Path(tmp).write_bytes(data)
+            _mark_verified(tmp, data[:2] + data[-2:])
 
 
-def _cache_file(cache_dir: str | Path, sha256: str) -> str:
-    """:func:`cache_path` as a plain string (the pull's loops run once per file)."""
-    return f"{cache_dir}/sha256/{sha256[:2]}/{sha256}"
-
-
-def _sentinel(path: str) -> int | None:
-    """The cache sentinel mtime of ``path`` (one of :data:`VERIFIED`), or None when the file is
-    missing or has been written since it was verified."""
-    try:
-        mtime = os.stat(path).st_mtime_ns
-    except FileNotFoundError:
-        return None
-    return mtime if mtime in VERIFIED else None
-
-
-def _is_trusted(path: Path, verify: bool, sha256: str) -> bool:
-    if not verify and _sentinel(str(path)) is not None:
-        return True
-    return path.is_file() and sha256_file(str(path)) == sha256 and _mark_verified(path)
-
-
-def _mark_verified(path: Path, head_tail: bytes | None = None) -> bool:
-    """Make a verified cached file read-only and set its sentinel mtime (noting a JPEG without
-    EOI). ``head_tail``: the file's first two and last two bytes when the caller has them."""
+def _mark_verified(path: str, head_tail: bytes | None = None) -> None:
+    """Make a checked cache file read-only with its sentinel mtime (:class:`VerifiedCache`).
+    ``head_tail``: the file's first two and last two bytes when the caller has them."""
     if head_tail is None:
         with open(path, "rb") as handle:
             head = handle.read(2)
@@ -178,54 +218,13 @@ def _mark_verified(path: Path, head_tail: bytes | None = None) -> bool:
     os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     mark = VERIFIED_NO_EOI_MTIME_NS if no_eoi else VERIFIED_MTIME_NS
     os.utime(path, ns=(mark, mark))
-    return True
-
-
-def ensure_cached(store: ObjectStore, cache_dir: Path, sha256: str, verify: bool = False) -> int:
-    """Make the cache hold a verified copy of object ``sha256``; return bytes downloaded (0 = hit)."""
-    path = cache_path(cache_dir, sha256)
-    if _is_trusted(path, verify, sha256):
-        return 0
-    data = store.get_bytes(content_key(sha256))  # verified against the hash (IntegrityError if not)
-    _write_verified(path, data)
-    return len(data)
-
-
-def _write_verified(path: Path, data: bytes) -> None:
-    """Put verified ``data`` in the cache at ``path``: written under a temporary name (unique per
-    process and thread), made read-only with its sentinel mtime, then renamed into place, so the
-    cache never holds a partial file under its name."""
-    with atomic_path(path) as tmp:  # a full disk leaves no partial file behind, under any name
-        Path(tmp).write_bytes(data)
-        _mark_verified(Path(tmp), data[:2] + data[-2:])
-
-
-def _needs_private_copy(fmt: str, sentinel: int | None) -> bool:
-    """A JPEG cached without its EOI marker, known from the cached file's :func:`_sentinel` (no read)."""
-    return fmt in ("JPEG", "MPO") and sentinel != VERIFIED_MTIME_NS
-
-
-def cached_label(cache_dir: Path, text: str) -> Path:
-    """The YOLO label ``text`` as a read-only file in the cache, named by the SHA-256 of the text
-    (written once, atomically; then hardlinked into every pull like an image)."""
-    return Path(_cached_label_file(cache_dir, text))
-
-
-def _cached_label_file(cache_dir: str | Path, text: str) -> str:
-    """:func:`cached_label` as a plain string (the warm pull's loop runs it once per image)."""
-    data = text.encode()
-    digest = sha256_bytes(data)
-    path = f"{cache_dir}/labels/{digest[:2]}/{digest}.txt"
-    if _sentinel(path) != VERIFIED_MTIME_NS:  # new, or written to since it was cached
-        _write_verified(Path(path), data)
-    return path
 
 
 def place_new(cached: str, target: str, fmt: str, sentinel: int | None) -> bool:
     """:func:`place` for the common case of a fresh destination: one ``link`` system call when
-    ``target`` does not exist yet and ``sentinel`` (the cached file's, from :func:`_sentinel`) does
+    ``target`` does not exist yet and ``sentinel`` (the cached file's, :meth:`VerifiedCache.sentinel`) does
     not call for a private copy; otherwise :func:`place`."""
-    if not _needs_private_copy(fmt, sentinel):
+    if not VerifiedCache.needs_private_copy(fmt, sentinel):
         try:
             os.link(cached, target)
             return True
@@ -243,7 +242,7 @@ def place(cached: Path, target: Path, fmt: str) -> bool:
         pass
     linked = False
     with atomic_path(target) as tmp:
-        if not _needs_private_copy(fmt, _sentinel(str(cached))):
+        if not VerifiedCache.needs_private_copy(fmt, VerifiedCache.sentinel(os.fspath(cached))):
             try:
                 os.replace(_linked_beside(cached, tmp), tmp)
                 linked = True
@@ -268,21 +267,21 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
     """Steps 3-4 of the module docstring for an already loaded ``dataset``: afterwards ``dest``
     holds exactly this version (:func:`prepare_destination`, :func:`prune_destination`). Raises
     :class:`DestinationError` when ``dest`` holds files no pull put there."""
-    dest, cache_dir = Path(dest).resolve(), Path(cache_dir).resolve()
+    dest, cache = Path(dest).resolve(), VerifiedCache(cache_dir)
     prepare_destination(dest)
     downloaded = downloaded_bytes = hits = linked = copied = 0
     unique = {r["sha256"] for r in dataset.records}
     # Cache hits by a stat each, here; the rest (everything, when re-hashing) go to the thread pool.
-    sentinels = {sha: None if verify else _sentinel(_cache_file(cache_dir, sha)) for sha in unique}
+    sentinels = {sha: None if verify else cache.sentinel(cache.image_path(sha)) for sha in unique}
     missing = sorted(sha for sha, sentinel in sentinels.items() if sentinel is None)
     hits = len(unique) - len(missing)
     with Progress(disable=not show_progress, transient=True) as progress, \
             ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pull") as pool:
         task = progress.add_task(f"pulling {dataset.dataset_id}", total=len(missing))
-        futures = {pool.submit(ensure_cached, store, cache_dir, sha, verify): sha for sha in missing}
+        futures = {pool.submit(cache.ensure, store, sha, verify): sha for sha in missing}
         for future in as_completed(futures):
             size = future.result()
-            sentinels[futures[future]] = _sentinel(_cache_file(cache_dir, futures[future]))
+            sentinels[futures[future]] = cache.sentinel(cache.image_path(futures[future]))
             downloaded += size > 0
             downloaded_bytes += size
             hits += size == 0
@@ -296,12 +295,12 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
         (dest / "labels" / split).mkdir(parents=True, exist_ok=True)
     for record in dataset.records:  # plain strings and one link per file: this loop is the warm pull
         sha, fmt, split = record["sha256"], record["format"], record["split"]
-        cached = _cache_file(cache_dir, sha)
+        cached = cache.image_path(sha)
         if place_new(cached, f"{dest}/images/{split}/{sha}.{SUPPORTED_FORMATS[fmt]}", fmt, sentinels[sha]):
             linked += 1
         else:
             copied += 1
-        label = _cached_label_file(cache_dir, yolo_label_text(record["boxes"]))
+        label = cache.label_file(yolo_label_text(record["boxes"]))
         place_new(label, f"{dest}/labels/{split}/{sha}.txt", "TXT", VERIFIED_MTIME_NS)
     data_yaml = dest / "data.yaml"
     data_yaml.write_text(data_yaml_text(dataset.class_names, str(dest)))

@@ -100,11 +100,6 @@ def snapshot_table(index: pd.DataFrame, labels: pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays([*columns, boxes], schema=SNAPSHOT_SCHEMA)
 
 
-def snapshot_records(index: pd.DataFrame, labels: pd.DataFrame) -> list[dict]:
-    """:func:`snapshot_table` as a list of manifest rows (dicts; ``boxes`` a list of dicts)."""
-    return snapshot_table(index, labels).to_pylist()
-
-
 class SourceChangedError(SnapshotError):
     """An image's file vanished, became unreadable or changed after the image index read it."""
 

@@ -15,11 +15,10 @@ import pytest
 
 from imgassets.core.drive.source_files import LINK_OUTSIDE_ROOT, NOT_A_FILE, TOO_LARGE, SourceFileError, read_source
 from imgassets.core.drive.walk import MAX_NAME_BYTES, scientist_folders
-from imgassets.core.images.index import build_image_index
 from imgassets.core.labels.table import MAX_LABEL_BYTES, build_label_table
 from imgassets.definitions import build_defs
 from imgassets.defs.deployment import local_resources
-from imgassets_tests.conftest import jpeg_bytes
+from imgassets_tests.conftest import build_image_index, jpeg_bytes
 
 
 @pytest.fixture
@@ -69,8 +68,8 @@ def test_a_fifo_a_device_link_and_a_huge_file_never_hang_or_fill_memory(drive, t
         handle.truncate(2 * 2**30)
     probe = textwrap.dedent(f"""
         import resource, sys
-        from imgassets.core.images.index import build_image_index
-        index = build_image_index({str(folder)!r}, workers=1)
+        from imgassets.core.images.index import update_image_index
+        index = update_image_index({str(folder)!r}, workers=1).index
         for row in index.itertuples():
             print(row.path, row.status, row.sha256, sep="|")
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)

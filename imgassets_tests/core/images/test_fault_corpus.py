@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgassets.core.images.index import build_image_index
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.table import build_label_table
-from imgassets_tests.conftest import image_bytes, jpeg_bytes
+from imgassets_tests.conftest import build_image_index, image_bytes, jpeg_bytes
 
 
 def _png(size, mode="RGB") -> bytes:

@@ -13,8 +13,8 @@ from imgassets.core import worker_pool
 from imgassets.core.drive import walk as drive
 from imgassets.core.drive.walk import is_ignored
 from imgassets.core.images import index as index_module
-from imgassets.core.images.index import build_image_index, update_image_index
-from imgassets_tests.conftest import jpeg_bytes
+from imgassets.core.images.index import update_image_index
+from imgassets_tests.conftest import build_image_index, jpeg_bytes
 
 
 def _folder(tmp_path, count=6):

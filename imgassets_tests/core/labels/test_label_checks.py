@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from imgassets.core.images.index import build_image_index
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.table import LabelTableSchema, build_label_table
-from imgassets_tests.conftest import jpeg_bytes
+from imgassets_tests.conftest import build_image_index, jpeg_bytes
 
 
 def _folder(tmp_path: Path, labels: dict[str, str], class_map: str | None = "names: [cat, dog]\n") -> Path:

@@ -9,7 +9,8 @@ from imgassets.core.drive import layout
 from imgassets.core.images.index import path_kinds, previous_positions
 from imgassets.core.labels.class_map import (
     ClassMapError,
-    nearest_class_map,
+    class_maps_by_folder,
+    folder_class_map,
     parse_classes_txt,
     parse_data_yaml,
     read_class_map,
@@ -75,7 +76,9 @@ def _carried_kinds(paths: list[str], previous: pd.DataFrame) -> dict[str, str]:
     ("flat/c d.JPG", ["flat/c d.txt"]),
 ])
 def test_label_candidates_follow_ultralytics_img2label_paths(image, expected):
-    assert layout.label_candidates(image) == expected
+    for candidate in expected:  # each candidate folder pairs the label with the image
+        assert layout.pair_labels([image], [candidate]) == {candidate: image}
+    assert layout.pair_labels([image], ["elsewhere/" + expected[0].rpartition("/")[2]]) == {}
 
 
 def test_pair_labels_finds_sibling_layout_beside_and_orphans():
@@ -143,9 +146,9 @@ def test_obj_names_is_a_class_map(tmp_path):
     assert read_class_map(tmp_path, "obj.names") == {0: "car", 1: "bus"}
 
 
-def test_nearest_class_map_prefers_the_closest_folder_and_data_yaml():
-    maps = ["data.yaml", "a/classes.txt", "a/data.yaml", "b/classes.txt"]
-    assert nearest_class_map("a/labels/x.txt", maps) == "a/data.yaml"
-    assert nearest_class_map("b/x.txt", maps) == "b/classes.txt"
-    assert nearest_class_map("c/d/x.txt", maps) == "data.yaml"
-    assert nearest_class_map("x.txt", ["a/data.yaml"]) is None
+def test_the_class_map_of_a_folder_is_the_closest_one_and_data_yaml_first():
+    by_folder = class_maps_by_folder(["data.yaml", "a/classes.txt", "a/data.yaml", "b/classes.txt"])
+    assert folder_class_map("a/labels", by_folder) == "a/data.yaml"
+    assert folder_class_map("b", by_folder) == "b/classes.txt"
+    assert folder_class_map("c/d", by_folder) == "data.yaml"
+    assert folder_class_map(".", class_maps_by_folder(["a/data.yaml"])) is None

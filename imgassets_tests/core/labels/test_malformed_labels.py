@@ -7,10 +7,9 @@ import json
 
 import pytest
 
-from imgassets.core.images.index import build_image_index
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.table import build_label_table
-from imgassets_tests.conftest import jpeg_bytes
+from imgassets_tests.conftest import build_image_index, jpeg_bytes
 
 GOOD = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 10], "iscrowd": 0}
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from imgassets.core.images.index import build_image_index
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.report import data_yaml_findings, quality_report
 from imgassets.core.labels.table import build_label_table
-from imgassets_tests.conftest import shared_data_dir
+from imgassets_tests.conftest import build_image_index, shared_data_dir
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgassets.core.images.index import build_image_index
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.table import LabelTableSchema, build_label_table
-from imgassets_tests.conftest import jpeg_bytes, shared_data_dir, tree_hashes
+from imgassets_tests.conftest import build_image_index, jpeg_bytes, shared_data_dir, tree_hashes
 
 
 def _table(folder: Path):

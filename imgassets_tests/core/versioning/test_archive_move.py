@@ -11,17 +11,16 @@ import dagster as dg
 import pytest
 
 from imgassets.cli.run import run_scientist
-from imgassets.core.images.index import build_image_index
 from imgassets.core.labels.table import build_label_table
 from imgassets.core.store.keys import content_key
 from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.versioning import archive
 from imgassets.core.versioning.dataset import load_snapshot
-from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_records
+from imgassets.core.versioning.snapshot import commit_snapshot
 from imgassets.definitions import build_defs
 from imgassets.defs.deployment import local_resources
 from imgassets.defs.resources import SharedDrive
-from imgassets_tests.conftest import jpeg_bytes
+from imgassets_tests.conftest import build_image_index, jpeg_bytes, snapshot_records
 
 
 def _drop(folder: Path, start: int, count: int) -> None:

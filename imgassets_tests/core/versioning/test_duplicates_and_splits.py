@@ -8,11 +8,11 @@ import pytest
 from PIL import Image
 
 from imgassets.core.images.duplicates import duplicate_report, groups, hamming, near_duplicate_pairs
-from imgassets.core.images.index import build_image_index, valid_images
+from imgassets.core.images.index import valid_images
 from imgassets.core.images.inspect import inspect_image
 from imgassets.core.store.hashing import sha256_bytes
 from imgassets.core.versioning.dataset import merge_snapshots, split_leaks
-from imgassets_tests.conftest import noise_image, shared_data_dir
+from imgassets_tests.conftest import build_image_index, noise_image, shared_data_dir
 
 
 def _image(seed: int, quality: int = 90, size=(96, 96)) -> bytes:

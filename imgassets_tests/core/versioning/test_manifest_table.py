@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from imgassets.core.images.index import build_image_index
 from imgassets.core.labels.table import build_label_table
 from imgassets.core.versioning.manifest import SNAPSHOT_SCHEMA, manifest_id
 from imgassets.core.versioning.snapshot import snapshot_table
-from imgassets_tests.conftest import jpeg_bytes
+from imgassets_tests.conftest import build_image_index, jpeg_bytes
 
 
 def _folder(root: Path) -> Path:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
-from imgassets.core.images.index import build_image_index
 from imgassets.core.labels.table import build_label_table
 from imgassets.core.store.base import ObjectNotFoundError
 from imgassets.core.versioning.dataset import load_snapshot, merge_snapshots, store_dataset
-from imgassets.core.versioning.pull import cache_path, cached_label, pull_dataset, write_latest_ref
-from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_records
-from imgassets_tests.conftest import jpeg_bytes
+from imgassets.core.versioning.pull import VerifiedCache, pull_dataset, write_latest_ref
+from imgassets.core.versioning.snapshot import commit_snapshot
+from imgassets_tests.conftest import build_image_index, jpeg_bytes, snapshot_records
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_pull_latest_then_warm_pull_downloads_nothing(tmp_path, s3_store, datase
     assert (first.hardlinked, first.copied) == (10, 1)
     for record in dataset_in_s3.records:
         placed = next((tmp_path / "a" / "images" / record["split"]).glob(f"{record['sha256']}.*"))
-        linked = os.path.samefile(placed, cache_path(cache, record["sha256"]))
+        linked = os.path.samefile(placed, VerifiedCache(cache).image_path(record["sha256"]))
         assert linked == (not record["path"].endswith("trailing.jpg"))
         label = tmp_path / "a" / "labels" / record["split"] / f"{record['sha256']}.txt"
         assert label.read_text() == ("0 0.500000 0.500000 0.250000 0.250000\n" if record["boxes"] else "")
@@ -56,7 +56,7 @@ def test_pull_latest_then_warm_pull_downloads_nothing(tmp_path, s3_store, datase
 def test_a_corrupted_cached_object_is_fetched_again(tmp_path, s3_store, dataset_in_s3):
     cache = tmp_path / "cache"
     pull_dataset(s3_store, "latest", tmp_path / "a", cache)
-    victim = cache_path(cache, dataset_in_s3.records[0]["sha256"])
+    victim = Path(VerifiedCache(cache).image_path(dataset_in_s3.records[0]["sha256"]))
     original = victim.read_bytes()
     victim.chmod(stat.S_IRUSR | stat.S_IWUSR)
     victim.write_bytes(b"\x00" * len(original))  # same size, other bytes
@@ -80,12 +80,12 @@ def test_pulled_dataset_loads_in_ultralytics(tmp_path, s3_store, dataset_in_s3):
 
 def test_label_files_are_cached_and_a_label_edited_through_a_pull_is_rewritten(tmp_path):
     cache = tmp_path / "cache"
-    first = cached_label(cache, "0 0.5 0.5 0.2 0.2\n")
-    assert cached_label(cache, "0 0.5 0.5 0.2 0.2\n") == first
+    first = Path(VerifiedCache(cache).label_file("0 0.5 0.5 0.2 0.2\n"))
+    assert Path(VerifiedCache(cache).label_file("0 0.5 0.5 0.2 0.2\n")) == first
     pulled = tmp_path / "pulled.txt"
     os.link(first, pulled)
     pulled.chmod(0o644)
     pulled.write_text("1 0.1 0.1 0.1 0.1\n")  # edited in place through the hardlink
-    again = cached_label(cache, "0 0.5 0.5 0.2 0.2\n")
+    again = Path(VerifiedCache(cache).label_file("0 0.5 0.5 0.2 0.2\n"))
     assert again.read_text() == "0 0.5 0.5 0.2 0.2\n"
     assert pulled.read_text() == "1 0.1 0.1 0.1 0.1\n"  # the edited copy is the user's, no longer the cache's

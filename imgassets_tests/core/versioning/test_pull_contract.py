@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from imgassets.core.images.index import build_image_index
 from imgassets.core.labels.table import build_label_table
 from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.versioning.dataset import (
@@ -22,8 +21,8 @@ from imgassets.core.versioning.dataset import (
 )
 from imgassets.core.versioning.manifest import DATASET_SCHEMA, METADATA_KEY
 from imgassets.core.versioning.pull import PULL_MARKER, DestinationError, pull_dataset, resolve_dataset_id
-from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_records
-from imgassets_tests.conftest import jpeg_bytes
+from imgassets.core.versioning.snapshot import commit_snapshot
+from imgassets_tests.conftest import build_image_index, jpeg_bytes, snapshot_records
 
 
 def _dataset(store, folder, count: int, seed: int = 0) -> str:

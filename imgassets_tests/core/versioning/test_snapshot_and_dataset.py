@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from imgassets.core.images.index import build_image_index
 from imgassets.core.labels.table import build_label_table
 from imgassets.core.store.hashing import sha256_bytes
 from imgassets.core.store.keys import content_key
@@ -21,8 +20,8 @@ from imgassets.core.versioning.dataset import (
     store_dataset,
 )
 from imgassets.core.versioning.pull import materialize_dataset
-from imgassets.core.versioning.snapshot import SnapshotError, commit_snapshot, snapshot_records
-from imgassets_tests.conftest import jpeg_bytes
+from imgassets.core.versioning.snapshot import SnapshotError, commit_snapshot
+from imgassets_tests.conftest import build_image_index, jpeg_bytes, snapshot_records
 
 
 def _scientist(root: Path, name: str, labels: dict[str, str], names: str = "[cat, dog]") -> Path:
