@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 import dagster as dg
 
 from imgassets.core.training.train import TrainingSettings
+from imgassets.defs.metadata import Key
 from imgassets.defs.partitions import scientists as scientists_partitions
 from imgassets.defs.run_health import OWNER_TAG, owner_tag, reap_dead_runs
 
@@ -113,7 +114,7 @@ def _checks(result: dg.ExecuteInProcessResult) -> list[CheckOutcome]:
         outcomes.append(CheckOutcome(
             name=evaluation.check_name, asset=evaluation.asset_key.to_user_string(), partition=evaluation.partition,
             passed=evaluation.passed, severity=evaluation.severity.value, blocking=bool(evaluation.blocking),
-            count=int(meta.get("count", 0)), findings=list(meta.get("findings", [])),
+            count=int(meta[Key.COUNT]), findings=list(meta[Key.FINDINGS]),
         ))
     return outcomes
 
@@ -146,6 +147,12 @@ def run_tags() -> dict[str, str]:
     return {"imgassets/launched_by": "imgassets run", OWNER_TAG: owner_tag()}
 
 
+def _read(metadata: dict | None, key: str, absent: object) -> object:
+    """``metadata[key]`` of an asset that materialized (a missing key raises ``KeyError``: the
+    writer renamed it), ``absent`` when the asset did not materialize in the run."""
+    return absent if metadata is None else metadata[key]
+
+
 def run_scientist(defs: dg.Definitions, instance: dg.DagsterInstance, scientist: str) -> tuple[ScientistOutcome, list[CheckOutcome]]:
     """Run ``scientist_job`` for one partition and read its outcome from the events."""
     result = defs.resolve_job_def("scientist_job").execute_in_process(
@@ -154,15 +161,15 @@ def run_scientist(defs: dg.Definitions, instance: dg.DagsterInstance, scientist:
     )
     meta = _materializations(result)
     checks = _checks(result)
-    index, labels, snapshot = meta.get("image_index", {}), meta.get("label_table", {}), meta.get("image_snapshot", {})
+    index, labels, snapshot = meta.get("image_index"), meta.get("label_table"), meta.get("image_snapshot")
     decode = next((c for c in checks if c.name == "images_decode"), None)
     outcome = ScientistOutcome(
         name=scientist, run_id=result.run_id, success=result.success,
-        images_found=int(index.get("images", 0)), images_valid=int(index.get("images_valid", 0)),
-        rejected=decode.findings if decode else [], boxes=int(labels.get("boxes", 0)),
-        snapshot_id=snapshot.get("snapshot_id"), uploaded_objects=int(snapshot.get("uploaded_objects", 0)),
+        images_found=_read(index, Key.IMAGES, 0), images_valid=_read(index, Key.IMAGES_VALID, 0),
+        rejected=decode.findings if decode else [], boxes=_read(labels, Key.BOXES, 0),
+        snapshot_id=_read(snapshot, Key.SNAPSHOT_ID, None), uploaded_objects=_read(snapshot, Key.UPLOADED_OBJECTS, 0),
         blocked_by=[c.name for c in checks if c.blocking and not c.passed],
-        left_out=list(snapshot.get("left_out") or []),
+        left_out=list(_read(snapshot, Key.LEFT_OUT, [])),
         error=None if result.success else _step_error(result),
     )
     return outcome, checks
@@ -187,12 +194,13 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
     if dataset is not None:
         dataset["run_id"] = result.run_id
     if model is not None:
-        model = {"model_key": model["model_key"], "dataset_id": model["dataset_id"], "run_id": result.run_id,
-                 "metrics": {k: model[k] for k in ("mAP50", "mAP50-95", "precision", "recall") if k in model},
-                 "epochs": model["epochs"], "training_seconds": model["training_seconds"], "device": model["device"]}
+        model = {"model_key": model[Key.MODEL_KEY], "dataset_id": model[Key.DATASET_ID], "run_id": result.run_id,
+                 "metrics": {k: model[k] for k in Key.METRICS},
+                 "epochs": model[Key.EPOCHS], "training_seconds": model[Key.TRAINING_SECONDS],
+                 "device": model[Key.DEVICE]}
     evaluation = meta.get("model_evaluation")
     if evaluation is not None:
-        evaluation = {k: evaluation[k] for k in ("evaluation_key", "missed_boxes", "spurious_boxes") if k in evaluation}
+        evaluation = {k: evaluation[k] for k in (Key.EVALUATION_KEY, Key.MISSED_BOXES, Key.SPURIOUS_BOXES)}
     checks = _checks(result)
     blocked = [c.name for c in checks if c.blocking and not c.passed]
     error = None if result.success else (_step_error(result) or f"training_job stopped by {', '.join(blocked) or 'a failure'}")
@@ -255,7 +263,7 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
         summary.error = f"training: {_instance_failure(exc, home)}"
         return summary
     summary.checks.extend(dataset_checks)
-    used = (summary.dataset or {}).get("snapshots") or {}
+    used = summary.dataset[Key.SNAPSHOTS] if summary.dataset else {}
     for entry in summary.left_out:
         entry["snapshot_used"] = used.get(entry["scientist"])
     return summary

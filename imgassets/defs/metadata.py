@@ -11,6 +11,32 @@ from imgassets.core.versioning.archive import ArchiveResult
 MAX_LISTED = 50
 
 
+class Key:
+    """Metadata keys written by the assets and read by the ``imgassets run`` summary
+    (:mod:`imgassets.cli.run`): one name for the writer and the reader, so a renamed key fails the
+    tests (the summary indexes a materialization's metadata by these, no silent zero)."""
+
+    IMAGES = "images"
+    IMAGES_VALID = "images_valid"
+    BOXES = "boxes"
+    SNAPSHOT_ID = "snapshot_id"
+    UPLOADED_OBJECTS = "uploaded_objects"
+    LEFT_OUT = "left_out"
+    DATASET_ID = "dataset_id"
+    SNAPSHOTS = "snapshots"
+    MODEL_KEY = "model_key"
+    EPOCHS = "epochs"
+    TRAINING_SECONDS = "training_seconds"
+    DEVICE = "device"
+    METRICS = ("mAP50", "mAP50-95", "precision", "recall")
+    """Ultralytics' metric names, each its own entry (in [0, 1])."""
+    EVALUATION_KEY = "evaluation_key"
+    MISSED_BOXES = "missed_boxes"
+    SPURIOUS_BOXES = "spurious_boxes"
+    COUNT = "count"
+    FINDINGS = "findings"
+
+
 def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -21,10 +47,10 @@ def findings_metadata(findings: list[Finding]) -> dict:
     rows = "\n".join(f"| {_cell(f.file)} | {f.line or ''} | {_cell(f.reason)} |" for f in listed)
     table = "| file | line | reason |\n|---|---|---|\n" + rows if listed else "nothing to report"
     return {
-        "count": dg.MetadataValue.int(len(findings)),
+        Key.COUNT: dg.MetadataValue.int(len(findings)),
         "files": dg.MetadataValue.int(len({f.file for f in findings})),
         "offending": dg.MetadataValue.md(table),
-        "findings": dg.MetadataValue.json([{"file": f.file, "line": f.line, "reason": f.reason, "code": str(f.code)}
+        Key.FINDINGS: dg.MetadataValue.json([{"file": f.file, "line": f.line, "reason": f.reason, "code": str(f.code)}
                                             for f in listed]),
     }
 

@@ -18,7 +18,7 @@ from imgassets.core.store.table_cache import IMAGE_INDEX, LABEL_TABLE, load_cach
 from imgassets.core.versioning.archive import MOVE, archive_sources, carry_forward_snapshot
 from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_table, stored_objects
 from imgassets.defs.lineage import latest_snapshot
-from imgassets.defs.metadata import archive_metadata, markdown_table
+from imgassets.defs.metadata import Key, archive_metadata, markdown_table
 from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 
@@ -62,8 +62,8 @@ def image_index(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
         "listed_by": f"sensor listing {fingerprint}" if fingerprint else "walk of the folder",
         "reused_rows": update.reused,
         "indexed_files": update.indexed,
-        "images": len(images),
-        "images_valid": len(valid_images(index)),
+        Key.IMAGES: len(images),
+        Key.IMAGES_VALID: len(valid_images(index)),
         "images_rejected": len(rejected),
         "label_files": int((index["kind"] == layout.LABEL).sum()),
         "other_files": int((index["kind"] == layout.OTHER).sum()),
@@ -90,7 +90,7 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, ob
         "quality_report": dg.MetadataValue.md(report_markdown(report)),
         "quality_report_json": dg.MetadataValue.json(report),
         "dagster/row_count": len(table),
-        "boxes": int(parsed["image_path"].notna().sum()),
+        Key.BOXES: int(parsed["image_path"].notna().sum()),
         "boxes_without_image": int(parsed["image_path"].isna().sum()),
         "label_files": int(table["label_file"].nunique()),
         "class_histogram": dg.MetadataValue.json(report["class_histogram"]),
@@ -127,16 +127,16 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     value = {"scientist": scientist, "snapshot_id": result.snapshot_id, "manifest_key": result.manifest_key,
              "images": result.images, "boxes": result.boxes}
     return dg.Output(value, data_version=dg.DataVersion(result.snapshot_id), metadata={
-        "snapshot_id": result.snapshot_id,
+        Key.SNAPSHOT_ID: result.snapshot_id,
         "manifest_key": result.manifest_key,
         "quality_report_key": report_key,
-        "images": result.images,
-        "boxes": result.boxes,
-        "uploaded_objects": result.uploaded_objects,
+        Key.IMAGES: result.images,
+        Key.BOXES: result.boxes,
+        Key.UPLOADED_OBJECTS: result.uploaded_objects,
         "uploaded_bytes": result.uploaded_bytes,
         "existing_objects": result.existing_objects,
         "checked_objects": result.checked_objects,
-        "left_out": dg.MetadataValue.json([{"file": p, "line": 0, "reason": r} for p, r in result.left_out]),
+        Key.LEFT_OUT: dg.MetadataValue.json([{"file": p, "line": 0, "reason": r} for p, r in result.left_out]),
         "object_store": store.describe(),
         "archive_mode": shared_drive.archive_mode,
         **(archive_metadata(archived) if archived else {}),

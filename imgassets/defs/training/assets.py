@@ -26,7 +26,7 @@ from imgassets.core.versioning.dataset import (
 from imgassets.core.versioning.pull import materialize_dataset, pull_dataset, write_latest_ref
 from imgassets.defs.kubernetes import GPU_TRAINING_K8S_CONFIG
 from imgassets.defs.lineage import latest_dataset_id, latest_snapshots
-from imgassets.defs.metadata import markdown_table
+from imgassets.defs.metadata import Key, markdown_table
 from imgassets.defs.resources import ObjectStoreResource, WorkDirs
 from imgassets.defs.scientist.assets import image_snapshot
 from imgassets.defs.training.conditions import TRAINING_POOL, dataset_condition, model_condition
@@ -101,7 +101,7 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, o
         "duplicate_groups": len({r["group"] for r in dataset.records}),
         "label_conflicts": len(dataset.label_conflicts),
         "previous_dataset_id": previous or "",
-        "snapshots": dg.MetadataValue.json(dataset.snapshots),
+        Key.SNAPSHOTS: dg.MetadataValue.json(dataset.snapshots),
         "staged_at": dg.MetadataValue.path(str(data_yaml.parent)),
     })
 
@@ -133,13 +133,13 @@ def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, ob
              "device": result.device, "imgsz": settings.imgsz, "staged_data_yaml": str(data_yaml)}
     return dg.Output(value, metadata={
         **{name: dg.MetadataValue.float(v) for name, v in result.metrics.items()},
-        "epochs": result.epochs,
-        "training_seconds": dg.MetadataValue.float(round(result.seconds, 2)),
+        Key.EPOCHS: result.epochs,
+        Key.TRAINING_SECONDS: dg.MetadataValue.float(round(result.seconds, 2)),
         "images_per_second": dg.MetadataValue.float(round(result.images_per_second, 2)),
-        "device": result.device,
-        "dataset_id": dataset_id,
+        Key.DEVICE: result.device,
+        Key.DATASET_ID: dataset_id,
         "model_id": context.run_id,
-        "model_key": model_key,
+        Key.MODEL_KEY: model_key,
         "model_source": config.model,
         "per_class_map50_95": dg.MetadataValue.json(result.per_class_map),
         "epoch_curves": epoch_curves(result.results_csv),
@@ -178,9 +178,9 @@ def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStor
     worst = worst_images(evaluation, per_scientist=5)
     return dg.Output(evaluation, metadata={
         "dagster/row_count": len(evaluation),
-        "evaluation_key": key,
-        "missed_boxes": int(evaluation["missed"].sum()),
-        "spurious_boxes": int(evaluation["spurious"].sum()),
+        Key.EVALUATION_KEY: key,
+        Key.MISSED_BOXES: int(evaluation["missed"].sum()),
+        Key.SPURIOUS_BOXES: int(evaluation["spurious"].sum()),
         "worst_images": markdown_table(["scientist", "path", "missed", "spurious"],
                                        worst[["scientist", "path", "missed", "spurious"]].itertuples(index=False)),
     })
