@@ -18,9 +18,11 @@ import yaml
 
 from imgassets.core.drive import layout
 from imgassets.core.drive.source_files import read_source
+from imgassets.core.images.inspect import OK
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.checks import Finding
 from imgassets.core.labels.class_map import MAX_CLASS_MAP_BYTES, load_yaml
+from imgassets.core.labels.table import usable_boxes
 from imgassets.errors import Reason
 
 MAX_REJECTED = 200
@@ -69,8 +71,8 @@ def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labe
     and every label finding by check."""
     images = index[index["kind"] == layout.IMAGE]
     rejected = images[images["status"] != "ok"]
-    boxes = labels[labels["parse_error"].isna() & labels["image_path"].notna() & labels["superseded_by"].isna()]
-    per_image = boxes.groupby("image_path").size().reindex(images.loc[images["status"] == "ok", "path"], fill_value=0)
+    boxes = labels[usable_boxes(labels)]
+    per_image = boxes.groupby("image_path").size().reindex(images.loc[images["status"] == OK, "path"], fill_value=0)
     findings = {
         "label_schema": label_checks.schema_failures(labels), "box_geometry": label_checks.geometry_failures(labels),
         "class_ids_in_class_map": label_checks.class_map_failures(labels), "label_frame": label_checks.frame_failures(labels),

@@ -317,6 +317,14 @@ def _same_boxes(a: list[tuple], b: list[tuple]) -> bool:
         for p, q in zip(a, b, strict=True))
 
 
+def usable_boxes(table: pd.DataFrame) -> np.ndarray:
+    """The rows of ``table`` (a label table) that are boxes a snapshot keeps: parsed, paired to an
+    image and not superseded by another label file with the same boxes (a boolean array). Whether
+    the image itself was accepted is the image index's call (a snapshot also drops the boxes of
+    rejected images)."""
+    return (table["parse_error"].isna() & table["image_path"].notna() & table["superseded_by"].isna()).to_numpy(bool)
+
+
 def reconcile_sources(table: pd.DataFrame) -> pd.DataFrame:
     """Images annotated by more than one label file: when every file gives the same boxes, the
     first file (by path) is kept and the others' rows are marked ``superseded_by``; when they

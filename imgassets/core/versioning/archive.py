@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from imgassets.core.drive import layout
 from imgassets.core.drive.layout import pair_labels
 from imgassets.core.store.base import ObjectStore, ObjectStoreError
 from imgassets.core.store.hashing import sha256_bytes, sha256_file
@@ -70,7 +71,7 @@ def files_to_move(index: pd.DataFrame, records: list[dict]) -> tuple[pd.DataFram
     and their paired label files -- and the pairing ``{label path: image path}``."""
     paths = {r["path"] for r in records}
     images = index[index["path"].isin(paths)]
-    labels = index[index["kind"] == "label"]
+    labels = index[index["kind"] == layout.LABEL]
     pairs = pair_labels(images["path"].tolist(), labels["path"].tolist())
     return index[index["path"].isin(paths | set(pairs))].sort_values("path"), pairs
 
@@ -119,7 +120,7 @@ def archive_sources(store: ObjectStore, scientist: str, snapshot_id: str, folder
     folder = Path(folder)
     result = ArchiveResult()
     candidates, pairs = files_to_move(index, records)
-    for row in candidates[candidates["kind"] == "label"].itertuples():
+    for row in candidates[candidates["kind"] == layout.LABEL].itertuples():
         if not store.exists(content_key(row.sha256)):
             store.put_file(content_key(row.sha256), folder / row.path, sha256=row.sha256)
     result.log_key = archive_log_key(scientist, snapshot_id)

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from imgassets.core.drive.source_files import open_source
 from imgassets.core.images.index import valid_images
 from imgassets.core.labels.checks import blocking_findings
+from imgassets.core.labels.table import usable_boxes
 from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
 from imgassets.core.store.hashing import sha256_bytes
 from imgassets.core.store.keys import content_key, snapshot_manifest_key
@@ -86,7 +87,7 @@ def snapshot_table(index: pd.DataFrame, labels: pd.DataFrame) -> pa.Table:
     paths = images["path"].to_numpy(dtype=object)
     if not labels["label_file"].is_monotonic_increasing:  # build_label_table's order: label file, line
         labels = labels.sort_values(["label_file", "line"], kind="stable")
-    usable = (labels["image_path"].notna() & labels["superseded_by"].isna()).to_numpy(bool)
+    usable = usable_boxes(labels)  # blocking findings were refused above: no unparsed row is left
     image_of = pd.Index(paths).get_indexer(labels["image_path"].to_numpy(object)[usable])  # -1: rejected image
     rows = np.flatnonzero(usable)[image_of >= 0]
     image_of = image_of[image_of >= 0]

@@ -11,7 +11,7 @@ from imgassets.core.drive.listing import ListingError, discard_listing, load_lis
 from imgassets.core.drive.walk import ListedFiles
 from imgassets.core.images.index import rejected_images, update_image_index, valid_images
 from imgassets.core.labels.report import quality_report, report_markdown
-from imgassets.core.labels.table import build_label_table
+from imgassets.core.labels.table import build_label_table, usable_boxes
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.keys import snapshot_report_key
 from imgassets.core.store.table_cache import IMAGE_INDEX, LABEL_TABLE, load_cached_table, save_cached_table
@@ -84,13 +84,13 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, ob
     store = object_store.get_store()
     table = build_label_table(folder, image_index, load_cached_table(store, LABEL_TABLE, context.partition_key))
     save_cached_table(store, LABEL_TABLE, context.partition_key, table)
-    parsed = table[table["parse_error"].isna() & table["superseded_by"].isna()]
+    parsed = table[table["parse_error"].isna() & table["superseded_by"].isna()]  # usable_boxes, less the pairing
     report = quality_report(context.partition_key, folder, image_index, table)
     return dg.Output(table, metadata={
         "quality_report": dg.MetadataValue.md(report_markdown(report)),
         "quality_report_json": dg.MetadataValue.json(report),
         "dagster/row_count": len(table),
-        Key.BOXES: int(parsed["image_path"].notna().sum()),
+        Key.BOXES: int(usable_boxes(table).sum()),
         "boxes_without_image": int(parsed["image_path"].isna().sum()),
         "label_files": int(table["label_file"].nunique()),
         "class_histogram": dg.MetadataValue.json(report["class_histogram"]),
