@@ -40,3 +40,32 @@ def test_jobs_and_sensor_are_defined():
     assert {key.to_user_string() for key in training.asset_layer.selected_asset_keys} == {
         "training_dataset", "yolo_model", "model_evaluation"}
     assert defs.resolve_sensor_def("shared_drive_sensor").job_name == "scientist_job"
+
+
+def test_a_scientists_label_findings_are_computed_once_per_run(tmp_path, monkeypatch):
+    """The label checks run once in a scientist's run: the asset checks, the quality report and the
+    snapshot's refusal read what the label table asset recorded."""
+    from imgassets.core.labels import checks as label_checks
+    from imgassets.definitions import build_defs
+    from imgassets.defs.deployment import local_resources
+    from imgassets_tests.conftest import small_books
+
+    calls: dict[str, int] = {}
+
+    def counted(name, check):
+        def wrapper(table):
+            calls[name] = calls.get(name, 0) + 1
+            return check(table)
+        return wrapper
+
+    monkeypatch.setattr(label_checks, "CHECKS", {n: counted(n, c) for n, c in label_checks.CHECKS.items()})
+    small_books(tmp_path / "drive" / "ana", count=4)
+    defs = build_defs(local_resources(home=str(tmp_path / "home"), shared_root=str(tmp_path / "drive")))
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        instance.add_dynamic_partitions("scientists", ["ana"])
+        result = defs.resolve_job_def("scientist_job").execute_in_process(partition_key="ana", instance=instance)
+    assert result.success
+    assert calls == {name: 1 for name in label_checks.CHECKS}
+    evaluations = {e.check_name for e in result.get_asset_check_evaluations()}
+    assert set(label_checks.CHECKS) <= evaluations

@@ -65,21 +65,18 @@ def _stats(series: pd.Series) -> dict:
             "p95": round(float(q[0.95]), 4), "max": round(float(series.max()), 4)}
 
 
-def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labels: pd.DataFrame) -> dict:
+def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labels: pd.DataFrame,
+                   label_findings: label_checks.LabelFindings | None = None) -> dict:
     """The report (a JSON-able dict): file counts by kind and status, rejected images with reasons,
     label formats, class histogram, box sizes (normalized width, height, area) and boxes per image,
-    and every label finding by check."""
+    and every label finding by check (``label_findings``, default: those recorded in ``labels``,
+    :meth:`~imgassets.core.labels.checks.LabelFindings.of_table`)."""
     images = index[index["kind"] == layout.IMAGE]
-    rejected = images[images["status"] != "ok"]
+    rejected = images[images["status"] != OK]
     boxes = labels[usable_boxes(labels)]
     per_image = boxes.groupby("image_path").size().reindex(images.loc[images["status"] == OK, "path"], fill_value=0)
-    findings = {
-        "label_schema": label_checks.schema_failures(labels), "box_geometry": label_checks.geometry_failures(labels),
-        "class_ids_in_class_map": label_checks.class_map_failures(labels), "label_frame": label_checks.frame_failures(labels),
-        "label_sources_agree": label_checks.source_conflicts(labels),
-        "label_files_have_images": label_checks.orphan_label_files(labels),
-        "data_yaml_paths": data_yaml_findings(folder, index),
-    }
+    findings = {**(label_findings or label_checks.LabelFindings.of_table(labels)).by_check,
+                "data_yaml_paths": data_yaml_findings(folder, index)}
     return {
         "scientist": scientist,
         "files": {f"{k}/{s}": int(n) for (k, s), n in index.groupby(["kind", "status"]).size().items()},

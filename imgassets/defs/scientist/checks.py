@@ -23,6 +23,12 @@ from imgassets.defs.scientist.assets import image_index, label_table
 from imgassets.errors import Reason
 
 WARN = dg.AssetCheckSeverity.WARN
+
+
+def _findings(label_table: pd.DataFrame, check: str) -> list:
+    """The findings of ``check`` that the label table asset computed and recorded (computed here
+    only for a table that records none: one stored by an earlier version)."""
+    return label_checks.LabelFindings.of_table(label_table).by_check[check]
 ERROR = dg.AssetCheckSeverity.ERROR
 
 
@@ -48,26 +54,26 @@ def duplicate_images(image_index: pd.DataFrame) -> dg.AssetCheckResult:
 def label_schema(label_table: pd.DataFrame) -> dg.AssetCheckResult:
     """Every label line parses as `class x_center y_center width height` and the table passes the
     pandera ``LabelTableSchema`` (coordinates in [0, 1], class id >= 0). Blocking."""
-    return check_result(label_checks.schema_failures(label_table), ERROR, "label rows failing the schema")
+    return check_result(_findings(label_table, "label_schema"), ERROR, "label rows failing the schema")
 
 
 @dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)
 def box_geometry(label_table: pd.DataFrame) -> dg.AssetCheckResult:
     """No box has zero area or reaches outside the image. Blocking."""
-    return check_result(label_checks.geometry_failures(label_table), ERROR, "boxes with bad geometry")
+    return check_result(_findings(label_table, "box_geometry"), ERROR, "boxes with bad geometry")
 
 
 @dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)
 def class_ids_in_class_map(label_table: pd.DataFrame) -> dg.AssetCheckResult:
     """Every class id has a name in the nearest data.yaml or classes.txt. Blocking."""
-    return check_result(label_checks.class_map_failures(label_table), ERROR, "boxes with unknown class ids")
+    return check_result(_findings(label_table, "class_ids_in_class_map"), ERROR, "boxes with unknown class ids")
 
 
 @dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)
 def label_frame(label_table: pd.DataFrame) -> dg.AssetCheckResult:
     """VOC/COCO files declare the image size the boxes were drawn on; it must be the displayed
     size (EXIF orientation applied), else the boxes are likely rotated or scaled. Blocking."""
-    return check_result(label_checks.frame_failures(label_table), ERROR, "label files in another image frame")
+    return check_result(_findings(label_table, "label_frame"), ERROR, "label files in another image frame")
 
 
 @dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)
@@ -75,7 +81,7 @@ def label_sources_agree(label_table: pd.DataFrame) -> dg.AssetCheckResult:
     """An image annotated by several label files (say VOC XML and a CSV) gets the same boxes from
     each; identical copies are used once. Blocking when they disagree: which one is right is the
     scientist's call."""
-    return check_result(label_checks.source_conflicts(label_table), ERROR, "images whose label files disagree")
+    return check_result(_findings(label_table, "label_sources_agree"), ERROR, "images whose label files disagree")
 
 
 @dg.asset_check(asset=label_table, partitions_def=scientists, blocking=False,
@@ -91,7 +97,7 @@ def data_yaml_paths(context: dg.AssetCheckExecutionContext, shared_drive: Shared
 @dg.asset_check(asset=label_table, partitions_def=scientists, blocking=False)
 def label_files_have_images(label_table: pd.DataFrame) -> dg.AssetCheckResult:
     """Every label file has its image (Ultralytics `labels/` sibling layout or beside it). WARN."""
-    return check_result(label_checks.orphan_label_files(label_table), WARN, "label files without an image")
+    return check_result(_findings(label_table, "label_files_have_images"), WARN, "label files without an image")
 
 
 QUALITY_CHECKS = [images_decode, duplicate_images, label_schema, box_geometry, class_ids_in_class_map, label_frame,
