@@ -1,6 +1,7 @@
 """Resources: the shared drive, the object store and the local working directories."""
 
 
+import abc
 from pathlib import Path
 
 import dagster as dg
@@ -47,14 +48,25 @@ class SharedDrive(dg.ConfigurableResource):
         return scientist_folders(self.root)[1]
 
 
-class ObjectStoreResource(dg.ConfigurableResource):
+class ObjectStoreResource(dg.ConfigurableResource, abc.ABC):
     """An object store (:mod:`imgassets.core.store.base`); ``upload_workers`` threads upload
-    (default: what suits the store, its ``upload_workers``)."""
+    (default: what suits the store, its ``upload_workers``). Abstract: a deployment picks
+    :class:`LocalObjectStoreResource` or :class:`S3ObjectStoreResource`. The store client is
+    built once per resource instance (one per run or step, as Dagster initializes resources), not
+    on every :meth:`get_store` call: an S3 bucket is checked, and its connection pool made, once."""
 
     upload_workers: int | None = None
+    _store: ObjectStore | None = pydantic.PrivateAttr(default=None)
 
     def get_store(self) -> ObjectStore:
-        raise NotImplementedError
+        """The store client, built on the first call (:meth:`build_store`)."""
+        if self._store is None:
+            self._store = self.build_store()
+        return self._store
+
+    @abc.abstractmethod
+    def build_store(self) -> ObjectStore:
+        """A new client of this deployment's store."""
 
 
 class LocalObjectStoreResource(ObjectStoreResource):
@@ -62,7 +74,7 @@ class LocalObjectStoreResource(ObjectStoreResource):
 
     home: str
 
-    def get_store(self) -> ObjectStore:
+    def build_store(self) -> ObjectStore:
         return LocalObjectStore(settings.local_objects(Path(self.home)))
 
 
@@ -77,7 +89,7 @@ class S3ObjectStoreResource(ObjectStoreResource):
     secure: bool = False
     region: str | None = None
 
-    def get_store(self) -> ObjectStore:
+    def build_store(self) -> ObjectStore:
         from imgassets.core.store.s3 import DEFAULT_UPLOAD_WORKERS, S3ObjectStore
 
         return S3ObjectStore(self.endpoint, self.access_key, self.secret_key, self.bucket, secure=self.secure,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from imgassets.definitions import defs
 
@@ -69,3 +70,15 @@ def test_a_scientists_label_findings_are_computed_once_per_run(tmp_path, monkeyp
     assert calls == {name: 1 for name in label_checks.CHECKS}
     evaluations = {e.check_name for e in result.get_asset_check_evaluations()}
     assert set(label_checks.CHECKS) <= evaluations
+
+
+def test_the_store_client_is_built_once_per_resource(s3_endpoint):
+    from imgassets.defs.resources import ObjectStoreResource, S3ObjectStoreResource
+    from imgassets_tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY
+
+    resource = S3ObjectStoreResource(endpoint=s3_endpoint, access_key=S3_ACCESS_KEY, secret_key=S3_SECRET_KEY,
+                                     bucket="once-per-run")
+    first = resource.get_store()
+    assert resource.get_store() is first and first.bucket == "once-per-run"
+    with pytest.raises(TypeError, match="abstract"):
+        ObjectStoreResource()
