@@ -45,7 +45,7 @@ def forkserver_preload() -> list[str]:
 
     A forkserver worker re-runs the parent's ``__main__`` (``dagster``'s entry point in a run, a
     benchmark script...) before its first task; with the packages that ``__main__`` imports
-    already loaded in the server, a pool starts in about 25 ms instead of about a second per pool.
+    already loaded in the server, a pool starts without importing them again per pool.
     :data:`POOL_MODULES` and every top-level package the parent has loaded are named; one that
     fails to import in the server is skipped by ``multiprocessing``.
     """

@@ -151,7 +151,7 @@ def walk_files(folder: str | Path) -> Iterator[FileStat]:
     stat'ed mid-walk is listed with size -1 so that it is reported, not silently skipped.
 
     Each folder is scanned through an open descriptor, so a file's stat is ``fstatat(dir, name)``
-    as ``find`` does it, not a lookup of its whole path again (a third less time per file here).
+    as ``find`` does it, not a lookup of its whole path again.
     """
     stack = [(os.fspath(folder), "")]  # (folder to scan, its POSIX path relative to `folder` + "/")
     while stack:
@@ -237,9 +237,8 @@ def cyclic_gc_paused() -> Iterator[None]:
     """Pause CPython's cyclic garbage collector for the block, for work that allocates many
     objects and no reference cycles (a walk: one tuple per file). Each tuple kept counts towards
     the next collection, and in a process with Dagster loaded a full collection traverses every
-    long-lived object: about a quarter of a 20000-image scan's time here (330-420 ms against
-    260-300 ms paused). Reference counting still frees everything; the collector is re-enabled
-    after the block unless it was off before it."""
+    long-lived object (``docs/benchmarks.md`` has the cost). Reference counting still frees
+    everything; the collector is re-enabled after the block unless it was off before it."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -262,9 +261,9 @@ def scan_folders(folders: Mapping[str, str | Path], workers: int | None = None,
     The folders are scanned on a pool of ``workers`` processes (default: every core, at most
     :data:`MAX_SCAN_WORKERS`; :mod:`imgassets.core.worker_pool`) when there are at least two and
     this process's last scan of them listed at least ``min_files`` files, largest folders first;
-    serially otherwise. A stat walk is CPU-bound in Python on a local disk (about 7 us a file here,
-    twice ``find``): two processes scan four 5000-image folders in 150-200 ms where one takes
-    250-300 ms. A pool that breaks (a worker killed) costs a serial scan, never a failed sensor tick.
+    serially otherwise: a stat walk is CPU-bound in Python on a local disk, so folders scan faster
+    on several cores (figures in ``docs/benchmarks.md``). A pool that breaks (a worker killed)
+    costs a serial scan, never a failed sensor tick.
     """
     paths = {name: os.fspath(folder) for name, folder in folders.items()}
     workers = workers or min(MAX_SCAN_WORKERS, os.cpu_count() or 1)

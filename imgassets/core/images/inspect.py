@@ -11,7 +11,7 @@ Rules (documented in ``docs/architecture.md``):
   Every coefficient of every block is entropy-decoded -- that is where libjpeg detects corruption
   -- but the inverse DCT runs at libjpeg's reduced scale (DCT scaling, output at least
   :data:`PHASH_INPUT_SIDE` px a side): a full-resolution IDCT cannot fail, and the small image is
-  all the perceptual hash needs. This is about 3x faster than a full decode and exactly as strict
+  all the perceptual hash needs. This is faster than a full decode and exactly as strict
   (the fault corpus in ``imgassets_tests/core/images/test_fault_corpus.py`` proves the rejections).
   Other formats are decoded by Pillow with truncated images refused, then reduced for the hash.
 * Width and height are those of the *displayed* frame: EXIF orientations 5-8 (transposed and

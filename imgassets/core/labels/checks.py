@@ -42,7 +42,7 @@ class Finding:
 _SCHEMA = LabelTableSchema.to_schema()
 # For a table whose dtypes `has_dtypes` has already confirmed: the schema's value checks without
 # its per-column dtype checks (pandera 0.35 formats an empty failure-case frame for every passing
-# string column, 14 ms of the 23 ms a 1000-row validation took) and without coercion.
+# string column, most of a validation's time) and without coercion.
 _TYPED_SCHEMA = _SCHEMA.update_columns({column: {"dtype": None} for column in _SCHEMA.columns})
 _TYPED_SCHEMA.coerce = False
 
@@ -52,7 +52,7 @@ def schema_failures(table: pd.DataFrame) -> list[Finding]:
 
     A table that already has the label table's dtypes (:data:`LABEL_DTYPES`, as built; checked by
     :func:`imgassets.core.frames.has_dtypes`) gets only the value checks, in place (no conversion,
-    no second dtype check: 23 ms -> 9 ms per 1000 rows); any other (e.g. read back from Parquet
+    no second dtype check); any other (e.g. read back from Parquet
     with other dtypes) is coerced on a copy first and checked in full, as the schema's config says."""
     typed = has_dtypes(table, LABEL_DTYPES)
     try:

@@ -29,6 +29,7 @@ from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.keys import dataset_data_yaml_key, dataset_manifest_key
 from imgassets.core.versioning.manifest import (
     DATASET_SCHEMA,
+    ID_SCHEME,
     manifest_id,
     manifest_table,
     read_manifest_rows,
@@ -221,7 +222,8 @@ def store_dataset(store: ObjectStore, dataset: DatasetVersion) -> None:
     meta = {"kind": "dataset", "dataset_id": dataset.dataset_id, "class_names": dataset.class_names,
             "snapshots": dataset.snapshots, "duplicates_dropped": dataset.duplicates_dropped,
             "near_duplicates": [list(p) for p in dataset.near_duplicates], "label_conflicts": dataset.label_conflicts,
-            "class_id_conflicts": dataset.class_id_conflicts, "val_fraction": dataset.val_fraction}
+            "class_id_conflicts": dataset.class_id_conflicts, "val_fraction": dataset.val_fraction,
+            "id_scheme": ID_SCHEME}
     store.put_bytes(dataset.data_yaml_key, data_yaml_text(dataset.class_names).encode())
     store.put_bytes(dataset.manifest_key, to_parquet_bytes(dataset.records, DATASET_SCHEMA, meta))
 
@@ -246,10 +248,11 @@ def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:
 def verify_manifest(dataset_id: str, data: bytes, records: list[dict], meta: dict) -> None:
     """Check the manifest ``data`` (its rows ``records`` and footer ``meta``) before it is used:
     its content hashes to ``dataset_id`` (:func:`imgassets.core.versioning.manifest.manifest_id`, over the
-    class names and the val fraction recorded in the footer; a manifest written before the
-    footer recorded it was built with :data:`DEFAULT_VAL_FRACTION`), and every row has a split in
+    class names and the val fraction recorded in the footer), and every row has a split in
     :data:`SPLITS`, a 64-hex content hash and a supported format, so no value can lead a pull
-    outside its destination. Raises :class:`ManifestError`."""
+    outside its destination. A manifest whose footer records no ``id_scheme`` was written by an
+    earlier version, whose ids were hashed another way: it is checked field by field only (its
+    images are still verified by their content hashes when pulled). Raises :class:`ManifestError`."""
     from imgassets.core.images.inspect import SUPPORTED_FORMATS
 
     key = dataset_manifest_key(dataset_id)
@@ -257,7 +260,7 @@ def verify_manifest(dataset_id: str, data: bytes, records: list[dict], meta: dic
         raise ManifestError(f"{key}: footer has no class_names list or snapshots map")
     header = {"class_names": meta["class_names"], "val_fraction": meta.get("val_fraction", DEFAULT_VAL_FRACTION)}
     table = pq.read_table(io.BytesIO(data)).select(DATASET_SCHEMA.names).cast(DATASET_SCHEMA)  # Parquet names list items "element"
-    if manifest_id(table, header) != dataset_id:
+    if manifest_id(table, header) != dataset_id and meta.get("id_scheme") is not None:
         raise ManifestError(f"{key}: its content does not match its id {dataset_id} (changed after it was "
                             "written): not used")
     for number, record in enumerate(records, start=1):

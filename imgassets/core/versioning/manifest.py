@@ -30,7 +30,7 @@ from imgassets.core.store.hashing import canonical_json
 ID_LENGTH = 16
 ID_SCHEME = 2
 """Version of :func:`manifest_id`'s hashed form, hashed with the header: 2 is the binary column
-form; 1 (before the ninth performance session) hashed the canonical JSON of the values."""
+form; 1 hashed the canonical JSON of the values (ids of scheme 1 stay pullable)."""
 METADATA_KEY = b"imgassets"
 
 BOX_TYPE = pa.struct([
@@ -58,8 +58,7 @@ def manifest_id(table: pa.Table, header: dict) -> str:
     values in a fixed binary form (:func:`_hash_column`): little-endian numbers, strings as their
     lengths and UTF-8 bytes, a list column as its per-row lengths then its flattened values, a
     struct as each field in turn. So the same values give the same id whatever the Arrow chunking
-    or slicing, and moving a box to another image changes it. About 0.3 us per row, where the
-    canonical JSON of the values (the scheme before :data:`ID_SCHEME`) cost 5."""
+    or slicing, and moving a box to another image changes it."""
     digest = hashlib.sha256()
     _hash_part(digest, canonical_json({"header": header, "columns": table.column_names, "scheme": ID_SCHEME}).encode())
     for column in table.columns:
@@ -119,7 +118,7 @@ def read_parquet_bytes(data: bytes) -> tuple[pd.DataFrame, dict]:
 
 def read_manifest_rows(data: bytes) -> tuple[list[dict], dict]:
     """Rows of a manifest as plain dicts (``boxes`` a list of dicts; nulls as ``None``), straight
-    from Arrow (no pandas: a third of the time of ``to_dict("records")``), and its footer metadata."""
+    from Arrow (no pandas), and its footer metadata."""
     table = pq.read_table(io.BytesIO(data))
     raw = (table.schema.metadata or {}).get(METADATA_KEY, b"{}")
     return table.to_pylist(), json.loads(raw)

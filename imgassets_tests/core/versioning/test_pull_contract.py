@@ -119,3 +119,22 @@ def test_a_consistent_manifest_with_an_escaping_split_is_refused(tmp_path):
 def test_a_ref_that_is_not_an_id_is_refused(tmp_path, ref):
     with pytest.raises(ManifestError, match="is not a dataset id"):
         resolve_dataset_id(LocalObjectStore(tmp_path / "objects"), ref)
+
+
+def test_a_manifest_of_an_earlier_id_scheme_is_still_pulled_after_its_field_checks(tmp_path):
+    """Footers without ``id_scheme`` were written before ids were verified (other hash schemes):
+    such a dataset stays pullable, and its fields are still checked."""
+    store = LocalObjectStore(tmp_path / "objects")
+    dataset_id = _dataset(store, tmp_path / "drive" / "ana", 2)
+    key = dataset_manifest_key(dataset_id)
+    table = pq.read_table(io.BytesIO(store.get_bytes(key)))
+    meta = json.loads(table.schema.metadata[METADATA_KEY])
+    del meta["id_scheme"], meta["val_fraction"]
+    legacy = table.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()})
+    sink = io.BytesIO()
+    pq.write_table(legacy, sink)
+    store.put_bytes(key, sink.getvalue())
+    assert pull_dataset(store, dataset_id, tmp_path / "dest", tmp_path / "cache").images == 2
+    _tamper(store, dataset_id, "split", "../x")
+    with pytest.raises(ManifestError, match="split '../x', not one of train, val"):
+        pull_dataset(store, dataset_id, tmp_path / "dest2", tmp_path / "cache")
