@@ -355,7 +355,7 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     ``label_file`` and ``line``.
 
     YOLO files are paired with images by the rule of :func:`imgassets.core.drive.layout.pair_labels`
-    (worked out in Arrow by :mod:`imgassets.core.labels.pairing`) and named by the nearest class
+    (:func:`imgassets.core.drive.layout.pair_labels`) and named by the nearest class
     map; VOC files by their ``<filename>``; COCO by ``file_name``. Boxes are in the image's
     displayed frame. Never raises for bad content: problems become rows with ``parse_error`` (or
     ``frame_error``).

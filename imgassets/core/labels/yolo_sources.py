@@ -1,7 +1,7 @@
 """The sources of every YOLO label file of a folder, and which files' rows a label table can keep.
 
 The rows of a YOLO txt file depend on five things, its *sources*: the label file's content hash,
-the image it is paired with (:mod:`imgassets.core.labels.pairing`) and that image's content hash,
+the image it is paired with (:func:`imgassets.core.drive.layout.pair_labels`) and that image's content hash,
 and the nearest class map (:func:`imgassets.core.labels.class_map.nearest_class_map`) and its content
 hash. A label table records them on every row (``label_sha256``, ``image_path``, ``image_sha256``,
 ``class_map_file``, ``class_map_sha256``); a file whose sources are all unchanged keeps its rows.
@@ -22,7 +22,6 @@ import pyarrow.compute as pc
 
 from imgassets.core.drive import layout
 from imgassets.core.labels.class_map import class_maps_by_folder, folder_class_map
-from imgassets.core.labels.pairing import label_images, split_last
 
 SOURCE_COLUMNS = ("label_sha256", "image_path", "image_sha256", "class_map_file", "class_map_sha256")
 EMPTY_YOLO_FILES = "empty_yolo_files"
@@ -57,6 +56,22 @@ class YoloSources:
         return list(zip(*columns, strict=True))
 
 
+def split_last(strings: pa.Array, separator: str) -> tuple[pa.Array, pa.Array]:
+    """(``separator`` + what comes before the last ``separator``, what comes after) of each string,
+    by a reverse split of the string with ``separator`` put in front (so every string has one)."""
+    parts = pc.split_pattern(pc.binary_join_element_wise(separator, strings, ""), separator, max_splits=1,
+                             reverse=True)
+    return pc.list_element(parts, 0), pc.list_element(parts, 1)
+
+
+def _paired_images(images: pa.Array, label_files: pa.Array) -> pa.Array:
+    """For each of ``label_files``, the image it annotates by :func:`imgassets.core.drive.layout.pair_labels`
+    (the one pairing rule), null for an orphan; aligned with ``label_files``."""
+    labels = label_files.to_pylist()
+    pairs = layout.pair_labels(images.to_pylist(), labels)
+    return pa.array([pairs.get(label) for label in labels], pa.string())
+
+
 def yolo_sources(index: pd.DataFrame) -> YoloSources:
     """The sources of each YOLO label file (a ``label`` row of ``index`` ending in ``.txt``, any case)."""
     paths = pa.array(index["path"], pa.string())
@@ -65,7 +80,7 @@ def yolo_sources(index: pd.DataFrame) -> YoloSources:
     labels = pc.equal(kinds, layout.LABEL)
     yolo = pc.and_(labels, pc.ends_with(pc.utf8_lower(paths), ".txt"))
     label_file = pc.filter(paths, yolo)
-    images = label_images(pc.filter(paths, pc.equal(kinds, layout.IMAGE)), label_file)
+    images = _paired_images(pc.filter(paths, pc.equal(kinds, layout.IMAGE)), label_file)
     by_folder = class_maps_by_folder(pc.filter(paths, pc.equal(kinds, layout.CLASS_MAP)).to_pylist())
     folders = pc.dictionary_encode(split_last(label_file, "/")[0])  # "/dir", "" at the top
     nearest = [folder_class_map(folder[1:] or ".", by_folder) for folder in folders.dictionary.to_pylist()]
