@@ -2,21 +2,28 @@
 
 * Exact duplicates: equal SHA-256.
 * Near-duplicates: perceptual hashes (``imagehash.phash``, 64 bits, on the displayed frame) at a
-  Hamming distance of at most :data:`NEAR_DUPLICATE_DISTANCE`. Candidate pairs are found by
-  banding: the 64 bits are cut into 8 bands of 8 bits, and by the pigeonhole principle two hashes
-  within distance 7 share at least one band exactly, so only images sharing a band are compared.
+  Hamming distance of at most :data:`NEAR_DUPLICATE_DISTANCE`, found by faiss's binary
+  multi-index hashing (``IndexBinaryMultiHash``; Norouzi, Punjani and Fleet, "Fast search in
+  Hamming space with multi-index hashing", CVPR 2012): the 64 bits are cut into
+  :data:`SUBSTRINGS` substrings of 16 bits, each hashed; two hashes within distance ``r`` differ in
+  at most ``r // 4`` bits of some substring (pigeonhole), so probing each substring with every
+  flip of up to that many bits finds every pair: exact, and the candidates compared grow with the
+  matches, not with the square of the images.
 * Groups: connected components of both relations (union-find). A group goes to one split whole.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Hashable, Iterable
 
+import numpy as np
 from PIL import Image
 
 NEAR_DUPLICATE_DISTANCE = 6
-BANDS = 8
+SUBSTRINGS = 4
+"""Substrings of the multi-index hash (16 bits each, 65,536 buckets a substring)."""
+MAX_SEARCH_DISTANCE = 11
+"""Largest distance searched (probing each substring with up to two flipped bits)."""
 
 
 def perceptual_hash(image: Image.Image) -> str:
@@ -35,23 +42,36 @@ def hamming(a: str, b: str) -> int:
 
 
 def near_duplicate_pairs(phashes: dict[Hashable, str], max_distance: int = NEAR_DUPLICATE_DISTANCE) -> list[tuple]:
-    """``(key_a, key_b, distance)`` for every pair within ``max_distance`` (at most 7), keys sorted."""
-    if max_distance >= BANDS:
-        raise ValueError(f"max_distance must be below {BANDS} for banded search")
-    buckets: dict[tuple[int, str], list] = defaultdict(list)
-    for key, value in phashes.items():
-        for band in range(BANDS):
-            buckets[(band, value[band * 2:band * 2 + 2])].append(key)
-    pairs: dict[tuple, int] = {}
-    for members in buckets.values():
-        for i, a in enumerate(members):
-            for b in members[i + 1:]:
-                pair = (a, b) if str(a) < str(b) else (b, a)
-                if pair not in pairs:
-                    distance = hamming(phashes[a], phashes[b])
-                    if distance <= max_distance:
-                        pairs[pair] = distance
-    return sorted((a, b, d) for (a, b), d in pairs.items())
+    """``(key_a, key_b, distance)`` for every pair of ``phashes`` (key -> 16 hex digits) within
+    ``max_distance`` bits (at most :data:`MAX_SEARCH_DISTANCE`), each pair once with its keys in
+    ``str`` order, the list sorted. Exact (see the module docstring). Raises ``ValueError`` for a
+    larger distance or a hash that is not 16 hex digits."""
+    if not 0 <= max_distance <= MAX_SEARCH_DISTANCE:
+        raise ValueError(f"max_distance must be between 0 and {MAX_SEARCH_DISTANCE}, got {max_distance}")
+    keys = list(phashes)
+    if len(keys) < 2:
+        return []
+    import faiss
+
+    try:
+        codes = np.frombuffer(bytes.fromhex("".join(phashes[k] for k in keys)), dtype=np.uint8)
+    except ValueError:
+        raise ValueError("perceptual hashes must be 16 hex digits") from None
+    if codes.size != 8 * len(keys):
+        raise ValueError("perceptual hashes must be 16 hex digits")
+    codes = codes.reshape(len(keys), 8)
+    index = faiss.IndexBinaryMultiHash(64, SUBSTRINGS, 64 // SUBSTRINGS)
+    index.nflip = max_distance // SUBSTRINGS
+    index.add(codes)
+    limits, distances, found = index.range_search(codes, max_distance + 1)  # distance < radius
+    query = np.repeat(np.arange(len(keys)), np.diff(limits.astype(np.int64)))
+    later = found > query  # each pair once (and not an image with itself)
+    pairs = []
+    for q, t, d in zip(query[later].tolist(), found[later].tolist(), distances[later].astype(np.int64).tolist(),
+                       strict=True):
+        a, b = keys[q], keys[t]
+        pairs.append((a, b, d) if str(a) < str(b) else (b, a, d))
+    return sorted(pairs)
 
 
 def groups(keys: Iterable[Hashable], linked: Iterable[tuple]) -> dict[Hashable, Hashable]:

@@ -37,15 +37,26 @@ def test_recompressed_copy_is_a_near_duplicate_and_a_different_image_is_not():
     assert [(x, y) for x, y, _ in near_duplicate_pairs({"a": a, "b": b, "c": c})] == [("a", "b")]
 
 
-def test_banded_search_finds_every_pair_brute_force_finds():
+@pytest.mark.parametrize(("seed", "max_distance"), [(s, d) for s in range(6) for d in (0, 3, 6, 7, 11)])
+def test_the_index_finds_exactly_the_pairs_brute_force_finds(seed, max_distance):
+    """Random hashes and variants at every distance up to 14 bits: the multi-index search misses no
+    pair within ``max_distance`` and reports none beyond it."""
     import random
 
-    rng = random.Random(3)
-    base = [rng.getrandbits(64) for _ in range(40)]
-    hashes = {f"k{i}": f"{(h ^ (1 << rng.randrange(64)) if i % 3 else h):016x}" for i, h in enumerate(base * 3)}
+    rng = random.Random(seed)
+    base = [rng.getrandbits(64) for _ in range(60)]
+    values = []
+    for h in base:
+        values.append(h)
+        for _ in range(3):
+            variant = h
+            for bit in rng.sample(range(64), rng.randint(0, 14)):
+                variant ^= 1 << bit
+            values.append(variant)
+    hashes = {f"k{i:03d}": f"{v:016x}" for i, v in enumerate(values)}
     brute = sorted((a, b, hamming(hashes[a], hashes[b])) for a in hashes for b in hashes
-                   if a < b and hamming(hashes[a], hashes[b]) <= 6)
-    assert near_duplicate_pairs(hashes) == brute and brute
+                   if a < b and hamming(hashes[a], hashes[b]) <= max_distance)
+    assert near_duplicate_pairs(hashes, max_distance) == brute and brute
 
 
 def test_groups_are_connected_components():
@@ -110,7 +121,7 @@ def test_class_id_conflicts_across_scientists_are_reported():
     assert dataset.class_names == ["cat", "square"]
 
 
-@pytest.mark.parametrize("distance", [8, 9])
-def test_banding_refuses_distances_it_cannot_guarantee(distance):
-    with pytest.raises(ValueError, match="max_distance must be below 8"):
-        near_duplicate_pairs({}, distance)
+@pytest.mark.parametrize("distance", [-1, 12, 20])
+def test_the_search_refuses_distances_it_cannot_guarantee(distance):
+    with pytest.raises(ValueError, match="max_distance must be between 0 and 11"):
+        near_duplicate_pairs({"a": "0" * 16, "b": "f" * 16}, distance)
