@@ -71,7 +71,7 @@ class LabelTableSchema(pa.DataFrameModel):
     image_path: Series[pd.StringDtype] = pa.Field(nullable=True)
     image_ref: Series[pd.StringDtype] = pa.Field(nullable=True)
     label_file: Series[pd.StringDtype]
-    label_format: Series[pd.StringDtype] = pa.Field(isin=["yolo", "voc", "coco", "csv"])
+    label_format: Series[pd.StringDtype] = pa.Field(isin=[layout.YOLO, layout.VOC, layout.COCO, layout.CSV])
     line: Series[int] = pa.Field(ge=1)
     class_id: Series[pd.Int64Dtype] = pa.Field(ge=0)
     class_name: Series[pd.StringDtype] = pa.Field(nullable=True)
@@ -171,7 +171,7 @@ class _Context:
 
 def _yolo_rows(folder: Path, label_file: str, image_path: str | None, image_sha: str | None, map_file: str | None,
                mapping: dict[int, str] | ClassMapError | None) -> list[dict]:
-    base = _base_row(label_file, "yolo", image_path, image_sha)  # the image and its hash come with the sources
+    base = _base_row(label_file, layout.YOLO, image_path, image_sha)  # the image and its hash come with the sources
     data, error = _read(folder, label_file)
     try:
         text = data.decode("utf-8-sig") if data is not None else None
@@ -191,9 +191,9 @@ def _yolo_rows(folder: Path, label_file: str, image_path: str | None, image_sha:
 def _voc_rows(ctx: _Context, label_file: str, parsed: VocFile | str, voc_ids: dict[str, int]) -> list[dict]:
     if isinstance(parsed, str) or parsed.error:
         error = parsed if isinstance(parsed, str) else parsed.error
-        return [{**ctx.base(label_file, "voc", None), "line": 0, "parse_error": error}]
+        return [{**ctx.base(label_file, layout.VOC, None), "line": 0, "parse_error": error}]
     image_path = next((c for c in layout.voc_image_candidates(label_file, parsed.filename) if c in ctx.images), None)
-    base = ctx.base(label_file, "voc", image_path, parsed.filename)
+    base = ctx.base(label_file, layout.VOC, image_path, parsed.filename)
     frame_error = ctx.frame_error(image_path, (parsed.width, parsed.height))
     width, height = ctx.size_of.get(image_path) or (parsed.width, parsed.height)
     rows = []
@@ -246,7 +246,7 @@ def _coco_rows(ctx: _Context, label_file: str) -> list[dict]:
     if parsed is not None and not parsed.is_coco:
         return []
     if parsed is None or parsed.error:
-        return [{**ctx.base(label_file, "coco", None), "line": 0, "parse_error": error or parsed.error}]
+        return [{**ctx.base(label_file, layout.COCO, None), "line": 0, "parse_error": error or parsed.error}]
     json_dir = str(PurePosixPath(label_file).parent)
     resolved = {image_id: layout.resolve_image_reference(str(info.get("file_name", "")), json_dir, ctx.images)
                 for image_id, info in parsed.images.items()}
@@ -256,7 +256,7 @@ def _coco_rows(ctx: _Context, label_file: str) -> list[dict]:
         info = parsed.images.get(image_id) if image_id is not None else None
         fault = _annotation_fault(ann, info)
         image_path, path_error = resolved.get(image_id, (None, None)) if info else (None, None)
-        base = ctx.base(label_file, "coco", image_path, str(info.get("file_name")) if info else None)
+        base = ctx.base(label_file, layout.COCO, image_path, str(info.get("file_name")) if info else None)
         row = {**base, "line": number, "class_map_file": label_file}
         if fault:
             rows.append({**row, "parse_error": fault})
@@ -284,7 +284,7 @@ def _csv_rows(ctx: _Context, label_file: str, boxes: list[CsvBox], name_ids: dic
     rows = []
     for box in boxes:
         image_path, path_error = layout.resolve_image_reference(box.image, csv_dir, ctx.images)
-        row = {**ctx.base(label_file, "csv", image_path, box.image), "line": box.line, "class_name": box.label,
+        row = {**ctx.base(label_file, layout.CSV, image_path, box.image), "line": box.line, "class_name": box.label,
                "class_id": name_ids.get(box.label), "class_map_file": label_file, "parse_error": box.error or path_error}
         size = ctx.size_of.get(image_path)
         if row["parse_error"] is None and image_path is not None and size:
@@ -387,7 +387,7 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
         elif fmt == layout.CSV:
             parsed = named[label_file]
             if isinstance(parsed, str):
-                rows.append({**ctx.base(label_file, "csv", None), "line": 0, "parse_error": parsed})
+                rows.append({**ctx.base(label_file, layout.CSV, None), "line": 0, "parse_error": parsed})
             elif parsed is not None:
                 rows += _csv_rows(ctx, label_file, parsed, name_ids)
         else:
@@ -404,7 +404,7 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
                     class_maps[map_file] = read_class_map(folder, map_file)
                 except ClassMapError as exc:
                     class_maps[map_file] = exc
-                    rows.append({"label_file": map_file, "label_format": "yolo", "line": 0, "class_map_file": map_file,
+                    rows.append({"label_file": map_file, "label_format": layout.YOLO, "line": 0, "class_map_file": map_file,
                                  "parse_error": f"class map cannot be used: {exc}", "label_sha256": map_sha,
                                  "class_map_sha256": map_sha})
             mapping = class_maps[map_file]
