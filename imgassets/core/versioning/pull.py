@@ -20,6 +20,7 @@ Cache trust follows the rules of :class:`VerifiedCache`: a warm pull is stats an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -286,7 +287,7 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
             downloaded_bytes += size
             hits += size == 0
             progress.advance(task)
-    keep = {f"{top}/{split}" for top in ("images", "labels") for split in SPLITS}
+    keep = {f"{top}/{split}" for top in ("images", "labels") for split in SPLITS}  # caches rewritten below
     keep.update(f"images/{r['split']}/{r['sha256']}.{SUPPORTED_FORMATS[r['format']]}" for r in dataset.records)
     keep.update(f"labels/{r['split']}/{r['sha256']}.txt" for r in dataset.records)
     prune_destination(dest, keep)
@@ -304,8 +305,79 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
         place_new(label, f"{dest}/labels/{split}/{sha}.txt", "TXT", VERIFIED_MTIME_NS)
     data_yaml = dest / "data.yaml"
     data_yaml.write_text(data_yaml_text(dataset.class_names, str(dest)))
+    write_ultralytics_caches(dest, dataset)
     (dest / PULL_MARKER).write_text(json.dumps({"dataset_id": dataset.dataset_id}) + "\n")
     return PullResult(dataset.dataset_id, data_yaml, len(dataset.records), downloaded, downloaded_bytes, hits, linked, copied)
+
+
+ULTRALYTICS_CACHE_VERSION = "1.0.12"
+"""``DATASET_CACHE_VERSION`` of the Ultralytics release pinned in ``pyproject.toml``
+(``ultralytics/data/dataset.py``); a test keeps them equal. A cache of another version is rescanned
+by Ultralytics, never misread."""
+
+
+def ultralytics_hash(paths: list[str]) -> str:
+    """Ultralytics' ``get_hash`` (``ultralytics/data/utils.py``): SHA-256 over each path, a NUL, its
+    ``size:mtime_ns`` (a NUL alone for a path that does not exist) and a NUL."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(os.fsencode(path))
+        digest.update(b"\0")
+        try:
+            info = os.stat(path)
+        except OSError:
+            digest.update(b"\0")
+            continue
+        digest.update(f"{info.st_size}:{info.st_mtime_ns}".encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def write_ultralytics_caches(dest: Path, dataset: DatasetVersion) -> list[Path]:
+    """Write ``DEST/labels/<split>.cache``, the label cache Ultralytics' ``YOLODataset`` reads
+    before training (``cache_labels`` / ``_load_or_scan_cache`` in ``ultralytics/data/dataset.py``),
+    from the manifest: every image's displayed size and validated boxes are known, so training does
+    not scan what the pipeline just verified. The cache holds what Ultralytics' own scan would
+    (``verify_image_label``): the boxes as read back from the label text written beside the images,
+    duplicates removed as it removes them; its hash covers the files placed, so any change to them
+    (or a training with other scan settings: single class, keypoints) makes Ultralytics rescan.
+    A split whose labels Ultralytics would refuse gets no cache (its scan reports them). Returns
+    the caches written."""
+    import numpy as np
+
+    scan_args = str((False, len(dataset.class_names), None, False))  # (keypoints, nc, kpt_shape, single_cls)
+    written = []
+    for split in SPLITS:
+        records = sorted((f"{dest}/images/{split}/{r['sha256']}.{SUPPORTED_FORMATS[r['format']]}", r)
+                         for r in dataset.records if r["split"] == split)
+        if not records:
+            continue
+        labels, empty = [], 0
+        for im_file, record in records:
+            rows = [line.split() for line in yolo_label_text(record["boxes"]).strip().splitlines() if line.strip()]
+            boxes = np.array(rows, dtype=np.float32) if rows else np.zeros((0, 5), dtype=np.float32)
+            if len(boxes):
+                if boxes[:, 1:].max() > 1.01 or boxes.min() < 0 or boxes[:, 0].max() >= len(dataset.class_names):
+                    break  # Ultralytics would refuse this label: let its scan say so
+                _, first = np.unique(boxes, axis=0, return_index=True)
+                if len(first) < len(boxes):
+                    boxes = boxes[first]
+            else:
+                empty += 1
+            labels.append({"im_file": im_file, "shape": (int(record["height"]), int(record["width"])),
+                           "cls": boxes[:, 0:1], "bboxes": boxes[:, 1:], "segments": [], "keypoints": None,
+                           "normalized": True, "bbox_format": "xywh"})
+        else:
+            im_files = [im for im, _ in records]
+            label_files = [f"{dest}/labels/{split}/{Path(im).stem}.txt" for im in im_files]
+            cache = {"labels": labels, "hash": ultralytics_hash(label_files + im_files + [scan_args]),
+                     "results": (len(records), 0, empty, 0, len(records)), "msgs": [],
+                     "version": ULTRALYTICS_CACHE_VERSION}
+            path = dest / "labels" / f"{split}.cache"
+            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+                np.save(handle, cache, allow_pickle=True)
+            written.append(path)
+    return written
 
 
 def pull_dataset(store: ObjectStore, ref: str, dest: str | Path, cache_dir: str | Path,
