@@ -2,13 +2,15 @@
 
 * Exact duplicates: equal SHA-256.
 * Near-duplicates: perceptual hashes (``imagehash.phash``, 64 bits, on the displayed frame) at a
-  Hamming distance of at most :data:`NEAR_DUPLICATE_DISTANCE`, found by faiss's binary
-  multi-index hashing (``IndexBinaryMultiHash``; Norouzi, Punjani and Fleet, "Fast search in
-  Hamming space with multi-index hashing", CVPR 2012): the 64 bits are cut into
-  :data:`SUBSTRINGS` substrings of 16 bits, each hashed; two hashes within distance ``r`` differ in
-  at most ``r // 4`` bits of some substring (pigeonhole), so probing each substring with every
-  flip of up to that many bits finds every pair: exact, and the candidates compared grow with the
-  matches, not with the square of the images.
+  Hamming distance of at most :data:`NEAR_DUPLICATE_DISTANCE`, found by multi-index hashing
+  (Norouzi, Punjani and Fleet, "Fast search in Hamming space with multi-index hashing", CVPR 2012)
+  on faiss's binary hash index: the 64 bits are cut into :data:`SUBSTRINGS` substrings of 16 bits,
+  each the key of one ``IndexBinaryHash``; two hashes within distance ``r`` differ in at most
+  ``r // 4`` bits of some substring (pigeonhole), so probing each substring with every flip of up
+  to that many bits finds every pair, and each candidate is checked on all 64 bits: exact, with
+  work that grows with the bucket sizes, not with the square of the images. (faiss's own
+  ``IndexBinaryMultiHash`` does the same but keeps a visited set the size of the index per query:
+  quadratic, measured in ``docs/benchmarks.md``.)
 * Groups: connected components of both relations (union-find). A group goes to one split whole.
 """
 
@@ -60,15 +62,19 @@ def near_duplicate_pairs(phashes: dict[Hashable, str], max_distance: int = NEAR_
     if codes.size != 8 * len(keys):
         raise ValueError("perceptual hashes must be 16 hex digits")
     codes = codes.reshape(len(keys), 8)
-    index = faiss.IndexBinaryMultiHash(64, SUBSTRINGS, 64 // SUBSTRINGS)
-    index.nflip = max_distance // SUBSTRINGS
-    index.add(codes)
-    limits, distances, found = index.range_search(codes, max_distance + 1)  # distance < radius
-    query = np.repeat(np.arange(len(keys)), np.diff(limits.astype(np.int64)))
-    later = found > query  # each pair once (and not an image with itself)
+    found_pairs = []
+    for substring in range(SUBSTRINGS):  # one hash index per substring: the bytes rotated to put it first
+        rotated = np.ascontiguousarray(np.roll(codes, -substring * 8 // SUBSTRINGS, axis=1))
+        index = faiss.IndexBinaryHash(64, 64 // SUBSTRINGS)  # hashes the first 16 bits
+        index.nflip = max_distance // SUBSTRINGS
+        index.add(rotated)
+        limits, distances, found = index.range_search(rotated, max_distance + 1)  # distance < radius
+        query = np.repeat(np.arange(len(keys)), np.diff(limits.astype(np.int64)))
+        later = found > query  # each pair once (and not an image with itself)
+        found_pairs.append(np.stack([query[later], found[later], distances[later].astype(np.int64)], axis=1))
+    unique = np.unique(np.concatenate(found_pairs), axis=0)  # a pair found through several substrings
     pairs = []
-    for q, t, d in zip(query[later].tolist(), found[later].tolist(), distances[later].astype(np.int64).tolist(),
-                       strict=True):
+    for q, t, d in unique.tolist():
         a, b = keys[q], keys[t]
         pairs.append((a, b, d) if str(a) < str(b) else (b, a, d))
     return sorted(pairs)

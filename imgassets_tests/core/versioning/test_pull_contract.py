@@ -52,8 +52,9 @@ def test_a_pull_over_another_version_leaves_exactly_the_pulled_one(tmp_path):
     result = pull_dataset(store, three, dest, cache)
     assert result.images == 3
     images = [f for f in _files(dest) if f.startswith("images/")]
-    labels = [f for f in _files(dest) if f.startswith("labels/")]
+    labels = [f for f in _files(dest) if f.startswith("labels/") and f.endswith(".txt")]
     assert len(images) == len(labels) == 3
+    assert (dest / "labels" / "train.cache").read_bytes() != b"ultralytics cache of the six"  # rewritten for these three
     stems = [f.rsplit("/", 1)[1].split(".")[0] for f in images]
     assert len(set(stems)) == 3  # no image in both splits
     assert json.loads((dest / PULL_MARKER).read_text()) == {"dataset_id": three}
