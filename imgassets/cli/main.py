@@ -173,7 +173,7 @@ def command_run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     home_dir, root = prepare_environment(args.shared_root, args.home)
     if args.archive_mode:
-        os.environ["IMGASSETS_ARCHIVE_MODE"] = args.archive_mode
+        os.environ[settings.ARCHIVE_MODE_ENV] = args.archive_mode
     names, skipped = scientist_folders(root)
     for name, reason in skipped:
         print(f"imgassets: folder {name!r} skipped: {reason}", file=sys.stderr)

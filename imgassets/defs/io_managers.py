@@ -38,7 +38,7 @@ class LocalParquetIOManager(dg.ConfigurableIOManagerFactory):
 def local_pickle_io_manager(home: str | dg.EnvVar) -> dg.FilesystemIOManager:
     """Small values (snapshot and dataset references) pickled under ``<home>/storage`` (Dagster's
     public ``FilesystemIOManager``)."""
-    base = dg.EnvVar(home.env_var_name).get_value() if isinstance(home, dg.EnvVar) else home
+    base = home.get_value() if isinstance(home, dg.EnvVar) else home
     return dg.FilesystemIOManager(base_dir=os.path.join(base, "storage"))
 
 

@@ -38,14 +38,10 @@ class SharedDrive(dg.ConfigurableResource):
             raise dg.Failure(f"scientist folder {folder} does not exist on the shared drive {self.root}")
         return folder
 
-    def scientists(self) -> list[str]:
-        """Top-level folder names under ``root``, sorted (:func:`skipped_folders` left out)."""
-        return scientist_folders(self.root)[0]
-
-    def skipped_folders(self) -> list[tuple[str, str]]:
-        """Top-level folders that are not scientists, as ``(name, reason)``: symbolic links and
-        names no partition key or file name can hold (:func:`imgassets.core.drive.walk.scientist_folders`)."""
-        return scientist_folders(self.root)[1]
+    def scientist_folders(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """(scientist names, sorted; skipped top-level folders as ``(name, reason)``): see
+        :func:`imgassets.core.drive.walk.scientist_folders`."""
+        return scientist_folders(self.root)
 
 
 class ObjectStoreResource(dg.ConfigurableResource, abc.ABC):

@@ -10,6 +10,7 @@ the export is incomplete). Entries resolve against ``path`` (or the yaml's folde
 
 from __future__ import annotations
 
+import json
 import posixpath
 from pathlib import Path, PurePosixPath
 
@@ -91,6 +92,28 @@ def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labe
         "findings": {check: [str(f) for f in found[:MAX_REJECTED]] for check, found in findings.items()},
         "finding_counts": {check: len(found) for check, found in findings.items()},
     }
+
+
+REPORT_ATTR = "quality_report"
+"""Key of a label table's ``attrs`` holding the scientist's quality report (JSON text)."""
+
+
+def checked_table(scientist: str, folder: str | Path, index: pd.DataFrame,
+                  labels: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """``labels`` (a shallow copy) with every label finding computed once
+    (:class:`~imgassets.core.labels.checks.LabelFindings`) and the quality report recorded in its
+    ``attrs``, and the report: what the label table asset outputs, so the asset checks, the report
+    stored beside the snapshot and the snapshot's refusal read one computation."""
+    findings = label_checks.LabelFindings.of(labels)
+    report = quality_report(scientist, folder, index, labels, findings)
+    table = label_checks.with_findings(labels, findings)
+    table.attrs[REPORT_ATTR] = json.dumps(report, indent=1)
+    return table, report
+
+
+def recorded_report(scientist: str, folder: str | Path, index: pd.DataFrame, labels: pd.DataFrame) -> str:
+    """The quality report (JSON text) recorded by :func:`checked_table`, else made now."""
+    return labels.attrs.get(REPORT_ATTR) or json.dumps(quality_report(scientist, folder, index, labels), indent=1)
 
 
 def report_markdown(report: dict) -> str:

@@ -47,7 +47,6 @@ from imgassets.core.versioning.dataset import (
 )
 from imgassets.errors import ImgassetsError
 
-LATEST_REF = LATEST_DATASET_REF
 VERIFIED_MTIME_NS = 1_000_000_000  # 1970-01-01T00:00:01Z: "verified by imgassets"
 VERIFIED_NO_EOI_MTIME_NS = 2_000_000_000  # verified, and a JPEG that does not end with FF D9
 VERIFIED = (VERIFIED_MTIME_NS, VERIFIED_NO_EOI_MTIME_NS)
@@ -70,7 +69,7 @@ class PullResult:
 
 def write_latest_ref(store: ObjectStore, dataset_id: str) -> None:
     """Point ``refs/datasets/latest`` at ``dataset_id``."""
-    store.put_bytes(LATEST_REF, json.dumps({"dataset_id": dataset_id}).encode())
+    store.put_bytes(LATEST_DATASET_REF, json.dumps({"dataset_id": dataset_id}).encode())
 
 
 def resolve_dataset_id(store: ObjectStore, ref: str) -> str:
@@ -82,13 +81,13 @@ def resolve_dataset_id(store: ObjectStore, ref: str) -> str:
             raise ManifestError(f"{ref!r} is not a dataset id (16 hex digits) or 'latest'")
         return ref
     try:
-        dataset_id = json.loads(store.get_bytes(LATEST_REF)).get("dataset_id")
+        dataset_id = json.loads(store.get_bytes(LATEST_DATASET_REF)).get("dataset_id")
     except ObjectNotFoundError:
-        raise ObjectNotFoundError(f"no dataset has been built yet ({LATEST_REF} not found in {store.describe()})") from None
+        raise ObjectNotFoundError(f"no dataset has been built yet ({LATEST_DATASET_REF} not found in {store.describe()})") from None
     except (ValueError, AttributeError):
         dataset_id = None
     if not isinstance(dataset_id, str) or not DATASET_ID_PATTERN.match(dataset_id):
-        raise ManifestError(f"{LATEST_REF} in {store.describe()} does not hold a dataset id")
+        raise ManifestError(f"{LATEST_DATASET_REF} in {store.describe()} does not hold a dataset id")
     return dataset_id
 
 

@@ -1,7 +1,6 @@
 """Per-scientist assets: image index -> label table -> image snapshot (partition = scientist)."""
 
 
-import json
 
 import dagster as dg
 import pandas as pd
@@ -10,8 +9,7 @@ from imgassets.core.drive import layout
 from imgassets.core.drive.listing import ListingError, discard_listing, load_listing
 from imgassets.core.drive.walk import ListedFiles
 from imgassets.core.images.index import rejected_images, update_image_index, valid_images
-from imgassets.core.labels.checks import LabelFindings, with_findings
-from imgassets.core.labels.report import quality_report, report_markdown
+from imgassets.core.labels.report import checked_table, recorded_report, report_markdown
 from imgassets.core.labels.table import build_label_table, usable_boxes
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.keys import snapshot_report_key
@@ -24,9 +22,6 @@ from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 
 GROUP = "scientist_data"
-REPORT_ATTR = "quality_report"
-"""Key of the label table's ``attrs`` holding the scientist's quality report (JSON text), made once
-by the label table asset and stored by the snapshot."""
 
 
 def sensor_listing(context: dg.AssetExecutionContext, store: ObjectStore) -> tuple[ListedFiles | None, str | None]:
@@ -87,10 +82,7 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, ob
     folder = shared_drive.folder(context.partition_key)
     store = object_store.get_store()
     table = build_label_table(folder, image_index, load_cached_table(store, LABEL_TABLE, context.partition_key))
-    findings = LabelFindings.of(table)  # once: the checks, the report and the snapshot read them
-    report = quality_report(context.partition_key, folder, image_index, table, findings)
-    table = with_findings(table, findings)
-    table.attrs[REPORT_ATTR] = json.dumps(report, indent=1)  # what the snapshot stores beside its manifest
+    table, report = checked_table(context.partition_key, folder, image_index, table)  # findings computed once
     save_cached_table(store, LABEL_TABLE, context.partition_key, table)
     parsed = table[table["parse_error"].isna() & table["superseded_by"].isna()]  # usable_boxes, less the pairing
     return dg.Output(table, metadata={
@@ -125,9 +117,7 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     archived = archive_sources(store, scientist, result.snapshot_id, folder, image_index, fresh) \
         if move else None
     report_key = snapshot_report_key(scientist, result.snapshot_id)
-    report = label_table.attrs.get(REPORT_ATTR) or json.dumps(quality_report(scientist, folder, image_index, label_table),
-                                                               indent=1)
-    store.put_bytes(report_key, report.encode())
+    store.put_bytes(report_key, recorded_report(scientist, folder, image_index, label_table).encode())
     for path, reason in result.left_out:
         context.log.warning(f"{path} left out of snapshot {result.snapshot_id}: {reason}")
     context.log.info(f"snapshot {result.snapshot_id}: {result.uploaded_objects} objects uploaded, "

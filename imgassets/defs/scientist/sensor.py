@@ -17,7 +17,7 @@ import dagster as dg
 from imgassets import settings
 from imgassets.core.drive.change_detection import decide
 from imgassets.core.drive.listing import prune_listings, save_listing
-from imgassets.core.drive.walk import scan_folders, scientist_folders
+from imgassets.core.drive.walk import scan_folders
 from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 from imgassets.defs.scientist.jobs import scientist_job
@@ -37,7 +37,7 @@ def shared_drive_sensor(context: dg.SensorEvaluationContext, shared_drive: Share
     """Stat-walks each scientist folder; requests a ``scientist_job`` run for each settled change
     and stores the listing that run will index."""
     previous = json.loads(context.cursor) if context.cursor else {}
-    names, skipped = scientist_folders(shared_drive.root)
+    names, skipped = shared_drive.scientist_folders()
     for name, reason in skipped:
         context.log.warning(f"folder {name} of {shared_drive.root} skipped: {reason}")
     states = scan_folders({name: shared_drive.folder(name) for name in names})
