@@ -43,41 +43,71 @@ def hamming(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
+def _codes(hashes: list[str]) -> np.ndarray:
+    """Hex perceptual hashes as an ``(n, 8)`` uint8 array. Raises ``ValueError`` for a hash that is
+    not 16 hex digits."""
+    try:
+        codes = np.frombuffer(bytes.fromhex("".join(hashes)), dtype=np.uint8)
+    except ValueError:
+        raise ValueError("perceptual hashes must be 16 hex digits") from None
+    if codes.size != 8 * len(hashes):
+        raise ValueError("perceptual hashes must be 16 hex digits")
+    return codes.reshape(len(hashes), 8)
+
+
+def _search(targets: np.ndarray, queries: np.ndarray, max_distance: int) -> np.ndarray:
+    """Rows ``(query, target, distance)`` (positions in the two code arrays) of every query within
+    ``max_distance`` bits of a target, each once, by multi-index hashing (module docstring)."""
+    if not 0 <= max_distance <= MAX_SEARCH_DISTANCE:
+        raise ValueError(f"max_distance must be between 0 and {MAX_SEARCH_DISTANCE}, got {max_distance}")
+    if not len(targets) or not len(queries):
+        return np.zeros((0, 3), dtype=np.int64)
+    import faiss
+
+    found_pairs = []
+    for substring in range(SUBSTRINGS):  # one hash index per substring: the bytes rotated to put it first
+        shift = -substring * 8 // SUBSTRINGS
+        index = faiss.IndexBinaryHash(64, 64 // SUBSTRINGS)  # hashes the first 16 bits
+        index.nflip = max_distance // SUBSTRINGS
+        index.add(np.ascontiguousarray(np.roll(targets, shift, axis=1)))
+        limits, distances, found = index.range_search(np.ascontiguousarray(np.roll(queries, shift, axis=1)),
+                                                      max_distance + 1)  # distance < radius
+        query = np.repeat(np.arange(len(queries)), np.diff(limits.astype(np.int64)))
+        found_pairs.append(np.stack([query, found, distances.astype(np.int64)], axis=1))
+    return np.unique(np.concatenate(found_pairs), axis=0)  # a pair found through several substrings
+
+
 def near_duplicate_pairs(phashes: dict[Hashable, str], max_distance: int = NEAR_DUPLICATE_DISTANCE) -> list[tuple]:
     """``(key_a, key_b, distance)`` for every pair of ``phashes`` (key -> 16 hex digits) within
     ``max_distance`` bits (at most :data:`MAX_SEARCH_DISTANCE`), each pair once with its keys in
     ``str`` order, the list sorted. Exact (see the module docstring). Raises ``ValueError`` for a
     larger distance or a hash that is not 16 hex digits."""
-    if not 0 <= max_distance <= MAX_SEARCH_DISTANCE:
-        raise ValueError(f"max_distance must be between 0 and {MAX_SEARCH_DISTANCE}, got {max_distance}")
     keys = list(phashes)
-    if len(keys) < 2:
-        return []
-    import faiss
-
-    try:
-        codes = np.frombuffer(bytes.fromhex("".join(phashes[k] for k in keys)), dtype=np.uint8)
-    except ValueError:
-        raise ValueError("perceptual hashes must be 16 hex digits") from None
-    if codes.size != 8 * len(keys):
-        raise ValueError("perceptual hashes must be 16 hex digits")
-    codes = codes.reshape(len(keys), 8)
-    found_pairs = []
-    for substring in range(SUBSTRINGS):  # one hash index per substring: the bytes rotated to put it first
-        rotated = np.ascontiguousarray(np.roll(codes, -substring * 8 // SUBSTRINGS, axis=1))
-        index = faiss.IndexBinaryHash(64, 64 // SUBSTRINGS)  # hashes the first 16 bits
-        index.nflip = max_distance // SUBSTRINGS
-        index.add(rotated)
-        limits, distances, found = index.range_search(rotated, max_distance + 1)  # distance < radius
-        query = np.repeat(np.arange(len(keys)), np.diff(limits.astype(np.int64)))
-        later = found > query  # each pair once (and not an image with itself)
-        found_pairs.append(np.stack([query[later], found[later], distances[later].astype(np.int64)], axis=1))
-    unique = np.unique(np.concatenate(found_pairs), axis=0)  # a pair found through several substrings
+    codes = _codes([phashes[k] for k in keys])
+    found = _search(codes, codes, max_distance) if len(keys) >= 2 else _search(codes[:0], codes, max_distance)
+    found = found[found[:, 1] > found[:, 0]]  # each pair once (and not an image with itself)
     pairs = []
-    for q, t, d in unique.tolist():
+    for q, t, d in found.tolist():
         a, b = keys[q], keys[t]
         pairs.append((a, b, d) if str(a) < str(b) else (b, a, d))
     return sorted(pairs)
+
+
+def cross_pairs(first: dict[Hashable, str], second: dict[Hashable, str],
+                max_distance: int = NEAR_DUPLICATE_DISTANCE) -> list[tuple]:
+    """Like :func:`near_duplicate_pairs`, but only the pairs with one key from ``first`` and one
+    from ``second`` (each key -> 16 hex digits): ``(key_a, key_b, distance)`` in ``str`` order,
+    sorted. The index is built on the smaller set and probed with the other, so the cost follows
+    the two sets, never their product. Exact; raises ``ValueError`` as :func:`near_duplicate_pairs`."""
+    small, large = (first, second) if len(first) <= len(second) else (second, first)
+    small_keys, large_keys = list(small), list(large)
+    found = _search(_codes([small[k] for k in small_keys]), _codes([large[k] for k in large_keys]), max_distance)
+    pairs = []
+    for q, t, d in found.tolist():
+        a, b = large_keys[q], small_keys[t]
+        if a != b:
+            pairs.append((a, b, d) if str(a) < str(b) else (b, a, d))
+    return sorted(set(pairs))
 
 
 def groups(keys: Iterable[Hashable], linked: Iterable[tuple]) -> dict[Hashable, Hashable]:

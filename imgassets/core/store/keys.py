@@ -7,6 +7,7 @@
 | ``snapshots/<scientist>/<snapshot_id>.report.json`` | its quality report |
 | ``datasets/<dataset_id>/manifest.parquet`` | a dataset manifest |
 | ``datasets/<dataset_id>/data.yaml`` | the dataset's Ultralytics ``data.yaml`` |
+| ``datasets/<dataset_id>/near_duplicates.parquet`` | the near-duplicate pairs its merge found |
 | ``refs/datasets/latest`` | the id of the dataset the last ``training_dataset`` built |
 | ``models/<dataset_id>/<model_id>/<file>`` | ``best.pt``, ``last.pt``, ``results.csv``, ``args.yaml``, ``model.json``, ``evaluation.parquet`` |
 | ``archive/<scientist>/<snapshot_id>.json`` | move mode: the files removed from the drive |
@@ -68,6 +69,11 @@ def dataset_manifest_key(dataset_id: str) -> str:
 def dataset_data_yaml_key(dataset_id: str) -> str:
     """``datasets/<dataset_id>/data.yaml``."""
     return f"{DATASETS_PREFIX}{dataset_id}/data.yaml"
+
+
+def dataset_near_duplicates_key(dataset_id: str) -> str:
+    """``datasets/<dataset_id>/near_duplicates.parquet``: the near-duplicate pairs the merge found."""
+    return f"{DATASETS_PREFIX}{dataset_id}/near_duplicates.parquet"
 
 
 def model_prefix(dataset_id: str, model_id: str) -> str:

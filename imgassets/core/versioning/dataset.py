@@ -11,28 +11,42 @@
   ``val`` (``train`` likewise), so an image never moves from val to train when data arrives; a new
   group is ``val`` when the first 8 hex digits of its name, read as a fraction of 2**32, are below
   ``val_fraction``. Without history, at least one group is in each split.
-* **Stored**: ``datasets/<dataset_id>/manifest.parquet`` and ``datasets/<dataset_id>/data.yaml``.
+* **Stored**: ``datasets/<dataset_id>/manifest.parquet``, ``datasets/<dataset_id>/data.yaml`` and
+  ``datasets/<dataset_id>/near_duplicates.parquet`` (:data:`PAIRS_SCHEMA`: every near-duplicate pair
+  the merge found, each pair once).
+
+Every step is a columnar operation on the Arrow table of the manifest (the dataset is never a
+Python dict per image): concatenation, the first copy of each content hash, the class map, the
+groups (only images in a near-duplicate pair leave their own group) and the split of each group.
 * **Staged** on local disk by :mod:`imgassets.core.versioning.pull` (Ultralytics layout, through a cache).
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import json
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
 
-from imgassets.core.images.duplicates import NEAR_DUPLICATE_DISTANCE, groups, near_duplicate_pairs
+from imgassets.core.images.duplicates import NEAR_DUPLICATE_DISTANCE, cross_pairs, groups, near_duplicate_pairs
 from imgassets.core.store.base import ObjectStore
-from imgassets.core.store.keys import dataset_data_yaml_key, dataset_manifest_key
+from imgassets.core.store.keys import dataset_data_yaml_key, dataset_manifest_key, dataset_near_duplicates_key
 from imgassets.core.versioning.manifest import (
+    BOX_TYPE,
     DATASET_SCHEMA,
     ID_SCHEME,
+    METADATA_KEY,
+    SNAPSHOT_SCHEMA,
     manifest_id,
     manifest_table,
-    read_manifest_rows,
     to_parquet_bytes,
 )
 from imgassets.errors import ImgassetsError
@@ -55,19 +69,30 @@ DATASET_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 SPLITS = ("train", "val")
 
 
+PAIRS_SCHEMA = pa.schema([("sha256_a", pa.string()), ("sha256_b", pa.string()), ("distance", pa.int8())])
+"""Near-duplicate pairs: two content hashes (``sha256_a`` < ``sha256_b``) and their perceptual-hash distance in bits."""
+
+
 @dataclass(frozen=True)
 class DatasetVersion:
-    """A merged, split dataset: its id, class names (id = position), rows and source snapshots."""
+    """A merged, split dataset: its id, class names (id = position), manifest ``table``
+    (:data:`~imgassets.core.versioning.manifest.DATASET_SCHEMA`, one row per image) and source
+    snapshots. ``records`` gives the rows as dicts, built on first use, for the loops that want them."""
 
     dataset_id: str
     class_names: list[str]
-    records: list[dict]
+    table: pa.Table
     snapshots: dict[str, str]
     duplicates_dropped: int
     near_duplicates: list[tuple] = field(default_factory=list)
     label_conflicts: list[dict] = field(default_factory=list)
     class_id_conflicts: list[dict] = field(default_factory=list)
     val_fraction: float = DEFAULT_VAL_FRACTION
+
+    @functools.cached_property
+    def records(self) -> list[dict]:
+        """The manifest's rows as dicts (``boxes`` a list of dicts, nulls ``None``)."""
+        return self.table.to_pylist()
 
     @property
     def manifest_key(self) -> str:
@@ -77,9 +102,21 @@ class DatasetVersion:
     def data_yaml_key(self) -> str:
         return dataset_data_yaml_key(self.dataset_id)
 
+    @property
+    def near_duplicates_key(self) -> str:
+        return dataset_near_duplicates_key(self.dataset_id)
+
     def count(self, split: str) -> int:
         """Number of images in ``split`` (``train`` or ``val``)."""
-        return sum(r["split"] == split for r in self.records)
+        return int(pc.sum(pc.equal(self.table.column("split"), split)).as_py() or 0)
+
+    def box_count(self) -> int:
+        """Number of boxes over every image."""
+        return int(pc.sum(pc.list_value_length(self.table.column("boxes"))).as_py() or 0)
+
+    def group_count(self) -> int:
+        """Number of duplicate groups (a group goes to one split whole)."""
+        return len(pc.unique(self.table.column("group")))
 
 
 def split_score(sha256: str) -> float:
@@ -89,7 +126,8 @@ def split_score(sha256: str) -> float:
 
 def assign_splits(hashes: list[str], val_fraction: float, ensure_both: bool = True) -> dict[str, str]:
     """Content hash -> ``train`` or ``val`` (rule in the module docstring); with ``ensure_both``
-    and two or more hashes, at least one lands in each split."""
+    and two or more hashes, at least one lands in each split. The rule on one list of names;
+    :func:`group_splits` applies it to a dataset's groups on columns."""
     splits = {h: "val" if split_score(h) < val_fraction else "train" for h in hashes}
     if ensure_both and len(hashes) >= 2:
         ordered = sorted(hashes, key=split_score)
@@ -101,8 +139,13 @@ def assign_splits(hashes: list[str], val_fraction: float, ensure_both: bool = Tr
 
 
 def load_snapshot(store: ObjectStore, manifest_key: str) -> list[dict]:
-    """Rows of a snapshot manifest stored at ``manifest_key``."""
-    return read_manifest_rows(store.get_bytes(manifest_key))[0]
+    """Rows of a snapshot manifest stored at ``manifest_key``, as dicts."""
+    return load_snapshot_table(store, manifest_key).to_pylist()
+
+
+def load_snapshot_table(store: ObjectStore, manifest_key: str) -> pa.Table:
+    """A snapshot manifest stored at ``manifest_key`` as an Arrow table (:data:`SNAPSHOT_SCHEMA`)."""
+    return _snapshot_table(pq.read_table(io.BytesIO(store.get_bytes(manifest_key))))
 
 
 def _box_key(boxes: list[dict]) -> list[tuple]:
@@ -110,101 +153,160 @@ def _box_key(boxes: list[dict]) -> list[tuple]:
                    round(b["height"], 4)) for b in boxes)
 
 
-def class_id_conflicts(snapshots: dict[str, tuple[str, list[dict]]]) -> list[dict]:
-    """Local class ids that name different classes in different scientists' labels:
-    ``[{"class_id": 0, "names": {"ana": "cat", "ben": "square"}}]`` (informational: the dataset maps
-    classes by name, so these are remapped, but a scientist may have meant the same class)."""
-    names: dict[int, dict[str, set[str]]] = {}
-    for scientist, (_, rows) in snapshots.items():
-        for row in rows:
-            for box in row["boxes"]:
-                names.setdefault(int(box["class_id"]), {}).setdefault(scientist, set()).add(box["class_name"])
+def class_id_conflicts(table: pa.Table) -> list[dict]:
+    """Local class ids that name different classes in different scientists' labels, from the
+    concatenated snapshot rows ``table`` (``scientist`` and ``boxes`` columns):
+    ``[{"class_id": 0, "names": {"ana": ["cat"], "ben": ["square"]}}]`` (informational: the dataset
+    maps classes by name, so these are remapped, but a scientist may have meant the same class)."""
+    boxes = table.column("boxes").combine_chunks()
+    flat = pc.list_flatten(boxes)
+    owners = pc.take(table.column("scientist").combine_chunks(), pc.list_parent_indices(boxes))
+    used = pd.DataFrame({"class_id": flat.field("class_id").to_numpy(zero_copy_only=False),
+                         "scientist": owners.to_numpy(zero_copy_only=False),
+                         "name": flat.field("class_name").to_numpy(zero_copy_only=False)}).drop_duplicates()
     conflicts = []
-    for class_id, by_scientist in sorted(names.items()):
-        distinct = {n for ns in by_scientist.values() for n in ns}
-        if len(distinct) > 1:
-            conflicts.append({"class_id": class_id, "names": {s: sorted(ns) for s, ns in sorted(by_scientist.items())}})
+    for class_id, rows in used.groupby("class_id", sort=True):
+        if rows["name"].nunique() > 1:
+            names = rows.groupby("scientist", sort=True)["name"].agg(lambda n: sorted(n))
+            conflicts.append({"class_id": int(class_id), "names": names.to_dict()})
     return conflicts
 
 
-def assign_group_splits(records: list[dict], val_fraction: float, previous: dict[str, str] | None = None) -> dict[str, str]:
-    """Duplicate group -> split. A group holding an image that was ``val`` in the previous dataset
-    version is ``val``; one that was ``train`` stays ``train``; a new group follows the content-hash
-    rule on its name. So an image never moves from val to train, and a group never straddles."""
-    previous = previous or {}
-    members: dict[str, list[str]] = {}
-    for record in records:
-        members.setdefault(record["group"], []).append(record["sha256"])
-    splits: dict[str, str] = {}
-    fresh: list[str] = []
-    for group, hashes in members.items():
-        before = {previous[h] for h in hashes if h in previous}
-        if before:
-            splits[group] = "val" if "val" in before else "train"
-        else:
-            fresh.append(group)
-    splits.update(assign_splits(fresh, val_fraction, ensure_both=not splits))
-    return splits
+def _snapshot_table(rows: list[dict] | pa.Table) -> pa.Table:
+    """A snapshot manifest's rows (dicts or a table) as a table with :data:`SNAPSHOT_SCHEMA`."""
+    if isinstance(rows, pa.Table):
+        return rows.select(SNAPSHOT_SCHEMA.names).cast(SNAPSHOT_SCHEMA)  # Parquet names list items "element"
+    return pa.Table.from_pylist(rows, schema=SNAPSHOT_SCHEMA)
 
 
-def merge_snapshots(snapshots: dict[str, tuple[str, list[dict]]], val_fraction: float = DEFAULT_VAL_FRACTION,
-                    previous_splits: dict[str, str] | None = None,
-                    max_distance: int = NEAR_DUPLICATE_DISTANCE) -> DatasetVersion:
-    """Merge ``{scientist: (snapshot_id, rows)}`` into one :class:`DatasetVersion` (rules above).
-    ``previous_splits`` (content hash -> split of the previous dataset version) keeps splits stable."""
-    first: dict[str, dict] = {}
-    merged: list[dict] = []
-    conflicts: list[dict] = []
-    dropped = 0
+def _concatenated(snapshots: dict[str, tuple[str, list[dict] | pa.Table]]) -> pa.Table:
+    """Every snapshot's rows, scientists in name order and each one's rows by path, with the
+    ``scientist`` and ``snapshot_id`` columns in front (the dataset schema's order)."""
+    parts = []
     for scientist in sorted(snapshots):
         snapshot_id, rows = snapshots[scientist]
-        for row in sorted(rows, key=lambda r: r["path"]):
-            kept = first.get(row["sha256"])
-            if kept is not None:
-                dropped += 1
-                if _box_key(kept["boxes"]) != _box_key(row["boxes"]):
-                    conflicts.append({"sha256": row["sha256"], "kept": f"{kept['scientist']}/{kept['path']}",
-                                      "dropped": f"{scientist}/{row['path']}"})
-                continue
-            record = {"scientist": scientist, "snapshot_id": snapshot_id, **row}
-            first[row["sha256"]] = record
-            merged.append(record)
+        table = _snapshot_table(rows).sort_by("path")  # by UTF-8 bytes: the order of code points
+        parts.append(table.add_column(0, "snapshot_id", pa.array([snapshot_id] * len(table), pa.string()))
+                     .add_column(0, "scientist", pa.array([scientist] * len(table), pa.string())))
+    if not parts:
+        return DATASET_SCHEMA.empty_table().drop_columns(["group", "split"])
+    return pa.concat_tables(parts).combine_chunks()
+
+
+def _label_conflicts(table: pa.Table, shas: np.ndarray, dropped: np.ndarray) -> list[dict]:
+    """``{sha256, kept, dropped}`` for every dropped copy whose boxes differ from the kept copy's."""
+    if not dropped.any():
+        return []
+    first_row = pd.Series(np.arange(len(shas))).groupby(shas, sort=False).transform("min").to_numpy()
+    conflicts = []
+    for row in np.flatnonzero(dropped).tolist():
+        kept, copy = table.slice(first_row[row], 1).to_pylist()[0], table.slice(row, 1).to_pylist()[0]
+        if _box_key(kept["boxes"]) != _box_key(copy["boxes"]):
+            conflicts.append({"sha256": copy["sha256"], "kept": f"{kept['scientist']}/{kept['path']}",
+                              "dropped": f"{copy['scientist']}/{copy['path']}"})
+    return conflicts
+
+
+def _renumbered_boxes(boxes: pa.ChunkedArray, class_names: list[str]) -> pa.Array:
+    """The ``boxes`` list column with each box's ``class_id`` set to its name's position in ``class_names``."""
+    boxes = boxes.combine_chunks()
+    flat = pc.list_flatten(boxes)
+    children = {name: flat.field(name) for name in (f.name for f in BOX_TYPE)}
+    children["class_id"] = pc.index_in(children["class_name"], value_set=pa.array(class_names)).cast(pa.int32())
+    struct = pa.StructArray.from_arrays(list(children.values()), fields=list(BOX_TYPE))
+    offsets = np.concatenate([[0], np.cumsum(pc.list_value_length(boxes).to_numpy(zero_copy_only=False))])
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), struct, type=pa.list_(BOX_TYPE))
+
+
+def split_scores(names: np.ndarray) -> np.ndarray:
+    """:func:`split_score` of each content hash in ``names`` (an array of hex strings), at once."""
+    if not len(names):
+        return np.zeros(0)
+    prefixes = bytes.fromhex("".join(name[:8] for name in names.tolist()))
+    return np.frombuffer(prefixes, dtype=">u4").astype(np.float64) / 2**32
+
+
+def group_splits(shas: np.ndarray, group_of: np.ndarray, val_fraction: float,
+                 previous: dict[str, str] | None = None) -> np.ndarray:
+    """The split of each row (content hash ``shas[i]`` in duplicate group ``group_of[i]``), by the
+    rule in the module docstring, on columns: one array of ``train``/``val``."""
+    previous = previous or {}
+    before = pd.Series(shas).map(previous) if previous else pd.Series([None] * len(shas), dtype=object)
+    frame = pd.DataFrame({"group": group_of, "val": before == "val", "train": before == "train"})
+    known = frame.groupby("group", sort=False)[["val", "train"]].any()
+    fresh = known.index[~(known["val"] | known["train"])].to_numpy(dtype=object)  # in order of first appearance
+    split = pd.Series(np.where(known["val"], "val", "train"), index=known.index, dtype=object)
+    scores = split_scores(fresh)
+    fresh_split = np.where(scores < val_fraction, "val", "train").astype(object)
+    if len(fresh) >= 2 and len(fresh) == len(known):  # no history: at least one group in each split
+        if "val" not in fresh_split:
+            fresh_split[int(np.argmin(scores))] = "val"
+        if "train" not in fresh_split:
+            fresh_split[len(scores) - 1 - int(np.argmax(scores[::-1]))] = "train"
+    split[fresh] = fresh_split
+    return split.loc[group_of].to_numpy(dtype=object)
+
+
+def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val_fraction: float = DEFAULT_VAL_FRACTION,
+                    previous_splits: dict[str, str] | None = None,
+                    max_distance: int = NEAR_DUPLICATE_DISTANCE) -> DatasetVersion:
+    """Merge ``{scientist: (snapshot_id, rows)}`` (rows: a snapshot manifest's dicts or Arrow
+    table) into one :class:`DatasetVersion` (rules in the module docstring), on Arrow columns.
+    ``previous_splits`` (content hash -> split of the previous dataset version) keeps splits
+    stable. Raises :class:`EmptyDatasetError` when fewer than two images or no box remain."""
+    table = _concatenated(snapshots)
+    shas = table.column("sha256").to_numpy(zero_copy_only=False).astype(object)
+    dropped = pd.Series(shas).duplicated(keep="first").to_numpy()
+    conflicts = _label_conflicts(table, shas, dropped)
+    merged = table.filter(pa.array(~dropped))
     if len(merged) < 2:
         raise EmptyDatasetError(f"the snapshots of {', '.join(sorted(snapshots)) or 'no scientist'} hold "
                                 f"{len(merged)} valid image(s); a dataset needs at least 2 (one train, one val)")
-    class_names = sorted({b["class_name"] for r in merged for b in r["boxes"]})
+    class_names = sorted(pc.unique(pc.list_flatten(merged.column("boxes")).combine_chunks().field("class_name")).to_pylist())
     if not class_names:
         raise EmptyDatasetError(f"the {len(merged)} images of {', '.join(sorted(snapshots))} have no labelled box")
-    class_id = {name: i for i, name in enumerate(class_names)}
-    near = near_duplicate_pairs({r["sha256"]: r["phash"] for r in merged if r.get("phash")}, max_distance)
-    group_of = groups([r["sha256"] for r in merged], near)
-    for record in merged:
-        record["group"] = group_of[record["sha256"]]
-    splits = assign_group_splits(merged, val_fraction, previous_splits)
-    records = [
-        {**r, "boxes": [{**b, "class_id": class_id[b["class_name"]]} for b in r["boxes"]], "split": splits[r["group"]]}
-        for r in merged
-    ]
+    shas = merged.column("sha256").to_numpy(zero_copy_only=False).astype(object)
+    phashes = merged.column("phash").to_pylist()
+    near = near_duplicate_pairs({sha: ph for sha, ph in zip(shas.tolist(), phashes, strict=True) if ph}, max_distance)
+    linked = groups({key for a, b, _ in near for key in (a, b)}, near)
+    group_of = pd.Series(shas).map(lambda sha: linked.get(sha, sha)).to_numpy(dtype=object) if linked else shas
+    splits = group_splits(shas, group_of, val_fraction, previous_splits)
+    columns = {name: merged.column(name) for name in merged.column_names}
+    columns["boxes"] = _renumbered_boxes(merged.column("boxes"), class_names)
+    columns["group"], columns["split"] = pa.array(group_of, pa.string()), pa.array(splits, pa.string())
+    dataset = pa.table(columns, schema=DATASET_SCHEMA)
     header = {"class_names": class_names, "val_fraction": val_fraction}
-    dataset_id = manifest_id(manifest_table(records, DATASET_SCHEMA), header)
-    return DatasetVersion(dataset_id, class_names, records, {s: snapshots[s][0] for s in sorted(snapshots)}, dropped,
+    return DatasetVersion(manifest_id(dataset, header), class_names, dataset,
+                          {s: snapshots[s][0] for s in sorted(snapshots)}, int(dropped.sum()),
                           near_duplicates=near, label_conflicts=conflicts,
-                          class_id_conflicts=class_id_conflicts(snapshots), val_fraction=val_fraction)
+                          class_id_conflicts=class_id_conflicts(table), val_fraction=val_fraction)
 
 
-def split_leaks(records: list[dict], max_distance: int = NEAR_DUPLICATE_DISTANCE) -> list[str]:
-    """Every pair of images in different splits that are exact or near-duplicates, recomputed from
-    the records' content and perceptual hashes (the leakage proof): one sentence each."""
-    split_of: dict[str, set[str]] = {}
-    for record in records:
-        split_of.setdefault(record["sha256"], set()).add(record["split"])
-    leaks = [f"{sha[:12]}… is in both splits" for sha, splits in split_of.items() if len(splits) > 1]
-    by_sha = {r["sha256"]: r for r in records}
-    for a, b, distance in near_duplicate_pairs({r["sha256"]: r["phash"] for r in records if r.get("phash")}, max_distance):
-        if by_sha[a]["split"] != by_sha[b]["split"]:
-            leaks.append(f"{by_sha[a]['scientist']}/{by_sha[a]['path']} ({by_sha[a]['split']}) and "
-                         f"{by_sha[b]['scientist']}/{by_sha[b]['path']} ({by_sha[b]['split']}) are near-duplicates "
-                         f"(distance {distance})")
+def split_leaks(table: pa.Table | list[dict], stored_pairs: list[tuple] = (), max_distance: int = NEAR_DUPLICATE_DISTANCE) -> list[str]:
+    """Every pair of images in different splits that are exact or near-duplicates (the leakage
+    proof), one sentence each: a content hash in both splits; a ``stored_pairs`` pair (the merge's
+    near-duplicates) across splits; and, recomputed from the manifest's perceptual hashes, every
+    train image within ``max_distance`` bits of a val image (:func:`~imgassets.core.images.duplicates.cross_pairs`:
+    only the pairs that would be a leak are searched). ``table``: the manifest's rows (a table with
+    the dataset schema, or its dicts)."""
+    frame = manifest_table(table, DATASET_SCHEMA).select(["scientist", "path", "sha256", "phash", "split"]).to_pandas()
+    both = frame.groupby("sha256", sort=True)["split"].nunique()
+    leaks = [f"{sha[:12]}… is in both splits" for sha in both.index[both > 1]]
+    first = frame.drop_duplicates("sha256").set_index("sha256")
+
+    def sentence(a: str, b: str, distance: int) -> str:
+        x, y = first.loc[a], first.loc[b]
+        return (f"{x['scientist']}/{x['path']} ({x['split']}) and {y['scientist']}/{y['path']} ({y['split']}) "
+                f"are near-duplicates (distance {distance})")
+
+    hashed = frame[frame["phash"].notna() & (frame["phash"] != "")]
+    val, train = hashed[hashed["split"] == "val"], hashed[hashed["split"] == "train"]
+    found = set(cross_pairs(dict(zip(train["sha256"], train["phash"], strict=True)),
+                            dict(zip(val["sha256"], val["phash"], strict=True)), max_distance))
+    split_of = first["split"]
+    found.update((a, b, int(d)) for a, b, d in stored_pairs
+                 if a in split_of.index and b in split_of.index and split_of[a] != split_of[b])
+    leaks += [sentence(a, b, d) for a, b, d in sorted(found)]
     return leaks
 
 
@@ -215,61 +317,84 @@ def data_yaml_text(class_names: list[str], root: str | None = None) -> str:
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 
+def pairs_table(pairs: list[tuple]) -> pa.Table:
+    """Near-duplicate pairs ``(sha256_a, sha256_b, distance)`` as a :data:`PAIRS_SCHEMA` table."""
+    a, b, distance = zip(*pairs, strict=True) if pairs else ((), (), ())
+    return pa.table({"sha256_a": pa.array(a, pa.string()), "sha256_b": pa.array(b, pa.string()),
+                     "distance": pa.array(distance, pa.int8())}, schema=PAIRS_SCHEMA)
+
+
 def store_dataset(store: ObjectStore, dataset: DatasetVersion) -> None:
-    """Write the dataset manifest and ``data.yaml`` (skipped when this dataset id is stored)."""
+    """Write the near-duplicate pairs, ``data.yaml`` and, last, the dataset manifest (a dataset is
+    stored once its manifest is: skipped when this dataset id's manifest already is)."""
     if store.exists(dataset.manifest_key):
         return
     meta = {"kind": "dataset", "dataset_id": dataset.dataset_id, "class_names": dataset.class_names,
             "snapshots": dataset.snapshots, "duplicates_dropped": dataset.duplicates_dropped,
-            "near_duplicates": [list(p) for p in dataset.near_duplicates], "label_conflicts": dataset.label_conflicts,
+            "near_duplicate_pairs": len(dataset.near_duplicates), "label_conflicts": dataset.label_conflicts,
             "class_id_conflicts": dataset.class_id_conflicts, "val_fraction": dataset.val_fraction,
             "id_scheme": ID_SCHEME}
+    store.put_bytes(dataset.near_duplicates_key, to_parquet_bytes(pairs_table(dataset.near_duplicates), PAIRS_SCHEMA,
+                                                                 {"dataset_id": dataset.dataset_id}))
     store.put_bytes(dataset.data_yaml_key, data_yaml_text(dataset.class_names).encode())
-    store.put_bytes(dataset.manifest_key, to_parquet_bytes(dataset.records, DATASET_SCHEMA, meta))
+    store.put_bytes(dataset.manifest_key, to_parquet_bytes(dataset.table, DATASET_SCHEMA, meta))
+
+
+def _stored_pairs(store: ObjectStore, dataset_id: str, meta: dict) -> list[tuple]:
+    """The dataset's near-duplicate pairs: its ``near_duplicates.parquet``, or for a dataset stored
+    before pairs had their own object, the JSON list in the manifest's footer."""
+    key = dataset_near_duplicates_key(dataset_id)
+    if "near_duplicates" in meta and not store.exists(key):
+        return [tuple(p) for p in meta["near_duplicates"]]
+    table = pq.read_table(io.BytesIO(store.get_bytes(key)))
+    return list(zip(*(table.column(c).to_pylist() for c in PAIRS_SCHEMA.names), strict=True))
 
 
 def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:
     """Read a stored dataset version back (what a training container does before staging), after
     :func:`verify_manifest`. Raises :class:`ManifestError` for a malformed id or a manifest that
-    fails verification, ``ObjectNotFoundError`` when it is not stored."""
+    fails verification, ``ObjectNotFoundError`` when it (or its pairs) is not stored."""
     if not DATASET_ID_PATTERN.match(dataset_id):
         raise ManifestError(f"{dataset_id!r} is not a dataset id (16 hex digits)")
-    data = store.get_bytes(dataset_manifest_key(dataset_id))
-    records, meta = read_manifest_rows(data)
-    verify_manifest(dataset_id, data, records, meta)
-    return DatasetVersion(dataset_id, list(meta["class_names"]), records, dict(meta["snapshots"]),
+    stored = pq.read_table(io.BytesIO(store.get_bytes(dataset_manifest_key(dataset_id))))
+    meta = json.loads((stored.schema.metadata or {}).get(METADATA_KEY, b"{}"))
+    table = stored.select(DATASET_SCHEMA.names).cast(DATASET_SCHEMA)  # Parquet names list items "element"
+    verify_manifest(dataset_id, table, meta)
+    return DatasetVersion(dataset_id, list(meta["class_names"]), table, dict(meta["snapshots"]),
                           int(meta.get("duplicates_dropped", 0)),
-                          near_duplicates=[tuple(p) for p in meta.get("near_duplicates", [])],
+                          near_duplicates=_stored_pairs(store, dataset_id, meta),
                           label_conflicts=list(meta.get("label_conflicts", [])),
                           class_id_conflicts=list(meta.get("class_id_conflicts", [])),
                           val_fraction=float(meta.get("val_fraction", DEFAULT_VAL_FRACTION)))
 
 
-def verify_manifest(dataset_id: str, data: bytes, records: list[dict], meta: dict) -> None:
-    """Check the manifest ``data`` (its rows ``records`` and footer ``meta``) before it is used:
-    its content hashes to ``dataset_id`` (:func:`imgassets.core.versioning.manifest.manifest_id`, over the
-    class names and the val fraction recorded in the footer), and every row has a split in
+def verify_manifest(dataset_id: str, table: pa.Table, meta: dict) -> None:
+    """Check a dataset manifest (its ``table`` with the dataset schema, and footer ``meta``) before
+    it is used: its content hashes to ``dataset_id`` (:func:`imgassets.core.versioning.manifest.manifest_id`,
+    over the class names and the val fraction recorded in the footer), and every row has a split in
     :data:`SPLITS`, a 64-hex content hash and a supported format, so no value can lead a pull
     outside its destination. A manifest whose footer records no ``id_scheme`` was written by an
     earlier version, whose ids were hashed another way: it is checked field by field only (its
-    images are still verified by their content hashes when pulled). Raises :class:`ManifestError`."""
+    images are still verified by their content hashes when pulled). Raises :class:`ManifestError`
+    naming the manifest, the first faulty row (from 1) and its value."""
     from imgassets.core.images.inspect import SUPPORTED_FORMATS
 
     key = dataset_manifest_key(dataset_id)
     if not isinstance(meta.get("class_names"), list) or not isinstance(meta.get("snapshots"), dict):
         raise ManifestError(f"{key}: footer has no class_names list or snapshots map")
     header = {"class_names": meta["class_names"], "val_fraction": meta.get("val_fraction", DEFAULT_VAL_FRACTION)}
-    table = pq.read_table(io.BytesIO(data)).select(DATASET_SCHEMA.names).cast(DATASET_SCHEMA)  # Parquet names list items "element"
     if manifest_id(table, header) != dataset_id and meta.get("id_scheme") is not None:
         raise ManifestError(f"{key}: its content does not match its id {dataset_id} (changed after it was "
                             "written): not used")
-    for number, record in enumerate(records, start=1):
-        if record.get("split") not in SPLITS:
-            raise ManifestError(f"{key}: row {number} has split {record.get('split')!r}, not one of {', '.join(SPLITS)}")
-        if not re.fullmatch(r"[0-9a-f]{64}", str(record.get("sha256"))):
-            raise ManifestError(f"{key}: row {number} has content hash {record.get('sha256')!r}, not 64 hex digits")
-        if record.get("format") not in SUPPORTED_FORMATS:
-            raise ManifestError(f"{key}: row {number} has format {record.get('format')!r}, not a supported format")
+    rules = (("split", pc.is_in(table.column("split"), pa.array(SPLITS)), f"not one of {', '.join(SPLITS)}"),
+             ("sha256", pc.match_substring_regex(table.column("sha256"), r"^[0-9a-f]{64}$"), "not 64 hex digits"),
+             ("format", pc.is_in(table.column("format"), pa.array(list(SUPPORTED_FORMATS))), "not a supported format"))
+    names = {"split": "split", "sha256": "content hash", "format": "format"}
+    for column, ok, reason in rules:
+        bad = np.flatnonzero(~pc.fill_null(ok, False).to_numpy(zero_copy_only=False))
+        if len(bad):
+            value = table.column(column)[int(bad[0])].as_py()
+            raise ManifestError(f"{key}: row {int(bad[0]) + 1} has {names[column]} {value!r}, {reason}")
 
 
 def yolo_label_text(boxes: list[dict]) -> str:

@@ -19,7 +19,7 @@ from imgassets.core.versioning.dataset import (
     EmptyDatasetError,
     ManifestError,
     load_dataset,
-    load_snapshot,
+    load_snapshot_table,
     merge_snapshots,
     store_dataset,
 )
@@ -73,12 +73,13 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, o
     previous_splits = None
     if previous:
         try:
-            previous_splits = {r["sha256"]: r["split"] for r in load_dataset(store, previous).records}
+            table = load_dataset(store, previous).table
+            previous_splits = dict(zip(table.column("sha256").to_pylist(), table.column("split").to_pylist(), strict=True))
         except ManifestError as exc:  # splits start afresh rather than follow a manifest that fails its id
             context.log.warning(f"previous dataset {previous} not used for stable splits: {exc}")
     try:
         dataset = merge_snapshots(
-            {sci: (ref["snapshot_id"], load_snapshot(store, ref["manifest_key"])) for sci, ref in image_snapshot.items()},
+            {sci: (ref["snapshot_id"], load_snapshot_table(store, ref["manifest_key"])) for sci, ref in image_snapshot.items()},
             config.val_fraction, previous_splits,
         )
     except EmptyDatasetError as exc:
@@ -94,11 +95,11 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, o
         "manifest_key": dataset.manifest_key,
         "images_train": dataset.count("train"),
         "images_val": dataset.count("val"),
-        "boxes": sum(len(r["boxes"]) for r in dataset.records),
+        "boxes": dataset.box_count(),
         "classes": len(dataset.class_names),
         "duplicates_dropped": dataset.duplicates_dropped,
         "near_duplicate_pairs": len(dataset.near_duplicates),
-        "duplicate_groups": len({r["group"] for r in dataset.records}),
+        "duplicate_groups": dataset.group_count(),
         "label_conflicts": len(dataset.label_conflicts),
         "previous_dataset_id": previous or "",
         Key.SNAPSHOTS: dg.MetadataValue.json(dataset.snapshots),

@@ -74,9 +74,11 @@ def _dataset(object_store: ObjectStoreResource, training_dataset: dict) -> Datas
 
 @dg.asset_check(asset=training_dataset, blocking=True)
 def no_split_leakage(object_store: ObjectStoreResource, training_dataset: dict) -> dg.AssetCheckResult:
-    """No image has an exact or near-duplicate in the other split, recomputed from the stored
-    manifest's content and perceptual hashes. Blocking: leakage inflates validation metrics."""
-    leaks = split_leaks(_dataset(object_store, training_dataset).records)
+    """No image has an exact or near-duplicate in the other split: the stored near-duplicate pairs
+    and, recomputed from the stored manifest's content and perceptual hashes, every train image
+    near a val image. Blocking: leakage inflates validation metrics."""
+    dataset = _dataset(object_store, training_dataset)
+    leaks = split_leaks(dataset.table, dataset.near_duplicates)
     return check_result([Finding(training_dataset["dataset_id"], 0, leak, Reason.SPLIT_LEAK) for leak in leaks], ERROR,
                         "duplicate pairs across splits")
 
