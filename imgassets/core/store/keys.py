@@ -8,6 +8,7 @@
 | ``datasets/<dataset_id>/manifest.parquet`` | a dataset manifest |
 | ``datasets/<dataset_id>/data.yaml`` | the dataset's Ultralytics ``data.yaml`` |
 | ``datasets/<dataset_id>/near_duplicates.parquet`` | the near-duplicate pairs its merge found |
+| ``lineage/<2 hex>.parquet`` | the lineage index: manifest rows by the content hash's first two hex digits |
 | ``refs/datasets/latest`` | the id of the dataset the last ``training_dataset`` built |
 | ``models/<dataset_id>/<model_id>/<file>`` | ``best.pt``, ``last.pt``, ``results.csv``, ``args.yaml``, ``model.json``, ``evaluation.parquet`` |
 | ``archive/<scientist>/<snapshot_id>.json`` | move mode: the files removed from the drive |
@@ -26,6 +27,7 @@ SNAPSHOTS_PREFIX = "snapshots/"
 DATASETS_PREFIX = "datasets/"
 MODELS_PREFIX = "models/"
 LATEST_DATASET_REF = "refs/datasets/latest"
+LINEAGE_PREFIX = "lineage/"
 IMAGE_INDEX_TABLES = "indexes"
 LABEL_TABLES = "label_tables"
 DAGSTER_PREFIX = "dagster"
@@ -69,6 +71,11 @@ def dataset_manifest_key(dataset_id: str) -> str:
 def dataset_data_yaml_key(dataset_id: str) -> str:
     """``datasets/<dataset_id>/data.yaml``."""
     return f"{DATASETS_PREFIX}{dataset_id}/data.yaml"
+
+
+def lineage_shard_key(prefix: str) -> str:
+    """``lineage/<prefix>.parquet``: the lineage index's shard of content hashes starting with ``prefix``."""
+    return f"{LINEAGE_PREFIX}{prefix}.parquet"
 
 
 def dataset_near_duplicates_key(dataset_id: str) -> str:

@@ -18,12 +18,12 @@ from pathlib import Path
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.hashing import sha256_file
 from imgassets.core.store.keys import (
-    DATASETS_PREFIX,
     MODEL_RECORD,
     MODELS_PREFIX,
     SNAPSHOTS_PREFIX,
     model_file_key,
 )
+from imgassets.core.versioning.lineage_index import manifests_holding
 from imgassets.core.versioning.manifest import read_parquet_bytes
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -77,20 +77,17 @@ def resolve_image(store: ObjectStore, path_or_hash: str) -> list[str]:
 
 
 def lineage(store: ObjectStore, sha256: str) -> Lineage:
-    """Every snapshot, dataset and model that includes the image ``sha256``."""
+    """Every snapshot, dataset and model that includes the image ``sha256``, through the lineage
+    index (:mod:`imgassets.core.versioning.lineage_index`: one shard, plus any manifest it does not
+    cover yet) and the model records."""
     result = Lineage(sha256)
-    for key in store.list_keys(SNAPSHOTS_PREFIX):
-        if key.endswith(".parquet"):
-            frame, meta = read_parquet_bytes(store.get_bytes(key))
-            for row in frame[frame["sha256"] == sha256].itertuples():
-                result.snapshots.append({"scientist": meta.get("scientist"), "snapshot_id": meta.get("snapshot_id"),
-                                         "path": row.path, "manifest_key": key})
-    for key in store.list_keys(DATASETS_PREFIX):
-        if key.endswith("/manifest.parquet"):
-            frame, meta = read_parquet_bytes(store.get_bytes(key))
-            for row in frame[frame["sha256"] == sha256].itertuples():
-                result.datasets.append({"dataset_id": meta.get("dataset_id"), "split": row.split,
-                                        "scientist": row.scientist, "path": row.path})
+    for row in manifests_holding(store, sha256):
+        if row["kind"] == "snapshot":
+            result.snapshots.append({"scientist": row["scientist"], "snapshot_id": row["id"], "path": row["path"],
+                                     "manifest_key": row["manifest_key"]})
+        else:
+            result.datasets.append({"dataset_id": row["id"], "split": row["split"], "scientist": row["scientist"],
+                                    "path": row["path"]})
     dataset_ids = {d["dataset_id"] for d in result.datasets}
     result.models = [m for m in list_models(store) if m["dataset_id"] in dataset_ids]
     return result

@@ -23,6 +23,7 @@ from imgassets.core.versioning.dataset import (
     merge_snapshots,
     store_dataset,
 )
+from imgassets.core.versioning.lineage_index import update_lineage_index
 from imgassets.core.versioning.pull import materialize_dataset, pull_dataset, write_latest_ref
 from imgassets.defs.kubernetes import GPU_TRAINING_K8S_CONFIG
 from imgassets.defs.lineage import latest_dataset_id, latest_snapshots
@@ -86,6 +87,7 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, o
         raise dg.Failure(str(exc)) from None
     store_dataset(store, dataset)
     write_latest_ref(store, dataset.dataset_id)
+    update_lineage_index(store)  # every snapshot and this dataset: `imgassets lineage` reads one shard
     data_yaml = materialize_dataset(store, dataset, workdirs.staging(dataset.dataset_id), workdirs.cache).data_yaml
     value = {"dataset_id": dataset.dataset_id, "manifest_key": dataset.manifest_key,
              "data_yaml_key": dataset.data_yaml_key, "snapshots": dataset.snapshots,

@@ -1,0 +1,281 @@
+"""The real graph at the users' sizes: every stage's cost against its floor, and its growth.
+
+    python -m benchmarks.graph_scale [--sizes 25000 100000 500000] [--scientists 20] [--size 320x240]
+        [--drives DIR] [--dir DIR] [--change-images 40] [--training-start] [--write FILE]
+
+For each size, a generated drive (:mod:`benchmarks.generated_tree`, kept under ``--drives`` and
+reused when it is there) goes through the graph as ``imgassets run`` runs it: a persistent Dagster
+instance under a fresh home, one ``scientist_job`` run per scientist folder, then ``training_job``
+with only ``training_dataset`` and its checks selected (training itself is measured apart:
+``--training-start``). Every step's time is read from the instance's step statistics. Printed:
+
+* ``ingest_vs_floor``: the scientists' runs (wall) against the sum of the ingest floors on all
+  cores: ``find`` stat walk, ``sha256sum`` of every file (``xargs -P``), one strict libjpeg-turbo
+  decode of every image (simplejpeg, on one core, divided by the cores);
+* ``dataset_vs_ingest``: ``training_dataset`` and its checks against the sum of the scientists'
+  ingest steps;
+* ``growth``: each stage's seconds per image, divided by the previous size's, per doubling;
+* ``peak_rss_gib``: the largest resident set of this process and of any child (the image index's
+  worker pool), from ``getrusage``;
+* the change path: ``--change-images`` new and modified images in two folders, then one real
+  sensor tick and the runs it launches (the changed folders' ``scientist_job``), against the
+  cold ingest, and against the same change on a 4,000-image drive measured in the same run; and
+  a change of ``--change-fraction`` of the images (in the same two folders) against the cold ingest;
+* ``--training-start``: from the staged dataset to Ultralytics' first training batch, with the
+  label caches the pull wrote, against plain Ultralytics on the same folder with them removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.generated_tree import TreeSpec, encode_image, generate_tree, write_file
+from benchmarks.sensor_scale import find_floor, tick
+from benchmarks.versus_tools import floor_decode_one_core, floor_sha256, machine
+
+REFERENCE_IMAGES = 4000
+DATASET_STEPS = ("training_dataset", "training_dataset_no_split_leakage", "training_dataset_duplicate_labels_agree",
+                 "training_dataset_class_ids_consistent")
+
+
+def drive_for(drives: Path, images: int, spec: TreeSpec) -> Path:
+    """The generated drive of ``images`` images under ``drives`` (generated once, then reused)."""
+    root = drives / f"drive_{images}_{spec.scientists}_{spec.width}x{spec.height}"
+    done = root / ".generated"
+    if not done.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        generate_tree(root, TreeSpec(images=images, scientists=spec.scientists, width=spec.width,
+                                     height=spec.height, seed=spec.seed))
+        done.write_text("ok\n")
+    return root
+
+
+def change_in_folders(root: Path, folders: list[str], count: int, seed: int, width: int, height: int) -> int:
+    """Modify ``count // 2`` images (new content, same path) and add ``count - count // 2`` new ones,
+    with their labels, spread over ``folders``; return the images changed."""
+    rng = np.random.default_rng(seed)
+    changed = 0
+    for number in range(count):
+        folder = root / folders[number % len(folders)]
+        batch = folder / "images" / "batch_000"
+        name = f"img_{number // len(folders):06d}" if number < count // 2 else f"change_{seed}_{number:06d}"
+        data, label = encode_image(rng, width, height)
+        write_file(batch / f"{name}.jpg", data)
+        write_file(folder / "labels" / "batch_000" / f"{name}.txt", label.encode())
+        changed += 1
+    return changed
+
+
+def floors(root: Path) -> dict[str, float]:
+    """The ingest floors of the drive at ``root`` on every core (module docstring), in seconds."""
+    cores = os.cpu_count() or 1
+    images = sorted(root.glob("*/images/*/*.jpg"))
+    figures = {"find_s": min(find_floor(root) for _ in range(2)), "sha256sum_s": floor_sha256(root, cores),
+               "decode_1core_s": floor_decode_one_core(images)}
+    figures["decode_floor_s"] = figures["decode_1core_s"] / cores
+    figures["ingest_floor_s"] = figures["find_s"] + figures["sha256sum_s"] + figures["decode_floor_s"]
+    return figures
+
+
+def step_seconds(instance, run_id: str) -> dict[str, float]:
+    """``{step key: seconds}`` of a finished run, from the instance's step statistics."""
+    return {s.step_key: (s.end_time or s.start_time) - s.start_time for s in instance.get_run_step_stats(run_id)
+            if s.start_time is not None}
+
+
+def peak_rss_gib() -> dict[str, float]:
+    """Largest resident set so far of this process and of its largest child, GiB (Linux: KiB units)."""
+    return {"self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+            "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20}
+
+
+def graph_run(root: Path, home: Path) -> dict:
+    """Run every scientist, then the dataset and its checks, as ``imgassets run`` does, in a fresh
+    home; return wall seconds and per-step seconds."""
+    import dagster as dg
+
+    from imgassets.cli.main import open_instance, prepare_environment
+    from imgassets.cli.run import QUIET_LOGS, run_scientist, run_tags
+    from imgassets.core.drive.walk import scientist_folders
+    from imgassets.defs.partitions import scientists as scientists_partitions
+
+    prepare_environment(root, home)
+    from imgassets.definitions import defs  # after the environment: resources name its variables
+    names, _ = scientist_folders(root)
+    figures: dict = {"steps": {}}
+    with open_instance(Path(os.environ["DAGSTER_HOME"])) as instance:
+        instance.add_dynamic_partitions(scientists_partitions.name, names)
+        started = time.perf_counter()
+        for name in names:
+            outcome, _ = run_scientist(defs, instance, name)
+            if not outcome.success:
+                raise RuntimeError(f"scientist {name}: {outcome.error or outcome.blocked_by}")
+            for step, seconds in step_seconds(instance, outcome.run_id).items():
+                figures["steps"][step] = figures["steps"].get(step, 0.0) + seconds
+        figures["ingest_wall_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        result = defs.resolve_job_def("training_job").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=QUIET_LOGS, tags=run_tags(),
+            asset_selection=[dg.AssetKey("training_dataset")])
+        figures["dataset_wall_s"] = time.perf_counter() - started
+        if not result.success:
+            raise RuntimeError("training_dataset failed")
+        figures["steps"].update(step_seconds(instance, result.run_id))
+        staged = result.output_for_node("training_dataset")["staged_data_yaml"]
+        figures["staged_data_yaml"] = staged
+    figures["ingest_steps_s"] = sum(s for k, s in figures["steps"].items() if k not in DATASET_STEPS)
+    figures["dataset_steps_s"] = sum(figures["steps"].get(k, 0.0) for k in DATASET_STEPS)
+    return figures
+
+
+def change_run(root: Path, home: Path, count: int, seed: int, spec: TreeSpec) -> dict:
+    """A change of ``count`` images in two folders of the ingested drive at ``root`` (home
+    ``home``): one sensor tick and the scientist runs it requests; seconds."""
+    from imgassets.cli.main import open_instance
+    from imgassets.cli.run import run_scientist
+    from imgassets.definitions import defs
+
+    with open_instance(Path(os.environ["DAGSTER_HOME"])) as instance:
+        cursor = tick(instance, root, None, home / "sensor")[0].cursor  # the drive as ingested
+        folders = sorted(p.name for p in root.iterdir() if p.is_dir())[:2]
+        change_in_folders(root, folders, count, seed, spec.width, spec.height)
+        started = time.perf_counter()
+        result, tick_s = tick(instance, root, cursor, home / "sensor")
+        launched = sorted({r.partition_key for r in result.run_requests})
+        for name in launched:
+            outcome, _ = run_scientist(defs, instance, name)
+            if not outcome.success:
+                raise RuntimeError(f"scientist {name} after the change: {outcome.error or outcome.blocked_by}")
+        return {"change_s": time.perf_counter() - started, "tick_s": tick_s, "runs": launched}
+
+
+def training_start(data_yaml: str) -> dict:
+    """Seconds from ``YOLO.train`` to its first batch, with the pull's label caches and (plain
+    Ultralytics) without them; each run stops at its first batch."""
+    from ultralytics import YOLO
+
+    class FirstBatch(Exception):
+        pass
+
+    def until_first_batch(work: Path) -> float:
+        model = YOLO("yolov8n.yaml")
+        started = time.perf_counter()
+
+        def stop(trainer) -> None:
+            raise FirstBatch
+
+        model.add_callback("on_train_batch_start", stop)
+        try:
+            model.train(data=data_yaml, epochs=1, imgsz=64, batch=16, workers=0, device="cpu", project=str(work),
+                        name="start", exist_ok=True, verbose=False, plots=False, val=False, amp=False)
+        except FirstBatch:
+            return time.perf_counter() - started
+        raise RuntimeError("training ended before its first batch")
+
+    labels = Path(data_yaml).parent / "labels"
+    ours = until_first_batch(Path(data_yaml).parent.parent / "train-ours")
+    for cache in labels.glob("*.cache"):
+        cache.unlink()
+    plain = until_first_batch(Path(data_yaml).parent.parent / "train-plain")
+    return {"ours_s": ours, "plain_s": plain, "ratio": ours / plain}
+
+
+def run(sizes: list[int], spec: TreeSpec, drives: Path, work: Path, change_images: int, change_fraction: float,
+        with_training: bool) -> dict:
+    """Measure every size (module docstring); return the figures."""
+    result: dict = {"machine": machine(), "image_size": f"{spec.width}x{spec.height}",
+                    "scientists": spec.scientists, "sizes": {}}
+    reference = drive_for(drives, REFERENCE_IMAGES, TreeSpec(images=REFERENCE_IMAGES, scientists=4, width=spec.width,
+                                                             height=spec.height, seed=spec.seed))
+    for images in [REFERENCE_IMAGES, *sizes]:
+        source = reference if images == REFERENCE_IMAGES else drive_for(drives, images, spec)
+        root = work / f"drive_{images}"  # a hardlinked copy: the change writes new files, never the source
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.copytree(source, root, copy_function=os.link)
+        figures = floors(root)
+        figures.update(graph_run(root, work / f"home_{images}"))
+        figures["peak_rss_gib"] = peak_rss_gib()
+        figures.update({f"change_{k}": v for k, v in change_run(root, work / f"home_{images}", change_images,
+                                                                images, spec).items()})
+        share = max(2, int(images * change_fraction))
+        figures.update({f"share_{k}": v for k, v in change_run(root, work / f"home_{images}", share,
+                                                               images + 1, spec).items()})
+        figures["share_images"] = share
+        if with_training and images != REFERENCE_IMAGES:
+            figures["training_start"] = training_start(figures["staged_data_yaml"])
+        figures["ingest_vs_floor"] = figures["ingest_wall_s"] / figures["ingest_floor_s"]
+        figures["dataset_vs_ingest"] = figures["dataset_steps_s"] / figures["ingest_steps_s"]
+        figures["change_vs_cold"] = figures["change_change_s"] / figures["ingest_wall_s"]
+        figures["share_vs_cold"] = figures["share_change_s"] / figures["ingest_wall_s"]
+        result["sizes"][images] = figures
+        print(json.dumps({images: {k: v for k, v in figures.items() if k != "steps"}}, default=str), flush=True)
+        shutil.rmtree(work / f"home_{images}" / "cache", ignore_errors=True)
+    ref = result["sizes"][REFERENCE_IMAGES]
+    ordered = sorted(sizes)
+    for images in ordered:
+        f = result["sizes"][images]
+        f["change_vs_4k"] = f["change_change_s"] / ref["change_change_s"]
+    for smaller, larger in zip(ordered, ordered[1:], strict=False):
+        a, b = result["sizes"][smaller], result["sizes"][larger]
+        doublings = np.log2(larger / smaller)
+        b["growth_per_doubling"] = {
+            stage: round(float((b[key] / larger) / (a[key] / smaller)) ** (1 / doublings), 3)
+            for stage, key in (("ingest", "ingest_wall_s"), ("dataset", "dataset_steps_s"))}
+    return result
+
+
+def markdown(result: dict) -> str:
+    """The figures as the table in ``docs/benchmarks.md``."""
+    lines = [f"Machine: {result['machine']}; {result['image_size']} JPEGs over {result['scientists']} scientists.", "",
+             "| images | floors s | ingest s | ingest / floors | dataset s | dataset / ingest steps | growth (ingest, dataset) "
+             "| change s | change / cold | change / 4k | 1% change / cold | peak RSS GiB (self, child) | training start / plain |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for images, f in sorted(result["sizes"].items()):
+        growth = f.get("growth_per_doubling", {})
+        start = f.get("training_start", {})
+        lines.append(
+            f"| {images:,} | {f['ingest_floor_s']:.1f} | {f['ingest_wall_s']:.1f} | {f['ingest_vs_floor']:.2f} "
+            f"| {f['dataset_steps_s']:.1f} | {f['dataset_vs_ingest']:.3f} "
+            f"| {growth.get('ingest', '')} {growth.get('dataset', '')} | {f['change_change_s']:.2f} "
+            f"| {f['change_vs_cold']:.4f} | {f.get('change_vs_4k', 0):.2f} | {f['share_vs_cold']:.4f} "
+            f"| {f['peak_rss_gib']['self']:.2f}, {f['peak_rss_gib']['children']:.2f} "
+            f"| {start.get('ratio', float('nan')):.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[25000, 100000, 500000])
+    parser.add_argument("--scientists", type=int, default=20)
+    parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT in pixels")
+    parser.add_argument("--drives", type=Path, default=Path("/tmp/imgassets-drives"),
+                        help="where generated drives are kept and reused")
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/imgassets-graph-scale"), help="work folder (emptied)")
+    parser.add_argument("--change-images", type=int, default=40, help="the fixed-size change (default 40 images)")
+    parser.add_argument("--change-fraction", type=float, default=0.01, help="the proportional change (default 0.01)")
+    parser.add_argument("--training-start", action="store_true", help="also time the start of training")
+    parser.add_argument("--write", type=Path, help="write the Markdown table to this file")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    spec = TreeSpec(scientists=args.scientists, width=width, height=height)
+    shutil.rmtree(args.dir, ignore_errors=True)
+    args.dir.mkdir(parents=True)
+    result = run(args.sizes, spec, args.drives, args.dir, args.change_images, args.change_fraction, args.training_start)
+    table = markdown(result)
+    print(table)
+    if args.write:
+        args.write.write_text(table)
+    json.dump(result, sys.stderr, default=str)
+
+
+if __name__ == "__main__":
+    main()
