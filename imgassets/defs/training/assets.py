@@ -24,7 +24,7 @@ from imgassets.core.versioning.dataset import (
     store_dataset,
 )
 from imgassets.core.versioning.lineage_index import update_lineage_index
-from imgassets.core.versioning.pull import materialize_dataset, pull_dataset, write_latest_ref
+from imgassets.core.versioning.pull import pull_dataset, write_latest_ref
 from imgassets.defs.kubernetes import GPU_TRAINING_K8S_CONFIG
 from imgassets.defs.lineage import latest_dataset_id, latest_snapshots
 from imgassets.defs.metadata import Key, markdown_table
@@ -60,11 +60,12 @@ class YoloTrainingConfig(dg.Config):
 
 @dg.asset(deps=[dg.AssetDep(image_snapshot, partition_mapping=dg.AllPartitionMapping())],
           group_name=GROUP, kinds={"parquet"}, automation_condition=dataset_condition)
-def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, object_store: ObjectStoreResource,
-                     workdirs: WorkDirs) -> dg.Output[dict]:
+def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig,
+                     object_store: ObjectStoreResource) -> dg.Output[dict]:
     """Every scientist's latest snapshot (a snapshot only exists once its blocking checks passed),
-    merged and split by content hash; manifest and ``data.yaml`` stored under
-    ``datasets/<dataset_id>/``; images staged on local disk in the Ultralytics layout."""
+    merged and split by content hash; manifest, near-duplicate pairs and ``data.yaml`` stored under
+    ``datasets/<dataset_id>/``. Nothing is staged here: each step that needs the images (training,
+    evaluation, the weights check) pulls them from the store onto its own disk, as a pod must."""
     image_snapshot = latest_snapshots(context.instance)
     if not image_snapshot:
         raise dg.Failure("no scientist has an image snapshot yet: materialize image_snapshot for at least one "
@@ -88,10 +89,9 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, o
     store_dataset(store, dataset)
     write_latest_ref(store, dataset.dataset_id)
     update_lineage_index(store)  # every snapshot and this dataset: `imgassets lineage` reads one shard
-    data_yaml = materialize_dataset(store, dataset, workdirs.staging(dataset.dataset_id), workdirs.cache).data_yaml
     value = {"dataset_id": dataset.dataset_id, "manifest_key": dataset.manifest_key,
              "data_yaml_key": dataset.data_yaml_key, "snapshots": dataset.snapshots,
-             "class_names": dataset.class_names, "staged_data_yaml": str(data_yaml)}
+             "class_names": dataset.class_names}
     return dg.Output(value, data_version=dg.DataVersion(dataset.dataset_id), metadata={
         "dataset_id": dataset.dataset_id,
         "manifest_key": dataset.manifest_key,
@@ -105,7 +105,6 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, o
         "label_conflicts": len(dataset.label_conflicts),
         "previous_dataset_id": previous or "",
         Key.SNAPSHOTS: dg.MetadataValue.json(dataset.snapshots),
-        "staged_at": dg.MetadataValue.path(str(data_yaml.parent)),
     })
 
 
@@ -133,7 +132,7 @@ def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, ob
     model_key = record["keys"]["best.pt"]
     value = {"model_key": model_key, "model_id": context.run_id, "dataset_id": dataset_id, "run_id": context.run_id,
              "metrics": result.metrics, "epochs": result.epochs, "training_seconds": result.seconds,
-             "device": result.device, "imgsz": settings.imgsz, "staged_data_yaml": str(data_yaml)}
+             "device": result.device, "imgsz": settings.imgsz}
     return dg.Output(value, metadata={
         **{name: dg.MetadataValue.float(v) for name, v in result.metrics.items()},
         Key.EPOCHS: result.epochs,

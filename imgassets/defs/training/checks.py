@@ -16,9 +16,13 @@ import tempfile
 from pathlib import Path
 
 import dagster as dg
+import pyarrow.compute as pc
 
 from imgassets import settings
+from imgassets.core.images.inspect import SUPPORTED_FORMATS
 from imgassets.core.labels.checks import Finding
+from imgassets.core.store.base import ObjectStore
+from imgassets.core.store.keys import content_key
 from imgassets.core.training.models import list_models
 from imgassets.core.training.train import map_regression, predict_smoke
 from imgassets.core.versioning.dataset import DatasetVersion, load_dataset, split_leaks
@@ -32,25 +36,39 @@ ERROR = dg.AssetCheckSeverity.ERROR
 
 
 
+def validation_image(store: ObjectStore, dataset_id: str, folder: Path) -> Path | None:
+    """The dataset's first validation image (by content hash), fetched from the store (verified
+    against its hash) into ``folder`` under its staged name; ``None`` when val is empty."""
+    table = load_dataset(store, dataset_id).table
+    val = table.filter(pc.equal(table.column("split"), "val")).sort_by("sha256")
+    if not len(val):
+        return None
+    sha, fmt = val.column("sha256")[0].as_py(), val.column("format")[0].as_py()
+    image = folder / f"{sha}.{SUPPORTED_FORMATS[fmt]}"
+    image.write_bytes(store.get_bytes(content_key(sha)))
+    return image
+
+
 @dg.asset_check(asset=yolo_model, blocking=True)
 def weights_predict(object_store: ObjectStoreResource, yolo_model: dict) -> dg.AssetCheckResult:
-    """best.pt loads with Ultralytics and predicts on a validation image. Blocking."""
-    staged = Path(yolo_model["staged_data_yaml"]).parent / "images" / "val"
-    image = next(iter(sorted(staged.iterdir())), None) if staged.is_dir() else None
+    """best.pt loads with Ultralytics and predicts on a validation image, both fetched from the
+    store (this check may run in another pod than the training). Blocking."""
     findings = []
+    image = boxes = None
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "best.pt"
         try:
-            object_store.get_store().get_file(yolo_model["model_key"], weights)
+            store = object_store.get_store()
+            store.get_file(yolo_model["model_key"], weights)
+            image = validation_image(store, yolo_model["dataset_id"], Path(tmp))
             boxes = predict_smoke(weights, image, yolo_model["imgsz"]) if image else None
-        except Exception as exc:  # any failure to load or predict is the finding
+        except Exception as exc:  # any failure to fetch, load or predict is the finding
             findings.append(Finding(yolo_model["model_key"], 0, f"cannot load or predict: {type(exc).__name__}: {exc}",
                                     Reason.WEIGHTS_UNUSABLE))
-            boxes = None
-    if image is None:
-        findings.append(Finding(str(staged), 0, "no validation image to predict on", Reason.WEIGHTS_UNUSABLE))
+    if image is None and not findings:
+        findings.append(Finding(yolo_model["dataset_id"], 0, "no validation image to predict on", Reason.WEIGHTS_UNUSABLE))
     return check_result(findings, dg.AssetCheckSeverity.ERROR, "problems loading or predicting",
-                        {"boxes_predicted": boxes if boxes is not None else -1, "image": str(image)})
+                        {"boxes_predicted": boxes if boxes is not None else -1, "image": image.name if image else ""})
 
 
 @dg.asset_check(asset=yolo_model, blocking=False)
