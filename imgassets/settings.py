@@ -19,6 +19,7 @@ import), with its default. No Dagster import: the command line's ``pull``, ``lin
 | ``IMGASSETS_AUTOMATION_INTERVAL`` | 30 | seconds between evaluations of the training automation |
 | ``IMGASSETS_MAX_MAP_DROP`` | 0.05 | largest mAP50-95 drop below the previous model before ``map_not_regressed`` warns |
 | ``IMGASSETS_IMAGE`` | ``imgassets:latest`` | the container image of Kubernetes step pods |
+| ``DAGSTER_HOME`` | ``<home>/dagster`` | Dagster's instance; an existing one (with its ``dagster.yaml``) is used as it is |
 | ``IMGASSETS_K8S_SECRET`` | ``imgassets-secrets`` | the Kubernetes secret holding the S3 keys and the Postgres password |
 """
 
@@ -28,6 +29,7 @@ import os
 from pathlib import Path
 
 HOME_ENV = "IMGASSETS_HOME"
+DAGSTER_HOME_ENV = "DAGSTER_HOME"
 ARCHIVE_MODE_ENV = "IMGASSETS_ARCHIVE_MODE"
 SETTLE_SECONDS_ENV = "IMGASSETS_SETTLE_SECONDS"
 SENSOR_INTERVAL_ENV = "IMGASSETS_SENSOR_INTERVAL"
@@ -64,7 +66,12 @@ def shared_root() -> Path:
 
 
 def dagster_home(home_dir: Path | None = None) -> Path:
-    """The Dagster instance directory (``DAGSTER_HOME``) inside the imgassets home."""
+    """The Dagster instance directory: ``$DAGSTER_HOME`` when it is set and holds a ``dagster.yaml``
+    (an existing instance, such as the production one on Postgres, whose UI then shows the runs),
+    else ``dagster/`` inside the imgassets home."""
+    existing = os.environ.get(DAGSTER_HOME_ENV)
+    if existing and (Path(existing) / "dagster.yaml").is_file():
+        return Path(existing).resolve()
     return (home_dir or home()) / "dagster"
 
 

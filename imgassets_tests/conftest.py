@@ -128,6 +128,66 @@ def s3_endpoint() -> str:
     server.stop()
 
 
+def postgres_bin() -> Path | None:
+    """Debian's PostgreSQL server binaries (``/usr/lib/postgresql/<version>/bin``), newest first."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name), reverse=True)
+    return found[0].parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory) -> dict[str, str]:
+    """A throwaway PostgreSQL cluster for the session on a free loopback port: the
+    ``DAGSTER_POSTGRES_*`` variables the production ``dagster.yaml`` reads (database ``dagster``,
+    user ``dagster``). The server refuses to run as root, so under root (CI) the cluster belongs to
+    the unprivileged ``postgres`` system user. Stopped after the session."""
+    import pwd
+    import subprocess
+
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.fail("PostgreSQL is not installed (apt-get install postgresql; .ci/run does it)")
+    root = tmp_path_factory.mktemp("postgres")
+    data, sockets = root / "data", root / "sockets"
+    sockets.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        os.chmod(root, 0o755)
+        for parent in root.parents:  # the server user must reach its folders
+            if parent != Path("/"):
+                os.chmod(parent, os.stat(parent).st_mode | 0o011)
+        os.chown(root, user.pw_uid, user.pw_gid)
+        os.chown(sockets, user.pw_uid, user.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    password = "imgassets-test-pg"
+    (root / "pw").write_text(password + "\n")
+    if as_user:
+        os.chown(root / "pw", pwd.getpwnam("postgres").pw_uid, -1)
+
+    def run(*args: str) -> None:
+        subprocess.run([*as_user, *args], check=True, capture_output=True, text=True, timeout=120)
+
+    run(str(bin_dir / "initdb"), "-D", str(data), "-U", "dagster", "--pwfile", str(root / "pw"), "-A", "scram-sha-256",
+        "--no-sync")
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-t", "60", "-l", str(root / "server.log"), "start",
+        "-o", f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off")
+    env = {"DAGSTER_POSTGRES_HOST": "127.0.0.1", "DAGSTER_POSTGRES_PORT": str(port), "DAGSTER_POSTGRES_USER": "dagster",
+           "DAGSTER_POSTGRES_PASSWORD": password, "DAGSTER_POSTGRES_DB": "dagster"}
+    import psycopg2
+
+    connection = psycopg2.connect(host="127.0.0.1", port=port, user="dagster", password=password, dbname="postgres")
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = 'dagster'")
+        if cursor.fetchone() is None:
+            cursor.execute("CREATE DATABASE dagster")
+    connection.close()
+    yield env
+    subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                   capture_output=True, timeout=60)
+
+
 @pytest.fixture
 def s3_store(s3_endpoint, request):
     """An S3 store on a fresh bucket of the moto server."""

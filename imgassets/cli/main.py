@@ -109,7 +109,7 @@ def prepare_environment(shared_root: Path | None, home: Path | None, build_demo:
         raise UsageError(f"shared drive root {root} must not be inside the home {home_dir}: the object store's "
                          "folders would be read as scientists")
     os.environ[settings.SHARED_ROOT_ENV] = str(root)
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    os.environ[settings.DAGSTER_HOME_ENV] = str(dagster_home)
     instance_yaml = dagster_home / "dagster.yaml"
     if not instance_yaml.exists():
         template = REPO_ROOT / "dagster.yaml"
@@ -188,7 +188,7 @@ def command_run(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(f"imgassets: {message}", file=sys.stderr, flush=True)
 
-    with open_instance(Path(os.environ["DAGSTER_HOME"])) as instance:
+    with open_instance(Path(os.environ[settings.DAGSTER_HOME_ENV])) as instance:
         summary = materialize_all(defs, instance, str(root), str(home_dir), names, training, progress,
                                   val_fraction=args.val_fraction)
     summary.skipped_folders = [{"folder": name, "reason": reason} for name, reason in skipped]

@@ -12,7 +12,7 @@ from dagster._core.instance.config import dagster_instance_config
 
 from imgassets_tests.conftest import REPO_ROOT
 
-POSTGRES_ENV = {"DAGSTER_POSTGRES_HOST": "postgres", "DAGSTER_POSTGRES_USER": "dagster",
+POSTGRES_ENV = {"DAGSTER_POSTGRES_HOST": "postgres", "DAGSTER_POSTGRES_PORT": "5432", "DAGSTER_POSTGRES_USER": "dagster",
                 "DAGSTER_POSTGRES_PASSWORD": "secret", "DAGSTER_POSTGRES_DB": "dagster"}
 
 
@@ -53,6 +53,28 @@ def test_compose_file_names_the_promised_services_ports_and_volumes():
         env = services[name]["environment"]
         assert env["IMGASSETS_DEPLOYMENT"] == "production" and env["IMGASSETS_S3_ENDPOINT"] == "minio:9000"
     assert set(compose["volumes"]) == {"minio-data", "postgres-data", "imgassets-scratch"}
+
+
+def test_compose_reserves_the_gpu_for_runs_and_starts_services_once_their_dependencies_are_healthy():
+    """Runs execute in the code server's container (the production instance's DefaultRunLauncher),
+    so that is where the GPU is reserved; every dependency a Dagster service names must have a
+    health check and be waited for as healthy, not merely started."""
+    services = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]
+    launcher = yaml.safe_load((REPO_ROOT / "deploy/dagster.production.yaml").read_text())["run_launcher"]
+    assert launcher["class"] == "DefaultRunLauncher"
+    devices = services["imgassets-code"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    assert services["postgres"]["healthcheck"]["test"] == ["CMD-SHELL", "pg_isready -U dagster -d dagster"]
+    assert services["minio"]["healthcheck"]["test"] == ["CMD", "mc", "ready", "local"]
+    assert services["imgassets-code"]["healthcheck"]["test"][:4] == ["CMD", "dagster", "api", "grpc-health-check"]
+    for name in ("imgassets-code", "dagster-webserver", "dagster-daemon"):
+        depends = services[name]["depends_on"]
+        assert isinstance(depends, dict) and depends, f"{name} must wait for its dependencies' health"
+        for dependency, condition in depends.items():
+            assert condition == {"condition": "service_healthy"}, (name, dependency)
+            assert "healthcheck" in services[dependency], dependency
+    assert {"minio", "postgres"} <= set(services["imgassets-code"]["depends_on"])
+    assert {"imgassets-code", "postgres"} <= set(services["dagster-daemon"]["depends_on"])
 
 
 def test_workspace_points_at_the_code_server_the_dockerfile_starts():

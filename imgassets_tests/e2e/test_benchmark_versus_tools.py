@@ -61,7 +61,8 @@ def test_change_path_benchmark_times_every_stage_of_every_round(tmp_path):
     for row in result["rounds"]:
         assert all(row[stage] > 0 for stage in STAGES)
         assert row["total_s"] >= sum(row[stage] for stage in STAGES) - 1e-3
-        assert row["vs_cold"] == pytest.approx(row["total_s"] / result["cold_s"], rel=0.01)
+        # both figures are rounded to the millisecond: at this size that alone moves the ratio by >1%
+        assert row["vs_cold"] == pytest.approx(row["total_s"] / result["cold_s"], rel=0.01, abs=0.002 / result["cold_s"])
     from imgassets.core.store.local import LocalObjectStore
     from imgassets.core.versioning.dataset import load_snapshot
     store = LocalObjectStore(tmp_path / "store")

@@ -108,6 +108,7 @@ def test_run_pull_lineage_models_end_on_coco128(tmp_path):
 def test_a_run_killed_during_training_holds_nothing_back(tmp_path):
     """kill -9 while the model trains: the next ``imgassets run`` marks the dead run failed, frees
     its ``yolo_training`` slot and trains, instead of waiting for the slot forever."""
+    import fcntl
     import signal
 
     import dagster as dg
@@ -121,9 +122,12 @@ def test_a_run_killed_during_training_holds_nothing_back(tmp_path):
         claimed = None
         while time.monotonic() < deadline and proc.poll() is None and not claimed:
             time.sleep(1)
-            if (home / "dagster" / "history").is_dir():
-                with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
-                    claimed = instance.event_log_storage.get_concurrency_info("yolo_training").claimed_slots
+            lock_path = home / "dagster" / ".imgassets-instance.lock"
+            if (home / "dagster" / "history").is_dir() and lock_path.exists():
+                with open(lock_path) as lock:  # as another command would: never while the run creates the instance
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+                        claimed = instance.event_log_storage.get_concurrency_info("yolo_training").claimed_slots
         assert claimed, "training never claimed its slot"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)

@@ -47,9 +47,10 @@ def match_boxes(labelled: list[tuple[int, tuple]], predicted: list[tuple[int, tu
 
 
 def evaluate_model(weights: str | Path, records: list[dict], staged_dir: str | Path, imgsz: int,
-                   conf: float = 0.25, iou: float = 0.5, batch: int = 16) -> pd.DataFrame:
+                   conf: float = 0.25, iou: float = 0.5, batch: int = 16, device: str | None = None) -> pd.DataFrame:
     """One row per validation image of ``records`` (a dataset version's rows), staged under
-    ``staged_dir``: counts of labelled, predicted, matched, missed and spurious boxes."""
+    ``staged_dir``: counts of labelled, predicted, matched, missed and spurious boxes. ``device``:
+    Ultralytics' (``cpu``, ``0``...); ``None`` picks the GPU when torch sees one, else the CPU."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO
 
@@ -59,7 +60,7 @@ def evaluate_model(weights: str | Path, records: list[dict], staged_dir: str | P
     for start in range(0, len(val), batch):
         chunk = val[start:start + batch]
         paths = [str(Path(staged_dir) / "images" / "val" / f"{r['sha256']}.{SUPPORTED_FORMATS[r['format']]}") for r in chunk]
-        for record, result in zip(chunk, model.predict(paths, imgsz=imgsz, conf=conf, device="cpu", verbose=False), strict=True):
+        for record, result in zip(chunk, model.predict(paths, imgsz=imgsz, conf=conf, device=device, verbose=False), strict=True):
             predicted = [(int(c), tuple(float(v) for v in xywh), float(p))
                          for c, xywh, p in zip(result.boxes.cls, result.boxes.xywhn, result.boxes.conf, strict=True)]
             labelled = [(int(b["class_id"]), (b["x_center"], b["y_center"], b["width"], b["height"])) for b in record["boxes"]]

@@ -124,13 +124,14 @@ def train_yolo(data_yaml: str | Path, settings: TrainingSettings, workdir: str |
     )
 
 
-def predict_smoke(weights: str | Path, image: str | Path, imgsz: int) -> int:
-    """Load ``weights`` with ``ultralytics.YOLO`` and predict on one image; return the number of
+def predict_smoke(weights: str | Path, image: str | Path, imgsz: int, device: str | None = None) -> int:
+    """Load ``weights`` with ``ultralytics.YOLO`` and predict on one image (``device`` as
+    Ultralytics takes it; ``None``: the GPU when torch sees one, else the CPU); return the number of
     boxes found. Raises whatever Ultralytics raises when the weights or the image are unusable."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO
 
-    results = YOLO(str(weights)).predict(str(image), imgsz=imgsz, device="cpu", verbose=False)
+    results = YOLO(str(weights)).predict(str(image), imgsz=imgsz, device=device, verbose=False)
     return len(results[0].boxes)
 
 

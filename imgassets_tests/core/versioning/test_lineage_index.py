@@ -10,7 +10,12 @@ from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.training.models import lineage
 from imgassets.core.versioning import lineage_index
 from imgassets.core.versioning.dataset import merge_snapshots, store_dataset
-from imgassets.core.versioning.lineage_index import manifest_keys, manifest_rows, manifests_holding, update_lineage_index
+from imgassets.core.versioning.lineage_index import (
+    manifest_keys,
+    manifest_rows,
+    manifests_holding,
+    update_lineage_index,
+)
 from imgassets.core.versioning.manifest import SNAPSHOT_SCHEMA, to_parquet_bytes
 
 
