@@ -34,11 +34,11 @@ def _env_or_default(name: str, default: str) -> str | dg.EnvVar:
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
-def _common(home: str | dg.EnvVar, shared_root: str | None) -> dict:
+def _common(home: str | dg.EnvVar, shared_root: str | None, private_scratch: bool = False) -> dict:
     root = shared_root or _env_or_default(settings.SHARED_ROOT_ENV, str(settings.shared_root()))
     mode, settle = settings.archive_mode(), settings.settle_seconds()
     return {"shared_drive": SharedDrive(root=root, archive_mode=mode, settle_seconds=settle),
-            "workdirs": WorkDirs(home=home)}
+            "workdirs": WorkDirs(home=home, private_scratch=private_scratch)}
 
 
 def local_resources(home: str | None = None, shared_root: str | None = None) -> dict:
@@ -53,9 +53,10 @@ def local_resources(home: str | None = None, shared_root: str | None = None) -> 
     }
 
 
-def production_resources(shared_root: str | None = None, **s3_overrides) -> dict:
+def production_resources(shared_root: str | None = None, private_scratch: bool = False, **s3_overrides) -> dict:
     """MinIO/S3 + Postgres deployment. ``s3_overrides`` (endpoint, access_key, secret_key, bucket,
-    secure) replace the environment variables (tests use this)."""
+    secure) replace the environment variables (tests use this). ``private_scratch``: each step
+    process gets its own scratch folder, deleted when it ends (:class:`WorkDirs`; Kubernetes)."""
     s3 = {"access_key": dg.EnvVar(settings.S3_ACCESS_KEY_ENV), "secret_key": dg.EnvVar(settings.S3_SECRET_KEY_ENV),
           **settings.s3_settings(**s3_overrides)}
     store = S3ObjectStoreResource(**s3)
@@ -63,7 +64,7 @@ def production_resources(shared_root: str | None = None, **s3_overrides) -> dict
                       aws_secret_access_key=s3["secret_key"], region_name=s3["region"] or "us-east-1")
     home = _env_or_default(settings.HOME_ENV, str(settings.home()))
     return {
-        **_common(home, shared_root),
+        **_common(home, shared_root, private_scratch),
         "object_store": store,
         "io_manager": S3PickleIOManager(s3_resource=boto, s3_bucket=s3["bucket"], s3_prefix=DAGSTER_PICKLES_PREFIX),
         "parquet_io_manager": ObjectStoreParquetIOManager(object_store=store),
@@ -82,4 +83,5 @@ def executor_for(deployment: str | None = None):
 
 def resources_for(deployment: str | None = None) -> dict:
     """Resources for ``deployment`` (``IMGASSETS_DEPLOYMENT``, default ``local``)."""
-    return local_resources() if settings.deployment(deployment) == "local" else production_resources()
+    name = settings.deployment(deployment)
+    return local_resources() if name == "local" else production_resources(private_scratch=name == "kubernetes")

@@ -2,6 +2,8 @@
 
 
 import abc
+import shutil
+import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -93,19 +95,43 @@ class S3ObjectStoreResource(ObjectStoreResource):
 
 
 class WorkDirs(dg.ConfigurableResource):
-    """Local working directories under the imgassets home: staged datasets and training runs."""
+    """Local scratch under the imgassets home: staged datasets, their cache and training runs.
+
+    ``private_scratch``: every process that executes steps gets its own scratch folder
+    (``<home>/scratch/<run id prefix>-XXXXXXXX/``), created when the resource is set up and deleted
+    when it is torn down. Under the multiprocess or Kubernetes executor each step is such a process,
+    so a step can only see what it fetched itself: what a pod with an ``emptyDir`` sees. Without it,
+    steps share ``<home>`` (and its cache) as processes on one machine can."""
 
     home: str
+    private_scratch: bool = False
+    _scratch: Path | None = pydantic.PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if self.private_scratch:
+            base = Path(self.home) / "scratch"
+            base.mkdir(parents=True, exist_ok=True)
+            self._scratch = Path(tempfile.mkdtemp(prefix=f"{(context.run_id or 'run')[:8]}-", dir=base))
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    @property
+    def root(self) -> Path:
+        """This process's scratch folder (``home`` unless ``private_scratch``)."""
+        return self._scratch or Path(self.home)
 
     def staging(self, dataset_id: str) -> Path:
         """Where a dataset version is staged in the Ultralytics layout."""
-        return Path(self.home) / "staging" / dataset_id
+        return self.root / "staging" / dataset_id
 
     @property
     def cache(self) -> Path:
         """The content-addressed cache that staged datasets hardlink into."""
-        return Path(self.home) / "cache"
+        return self.root / "cache"
 
     def training(self, run_id: str) -> Path:
         """Where one training run writes its outputs."""
-        return Path(self.home) / "training" / run_id
+        return self.root / "training" / run_id
