@@ -24,18 +24,27 @@ GPU_TRAINING_K8S_CONFIG = {
 """``dagster-k8s/config`` of the training step: one GPU, and a node that has one."""
 
 FORWARDED_ENV = list(settings.FORWARDED_TO_STEPS)
+SCRATCH_MOUNT = "/data/imgassets"
+"""Where every step pod mounts its scratch volume: ``IMGASSETS_HOME`` in the image (staging, cache,
+training outputs; :class:`~imgassets.defs.resources.WorkDirs` with a private folder per step)."""
+SCRATCH_VOLUME = {"name": "scratch", "emptyDir": {"sizeLimit": "100Gi"}}
+"""Each step pod's own scratch (an ``emptyDir``: created with the pod, deleted with it); large
+enough for a staged dataset and its cache."""
 
 
 def k8s_executor_config() -> dict:
     """Run config of ``k8s_job_executor``: the image, the settings forwarded to step pods, the
-    secret holding the S3 keys and the Postgres password, and the shared drive volume."""
+    secret holding the S3 keys and the Postgres password, the shared drive volume (read-only) and
+    every step's own scratch volume at :data:`SCRATCH_MOUNT`."""
     return {
         "job_image": settings.step_image(),
         "image_pull_policy": "IfNotPresent",
         "env_vars": FORWARDED_ENV,
         "env_secrets": [settings.k8s_secret()],
-        "volumes": [{"name": "shared-drive", "persistentVolumeClaim": {"claimName": "imgassets-shared-drive", "readOnly": True}}],
-        "volume_mounts": [{"name": "shared-drive", "mountPath": "/shared", "readOnly": True}],
+        "volumes": [{"name": "shared-drive", "persistentVolumeClaim": {"claimName": "imgassets-shared-drive", "readOnly": True}},
+                    SCRATCH_VOLUME],
+        "volume_mounts": [{"name": "shared-drive", "mountPath": "/shared", "readOnly": True},
+                          {"name": "scratch", "mountPath": SCRATCH_MOUNT}],
         "max_concurrent": 8,
     }
 
