@@ -189,6 +189,23 @@ def postgres_server(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture
+def postgres_env(postgres_server, request) -> dict[str, str]:
+    """The ``DAGSTER_POSTGRES_*`` variables of a fresh database on the session's server, one per
+    test, so each test's instance starts empty."""
+    import psycopg2
+
+    name = "t_" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40] + f"_{random.randrange(10**6)}"
+    connection = psycopg2.connect(host=postgres_server["DAGSTER_POSTGRES_HOST"], port=int(postgres_server["DAGSTER_POSTGRES_PORT"]),
+                                  user=postgres_server["DAGSTER_POSTGRES_USER"],
+                                  password=postgres_server["DAGSTER_POSTGRES_PASSWORD"], dbname="postgres")
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    connection.close()
+    return {**postgres_server, "DAGSTER_POSTGRES_DB": name}
+
+
+@pytest.fixture
 def s3_store(s3_endpoint, request):
     """An S3 store on a fresh bucket of the moto server."""
     from imgassets.core.store.s3 import S3ObjectStore
