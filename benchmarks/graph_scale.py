@@ -1,7 +1,7 @@
 """The real graph at the users' sizes: every stage's cost against its floor, and its growth.
 
     python -m benchmarks.graph_scale [--sizes 25000 100000 500000] [--scientists 20] [--size 320x240]
-        [--drives DIR] [--dir DIR] [--change-images 40] [--training-start] [--write FILE]
+        [--drives DIR] [--dir DIR] [--change-images 40] [--training-start MAX_IMAGES] [--write FILE]
 
 For each size, a generated drive (:mod:`benchmarks.generated_tree`, kept under ``--drives`` and
 reused when it is there) goes through the graph as ``imgassets run`` runs it: a persistent Dagster
@@ -15,13 +15,14 @@ with only ``training_dataset`` and its checks selected (training itself is measu
 * ``dataset_vs_ingest``: ``training_dataset`` and its checks against the sum of the scientists'
   ingest steps;
 * ``growth``: each stage's seconds per image, divided by the previous size's, per doubling;
-* ``peak_rss_gib``: the largest resident set of this process and of any child (the image index's
-  worker pool), from ``getrusage``;
+* ``peak_rss_gib``: the largest resident set of the process that ran the graph and of any of its
+  children (the image index's worker pool), from ``getrusage``; the graph, each change and the
+  training start each run in a fresh interpreter, as the daemon's runs do;
 * the change path: ``--change-images`` new and modified images in two folders, then one real
   sensor tick and the runs it launches (the changed folders' ``scientist_job``), against the
   cold ingest, and against the same change on a 4,000-image drive measured in the same run; and
   a change of ``--change-fraction`` of the images (in the same two folders) against the cold ingest;
-* ``--training-start``: from the staged dataset to Ultralytics' first training batch, with the
+* ``--training-start MAX_IMAGES`` (sizes up to it): from the staged dataset to Ultralytics' first training batch, with the
   label caches the pull wrote, against plain Ultralytics on the same folder with them removed.
 """
 
@@ -93,6 +94,27 @@ def step_seconds(instance, run_id: str) -> dict[str, float]:
             if s.start_time is not None}
 
 
+def in_child(function, *args) -> dict:
+    """``function(*args)`` in a fresh interpreter (``spawn``), as a run launched by the daemon
+    would be: nothing this process imported or allocated counts, and its peak memory is its own."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:  # not daemonic: it may fork
+        return pool.submit(_then_release_pools, function, *args).result()
+
+
+def _then_release_pools(function, *args) -> dict:
+    """``function(*args)``, then imgassets' worker pools stopped: a multiprocessing child ends
+    without running ``atexit`` hooks, and would wait for the pools' workers forever."""
+    from imgassets.core.worker_pool import shutdown_pools
+
+    try:
+        return function(*args)
+    finally:
+        shutdown_pools()
+
+
 def peak_rss_gib() -> dict[str, float]:
     """Largest resident set so far of this process and of its largest child, GiB (Linux: KiB units)."""
     return {"self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
@@ -134,15 +156,18 @@ def graph_run(root: Path, home: Path) -> dict:
         figures["dataset_id"] = result.output_for_node("training_dataset")["dataset_id"]
     figures["ingest_steps_s"] = sum(s for k, s in figures["steps"].items() if k not in DATASET_STEPS)
     figures["dataset_steps_s"] = sum(figures["steps"].get(k, 0.0) for k in DATASET_STEPS)
+    figures["peak_rss_gib"] = peak_rss_gib()
     return figures
 
 
 def change_run(root: Path, home: Path, count: int, seed: int, spec: TreeSpec) -> dict:
     """A change of ``count`` images in two folders of the ingested drive at ``root`` (home
     ``home``): one sensor tick and the scientist runs it requests; seconds."""
-    from imgassets.cli.main import open_instance
+    from imgassets.cli.main import open_instance, prepare_environment
     from imgassets.cli.run import run_scientist
-    from imgassets.definitions import defs
+
+    prepare_environment(root, home)
+    from imgassets.definitions import defs  # after the environment: resources name its variables
 
     with open_instance(Path(os.environ["DAGSTER_HOME"])) as instance:
         cursor = tick(instance, root, None, home / "sensor")[0].cursor  # the drive as ingested
@@ -199,7 +224,7 @@ def training_start(home: Path, dataset_id: str, work: Path) -> dict:
 
 
 def run(sizes: list[int], spec: TreeSpec, drives: Path, work: Path, change_images: int, change_fraction: float,
-        with_training: bool) -> dict:
+        training_up_to: int) -> dict:
     """Measure every size (module docstring); return the figures."""
     result: dict = {"machine": machine(), "image_size": f"{spec.width}x{spec.height}",
                     "scientists": spec.scientists, "sizes": {}}
@@ -211,17 +236,15 @@ def run(sizes: list[int], spec: TreeSpec, drives: Path, work: Path, change_image
         shutil.rmtree(root, ignore_errors=True)
         shutil.copytree(source, root, copy_function=os.link)
         figures = floors(root)
-        figures.update(graph_run(root, work / f"home_{images}"))
-        figures["peak_rss_gib"] = peak_rss_gib()
-        figures.update({f"change_{k}": v for k, v in change_run(root, work / f"home_{images}", change_images,
-                                                                images, spec).items()})
+        home = work / f"home_{images}"
+        figures.update(in_child(graph_run, root, home))
+        figures.update({f"change_{k}": v for k, v in in_child(change_run, root, home, change_images, images,
+                                                              spec).items()})
         share = max(2, int(images * change_fraction))
-        figures.update({f"share_{k}": v for k, v in change_run(root, work / f"home_{images}", share,
-                                                               images + 1, spec).items()})
+        figures.update({f"share_{k}": v for k, v in in_child(change_run, root, home, share, images + 1, spec).items()})
         figures["share_images"] = share
-        if with_training and images != REFERENCE_IMAGES:
-            figures["training_start"] = training_start(work / f"home_{images}", figures["dataset_id"],
-                                                       work / f"train_{images}")
+        if images != REFERENCE_IMAGES and images <= training_up_to:
+            figures["training_start"] = in_child(training_start, home, figures["dataset_id"], work / f"train_{images}")
         figures["ingest_vs_floor"] = figures["ingest_wall_s"] / figures["ingest_floor_s"]
         figures["dataset_vs_ingest"] = figures["dataset_steps_s"] / figures["ingest_steps_s"]
         figures["change_vs_cold"] = figures["change_change_s"] / figures["ingest_wall_s"]
@@ -272,7 +295,8 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/imgassets-graph-scale"), help="work folder (emptied)")
     parser.add_argument("--change-images", type=int, default=40, help="the fixed-size change (default 40 images)")
     parser.add_argument("--change-fraction", type=float, default=0.01, help="the proportional change (default 0.01)")
-    parser.add_argument("--training-start", action="store_true", help="also time the start of training")
+    parser.add_argument("--training-start", type=int, default=0, metavar="MAX_IMAGES",
+                        help="also time the start of training, at the sizes up to MAX_IMAGES (it pulls the dataset)")
     parser.add_argument("--write", type=Path, help="write the Markdown table to this file")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))

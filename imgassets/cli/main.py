@@ -37,6 +37,13 @@ def _positive(value: str) -> int:
     return number
 
 
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {value}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imgassets", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="cpu, 0, 0,1 ... (default: GPU when torch sees one)")
     run.add_argument("--val-fraction", type=float,
                      help=f"share of images in the val split (default {DEFAULT_VAL_FRACTION})")
+    run.add_argument("--workers", type=_non_negative,
+                     help=f"dataloader processes for training (default {defaults.workers}, capped at the CPUs)")
     run.add_argument("--patience", type=_positive,
                      help=f"epochs without improvement before training stops early (default {defaults.patience})")
     run.add_argument("--archive-mode", choices=["copy", "move"], help="copy (default: sources only read) or move "
@@ -165,7 +174,8 @@ def command_run(args: argparse.Namespace) -> int:
 
     if args.val_fraction is not None and not 0 < args.val_fraction < 1:
         raise UsageError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
-    given = {name: getattr(args, name) for name in ("model", "epochs", "imgsz", "batch", "device", "patience")}
+    given = {name: getattr(args, name) for name in ("model", "epochs", "imgsz", "batch", "device", "patience",
+                                                 "workers")}
     training = TrainingSettings(**{name: value for name, value in given.items() if value is not None})
     try:
         check_model_source(training.model)

@@ -181,7 +181,7 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
     """Run ``training_job``; return (dataset, model and evaluation metadata, error, checks)."""
     model_config = {"model": training.model, "epochs": training.epochs, "imgsz": training.imgsz,
                     "batch": training.batch, "device": training.device or "", "seed": training.seed,
-                    "patience": training.patience}
+                    "patience": training.patience, "workers": training.workers}
     ops = {"yolo_model": {"config": model_config}}
     if val_fraction is not None:
         ops["training_dataset"] = {"config": {"val_fraction": val_fraction}}

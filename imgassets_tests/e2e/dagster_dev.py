@@ -37,13 +37,18 @@ class Dagit:
                           " assetMaterializations(limit: 20) { runId partition } } } }", k={"path": [asset]})
         return (data["assetOrError"] or {}).get("assetMaterializations") or []
 
-    def latest_text_metadata(self, asset: str) -> dict[str, str]:
-        """The text metadata entries of the asset's latest materialization, by label."""
+    def latest_metadata(self, asset: str, entry_type: str = "TextMetadataEntry", field: str = "text") -> dict:
+        """The ``entry_type`` metadata entries (their ``field``) of the asset's latest
+        materialization, by label: text by default, ``("FloatMetadataEntry", "floatValue")``..."""
         data = self.query("query($k: AssetKeyInput!) { assetOrError(assetKey: $k) { ... on Asset {"
                           " assetMaterializations(limit: 1) { metadataEntries { label"
-                          " ... on TextMetadataEntry { text } } } } } }", k={"path": [asset]})
+                          f" ... on {entry_type} {{ {field} }} }} }} }} }} }}", k={"path": [asset]})
         entries = data["assetOrError"]["assetMaterializations"][0]["metadataEntries"]
-        return {e["label"]: e["text"] for e in entries if "text" in e}
+        return {e["label"]: e[field] for e in entries if field in e}
+
+    def latest_text_metadata(self, asset: str) -> dict[str, str]:
+        """The text metadata entries of the asset's latest materialization, by label."""
+        return self.latest_metadata(asset)
 
     def check_executions(self, asset: str, check: str) -> list[dict]:
         data = self.query("query($k: AssetKeyInput!, $c: String!) { assetCheckExecutions(assetKey: $k, checkName: $c,"

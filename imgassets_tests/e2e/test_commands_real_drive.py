@@ -70,7 +70,7 @@ def test_run_pull_lineage_models_end_on_coco128(tmp_path):
     folder = coco128_folder(drive / "ana")
     assert len(list(folder.rglob("*.jpg"))) >= 2 * PARALLEL_THRESHOLD
     flags = {"--epochs": "2", "--imgsz": "96", "--batch": "8", "--patience": "7", "--device": "cpu",
-             "--model": "yolov8n.yaml", "--val-fraction": "0.5"}
+             "--model": "yolov8n.yaml", "--val-fraction": "0.5", "--workers": "1"}
     code, out, err, linger = run_command("run", "--json", "--shared-root", str(drive), "--home", str(home),
                                          *[part for flag in flags.items() for part in flag])
     assert code == 0, err[-3000:]
@@ -82,8 +82,8 @@ def test_run_pull_lineage_models_end_on_coco128(tmp_path):
     assert 0.4 <= share <= 0.6, f"--val-fraction 0.5 gave a val share of {share:.2f}"
     args_yaml = home / "objects" / summary["model"]["model_key"].replace("best.pt", "args.yaml")
     recorded = yaml.safe_load(args_yaml.read_text())  # what Ultralytics trained with: every flag reached it
-    assert {k: recorded[k] for k in ("epochs", "imgsz", "batch", "patience", "device", "model")} == {
-        "epochs": 2, "imgsz": 96, "batch": 8, "patience": 7, "device": "cpu", "model": "yolov8n.yaml"}
+    assert {k: recorded[k] for k in ("epochs", "imgsz", "batch", "patience", "device", "model", "workers")} == {
+        "epochs": 2, "imgsz": 96, "batch": 8, "patience": 7, "device": "cpu", "model": "yolov8n.yaml", "workers": 1}
     assert summary["model"]["epochs"] == 2 and summary["model"]["device"] == "cpu"
 
     code, out, err, linger = run_command("pull", "latest", str(tmp_path / "pulled"), "--home", str(home), "--json")

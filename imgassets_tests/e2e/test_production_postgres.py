@@ -52,14 +52,6 @@ def test_imgassets_run_honours_a_production_dagster_home_and_its_runs_land_in_po
     assert not (home / "dagster").exists()
 
 
-def _float_metadata(ui, asset: str) -> dict[str, float]:
-    data = ui.query("query($k: AssetKeyInput!) { assetOrError(assetKey: $k) { ... on Asset {"
-                    " assetMaterializations(limit: 1) { metadataEntries { label"
-                    " ... on FloatMetadataEntry { floatValue } } } } } }", k={"path": [asset]})
-    entries = data["assetOrError"]["assetMaterializations"][0]["metadataEntries"]
-    return {e["label"]: e["floatValue"] for e in entries if "floatValue" in e}
-
-
 def test_the_stack_as_separate_processes_trains_by_itself_and_survives_a_killed_daemon(tmp_path, postgres_env, s3_endpoint):
     """Code server (gRPC), daemon and webserver as separate processes on Postgres and S3: images
     dropped in a folder are ingested by the sensor's run, the automation builds the dataset and
@@ -77,7 +69,7 @@ def test_the_stack_as_separate_processes_trains_by_itself_and_survives_a_killed_
         ui = stack.ui
         small_books(drive / "ana", count=8)
         ui.wait_for("yolo_model to materialize", lambda: ui.materializations("yolo_model"), 480)
-        metrics = _float_metadata(ui, "yolo_model")
+        metrics = ui.latest_metadata("yolo_model", "FloatMetadataEntry", "floatValue")
         assert {"mAP50", "mAP50-95", "precision", "recall"} <= set(metrics)
         assert all(0.0 <= metrics[k] <= 1.0 for k in ("mAP50", "mAP50-95", "precision", "recall"))
 

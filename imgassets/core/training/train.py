@@ -28,7 +28,9 @@ class TrainingConfigError(ImgassetsError, ValueError):
 class TrainingSettings:
     """Ultralytics training arguments: ``imgsz`` in pixels, ``batch`` in images, ``device`` as
     Ultralytics takes it (``"cpu"``, ``"0"``) or ``None`` for automatic, ``patience`` in epochs
-    without improvement before stopping early."""
+    without improvement before stopping early, ``workers`` dataloader processes (Ultralytics'
+    default, 8, which it caps at the CPUs per device; 0 loads batches in the training process,
+    which starves a GPU)."""
 
     model: str = DEFAULT_MODEL
     epochs: int = 1
@@ -36,7 +38,7 @@ class TrainingSettings:
     batch: int = 16
     device: str | None = None
     seed: int = 0
-    workers: int = 0
+    workers: int = 8
     patience: int = 100
 
 

@@ -52,10 +52,12 @@ class YoloTrainingConfig(dg.Config):
     device: str = ""
     seed: int = TrainingSettings.seed
     patience: int = TrainingSettings.patience
+    workers: int = TrainingSettings.workers
 
     def settings(self) -> TrainingSettings:
         return TrainingSettings(model=self.model, epochs=self.epochs, imgsz=self.imgsz, batch=self.batch,
-                                device=self.device or None, seed=self.seed, patience=self.patience)
+                                device=self.device or None, seed=self.seed, patience=self.patience,
+                                workers=self.workers)
 
 
 @dg.asset(deps=[dg.AssetDep(image_snapshot, partition_mapping=dg.AllPartitionMapping())],
