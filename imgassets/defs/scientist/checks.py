@@ -1,12 +1,20 @@
 """Asset checks on the per-scientist assets. Which block and why: ``docs/architecture.md``.
 
 * ``images_decode`` (WARN): a rejected image is excluded from the snapshot; the others go on.
-* ``label_schema``, ``box_geometry``, ``class_ids_in_class_map``, ``label_frame`` (ERROR, blocking):
-  a wrong box on a kept image would teach the model wrong answers, so the snapshot and training
-  wait for a fix.
-* ``label_files_have_images`` (WARN): a label file without an image adds nothing to training.
+* ``duplicate_images`` (WARN): exact and near duplicates within the scientist's folder.
+* ``label_schema``, ``box_geometry``, ``class_ids_in_class_map``, ``label_frame``,
+  ``label_sources_agree`` (ERROR, blocking): a wrong box on a kept image would teach the model
+  wrong answers, so the snapshot and training wait for a fix.
+* ``label_files_have_images``, ``data_yaml_paths`` (WARN): a label file without an image adds
+  nothing to training; a data.yaml naming a missing folder is an incomplete export.
+
+The checks of one asset run as one step (a multi-asset check): each is still its own check in the
+UI, with its own result, severity and blocking, but the table is loaded once and a run pays one
+step's overhead per asset, not one per check. The label findings themselves are computed once, by
+the label table asset (:class:`imgassets.core.labels.checks.LabelFindings`).
 """
 
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
@@ -19,86 +27,87 @@ from imgassets.core.labels.report import data_yaml_findings
 from imgassets.defs.metadata import check_result
 from imgassets.defs.partitions import scientists
 from imgassets.defs.resources import SharedDrive
-from imgassets.defs.scientist.assets import image_index, label_table
+from imgassets.defs.scientist.assets import image_index as image_index_asset
+from imgassets.defs.scientist.assets import label_table as label_table_asset
 from imgassets.errors import Reason
 
 WARN = dg.AssetCheckSeverity.WARN
-
-
-def _findings(label_table: pd.DataFrame, check: str) -> list:
-    """The findings of ``check`` that the label table asset computed and recorded (computed here
-    only for a table that records none: one stored by an earlier version)."""
-    return label_checks.LabelFindings.of_table(label_table).by_check[check]
 ERROR = dg.AssetCheckSeverity.ERROR
 
+IMAGE_CHECKS = {
+    "images_decode": ("Every image file is readable, a supported format, fully decodable and at least 10 px a "
+                      "side. Rejected images are left out of the snapshot (WARN).", "rejected images"),
+    "duplicate_images": ("Images that are exact (same SHA-256) or near (perceptual hash) duplicates of another "
+                         "image of the same scientist. WARN: a training dataset keeps one copy and puts "
+                         "near-duplicates in one split.", "duplicate images"),
+}
+"""Checks of the image index: name -> (description, what one finding is)."""
 
-@dg.asset_check(asset=image_index, partitions_def=scientists, blocking=False)
-def images_decode(image_index: pd.DataFrame) -> dg.AssetCheckResult:
-    """Every image file is readable, a supported format, fully decodable and at least 10 px a side.
-    Rejected images are left out of the snapshot (WARN)."""
+LABEL_CHECKS = {
+    "label_schema": ("Every label line parses as `class x_center y_center width height` and the table passes "
+                     "the pandera ``LabelTableSchema`` (coordinates in [0, 1], class id >= 0). Blocking.",
+                     "label rows failing the schema"),
+    "box_geometry": ("No box has zero area or reaches outside the image. Blocking.", "boxes with bad geometry"),
+    "class_ids_in_class_map": ("Every class id has a name in the nearest data.yaml or classes.txt. Blocking.",
+                               "boxes with unknown class ids"),
+    "label_frame": ("VOC/COCO files declare the image size the boxes were drawn on; it must be the displayed "
+                    "size (EXIF orientation applied), else the boxes are likely rotated or scaled. Blocking.",
+                    "label files in another image frame"),
+    "label_sources_agree": ("An image annotated by several label files (say VOC XML and a CSV) gets the same "
+                            "boxes from each; identical copies are used once. Blocking when they disagree: which "
+                            "one is right is the scientist's call.", "images whose label files disagree"),
+    "data_yaml_paths": ("``train``/``val``/``test`` folders named by a data.yaml exist. WARN: imgassets makes its "
+                        "own split, but a dangling entry means the export is incomplete.",
+                        "data.yaml entries naming missing folders"),
+    "label_files_have_images": ("Every label file has its image (Ultralytics `labels/` sibling layout or beside "
+                                "it). WARN.", "label files without an image"),
+}
+"""Checks of the label table: name -> (description, what one finding is); blocking are those in
+:data:`imgassets.core.labels.checks.BLOCKING`."""
+
+
+def _specs(asset: dg.AssetsDefinition, checks: dict[str, tuple[str, str]],
+           reads: dict[str, list[dg.AssetsDefinition]] | None = None) -> list[dg.AssetCheckSpec]:
+    """One spec per check of ``asset``; ``reads``: the other assets a check reads, by check."""
+    return [dg.AssetCheckSpec(name, asset=asset, description=description, partitions_def=scientists,
+                              blocking=name in label_checks.BLOCKING, additional_deps=(reads or {}).get(name))
+            for name, (description, _) in checks.items()]
+
+
+def _result(asset: dg.AssetsDefinition, checks: dict[str, tuple[str, str]], name: str,
+            findings: list[Finding]) -> dg.AssetCheckResult:
+    severity = ERROR if name in label_checks.BLOCKING else WARN
+    result = check_result(findings, severity, checks[name][1])
+    return dg.AssetCheckResult(passed=result.passed, severity=result.severity, description=result.description,
+                               metadata=result.metadata, check_name=name, asset_key=asset.key)
+
+
+@dg.multi_asset_check(specs=_specs(image_index_asset, IMAGE_CHECKS), name="image_index_checks",
+                      ins={"image_index": dg.AssetIn("image_index")})
+def image_index_checks(image_index: pd.DataFrame) -> Iterator[dg.AssetCheckResult]:
+    """The image index's checks (:data:`IMAGE_CHECKS`), in one step."""
     rejected = rejected_images(image_index)
-    findings = [Finding(r.path, 0, f"{r.status}: {r.reason}", Reason.IMAGE_REJECTED) for r in rejected.itertuples()]
-    return check_result(findings, WARN, "rejected images")
-
-
-@dg.asset_check(asset=image_index, partitions_def=scientists, blocking=False)
-def duplicate_images(image_index: pd.DataFrame) -> dg.AssetCheckResult:
-    """Images that are exact (same SHA-256) or near (perceptual hash) duplicates of another image of
-    the same scientist. WARN: a training dataset keeps one copy and puts near-duplicates in one split."""
+    yield _result(image_index_asset, IMAGE_CHECKS, "images_decode",
+                  [Finding(r.path, 0, f"{r.status}: {r.reason}", Reason.IMAGE_REJECTED) for r in rejected.itertuples()])
     images = valid_images(image_index)
     report = duplicate_report(list(zip(images["path"], images["sha256"], images["phash"], strict=True)))
-    return check_result([Finding(path, 0, reason, Reason.DUPLICATE_IMAGE) for path, reason in report], WARN, "duplicate images")
+    yield _result(image_index_asset, IMAGE_CHECKS, "duplicate_images",
+                  [Finding(path, 0, reason, Reason.DUPLICATE_IMAGE) for path, reason in report])
 
 
-@dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)
-def label_schema(label_table: pd.DataFrame) -> dg.AssetCheckResult:
-    """Every label line parses as `class x_center y_center width height` and the table passes the
-    pandera ``LabelTableSchema`` (coordinates in [0, 1], class id >= 0). Blocking."""
-    return check_result(_findings(label_table, "label_schema"), ERROR, "label rows failing the schema")
+@dg.multi_asset_check(specs=_specs(label_table_asset, LABEL_CHECKS, {"data_yaml_paths": [image_index_asset]}),
+                      name="label_table_checks",
+                      ins={"label_table": dg.AssetIn("label_table"), "image_index": dg.AssetIn("image_index")})
+def label_table_checks(context: dg.AssetCheckExecutionContext, shared_drive: SharedDrive, label_table: pd.DataFrame,
+                       image_index: pd.DataFrame) -> Iterator[dg.AssetCheckResult]:
+    """The label table's checks (:data:`LABEL_CHECKS`), in one step: the findings the label table
+    asset recorded (computed here only for a table that records none: one stored by an earlier
+    version), and the data.yaml paths, from the folder."""
+    found = label_checks.LabelFindings.of_table(label_table).by_check
+    for name in LABEL_CHECKS:
+        findings = (data_yaml_findings(shared_drive.folder(context.partition_key), image_index)
+                    if name == "data_yaml_paths" else found[name])
+        yield _result(label_table_asset, LABEL_CHECKS, name, findings)
 
 
-@dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)
-def box_geometry(label_table: pd.DataFrame) -> dg.AssetCheckResult:
-    """No box has zero area or reaches outside the image. Blocking."""
-    return check_result(_findings(label_table, "box_geometry"), ERROR, "boxes with bad geometry")
-
-
-@dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)
-def class_ids_in_class_map(label_table: pd.DataFrame) -> dg.AssetCheckResult:
-    """Every class id has a name in the nearest data.yaml or classes.txt. Blocking."""
-    return check_result(_findings(label_table, "class_ids_in_class_map"), ERROR, "boxes with unknown class ids")
-
-
-@dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)
-def label_frame(label_table: pd.DataFrame) -> dg.AssetCheckResult:
-    """VOC/COCO files declare the image size the boxes were drawn on; it must be the displayed
-    size (EXIF orientation applied), else the boxes are likely rotated or scaled. Blocking."""
-    return check_result(_findings(label_table, "label_frame"), ERROR, "label files in another image frame")
-
-
-@dg.asset_check(asset=label_table, partitions_def=scientists, blocking=True)
-def label_sources_agree(label_table: pd.DataFrame) -> dg.AssetCheckResult:
-    """An image annotated by several label files (say VOC XML and a CSV) gets the same boxes from
-    each; identical copies are used once. Blocking when they disagree: which one is right is the
-    scientist's call."""
-    return check_result(_findings(label_table, "label_sources_agree"), ERROR, "images whose label files disagree")
-
-
-@dg.asset_check(asset=label_table, partitions_def=scientists, blocking=False,
-                additional_ins={"image_index": dg.AssetIn("image_index")})
-def data_yaml_paths(context: dg.AssetCheckExecutionContext, shared_drive: SharedDrive, label_table: pd.DataFrame,
-                    image_index: pd.DataFrame) -> dg.AssetCheckResult:
-    """``train``/``val``/``test`` folders named by a data.yaml exist. WARN: imgassets makes its own
-    split, but a dangling entry means the export is incomplete."""
-    findings = data_yaml_findings(shared_drive.folder(context.partition_key), image_index)
-    return check_result(findings, WARN, "data.yaml entries naming missing folders")
-
-
-@dg.asset_check(asset=label_table, partitions_def=scientists, blocking=False)
-def label_files_have_images(label_table: pd.DataFrame) -> dg.AssetCheckResult:
-    """Every label file has its image (Ultralytics `labels/` sibling layout or beside it). WARN."""
-    return check_result(_findings(label_table, "label_files_have_images"), WARN, "label files without an image")
-
-
-QUALITY_CHECKS = [images_decode, duplicate_images, label_schema, box_geometry, class_ids_in_class_map, label_frame,
-                  label_sources_agree, data_yaml_paths, label_files_have_images]
+QUALITY_CHECKS = [image_index_checks, label_table_checks]
