@@ -56,12 +56,15 @@ def findings_metadata(findings: list[Finding]) -> dict:
 
 
 def check_result(findings: list[Finding], severity: dg.AssetCheckSeverity, what: str,
-                 extra: dict | None = None) -> dg.AssetCheckResult:
+                 extra: dict | None = None, check_name: str | None = None,
+                 asset_key: dg.AssetKey | None = None) -> dg.AssetCheckResult:
     """An asset check result: passed when ``findings`` is empty; ``what`` describes a finding;
-    ``extra`` metadata is added to the findings' metadata."""
+    ``extra`` metadata is added to the findings' metadata. ``check_name`` and ``asset_key`` name
+    the check when one step reports several (a multi-asset check)."""
     description = f"{len(findings)} {what}" if findings else f"no {what}"
     return dg.AssetCheckResult(passed=not findings, severity=severity, description=description,
-                               metadata={**findings_metadata(findings), **(extra or {})})
+                               metadata={**findings_metadata(findings), **(extra or {})},
+                               check_name=check_name, asset_key=asset_key)
 
 
 def markdown_table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> dg.MetadataValue:

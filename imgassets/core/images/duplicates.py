@@ -84,7 +84,7 @@ def near_duplicate_pairs(phashes: dict[Hashable, str], max_distance: int = NEAR_
     larger distance or a hash that is not 16 hex digits."""
     keys = list(phashes)
     codes = _codes([phashes[k] for k in keys])
-    found = _search(codes, codes, max_distance) if len(keys) >= 2 else _search(codes[:0], codes, max_distance)
+    found = _search(codes, codes, max_distance)
     found = found[found[:, 1] > found[:, 0]]  # each pair once (and not an image with itself)
     pairs = []
     for q, t, d in found.tolist():

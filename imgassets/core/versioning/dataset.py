@@ -14,11 +14,11 @@
 * **Stored**: ``datasets/<dataset_id>/manifest.parquet``, ``datasets/<dataset_id>/data.yaml`` and
   ``datasets/<dataset_id>/near_duplicates.parquet`` (:data:`PAIRS_SCHEMA`: every near-duplicate pair
   the merge found, each pair once).
+* **Staged** on local disk by :mod:`imgassets.core.versioning.pull` (Ultralytics layout, through a cache).
 
 Every step is a columnar operation on the Arrow table of the manifest (the dataset is never a
 Python dict per image): concatenation, the first copy of each content hash, the class map, the
 groups (only images in a near-duplicate pair leave their own group) and the split of each group.
-* **Staged** on local disk by :mod:`imgassets.core.versioning.pull` (Ultralytics layout, through a cache).
 """
 
 from __future__ import annotations
@@ -105,6 +105,10 @@ class DatasetVersion:
     @property
     def near_duplicates_key(self) -> str:
         return dataset_near_duplicates_key(self.dataset_id)
+
+    def splits_by_hash(self) -> dict[str, str]:
+        """Content hash -> split, for the next version's stable splits."""
+        return dict(zip(self.table.column("sha256").to_pylist(), self.table.column("split").to_pylist(), strict=True))
 
     def count(self, split: str) -> int:
         """Number of images in ``split`` (``train`` or ``val``)."""
@@ -230,8 +234,7 @@ def group_splits(shas: np.ndarray, group_of: np.ndarray, val_fraction: float,
                  previous: dict[str, str] | None = None) -> np.ndarray:
     """The split of each row (content hash ``shas[i]`` in duplicate group ``group_of[i]``), by the
     rule in the module docstring, on columns: one array of ``train``/``val``."""
-    previous = previous or {}
-    before = pd.Series(shas).map(previous) if previous else pd.Series([None] * len(shas), dtype=object)
+    before = pd.Series(shas).map(previous or {})
     frame = pd.DataFrame({"group": group_of, "val": before == "val", "train": before == "train"})
     known = frame.groupby("group", sort=False)[["val", "train"]].any()
     fresh = known.index[~(known["val"] | known["train"])].to_numpy(dtype=object)  # in order of first appearance
@@ -269,7 +272,8 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
     phashes = merged.column("phash").to_pylist()
     near = near_duplicate_pairs({sha: ph for sha, ph in zip(shas.tolist(), phashes, strict=True) if ph}, max_distance)
     linked = groups({key for a, b, _ in near for key in (a, b)}, near)
-    group_of = pd.Series(shas).map(lambda sha: linked.get(sha, sha)).to_numpy(dtype=object) if linked else shas
+    by_hash = pd.Series(shas)
+    group_of = by_hash.map(linked).fillna(by_hash).to_numpy(dtype=object)  # alone unless in a near-duplicate pair
     splits = group_splits(shas, group_of, val_fraction, previous_splits)
     columns = {name: merged.column(name) for name in merged.column_names}
     columns["boxes"] = _renumbered_boxes(merged.column("boxes"), class_names)

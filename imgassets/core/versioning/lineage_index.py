@@ -44,10 +44,11 @@ def manifest_keys(store: ObjectStore) -> list[str]:
 def manifest_rows(store: ObjectStore, key: str) -> pa.Table:
     """The :data:`INDEX_SCHEMA` rows of the manifest at ``key`` (only its hash, path, scientist and
     split columns are read)."""
-    stored = pq.read_table(io.BytesIO(store.get_bytes(key)))
+    dataset = key.startswith(DATASETS_PREFIX)
+    columns = ["sha256", "path", "scientist", "split"] if dataset else ["sha256", "path"]
+    stored = pq.read_table(io.BytesIO(store.get_bytes(key)), columns=columns)
     meta = json.loads((stored.schema.metadata or {}).get(METADATA_KEY, b"{}"))
     rows = len(stored)
-    dataset = key.startswith(DATASETS_PREFIX)
 
     def constant(value: str | None) -> pa.Array:
         return pa.array([value] * rows, pa.string())

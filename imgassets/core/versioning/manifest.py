@@ -116,14 +116,6 @@ def read_parquet_bytes(data: bytes) -> tuple[pd.DataFrame, dict]:
     return table.to_pandas(), json.loads(raw)
 
 
-def read_manifest_rows(data: bytes) -> tuple[list[dict], dict]:
-    """Rows of a manifest as plain dicts (``boxes`` a list of dicts; nulls as ``None``), straight
-    from Arrow (no pandas), and its footer metadata."""
-    table = pq.read_table(io.BytesIO(data))
-    raw = (table.schema.metadata or {}).get(METADATA_KEY, b"{}")
-    return table.to_pylist(), json.loads(raw)
-
-
 def manifest_hashes(data: bytes) -> list[str]:
     """The ``sha256`` column of a manifest (its objects' content hashes), read without the rest."""
     return pq.read_table(io.BytesIO(data), columns=["sha256"]).column("sha256").to_pylist()

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.compute as pc
 from rich.progress import Progress
 
 from imgassets.core.images.inspect import SUPPORTED_FORMATS
@@ -387,3 +388,17 @@ def pull_dataset(store: ObjectStore, ref: str, dest: str | Path, cache_dir: str 
     """
     dataset = load_dataset(store, resolve_dataset_id(store, ref))
     return materialize_dataset(store, dataset, dest, cache_dir, workers, verify, show_progress)
+
+
+def fetch_validation_image(store: ObjectStore, dataset_id: str, folder: str | Path) -> Path | None:
+    """The dataset's first validation image (by content hash), fetched from the store (verified
+    against its hash) into ``folder`` under its staged name: what a step that only needs one image
+    (the weights check) fetches instead of a pull. ``None`` when val is empty."""
+    table = load_dataset(store, dataset_id).table
+    val = table.filter(pc.equal(table.column("split"), "val")).sort_by("sha256")
+    if not len(val):
+        return None
+    sha, fmt = val.column("sha256")[0].as_py(), val.column("format")[0].as_py()
+    image = Path(folder) / f"{sha}.{SUPPORTED_FORMATS[fmt]}"
+    image.write_bytes(store.get_bytes(content_key(sha)))
+    return image

@@ -77,9 +77,7 @@ def _specs(asset: dg.AssetsDefinition, checks: dict[str, tuple[str, str]],
 def _result(asset: dg.AssetsDefinition, checks: dict[str, tuple[str, str]], name: str,
             findings: list[Finding]) -> dg.AssetCheckResult:
     severity = ERROR if name in label_checks.BLOCKING else WARN
-    result = check_result(findings, severity, checks[name][1])
-    return dg.AssetCheckResult(passed=result.passed, severity=result.severity, description=result.description,
-                               metadata=result.metadata, check_name=name, asset_key=asset.key)
+    return check_result(findings, severity, checks[name][1], check_name=name, asset_key=asset.key)
 
 
 @dg.multi_asset_check(specs=_specs(image_index_asset, IMAGE_CHECKS), name="image_index_checks",

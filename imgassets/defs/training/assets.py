@@ -77,8 +77,7 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig,
     previous_splits = None
     if previous:
         try:
-            table = load_dataset(store, previous).table
-            previous_splits = dict(zip(table.column("sha256").to_pylist(), table.column("split").to_pylist(), strict=True))
+            previous_splits = load_dataset(store, previous).splits_by_hash()
         except ManifestError as exc:  # splits start afresh rather than follow a manifest that fails its id
             context.log.warning(f"previous dataset {previous} not used for stable splits: {exc}")
     try:

@@ -16,16 +16,13 @@ import tempfile
 from pathlib import Path
 
 import dagster as dg
-import pyarrow.compute as pc
 
 from imgassets import settings
-from imgassets.core.images.inspect import SUPPORTED_FORMATS
 from imgassets.core.labels.checks import Finding
-from imgassets.core.store.base import ObjectStore
-from imgassets.core.store.keys import content_key
 from imgassets.core.training.models import list_models
 from imgassets.core.training.train import map_regression, predict_smoke
 from imgassets.core.versioning.dataset import DatasetVersion, load_dataset, split_leaks
+from imgassets.core.versioning.pull import fetch_validation_image
 from imgassets.defs.metadata import check_result
 from imgassets.defs.resources import ObjectStoreResource
 from imgassets.defs.training.assets import training_dataset, yolo_model
@@ -34,19 +31,6 @@ from imgassets.errors import Reason
 WARN = dg.AssetCheckSeverity.WARN
 ERROR = dg.AssetCheckSeverity.ERROR
 
-
-
-def validation_image(store: ObjectStore, dataset_id: str, folder: Path) -> Path | None:
-    """The dataset's first validation image (by content hash), fetched from the store (verified
-    against its hash) into ``folder`` under its staged name; ``None`` when val is empty."""
-    table = load_dataset(store, dataset_id).table
-    val = table.filter(pc.equal(table.column("split"), "val")).sort_by("sha256")
-    if not len(val):
-        return None
-    sha, fmt = val.column("sha256")[0].as_py(), val.column("format")[0].as_py()
-    image = folder / f"{sha}.{SUPPORTED_FORMATS[fmt]}"
-    image.write_bytes(store.get_bytes(content_key(sha)))
-    return image
 
 
 @dg.asset_check(asset=yolo_model, blocking=True)
@@ -60,7 +44,7 @@ def weights_predict(object_store: ObjectStoreResource, yolo_model: dict) -> dg.A
         try:
             store = object_store.get_store()
             store.get_file(yolo_model["model_key"], weights)
-            image = validation_image(store, yolo_model["dataset_id"], Path(tmp))
+            image = fetch_validation_image(store, yolo_model["dataset_id"], Path(tmp))
             boxes = predict_smoke(weights, image, yolo_model["imgsz"]) if image else None
         except Exception as exc:  # any failure to fetch, load or predict is the finding
             findings.append(Finding(yolo_model["model_key"], 0, f"cannot load or predict: {type(exc).__name__}: {exc}",
