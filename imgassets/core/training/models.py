@@ -15,6 +15,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.hashing import sha256_file
 from imgassets.core.store.keys import (
@@ -24,7 +27,7 @@ from imgassets.core.store.keys import (
     model_file_key,
 )
 from imgassets.core.versioning.lineage_index import manifests_holding
-from imgassets.core.versioning.manifest import read_parquet_bytes
+from imgassets.core.versioning.manifest import manifest_columns
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -60,20 +63,28 @@ class Lineage:
 
 def resolve_image(store: ObjectStore, path_or_hash: str) -> list[str]:
     """Content hashes meant by ``path_or_hash``: a SHA-256; a file on disk (hashed); or a path as
-    recorded in snapshots (``images/a.jpg`` or ``<scientist>/images/a.jpg``)."""
+    recorded in snapshots. ``<scientist>/images/a.jpg`` is looked up in that scientist's snapshot
+    manifests only (one listing of ``snapshots/<scientist>/``); a path that names no scientist
+    with snapshots (``images/a.jpg``) in every manifest. Only the ``path`` and ``sha256`` columns
+    are read. Sorted, without repeats; empty when nothing matches."""
     if SHA256.match(path_or_hash):
         return [path_or_hash]
     if Path(path_or_hash).is_file():
         return [sha256_file(path_or_hash)]
     wanted = path_or_hash.strip("/")
-    found = []
-    for key in store.list_keys(SNAPSHOTS_PREFIX):
-        if key.endswith(".parquet"):
-            scientist = key.split("/")[1]
-            frame, _ = read_parquet_bytes(store.get_bytes(key))
-            hits = frame[(frame["path"] == wanted) | (scientist + "/" + frame["path"] == wanted)]
-            found += list(hits["sha256"])
-    return sorted(set(found))
+    scientist, _, inside = wanted.partition("/")
+    keys = [k for k in store.list_keys(f"{SNAPSHOTS_PREFIX}{scientist}/") if k.endswith(".parquet")] if inside else []
+    if keys:
+        targets = {inside}
+    else:
+        keys = [k for k in store.list_keys(SNAPSHOTS_PREFIX) if k.endswith(".parquet")]
+        targets = {wanted}
+    found: set[str] = set()
+    for key in keys:
+        rows = manifest_columns(store.get_bytes(key), ["path", "sha256"])
+        matches = pc.is_in(rows.column("path"), value_set=pa.array(sorted(targets), pa.string()))
+        found.update(rows.column("sha256").filter(matches).to_pylist())
+    return sorted(found)
 
 
 def lineage(store: ObjectStore, sha256: str) -> Lineage:

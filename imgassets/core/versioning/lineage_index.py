@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
 from imgassets.core.store.keys import DATASETS_PREFIX, SNAPSHOTS_PREFIX, lineage_shard_key
-from imgassets.core.versioning.manifest import METADATA_KEY
+from imgassets.core.versioning.manifest import METADATA_KEY, manifest_columns
 
 INDEX_SCHEMA = pa.schema([("sha256", pa.string()), ("manifest_key", pa.string()), ("kind", pa.string()),
                           ("id", pa.string()), ("scientist", pa.string()), ("path", pa.string()), ("split", pa.string())])
@@ -46,7 +46,7 @@ def manifest_rows(store: ObjectStore, key: str) -> pa.Table:
     split columns are read)."""
     dataset = key.startswith(DATASETS_PREFIX)
     columns = ["sha256", "path", "scientist", "split"] if dataset else ["sha256", "path"]
-    stored = pq.read_table(io.BytesIO(store.get_bytes(key)), columns=columns)
+    stored = manifest_columns(store.get_bytes(key), columns)
     meta = json.loads((stored.schema.metadata or {}).get(METADATA_KEY, b"{}"))
     rows = len(stored)
 

@@ -116,6 +116,12 @@ def read_parquet_bytes(data: bytes) -> tuple[pd.DataFrame, dict]:
     return table.to_pandas(), json.loads(raw)
 
 
+def manifest_columns(data: bytes, columns: list[str]) -> pa.Table:
+    """Only ``columns`` of a manifest (Parquet reads the others not at all). Raises
+    ``pyarrow.ArrowInvalid`` naming a column the manifest lacks."""
+    return pq.read_table(io.BytesIO(data), columns=columns)
+
+
 def manifest_hashes(data: bytes) -> list[str]:
     """The ``sha256`` column of a manifest (its objects' content hashes), read without the rest."""
-    return pq.read_table(io.BytesIO(data), columns=["sha256"]).column("sha256").to_pylist()
+    return manifest_columns(data, ["sha256"]).column("sha256").to_pylist()
