@@ -1,7 +1,8 @@
 """The real graph at the users' sizes: every stage's cost against its floor, and its growth.
 
     python -m benchmarks.graph_scale [--sizes 25000 100000 500000] [--scientists 20] [--size 320x240]
-        [--drives DIR] [--dir DIR] [--change-images 40] [--training-start MAX_IMAGES] [--write FILE]
+        [--drives DIR] [--dir DIR] [--reference 4000] [--change-images 40] [--training-start MAX_IMAGES]
+        [--write FILE]
 
 For each size, a generated drive (:mod:`benchmarks.generated_tree`, kept under ``--drives`` and
 reused when it is there) goes through the graph as ``imgassets run`` runs it: a persistent Dagster
@@ -11,7 +12,8 @@ with only ``training_dataset`` and its checks selected (training itself is measu
 
 * ``ingest_vs_floor``: the scientists' runs (wall) against the sum of the ingest floors on all
   cores: ``find`` stat walk, ``sha256sum`` of every file (``xargs -P``), one strict libjpeg-turbo
-  decode of every image (simplejpeg, on one core, divided by the cores);
+  decode of every image (simplejpeg, on one core, divided by the cores); and against them plus
+  ``cp -r`` of every scientist's images (``ingest_vs_floor_with_copy``: the copy into the store);
 * ``dataset_vs_ingest``: ``training_dataset`` and its checks against the sum of the scientists'
   ingest steps;
 * ``growth``: each stage's seconds per image, divided by the previous size's, per doubling;
@@ -20,8 +22,11 @@ with only ``training_dataset`` and its checks selected (training itself is measu
   training start each run in a fresh interpreter, as the daemon's runs do;
 * the change path: ``--change-images`` new and modified images in two folders, then one real
   sensor tick and the runs it launches (the changed folders' ``scientist_job``), against the
-  cold ingest, and against the same change on a 4,000-image drive measured in the same run; and
-  a change of ``--change-fraction`` of the images (in the same two folders) against the cold ingest;
+  cold ingest, and against the same change on a ``--reference``-image drive (4 folders) measured
+  in the same run; a change of ``--change-fraction`` of the images (in the same two folders)
+  against the cold ingest; then one more run of a changed folder with nothing changed
+  (``rerun_s``: the cost of any run of that folder, Dagster's steps and events and the reads of
+  its kept tables), and the change beyond its tick and such runs against the cold ingest;
 * ``--training-start MAX_IMAGES`` (sizes up to it): from the staged dataset to Ultralytics' first training batch, with the
   label caches the pull wrote, against plain Ultralytics on the same folder with them removed
   (its scan), and against Ultralytics started again on the caches its scan wrote (its floor).
@@ -42,7 +47,7 @@ import numpy as np
 
 from benchmarks.generated_tree import TreeSpec, encode_image, generate_tree, write_file
 from benchmarks.sensor_scale import find_floor, tick
-from benchmarks.versus_tools import floor_decode_one_core, floor_sha256, machine
+from benchmarks.versus_tools import floor_decode_one_core, floor_sha256, machine, shell
 
 REFERENCE_IMAGES = 4000
 DATASET_STEPS = ("training_dataset", "training_dataset_no_split_leakage", "training_dataset_duplicate_labels_agree",
@@ -77,8 +82,9 @@ def change_in_folders(root: Path, folders: list[str], count: int, seed: int, wid
     return changed
 
 
-def floors(root: Path) -> dict[str, float]:
-    """The ingest floors of the drive at ``root`` on every core (module docstring), in seconds."""
+def floors(root: Path, scratch: Path) -> dict[str, float]:
+    """The ingest floors of the drive at ``root`` on every core (module docstring), in seconds; and
+    ``cp -r`` of its images into ``scratch`` (removed after), the copy any store must make."""
     cores = os.cpu_count() or 1
     images = sorted(root.glob("*/images/*/*.jpg"))
     figures = {"find_s": min(find_floor(root) for _ in range(2)),
@@ -86,6 +92,11 @@ def floors(root: Path) -> dict[str, float]:
                "decode_1core_s": floor_decode_one_core(images)}
     figures["decode_floor_s"] = figures["decode_1core_s"] / cores
     figures["ingest_floor_s"] = figures["find_s"] + figures["sha256sum_s"] + figures["decode_floor_s"]
+    scratch.mkdir(parents=True)
+    figures["copy_s"] = sum(shell(["cp", "-r", str(folder / "images"), str(scratch / folder.name)])
+                            for folder in sorted(root.iterdir()) if (folder / "images").is_dir())
+    shutil.rmtree(scratch)
+    figures["ingest_floor_with_copy_s"] = figures["ingest_floor_s"] + figures["copy_s"]
     return figures
 
 
@@ -181,7 +192,10 @@ def change_run(root: Path, home: Path, count: int, seed: int, spec: TreeSpec) ->
             outcome, _ = run_scientist(defs, instance, name)
             if not outcome.success:
                 raise RuntimeError(f"scientist {name} after the change: {outcome.error or outcome.blocked_by}")
-        return {"change_s": time.perf_counter() - started, "tick_s": tick_s, "runs": launched}
+        change_s = time.perf_counter() - started
+        started = time.perf_counter()
+        run_scientist(defs, instance, launched[0])  # nothing changed since: what any run of this folder costs
+        return {"change_s": change_s, "tick_s": tick_s, "runs": launched, "rerun_s": time.perf_counter() - started}
 
 
 def training_start(home: Path, dataset_id: str, work: Path) -> dict:
@@ -230,18 +244,18 @@ def training_start(home: Path, dataset_id: str, work: Path) -> dict:
 
 
 def run(sizes: list[int], spec: TreeSpec, drives: Path, work: Path, change_images: int, change_fraction: float,
-        training_up_to: int) -> dict:
-    """Measure every size (module docstring); return the figures."""
+        training_up_to: int, reference_images: int = REFERENCE_IMAGES) -> dict:
+    """Measure every size (module docstring), and ``reference_images`` in 4 folders; return the figures."""
     result: dict = {"machine": machine(), "image_size": f"{spec.width}x{spec.height}",
-                    "scientists": spec.scientists, "sizes": {}}
-    reference = drive_for(drives, REFERENCE_IMAGES, TreeSpec(images=REFERENCE_IMAGES, scientists=4, width=spec.width,
+                    "scientists": spec.scientists, "reference_images": reference_images, "sizes": {}}
+    reference = drive_for(drives, reference_images, TreeSpec(images=reference_images, scientists=4, width=spec.width,
                                                              height=spec.height, seed=spec.seed))
-    for images in [REFERENCE_IMAGES, *sizes]:
-        source = reference if images == REFERENCE_IMAGES else drive_for(drives, images, spec)
+    for images in [reference_images, *sizes]:
+        source = reference if images == reference_images else drive_for(drives, images, spec)
         root = work / f"drive_{images}"  # a hardlinked copy: the change writes new files, never the source
         shutil.rmtree(root, ignore_errors=True)
         shutil.copytree(source, root, copy_function=os.link)
-        figures = floors(root)
+        figures = floors(root, work / "copy-floor")
         home = work / f"home_{images}"
         figures.update(in_child(graph_run, root, home))
         figures.update({f"change_{k}": v for k, v in in_child(change_run, root, home, change_images, images,
@@ -249,16 +263,19 @@ def run(sizes: list[int], spec: TreeSpec, drives: Path, work: Path, change_image
         share = max(2, int(images * change_fraction))
         figures.update({f"share_{k}": v for k, v in in_child(change_run, root, home, share, images + 1, spec).items()})
         figures["share_images"] = share
-        if images != REFERENCE_IMAGES and images <= training_up_to:
+        if images != reference_images and images <= training_up_to:
             figures["training_start"] = in_child(training_start, home, figures["dataset_id"], work / f"train_{images}")
         figures["ingest_vs_floor"] = figures["ingest_wall_s"] / figures["ingest_floor_s"]
+        figures["ingest_vs_floor_with_copy"] = figures["ingest_wall_s"] / figures["ingest_floor_with_copy_s"]
         figures["dataset_vs_ingest"] = figures["dataset_steps_s"] / figures["ingest_steps_s"]
         figures["change_vs_cold"] = figures["change_change_s"] / figures["ingest_wall_s"]
         figures["share_vs_cold"] = figures["share_change_s"] / figures["ingest_wall_s"]
+        beyond = figures["share_change_s"] - figures["share_tick_s"] - len(figures["share_runs"]) * figures["share_rerun_s"]
+        figures["share_beyond_runs_vs_cold"] = beyond / figures["ingest_wall_s"]
         result["sizes"][images] = figures
         print(json.dumps({images: {k: v for k, v in figures.items() if k != "steps"}}, default=str), flush=True)
         shutil.rmtree(work / f"home_{images}" / "cache", ignore_errors=True)
-    ref = result["sizes"][REFERENCE_IMAGES]
+    ref = result["sizes"][reference_images]
     ordered = sorted(sizes)
     for images in ordered:
         f = result["sizes"][images]
@@ -275,18 +292,21 @@ def run(sizes: list[int], spec: TreeSpec, drives: Path, work: Path, change_image
 def markdown(result: dict) -> str:
     """The figures as the table in ``docs/benchmarks.md``."""
     lines = [f"Machine: {result['machine']}; {result['image_size']} JPEGs over {result['scientists']} scientists.", "",
-             "| images | floors s | ingest s | ingest / floors | dataset s | dataset / ingest steps | growth (ingest, dataset) "
-             "| change s | change / cold | change / 4k | 1% change / cold | peak RSS GiB (self, child) | training start / plain "
-             "| training start / Ultralytics' own cache |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| images | floors s | ingest s | ingest / floors | ingest / floors with copy | dataset s "
+             "| dataset / ingest steps | growth (ingest, dataset) | change s | change / cold "
+             f"| change / same at {result['reference_images']:,} | 1% change / cold | no-change run s "
+             "| 1% change beyond tick and no-change runs / cold | peak RSS GiB (self, child) "
+             "| training start / plain | training start / Ultralytics' own cache |",
+             "|" + "---|" * 17]
     for images, f in sorted(result["sizes"].items()):
         growth = f.get("growth_per_doubling", {})
         start = f.get("training_start", {})
         lines.append(
             f"| {images:,} | {f['ingest_floor_s']:.1f} | {f['ingest_wall_s']:.1f} | {f['ingest_vs_floor']:.2f} "
-            f"| {f['dataset_steps_s']:.1f} | {f['dataset_vs_ingest']:.3f} "
+            f"| {f['ingest_vs_floor_with_copy']:.2f} | {f['dataset_steps_s']:.1f} | {f['dataset_vs_ingest']:.3f} "
             f"| {growth.get('ingest', '')} {growth.get('dataset', '')} | {f['change_change_s']:.2f} "
-            f"| {f['change_vs_cold']:.4f} | {f.get('change_vs_4k', 0):.2f} | {f['share_vs_cold']:.4f} "
+            f"| {f['change_vs_cold']:.4f} | {f.get('change_vs_4k', 1):.2f} | {f['share_vs_cold']:.4f} "
+            f"| {f['share_rerun_s']:.2f} | {f['share_beyond_runs_vs_cold']:.4f} "
             f"| {f['peak_rss_gib']['self']:.2f}, {f['peak_rss_gib']['children']:.2f} "
             f"| {start.get('ratio', float('nan')):.3f} | {start.get('vs_own_cache', float('nan')):.2f} |")
     return "\n".join(lines) + "\n"
@@ -300,6 +320,8 @@ def main() -> None:
     parser.add_argument("--drives", type=Path, default=Path("/tmp/imgassets-drives"),
                         help="where generated drives are kept and reused")
     parser.add_argument("--dir", type=Path, default=Path("/tmp/imgassets-graph-scale"), help="work folder (emptied)")
+    parser.add_argument("--reference", type=int, default=REFERENCE_IMAGES,
+                        help="images of the reference drive (4 folders) the fixed-size change is compared with")
     parser.add_argument("--change-images", type=int, default=40, help="the fixed-size change (default 40 images)")
     parser.add_argument("--change-fraction", type=float, default=0.01, help="the proportional change (default 0.01)")
     parser.add_argument("--training-start", type=int, default=0, metavar="MAX_IMAGES",
@@ -310,7 +332,8 @@ def main() -> None:
     spec = TreeSpec(scientists=args.scientists, width=width, height=height)
     shutil.rmtree(args.dir, ignore_errors=True)
     args.dir.mkdir(parents=True)
-    result = run(args.sizes, spec, args.drives, args.dir, args.change_images, args.change_fraction, args.training_start)
+    result = run(args.sizes, spec, args.drives, args.dir, args.change_images, args.change_fraction, args.training_start,
+                 args.reference)
     table = markdown(result)
     print(table)
     if args.write:
