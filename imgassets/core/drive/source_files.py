@@ -95,10 +95,18 @@ def open_source(folder: str | Path, rel_path: str, root: str | Path | None = Non
 def read_source(folder: str | Path, rel_path: str, root: str | Path | None = None,
                 max_bytes: int | None = None) -> bytes:
     """The bytes of ``folder/rel_path`` through :func:`open_source`. At most ``max_bytes + 1``
-    bytes are read, so a file that grows after its ``fstat`` is refused as :data:`TOO_LARGE` too."""
+    bytes are read, so a file that grows after its ``fstat`` is refused as :data:`TOO_LARGE` too.
+    The read asks for the size ``fstat`` gave plus one byte, and for the rest only when that byte
+    came (the file grew): a request of ``max_bytes + 1`` would allocate that much for every file."""
     with open_source(folder, rel_path, root, max_bytes) as handle:
         try:
-            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+            if max_bytes is None:
+                data = handle.read()
+            else:
+                expected = os.fstat(handle.fileno()).st_size
+                data = handle.read(expected + 1)
+                if len(data) > expected:
+                    data += handle.read(max_bytes + 1 - len(data))
         except OSError as exc:
             raise SourceFileError(UNREADABLE, f"cannot read file: {exc.strerror or exc}") from None
     if max_bytes is not None and len(data) > max_bytes:

@@ -93,6 +93,26 @@ def test_read_source_refuses_what_it_must(tmp_path):
     assert read_source(tmp_path / "ana", "big.txt", max_bytes=101) == b"x" * 101
 
 
+def test_a_file_that_grows_after_its_fstat_is_read_whole_or_refused(tmp_path, monkeypatch):
+    import os
+
+    from imgassets.core.drive import source_files
+
+    (tmp_path / "ana").mkdir()
+    (tmp_path / "ana" / "growing.jpg").write_bytes(b"y" * 101)
+    real_fstat = os.fstat
+
+    def fstat_before_growth(descriptor):  # the size the file had when it was opened
+        info = real_fstat(descriptor)
+        return os.stat_result((info.st_mode, *info[1:6], 50, *info[7:]))
+
+    monkeypatch.setattr(source_files.os, "fstat", fstat_before_growth)
+    assert read_source(tmp_path / "ana", "growing.jpg", max_bytes=200) == b"y" * 101  # not cut at 51 bytes
+    with pytest.raises(SourceFileError) as grown:
+        read_source(tmp_path / "ana", "growing.jpg", max_bytes=100)
+    assert grown.value.code == TOO_LARGE
+
+
 def test_oversized_labels_and_yaml_bombs_are_findings(drive):
     folder = drive / "ana"
     (folder / "labels").mkdir()
