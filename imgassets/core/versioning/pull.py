@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow.compute as pc
 from rich.progress import Progress
 
@@ -231,10 +232,10 @@ def place_new(cached: str, target: str, fmt: str, sentinel: int | None) -> bool:
             return True
         except OSError:  # exists already (a pull into a used folder), or another filesystem
             pass
-    return place(Path(cached), Path(target), fmt)
+    return place(cached, target, fmt)
 
 
-def place(cached: Path, target: Path, fmt: str) -> bool:
+def place(cached: str | Path, target: str | Path, fmt: str) -> bool:
     """Put ``cached`` at ``target``: a hardlink when possible (returns True), else a copy."""
     try:
         if os.path.samefile(cached, target):
@@ -255,7 +256,7 @@ def place(cached: Path, target: Path, fmt: str) -> bool:
     return linked
 
 
-def _linked_beside(cached: Path, tmp: str) -> str:
+def _linked_beside(cached: str | Path, tmp: str) -> str:
     """A hardlink to ``cached`` under a name beside ``tmp`` (``tmp`` + ``.link``); raises ``OSError``
     when the link cannot be made (another filesystem)."""
     link = tmp + ".link"
@@ -294,18 +295,18 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
     for split in SPLITS:
         (dest / "images" / split).mkdir(parents=True, exist_ok=True)
         (dest / "labels" / split).mkdir(parents=True, exist_ok=True)
-    for record in dataset.records:  # plain strings and one link per file: this loop is the warm pull
+    label_texts = [yolo_label_text(record["boxes"]) for record in dataset.records]
+    for record, text in zip(dataset.records, label_texts, strict=True):  # one link per file: this loop is the warm pull
         sha, fmt, split = record["sha256"], record["format"], record["split"]
         cached = cache.image_path(sha)
         if place_new(cached, f"{dest}/images/{split}/{sha}.{SUPPORTED_FORMATS[fmt]}", fmt, sentinels[sha]):
             linked += 1
         else:
             copied += 1
-        label = cache.label_file(yolo_label_text(record["boxes"]))
-        place_new(label, f"{dest}/labels/{split}/{sha}.txt", "TXT", VERIFIED_MTIME_NS)
+        place_new(cache.label_file(text), f"{dest}/labels/{split}/{sha}.txt", "TXT", VERIFIED_MTIME_NS)
     data_yaml = dest / "data.yaml"
     data_yaml.write_text(data_yaml_text(dataset.class_names, str(dest)))
-    write_ultralytics_caches(dest, dataset)
+    write_ultralytics_caches(dest, dataset, label_texts)
     (dest / PULL_MARKER).write_text(json.dumps({"dataset_id": dataset.dataset_id}) + "\n")
     return PullResult(dataset.dataset_id, data_yaml, len(dataset.records), downloaded, downloaded_bytes, hits, linked, copied)
 
@@ -333,51 +334,77 @@ def ultralytics_hash(paths: list[str]) -> str:
     return digest.hexdigest()
 
 
-def write_ultralytics_caches(dest: Path, dataset: DatasetVersion) -> list[Path]:
+def write_ultralytics_caches(dest: Path, dataset: DatasetVersion, label_texts: list[str] | None = None) -> list[Path]:
     """Write ``DEST/labels/<split>.cache``, the label cache Ultralytics' ``YOLODataset`` reads
     before training (``cache_labels`` / ``_load_or_scan_cache`` in ``ultralytics/data/dataset.py``),
     from the manifest: every image's displayed size and validated boxes are known, so training does
     not scan what the pipeline just verified. The cache holds what Ultralytics' own scan would
-    (``verify_image_label``): the boxes as read back from the label text written beside the images,
-    duplicates removed as it removes them; its hash covers the files placed, so any change to them
-    (or a training with other scan settings: single class, keypoints) makes Ultralytics rescan.
-    A split whose labels Ultralytics would refuse gets no cache (its scan reports them). Returns
-    the caches written."""
-    import numpy as np
-
+    (``verify_image_label``): the boxes as read back from the label text written beside the images
+    (:func:`label_rows`), duplicates removed as it removes them; its hash covers the files placed,
+    so any change to them (or a training with other scan settings: single class, keypoints) makes
+    Ultralytics rescan. A split whose labels Ultralytics would refuse gets no cache (its scan
+    reports them). ``label_texts``: each record's YOLO text (:func:`yolo_label_text`), aligned with
+    ``dataset.records``, when the caller has them. Returns the caches written."""
+    texts = label_texts if label_texts is not None else [yolo_label_text(r["boxes"]) for r in dataset.records]
     scan_args = str((False, len(dataset.class_names), None, False))  # (keypoints, nc, kpt_shape, single_cls)
     written = []
     for split in SPLITS:
-        records = sorted((f"{dest}/images/{split}/{r['sha256']}.{SUPPORTED_FORMATS[r['format']]}", r)
-                         for r in dataset.records if r["split"] == split)
+        records = sorted((f"{dest}/images/{split}/{r['sha256']}.{SUPPORTED_FORMATS[r['format']]}", r["sha256"], text, r)
+                         for r, text in zip(dataset.records, texts, strict=True) if r["split"] == split)
         if not records:
             continue
-        labels, empty = [], 0
-        for im_file, record in records:
-            rows = [line.split() for line in yolo_label_text(record["boxes"]).strip().splitlines() if line.strip()]
-            boxes = np.array(rows, dtype=np.float32) if rows else np.zeros((0, 5), dtype=np.float32)
-            if len(boxes):
-                if boxes[:, 1:].max() > 1.01 or boxes.min() < 0 or boxes[:, 0].max() >= len(dataset.class_names):
-                    break  # Ultralytics would refuse this label: let its scan say so
-                _, first = np.unique(boxes, axis=0, return_index=True)
-                if len(first) < len(boxes):
-                    boxes = boxes[first]
-            else:
-                empty += 1
-            labels.append({"im_file": im_file, "shape": (int(record["height"]), int(record["width"])),
-                           "cls": boxes[:, 0:1], "bboxes": boxes[:, 1:], "segments": [], "keypoints": None,
-                           "normalized": True, "bbox_format": "xywh"})
-        else:
-            im_files = [im for im, _ in records]
-            label_files = [f"{dest}/labels/{split}/{Path(im).stem}.txt" for im in im_files]
-            cache = {"labels": labels, "hash": ultralytics_hash(label_files + im_files + [scan_args]),
-                     "results": (len(records), 0, empty, 0, len(records)), "msgs": [],
-                     "version": ULTRALYTICS_CACHE_VERSION}
-            path = dest / "labels" / f"{split}.cache"
-            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-                np.save(handle, cache, allow_pickle=True)
-            written.append(path)
+        boxes_per_image = label_rows([text for _, _, text, _ in records], len(dataset.class_names))
+        if boxes_per_image is None:
+            continue  # Ultralytics would refuse a label: let its scan say so
+        labels = [{"im_file": im_file, "shape": (int(record["height"]), int(record["width"])),
+                   "cls": boxes[:, 0:1], "bboxes": boxes[:, 1:], "segments": [], "keypoints": None,
+                   "normalized": True, "bbox_format": "xywh"}
+                  for (im_file, _, _, record), boxes in zip(records, boxes_per_image, strict=True)]
+        empty = sum(1 for boxes in boxes_per_image if not len(boxes))
+        im_files = [im_file for im_file, _, _, _ in records]
+        label_files = [f"{dest}/labels/{split}/{sha}.txt" for _, sha, _, _ in records]
+        cache = {"labels": labels, "hash": ultralytics_hash(label_files + im_files + [scan_args]),
+                 "results": (len(records), 0, empty, 0, len(records)), "msgs": [],
+                 "version": ULTRALYTICS_CACHE_VERSION}
+        path = dest / "labels" / f"{split}.cache"
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, cache, allow_pickle=True)
+        written.append(path)
     return written
+
+
+def label_rows(texts: list[str], class_count: int) -> list[np.ndarray] | None:
+    """Each YOLO label text's rows as Ultralytics' scan reads them (``verify_image_label`` in
+    ``ultralytics/data/utils.py``): float32 ``(n, 5)`` arrays of class, x, y, w, h, parsed from
+    the text, duplicate rows removed with ``np.unique(axis=0)`` (which also sorts them) where an
+    image has any. ``None`` when Ultralytics would refuse, or this function cannot vouch for, any
+    of them: a row without exactly 5 fields, a value not finite, negative or above 1.01, or a
+    class outside ``0..class_count-1``. All texts are parsed at once, and only the images with a
+    duplicate row (found by sorting every row once) go through ``np.unique``."""
+    lines = [[line.split() for line in text.strip().splitlines() if line.strip()] for text in texts]
+    counts = np.fromiter((len(rows) for rows in lines), dtype=np.int64, count=len(lines))
+    fields = [field for rows in lines for row in rows for field in row]
+    if len(fields) != 5 * int(counts.sum()) or any(len(row) != 5 for rows in lines for row in rows):
+        return None
+    rows = np.array(fields, dtype=np.float32).reshape(-1, 5)
+    if len(rows) and (not np.isfinite(rows).all() or rows[:, 1:].max() > 1.01 or rows.min() < 0
+                      or rows[:, 0].max() >= class_count):
+        return None
+    image = np.repeat(np.arange(len(texts)), counts)
+    order = np.lexsort((*rows.T[::-1], image))  # by image, then by the row's values
+    ordered, owner = rows[order], image[order]
+    repeated = (ordered[1:] == ordered[:-1]).all(axis=1) & (owner[1:] == owner[:-1])
+    has_duplicates = np.zeros(len(texts), dtype=bool)
+    has_duplicates[owner[1:][repeated]] = True
+    ends = np.cumsum(counts)
+    result = []
+    for number, (start, end) in enumerate(zip(ends - counts, ends, strict=True)):
+        boxes = rows[start:end].copy()  # its own array: pickled alone, not as a view of every row
+        if has_duplicates[number]:
+            _, first = np.unique(boxes, axis=0, return_index=True)
+            boxes = boxes[first]
+        result.append(boxes)
+    return result
 
 
 def pull_dataset(store: ObjectStore, ref: str, dest: str | Path, cache_dir: str | Path,

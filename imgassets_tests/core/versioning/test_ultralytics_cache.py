@@ -82,3 +82,45 @@ def test_a_cache_that_no_longer_matches_the_files_is_rescanned(pulled, tmp_path)
     labels = {lb["im_file"]: lb for lb in _dataset(copy, "train").labels}
     image = str(copy / "images" / "train" / f"{label.stem}{next((copy / 'images' / 'train').glob(label.stem + '.*')).suffix}")
     assert np.allclose(labels[image]["bboxes"], [[0.5, 0.5, 0.25, 0.25]]) and labels[image]["cls"].tolist() == [[0.0]]
+
+
+def test_label_rows_equal_ultralytics_scan_of_the_same_text(tmp_path):
+    import random
+
+    from PIL import Image
+    from ultralytics.data.utils import verify_image_label
+
+    from imgassets.core.versioning.pull import label_rows
+
+    image, label = tmp_path / "a.jpg", tmp_path / "a.txt"
+    Image.new("RGB", (32, 32), (90, 120, 30)).save(image)
+
+    def scanned(text: str, classes: int = 3):
+        label.write_text(text)
+        result = verify_image_label((str(image), str(label), "", False, classes, 0, 0, False))
+        return None if result[8] else result[1]  # result[8]: Ultralytics counted the label corrupt
+
+    rng = random.Random(21)
+
+    def row() -> str:
+        return f"{rng.randrange(3)} " + " ".join(f"{rng.random():.6f}" for _ in range(4))
+
+    texts = []
+    for _ in range(200):
+        rows = [row() for _ in range(rng.randrange(6))]
+        if rows and rng.random() < 0.3:
+            rows.insert(rng.randrange(len(rows) + 1), rng.choice(rows))  # a duplicate row
+        if rows and rng.random() < 0.1:
+            cls, *xywh = rows[0].split()
+            rows.append(" ".join([cls, xywh[0] + "00001", *xywh[1:]]))  # another text, the same float32 row
+        texts.append("".join(f"{r}\n" for r in rows))
+    texts += ["1 0.5 0.5 0.2 0.2\n" * 3, "", "0 0.5 0.5 0.2 0.2\n2 0.1 0.1 0.1 0.1\n0 0.5 0.5 0.2 0.2\n"]
+    ours = label_rows(texts, 3)
+    assert ours is not None and len(ours) == len(texts)
+    assert sum(len(boxes) < len(text.splitlines()) for boxes, text in zip(ours, texts, strict=True)) > 20  # duplicates seen
+    for text, boxes in zip(texts, ours, strict=True):
+        theirs = scanned(text)
+        assert boxes.dtype == theirs.dtype and boxes.shape == theirs.shape and boxes.tobytes() == theirs.tobytes(), text
+    for refused in ("3 0.5 0.5 0.1 0.1\n", "0 0.5 0.5 1.2 0.1\n", "0 0.5 0.5 0.1\n", "0 nan 0.5 0.1 0.1\n"):
+        assert scanned(refused) is None  # Ultralytics refuses it
+        assert label_rows(["0 0.5 0.5 0.1 0.1\n", refused], 3) is None, refused  # then no cache: it scans
