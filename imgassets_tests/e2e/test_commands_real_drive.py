@@ -219,7 +219,10 @@ def test_ui_starts_serves_and_ends_with_every_process_on_sigterm(tmp_path):
                 time.sleep(1)
         assert served, "the UI never answered"
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        # dagster dev gives its webserver, then its daemon, 60 s each to stop before it kills them
+        # (_SUBPROCESS_WAIT_TIMEOUT in dagster/_cli/dev.py): a daemon still loading the code
+        # location on a loaded machine takes that long
+        proc.wait(timeout=150)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and _group_alive(proc.pid):
             time.sleep(0.5)
