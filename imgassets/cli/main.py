@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -316,6 +317,11 @@ def command_ui(args: argparse.Namespace) -> int:
         argv += ["-m", "imgassets.definitions"]
     print(f"imgassets: DAGSTER_HOME={os.environ['DAGSTER_HOME']}; starting {' '.join(argv[2:])}", file=sys.stderr,
           flush=True)
+    # An ignored signal stays ignored across exec, and dagster dev maps SIGTERM to whatever SIGINT
+    # does: started by a parent that ignores SIGINT (a background job of a non-interactive shell),
+    # it would ignore SIGTERM and never stop. Both back to their defaults before the exec.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
     os.execv(argv[0], argv)
     return 0
 

@@ -207,9 +207,12 @@ def test_ui_starts_serves_and_ends_with_every_process_on_sigterm(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_HOME"))}
     env["IMGASSETS_DRIVE_SENSOR"] = "stopped"
+    # Started as a non-interactive shell starts a background job, SIGINT ignored: dagster dev maps
+    # SIGTERM to SIGINT's handler, so without imgassets resetting it the UI would ignore SIGTERM
     proc = subprocess.Popen([sys.executable, "-m", "imgassets.cli", "ui", "--port", str(port), "--home",
                              str(tmp_path / "home"), "--shared-root", str(drive)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+                            stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         deadline, served = time.monotonic() + 180, False
         while time.monotonic() < deadline and not served and proc.poll() is None:
