@@ -15,7 +15,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from imgassets.core.store.base import ObjectStore
@@ -75,15 +74,14 @@ def resolve_image(store: ObjectStore, path_or_hash: str) -> list[str]:
     scientist, _, inside = wanted.partition("/")
     keys = [k for k in store.list_keys(f"{SNAPSHOTS_PREFIX}{scientist}/") if k.endswith(".parquet")] if inside else []
     if keys:
-        targets = {inside}
+        target = inside
     else:
         keys = [k for k in store.list_keys(SNAPSHOTS_PREFIX) if k.endswith(".parquet")]
-        targets = {wanted}
+        target = wanted
     found: set[str] = set()
     for key in keys:
         rows = manifest_columns(store.get_bytes(key), ["path", "sha256"])
-        matches = pc.is_in(rows.column("path"), value_set=pa.array(sorted(targets), pa.string()))
-        found.update(rows.column("sha256").filter(matches).to_pylist())
+        found.update(rows.column("sha256").filter(pc.equal(rows.column("path"), target)).to_pylist())
     return sorted(found)
 
 

@@ -349,20 +349,21 @@ def write_ultralytics_caches(dest: Path, dataset: DatasetVersion, label_texts: l
     scan_args = str((False, len(dataset.class_names), None, False))  # (keypoints, nc, kpt_shape, single_cls)
     written = []
     for split in SPLITS:
-        records = sorted((f"{dest}/images/{split}/{r['sha256']}.{SUPPORTED_FORMATS[r['format']]}", r["sha256"], text, r)
-                         for r, text in zip(dataset.records, texts, strict=True) if r["split"] == split)
+        records = sorted(((f"{dest}/images/{split}/{r['sha256']}.{SUPPORTED_FORMATS[r['format']]}", text, r)
+                          for r, text in zip(dataset.records, texts, strict=True) if r["split"] == split),
+                         key=lambda item: item[0])  # by image path, as Ultralytics lists them
         if not records:
             continue
-        boxes_per_image = label_rows([text for _, _, text, _ in records], len(dataset.class_names))
+        boxes_per_image = label_rows([text for _, text, _ in records], len(dataset.class_names))
         if boxes_per_image is None:
             continue  # Ultralytics would refuse a label: let its scan say so
         labels = [{"im_file": im_file, "shape": (int(record["height"]), int(record["width"])),
                    "cls": boxes[:, 0:1], "bboxes": boxes[:, 1:], "segments": [], "keypoints": None,
                    "normalized": True, "bbox_format": "xywh"}
-                  for (im_file, _, _, record), boxes in zip(records, boxes_per_image, strict=True)]
+                  for (im_file, _, record), boxes in zip(records, boxes_per_image, strict=True)]
         empty = sum(1 for boxes in boxes_per_image if not len(boxes))
-        im_files = [im_file for im_file, _, _, _ in records]
-        label_files = [f"{dest}/labels/{split}/{sha}.txt" for _, sha, _, _ in records]
+        im_files = [im_file for im_file, _, _ in records]
+        label_files = [f"{dest}/labels/{split}/{record['sha256']}.txt" for _, _, record in records]
         cache = {"labels": labels, "hash": ultralytics_hash(label_files + im_files + [scan_args]),
                  "results": (len(records), 0, empty, 0, len(records)), "msgs": [],
                  "version": ULTRALYTICS_CACHE_VERSION}
@@ -382,10 +383,10 @@ def label_rows(texts: list[str], class_count: int) -> list[np.ndarray] | None:
     class outside ``0..class_count-1``. All texts are parsed at once, and only the images with a
     duplicate row (found by sorting every row once) go through ``np.unique``."""
     lines = [[line.split() for line in text.strip().splitlines() if line.strip()] for text in texts]
+    if any(len(row) != 5 for rows in lines for row in rows):
+        return None
     counts = np.fromiter((len(rows) for rows in lines), dtype=np.int64, count=len(lines))
     fields = [field for rows in lines for row in rows for field in row]
-    if len(fields) != 5 * int(counts.sum()) or any(len(row) != 5 for rows in lines for row in rows):
-        return None
     rows = np.array(fields, dtype=np.float32).reshape(-1, 5)
     if len(rows) and (not np.isfinite(rows).all() or rows[:, 1:].max() > 1.01 or rows.min() < 0
                       or rows[:, 0].max() >= class_count):
