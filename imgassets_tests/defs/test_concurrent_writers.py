@@ -6,22 +6,22 @@ from __future__ import annotations
 import multiprocessing
 import os
 
+import dagster as dg
 import pandas as pd
 import pytest
-from upath import UPath
 
 from imgassets.core.store.atomic import atomic_path
 from imgassets.defs.io_managers import ParquetIOManager
 
 
 def _writer(base: str, worker: int, rounds: int, errors) -> None:
-    manager = ParquetIOManager(base_path=UPath(base))
-    path = UPath(base) / "image_index" / "ana.parquet"
+    manager = ParquetIOManager(base_dir=base)
+    key = dg.AssetKey("image_index")
     frame = pd.DataFrame({"path": [f"w{worker}/{i}.jpg" for i in range(2000)], "size": range(2000)})
     for _ in range(rounds):
         try:
-            manager.dump_to_path(None, frame, path)
-            loaded = manager.load_from_path(None, path)
+            manager.handle_output(dg.build_output_context(asset_key=key, partition_key="ana"), frame)
+            loaded = manager.load_input(dg.build_input_context(asset_key=key, partition_key="ana"))
             if len(loaded) != 2000 or not loaded["path"].str.startswith("w").all():
                 errors.put("torn read")
         except Exception as exc:  # recorded, then asserted on: any error fails the test
@@ -41,6 +41,22 @@ def test_concurrent_writers_of_one_partition_never_tear_it(tmp_path):
         found.append(errors.get())
     assert found == [] and all(w.exitcode == 0 for w in workers)
     assert sorted(os.listdir(tmp_path / "image_index")) == ["ana.parquet"]
+
+
+def test_parquet_tables_are_stored_by_asset_and_partition_and_a_missing_one_is_named(tmp_path):
+    """The layout ``<base>/<asset>/<partition>.parquet`` (``<base>/<asset>.parquet`` unpartitioned)
+    that homes written before keep, the path in the output's metadata, and a missing input named."""
+    manager = ParquetIOManager(base_dir=str(tmp_path))
+    frame = pd.DataFrame({"path": ["a.jpg", "b.jpg"], "size": [1, 2]})
+    output = dg.build_output_context(asset_key=dg.AssetKey("image_index"), partition_key="ana")
+    manager.handle_output(output, frame)
+    manager.handle_output(dg.build_output_context(asset_key=dg.AssetKey("model_evaluation")), frame)
+    assert (tmp_path / "image_index" / "ana.parquet").is_file() and (tmp_path / "model_evaluation.parquet").is_file()
+    assert output.consume_logged_metadata()["path"].value == str(tmp_path / "image_index" / "ana.parquet")
+    loaded = manager.load_input(dg.build_input_context(asset_key=dg.AssetKey("image_index"), partition_key="ana"))
+    pd.testing.assert_frame_equal(loaded, frame)
+    with pytest.raises(FileNotFoundError, match="bob.parquet"):
+        manager.load_input(dg.build_input_context(asset_key=dg.AssetKey("image_index"), partition_key="bob"))
 
 
 def test_a_failed_write_leaves_the_target_and_no_temporary_file(tmp_path):

@@ -35,7 +35,9 @@ def perceptual_hash(image: Image.Image) -> str:
     image index imports both up front, so its pool workers start warm."""
     import imagehash
 
-    return str(imagehash.phash(image))
+    # The hex of the bits in row-major order, first bit most significant: what str() of the
+    # ImageHash gives, without its 64 Python-level str() calls.
+    return np.packbits(imagehash.phash(image).hash).tobytes().hex()
 
 
 def hamming(a: str, b: str) -> int:

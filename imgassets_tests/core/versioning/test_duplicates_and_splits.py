@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from imgassets.core.images.duplicates import duplicate_report, groups, hamming, near_duplicate_pairs
+from imgassets.core.images.duplicates import duplicate_report, groups, hamming, near_duplicate_pairs, perceptual_hash
 from imgassets.core.images.index import valid_images
 from imgassets.core.images.inspect import inspect_image
 from imgassets.core.store.hashing import sha256_bytes
@@ -27,6 +27,20 @@ def _row(data: bytes, path: str, boxes=None) -> dict:
             "width": info.width, "height": info.height, "phash": info.phash,
             "boxes": boxes if boxes is not None else [{"class_name": "cat", "class_id": 0, "x_center": 0.5,
                                                        "y_center": 0.5, "width": 0.2, "height": 0.2}]}
+
+
+def test_perceptual_hash_is_the_hex_imagehash_prints_for_its_phash():
+    """Stored hashes stay comparable with those written before: the hex is ``str(imagehash.phash)``,
+    on images whose hashes cover many bit patterns (leading zero digits included)."""
+    import imagehash
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    images = [Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8)) for h, w in rng.integers(8, 90, (300, 2))]
+    images += [Image.new("L", (40, 30), 0), Image.new("L", (40, 30), 255), noise_image((12, 12), 3).convert("RGB")]
+    hashes = [perceptual_hash(image) for image in images]
+    assert hashes == [str(imagehash.phash(image)) for image in images]
+    assert all(len(h) == 16 for h in hashes) and any(h.startswith("0") for h in hashes)
 
 
 def test_recompressed_copy_is_a_near_duplicate_and_a_different_image_is_not():
