@@ -308,7 +308,7 @@ def markdown(result: dict) -> str:
             f"| {f['change_vs_cold']:.4f} | {f.get('change_vs_4k', 1):.2f} | {f['share_vs_cold']:.4f} "
             f"| {f['share_rerun_s']:.2f} | {f['share_beyond_runs_vs_cold']:.4f} "
             f"| {f['peak_rss_gib']['self']:.2f}, {f['peak_rss_gib']['children']:.2f} "
-            f"| {start.get('ratio', float('nan')):.3f} | {start.get('vs_own_cache', float('nan')):.2f} |")
+            f"| {format(start['ratio'], '.3f') if start else ''} | {format(start['vs_own_cache'], '.2f') if start else ''} |")
     return "\n".join(lines) + "\n"
 
 
