@@ -18,11 +18,10 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     added to the output's metadata as ``path``.
 
     One partition per output and per input: every partitioned asset here is read by steps of its
-    own partition. A plain ``IOManager`` rather than Dagster's ``UPathIOManager``, which logs two
-    events for every input it loads and one for every output (15 of a scientist run's 84 events,
-    each written to the instance's event log) to support loading many partitions at once, which
-    nothing here does. Raises ``FileNotFoundError`` naming the file when an input was never
-    written."""
+    own partition. A plain ``IOManager`` rather than Dagster's ``UPathIOManager``, which logs
+    events to the run's event log for every input it loads and every output it writes, to support
+    loading many partitions at once, which nothing here does. Raises ``FileNotFoundError`` naming
+    the file when an input was never written."""
 
     base_dir: str
 
