@@ -266,12 +266,14 @@ def command_lineage(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from imgassets.cli.summary import format_metrics
+    from imgassets.core.drive.paths import stored_path
     from imgassets.core.training.models import lineage, resolve_image
 
     store, _ = open_store(args.home)
     hashes = resolve_image(store, args.image)
     if not hashes:
-        print(f"imgassets: {args.image} is in no snapshot (not a known path or content hash)", file=sys.stderr)
+        print(f"imgassets: {stored_path(args.image)} is in no snapshot (not a known path or content hash)",
+              file=sys.stderr)
         return 1
     found = [lineage(store, sha) for sha in hashes]
     if args.json:

@@ -25,6 +25,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from imgassets.core.drive.paths import source_path
 from imgassets.errors import ImgassetsError
 
 LINK_OUTSIDE_ROOT = "link_outside_root"
@@ -58,12 +59,13 @@ def _inside(path: str, root: str) -> bool:
 def open_source(folder: str | Path, rel_path: str, root: str | Path | None = None,
                 max_bytes: int | None = None) -> BinaryIO:
     """Open ``folder/rel_path`` for reading in binary mode, as the module docstring says.
+    ``rel_path`` is in stored form (:mod:`imgassets.core.drive.paths`; a native name works too).
 
     ``root``: the shared drive root (default ``folder``'s parent); ``max_bytes``: refuse larger
     files. Raises :class:`SourceFileError` for a refused file, with code :data:`UNREADABLE` and
     the system's reason when the file cannot be opened (missing, permissions).
     """
-    path = f"{os.fspath(folder)}/{rel_path}"
+    path = source_path(folder, rel_path)
     try:
         link = stat.S_ISLNK(os.lstat(path).st_mode)
         if link:

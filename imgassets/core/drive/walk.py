@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from imgassets.core.drive.paths import stored_path
 from imgassets.core.worker_pool import process_pool
 
 FINGERPRINT_LENGTH = 16
@@ -83,7 +84,7 @@ def scientist_folders(root: str | Path) -> tuple[list[str], list[tuple[str, str]
             try:
                 size = len(entry.name.encode("utf-8"))
             except UnicodeEncodeError:
-                skipped.append((printable_name(entry.name), "folder name is not valid UTF-8: rename the folder"))
+                skipped.append((stored_path(entry.name), "folder name is not valid UTF-8: rename the folder"))
                 continue
             if entry.is_symlink():
                 skipped.append((entry.name, "a symbolic link, not a folder: not followed"))
@@ -95,19 +96,14 @@ def scientist_folders(root: str | Path) -> tuple[list[str], list[tuple[str, str]
     return sorted(names), sorted(skipped)
 
 
-def printable_name(name: str) -> str:
-    """``name`` (from the filesystem, undecodable bytes as surrogate escapes) as printable text:
-    each byte that is not UTF-8 as ``\\xNN``."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
 def list_scientists(root: str | Path) -> list[str]:
     """The names of :func:`scientist_folders` (sorted), without the skipped ones."""
     return scientist_folders(root)[0]
 
 
 class FileStat(NamedTuple):
-    """One file found by the walk: POSIX path relative to the folder, size, mtime_ns, inode.
+    """One file found by the walk: POSIX path relative to the folder (in stored form,
+    :func:`imgassets.core.drive.paths.stored_path`), size, mtime_ns, inode.
     (A named tuple: the walk makes one per file on every sensor tick.)"""
 
     path: str
@@ -150,10 +146,11 @@ def walk_files(folder: str | Path) -> Iterator[FileStat]:
     """Every non-ignored file under ``folder`` (stat only). A file that vanishes or cannot be
     stat'ed mid-walk is listed with size -1 so that it is reported, not silently skipped.
 
-    Each folder is scanned through an open descriptor, so a file's stat is ``fstatat(dir, name)``
+    Paths are in stored form (:mod:`imgassets.core.drive.paths`): a name that is not UTF-8 is
+    listed losslessly with ``\\xNN`` escapes, never dropped. Each folder is scanned through an open descriptor, so a file's stat is ``fstatat(dir, name)``
     as ``find`` does it, not a lookup of its whole path again.
     """
-    stack = [(os.fspath(folder), "")]  # (folder to scan, its POSIX path relative to `folder` + "/")
+    stack = [(os.fspath(folder), "")]  # (folder to scan, its native POSIX path relative to `folder` + "/")
     while stack:
         current, prefix = stack.pop()
         try:
@@ -185,12 +182,15 @@ def _stat_entries(entries: list[os.DirEntry], current: str, prefix: str, stack: 
         if entry.is_dir(follow_symlinks=False):
             stack.append((f"{current}/{name}", f"{prefix}{name}/"))
             continue
+        path = prefix + name
+        if not path.isascii() or "\\" in path:  # the cheap test before stored_path's own
+            path = stored_path(path)
         try:
             stat = entry.stat()  # a link: its target's (a dangling link fails: listed as unreadable)
         except OSError:
-            files.append(file_stat((prefix + name, -1, 0, 0)))
+            files.append(file_stat((path, -1, 0, 0)))
             continue
-        files.append(file_stat((prefix + name, stat.st_size, stat.st_mtime_ns, stat.st_ino)))
+        files.append(file_stat((path, stat.st_size, stat.st_mtime_ns, stat.st_ino)))
     return files
 
 

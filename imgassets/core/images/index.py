@@ -27,6 +27,7 @@ import pandas as pd
 import scipy.fftpack  # noqa: F401 -- imagehash.phash imports it on its first call
 
 from imgassets.core.drive import layout
+from imgassets.core.drive.paths import source_path
 from imgassets.core.drive.source_files import SourceFileError, hash_source, read_source
 from imgassets.core.drive.walk import FileStat, ListedFiles, walk_files
 from imgassets.core.frames import has_dtypes, typed_frame
@@ -75,7 +76,7 @@ def index_file(folder: Path, rel_path: str, kind: str) -> dict:
     row: dict = {c: None for c in INDEX_COLUMNS}
     row.update(path=rel_path, kind=kind, status=imaging.OK, reason="", size_bytes=0, mtime_ns=0, inode=0)
     try:
-        stat = (folder / rel_path).stat()
+        stat = os.stat(source_path(folder, rel_path))
         row.update(size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns, inode=stat.st_ino)
     except OSError:
         pass  # a dangling link or a vanished file: open_source below gives the reason

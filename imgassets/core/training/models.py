@@ -15,8 +15,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
+from imgassets.core.drive.paths import is_utf8, stored_path
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.hashing import sha256_file
 from imgassets.core.store.keys import (
@@ -64,8 +66,10 @@ def resolve_image(store: ObjectStore, path_or_hash: str) -> list[str]:
     """Content hashes meant by ``path_or_hash``: a SHA-256; a file on disk (hashed); or a path as
     recorded in snapshots. ``<scientist>/images/a.jpg`` is looked up in that scientist's snapshot
     manifests only (one listing of ``snapshots/<scientist>/``); a path that names no scientist
-    with snapshots (``images/a.jpg``) in every manifest. Only the ``path`` and ``sha256`` columns
-    are read. Sorted, without repeats; empty when nothing matches."""
+    with snapshots (``images/a.jpg``) in every manifest. A path is matched as the filesystem names
+    it (bytes that are not UTF-8 as surrogate escapes, as in ``sys.argv``) and as it is stored and
+    shown (``na\\xefve.jpg``, :mod:`imgassets.core.drive.paths`). Only the ``path`` and ``sha256``
+    columns are read. Sorted, without repeats; empty when nothing matches."""
     if SHA256.match(path_or_hash):
         return [path_or_hash]
     if Path(path_or_hash).is_file():
@@ -73,15 +77,15 @@ def resolve_image(store: ObjectStore, path_or_hash: str) -> list[str]:
     wanted = path_or_hash.strip("/")
     scientist, _, inside = wanted.partition("/")
     keys = [k for k in store.list_keys(f"{SNAPSHOTS_PREFIX}{scientist}/") if k.endswith(".parquet")] if inside else []
-    if keys:
-        target = inside
-    else:
+    if not keys:
         keys = [k for k in store.list_keys(SNAPSHOTS_PREFIX) if k.endswith(".parquet")]
-        target = wanted
+        inside = wanted
+    typed = {inside} if is_utf8(inside) else set()  # as shown: the stored form, maybe with \x escapes
+    targets = pa.array(sorted(typed | {stored_path(inside)}), pa.string())
     found: set[str] = set()
     for key in keys:
         rows = manifest_columns(store.get_bytes(key), ["path", "sha256"])
-        found.update(rows.column("sha256").filter(pc.equal(rows.column("path"), target)).to_pylist())
+        found.update(rows.column("sha256").filter(pc.is_in(rows.column("path"), targets)).to_pylist())
     return sorted(found)
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 
 from imgassets.core.drive import layout
 from imgassets.core.drive.layout import pair_labels
+from imgassets.core.drive.paths import source_path, stored_path
 from imgassets.core.store.base import ObjectStore, ObjectStoreError
 from imgassets.core.store.hashing import sha256_bytes, sha256_file
 from imgassets.core.store.keys import archive_log_key, content_key
@@ -101,7 +102,7 @@ def _verified_in_store(store: ObjectStore, row) -> str | None:
 
 def _tidy(folder: Path, removed: list[str]) -> list[str]:
     tidied: list[str] = []
-    candidates = {(folder / p).parent for p in removed}
+    candidates = {Path(source_path(folder, p)).parent for p in removed}
     for directory in sorted(candidates, key=lambda d: len(d.parts), reverse=True):
         current = directory
         while current != folder and folder in current.parents:
@@ -109,7 +110,7 @@ def _tidy(folder: Path, removed: list[str]) -> list[str]:
                 current.rmdir()  # only succeeds when empty
             except OSError:
                 break
-            tidied.append(current.relative_to(folder).as_posix())
+            tidied.append(stored_path(current.relative_to(folder).as_posix()))
             current = current.parent
     return tidied
 
@@ -122,7 +123,7 @@ def archive_sources(store: ObjectStore, scientist: str, snapshot_id: str, folder
     candidates, pairs = files_to_move(index, records)
     for row in candidates[candidates["kind"] == layout.LABEL].itertuples():
         if not store.exists(content_key(row.sha256)):
-            store.put_file(content_key(row.sha256), folder / row.path, sha256=row.sha256)
+            store.put_file(content_key(row.sha256), source_path(folder, row.path), sha256=row.sha256)
     result.log_key = archive_log_key(scientist, snapshot_id)
     log = [{"path": r.path, "kind": r.kind, "sha256": r.sha256, "size_bytes": int(r.size_bytes)} for r in candidates.itertuples()]
     store.put_bytes(result.log_key, json.dumps({"scientist": scientist, "snapshot_id": snapshot_id, "files": log},
@@ -131,7 +132,7 @@ def archive_sources(store: ObjectStore, scientist: str, snapshot_id: str, folder
     ordered = sorted(candidates.itertuples(), key=lambda r: (r.path in pairs, r.path))
     moved: set[str] = set()
     for row in ordered:
-        source = folder / row.path
+        source = Path(source_path(folder, row.path))
         if row.path in pairs and pairs[row.path] not in moved:
             result.kept.append((row.path, f"kept with its image {pairs[row.path]}"))
             continue

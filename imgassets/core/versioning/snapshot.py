@@ -105,16 +105,16 @@ class SourceChangedError(SnapshotError):
     """An image's file vanished, became unreadable or changed after the image index read it."""
 
 
-def upload_object(store: ObjectStore, source: str | Path, sha256: str) -> int:
-    """Upload ``source`` to its content-addressed key unless the object exists; return the bytes
-    uploaded (0 when it existed). Raises :class:`SourceChangedError` when the file is gone,
-    unreadable or no longer has ``sha256``."""
+def upload_object(store: ObjectStore, folder: str | Path, path: str, sha256: str) -> int:
+    """Upload ``folder/path`` (``path`` relative, in stored form: :mod:`imgassets.core.drive.paths`)
+    to its content-addressed key unless the object exists; return the bytes uploaded (0 when it
+    existed). Raises :class:`SourceChangedError` when the file is gone, unreadable or no longer
+    has ``sha256``."""
     key = content_key(sha256)
     if store.exists(key):
         return 0
     try:
-        with open_source(os.path.dirname(os.fspath(source)), os.path.basename(os.fspath(source)),
-                         root="/") as handle:  # the index already refused links out of the root
+        with open_source(folder, path, root="/") as handle:  # the index already refused links out of the root
             data = handle.read()
     except OSError as exc:
         raise SourceChangedError(f"vanished or unreadable since it was indexed: {getattr(exc, 'reason', exc)}") from None
@@ -124,19 +124,19 @@ def upload_object(store: ObjectStore, source: str | Path, sha256: str) -> int:
     return len(data)
 
 
-def _upload_chunk(store: ObjectStore, chunk: list[tuple[str, str]]) -> list[int | SourceChangedError]:
+def _upload_chunk(store: ObjectStore, folder: str, chunk: list[tuple[str, str]]) -> list[int | SourceChangedError]:
     results: list[int | SourceChangedError] = []
     for sha, path in chunk:
         try:
-            results.append(upload_object(store, path, sha))
+            results.append(upload_object(store, folder, path, sha))
         except SourceChangedError as exc:
             results.append(exc)
     return results
 
 
-def upload_objects(store: ObjectStore, sources: dict[str, str | Path], workers: int | None = None,
+def upload_objects(store: ObjectStore, folder: str | Path, sources: dict[str, str], workers: int | None = None,
                    changed: dict[str, str] | None = None) -> tuple[int, int]:
-    """Upload ``{sha256: source path}`` on ``workers`` threads (default: the store's
+    """Upload ``{sha256: path}`` (paths relative to ``folder``, in stored form) on ``workers`` threads (default: the store's
     ``upload_workers``); return (objects uploaded, bytes). A source that vanished or changed since
     it was indexed is not uploaded: its hash and the reason go in ``changed`` (raised as
     :class:`SourceChangedError` when ``changed`` is None).
@@ -151,7 +151,7 @@ def upload_objects(store: ObjectStore, sources: dict[str, str | Path], workers: 
     size = max(1, min(64, len(items) // (max(1, workers) * 4)))
     uploaded = uploaded_bytes = 0
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="upload")
-    futures = {pool.submit(_upload_chunk, store, items[i:i + size]): i for i in range(0, len(items), size)}
+    futures = {pool.submit(_upload_chunk, store, os.fspath(folder), items[i:i + size]): i for i in range(0, len(items), size)}
     try:
         for future in as_completed(futures):
             for (sha, _), count in zip(items[futures[future]:futures[future] + size], future.result(), strict=True):
@@ -192,12 +192,10 @@ def commit_snapshot(store: ObjectStore, scientist: str, folder: str | Path, reco
     content hashes known to be in the store (:func:`stored_objects` of the scientist's previous
     snapshot), neither checked nor uploaded."""
     table = manifest_table(records, SNAPSHOT_SCHEMA)
-    base = os.fspath(folder)
     hashes = table.column("sha256").to_pylist()
-    sources = {sha: f"{base}/{path}" for sha, path in zip(hashes, table.column("path").to_pylist(), strict=True)
-               if sha not in stored}
+    sources = {sha: path for sha, path in zip(hashes, table.column("path").to_pylist(), strict=True) if sha not in stored}
     changed: dict[str, str] = {}
-    uploaded, uploaded_bytes = upload_objects(store, sources, workers, changed) if sources else (0, 0)
+    uploaded, uploaded_bytes = upload_objects(store, folder, sources, workers, changed) if sources else (0, 0)
     left_out: tuple[tuple[str, str], ...] = ()
     if changed:  # the manifest lists only what is in the store: those images wait for the next run
         keep = pc.invert(pc.is_in(table.column("sha256"), pa.array(list(changed), pa.string())))
