@@ -90,34 +90,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
 def prepare_environment(shared_root: Path | None, home: Path | None, build_demo: bool = True) -> tuple[Path, Path]:
     """Resolve home and shared root, export them (and ``DAGSTER_HOME``) for the Dagster layer, write
-    the instance's ``dagster.yaml`` when missing, and build the demo drive when no root is given."""
+    the instance's ``dagster.yaml`` when missing, and build the demo drive when no root is given.
+
+    Every path is checked before anything is created: a home (or Dagster instance) inside the shared
+    root, a shared root inside the home (other than the demo drive) or a missing shared root raise
+    :class:`UsageError` with nothing written anywhere, so a refused command never leaves a folder in
+    a scientist's drive (the sensor would see it as a change)."""
     home_dir = (home or settings.home()).expanduser().resolve()
-    os.environ[settings.HOME_ENV] = str(home_dir)
     dagster_home = settings.dagster_home(home_dir)
+    if shared_root is None and os.environ.get(settings.SHARED_ROOT_ENV):
+        shared_root = Path(os.environ[settings.SHARED_ROOT_ENV])
+    demo = shared_root is None
+    root = settings.demo_drive(home_dir) if demo else shared_root.expanduser().resolve()
+    if not demo:
+        if not root.is_dir():
+            raise UsageError(f"shared drive root {root} does not exist or is not a directory")
+        for name, path in (("home", home_dir), ("Dagster instance (DAGSTER_HOME)", dagster_home.resolve())):
+            if _inside(path, root):
+                raise UsageError(f"{name} {path} must not be inside the shared drive root {root}: imgassets never "
+                                 "writes into the shared drive, and it would be read as a scientist folder")
+        if _inside(root, home_dir):
+            raise UsageError(f"shared drive root {root} must not be inside the home {home_dir}: the object store's "
+                             "folders would be read as scientists")
     try:
         dagster_home.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=dagster_home):
             pass
     except OSError as exc:
         raise UsageError(f"home {home_dir} is not writable: {exc.strerror or exc}") from None
-    if shared_root is None and os.environ.get(settings.SHARED_ROOT_ENV):
-        shared_root = Path(os.environ[settings.SHARED_ROOT_ENV])
-    if shared_root is None:
+    if demo and build_demo:
         from imgassets.core.drive.demo import build_demo_drive
 
-        shared_root = settings.demo_drive(home_dir)
-        if build_demo:
-            build_demo_drive(shared_root)
-    root = shared_root.expanduser().resolve()
-    if not root.is_dir():
-        raise UsageError(f"shared drive root {root} does not exist or is not a directory")
-    if home_dir == root or root in home_dir.parents:
-        raise UsageError(f"home {home_dir} must not be inside the shared drive root {root}: it would be read as a scientist folder")
-    if home_dir in root.parents and root != settings.demo_drive(home_dir):
-        raise UsageError(f"shared drive root {root} must not be inside the home {home_dir}: the object store's "
-                         "folders would be read as scientists")
+        build_demo_drive(root)
+    os.environ[settings.HOME_ENV] = str(home_dir)
     os.environ[settings.SHARED_ROOT_ENV] = str(root)
     os.environ[settings.DAGSTER_HOME_ENV] = str(dagster_home)
     instance_yaml = dagster_home / "dagster.yaml"
@@ -214,7 +225,7 @@ def open_store(home: Path | None, create_bucket: bool = False):
     """The deployment's object store (``IMGASSETS_DEPLOYMENT``, read by :mod:`imgassets.settings`
     as the Dagster resources read it, without importing Dagster); ``home`` overrides
     ``IMGASSETS_HOME``. Returns (store, home directory). Raises :class:`UsageError` for an unknown
-    deployment or a production one missing its endpoint or keys, and an ``ObjectStoreError`` for a
+    deployment, a production one missing its endpoint or keys, a local home without a store, and an ``ObjectStoreError`` for a
     store that cannot be reached or, unless ``create_bucket``, a bucket that does not exist."""
     home_dir = (home or settings.home()).expanduser().resolve()
     os.environ[settings.HOME_ENV] = str(home_dir)
@@ -223,7 +234,11 @@ def open_store(home: Path | None, create_bucket: bool = False):
         if name == "local":
             from imgassets.core.store.local import LocalObjectStore
 
-            return LocalObjectStore(settings.local_objects(home_dir)), home_dir
+            objects = settings.local_objects(home_dir)
+            if not objects.is_dir():  # say so, rather than create an empty store in a mistyped home
+                raise UsageError(f"home {home_dir} holds no object store ({objects} does not exist): run "
+                                 f"'imgassets run --home {home_dir}' first, or name the right home with --home")
+            return LocalObjectStore(objects), home_dir
         s3 = settings.s3_settings()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
