@@ -11,7 +11,7 @@ wrong without a traceback. Each domain has its subclass, defined beside the code
 | :class:`imgassets.core.drive.listing.ListingError` | a stored listing that cannot be used |
 | :class:`imgassets.core.labels.class_map.ClassMapError` | a class map that cannot be used |
 | :class:`imgassets.core.versioning.snapshot.SnapshotError` | a snapshot refused |
-| :class:`imgassets.core.versioning.dataset.ManifestError`, ``EmptyDatasetError`` | a dataset manifest refused, nothing to train on |
+| :class:`imgassets.core.versioning.manifest.ManifestError`, ``EmptyDatasetError`` | a snapshot or dataset manifest refused, nothing to train on |
 | :class:`imgassets.core.versioning.pull.DestinationError` | a pull destination that holds other files |
 | :class:`imgassets.core.training.train.TrainingConfigError` | training settings that cannot work |
 

@@ -13,7 +13,7 @@ from imgassets.errors import ImgassetsError, Reason
     "imgassets.core.store.base:IntegrityError", "imgassets.core.store.s3:S3ConnectionError",
     "imgassets.core.drive.source_files:SourceFileError", "imgassets.core.drive.listing:ListingError",
     "imgassets.core.labels.class_map:ClassMapError", "imgassets.core.versioning.snapshot:SnapshotError",
-    "imgassets.core.versioning.dataset:ManifestError", "imgassets.core.versioning.dataset:EmptyDatasetError",
+    "imgassets.core.versioning.manifest:ManifestError", "imgassets.core.versioning.dataset:EmptyDatasetError",
     "imgassets.core.versioning.pull:DestinationError", "imgassets.core.training.train:TrainingConfigError",
     "imgassets.cli.main:UsageError",
 ])

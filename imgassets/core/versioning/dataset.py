@@ -38,13 +38,20 @@ import yaml
 
 from imgassets.core.images.duplicates import NEAR_DUPLICATE_DISTANCE, cross_pairs, groups, near_duplicate_pairs
 from imgassets.core.store.base import ObjectStore
-from imgassets.core.store.keys import dataset_data_yaml_key, dataset_manifest_key, dataset_near_duplicates_key
+from imgassets.core.store.keys import (
+    dataset_data_yaml_key,
+    dataset_manifest_key,
+    dataset_near_duplicates_key,
+    snapshot_manifest_key,
+)
 from imgassets.core.versioning.manifest import (
     BOX_TYPE,
     DATASET_SCHEMA,
     ID_SCHEME,
     METADATA_KEY,
     SNAPSHOT_SCHEMA,
+    ManifestError,
+    check_manifest_id,
     manifest_id,
     manifest_table,
     to_parquet_bytes,
@@ -56,12 +63,6 @@ DEFAULT_VAL_FRACTION = 0.2
 
 class EmptyDatasetError(ImgassetsError, ValueError):
     """The snapshots hold fewer than two images, or no box at all: there is nothing to train on."""
-
-
-class ManifestError(ImgassetsError, ValueError):
-    """A stored dataset manifest that must not be used: its content does not give the id that names
-    it, or a field holds a value no imgassets manifest can (a split other than train/val, a content
-    hash that is not 64 hex digits, an unknown format). The message names the manifest and the fault."""
 
 
 DATASET_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
@@ -148,8 +149,21 @@ def load_snapshot(store: ObjectStore, manifest_key: str) -> list[dict]:
 
 
 def load_snapshot_table(store: ObjectStore, manifest_key: str) -> pa.Table:
-    """A snapshot manifest stored at ``manifest_key`` as an Arrow table (:data:`SNAPSHOT_SCHEMA`)."""
-    return _snapshot_table(pq.read_table(io.BytesIO(store.get_bytes(manifest_key))))
+    """A snapshot manifest stored at ``manifest_key`` as an Arrow table (:data:`SNAPSHOT_SCHEMA`),
+    checked against its id first: its footer names the scientist and snapshot id of that key, and
+    its content hashes to that id (:func:`imgassets.core.versioning.manifest.check_manifest_id`).
+    Raises :class:`ManifestError` naming the key otherwise, ``ObjectNotFoundError`` when it is not
+    stored."""
+    stored = pq.read_table(io.BytesIO(store.get_bytes(manifest_key)))
+    meta = json.loads((stored.schema.metadata or {}).get(METADATA_KEY, b"{}"))
+    scientist, snapshot_id = meta.get("scientist"), meta.get("snapshot_id")
+    if not isinstance(scientist, str) or not isinstance(snapshot_id, str) or \
+            snapshot_manifest_key(scientist, snapshot_id) != manifest_key:
+        raise ManifestError(f"{manifest_key}: its footer names scientist {scientist!r} and snapshot "
+                            f"{snapshot_id!r}, not this key: not used")
+    table = _snapshot_table(stored)
+    check_manifest_id(manifest_key, table, {"scientist": scientist}, meta, snapshot_id)
+    return table
 
 
 def _box_key(boxes: list[dict]) -> list[tuple]:
@@ -377,19 +391,16 @@ def verify_manifest(dataset_id: str, table: pa.Table, meta: dict) -> None:
     it is used: its content hashes to ``dataset_id`` (:func:`imgassets.core.versioning.manifest.manifest_id`,
     over the class names and the val fraction recorded in the footer), and every row has a split in
     :data:`SPLITS`, a 64-hex content hash and a supported format, so no value can lead a pull
-    outside its destination. A manifest whose footer records no ``id_scheme`` was written by an
-    earlier version, whose ids were hashed another way: it is checked field by field only (its
-    images are still verified by their content hashes when pulled). Raises :class:`ManifestError`
-    naming the manifest, the first faulty row (from 1) and its value."""
+    outside its destination. A footer without ``id_scheme`` is refused
+    (:func:`~imgassets.core.versioning.manifest.check_manifest_id`). Raises :class:`ManifestError`
+    naming the manifest and the fault (for a field, the first faulty row, from 1, and its value)."""
     from imgassets.core.images.inspect import SUPPORTED_FORMATS
 
     key = dataset_manifest_key(dataset_id)
     if not isinstance(meta.get("class_names"), list) or not isinstance(meta.get("snapshots"), dict):
         raise ManifestError(f"{key}: footer has no class_names list or snapshots map")
     header = {"class_names": meta["class_names"], "val_fraction": meta.get("val_fraction", DEFAULT_VAL_FRACTION)}
-    if manifest_id(table, header) != dataset_id and meta.get("id_scheme") is not None:
-        raise ManifestError(f"{key}: its content does not match its id {dataset_id} (changed after it was "
-                            "written): not used")
+    check_manifest_id(key, table, header, meta, dataset_id)
     rules = (("split", pc.is_in(table.column("split"), pa.array(SPLITS)), f"not one of {', '.join(SPLITS)}"),
              ("sha256", pc.match_substring_regex(table.column("sha256"), r"^[0-9a-f]{64}$"), "not 64 hex digits"),
              ("format", pc.is_in(table.column("format"), pa.array(list(SUPPORTED_FORMATS))), "not a supported format"))

@@ -26,11 +26,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from imgassets.core.store.hashing import canonical_json
+from imgassets.errors import ImgassetsError
 
 ID_LENGTH = 16
 ID_SCHEME = 2
-"""Version of :func:`manifest_id`'s hashed form, hashed with the header: 2 is the binary column
-form; 1 hashed the canonical JSON of the values (ids of scheme 1 stay pullable)."""
+"""Version of :func:`manifest_id`'s hashed form, hashed with the header and recorded in every
+manifest's footer (``id_scheme``): 2 is the binary column form. A manifest recording no scheme, or
+another one, is refused (:func:`check_manifest_id`)."""
 METADATA_KEY = b"imgassets"
 
 BOX_TYPE = pa.struct([
@@ -45,6 +47,29 @@ IMAGE_FIELDS = [
 SNAPSHOT_SCHEMA = pa.schema(IMAGE_FIELDS)
 DATASET_SCHEMA = pa.schema([("scientist", pa.string()), ("snapshot_id", pa.string()), *IMAGE_FIELDS,
                             ("group", pa.string()), ("split", pa.string())])
+
+
+class ManifestError(ImgassetsError, ValueError):
+    """A stored manifest (snapshot or dataset) that must not be used: its footer records no id
+    scheme or another one, its content does not give the id that names it, or a field holds a value
+    no imgassets manifest can (a split other than train/val, a content hash that is not 64 hex
+    digits, an unknown format). The message names the manifest and the fault."""
+
+
+def check_manifest_id(key: str, table: pa.Table, header: dict, meta: dict, expected_id: str) -> None:
+    """Raise :class:`ManifestError` naming ``key`` unless the manifest's footer ``meta`` records
+    ``id_scheme`` :data:`ID_SCHEME` and its ``table`` (with ``header``, as :func:`manifest_id`
+    hashes them) gives ``expected_id``, the id that names it. Every manifest is checked, always:
+    without it a footer stripped of its scheme would let a row move to another split, or a box
+    change, unnoticed (label poisoning through the store)."""
+    scheme = meta.get("id_scheme")
+    if scheme != ID_SCHEME:
+        found = "records no id scheme" if scheme is None else f"records id scheme {scheme!r}"
+        raise ManifestError(f"{key}: its footer {found}, not {ID_SCHEME}: its content cannot be checked against "
+                            f"its id {expected_id}: not used")
+    if manifest_id(table, header) != expected_id:
+        raise ManifestError(f"{key}: its content does not match its id {expected_id} (changed after it was "
+                            "written): not used")
 
 
 def manifest_table(records: list[dict] | pa.Table, schema: pa.Schema) -> pa.Table:

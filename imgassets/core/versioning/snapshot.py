@@ -36,6 +36,7 @@ from imgassets.core.store.hashing import sha256_bytes
 from imgassets.core.store.keys import content_key, snapshot_manifest_key
 from imgassets.core.versioning.manifest import (
     BOX_TYPE,
+    ID_SCHEME,
     SNAPSHOT_SCHEMA,
     manifest_hashes,
     manifest_id,
@@ -207,7 +208,7 @@ def commit_snapshot(store: ObjectStore, scientist: str, folder: str | Path, reco
     existing = len(set(hashes)) - uploaded
     key = snapshot_manifest_key(scientist, snapshot_id)
     if not store.exists(key):
-        meta = {"kind": "snapshot", "scientist": scientist, "snapshot_id": snapshot_id}
+        meta = {"kind": "snapshot", "scientist": scientist, "snapshot_id": snapshot_id, "id_scheme": ID_SCHEME}
         store.put_bytes(key, to_parquet_bytes(table, SNAPSHOT_SCHEMA, meta))
     boxes = pc.sum(pc.list_value_length(table.column("boxes"))).as_py() or 0
     return SnapshotResult(scientist, snapshot_id, key, table.num_rows, boxes, uploaded, uploaded_bytes, existing,

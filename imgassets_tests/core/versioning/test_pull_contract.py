@@ -15,11 +15,13 @@ from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.versioning.dataset import (
     ManifestError,
     dataset_manifest_key,
+    load_dataset,
     load_snapshot,
+    load_snapshot_table,
     merge_snapshots,
     store_dataset,
 )
-from imgassets.core.versioning.manifest import DATASET_SCHEMA, METADATA_KEY
+from imgassets.core.versioning.manifest import DATASET_SCHEMA, ID_SCHEME, METADATA_KEY
 from imgassets.core.versioning.pull import PULL_MARKER, DestinationError, pull_dataset, resolve_dataset_id
 from imgassets.core.versioning.snapshot import commit_snapshot
 from imgassets_tests.conftest import build_image_index, jpeg_bytes, snapshot_records
@@ -122,20 +124,63 @@ def test_a_ref_that_is_not_an_id_is_refused(tmp_path, ref):
         resolve_dataset_id(LocalObjectStore(tmp_path / "objects"), ref)
 
 
-def test_a_manifest_of_an_earlier_id_scheme_is_still_pulled_after_its_field_checks(tmp_path):
-    """Footers without ``id_scheme`` were written before ids were verified (other hash schemes):
-    such a dataset stays pullable, and its fields are still checked."""
-    store = LocalObjectStore(tmp_path / "objects")
-    dataset_id = _dataset(store, tmp_path / "drive" / "ana", 2)
-    key = dataset_manifest_key(dataset_id)
+def _rewritten(store, key: str, change) -> None:
+    """Rewrite the manifest at ``key``: ``change(table, meta)`` returns the new (table, meta)."""
     table = pq.read_table(io.BytesIO(store.get_bytes(key)))
-    meta = json.loads(table.schema.metadata[METADATA_KEY])
-    del meta["id_scheme"], meta["val_fraction"]
-    legacy = table.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()})
+    table, meta = change(table, json.loads(table.schema.metadata[METADATA_KEY]))
     sink = io.BytesIO()
-    pq.write_table(legacy, sink)
+    pq.write_table(table.replace_schema_metadata({METADATA_KEY: json.dumps(meta).encode()}), sink)
     store.put_bytes(key, sink.getvalue())
-    assert pull_dataset(store, dataset_id, tmp_path / "dest", tmp_path / "cache").images == 2
-    _tamper(store, dataset_id, "split", "../x")
-    with pytest.raises(ManifestError, match="split '../x', not one of train, val"):
-        pull_dataset(store, dataset_id, tmp_path / "dest2", tmp_path / "cache")
+
+
+def _without_scheme_and_moved_to_train(table, meta):
+    del meta["id_scheme"]
+    splits = table.column("split").to_pylist()
+    assert "val" in splits
+    splits[splits.index("val")] = "train"  # poisoning: a benchmark image now trains the model
+    return table.set_column(table.schema.get_field_index("split"), "split", pa.array(splits)), meta
+
+
+def test_a_dataset_manifest_whose_footer_lost_its_id_scheme_is_refused(tmp_path):
+    """No footer exempts a manifest from its id: without ``id_scheme`` a row moved to the other
+    split would otherwise be pulled and trained on."""
+    store = LocalObjectStore(tmp_path / "objects")
+    dataset_id = _dataset(store, tmp_path / "drive" / "ana", 4)
+    _rewritten(store, dataset_manifest_key(dataset_id), _without_scheme_and_moved_to_train)
+    with pytest.raises(ManifestError, match=f"records no id scheme, not {ID_SCHEME}.*{dataset_id}"):
+        pull_dataset(store, dataset_id, tmp_path / "dest", tmp_path / "cache")
+    assert not (tmp_path / "dest" / "images").exists()
+    _rewritten(store, dataset_manifest_key(dataset_id), lambda table, meta: (table, {**meta, "id_scheme": 1}))
+    with pytest.raises(ManifestError, match="records id scheme 1"):
+        load_dataset(store, dataset_id)
+
+
+def _changed_box(table, meta, drop_scheme: bool):
+    if drop_scheme:
+        del meta["id_scheme"]
+    rows = table.to_pylist()
+    rows[0]["boxes"][0]["x_center"] = 0.25  # the box moved: the model learns the wrong place
+    return pa.Table.from_pylist(rows, schema=table.schema), meta
+
+
+@pytest.mark.parametrize("drop_scheme", [True, False])
+def test_a_snapshot_manifest_is_checked_against_its_id(tmp_path, drop_scheme):
+    store = LocalObjectStore(tmp_path / "objects")
+    folder = tmp_path / "drive" / "ana"
+    _dataset(store, folder, 2)
+    [key] = [k for k in store.list_keys("snapshots/ana/") if k.endswith(".parquet")]
+    assert len(load_snapshot_table(store, key)) == 2
+    _rewritten(store, key, lambda table, meta: _changed_box(table, meta, drop_scheme))
+    reason = "records no id scheme" if drop_scheme else "does not match its id"
+    with pytest.raises(ManifestError, match=f"{key}: .*{reason}"):
+        load_snapshot_table(store, key)
+
+
+def test_a_snapshot_manifest_under_another_key_is_refused(tmp_path):
+    """A valid manifest copied under another scientist's key is not that scientist's snapshot."""
+    store = LocalObjectStore(tmp_path / "objects")
+    _dataset(store, tmp_path / "drive" / "ana", 2)
+    [key] = [k for k in store.list_keys("snapshots/ana/") if k.endswith(".parquet")]
+    store.put_bytes(key.replace("/ana/", "/ben/"), store.get_bytes(key))
+    with pytest.raises(ManifestError, match="footer names scientist 'ana'"):
+        load_snapshot_table(store, key.replace("/ana/", "/ben/"))
