@@ -18,7 +18,7 @@ import pandas as pd
 import pandera.errors
 
 from imgassets.core.frames import has_dtypes
-from imgassets.core.labels.table import LABEL_DTYPES, LabelTableSchema
+from imgassets.core.labels.table import LABEL_DTYPES, LabelTableSchema, attached_rows
 from imgassets.errors import Reason
 
 BOX_TOLERANCE = 1e-4
@@ -126,18 +126,25 @@ def class_map_failures(table: pd.DataFrame) -> list[Finding]:
 
 
 def orphan_label_files(table: pd.DataFrame) -> list[Finding]:
-    """Label files (or, for COCO, image entries) whose image does not exist: one finding each."""
-    mask = table["image_path"].isna() & (table["line"] > 0) & table["parse_error"].isna()
-    if not mask.any():
-        return []
-    orphans = _rows(table, mask, ["label_file", "image_ref", "line"])
+    """Labels whose image does not exist, or was rejected by the image index: one finding per label
+    file and image it names (a COCO or CSV file names many), at its first line, in every format."""
+    missing = table["image_path"].isna() & (table["line"] > 0) & table["parse_error"].isna()
+    rejected = table["image_rejected"].notna()
     findings = []
-    for (label_file, ref), group in orphans.groupby(["label_file", orphans["image_ref"].fillna("")], sort=True):
-        where = f" {ref}" if ref else ""
-        findings.append(Finding(label_file, int(group["line"].min()) if ref else 0,
-                                f"no image{where} found for this label file ({len(group)} boxes unused)",
-                                Reason.LABEL_WITHOUT_IMAGE))
-    return findings
+    if missing.any():
+        orphans = _rows(table, missing, ["label_file", "image_ref", "line"])
+        for (label_file, ref), group in orphans.groupby(["label_file", orphans["image_ref"].fillna("")], sort=True):
+            where = f" {ref}" if ref else ""
+            findings.append(Finding(label_file, int(group["line"].min()) if ref else 0,
+                                    f"no image{where} found for this label file ({len(group)} boxes unused)",
+                                    Reason.LABEL_WITHOUT_IMAGE))
+    if rejected.any():
+        left_out = _rows(table, rejected, ["label_file", "image_path", "line", "image_rejected"])
+        for (label_file, image), group in left_out.groupby(["label_file", "image_path"], sort=True):
+            findings.append(Finding(label_file, int(group["line"].min()),
+                                    f"its image {image} is left out ({group['image_rejected'].iloc[0]}): "
+                                    f"{len(group)} boxes unused", Reason.LABEL_IMAGE_REJECTED))
+    return sorted(findings, key=lambda f: (f.file, f.line))
 
 
 def frame_failures(table: pd.DataFrame) -> list[Finding]:
@@ -182,8 +189,12 @@ class LabelFindings:
 
     @classmethod
     def of(cls, table: pd.DataFrame) -> LabelFindings:
-        """Compute every check on ``table``."""
-        return cls({name: check(table) for name, check in CHECKS.items()})
+        """Compute every check on ``table``: the blocking ones on its rows that are judged
+        (:func:`imgassets.core.labels.table.attached_rows`: not the boxes of rejected images, which
+        ``label_files_have_images`` reports), the warnings on every row."""
+        attached = attached_rows(table)
+        judged = table if attached.all() else table[attached]
+        return cls({name: check(judged if name in BLOCKING else table) for name, check in CHECKS.items()})
 
     @classmethod
     def of_table(cls, table: pd.DataFrame) -> LabelFindings:

@@ -10,7 +10,8 @@ not parse), ``difficult``/``truncated`` (VOC) and ``iscrowd`` (COCO) flags, ``cl
 ``parse_error`` (null when the line parsed) and ``frame_error`` (the label file declares an image
 size that is not the image's displayed size, e.g. the un-rotated frame of an EXIF-rotated photo),
 ``superseded_by`` (another label file gives this image the same boxes and is used instead),
-``source_conflict`` (label files disagree about this image), and the content hashes of the row's
+``source_conflict`` (label files disagree about this image), ``image_rejected`` (the image index
+rejected the annotated image: its reason; the row is left out, see below), and the content hashes of the row's
 sources from the image index, ``label_sha256`` (the label file) and ``class_map_sha256`` (its class
 map): the label table of a later run reuses the rows of a YOLO file whose sources are unchanged
 (:func:`build_label_table`'s ``previous``).
@@ -19,13 +20,22 @@ A class-map file that cannot be used appears once as a row with ``line`` 0 and i
 Rows that did not parse are kept so that the asset checks can name the file and line; only rows
 that pass every check reach a snapshot. :class:`LabelTableSchema` is the pandera model of a *valid*
 table.
+
+One rule pairs a box with its image, whatever the format (:meth:`_Context.xywh`,
+:func:`mark_rejected_images`): a box is normalized by its image's displayed size; a box whose image
+does not exist (no ``image_path``) is a warning naming the file and line (the size the file declares,
+if any, still normalizes it; a CSV row declares none); a box whose image was rejected gets the image's
+reason in ``image_rejected``. Neither kind of box is checked against an image nor ever reaches a
+snapshot (:func:`usable_boxes`), so a label for a missing or rejected image never blocks its
+scientist (:func:`attached_rows`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from functools import cached_property
+from collections.abc import Callable
+from functools import cached_property, partial
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -38,6 +48,7 @@ from pandera.typing import Series
 from imgassets.core.drive import layout
 from imgassets.core.drive.source_files import SourceFileError, read_source
 from imgassets.core.frames import has_dtypes, merge_sorted, plain_values, typed_frame
+from imgassets.core.images.inspect import OK
 from imgassets.core.labels.class_map import ClassMapError, read_class_map
 from imgassets.core.labels.formats.coco import coco_to_xywh, parse_coco
 from imgassets.core.labels.formats.csv import CsvBox, csv_to_xywh, parse_box_csv
@@ -48,7 +59,8 @@ from imgassets.core.labels.yolo_sources import empty_files_attr, kept_empty_file
 LABEL_COLUMNS = [
     "image_sha256", "image_path", "image_ref", "label_file", "label_format", "line", "class_id", "class_name",
     "x_center", "y_center", "width", "height", "difficult", "truncated", "iscrowd", "class_map_file",
-    "parse_error", "frame_error", "superseded_by", "source_conflict", "label_sha256", "class_map_sha256",
+    "parse_error", "frame_error", "superseded_by", "source_conflict", "image_rejected", "label_sha256",
+    "class_map_sha256",
 ]
 LABEL_DTYPES = {
     "image_sha256": "string", "image_path": "string", "image_ref": "string", "label_file": "string",
@@ -56,15 +68,17 @@ LABEL_DTYPES = {
     "x_center": "float64", "y_center": "float64", "width": "float64", "height": "float64",
     "difficult": "Int64", "truncated": "Int64", "iscrowd": "Int64", "class_map_file": "string",
     "parse_error": "string", "frame_error": "string", "superseded_by": "string", "source_conflict": "string",
-    "label_sha256": "string", "class_map_sha256": "string",
+    "image_rejected": "string", "label_sha256": "string", "class_map_sha256": "string",
 }
 
 
 class LabelTableSchema(pa.DataFrameModel):
     """A valid label table: every row a parsed box with a known class and normalized xywh.
 
-    Coordinates are each in [0, 1] (YOLO normalized xywh); the box's extent against the image
-    edges and its area are checked by :mod:`imgassets.core.labels.checks`, with a tolerance.
+    Coordinates are each in [0, 1] (YOLO normalized xywh), and present on every box paired with an
+    image (:meth:`coordinates_of_paired_boxes`; a box of a missing image may have none: the module
+    docstring's rule); the box's extent against the image edges and its area are checked by
+    :mod:`imgassets.core.labels.checks`, with a tolerance.
     """
 
     image_sha256: Series[pd.StringDtype] = pa.Field(nullable=True, str_matches=r"^[0-9a-f]{64}$")
@@ -75,10 +89,10 @@ class LabelTableSchema(pa.DataFrameModel):
     line: Series[int] = pa.Field(ge=1)
     class_id: Series[pd.Int64Dtype] = pa.Field(ge=0)
     class_name: Series[pd.StringDtype] = pa.Field(nullable=True)
-    x_center: Series[float] = pa.Field(ge=0, le=1)
-    y_center: Series[float] = pa.Field(ge=0, le=1)
-    width: Series[float] = pa.Field(ge=0, le=1)
-    height: Series[float] = pa.Field(ge=0, le=1)
+    x_center: Series[float] = pa.Field(ge=0, le=1, nullable=True)
+    y_center: Series[float] = pa.Field(ge=0, le=1, nullable=True)
+    width: Series[float] = pa.Field(ge=0, le=1, nullable=True)
+    height: Series[float] = pa.Field(ge=0, le=1, nullable=True)
     difficult: Series[pd.Int64Dtype] = pa.Field(nullable=True, isin=[0, 1])
     truncated: Series[pd.Int64Dtype] = pa.Field(nullable=True, isin=[0, 1])
     iscrowd: Series[pd.Int64Dtype] = pa.Field(nullable=True, isin=[0, 1])
@@ -87,8 +101,16 @@ class LabelTableSchema(pa.DataFrameModel):
     frame_error: Series[pd.StringDtype] = pa.Field(nullable=True)
     superseded_by: Series[pd.StringDtype] = pa.Field(nullable=True)
     source_conflict: Series[pd.StringDtype] = pa.Field(nullable=True)
+    image_rejected: Series[pd.StringDtype] = pa.Field(nullable=True)
     label_sha256: Series[pd.StringDtype] = pa.Field(nullable=True)
     class_map_sha256: Series[pd.StringDtype] = pa.Field(nullable=True)
+
+    @pa.dataframe_check(error="a box paired with an image has no coordinates")
+    @classmethod
+    def coordinates_of_paired_boxes(cls, df: pd.DataFrame) -> pd.Series:
+        """Every box paired with an image has all four coordinates (the row's index where not)."""
+        paired = df["image_path"].notna()
+        return ~paired | df[["x_center", "y_center", "width", "height"]].notna().all(axis=1)
 
     class Config:
         strict = True
@@ -151,6 +173,16 @@ class _Context:
         return dict(zip(sized["path"].tolist(), zip(sized["width"].astype(int).tolist(),
                                                     sized["height"].astype(int).tolist(), strict=True), strict=True))
 
+    def xywh(self, image_path: str | None, declared: tuple[int | None, int | None],
+             convert: Callable[[int, int], tuple[float, float, float, float]]) -> dict:
+        """The normalized xywh columns of a box: ``convert(width, height)`` by the displayed size of
+        ``image_path``, else by the size its label file ``declared`` (VOC ``<size>``, COCO
+        ``width``/``height``), else none (the box of a missing or rejected image: never used)."""
+        width, height = (self.size_of.get(image_path) if image_path else None) or declared
+        if not (width and height):
+            return {}
+        return dict(zip(("x_center", "y_center", "width", "height"), convert(width, height), strict=True))
+
     @cached_property
     def exif_of(self) -> dict[str, int | None]:
         return dict(zip(self._images["path"].tolist(), plain_values(self._images["exif_orientation"]), strict=True))
@@ -195,16 +227,13 @@ def _voc_rows(ctx: _Context, label_file: str, parsed: VocFile | str, voc_ids: di
     image_path = next((c for c in layout.voc_image_candidates(label_file, parsed.filename) if c in ctx.images), None)
     base = ctx.base(label_file, layout.VOC, image_path, parsed.filename)
     frame_error = ctx.frame_error(image_path, (parsed.width, parsed.height))
-    width, height = ctx.size_of.get(image_path) or (parsed.width, parsed.height)
     rows = []
     for box in parsed.boxes:
         row = {**base, "line": box.line, "class_name": box.name, "class_id": voc_ids.get(box.name),
                "difficult": box.difficult, "truncated": box.truncated, "class_map_file": label_file,
                "parse_error": box.error, "frame_error": frame_error}
-        if box.error is None and not (width and height):
-            row["parse_error"] = "image size unknown: no readable image and no <size> in the file"
-        elif box.error is None:
-            row.update(zip(("x_center", "y_center", "width", "height"), voc_to_xywh(box, width, height), strict=True))
+        if box.error is None:
+            row.update(ctx.xywh(image_path, (parsed.width, parsed.height), partial(voc_to_xywh, box)))
         rows.append(row)
     return rows
 
@@ -267,14 +296,10 @@ def _coco_rows(ctx: _Context, label_file: str) -> list[dict]:
         category = ann.get("category_id")
         row.update(class_id=category, class_name=parsed.categories.get(category), iscrowd=ann.get("iscrowd"),
                    frame_error=ctx.frame_error(image_path, (info.get("width") or 0, info.get("height") or 0)))
-        width, height = ctx.size_of.get(image_path) or (info.get("width"), info.get("height"))
-        bbox = ann.get("bbox")
         if path_error:
             row["parse_error"] = path_error
-        elif not (width and height):
-            row["parse_error"] = "image size unknown: no readable image and no width/height in 'images'"
         else:
-            row.update(zip(("x_center", "y_center", "width", "height"), coco_to_xywh(bbox, width, height), strict=True))
+            row.update(ctx.xywh(image_path, (info.get("width"), info.get("height")), partial(coco_to_xywh, ann["bbox"])))
         rows.append(row)
     return rows
 
@@ -286,9 +311,8 @@ def _csv_rows(ctx: _Context, label_file: str, boxes: list[CsvBox], name_ids: dic
         image_path, path_error = layout.resolve_image_reference(box.image, csv_dir, ctx.images)
         row = {**ctx.base(label_file, layout.CSV, image_path, box.image), "line": box.line, "class_name": box.label,
                "class_id": name_ids.get(box.label), "class_map_file": label_file, "parse_error": box.error or path_error}
-        size = ctx.size_of.get(image_path)
-        if row["parse_error"] is None and image_path is not None and size:
-            row.update(zip(("x_center", "y_center", "width", "height"), csv_to_xywh(box, *size), strict=True))
+        if row["parse_error"] is None:
+            row.update(ctx.xywh(image_path, (None, None), partial(csv_to_xywh, box)))
         rows.append(row)
     return rows
 
@@ -318,18 +342,37 @@ def _same_boxes(a: list[tuple], b: list[tuple]) -> bool:
 
 
 def usable_boxes(table: pd.DataFrame) -> np.ndarray:
-    """The rows of ``table`` (a label table) that are boxes a snapshot keeps: parsed, paired to an
-    image and not superseded by another label file with the same boxes (a boolean array). Whether
-    the image itself was accepted is the image index's call (a snapshot also drops the boxes of
-    rejected images)."""
-    return (table["parse_error"].isna() & table["image_path"].notna() & table["superseded_by"].isna()).to_numpy(bool)
+    """The rows of ``table`` (a label table) that are boxes a snapshot keeps (a boolean array):
+    parsed, paired to an image that was not rejected, with coordinates, and not superseded by
+    another label file with the same boxes."""
+    coordinates = table[["x_center", "y_center", "width", "height"]].notna().all(axis=1)
+    return (table["parse_error"].isna() & table["image_path"].notna() & table["superseded_by"].isna()
+            & table["image_rejected"].isna() & coordinates).to_numpy(bool)
+
+
+def attached_rows(table: pd.DataFrame) -> np.ndarray:
+    """The rows of ``table`` (a label table) that the blocking checks judge (a boolean array):
+    all but the boxes of rejected images, which are left out with the image's reason."""
+    return table["image_rejected"].isna().to_numpy(bool)
+
+
+def mark_rejected_images(table: pd.DataFrame, index: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``image_rejected`` set, on every row whose image ``index`` (the image index)
+    rejected, to ``image rejected: <the index's reason>`` (null on every other row): the one place
+    the image's verdict reaches its labels, for every format, reused rows too. In place."""
+    rejected = index[((index["kind"] == layout.IMAGE) & (index["status"] != OK)).to_numpy(bool)]
+    reasons = pd.Series(("image rejected: " + rejected["reason"].fillna(rejected["status"])).to_numpy(object),
+                        index=rejected["path"].to_numpy(object), dtype="string")
+    table["image_rejected"] = table["image_path"].map(reasons).astype("string") if len(reasons) else \
+        pd.array([pd.NA] * len(table), dtype="string")
+    return table
 
 
 def reconcile_sources(table: pd.DataFrame) -> pd.DataFrame:
     """Images annotated by more than one label file: when every file gives the same boxes, the
     first file (by path) is kept and the others' rows are marked ``superseded_by``; when they
     disagree, every row of the image gets ``source_conflict`` (a blocking finding)."""
-    usable = (table["parse_error"].isna() & table["image_path"].notna()).to_numpy(bool)
+    usable = (table["parse_error"].isna() & table["image_path"].notna() & table["image_rejected"].isna()).to_numpy(bool)
     first_file: dict[str, str] = {}
     multiple = {image for image, label_file in zip(table["image_path"].to_numpy(object)[usable],
                                                    table["label_file"].to_numpy(object)[usable], strict=True)
@@ -372,6 +415,8 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     """
     folder = Path(folder)
     ctx = _Context(folder, index)
+    if previous is not None and not set(LABEL_COLUMNS) <= set(previous.columns):
+        previous = None  # a table of other columns: every file is read again
     sources = yolo_sources(index)
     reusable = reusable_files(sources, previous)
     reused = pc.filter(sources.label_file, pyarrow.array(reusable, pyarrow.bool_()))
@@ -431,4 +476,4 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
         unset = pd.array([pd.NA] * len(table), dtype="string")  # reconciled again below
         table["superseded_by"], table["source_conflict"] = unset, unset.copy()
     table.attrs = empty_files_attr(empty)
-    return reconcile_sources(table)  # reused rows kept their source hashes: their sources are unchanged
+    return reconcile_sources(mark_rejected_images(table, index))  # reused rows kept their source hashes: their sources are unchanged
