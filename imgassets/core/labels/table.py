@@ -358,10 +358,10 @@ def attached_rows(table: pd.DataFrame) -> np.ndarray:
 
 def mark_rejected_images(table: pd.DataFrame, index: pd.DataFrame) -> pd.DataFrame:
     """``table`` with ``image_rejected`` set, on every row whose image ``index`` (the image index)
-    rejected, to ``image rejected: <the index's reason>`` (null on every other row): the one place
+    rejected, to the index's ``<status>: <reason>`` (null on every other row): the one place
     the image's verdict reaches its labels, for every format, reused rows too. In place."""
     rejected = index[((index["kind"] == layout.IMAGE) & (index["status"] != OK)).to_numpy(bool)]
-    reasons = pd.Series(("image rejected: " + rejected["reason"].fillna(rejected["status"])).to_numpy(object),
+    reasons = pd.Series((rejected["status"] + ": " + rejected["reason"].fillna("")).to_numpy(object),
                         index=rejected["path"].to_numpy(object), dtype="string")
     table["image_rejected"] = table["image_path"].map(reasons).astype("string") if len(reasons) else \
         pd.array([pd.NA] * len(table), dtype="string")
