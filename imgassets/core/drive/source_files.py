@@ -79,6 +79,12 @@ def open_source(folder: str | Path, rel_path: str, root: str | Path | None = Non
     except SourceFileError:
         raise
     except OSError as exc:
+        try:  # a socket cannot be opened at all (ENXIO): refused as what it is, like a FIFO or device
+            mode = os.stat(path).st_mode
+        except OSError:
+            mode = stat.S_IFREG
+        if not stat.S_ISREG(mode):
+            raise SourceFileError(NOT_A_FILE, f"{_kind(mode)}, not a regular file: not read") from None
         raise SourceFileError(UNREADABLE, f"cannot read file: {exc.strerror or exc}") from None
     try:
         info = os.fstat(descriptor)

@@ -78,6 +78,7 @@ class S3ObjectStore:
         self.upload_workers = max_connections  # one upload thread per pooled connection
         self.secure = secure
         self.part_size = part_size
+        self.retries, self.read_timeout = retries, read_timeout
         http = urllib3.PoolManager(
             maxsize=max_connections, block=True,
             timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=read_timeout),
@@ -108,6 +109,13 @@ class S3ObjectStore:
             if isinstance(exc, FileNotFoundError):
                 raise
             reason = getattr(exc, "reason", None) or exc
+            attempts = 1 + self.retries
+            if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
+                raise S3ConnectionError(f"{self.describe()}: endpoint did not answer within {self.read_timeout:g} s "
+                                        f"(the read timeout, {attempts} attempts) while trying to {what}") from None
+            if isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
+                raise S3ConnectionError(f"{self.describe()}: endpoint did not accept a connection within "
+                                        f"{CONNECT_TIMEOUT_S} s ({attempts} attempts) while trying to {what}") from None
             raise S3ConnectionError(f"{self.describe()}: endpoint unreachable while trying to {what}: "
                                     f"{type(reason).__name__}") from None
 

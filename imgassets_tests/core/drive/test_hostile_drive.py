@@ -84,6 +84,20 @@ def test_a_fifo_a_device_link_and_a_huge_file_never_hang_or_fill_memory(drive, t
     assert peak_kib < 1024 * 1024, f"peak RSS {peak_kib} KiB while indexing a 2 GiB file"
 
 
+def test_a_unix_socket_is_not_a_regular_file(drive):
+    """A socket cannot even be opened (ENXIO): refused as what it is, as FIFOs and devices are."""
+    import socket
+
+    from imgassets.core.images.index import update_image_index
+
+    folder = drive / "ana"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(folder / "images" / "agent.jpg"))
+        index = update_image_index(folder, workers=1).index
+    [row] = index[index["path"] == "images/agent.jpg"].itertuples()
+    assert row.status == NOT_A_FILE and row.reason == "a socket, not a regular file: not read"
+
+
 def test_read_source_refuses_what_it_must(tmp_path):
     (tmp_path / "ana").mkdir()
     (tmp_path / "ana" / "big.txt").write_bytes(b"x" * 101)
