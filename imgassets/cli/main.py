@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(default: ${settings.HOME_ENV}, else ~/.imgassets)")
     run = sub.add_parser("run", parents=[common], help="materialize the whole graph once and print a summary")
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    run.add_argument("--verbose", action="store_true", help="also print Dagster's log on stderr, tracebacks included "
+                     "(default: only progress and the findings or errors that stopped a run)")
     defaults = TrainingSettings()  # the one definition of each default; a flag not given leaves it
     run.add_argument("--epochs", type=_positive, help=f"training epochs (default {defaults.epochs})")
     run.add_argument("--imgsz", type=_positive, help=f"training image size in pixels (default {defaults.imgsz})")
@@ -212,7 +214,7 @@ def command_run(args: argparse.Namespace) -> int:
 
     with open_instance(Path(os.environ[settings.DAGSTER_HOME_ENV])) as instance:
         summary = materialize_all(defs, instance, str(root), str(home_dir), names, training, progress,
-                                  val_fraction=args.val_fraction)
+                                  val_fraction=args.val_fraction, verbose=args.verbose)
     summary.skipped_folders = [{"folder": name, "reason": reason} for name, reason in skipped]
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))

@@ -20,7 +20,13 @@ from imgassets.defs.metadata import Key
 from imgassets.defs.partitions import scientists as scientists_partitions
 from imgassets.defs.run_health import OWNER_TAG, owner_tag, reap_dead_runs
 
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+"""Run config that keeps Dagster's console log (and its stack traces) off the command's stderr: the
+command prints the findings and errors it summarises itself (:func:`materialize_all`'s progress);
+the full log is in the UI, and ``--verbose`` prints it (:data:`VERBOSE_LOGS`)."""
+VERBOSE_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+SHOWN_FINDINGS = 10
+"""Findings of a failed blocking check printed on stderr per scientist; the summary and the UI list all."""
 
 
 @dataclass
@@ -153,10 +159,12 @@ def _read(metadata: dict | None, key: str, absent: object) -> object:
     return absent if metadata is None else metadata[key]
 
 
-def run_scientist(defs: dg.Definitions, instance: dg.DagsterInstance, scientist: str) -> tuple[ScientistOutcome, list[CheckOutcome]]:
-    """Run ``scientist_job`` for one partition and read its outcome from the events."""
+def run_scientist(defs: dg.Definitions, instance: dg.DagsterInstance, scientist: str,
+                  logs: dict = QUIET_LOGS) -> tuple[ScientistOutcome, list[CheckOutcome]]:
+    """Run ``scientist_job`` for one partition and read its outcome from the events. ``logs``: the
+    run config of Dagster's console logger (:data:`QUIET_LOGS` or :data:`VERBOSE_LOGS`)."""
     result = defs.resolve_job_def("scientist_job").execute_in_process(
-        partition_key=scientist, instance=instance, raise_on_error=False, run_config=QUIET_LOGS,
+        partition_key=scientist, instance=instance, raise_on_error=False, run_config=logs,
         tags=run_tags(),
     )
     meta = _materializations(result)
@@ -176,9 +184,10 @@ def run_scientist(defs: dg.Definitions, instance: dg.DagsterInstance, scientist:
 
 
 def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: TrainingSettings,
-                 val_fraction: float | None = None) -> tuple[dict | None, dict | None, dict | None, str | None,
-                                                              list[CheckOutcome]]:
-    """Run ``training_job``; return (dataset, model and evaluation metadata, error, checks)."""
+                 val_fraction: float | None = None, logs: dict = QUIET_LOGS
+                 ) -> tuple[dict | None, dict | None, dict | None, str | None, list[CheckOutcome]]:
+    """Run ``training_job``; return (dataset, model and evaluation metadata, error, checks).
+    ``logs`` as for :func:`run_scientist`."""
     model_config = {"model": training.model, "epochs": training.epochs, "imgsz": training.imgsz,
                     "batch": training.batch, "device": training.device or "", "seed": training.seed,
                     "patience": training.patience, "workers": training.workers}
@@ -186,7 +195,7 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
     if val_fraction is not None:
         ops["training_dataset"] = {"config": {"val_fraction": val_fraction}}
     result = defs.resolve_job_def("training_job").execute_in_process(
-        instance=instance, raise_on_error=False, run_config={**QUIET_LOGS, "ops": ops},
+        instance=instance, raise_on_error=False, run_config={**logs, "ops": ops},
         tags=run_tags(),
     )
     meta = _materializations(result)
@@ -223,10 +232,13 @@ def _instance_failure(exc: Exception, home: str) -> str:
 def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_root: str, home: str,
                     scientist_names: list[str], training: TrainingSettings,
                     progress: Callable[[str], None] = lambda message: None,
-                    val_fraction: float | None = None) -> RunSummary:
+                    val_fraction: float | None = None, verbose: bool = False) -> RunSummary:
     """Register every scientist as a partition, run each scientist's job, then training (see the
     module docstring for when training is skipped). ``val_fraction``: the dataset's share of
-    images in the val split (``None``: the launchpad default)."""
+    images in the val split (``None``: the launchpad default). ``progress`` also gets what stopped
+    a run: each failed blocking check with its first :data:`SHOWN_FINDINGS` findings (file, line,
+    reason), or the failed step's error; ``verbose`` adds Dagster's own log, tracebacks included."""
+    logs = VERBOSE_LOGS if verbose else QUIET_LOGS
     for run_id in reap_dead_runs(instance):
         progress(f"run {run_id} was left STARTED by a process that is gone: marked failed, its slots freed")
     known = set(instance.get_dynamic_partitions(scientists_partitions.name))
@@ -237,12 +249,13 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
     for name in scientist_names:
         progress(f"scientist {name}: index, labels, checks, snapshot")
         try:
-            outcome, checks = run_scientist(defs, instance, name)
+            outcome, checks = run_scientist(defs, instance, name, logs)
         except Exception as exc:  # the instance itself failed (a full disk under DAGSTER_HOME...): say so, stop
             summary.error = f"scientist {name}: {_instance_failure(exc, home)}"
             return summary
         summary.scientists.append(outcome)
         summary.checks.extend(checks)
+        _report_failures(progress, f"scientist {name}", checks, None if outcome.success else outcome.error)
     for s in summary.scientists:
         if s.blocked_by:
             summary.left_out.append({"scientist": s.name, "reason": "blocked by " + ", ".join(s.blocked_by),
@@ -258,12 +271,28 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
              f"{training.epochs} epoch(s) at imgsz {training.imgsz}")
     try:
         summary.dataset, summary.model, summary.evaluation, summary.error, dataset_checks = run_training(
-            defs, instance, training, val_fraction)
+            defs, instance, training, val_fraction, logs)
     except Exception as exc:  # as above
         summary.error = f"training: {_instance_failure(exc, home)}"
         return summary
     summary.checks.extend(dataset_checks)
+    _report_failures(progress, "training", dataset_checks, summary.error)
     used = summary.dataset[Key.SNAPSHOTS] if summary.dataset else {}
     for entry in summary.left_out:
         entry["snapshot_used"] = used.get(entry["scientist"])
     return summary
+
+
+def _report_failures(progress: Callable[[str], None], who: str, checks: list[CheckOutcome], error: str | None) -> None:
+    """Tell ``progress`` what stopped ``who``'s run: each failed blocking check with its first
+    :data:`SHOWN_FINDINGS` findings as ``file:line: reason``, then a failed step's error."""
+    for check in checks:
+        if check.blocking and not check.passed:
+            progress(f"{who} blocked by {check.name} ({check.count} finding(s)):")
+            for finding in check.findings[:SHOWN_FINDINGS]:
+                where = f"{finding['file']}:{finding['line']}" if finding.get("line") else finding["file"]
+                progress(f"    {where}: {finding['reason']}")
+            if check.count > SHOWN_FINDINGS:
+                progress(f"    ... and {check.count - SHOWN_FINDINGS} more (the summary and the UI list them all)")
+    if error and not any(c.blocking and not c.passed for c in checks):
+        progress(f"{who} failed: {error}")

@@ -101,6 +101,13 @@ def test_run_exits_1_and_names_the_check_scientist_and_file_when_blocked(tmp_pat
     assert text.returncode == 1
     assert "BLOCKING class_ids_in_class_map on dora" in text.stdout
     assert "images/a.txt:2: class id 5 is not in the class map images/classes.txt" in text.stdout
+    # stderr carries what stopped the run, as file:line: reason, and no Dagster traceback ...
+    assert "scientist dora blocked by class_ids_in_class_map (1 finding(s)):" in text.stderr
+    assert "images/a.txt:2: class id 5 is not in the class map images/classes.txt" in text.stderr
+    assert "Stack Trace" not in text.stderr and "ERROR" not in text.stderr, text.stderr
+    # ... which --verbose adds
+    verbose = run_cli("run", "--verbose", "--shared-root", str(drive), "--home", str(tmp_path / "home"))
+    assert verbose.returncode == 1 and "DagsterAssetCheckFailedError" in verbose.stderr
 
 
 @pytest.mark.parametrize("args,message", [
