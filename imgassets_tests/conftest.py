@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import io
 import os
 import random
 import shutil
+import signal
+import subprocess
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +22,51 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _CANDIDATES = [os.environ.get("IMGASSETS_SHARED_DATA"), REPO_ROOT.parent / "shared" / "data", "/work/shared/data"]
+
+
+# --- servers the tests start: each its own process group, ended on teardown and on SIGTERM -------
+SERVER_GROUPS: set[int] = set()
+"""Process groups of the servers this test process started and has not stopped yet."""
+
+
+def register_server_group(pgid: int) -> None:
+    """Record the process group ``pgid`` of a server started in a session of its own
+    (``start_new_session=True``, ``setsid``), so that it is ended even when the test run is not."""
+    SERVER_GROUPS.add(pgid)
+
+
+def end_server_group(pgid: int) -> None:
+    """SIGKILL what is left of the process group ``pgid`` and forget it (after its graceful stop)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    SERVER_GROUPS.discard(pgid)
+
+
+def start_server(argv: list[str], **popen: object) -> subprocess.Popen:
+    """``subprocess.Popen(argv, **popen)`` in a process group of its own, registered
+    (:func:`register_server_group`); stop it with :func:`end_server_group` of its pid."""
+    proc = subprocess.Popen(argv, start_new_session=True, **popen)
+    register_server_group(proc.pid)
+    return proc
+
+
+def _end_every_server_group() -> None:
+    for pgid in list(SERVER_GROUPS):
+        end_server_group(pgid)
+
+
+def _sigterm_as_interrupt(signum, frame) -> None:
+    """SIGTERM (a cancelled CI job) unwinds the run as Ctrl-C does, so that every teardown runs and
+    stops its server gracefully; the ``atexit`` hook then kills any group still registered."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config) -> None:
+    atexit.register(_end_every_server_group)
+    if hasattr(config, "workerinput"):  # an xdist worker: its controller handles the signal
+        return
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
 
 
 def shared_data_dir() -> Path:
@@ -172,6 +221,8 @@ def postgres_server(tmp_path_factory) -> dict[str, str]:
         "--no-sync")
     run(str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-t", "60", "-l", str(root / "server.log"), "start",
         "-o", f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off")
+    postmaster = int((data / "postmaster.pid").read_text().split()[0])  # pg_ctl setsid()s it: its own group
+    register_server_group(postmaster)
     env = {"DAGSTER_POSTGRES_HOST": "127.0.0.1", "DAGSTER_POSTGRES_PORT": str(port), "DAGSTER_POSTGRES_USER": "dagster",
            "DAGSTER_POSTGRES_PASSWORD": password, "DAGSTER_POSTGRES_DB": "dagster"}
     import psycopg2
@@ -186,6 +237,7 @@ def postgres_server(tmp_path_factory) -> dict[str, str]:
     yield env
     subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                    capture_output=True, timeout=60)
+    end_server_group(postmaster)
 
 
 @pytest.fixture

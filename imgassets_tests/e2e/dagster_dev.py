@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from imgassets_tests.conftest import REPO_ROOT, free_port
+from imgassets_tests.conftest import REPO_ROOT, end_server_group, free_port, start_server
 
 
 class Dagit:
@@ -89,8 +89,8 @@ def dagster_dev(tmp_path: Path, drive: Path, **env_overrides: str) -> Iterator[D
     log = tmp_path / "dagster-dev.log"
     dagster = Path(sys.executable).with_name("dagster")
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(dagster), "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-p", str(port)],
-                                cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = start_server([str(dagster), "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-p", str(port)],
+                            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     ui = Dagit(port, home, log)
     try:
         ui.wait_for("the webserver", lambda: requests.get(f"{ui.base}/server_info", timeout=5).ok, 120)
@@ -101,8 +101,8 @@ def dagster_dev(tmp_path: Path, drive: Path, **env_overrides: str) -> Iterator[D
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the whole `dagster dev` process group (webserver, daemon, code servers, runs), give
-    it 30 s to exit, then SIGKILL whatever is left."""
+    """SIGTERM the whole process group of ``proc`` (`dagster dev`: webserver, daemon, code servers,
+    runs), give it 30 s to exit, then SIGKILL whatever is left, and forget the group."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     try:
@@ -118,6 +118,7 @@ def _stop_group(proc: subprocess.Popen) -> None:
         time.sleep(2)
     if proc.poll() is None:
         proc.wait(timeout=10)
+    end_server_group(proc.pid)
 
 
 def _processes_of(pid: int, port: int) -> list[str]:

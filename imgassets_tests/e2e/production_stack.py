@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from imgassets_tests.conftest import REPO_ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, free_port
+from imgassets_tests.conftest import REPO_ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, free_port, start_server
 from imgassets_tests.e2e.dagster_dev import Dagit, _processes_of, _stop_group
 
 
@@ -42,8 +42,7 @@ class ProductionStack:
                           "-w", str(self.workspace)],
         }
         with open(self.logs / f"{name}.log", "ab") as out:
-            proc = subprocess.Popen(commands[name], cwd=REPO_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = start_server(commands[name], cwd=REPO_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         self.processes[name] = proc
         return proc
 

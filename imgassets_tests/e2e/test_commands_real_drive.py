@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from imgassets.core.images.index import PARALLEL_THRESHOLD
-from imgassets_tests.conftest import shared_data_dir
+from imgassets_tests.conftest import end_server_group, shared_data_dir, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -209,10 +209,9 @@ def test_ui_starts_serves_and_ends_with_every_process_on_sigterm(tmp_path):
     env["IMGASSETS_DRIVE_SENSOR"] = "stopped"
     # Started as a non-interactive shell starts a background job, SIGINT ignored: dagster dev maps
     # SIGTERM to SIGINT's handler, so without imgassets resetting it the UI would ignore SIGTERM
-    proc = subprocess.Popen([sys.executable, "-m", "imgassets.cli", "ui", "--port", str(port), "--home",
-                             str(tmp_path / "home"), "--shared-root", str(drive)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=env, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    proc = start_server([sys.executable, "-m", "imgassets.cli", "ui", "--port", str(port), "--home",
+                         str(tmp_path / "home"), "--shared-root", str(drive)], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         deadline, served = time.monotonic() + 180, False
         while time.monotonic() < deadline and not served and proc.poll() is None:
@@ -231,10 +230,7 @@ def test_ui_starts_serves_and_ends_with_every_process_on_sigterm(tmp_path):
             time.sleep(0.5)
         assert not _group_alive(proc.pid), "processes of imgassets ui outlived it"
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        end_server_group(proc.pid)
 
 
 def _group_alive(pgid: int) -> bool:
