@@ -113,7 +113,8 @@ class S3ObjectStore:
             if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
                 raise S3ConnectionError(f"{self.describe()}: endpoint did not answer within {self.read_timeout:g} s "
                                         f"(the read timeout, {attempts} attempts) while trying to {what}") from None
-            if isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
+            if isinstance(reason, urllib3.exceptions.ConnectTimeoutError) and not isinstance(
+                    reason, urllib3.exceptions.NewConnectionError):  # urllib3 derives "refused" from the timeout
                 raise S3ConnectionError(f"{self.describe()}: endpoint did not accept a connection within "
                                         f"{CONNECT_TIMEOUT_S} s ({attempts} attempts) while trying to {what}") from None
             raise S3ConnectionError(f"{self.describe()}: endpoint unreachable while trying to {what}: "
