@@ -260,8 +260,15 @@ def command_pull(args: argparse.Namespace) -> int:
     if args.dataset != "latest" and not DATASET_ID_PATTERN.match(args.dataset):
         raise UsageError(f"{args.dataset!r} is not a dataset id (16 hex digits, see 'imgassets models') or 'latest'")
     store, home_dir = open_store(args.home)
+    cache = args.cache or home_dir / "cache"
+    if os.environ.get(settings.SHARED_ROOT_ENV):  # the drive is only ever read, by every command
+        root = settings.shared_root()
+        for name, path in (("DEST", args.dest), ("the cache", cache)):
+            if _inside(path.expanduser().resolve(), root):
+                raise UsageError(f"{name} {path} is inside the shared drive root {root} "
+                                 f"(${settings.SHARED_ROOT_ENV}): imgassets never writes into the shared drive")
     try:
-        result = pull_dataset(store, args.dataset, args.dest, args.cache or home_dir / "cache", args.workers,
+        result = pull_dataset(store, args.dataset, args.dest, cache, args.workers,
                               args.verify, show_progress=sys.stderr.isatty())
     except DestinationError as exc:
         raise UsageError(str(exc)) from None

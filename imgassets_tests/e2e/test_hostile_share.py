@@ -154,6 +154,17 @@ def test_a_refused_home_inside_the_shared_root_writes_nothing(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_pull_into_the_shared_root_is_refused(latin1_run):
+    drive, home, _, code, _, _ = latin1_run
+    assert code == 0
+    before = drive_state(drive)
+    code, _, err, _ = run_command("pull", "latest", str(drive / "ana" / "pulled"), "--home", str(home),
+                                  env_extra={"IMGASSETS_SHARED_ROOT": str(drive)})
+    assert code == 2 and "is inside the shared drive root" in err, err
+    assert drive_state(drive) == before
+
+
+@pytest.mark.slow
 def test_csv_boxes_follow_the_rule_of_every_format(tmp_path):
     """deepforest's CSV labels (its XML removed): a row for a missing image warns at its line, the
     rows of a rejected image are left out with its reason, nothing blocks, no null box is stored."""
