@@ -61,5 +61,5 @@ class Reason(StrEnum):
     """One local class id naming different classes for different scientists."""
     WEIGHTS_UNUSABLE = "weights_unusable"
     """Trained weights that do not load or predict."""
-    MAP_REGRESSED = "map_regressed"
-    """A model whose mAP50-95 dropped below the previous model's by more than the allowed margin."""
+    NOT_PROMOTED = "not_promoted"
+    """A challenger whose benchmark mAP50-95 is below the champion's, on the same images, by more than the margin."""

@@ -17,7 +17,7 @@ import), with its default. No Dagster import: the command line's ``pull``, ``lin
 | ``IMGASSETS_SENSOR_INTERVAL`` | 30 | seconds between shared-drive sensor ticks |
 | ``IMGASSETS_DRIVE_SENSOR`` | ``running`` | ``running`` or ``stopped``: the sensor's default status |
 | ``IMGASSETS_AUTOMATION_INTERVAL`` | 30 | seconds between evaluations of the training automation |
-| ``IMGASSETS_MAX_MAP_DROP`` | 0.05 | largest mAP50-95 drop below the previous model before ``map_not_regressed`` warns |
+| ``IMGASSETS_CHAMPION_MARGIN`` | 0.01 | largest drop of benchmark mAP50-95 below the champion's (same images) at which a challenger is still promoted (``beats_champion``) |
 | ``IMGASSETS_IMAGE`` | ``imgassets:latest`` | the container image of Kubernetes step pods |
 | ``DAGSTER_HOME`` | ``<home>/dagster`` | Dagster's instance; an existing one (with its ``dagster.yaml``) is used as it is |
 | ``IMGASSETS_K8S_SECRET`` | ``imgassets-secrets`` | the Kubernetes secret holding the S3 keys and the Postgres password |
@@ -35,7 +35,7 @@ SETTLE_SECONDS_ENV = "IMGASSETS_SETTLE_SECONDS"
 SENSOR_INTERVAL_ENV = "IMGASSETS_SENSOR_INTERVAL"
 DRIVE_SENSOR_ENV = "IMGASSETS_DRIVE_SENSOR"
 AUTOMATION_INTERVAL_ENV = "IMGASSETS_AUTOMATION_INTERVAL"
-MAX_MAP_DROP_ENV = "IMGASSETS_MAX_MAP_DROP"
+CHAMPION_MARGIN_ENV = "IMGASSETS_CHAMPION_MARGIN"
 IMAGE_ENV = "IMGASSETS_IMAGE"
 K8S_SECRET_ENV = "IMGASSETS_K8S_SECRET"
 FORWARDED_TO_STEPS = ("IMGASSETS_DEPLOYMENT", "IMGASSETS_SHARED_ROOT", "IMGASSETS_HOME", "IMGASSETS_S3_ENDPOINT",
@@ -147,9 +147,9 @@ def drive_sensor_running() -> bool:
     return value == "running"
 
 
-def max_map_drop() -> float:
-    """``IMGASSETS_MAX_MAP_DROP`` (absolute mAP50-95, default 0.05)."""
-    return float(_number(MAX_MAP_DROP_ENV, 0.05, float))
+def champion_margin() -> float:
+    """``IMGASSETS_CHAMPION_MARGIN`` (absolute benchmark mAP50-95, default 0.01)."""
+    return float(_number(CHAMPION_MARGIN_ENV, 0.01, float))
 
 
 def step_image() -> str:

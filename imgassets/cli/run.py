@@ -209,7 +209,16 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
                  "device": model[Key.DEVICE]}
     evaluation = meta.get("model_evaluation")
     if evaluation is not None:
-        evaluation = {k: evaluation[k] for k in (Key.EVALUATION_KEY, Key.MISSED_BOXES, Key.SPURIOUS_BOXES)}
+        evaluation = {
+            **{k: evaluation[k] for k in (Key.EVALUATION_KEY, Key.MISSED_BOXES, Key.SPURIOUS_BOXES, Key.BENCHMARK_KEY,
+                                          Key.PROMOTED, Key.DECISION)},
+            "benchmark_images": evaluation.get("benchmark_images", 0),
+            "benchmark": {m: evaluation[f"benchmark/{m}"] for m in Key.METRICS} if "benchmark/mAP50" in evaluation else None,
+            "champion": {m: evaluation[f"champion/{m}"] for m in Key.METRICS} if "champion/mAP50" in evaluation else None,
+        }
+    champion = meta.get("champion_model")
+    if evaluation is not None:
+        evaluation["champion_after"] = champion["model_id"] if champion else None
     checks = _checks(result)
     blocked = [c.name for c in checks if c.blocking and not c.passed]
     error = None if result.success else (_step_error(result) or f"training_job stopped by {', '.join(blocked) or 'a failure'}")

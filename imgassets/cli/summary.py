@@ -39,8 +39,8 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
             console.print(f"    ... {check.count - MAX_FILES} more (see the check in the Dagster UI)")
     if summary.dataset:
         d = summary.dataset
-        console.print(f"dataset {d['dataset_id']}: {d['images_train']} train / {d['images_val']} val images, "
-                      f"{d['classes']} classes -> {d['manifest_key']}")
+        console.print(f"dataset {d['dataset_id']}: {d['images_train']} train / {d['images_val']} val / "
+                      f"{d.get('images_benchmark', 0)} benchmark images, {d['classes']} classes -> {d['manifest_key']}")
     if summary.model:
         m = summary.model
         console.print(f"model {m['model_key']} ({m['epochs']} epoch(s), {m['training_seconds']:.1f} s on {m['device']}): "
@@ -49,6 +49,12 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
         e = summary.evaluation
         console.print(f"evaluation on the val split: {e['missed_boxes']} missed, {e['spurious_boxes']} spurious boxes "
                       f"-> {e['evaluation_key']}")
+        if e.get("benchmark"):
+            champion = f"; champion on the same images: {format_metrics(e['champion'])}" if e.get("champion") else ""
+            console.print(f"benchmark ({e['benchmark_images']} images): {format_metrics(e['benchmark'])}{champion}")
+        style = "green" if e.get("promoted") else "bold red"
+        console.print(f"[{style}]{'promoted' if e.get('promoted') else 'not promoted'}[/]: {e.get('promotion_decision')}",
+                      highlight=False)
     for entry in summary.left_out:
         stand_in = entry.get("snapshot_used")
         used = f"its last good snapshot {stand_in} used" if stand_in else "not in the dataset"

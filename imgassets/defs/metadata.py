@@ -33,6 +33,9 @@ class Key:
     EVALUATION_KEY = "evaluation_key"
     MISSED_BOXES = "missed_boxes"
     SPURIOUS_BOXES = "spurious_boxes"
+    BENCHMARK_KEY = "benchmark_key"
+    PROMOTED = "promoted"
+    DECISION = "promotion_decision"
     COUNT = "count"
     FINDINGS = "findings"
 

@@ -48,8 +48,8 @@ def test_run_json_on_the_demo_drive(tmp_path):
     assert (per_image["matched"] + per_image["missed"] == per_image["labelled"]).all()
     checks = summary["checks"]
     assert len(checks) == 3 * 9 + 3 + 2  # nine per scientist, three on the dataset, two on the model
-    model_checks = {c["name"]: c for c in checks if c["asset"] == "yolo_model"}
-    assert model_checks["weights_predict"]["passed"] and model_checks["map_not_regressed"]["passed"]
+    model_checks = {c["name"]: c for c in checks if c["asset"] in ("yolo_model", "model_evaluation")}
+    assert model_checks["weights_predict"]["passed"] and model_checks["beats_champion"]["passed"]
     dataset_checks = {c["name"]: c for c in checks if c["asset"] == "training_dataset"}
     assert dataset_checks["no_split_leakage"]["passed"] and dataset_checks["no_split_leakage"]["blocking"]
     assert {(c["name"], c["partition"], c["passed"], c["severity"]) for c in checks if c["partition"] == "ben"} >= {

@@ -10,7 +10,8 @@
 | ``datasets/<dataset_id>/near_duplicates.parquet`` | the near-duplicate pairs its merge found |
 | ``lineage/<2 hex>.parquet`` | the lineage index: manifest rows by the content hash's first two hex digits |
 | ``refs/datasets/latest`` | the id of the dataset the last ``training_dataset`` built |
-| ``models/<dataset_id>/<model_id>/<file>`` | ``best.pt``, ``last.pt``, ``results.csv``, ``args.yaml``, ``model.json``, ``evaluation.parquet`` |
+| ``refs/models/champion`` | the champion: the model a deployment serves, with the benchmark scores that won it |
+| ``models/<dataset_id>/<model_id>/<file>`` | ``best.pt``, ``last.pt``, ``results.csv``, ``args.yaml``, ``model.json``, ``evaluation.parquet``, ``benchmark.json`` |
 | ``archive/<scientist>/<snapshot_id>.json`` | move mode: the files removed from the drive |
 | ``listings/<scientist>/<fingerprint>.zlib`` | the sensor's listing of a folder state, for the run it launched |
 | ``indexes/<scientist>.parquet``, ``label_tables/<scientist>.parquet`` | tables kept for the next run |
@@ -27,6 +28,7 @@ SNAPSHOTS_PREFIX = "snapshots/"
 DATASETS_PREFIX = "datasets/"
 MODELS_PREFIX = "models/"
 LATEST_DATASET_REF = "refs/datasets/latest"
+CHAMPION_REF = "refs/models/champion"
 LINEAGE_PREFIX = "lineage/"
 IMAGE_INDEX_TABLES = "indexes"
 LABEL_TABLES = "label_tables"
@@ -35,6 +37,8 @@ DAGSTER_PICKLES_PREFIX = "dagster/pickles"
 UNPARTITIONED = "__unpartitioned__"
 MODEL_RECORD = "model.json"
 EVALUATION = "evaluation.parquet"
+BENCHMARK = "benchmark.json"
+"""A model's benchmark scores, the champion's on the same images, and the promotion decision."""
 
 
 def content_key(sha256: str) -> str:

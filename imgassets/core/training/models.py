@@ -19,9 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from imgassets.core.drive.paths import is_utf8, stored_path
-from imgassets.core.store.base import ObjectStore
+from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
 from imgassets.core.store.hashing import sha256_file
 from imgassets.core.store.keys import (
+    BENCHMARK,
+    CHAMPION_REF,
     MODEL_RECORD,
     MODELS_PREFIX,
     SNAPSHOTS_PREFIX,
@@ -47,9 +49,49 @@ def store_model(store: ObjectStore, record: dict, files: dict[str, Path | None])
 
 
 def list_models(store: ObjectStore) -> list[dict]:
-    """Every model record in the store, oldest first (by ``created_at``)."""
-    records = [json.loads(store.get_bytes(k)) for k in store.list_keys(MODELS_PREFIX) if k.endswith("/" + MODEL_RECORD)]
+    """Every model record in the store, oldest first (by ``created_at``), each with its
+    ``benchmark`` record (:func:`read_benchmark`; ``None`` before its evaluation) and ``champion``
+    (true for the model :data:`~imgassets.core.store.keys.CHAMPION_REF` names)."""
+    keys = store.list_keys(MODELS_PREFIX)
+    benchmarks = {k.rsplit("/", 2)[-2] for k in keys if k.endswith("/" + BENCHMARK)}
+    records = [json.loads(store.get_bytes(k)) for k in keys if k.endswith("/" + MODEL_RECORD)]
+    champion = read_champion(store)
+    for record in records:
+        record["benchmark"] = read_benchmark(store, record) if record["model_id"] in benchmarks else None
+        record["champion"] = champion is not None and champion["model_id"] == record["model_id"]
     return sorted(records, key=lambda r: r.get("created_at", ""))
+
+
+def write_benchmark(store: ObjectStore, dataset_id: str, model_id: str, benchmark: dict) -> str:
+    """Store a model's benchmark record (``models/<dataset_id>/<model_id>/benchmark.json``):
+    ``challenger`` scores, ``champion`` (``{model_id, scores}`` or ``None``), ``margin`` and
+    ``decision`` (``{promoted, reason}``). Returns its key."""
+    key = model_file_key(dataset_id, model_id, BENCHMARK)
+    store.put_bytes(key, json.dumps(benchmark, indent=1, sort_keys=True).encode())
+    return key
+
+
+def read_benchmark(store: ObjectStore, record: dict) -> dict | None:
+    """The benchmark record of the model ``record`` (a model.json), ``None`` when it has none."""
+    try:
+        return json.loads(store.get_bytes(model_file_key(record["dataset_id"], record["model_id"], BENCHMARK)))
+    except ObjectNotFoundError:
+        return None
+
+
+def read_champion(store: ObjectStore) -> dict | None:
+    """The champion ref (``refs/models/champion``): ``model_id``, ``dataset_id``, ``model_key``,
+    ``sha256`` of its weights, the ``scores`` and ``decision`` that won it, ``promoted_at``;
+    ``None`` before the first promotion."""
+    try:
+        return json.loads(store.get_bytes(CHAMPION_REF))
+    except ObjectNotFoundError:
+        return None
+
+
+def write_champion(store: ObjectStore, champion: dict) -> None:
+    """Make ``champion`` (the fields of :func:`read_champion`) the champion ref."""
+    store.put_bytes(CHAMPION_REF, json.dumps(champion, indent=1, sort_keys=True).encode())
 
 
 @dataclass

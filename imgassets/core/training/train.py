@@ -135,13 +135,3 @@ def predict_smoke(weights: str | Path, image: str | Path, imgsz: int, device: st
 
     results = YOLO(str(weights)).predict(str(image), imgsz=imgsz, device=device, verbose=False)
     return len(results[0].boxes)
-
-
-def map_regression(current: dict[str, float], previous: dict[str, float] | None, max_drop: float) -> str | None:
-    """Why ``current`` mAP50-95 dropped more than ``max_drop`` (absolute) below ``previous``, or None."""
-    if not previous or "mAP50-95" not in previous or "mAP50-95" not in current:
-        return None
-    drop = previous["mAP50-95"] - current["mAP50-95"]
-    if drop > max_drop:
-        return f"mAP50-95 {current['mAP50-95']:.4f} is {drop:.4f} below the previous model's {previous['mAP50-95']:.4f} (allowed drop {max_drop})"
-    return None

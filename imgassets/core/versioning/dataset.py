@@ -7,10 +7,17 @@
   grouped; a group is named by its smallest content hash and goes to one split whole.
 * **Class map**: the sorted union of the class *names* used by the boxes; ids are positions in it,
   so the same name from two scientists is one class whatever its local id.
-* **Split**: by group. A group with an image that was ``val`` in the previous dataset version stays
-  ``val`` (``train`` likewise), so an image never moves from val to train when data arrives; a new
-  group is ``val`` when the first 8 hex digits of its name, read as a fraction of 2**32, are below
-  ``val_fraction``. Without history, at least one group is in each split.
+* **Split**: by group, into ``train``, ``val`` and ``benchmark`` (the field's test split: never
+  trained on, never used for early stopping or model selection; champion and challenger are scored
+  on it). A group with an image in a split of the previous dataset version stays in that split, so
+  an image never leaves val or benchmark when data arrives (append-only). A new group's score is
+  the first 8 hex digits of its name read as a fraction of 2**32: ``val`` below ``val_fraction``,
+  ``benchmark`` at or above ``1 - benchmark_fraction``, ``train`` between (so val is what it was
+  before the benchmark split existed). Then, while a class has fewer than
+  :data:`MIN_BENCHMARK_IMAGES_PER_CLASS` benchmark images, the new train groups holding it move to
+  benchmark, highest score first, as long as the benchmark stays within
+  :data:`MAX_BENCHMARK_SHARE` of the new images. Without history, at least one group is in train
+  and in val.
 * **Stored**: ``datasets/<dataset_id>/manifest.parquet``, ``datasets/<dataset_id>/data.yaml`` and
   ``datasets/<dataset_id>/near_duplicates.parquet`` (:data:`PAIRS_SCHEMA`: every near-duplicate pair
   the merge found, each pair once).
@@ -59,6 +66,12 @@ from imgassets.core.versioning.manifest import (
 from imgassets.errors import ImgassetsError
 
 DEFAULT_VAL_FRACTION = 0.2
+DEFAULT_BENCHMARK_FRACTION = 0.05
+MIN_BENCHMARK_IMAGES_PER_CLASS = 5
+"""A class with fewer benchmark images than this cannot be measured on it: new train groups holding
+the class move to benchmark until it has this many (within :data:`MAX_BENCHMARK_SHARE`)."""
+MAX_BENCHMARK_SHARE = 0.25
+"""The per-class top-up never makes the benchmark more than this share of a version's new images."""
 
 
 class EmptyDatasetError(ImgassetsError, ValueError):
@@ -67,7 +80,7 @@ class EmptyDatasetError(ImgassetsError, ValueError):
 
 DATASET_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 """A dataset id: :data:`imgassets.core.versioning.manifest.ID_LENGTH` lower-case hex digits."""
-SPLITS = ("train", "val")
+SPLITS = ("train", "val", "benchmark")
 
 
 PAIRS_SCHEMA = pa.schema([("sha256_a", pa.string()), ("sha256_b", pa.string()), ("distance", pa.int8())])
@@ -89,6 +102,7 @@ class DatasetVersion:
     label_conflicts: list[dict] = field(default_factory=list)
     class_id_conflicts: list[dict] = field(default_factory=list)
     val_fraction: float = DEFAULT_VAL_FRACTION
+    benchmark_fraction: float = DEFAULT_BENCHMARK_FRACTION
 
     @functools.cached_property
     def records(self) -> list[dict]:
@@ -112,7 +126,7 @@ class DatasetVersion:
         return dict(zip(self.table.column("sha256").to_pylist(), self.table.column("split").to_pylist(), strict=True))
 
     def count(self, split: str) -> int:
-        """Number of images in ``split`` (``train`` or ``val``)."""
+        """Number of images in ``split`` (one of :data:`SPLITS`)."""
         return int(pc.sum(pc.equal(self.table.column("split"), split)).as_py() or 0)
 
     def box_count(self) -> int:
@@ -245,32 +259,80 @@ def split_scores(names: np.ndarray) -> np.ndarray:
 
 
 def group_splits(shas: np.ndarray, group_of: np.ndarray, val_fraction: float,
-                 previous: dict[str, str] | None = None) -> np.ndarray:
+                 previous: dict[str, str] | None = None, benchmark_fraction: float = 0.0,
+                 row_classes: pd.DataFrame | None = None) -> np.ndarray:
     """The split of each row (content hash ``shas[i]`` in duplicate group ``group_of[i]``), by the
-    rule in the module docstring, on columns: one array of ``train``/``val``."""
+    rule in the module docstring, on columns: one array of :data:`SPLITS` values. ``row_classes``:
+    the classes each row holds (columns ``row``, ``class_name``), for the benchmark's per-class
+    top-up; none without it. Raises ``ValueError`` when the fractions leave no room for train."""
+    if not (0 <= val_fraction <= 1 and 0 <= benchmark_fraction < 1 and val_fraction + benchmark_fraction <= 1):
+        raise ValueError(f"val fraction {val_fraction} and benchmark fraction {benchmark_fraction} must each be in "
+                         "[0, 1] and add up to at most 1")
     before = pd.Series(shas).map(previous or {})
-    frame = pd.DataFrame({"group": group_of, "val": before == "val", "train": before == "train"})
-    known = frame.groupby("group", sort=False)[["val", "train"]].any()
-    fresh = known.index[~(known["val"] | known["train"])].to_numpy(dtype=object)  # in order of first appearance
-    split = pd.Series(np.where(known["val"], "val", "train"), index=known.index, dtype=object)
+    frame = pd.DataFrame({split: before == split for split in SPLITS})
+    known = frame.groupby(pd.Series(group_of), sort=False)[list(SPLITS)].any()
+    history = known.any(axis=1)
+    fresh = known.index[~history].to_numpy(dtype=object)  # in order of first appearance
+    # a group with history keeps it: benchmark first, then val (an image never leaves either)
+    split = pd.Series(np.where(known["benchmark"], "benchmark", np.where(known["val"], "val", "train")),
+                      index=known.index, dtype=object)
     scores = split_scores(fresh)
-    fresh_split = np.where(scores < val_fraction, "val", "train").astype(object)
-    if len(fresh) >= 2 and len(fresh) == len(known):  # no history: at least one group in each split
+    fresh_split = np.where(scores < val_fraction, "val",
+                           np.where(scores >= 1 - benchmark_fraction, "benchmark", "train")).astype(object)
+    if len(fresh) >= 2 and not history.any():  # no history: at least one group in train and in val
         if "val" not in fresh_split:
             fresh_split[int(np.argmin(scores))] = "val"
-        if "train" not in fresh_split:
-            fresh_split[len(scores) - 1 - int(np.argmax(scores[::-1]))] = "train"
+        if "train" not in fresh_split:  # the benchmark group nearest the train band, else the highest score
+            bench = np.flatnonzero(fresh_split == "benchmark")
+            pick = bench[int(np.argmin(scores[bench]))] if len(bench) else len(scores) - 1 - int(np.argmax(scores[::-1]))
+            fresh_split[pick] = "train"
+    if row_classes is not None and benchmark_fraction > 0 and len(fresh):
+        _top_up_benchmark(fresh, scores, fresh_split, pd.Series(group_of), split, row_classes)
     split[fresh] = fresh_split
     return split.loc[group_of].to_numpy(dtype=object)
 
 
+def _top_up_benchmark(fresh: np.ndarray, scores: np.ndarray, fresh_split: np.ndarray, group_of: pd.Series,
+                      kept: pd.Series, row_classes: pd.DataFrame) -> None:
+    """Move new train groups to benchmark (in ``fresh_split``, in place) while a class has fewer
+    than :data:`MIN_BENCHMARK_IMAGES_PER_CLASS` benchmark images, highest score first, within
+    :data:`MAX_BENCHMARK_SHARE` of the new images and keeping a train group. ``kept``: the split of
+    each group with history."""
+    group_rows = group_of.groupby(group_of, sort=False).size()
+    fresh_images = int(group_rows.loc[fresh].sum())
+    budget = int(MAX_BENCHMARK_SHARE * fresh_images)
+    position = {group: i for i, group in enumerate(fresh.tolist())}
+    classes = row_classes.assign(group=group_of.to_numpy(dtype=object)[row_classes["row"].to_numpy()])
+    split_of = {**kept.to_dict(), **dict(zip(fresh.tolist(), fresh_split.tolist(), strict=True))}
+    classes["split"] = classes["group"].map(split_of)
+    taken = int(group_rows.loc[[g for g, i in position.items() if fresh_split[i] == "benchmark"]].sum())
+    per_class = classes[classes["split"] == "benchmark"].groupby("class_name")["row"].nunique()
+    candidates = classes[classes["group"].isin(position) & (classes["split"] == "train")]
+    for class_name in sorted(set(classes["class_name"])):
+        have = int(per_class.get(class_name, 0))
+        groups = candidates.loc[candidates["class_name"] == class_name, "group"].unique().tolist()
+        for group in sorted(groups, key=lambda g: -scores[position[g]]):
+            i = position[group]
+            if have >= MIN_BENCHMARK_IMAGES_PER_CLASS or taken + group_rows[group] > budget:
+                break
+            if fresh_split[i] != "train" or (fresh_split == "train").sum() <= 1 and not (kept == "train").any():
+                continue
+            fresh_split[i] = "benchmark"
+            taken += int(group_rows[group])
+            gained = classes[classes["group"] == group]
+            per_class = per_class.add(gained.groupby("class_name")["row"].nunique(), fill_value=0)
+            have = int(per_class.get(class_name, 0))
+
+
 def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val_fraction: float = DEFAULT_VAL_FRACTION,
                     previous_splits: dict[str, str] | None = None,
-                    max_distance: int = NEAR_DUPLICATE_DISTANCE) -> DatasetVersion:
+                    max_distance: int = NEAR_DUPLICATE_DISTANCE,
+                    benchmark_fraction: float = DEFAULT_BENCHMARK_FRACTION) -> DatasetVersion:
     """Merge ``{scientist: (snapshot_id, rows)}`` (rows: a snapshot manifest's dicts or Arrow
     table) into one :class:`DatasetVersion` (rules in the module docstring), on Arrow columns.
     ``previous_splits`` (content hash -> split of the previous dataset version) keeps splits
-    stable. Raises :class:`EmptyDatasetError` when fewer than two images or no box remain."""
+    stable. Raises :class:`EmptyDatasetError` when fewer than two images or no box remain,
+    ``ValueError`` for fractions that leave no room for train."""
     table = _concatenated(snapshots)
     shas = table.column("sha256").to_numpy(zero_copy_only=False).astype(object)
     dropped = pd.Series(shas).duplicated(keep="first").to_numpy()
@@ -288,7 +350,11 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
     linked = groups({key for a, b, _ in near for key in (a, b)}, near)
     by_hash = pd.Series(shas)
     group_of = by_hash.map(linked).fillna(by_hash).to_numpy(dtype=object)  # alone unless in a near-duplicate pair
-    splits = group_splits(shas, group_of, val_fraction, previous_splits)
+    boxes = merged.column("boxes").combine_chunks()
+    row_classes = pd.DataFrame({"row": pc.list_parent_indices(boxes).to_numpy(zero_copy_only=False),
+                                "class_name": pc.list_flatten(boxes).field("class_name").to_numpy(zero_copy_only=False)}
+                               ).drop_duplicates()
+    splits = group_splits(shas, group_of, val_fraction, previous_splits, benchmark_fraction, row_classes)
     columns = {name: merged.column(name) for name in merged.column_names}
     columns["boxes"] = _renumbered_boxes(merged.column("boxes"), class_names)
     columns["group"], columns["split"] = pa.array(group_of, pa.string()), pa.array(splits, pa.string())
@@ -297,7 +363,8 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
     return DatasetVersion(manifest_id(dataset, header), class_names, dataset,
                           {s: snapshots[s][0] for s in sorted(snapshots)}, int(dropped.sum()),
                           near_duplicates=near, label_conflicts=conflicts,
-                          class_id_conflicts=class_id_conflicts(table), val_fraction=val_fraction)
+                          class_id_conflicts=class_id_conflicts(table), val_fraction=val_fraction,
+                          benchmark_fraction=benchmark_fraction)
 
 
 def split_leaks(table: pa.Table | list[dict], stored_pairs: list[tuple] = (), max_distance: int = NEAR_DUPLICATE_DISTANCE) -> list[str]:
@@ -318,9 +385,10 @@ def split_leaks(table: pa.Table | list[dict], stored_pairs: list[tuple] = (), ma
                 f"are near-duplicates (distance {distance})")
 
     hashed = frame[frame["phash"].notna() & (frame["phash"] != "")]
-    val, train = hashed[hashed["split"] == "val"], hashed[hashed["split"] == "train"]
+    train = hashed[hashed["split"] == "train"]
+    held_out = hashed[hashed["split"] != "train"]  # val and benchmark: neither may be near a train image
     found = set(cross_pairs(dict(zip(train["sha256"], train["phash"], strict=True)),
-                            dict(zip(val["sha256"], val["phash"], strict=True)), max_distance))
+                            dict(zip(held_out["sha256"], held_out["phash"], strict=True)), max_distance))
     split_of = first["split"]
     found.update((a, b, int(d)) for a, b, d in stored_pairs
                  if a in split_of.index and b in split_of.index and split_of[a] != split_of[b])
@@ -329,9 +397,11 @@ def split_leaks(table: pa.Table | list[dict], stored_pairs: list[tuple] = (), ma
 
 
 def data_yaml_text(class_names: list[str], root: str | None = None) -> str:
-    """Ultralytics ``data.yaml``: ``path`` (when given), ``train``/``val`` image folders, ``names`` dict."""
+    """Ultralytics ``data.yaml``: ``path`` (when given), ``train``/``val`` image folders, the
+    benchmark split as ``test`` (where Ultralytics' ``val(split="test")`` looks), ``names`` dict."""
     doc: dict = {"path": root} if root else {}
-    doc.update(train="images/train", val="images/val", nc=len(class_names), names=dict(enumerate(class_names)))
+    doc.update(train="images/train", val="images/val", test="images/benchmark", nc=len(class_names),
+               names=dict(enumerate(class_names)))
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 
@@ -351,7 +421,7 @@ def store_dataset(store: ObjectStore, dataset: DatasetVersion) -> None:
             "snapshots": dataset.snapshots, "duplicates_dropped": dataset.duplicates_dropped,
             "near_duplicate_pairs": len(dataset.near_duplicates), "label_conflicts": dataset.label_conflicts,
             "class_id_conflicts": dataset.class_id_conflicts, "val_fraction": dataset.val_fraction,
-            "id_scheme": ID_SCHEME}
+            "benchmark_fraction": dataset.benchmark_fraction, "id_scheme": ID_SCHEME}
     store.put_bytes(dataset.near_duplicates_key, to_parquet_bytes(pairs_table(dataset.near_duplicates), PAIRS_SCHEMA,
                                                                  {"dataset_id": dataset.dataset_id}))
     store.put_bytes(dataset.data_yaml_key, data_yaml_text(dataset.class_names).encode())
@@ -383,7 +453,8 @@ def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:
                           near_duplicates=_stored_pairs(store, dataset_id, meta),
                           label_conflicts=list(meta.get("label_conflicts", [])),
                           class_id_conflicts=list(meta.get("class_id_conflicts", [])),
-                          val_fraction=float(meta.get("val_fraction", DEFAULT_VAL_FRACTION)))
+                          val_fraction=float(meta.get("val_fraction", DEFAULT_VAL_FRACTION)),
+                          benchmark_fraction=float(meta.get("benchmark_fraction", 0.0)))
 
 
 def verify_manifest(dataset_id: str, table: pa.Table, meta: dict) -> None:

@@ -10,11 +10,21 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from imgassets import settings
+from imgassets.core.store.hashing import sha256_file
 from imgassets.core.store.keys import EVALUATION, model_file_key
+from imgassets.core.training.benchmark import (
+    METRICS,
+    BenchmarkScores,
+    PromotionDecision,
+    promotion_decision,
+    score_on_benchmark,
+)
 from imgassets.core.training.evaluate import evaluate_model, worst_images
-from imgassets.core.training.models import store_model
+from imgassets.core.training.models import read_champion, store_model, write_benchmark, write_champion
 from imgassets.core.training.train import TrainingSettings, train_yolo
 from imgassets.core.versioning.dataset import (
+    DEFAULT_BENCHMARK_FRACTION,
     DEFAULT_VAL_FRACTION,
     EmptyDatasetError,
     ManifestError,
@@ -36,9 +46,11 @@ GROUP = "training"
 
 
 class DatasetConfig(dg.Config):
-    """Split settings: the fraction of images (by content hash) that go to ``val``."""
+    """Split settings: the fractions of new images (by content hash) that go to ``val`` and to the
+    held-out ``benchmark`` split (:mod:`imgassets.core.versioning.dataset`)."""
 
     val_fraction: float = DEFAULT_VAL_FRACTION
+    benchmark_fraction: float = DEFAULT_BENCHMARK_FRACTION
 
 
 class YoloTrainingConfig(dg.Config):
@@ -83,7 +95,7 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig,
     try:
         dataset = merge_snapshots(
             {sci: (ref["snapshot_id"], load_snapshot_table(store, ref["manifest_key"])) for sci, ref in image_snapshot.items()},
-            config.val_fraction, previous_splits,
+            config.val_fraction, previous_splits, benchmark_fraction=config.benchmark_fraction,
         )
     except EmptyDatasetError as exc:
         raise dg.Failure(str(exc)) from None
@@ -98,6 +110,7 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig,
         "manifest_key": dataset.manifest_key,
         "images_train": dataset.count("train"),
         "images_val": dataset.count("val"),
+        "images_benchmark": dataset.count("benchmark"),
         "boxes": dataset.box_count(),
         "classes": len(dataset.class_names),
         "duplicates_dropped": dataset.duplicates_dropped,
@@ -164,16 +177,36 @@ def epoch_curves(results_csv) -> dg.MetadataValue:
           automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed())
 def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStoreResource, workdirs: WorkDirs,
                      yolo_model: dict) -> dg.Output[pd.DataFrame]:
-    """The model run on the validation split, image by image: missed and spurious boxes; per
-    scientist, the images where it does worst (where more or better labels help). Stored as
-    ``models/<dataset_id>/<model_id>/evaluation.parquet`` and shown as metadata."""
+    """The model (the challenger) on its dataset's held-out images. On the validation split, image
+    by image: missed and spurious boxes; per scientist, the images where it does worst (where more
+    or better labels help), stored as ``models/<dataset_id>/<model_id>/evaluation.parquet``. On the
+    benchmark split: the challenger's and the current champion's scores on the same images
+    (:mod:`imgassets.core.training.benchmark`), overall, per class and per scientist, as numeric
+    metadata (plotted across materializations) and tables, and the promotion decision, stored as
+    ``benchmark.json`` beside the model and enforced by the ``beats_champion`` check."""
     store = object_store.get_store()
     dataset = load_dataset(store, yolo_model["dataset_id"])
     staged = pull_dataset(store, dataset.dataset_id, workdirs.staging(dataset.dataset_id), workdirs.cache).data_yaml.parent
+    champion = read_champion(store)
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "best.pt"
         store.get_file(yolo_model["model_key"], weights)
         evaluation = evaluate_model(weights, dataset.records, staged, yolo_model["imgsz"])
+        challenger = score_on_benchmark(weights, staged, dataset.records, dataset.class_names, yolo_model["imgsz"])
+        champion_scores, not_comparable = _champion_scores(store, champion, yolo_model, challenger, staged, dataset,
+                                                           Path(tmp))
+    margin = settings.champion_margin()
+    champion_id = champion["model_id"] if champion else None
+    if champion_id == yolo_model["model_id"]:
+        decision = PromotionDecision(True, "already the champion (evaluated again)")
+    else:
+        decision = promotion_decision(challenger, champion_scores, champion_id, margin, not_comparable)
+    benchmark = {"challenger": challenger.as_dict() if challenger else None,
+                 "champion": {"model_id": champion_id, "scores": champion_scores.as_dict() if champion_scores else None,
+                              "not_comparable": not_comparable} if champion_id else None,
+                 "margin": margin, "decision": {"promoted": decision.promoted, "reason": decision.reason}}
+    benchmark_key = write_benchmark(store, yolo_model["dataset_id"], yolo_model["model_id"], benchmark)
+    context.log.info(f"benchmark: {decision.reason}")
     buffer = io.BytesIO()
     evaluation.to_parquet(buffer, index=False)
     key = model_file_key(yolo_model["dataset_id"], yolo_model["model_id"], EVALUATION)
@@ -186,4 +219,71 @@ def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStor
         Key.SPURIOUS_BOXES: int(evaluation["spurious"].sum()),
         "worst_images": markdown_table(["scientist", "path", "missed", "spurious"],
                                        worst[["scientist", "path", "missed", "spurious"]].itertuples(index=False)),
+        Key.BENCHMARK_KEY: benchmark_key,
+        Key.PROMOTED: decision.promoted,
+        Key.DECISION: decision.reason,
+        "benchmark_images": challenger.images if challenger else 0,
+        **benchmark_metadata(challenger, champion_scores),
     })
+
+
+def _champion_scores(store, champion: dict | None, yolo_model: dict, challenger: BenchmarkScores | None, staged: Path,
+                     dataset, tmp: Path) -> tuple[BenchmarkScores | None, str | None]:
+    """The champion's scores on the challenger's benchmark images, or why it cannot be scored."""
+    if champion is None or challenger is None or champion["model_id"] == yolo_model["model_id"]:
+        return None, None
+    weights = tmp / "champion.pt"
+    store.get_file(champion["model_key"], weights)
+    if champion.get("sha256") and sha256_file(str(weights)) != champion["sha256"]:
+        return None, f"its weights {champion['model_key']} do not match the hash recorded in the champion ref"
+    try:
+        return score_on_benchmark(weights, staged, dataset.records, dataset.class_names, yolo_model["imgsz"]), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def benchmark_metadata(challenger: BenchmarkScores | None, champion: BenchmarkScores | None) -> dict:
+    """Numeric metadata (``benchmark/<metric>`` for the challenger, ``champion/<metric>`` for the
+    champion on the same images: the UI plots each across materializations) and tables per class
+    and per scientist."""
+    meta: dict = {}
+    for prefix, scores in (("benchmark", challenger), ("champion", champion)):
+        if scores is not None:
+            meta.update({f"{prefix}/{m}": dg.MetadataValue.float(round(scores.overall[m], 4)) for m in METRICS})
+    if challenger is not None:
+        classes = sorted(challenger.per_class)
+        meta["benchmark_per_class"] = markdown_table(
+            ["class", "challenger mAP50-95", "champion mAP50-95"],
+            [(c, f"{challenger.per_class[c]:.4f}", f"{champion.per_class[c]:.4f}" if champion and c in champion.per_class
+              else "") for c in classes])
+        meta["benchmark_per_scientist"] = markdown_table(
+            ["scientist", *[f"challenger {m}" for m in ("mAP50", "mAP50-95")], *[f"champion {m}" for m in ("mAP50", "mAP50-95")]],
+            [(s, *(f"{v[m]:.4f}" for m in ("mAP50", "mAP50-95")),
+              *((f"{champion.per_scientist[s][m]:.4f}" for m in ("mAP50", "mAP50-95")) if champion and s in champion.per_scientist
+                else ("", ""))) for s, v in sorted(challenger.per_scientist.items())])
+    return meta
+
+
+@dg.asset(group_name=GROUP, kinds={"s3"},
+          automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed())
+def champion_model(context: dg.AssetExecutionContext, object_store: ObjectStoreResource, yolo_model: dict,
+                   model_evaluation: pd.DataFrame) -> dg.Output[dict]:
+    """The model a deployment serves: ``refs/models/champion`` names it, with the sha256 of its
+    weights and the benchmark scores that won it. Materializes only when ``beats_champion`` (a
+    blocking check on ``model_evaluation``) passed for the new model."""
+    from imgassets.core.training.models import read_benchmark
+
+    store = object_store.get_store()
+    benchmark = read_benchmark(store, yolo_model)
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "best.pt"
+        store.get_file(yolo_model["model_key"], weights)
+        digest = sha256_file(str(weights))
+    champion = {"model_id": yolo_model["model_id"], "dataset_id": yolo_model["dataset_id"],
+                "model_key": yolo_model["model_key"], "sha256": digest,
+                "scores": (benchmark or {}).get("challenger"), "decision": (benchmark or {}).get("decision"),
+                "promoted_at": datetime.datetime.now(datetime.UTC).isoformat()}
+    write_champion(store, champion)
+    context.log.info(f"champion: {yolo_model['model_id']} ({(benchmark or {}).get('decision', {}).get('reason', '')})")
+    return dg.Output(champion, metadata={"model_id": champion["model_id"], Key.MODEL_KEY: champion["model_key"],
+                                         "sha256": digest, Key.DATASET_ID: champion["dataset_id"]})

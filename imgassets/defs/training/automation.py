@@ -25,7 +25,7 @@ from imgassets.defs.scientist.jobs import scientist_job
 
 training_automation = dg.AutomationConditionSensorDefinition(
     "training_automation",
-    target=["training_dataset", "yolo_model", "model_evaluation"],
+    target=["training_dataset", "yolo_model", "model_evaluation", "champion_model"],
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=settings.automation_interval_seconds(),
     description="Builds the training dataset and trains YOLO when snapshots change (see imgassets.defs.training.automation).",

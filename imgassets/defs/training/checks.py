@@ -7,9 +7,10 @@
 * ``weights_predict`` (ERROR, blocking): the stored ``best.pt`` downloads (verified), loads with
   ``ultralytics.YOLO`` and predicts on a validation image. Weights that cannot do this are useless
   to anyone pulling them.
-* ``map_not_regressed`` (WARN): mAP50-95 has not dropped more than ``IMGASSETS_MAX_MAP_DROP``
-  (absolute, default 0.05) below the previous model's. A warning: new data can make validation
-  harder without the model being worse.
+* ``beats_champion`` (ERROR, blocking, on ``model_evaluation``): the challenger's benchmark
+  mAP50-95 is not below the champion's, scored on the same benchmark images in the same run, by
+  more than ``IMGASSETS_CHAMPION_MARGIN`` (:mod:`imgassets.core.training.benchmark`). It decides
+  promotion: ``champion_model`` (the ``refs/models/champion`` ref) follows only when it passes.
 """
 
 import tempfile
@@ -17,15 +18,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from imgassets import settings
 from imgassets.core.labels.checks import Finding
-from imgassets.core.training.models import list_models
-from imgassets.core.training.train import map_regression, predict_smoke
+from imgassets.core.training.models import read_benchmark
+from imgassets.core.training.train import predict_smoke
 from imgassets.core.versioning.dataset import DatasetVersion, load_dataset, split_leaks
 from imgassets.core.versioning.pull import fetch_validation_image
 from imgassets.defs.metadata import check_result
 from imgassets.defs.resources import ObjectStoreResource
-from imgassets.defs.training.assets import training_dataset, yolo_model
+from imgassets.defs.training.assets import model_evaluation, training_dataset, yolo_model
 from imgassets.errors import Reason
 
 WARN = dg.AssetCheckSeverity.WARN
@@ -55,19 +55,26 @@ def weights_predict(object_store: ObjectStoreResource, yolo_model: dict) -> dg.A
                         {"boxes_predicted": boxes if boxes is not None else -1, "image": image.name if image else ""})
 
 
-@dg.asset_check(asset=yolo_model, blocking=False)
-def map_not_regressed(object_store: ObjectStoreResource, yolo_model: dict) -> dg.AssetCheckResult:
-    """mAP50-95 has not dropped more than the allowed amount against the previous model. WARN."""
-    earlier = [m for m in list_models(object_store.get_store()) if m["model_id"] != yolo_model["model_id"]]
-    previous = earlier[-1] if earlier else None
-    reason = map_regression(yolo_model["metrics"], previous["metrics"] if previous else None, settings.max_map_drop())
-    findings = [Finding(yolo_model["model_key"], 0, f"{reason}; previous model {previous['model_id']}", Reason.MAP_REGRESSED)] if reason else []
-    return check_result(findings, dg.AssetCheckSeverity.WARN, "metric regressions", {
-        "previous_model": previous["model_id"] if previous else "",
-        "previous_mAP50-95": float(previous["metrics"].get("mAP50-95", 0)) if previous else 0.0})
+@dg.asset_check(asset=model_evaluation, blocking=True, additional_ins={"yolo_model": dg.AssetIn("yolo_model")})
+def beats_champion(object_store: ObjectStoreResource, yolo_model: dict) -> dg.AssetCheckResult:
+    """The challenger's benchmark mAP50-95 is within the margin of the champion's on the same
+    images (the decision ``model_evaluation`` recorded in ``benchmark.json``). Blocking: a model
+    that is not better stays a candidate and does not become what deployments serve."""
+    benchmark = read_benchmark(object_store.get_store(), yolo_model)
+    decision = (benchmark or {}).get("decision") or {"promoted": False, "reason": "no benchmark record for this model"}
+    findings = [] if decision["promoted"] else [Finding(yolo_model["model_key"], 0, decision["reason"],
+                                                        Reason.NOT_PROMOTED)]
+    champion = (benchmark or {}).get("champion") or {}
+    challenger = ((benchmark or {}).get("challenger") or {}).get("overall", {})
+    theirs = (champion.get("scores") or {}).get("overall", {})
+    return check_result(findings, ERROR, "promotion refusals", {
+        "decision": decision["reason"], "champion": champion.get("model_id") or "",
+        "challenger_mAP50-95": float(challenger.get("mAP50-95", -1.0)),
+        "champion_mAP50-95": float(theirs.get("mAP50-95", -1.0)),
+        "margin": float((benchmark or {}).get("margin", 0.0))})
 
 
-MODEL_CHECKS = [weights_predict, map_not_regressed]
+MODEL_CHECKS = [weights_predict, beats_champion]
 
 
 def _dataset(object_store: ObjectStoreResource, training_dataset: dict) -> DatasetVersion:

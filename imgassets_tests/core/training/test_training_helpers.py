@@ -1,20 +1,36 @@
-"""Training helpers as plain functions: model sources, metric regression."""
+"""Training helpers as plain functions: model sources, the promotion rule."""
 
 from __future__ import annotations
 
 import pytest
 
-from imgassets.core.training.train import TrainingConfigError, check_model_source, map_regression
+from imgassets.core.training.benchmark import BenchmarkScores, promotion_decision
+from imgassets.core.training.train import TrainingConfigError, check_model_source
 
 
-@pytest.mark.parametrize("current,previous,expected", [
-    ({"mAP50-95": 0.40}, {"mAP50-95": 0.50}, "mAP50-95 0.4000 is 0.1000 below the previous model's 0.5000 (allowed drop 0.05)"),
-    ({"mAP50-95": 0.47}, {"mAP50-95": 0.50}, None),
-    ({"mAP50-95": 0.60}, {"mAP50-95": 0.50}, None),
-    ({"mAP50-95": 0.10}, None, None),
+def _scores(map50_95: float, images: int = 12) -> BenchmarkScores:
+    return BenchmarkScores({"mAP50": map50_95 + 0.1, "mAP50-95": map50_95, "precision": 0.5, "recall": 0.5},
+                           images=images)
+
+
+@pytest.mark.parametrize("challenger,champion,champion_id,promoted,reason", [
+    (0.40, None, None, True, "the first model: champion"),
+    (0.40, 0.50, "m1", False, "benchmark mAP50-95 0.4000 is 0.1000 below champion m1's 0.5000 on the same 12 images "
+                              "(margin 0.01): not promoted"),
+    (0.495, 0.50, "m1", True, "benchmark mAP50-95 0.4950 against champion m1's 0.5000 on the same 12 images "
+                              "(margin 0.01): promoted"),
+    (0.60, 0.50, "m1", True, "benchmark mAP50-95 0.6000 against champion m1's 0.5000"),
+    (None, None, "m1", False, "the dataset has no benchmark image"),
 ])
-def test_map_regression(current, previous, expected):
-    assert map_regression(current, previous, 0.05) == expected
+def test_promotion_decision(challenger, champion, champion_id, promoted, reason):
+    decision = promotion_decision(_scores(challenger) if challenger is not None else None,
+                                  _scores(champion) if champion is not None else None, champion_id, 0.01)
+    assert decision.promoted is promoted and decision.reason.startswith(reason)
+
+
+def test_a_champion_of_other_classes_is_replaced_and_the_decision_says_why():
+    decision = promotion_decision(_scores(0.1), None, "m1", 0.01, "trained on classes ['a'], the benchmark has ['a', 'b']")
+    assert decision.promoted and "champion m1 cannot be scored on this benchmark (trained on classes" in decision.reason
 
 
 @pytest.mark.parametrize("source,message", [

@@ -1,0 +1,114 @@
+"""The benchmark split: held out by the content-hash and duplicate-group rules, append-only, topped
+up per class, pulled as Ultralytics' ``test`` split, and part of the leakage proof."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import pytest
+import yaml
+
+from imgassets.core.store.local import LocalObjectStore
+from imgassets.core.versioning.dataset import (
+    MAX_BENCHMARK_SHARE,
+    MIN_BENCHMARK_IMAGES_PER_CLASS,
+    load_dataset,
+    merge_snapshots,
+    split_leaks,
+    store_dataset,
+)
+from imgassets.core.versioning.pull import pull_dataset
+from imgassets_tests.core.versioning.test_columnar_merge import random_snapshots
+
+
+def _rows(prefix: str, count: int, classes: list[str], seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(count):
+        name = classes[i % len(classes)]
+        rows.append({"sha256": hashlib.sha256(f"{prefix}-{i}".encode()).hexdigest(), "path": f"{prefix}/{i:04d}.jpg",
+                     "size_bytes": 100, "format": "JPEG", "width": 64, "height": 48,
+                     "phash": f"{rng.getrandbits(64):016x}",
+                     "boxes": [{"class_name": name, "class_id": 0, "x_center": 0.5, "y_center": 0.5, "width": 0.2,
+                                "height": 0.2, "difficult": None, "truncated": None, "iscrowd": None}]})
+    return rows
+
+
+def _splits(dataset) -> dict[str, str]:
+    return dataset.splits_by_hash()
+
+
+def test_each_class_gets_a_handful_of_benchmark_images_within_the_share():
+    rows = _rows("a", 300, ["cat", "dog", "car"])
+    dataset = merge_snapshots({"ana": ("0" * 16, rows)}, 0.2, benchmark_fraction=0.05)
+    bench = [r for r in dataset.records if r["split"] == "benchmark"]
+    per_class = {name: sum(1 for r in bench if r["boxes"][0]["class_name"] == name) for name in ("cat", "dog", "car")}
+    assert all(n >= MIN_BENCHMARK_IMAGES_PER_CLASS for n in per_class.values()), per_class
+    assert len(bench) <= MAX_BENCHMARK_SHARE * len(rows)
+    assert 0.1 <= dataset.count("val") / len(rows) <= 0.3  # val is still drawn by its own fraction
+    assert split_leaks(dataset.table, dataset.near_duplicates) == []
+
+
+def test_a_rare_class_is_topped_up_only_as_far_as_the_share_allows():
+    rows = _rows("a", 40, ["cat"]) + _rows("b", 3, ["okapi"])
+    dataset = merge_snapshots({"ana": ("0" * 16, rows)}, 0.2, benchmark_fraction=0.05)
+    bench = [r for r in dataset.records if r["split"] == "benchmark"]
+    assert len(bench) <= MAX_BENCHMARK_SHARE * len(rows)
+    assert dataset.count("train") >= 1 and dataset.count("val") >= 1
+
+
+def test_the_benchmark_is_append_only_and_never_trained_on():
+    first_rows = _rows("a", 200, ["cat", "dog"])
+    first = merge_snapshots({"ana": ("0" * 16, first_rows)}, 0.2, benchmark_fraction=0.05)
+    assert first.count("benchmark") > 0
+    more = first_rows + _rows("b", 200, ["cat", "dog", "car"], seed=1)
+    second = merge_snapshots({"ana": ("1" * 16, more)}, 0.2, _splits(first), benchmark_fraction=0.05)
+    before, after = _splits(first), _splits(second)
+    assert all(after[sha] == split for sha, split in before.items())  # nothing moves, in any direction
+    new_bench = [sha for sha, split in after.items() if split == "benchmark" and sha not in before]
+    assert new_bench  # new data feeds the benchmark too
+    cars = [r for r in second.records if r["split"] == "benchmark" and r["boxes"][0]["class_name"] == "car"]
+    assert len(cars) >= MIN_BENCHMARK_IMAGES_PER_CLASS
+
+
+def test_a_dataset_from_before_the_benchmark_keeps_every_split_and_grows_one():
+    rows = _rows("a", 100, ["cat"])
+    old = merge_snapshots({"ana": ("0" * 16, rows)}, 0.2, benchmark_fraction=0.0)
+    assert old.count("benchmark") == 0
+    grown = merge_snapshots({"ana": ("1" * 16, rows + _rows("b", 100, ["cat"], seed=1))}, 0.2, _splits(old),
+                            benchmark_fraction=0.05)
+    assert all(_splits(grown)[sha] == split for sha, split in _splits(old).items())
+    assert grown.count("benchmark") > 0
+
+
+def test_a_benchmark_image_near_a_train_image_is_a_leak():
+    dataset = merge_snapshots(random_snapshots(3), 0.5)
+    a, b, _ = dataset.near_duplicates[0]
+    from imgassets.core.versioning.manifest import DATASET_SCHEMA, manifest_table
+
+    moved = [{**r, "split": "benchmark" if r["sha256"] == a else "train" if r["sha256"] == b else r["split"]}
+             for r in dataset.records]
+    assert any("(benchmark)" in leak and "are near-duplicates" in leak
+               for leak in split_leaks(manifest_table(moved, DATASET_SCHEMA), []))
+
+
+@pytest.mark.parametrize("benchmark_fraction", [0.05])
+def test_the_benchmark_is_stored_pulled_and_named_test_in_data_yaml(tmp_path, benchmark_fraction):
+    from imgassets.core.store.keys import content_key
+
+    store = LocalObjectStore(tmp_path / "objects")
+    rows = _rows("a", 60, ["cat", "dog"])
+    for row in rows:  # objects the pull can fetch
+        data = row["path"].encode()
+        row["sha256"] = hashlib.sha256(data).hexdigest()
+        store.put_bytes(content_key(row["sha256"]), data)
+    dataset = merge_snapshots({"ana": ("0" * 16, rows)}, 0.2, benchmark_fraction=benchmark_fraction)
+    store_dataset(store, dataset)
+    assert load_dataset(store, dataset.dataset_id).benchmark_fraction == benchmark_fraction
+    result = pull_dataset(store, dataset.dataset_id, tmp_path / "dest", tmp_path / "cache")
+    doc = yaml.safe_load(result.data_yaml.read_text())
+    assert doc["test"] == "images/benchmark" and doc["val"] == "images/val"
+    pulled = sorted(p.stem for p in (tmp_path / "dest" / "images" / "benchmark").iterdir())
+    assert pulled == sorted(r["sha256"] for r in dataset.records if r["split"] == "benchmark")
+    assert len(list((tmp_path / "dest" / "labels" / "benchmark").glob("*.txt"))) == len(pulled) > 0
