@@ -84,7 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "(images/a.jpg or <scientist>/images/a.jpg)")
     lineage.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
     lineage.add_argument("--json", action="store_true")
-    models = sub.add_parser("models", help="list trained models with their metrics and datasets")
+    pull_model = sub.add_parser("pull-model", help="fetch the weights a deployment serves (the champion, or a "
+                                "model id), verified against their recorded SHA-256")
+    pull_model.add_argument("model", metavar="champion|MODEL_ID")
+    pull_model.add_argument("dest", type=Path, metavar="DEST", help="file to write (a folder gets <model_id>.pt)")
+    pull_model.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
+    pull_model.add_argument("--json", action="store_true")
+    models = sub.add_parser("models", help="list trained models with their metrics, benchmark scores and the "
+                            "champion")
     models.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
     models.add_argument("--json", action="store_true")
     ui = sub.add_parser("ui", parents=[common], help="open the Dagster UI (dagster dev) on this home")
@@ -325,10 +332,41 @@ def command_models(args: argparse.Namespace) -> int:
         print(json.dumps(records, indent=2))
         return 0
     for m in records:
-        print(f"{m['created_at'][:19]}  model {m['model_id']}  dataset {m['dataset_id']}  {m['epochs']} epoch(s) "
-              f"on {m['device']}  {format_metrics(m['metrics'])}  [{m['keys'].get('best.pt')}]")
+        marker = "*" if m["champion"] else " "
+        print(f"{marker} {m['created_at'][:19]}  model {m['model_id']}  dataset {m['dataset_id']}  {m['epochs']} "
+              f"epoch(s) on {m['device']}  val: {format_metrics(m['metrics'])}  [{m['keys'].get('best.pt')}]")
+        benchmark = m.get("benchmark") or {}
+        if benchmark.get("challenger"):
+            print(f"      benchmark ({benchmark['challenger']['images']} images): "
+                  f"{format_metrics(benchmark['challenger']['overall'])}")
+        champion = benchmark.get("champion") or {}
+        if champion.get("scores"):
+            print(f"      champion {champion['model_id']} on the same images: "
+                  f"{format_metrics(champion['scores']['overall'])}")
+        if benchmark.get("decision"):
+            verdict = "promoted" if benchmark["decision"]["promoted"] else "not promoted"
+            print(f"      {verdict}: {benchmark['decision']['reason']}")
+    if records:
+        print("* = champion (refs/models/champion: what 'imgassets pull-model champion' fetches)")
     if not records:
         print("no models yet")
+    return 0
+
+
+def command_pull_model(args: argparse.Namespace) -> int:
+    from imgassets.core.training.models import ModelNotFoundError, pull_model
+
+    store, _ = open_store(args.home)
+    try:
+        pulled = pull_model(store, args.model, args.dest)
+    except ModelNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps({"model_id": pulled.model_id, "dataset_id": pulled.dataset_id, "path": str(pulled.path),
+                          "sha256": pulled.sha256, "champion": pulled.champion}, indent=2))
+    else:
+        what = "champion" if pulled.champion else "model"
+        print(f"{what} {pulled.model_id} (dataset {pulled.dataset_id}) -> {pulled.path} (sha256 {pulled.sha256}, verified)")
     return 0
 
 
@@ -360,8 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        commands = {"run": command_run, "pull": command_pull, "lineage": command_lineage, "models": command_models,
-                    "ui": command_ui}
+        commands = {"run": command_run, "pull": command_pull, "pull-model": command_pull_model,
+                    "lineage": command_lineage, "models": command_models, "ui": command_ui}
         return commands[args.command](args)
     except UsageError as exc:
         print(f"imgassets: error: {exc}", file=sys.stderr)

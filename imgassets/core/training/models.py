@@ -31,19 +31,21 @@ from imgassets.core.store.keys import (
 )
 from imgassets.core.versioning.lineage_index import manifests_holding
 from imgassets.core.versioning.manifest import manifest_columns
+from imgassets.errors import ImgassetsError
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def store_model(store: ObjectStore, record: dict, files: dict[str, Path | None]) -> dict:
     """Upload ``files`` (``{"best.pt": path, ...}``, missing ones skipped) and ``model.json``;
-    return the record with the keys it wrote."""
-    keys = {}
+    return the record with the ``keys`` it wrote and each file's ``sha256``."""
+    keys, digests = {}, {}
     for name, path in files.items():
         if path is not None and Path(path).is_file():
             keys[name] = model_file_key(record["dataset_id"], record["model_id"], name)
-            store.put_file(keys[name], path, sha256=sha256_file(str(path)))
-    record = {**record, "keys": keys}
+            digests[name] = sha256_file(str(path))
+            store.put_file(keys[name], path, sha256=digests[name])
+    record = {**record, "keys": keys, "sha256": digests}
     store.put_bytes(model_file_key(record["dataset_id"], record["model_id"], MODEL_RECORD), json.dumps(record, indent=1, sort_keys=True).encode())
     return record
 
@@ -52,7 +54,7 @@ def list_models(store: ObjectStore) -> list[dict]:
     """Every model record in the store, oldest first (by ``created_at``), each with its
     ``benchmark`` record (:func:`read_benchmark`; ``None`` before its evaluation) and ``champion``
     (true for the model :data:`~imgassets.core.store.keys.CHAMPION_REF` names)."""
-    keys = store.list_keys(MODELS_PREFIX)
+    keys = list(store.list_keys(MODELS_PREFIX))
     benchmarks = {k.rsplit("/", 2)[-2] for k in keys if k.endswith("/" + BENCHMARK)}
     records = [json.loads(store.get_bytes(k)) for k in keys if k.endswith("/" + MODEL_RECORD)]
     champion = read_champion(store)
@@ -146,3 +148,52 @@ def lineage(store: ObjectStore, sha256: str) -> Lineage:
     dataset_ids = {d["dataset_id"] for d in result.datasets}
     result.models = [m for m in list_models(store) if m["dataset_id"] in dataset_ids]
     return result
+
+
+class ModelNotFoundError(ImgassetsError, LookupError):
+    """``champion`` before any promotion, or a model id the store has no record of."""
+
+
+@dataclass(frozen=True)
+class PulledModel:
+    """Weights fetched by :func:`pull_model`: the model, its dataset, where they were written, their hash."""
+
+    model_id: str
+    dataset_id: str
+    path: Path
+    sha256: str
+    champion: bool
+
+
+def pull_model(store: ObjectStore, ref: str, dest: str | Path) -> PulledModel:
+    """Fetch the ``best.pt`` of ``ref`` (``champion``, the model :data:`CHAMPION_REF` names, or a
+    model id) to ``dest`` (a file path; an existing folder gets ``<model_id>.pt``), verified against
+    the SHA-256 recorded when the model was stored (and, for the champion, in its ref) before it
+    replaces ``dest``. Raises :class:`ModelNotFoundError`, and ``IntegrityError`` for bytes that do
+    not match (nothing is written then)."""
+    from imgassets.core.store.atomic import atomic_path
+    from imgassets.core.store.base import IntegrityError
+
+    champion = read_champion(store)
+    records = {r["model_id"]: r for r in list_models(store)}
+    if ref == "champion":
+        if champion is None:
+            raise ModelNotFoundError("no champion yet: no model has been promoted in this store")
+        ref = champion["model_id"]
+    record = records.get(ref)
+    if record is None or "best.pt" not in record.get("keys", {}):
+        raise ModelNotFoundError(f"no model {ref!r} in this store (see 'imgassets models')")
+    expected = {record.get("sha256", {}).get("best.pt")}
+    if champion is not None and champion["model_id"] == ref:
+        expected.add(champion.get("sha256"))
+    expected.discard(None)
+    if len(expected) != 1:
+        raise IntegrityError(f"{record['keys']['best.pt']}: no single recorded SHA-256 to verify it against")
+    dest = Path(dest)
+    target = dest / f"{ref}.pt" if dest.is_dir() else dest
+    with atomic_path(target) as tmp:
+        store.get_file(record["keys"]["best.pt"], tmp)
+        digest = sha256_file(tmp)
+        if digest not in expected:
+            raise IntegrityError(f"{record['keys']['best.pt']}: SHA-256 {digest} is not the recorded {expected.pop()}")
+    return PulledModel(ref, record["dataset_id"], target, digest, champion is not None and champion["model_id"] == ref)
