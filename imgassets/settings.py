@@ -17,6 +17,7 @@ import), with its default. No Dagster import: the command line's ``pull``, ``lin
 | ``IMGASSETS_SENSOR_INTERVAL`` | 30 | seconds between shared-drive sensor ticks |
 | ``IMGASSETS_DRIVE_SENSOR`` | ``running`` | ``running`` or ``stopped``: the sensor's default status |
 | ``IMGASSETS_AUTOMATION_INTERVAL`` | 30 | seconds between evaluations of the training automation |
+| ``IMGASSETS_TRAINING_PRESET`` | ``ultralytics`` | the training defaults of runs launched without a config (the automation, the UI's launchpad): ``ultralytics``, ``demo`` or ``smoke`` (:data:`imgassets.core.training.train.PRESETS`) |
 | ``IMGASSETS_CHAMPION_MARGIN`` | 0.01 | largest drop of benchmark mAP50-95 below the champion's (same images) at which a challenger is still promoted (``beats_champion``) |
 | ``IMGASSETS_IMAGE`` | ``imgassets:latest`` | the container image of Kubernetes step pods |
 | ``DAGSTER_HOME`` | ``<home>/dagster`` | Dagster's instance; an existing one (with its ``dagster.yaml``) is used as it is |
@@ -36,6 +37,7 @@ SENSOR_INTERVAL_ENV = "IMGASSETS_SENSOR_INTERVAL"
 DRIVE_SENSOR_ENV = "IMGASSETS_DRIVE_SENSOR"
 AUTOMATION_INTERVAL_ENV = "IMGASSETS_AUTOMATION_INTERVAL"
 CHAMPION_MARGIN_ENV = "IMGASSETS_CHAMPION_MARGIN"
+TRAINING_PRESET_ENV = "IMGASSETS_TRAINING_PRESET"
 IMAGE_ENV = "IMGASSETS_IMAGE"
 K8S_SECRET_ENV = "IMGASSETS_K8S_SECRET"
 FORWARDED_TO_STEPS = ("IMGASSETS_DEPLOYMENT", "IMGASSETS_SHARED_ROOT", "IMGASSETS_HOME", "IMGASSETS_S3_ENDPOINT",
@@ -145,6 +147,11 @@ def drive_sensor_running() -> bool:
     if value not in ("running", "stopped"):
         raise ValueError(f"{DRIVE_SENSOR_ENV} must be 'running' or 'stopped', not {value!r}")
     return value == "running"
+
+
+def training_preset() -> str:
+    """``IMGASSETS_TRAINING_PRESET`` (default ``ultralytics``), lower-cased."""
+    return (os.environ.get(TRAINING_PRESET_ENV) or "ultralytics").strip().lower()
 
 
 def champion_margin() -> float:

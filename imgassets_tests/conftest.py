@@ -19,6 +19,16 @@ from PIL import Image
 
 # Ultralytics must never try to reach the internet (or pip-install) during tests.
 os.environ.setdefault("YOLO_OFFLINE", "1")
+# Training in the tests proves the pipeline: one epoch at 64 px unless a test asks for more.
+os.environ.setdefault("IMGASSETS_TRAINING_PRESET", "smoke")
+
+
+def command_env(drop: tuple[str, ...] = ("IMGASSETS_", "DAGSTER_HOME"), **extra: str) -> dict[str, str]:
+    """The environment of a command a test runs as a process: this one without the variables
+    starting with ``drop`` (the test names its own home and drive), training at the smoke preset,
+    and ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    return {**env, "IMGASSETS_TRAINING_PRESET": "smoke", **extra}
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _CANDIDATES = [os.environ.get("IMGASSETS_SHARED_DATA"), REPO_ROOT.parent / "shared" / "data", "/work/shared/data"]

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from imgassets import settings
-from imgassets.core.training.train import TrainingSettings
+from imgassets.core.training.train import PRESETS, TrainingSettings
 from imgassets.core.versioning.dataset import DEFAULT_VAL_FRACTION
 from imgassets.errors import ImgassetsError
 
@@ -57,9 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     run.add_argument("--verbose", action="store_true", help="also print Dagster's log on stderr, tracebacks included "
                      "(default: only progress and the findings or errors that stopped a run)")
-    defaults = TrainingSettings()  # the one definition of each default; a flag not given leaves it
-    run.add_argument("--epochs", type=_positive, help=f"training epochs (default {defaults.epochs})")
-    run.add_argument("--imgsz", type=_positive, help=f"training image size in pixels (default {defaults.imgsz})")
+    defaults, demo, smoke = TrainingSettings(), PRESETS["demo"], PRESETS["smoke"]  # each default defined once
+    run.add_argument("--smoke", action="store_true", help=f"train {smoke.epochs} epoch at {smoke.imgsz} px: proves "
+                     "the pipeline in seconds, trains nothing useful (flags given still apply)")
+    run.add_argument("--epochs", type=_positive, help=f"training epochs (default {defaults.epochs}, Ultralytics'; "
+                     f"{demo.epochs} on the demo drive)")
+    run.add_argument("--imgsz", type=_positive, help=f"training image size in pixels (default {defaults.imgsz}; "
+                     f"{demo.imgsz} on the demo drive)")
     run.add_argument("--batch", type=_positive, help=f"images per batch (default {defaults.batch})")
     run.add_argument("--model", help=f"Ultralytics model .yaml or a local .pt weights file (default {defaults.model})")
     run.add_argument("--device", help="cpu, 0, 0,1 ... (default: GPU when torch sees one)")
@@ -189,6 +193,21 @@ def open_instance(dagster_home: Path):
         yield instance
 
 
+def training_preset(args: argparse.Namespace) -> TrainingSettings:
+    """The training defaults of ``imgassets run``: ``smoke`` with ``--smoke``; else
+    ``$IMGASSETS_TRAINING_PRESET`` when set; else ``demo`` on the demo drive (no shared root given)
+    and Ultralytics' own on a real drive (:data:`imgassets.core.training.train.PRESETS`)."""
+    from imgassets.core.training.train import TrainingConfigError, preset
+
+    demo_drive = args.shared_root is None and not os.environ.get(settings.SHARED_ROOT_ENV)
+    name = "smoke" if args.smoke else (os.environ.get(settings.TRAINING_PRESET_ENV) and settings.training_preset()
+                                       or ("demo" if demo_drive else "ultralytics"))
+    try:
+        return preset(name)
+    except TrainingConfigError as exc:
+        raise UsageError(f"{settings.TRAINING_PRESET_ENV}: {exc}") from None
+
+
 def command_run(args: argparse.Namespace) -> int:
     from imgassets.core.drive.walk import scientist_folders
     from imgassets.core.training.train import TrainingConfigError, check_model_source
@@ -197,7 +216,7 @@ def command_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
     given = {name: getattr(args, name) for name in ("model", "epochs", "imgsz", "batch", "device", "patience",
                                                  "workers")}
-    training = TrainingSettings(**{name: value for name, value in given.items() if value is not None})
+    training = training_preset(args).overridden(**given)
     try:
         check_model_source(training.model)
     except TrainingConfigError as exc:
@@ -219,7 +238,9 @@ def command_run(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(f"imgassets: {message}", file=sys.stderr, flush=True)
 
-    with open_instance(Path(os.environ[settings.DAGSTER_HOME_ENV])) as instance:
+    from imgassets.cli.progress import shown_on_stderr
+
+    with open_instance(Path(os.environ[settings.DAGSTER_HOME_ENV])) as instance, shown_on_stderr():
         summary = materialize_all(defs, instance, str(root), str(home_dir), names, training, progress,
                                   val_fraction=args.val_fraction, verbose=args.verbose)
     summary.skipped_folders = [{"folder": name, "reason": reason} for name, reason in skipped]

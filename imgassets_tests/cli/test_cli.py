@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import dagster as dg
 import pytest
 
-from imgassets_tests.conftest import jpeg_bytes
+from imgassets.core.drive.demo import IMAGES_PER_SCIENTIST
+from imgassets.core.versioning.dataset import MIN_BENCHMARK_IMAGES_PER_CLASS
+from imgassets_tests.conftest import command_env, jpeg_bytes
 
 
 def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_HOME"))}
+    env = command_env()
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "imgassets.cli", *args], capture_output=True, text=True,
                           env=env, timeout=600)
@@ -30,9 +31,11 @@ def test_run_json_on_the_demo_drive(tmp_path):
     assert summary["shared_root"] == str(home / "demo-drive")
     assert [s["name"] for s in summary["scientists"]] == ["ana", "ben", "chloe"]
     for scientist in summary["scientists"]:
-        assert scientist["images_found"] == scientist["images_valid"] == 16
+        assert scientist["images_found"] == scientist["images_valid"] == IMAGES_PER_SCIENTIST
         assert scientist["rejected"] == [] and scientist["boxes"] > 0 and len(scientist["snapshot_id"]) == 16
-    assert summary["dataset"]["images_train"] + summary["dataset"]["images_val"] == 48
+    dataset = summary["dataset"]
+    assert dataset["images_train"] + dataset["images_val"] + dataset["images_benchmark"] == 3 * IMAGES_PER_SCIENTIST
+    assert dataset["images_benchmark"] >= 3 * MIN_BENCHMARK_IMAGES_PER_CLASS // 2  # three classes, shared images
     assert summary["dataset"]["classes"] == 3
     model = summary["model"]
     assert (home / "objects" / model["model_key"]).is_file()
@@ -184,7 +187,7 @@ def test_pull_from_the_production_store_without_loading_dagster(tmp_path, s3_sto
     keys = {"IMGASSETS_S3_ACCESS_KEY": S3_ACCESS_KEY, "IMGASSETS_S3_SECRET_KEY": S3_SECRET_KEY}
     script = ("import sys; from imgassets.cli.main import main; code = main(sys.argv[1:]); "
               "print('dagster loaded' if 'dagster' in sys.modules else 'dagster not loaded'); sys.exit(code)")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_HOME"))}
+    clean = command_env()
     pulled = subprocess.run([sys.executable, "-c", script, "pull", "latest", str(tmp_path / "a"), "--json"],
                             capture_output=True, text=True, env={**clean, **env, **keys}, timeout=300)
     assert pulled.returncode == 0, pulled.stderr

@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from imgassets.cli.run import materialize_all
-from imgassets.core.training.train import TrainingSettings
+from imgassets.core.training.train import PRESETS
 from imgassets.definitions import build_defs
 from imgassets.defs.deployment import local_resources
 from imgassets_tests.conftest import small_books, tree_hashes
@@ -30,7 +30,7 @@ def test_a_blocked_scientist_is_left_out_and_the_others_train(tmp_path):
     defs = build_defs(local_resources(home=str(home), shared_root=str(drive)))
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        summary = materialize_all(defs, instance, str(drive), str(home), ["bad", "good"], TrainingSettings())
+        summary = materialize_all(defs, instance, str(drive), str(home), ["bad", "good"], PRESETS["smoke"])
 
         checks = {(c.partition, c.name): c for c in summary.checks}
         geometry = checks[("bad", "box_geometry")]
@@ -56,11 +56,11 @@ def test_a_blocked_scientist_is_left_out_and_the_others_train(tmp_path):
 
         # Fixed, "bad" gets a snapshot; broken again, its last good snapshot stands in for it.
         bad_label.write_text("0 0.5 0.5 0.4 0.3\n")
-        fixed = materialize_all(defs, instance, str(drive), str(home), ["bad", "good"], TrainingSettings())
+        fixed = materialize_all(defs, instance, str(drive), str(home), ["bad", "good"], PRESETS["smoke"])
         assert fixed.exit_code == 0 and fixed.left_out == [], fixed.as_dict()
         last_good = {s.name: s.snapshot_id for s in fixed.scientists}["bad"]
         bad_label.write_text("0 0.9 0.5 0.4 0.3\n")
-        again = materialize_all(defs, instance, str(drive), str(home), ["bad", "good"], TrainingSettings())
+        again = materialize_all(defs, instance, str(drive), str(home), ["bad", "good"], PRESETS["smoke"])
         assert again.exit_code == 1
         assert again.left_out == [{"scientist": "bad", "reason": "blocked by box_geometry", "snapshot_used": last_good}]
         assert again.dataset["snapshots"] == {"bad": last_good, "good": fixed.dataset["snapshots"]["good"]}
@@ -75,7 +75,7 @@ def test_a_single_scientist_trains(tmp_path):
     defs = build_defs(local_resources(home=str(home), shared_root=str(drive)))
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        summary = materialize_all(defs, instance, str(drive), str(home), ["solo"], TrainingSettings())
+        summary = materialize_all(defs, instance, str(drive), str(home), ["solo"], PRESETS["smoke"])
     assert summary.exit_code == 0, summary.as_dict()
     assert summary.dataset["images_train"] + summary.dataset["images_val"] == 12
     assert (home / "objects" / summary.model["model_key"]).is_file()

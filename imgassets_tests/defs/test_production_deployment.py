@@ -10,7 +10,7 @@ from dagster._serdes import serialize_value
 
 from imgassets.cli.run import materialize_all
 from imgassets.core.store.s3 import S3ObjectStore
-from imgassets.core.training.train import TrainingSettings
+from imgassets.core.training.train import PRESETS
 from imgassets.definitions import build_defs
 from imgassets.defs.deployment import production_resources, resources_for
 from imgassets_tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, small_books
@@ -34,7 +34,7 @@ def test_whole_graph_on_s3(tmp_path, s3_endpoint, monkeypatch):
     defs = build_defs(production_resources(shared_root=str(drive), endpoint=s3_endpoint, bucket="prod-bucket"))
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        summary = materialize_all(defs, instance, str(drive), str(tmp_path / "scratch"), ["ana"], TrainingSettings())
+        summary = materialize_all(defs, instance, str(drive), str(tmp_path / "scratch"), ["ana"], PRESETS["smoke"])
         logged = [serialize_value(entry) for run in instance.get_runs() for entry in instance.all_logs(run.run_id)]
         logged += [serialize_value(run.run_config) for run in instance.get_runs()]
     assert summary.exit_code == 0, summary.as_dict()

@@ -7,7 +7,6 @@ GraphQL API (:class:`imgassets_tests.e2e.dagster_dev.Dagit`)."""
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from imgassets_tests.conftest import REPO_ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, free_port, start_server
+from imgassets_tests.conftest import REPO_ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, command_env, free_port, start_server
 from imgassets_tests.e2e.dagster_dev import Dagit, _processes_of, _stop_group
 
 
@@ -70,7 +69,7 @@ def production_stack(tmp_path: Path, drive: Path, postgres_env: dict[str, str], 
     workspace = tmp_path / "workspace.yaml"
     workspace.write_text(yaml.safe_dump({"load_from": [{"grpc_server": {
         "host": "127.0.0.1", "port": code_port, "location_name": "imgassets"}}]}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_"))}
+    env = command_env(drop=("IMGASSETS_", "DAGSTER_"))
     env.update(postgres_env, DAGSTER_HOME=str(dagster_home), CODE_PORT=str(code_port), YOLO_OFFLINE="1",
                IMGASSETS_DEPLOYMENT="production", IMGASSETS_S3_ENDPOINT=s3_endpoint, IMGASSETS_S3_BUCKET=bucket,
                IMGASSETS_S3_ACCESS_KEY=S3_ACCESS_KEY, IMGASSETS_S3_SECRET_KEY=S3_SECRET_KEY,

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from imgassets.core.images.index import PARALLEL_THRESHOLD
-from imgassets_tests.conftest import end_server_group, shared_data_dir, start_server
+from imgassets_tests.conftest import command_env, end_server_group, shared_data_dir, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ EXIT_GRACE_SECONDS = 15
 def run_command(*args: str, timeout: float = 600, env_extra: dict | None = None) -> tuple[int, str, str, float]:
     """``imgassets ARGS`` as a process: (exit code, stdout, stderr, seconds from its last output
     line to its exit). Fails the test when it does not end within ``timeout``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_HOME"))}
+    env = command_env()
     env.update(env_extra or {})
     proc = subprocess.Popen([sys.executable, "-m", "imgassets.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
@@ -114,7 +114,7 @@ def test_a_run_killed_during_training_holds_nothing_back(tmp_path):
     import dagster as dg
 
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_HOME"))}
+    env = command_env()
     proc = subprocess.Popen([sys.executable, "-m", "imgassets.cli", "run", "--home", str(home), "--epochs", "500",
                              "--patience", "500"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
@@ -146,7 +146,7 @@ def test_a_run_killed_during_training_holds_nothing_back(tmp_path):
 def test_two_runs_started_at_once_on_a_fresh_home_both_finish(tmp_path):
     drive, home = tmp_path / "drive", tmp_path / "home"
     coco128_folder(drive / "ana")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_HOME"))}
+    env = command_env()
     argv = [sys.executable, "-m", "imgassets.cli", "run", "--json", "--shared-root", str(drive), "--home", str(home)]
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for _ in range(2)]
@@ -205,7 +205,7 @@ def test_ui_starts_serves_and_ends_with_every_process_on_sigterm(tmp_path):
     drive = tmp_path / "drive"
     (drive / "ana").mkdir(parents=True)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_HOME"))}
+    env = command_env()
     env["IMGASSETS_DRIVE_SENSOR"] = "stopped"
     # Started as a non-interactive shell starts a background job, SIGINT ignored: dagster dev maps
     # SIGTERM to SIGINT's handler, so without imgassets resetting it the UI would ignore SIGTERM

@@ -6,7 +6,6 @@ snapshot manifest behind."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -16,7 +15,7 @@ import time
 
 import pytest
 
-from imgassets_tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, jpeg_bytes
+from imgassets_tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, command_env, jpeg_bytes
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +74,7 @@ def test_sigterm_ends_a_run_stuck_on_a_frozen_store(tmp_path, s3_store):
     (drive / "ana").mkdir(parents=True)
     for i in range(3):
         (drive / "ana" / f"{i}.jpg").write_bytes(jpeg_bytes(color=(i * 60, 9, 9)))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_HOME"))}
+    env = command_env()
     env.update({"IMGASSETS_DEPLOYMENT": "production", "IMGASSETS_S3_ENDPOINT": proxy.endpoint,
                 "IMGASSETS_S3_BUCKET": s3_store.bucket, "IMGASSETS_S3_ACCESS_KEY": S3_ACCESS_KEY,
                 "IMGASSETS_S3_SECRET_KEY": S3_SECRET_KEY})

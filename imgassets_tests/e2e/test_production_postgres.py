@@ -3,14 +3,13 @@ storage) on a real PostgreSQL server started by the tests."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-from imgassets_tests.conftest import REPO_ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, small_books
+from imgassets_tests.conftest import REPO_ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, command_env, small_books
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +39,7 @@ def test_imgassets_run_honours_a_production_dagster_home_and_its_runs_land_in_po
     small_books(drive / "ana", count=6)
     small_books(drive / "ben", count=6)
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMGASSETS_", "DAGSTER_"))}
+    env = command_env(drop=("IMGASSETS_", "DAGSTER_"))
     env.update(postgres_env, DAGSTER_HOME=str(dagster_home), YOLO_OFFLINE="1")
     done = subprocess.run([sys.executable, "-m", "imgassets.cli", "run", "--shared-root", str(drive), "--home", str(home),
                            "--epochs", "1", "--imgsz", "64", "--json"], env=env, capture_output=True, text=True,

@@ -32,6 +32,7 @@ from imgassets.core.drive.source_files import SourceFileError, hash_source, read
 from imgassets.core.drive.walk import FileStat, ListedFiles, walk_files
 from imgassets.core.frames import has_dtypes, typed_frame
 from imgassets.core.images import inspect as imaging
+from imgassets.core.progress import Progress
 from imgassets.core.store.hashing import sha256_bytes
 from imgassets.core.worker_pool import process_pool
 
@@ -96,11 +97,20 @@ def index_file(folder: Path, rel_path: str, kind: str) -> dict:
 
 
 def _index_many(folder: Path, jobs: list[tuple[str, str]], workers: int) -> list[dict]:
+    shown = Progress(f"indexing {folder.name}", len(jobs))
     if workers <= 1 or len(jobs) < PARALLEL_THRESHOLD:
-        return [index_file(folder, path, kind) for path, kind in jobs]
+        rows = []
+        for path, kind in jobs:
+            rows.append(index_file(folder, path, kind))
+            shown.advance()
+        return rows
     chunk = max(1, min(256, len(jobs) // (workers * 8)))
-    return list(process_pool(workers).map(index_file, [folder] * len(jobs), [p for p, _ in jobs],
-                                          [k for _, k in jobs], chunksize=chunk))
+    rows = []
+    for row in process_pool(workers).map(index_file, [folder] * len(jobs), [p for p, _ in jobs], [k for _, k in jobs],
+                                         chunksize=chunk):
+        rows.append(row)
+        shown.advance()
+    return rows
 
 
 def update_image_index(folder: str | Path, previous: pd.DataFrame | None = None, workers: int | None = None,

@@ -10,14 +10,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from imgassets.core.progress import Progress
 from imgassets.errors import ImgassetsError
 
 DEFAULT_MODEL = "yolov8n.yaml"
+DEMO_EPOCHS, DEMO_IMGSZ, DEMO_BATCH = 60, 128, 8
 
 
 class TrainingConfigError(ImgassetsError, ValueError):
@@ -26,20 +30,43 @@ class TrainingConfigError(ImgassetsError, ValueError):
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    """Ultralytics training arguments: ``imgsz`` in pixels, ``batch`` in images, ``device`` as
-    Ultralytics takes it (``"cpu"``, ``"0"``) or ``None`` for automatic, ``patience`` in epochs
-    without improvement before stopping early, ``workers`` dataloader processes (Ultralytics'
-    default, 8, which it caps at the CPUs per device; 0 loads batches in the training process,
-    which starves a GPU)."""
+    """Ultralytics training arguments, defaulting to Ultralytics' own (``ultralytics/cfg/default.yaml``):
+    ``epochs``, ``imgsz`` in pixels, ``batch`` in images, ``device`` as Ultralytics takes it
+    (``"cpu"``, ``"0"``) or ``None`` for automatic, ``patience`` in epochs without improvement
+    before stopping early, ``workers`` dataloader processes (8, which Ultralytics caps at the CPUs
+    per device; 0 loads batches in the training process, which starves a GPU)."""
 
     model: str = DEFAULT_MODEL
-    epochs: int = 1
-    imgsz: int = 64
+    epochs: int = 100
+    imgsz: int = 640
     batch: int = 16
     device: str | None = None
     seed: int = 0
     workers: int = 8
     patience: int = 100
+
+    def overridden(self, **values: object) -> TrainingSettings:
+        """These settings with every value of ``values`` that is not ``None`` in its place."""
+        return dataclasses.replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+PRESETS = {
+    "ultralytics": TrainingSettings(),
+    "demo": TrainingSettings(epochs=DEMO_EPOCHS, imgsz=DEMO_IMGSZ, batch=DEMO_BATCH),
+    "smoke": TrainingSettings(epochs=1, imgsz=64, batch=16, workers=0),
+}
+"""Training defaults by name (``IMGASSETS_TRAINING_PRESET``, ``imgassets run --smoke``): Ultralytics'
+own for a real drive; ``demo``, measured to train a model that finds the demo drive's shapes within
+the command's time budget on two CPU cores (``docs/benchmarks.md``); ``smoke``, one epoch at 64 px,
+which proves the pipeline and trains nothing useful (the tests)."""
+
+
+def preset(name: str) -> TrainingSettings:
+    """The :data:`PRESETS` entry ``name``. Raises :class:`TrainingConfigError` naming the choices."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise TrainingConfigError(f"unknown training preset {name!r}: one of {', '.join(PRESETS)}") from None
 
 
 @dataclass(frozen=True)
@@ -91,10 +118,15 @@ METRIC_NAMES = {
 }
 
 
-def train_yolo(data_yaml: str | Path, settings: TrainingSettings, workdir: str | Path) -> TrainingResult:
+def train_yolo(data_yaml: str | Path, settings: TrainingSettings, workdir: str | Path,
+               on_epoch: Callable[[int, int, dict[str, float]], None] | None = None) -> TrainingResult:
     """Train on the staged dataset described by ``data_yaml``; outputs go under ``workdir/train``.
 
-    Raises :class:`TrainingConfigError` for an unusable model source; Ultralytics errors propagate.
+    After each epoch (Ultralytics' ``on_fit_epoch_end``), ``on_epoch(epoch, epochs, values)`` gets the
+    1-based epoch, the planned epochs and that epoch's losses (``box_loss``, ``cls_loss``,
+    ``dfl_loss``) and validation metrics (:data:`METRIC_NAMES`), and a ``training`` progress record
+    is reported (:mod:`imgassets.core.progress`). Raises :class:`TrainingConfigError` for an
+    unusable model source; Ultralytics errors propagate.
     """
     check_model_source(settings.model)
     os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -103,6 +135,15 @@ def train_yolo(data_yaml: str | Path, settings: TrainingSettings, workdir: str |
     device = select_device(settings.device)
     workdir = Path(workdir).resolve()
     model = YOLO(settings.model)
+    shown = Progress("training", settings.epochs)
+
+    def epoch_end(trainer) -> None:
+        values = epoch_values(trainer)
+        shown.advance(detail=", ".join(f"{k} {v:.3f}" for k, v in values.items() if k in ("box_loss", "mAP50")))
+        if on_epoch is not None:
+            on_epoch(trainer.epoch + 1, trainer.epochs, values)
+
+    model.add_callback("on_fit_epoch_end", epoch_end)
     started = time.perf_counter()
     model.train(
         data=str(data_yaml), epochs=settings.epochs, imgsz=settings.imgsz, batch=settings.batch,
@@ -124,6 +165,17 @@ def train_yolo(data_yaml: str | Path, settings: TrainingSettings, workdir: str |
         args_yaml=args_yaml if args_yaml.is_file() else None, metrics=metrics, per_class_map=per_class,
         seconds=seconds, device=device, epochs=settings.epochs, train_images=len(trainer.train_loader.dataset),
     )
+
+
+def epoch_values(trainer) -> dict[str, float]:
+    """An Ultralytics trainer's losses of the epoch just ended (``box_loss``, ``cls_loss``, ``dfl_loss``)
+    and its validation metrics (:data:`METRIC_NAMES`), as plain floats."""
+    values = {}
+    if getattr(trainer, "tloss", None) is not None:
+        for name, value in trainer.label_loss_items(trainer.tloss, prefix="train").items():
+            values[name.removeprefix("train/")] = float(value)
+    values.update({METRIC_NAMES[k]: float(v) for k, v in (trainer.metrics or {}).items() if k in METRIC_NAMES})
+    return values
 
 
 def predict_smoke(weights: str | Path, image: str | Path, imgsz: int, device: str | None = None) -> int:

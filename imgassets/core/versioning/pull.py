@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow.compute as pc
 from rich.progress import Progress
 
+from imgassets.core import progress as stages
 from imgassets.core.images.inspect import SUPPORTED_FORMATS
 from imgassets.core.store.atomic import atomic_path
 from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
@@ -280,6 +281,7 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
     with Progress(disable=not show_progress, transient=True) as progress, \
             ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pull") as pool:
         task = progress.add_task(f"pulling {dataset.dataset_id}", total=len(missing))
+        shown = stages.Progress(f"pulling {dataset.dataset_id}", len(missing))
         futures = {pool.submit(cache.ensure, store, sha, verify): sha for sha in missing}
         for future in as_completed(futures):
             size = future.result()
@@ -288,6 +290,7 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
             downloaded_bytes += size
             hits += size == 0
             progress.advance(task)
+            shown.advance()
     keep = {f"{top}/{split}" for top in ("images", "labels") for split in SPLITS}  # caches rewritten below
     keep.update(f"images/{r['split']}/{r['sha256']}.{SUPPORTED_FORMATS[r['format']]}" for r in dataset.records)
     keep.update(f"labels/{r['split']}/{r['sha256']}.txt" for r in dataset.records)

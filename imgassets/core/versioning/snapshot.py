@@ -31,6 +31,7 @@ from imgassets.core.drive.source_files import open_source
 from imgassets.core.images.index import valid_images
 from imgassets.core.labels.checks import blocking_findings
 from imgassets.core.labels.table import usable_boxes
+from imgassets.core.progress import Progress
 from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
 from imgassets.core.store.hashing import sha256_bytes
 from imgassets.core.store.keys import content_key, snapshot_manifest_key
@@ -151,11 +152,14 @@ def upload_objects(store: ObjectStore, folder: str | Path, sources: dict[str, st
     workers = workers or store.upload_workers
     size = max(1, min(64, len(items) // (max(1, workers) * 4)))
     uploaded = uploaded_bytes = 0
+    shown = Progress("uploading snapshot", len(items))
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="upload")
     futures = {pool.submit(_upload_chunk, store, os.fspath(folder), items[i:i + size]): i for i in range(0, len(items), size)}
     try:
         for future in as_completed(futures):
-            for (sha, _), count in zip(items[futures[future]:futures[future] + size], future.result(), strict=True):
+            counts = future.result()
+            shown.advance(len(counts))
+            for (sha, _), count in zip(items[futures[future]:futures[future] + size], counts, strict=True):
                 if isinstance(count, SourceChangedError):
                     if changed is None:
                         raise count

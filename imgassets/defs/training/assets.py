@@ -22,7 +22,7 @@ from imgassets.core.training.benchmark import (
 )
 from imgassets.core.training.evaluate import evaluate_model, worst_images
 from imgassets.core.training.models import read_champion, store_model, write_benchmark, write_champion
-from imgassets.core.training.train import TrainingSettings, train_yolo
+from imgassets.core.training.train import TrainingSettings, preset, train_yolo
 from imgassets.core.versioning.dataset import (
     DEFAULT_BENCHMARK_FRACTION,
     DEFAULT_VAL_FRACTION,
@@ -54,22 +54,25 @@ class DatasetConfig(dg.Config):
 
 
 class YoloTrainingConfig(dg.Config):
-    """Ultralytics training settings. ``model``: a model ``.yaml`` or a local ``.pt``; ``device``:
-    empty for automatic (GPU when torch sees one), or ``cpu``, ``0``..."""
+    """Ultralytics training settings; a field left empty takes the deployment's preset
+    (``IMGASSETS_TRAINING_PRESET``: Ultralytics' own defaults unless set; ``demo`` or ``smoke``).
+    ``model``: a model ``.yaml`` or a local ``.pt``; ``device``: empty for automatic (GPU when torch
+    sees one), or ``cpu``, ``0``..."""
 
-    model: str = TrainingSettings.model  # each default is TrainingSettings' (defined once)
-    epochs: int = TrainingSettings.epochs
-    imgsz: int = TrainingSettings.imgsz
-    batch: int = TrainingSettings.batch
+    model: str | None = None
+    epochs: int | None = None
+    imgsz: int | None = None
+    batch: int | None = None
     device: str = ""
-    seed: int = TrainingSettings.seed
-    patience: int = TrainingSettings.patience
-    workers: int = TrainingSettings.workers
+    seed: int | None = None
+    patience: int | None = None
+    workers: int | None = None
 
     def settings(self) -> TrainingSettings:
-        return TrainingSettings(model=self.model, epochs=self.epochs, imgsz=self.imgsz, batch=self.batch,
-                                device=self.device or None, seed=self.seed, patience=self.patience,
-                                workers=self.workers)
+        """The preset of ``IMGASSETS_TRAINING_PRESET`` with every field given here in its place."""
+        return preset(settings.training_preset()).overridden(
+            model=self.model, epochs=self.epochs, imgsz=self.imgsz, batch=self.batch, device=self.device or None,
+            seed=self.seed, patience=self.patience, workers=self.workers)
 
 
 @dg.asset(deps=[dg.AssetDep(image_snapshot, partition_mapping=dg.AllPartitionMapping())],
@@ -134,7 +137,10 @@ def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, ob
     dataset_id = training_dataset["dataset_id"]
     data_yaml = pull_dataset(store, dataset_id, workdirs.staging(dataset_id), workdirs.cache).data_yaml
     settings = config.settings()
-    result = train_yolo(data_yaml, settings, workdirs.training(context.run_id))
+    def log_epoch(epoch: int, epochs: int, values: dict[str, float]) -> None:  # the run's log in the UI, live
+        context.log.info(f"epoch {epoch}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
+
+    result = train_yolo(data_yaml, settings, workdirs.training(context.run_id), on_epoch=log_epoch)
     record = store_model(store, {
         "model_id": context.run_id, "dataset_id": dataset_id, "snapshots": training_dataset.get("snapshots", {}),
         "metrics": result.metrics, "per_class_map50_95": result.per_class_map, "epochs": result.epochs,
