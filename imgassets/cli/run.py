@@ -190,7 +190,7 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
     ``logs`` as for :func:`run_scientist`."""
     model_config = {"model": training.model, "epochs": training.epochs, "imgsz": training.imgsz,
                     "batch": training.batch, "device": training.device or "", "seed": training.seed,
-                    "patience": training.patience, "workers": training.workers}
+                    "patience": training.patience, "workers": training.workers, "plots": training.plots}
     ops = {"yolo_model": {"config": model_config}}
     if val_fraction is not None:
         ops["training_dataset"] = {"config": {"val_fraction": val_fraction}}

@@ -46,23 +46,35 @@ def match_boxes(labelled: list[tuple[int, tuple]], predicted: list[tuple[int, tu
     return matched, len(labelled) - matched, len(predicted) - matched
 
 
+def staged_image(staged_dir: str | Path, record: dict) -> str:
+    """Where a pull placed the image of ``record`` (a dataset row): ``images/<split>/<sha256>.<ext>``."""
+    return str(Path(staged_dir) / "images" / record["split"] / f"{record['sha256']}.{SUPPORTED_FORMATS[record['format']]}")
+
+
+def predictions(result) -> list[tuple[int, tuple, float]]:
+    """An Ultralytics result's boxes as ``(class id, normalized xywh, confidence)``."""
+    return [(int(c), tuple(float(v) for v in xywh), float(p))
+            for c, xywh, p in zip(result.boxes.cls, result.boxes.xywhn, result.boxes.conf, strict=True)]
+
+
 def evaluate_model(weights: str | Path, records: list[dict], staged_dir: str | Path, imgsz: int,
-                   conf: float = 0.25, iou: float = 0.5, batch: int = 16, device: str | None = None) -> pd.DataFrame:
-    """One row per validation image of ``records`` (a dataset version's rows), staged under
-    ``staged_dir``: counts of labelled, predicted, matched, missed and spurious boxes. ``device``:
-    Ultralytics' (``cpu``, ``0``...); ``None`` picks the GPU when torch sees one, else the CPU."""
+                   conf: float = 0.25, iou: float = 0.5, batch: int = 16, device: str | None = None,
+                   split: str = "val") -> pd.DataFrame:
+    """One row per image of ``split`` (``val`` or ``benchmark``) in ``records`` (a dataset version's
+    rows), staged under ``staged_dir``: counts of labelled, predicted, matched, missed and spurious
+    boxes. ``device``: Ultralytics' (``cpu``, ``0``...); ``None`` picks the GPU when torch sees one,
+    else the CPU."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO
 
     model = YOLO(str(weights))
-    val = [r for r in records if r["split"] == "val"]
+    val = [r for r in records if r["split"] == split]
     rows = []
     for start in range(0, len(val), batch):
         chunk = val[start:start + batch]
-        paths = [str(Path(staged_dir) / "images" / "val" / f"{r['sha256']}.{SUPPORTED_FORMATS[r['format']]}") for r in chunk]
+        paths = [staged_image(staged_dir, r) for r in chunk]
         for record, result in zip(chunk, model.predict(paths, imgsz=imgsz, conf=conf, device=device, verbose=False), strict=True):
-            predicted = [(int(c), tuple(float(v) for v in xywh), float(p))
-                         for c, xywh, p in zip(result.boxes.cls, result.boxes.xywhn, result.boxes.conf, strict=True)]
+            predicted = predictions(result)
             labelled = [(int(b["class_id"]), (b["x_center"], b["y_center"], b["width"], b["height"])) for b in record["boxes"]]
             matched, missed, spurious = match_boxes(labelled, predicted, iou)
             rows.append({"scientist": record["scientist"], "path": record["path"], "sha256": record["sha256"],
@@ -75,3 +87,30 @@ def worst_images(evaluation: pd.DataFrame, per_scientist: int = 10) -> pd.DataFr
     """The ``per_scientist`` images with the most errors for each scientist (ties: by path)."""
     ordered = evaluation.sort_values(["scientist", "errors", "path"], ascending=[True, False, True])
     return ordered.groupby("scientist", sort=True).head(per_scientist).reset_index(drop=True)
+
+
+def worst_pictures(weights: str | Path, records: list[dict], staged_dir: str | Path, imgsz: int,
+                   evaluation: pd.DataFrame, class_names: list[str], count: int = 8, conf: float = 0.25,
+                   device: str | None = None) -> str:
+    """Markdown thumbnails of the ``count`` images of ``evaluation`` with the most errors (ties by
+    path), each with its labelled boxes and the model's predictions drawn in two colours
+    (:mod:`imgassets.core.images.thumbnails`), captioned with its scientist, path and counts."""
+    from ultralytics import YOLO
+
+    from imgassets.core.images.thumbnails import markdown_image, thumbnail
+
+    worst = evaluation[evaluation["errors"] > 0].sort_values(["errors", "path"], ascending=[False, True]).head(count)
+    if not len(worst):
+        return ""
+    by_hash = {r["sha256"]: r for r in records}
+    chosen = [by_hash[sha] for sha in worst["sha256"]]
+    results = YOLO(str(weights)).predict([staged_image(staged_dir, r) for r in chosen], imgsz=imgsz, conf=conf,
+                                         device=device, verbose=False)
+    parts = []
+    for record, row, result in zip(chosen, worst.itertuples(), results, strict=True):
+        labelled = [(b["class_name"], b["x_center"], b["y_center"], b["width"], b["height"]) for b in record["boxes"]]
+        predicted = [(f"{class_names[c] if c < len(class_names) else c} {p:.2f}", *xywh) for c, xywh, p in predictions(result)]
+        caption = f"{record['scientist']}/{record['path']}"
+        parts.append(f"**{caption}**: {row.missed} missed, {row.spurious} spurious (labelled green, predicted magenta)"
+                     f"\n\n{markdown_image(caption, thumbnail(staged_image(staged_dir, record), labelled, predicted))}")
+    return "\n\n".join(parts)

@@ -4,7 +4,9 @@
   downloaded) or a local ``.pt`` weights file. A ``.pt`` that is not on disk is refused up front,
   because Ultralytics would try to download it.
 * Device: the first CUDA GPU when torch sees one, else the CPU (``device`` overrides).
-* ``plots=False``: plotting fetches a font from the internet, which this product never needs.
+* ``plots``: Ultralytics' own plots (``results.png``, the confusion matrix, a validation batch with
+  predictions) are made unless the settings say not to (the smoke preset); offline, Ultralytics
+  draws their text in Pillow's default font instead of downloading Arial.
 * Metrics come from Ultralytics' final validation of ``best.pt`` on the val split.
 """
 
@@ -44,6 +46,7 @@ class TrainingSettings:
     seed: int = 0
     workers: int = 8
     patience: int = 100
+    plots: bool = True
 
     def overridden(self, **values: object) -> TrainingSettings:
         """These settings with every value of ``values`` that is not ``None`` in its place."""
@@ -53,7 +56,7 @@ class TrainingSettings:
 PRESETS = {
     "ultralytics": TrainingSettings(),
     "demo": TrainingSettings(epochs=DEMO_EPOCHS, imgsz=DEMO_IMGSZ, batch=DEMO_BATCH),
-    "smoke": TrainingSettings(epochs=1, imgsz=64, batch=16, workers=0),
+    "smoke": TrainingSettings(epochs=1, imgsz=64, batch=16, workers=0, plots=False),
 }
 """Training defaults by name (``IMGASSETS_TRAINING_PRESET``, ``imgassets run --smoke``): Ultralytics'
 own for a real drive; ``demo``, measured to train a model that finds the demo drive's shapes within
@@ -83,6 +86,8 @@ class TrainingResult:
     device: str
     epochs: int
     train_images: int
+    plots: dict[str, Path] = dataclasses.field(default_factory=dict)
+    """Ultralytics' plots that were made, by file name (:data:`PLOTS`)."""
 
     @property
     def images_per_second(self) -> float:
@@ -109,6 +114,10 @@ def check_model_source(model: str) -> None:
     elif suffix not in (".yaml", ".yml"):
         raise TrainingConfigError(f"model {model!r} must be an Ultralytics model .yaml or a local .pt weights file")
 
+
+PLOTS = ("results.png", "confusion_matrix.png", "val_batch0_pred.jpg")
+"""Ultralytics' plots kept with a model: the training curves, the confusion matrix on val, and a
+validation batch with the model's predictions."""
 
 METRIC_NAMES = {
     "metrics/precision(B)": "precision",
@@ -148,7 +157,7 @@ def train_yolo(data_yaml: str | Path, settings: TrainingSettings, workdir: str |
     model.train(
         data=str(data_yaml), epochs=settings.epochs, imgsz=settings.imgsz, batch=settings.batch,
         device=device, seed=settings.seed, workers=settings.workers, project=str(workdir), name="train",
-        exist_ok=True, plots=False, verbose=False, deterministic=True, patience=settings.patience,
+        exist_ok=True, plots=settings.plots, verbose=False, deterministic=True, patience=settings.patience,
     )
     seconds = time.perf_counter() - started
     trainer = model.trainer
@@ -164,6 +173,7 @@ def train_yolo(data_yaml: str | Path, settings: TrainingSettings, workdir: str |
         results_csv=results_csv if results_csv.is_file() else None,
         args_yaml=args_yaml if args_yaml.is_file() else None, metrics=metrics, per_class_map=per_class,
         seconds=seconds, device=device, epochs=settings.epochs, train_images=len(trainer.train_loader.dataset),
+        plots={name: Path(trainer.save_dir) / name for name in PLOTS if (Path(trainer.save_dir) / name).is_file()},
     )
 
 

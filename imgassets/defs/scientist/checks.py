@@ -21,6 +21,7 @@ import pandas as pd
 
 from imgassets.core.images.duplicates import duplicate_report
 from imgassets.core.images.index import rejected_images, valid_images
+from imgassets.core.images.thumbnails import finding_pictures
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.checks import Finding
 from imgassets.core.labels.report import data_yaml_findings
@@ -75,18 +76,26 @@ def _specs(asset: dg.AssetsDefinition, checks: dict[str, tuple[str, str]],
 
 
 def _result(asset: dg.AssetsDefinition, checks: dict[str, tuple[str, str]], name: str,
-            findings: list[Finding]) -> dg.AssetCheckResult:
+            findings: list[Finding], pictures: str = "") -> dg.AssetCheckResult:
     severity = ERROR if name in label_checks.BLOCKING else WARN
-    return check_result(findings, severity, checks[name][1], check_name=name, asset_key=asset.key)
+    extra = {"pictures": dg.MetadataValue.md(pictures)} if pictures else None
+    return check_result(findings, severity, checks[name][1], extra, check_name=name, asset_key=asset.key)
+
+
+PICTURED = ("images_decode", *label_checks.BLOCKING)
+"""Checks whose findings get thumbnails of their images (boxes drawn) in the check's metadata."""
 
 
 @dg.multi_asset_check(specs=_specs(image_index_asset, IMAGE_CHECKS), name="image_index_checks",
                       ins={"image_index": dg.AssetIn("image_index")})
-def image_index_checks(image_index: pd.DataFrame) -> Iterator[dg.AssetCheckResult]:
-    """The image index's checks (:data:`IMAGE_CHECKS`), in one step."""
+def image_index_checks(context: dg.AssetCheckExecutionContext, shared_drive: SharedDrive,
+                       image_index: pd.DataFrame) -> Iterator[dg.AssetCheckResult]:
+    """The image index's checks (:data:`IMAGE_CHECKS`), in one step; rejected images that can
+    still be drawn are shown."""
     rejected = rejected_images(image_index)
-    yield _result(image_index_asset, IMAGE_CHECKS, "images_decode",
-                  [Finding(r.path, 0, f"{r.status}: {r.reason}", Reason.IMAGE_REJECTED) for r in rejected.itertuples()])
+    findings = [Finding(r.path, 0, f"{r.status}: {r.reason}", Reason.IMAGE_REJECTED) for r in rejected.itertuples()]
+    pictures = finding_pictures(shared_drive.folder(context.partition_key), findings) if findings else ""
+    yield _result(image_index_asset, IMAGE_CHECKS, "images_decode", findings, pictures)
     images = valid_images(image_index)
     report = duplicate_report(list(zip(images["path"], images["sha256"], images["phash"], strict=True)))
     yield _result(image_index_asset, IMAGE_CHECKS, "duplicate_images",
@@ -102,10 +111,11 @@ def label_table_checks(context: dg.AssetCheckExecutionContext, shared_drive: Sha
     asset recorded (computed here only for a table that records none: one stored by an earlier
     version), and the data.yaml paths, from the folder."""
     found = label_checks.LabelFindings.of_table(label_table).by_check
+    folder = shared_drive.folder(context.partition_key)
     for name in LABEL_CHECKS:
-        findings = (data_yaml_findings(shared_drive.folder(context.partition_key), image_index)
-                    if name == "data_yaml_paths" else found[name])
-        yield _result(label_table_asset, LABEL_CHECKS, name, findings)
+        findings = data_yaml_findings(folder, image_index) if name == "data_yaml_paths" else found[name]
+        pictures = finding_pictures(folder, findings, label_table) if findings and name in PICTURED else ""
+        yield _result(label_table_asset, LABEL_CHECKS, name, findings, pictures)
 
 
 QUALITY_CHECKS = [image_index_checks, label_table_checks]

@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from imgassets import settings
+from imgassets.core.images.thumbnails import markdown_image, thumbnail
 from imgassets.core.store.hashing import sha256_file
 from imgassets.core.store.keys import EVALUATION, model_file_key
 from imgassets.core.training.benchmark import (
@@ -20,7 +21,7 @@ from imgassets.core.training.benchmark import (
     promotion_decision,
     score_on_benchmark,
 )
-from imgassets.core.training.evaluate import evaluate_model, worst_images
+from imgassets.core.training.evaluate import evaluate_model, worst_images, worst_pictures
 from imgassets.core.training.models import read_champion, store_model, write_benchmark, write_champion
 from imgassets.core.training.train import TrainingSettings, preset, train_yolo
 from imgassets.core.versioning.dataset import (
@@ -67,12 +68,13 @@ class YoloTrainingConfig(dg.Config):
     seed: int | None = None
     patience: int | None = None
     workers: int | None = None
+    plots: bool | None = None
 
     def settings(self) -> TrainingSettings:
         """The preset of ``IMGASSETS_TRAINING_PRESET`` with every field given here in its place."""
         return preset(settings.training_preset()).overridden(
             model=self.model, epochs=self.epochs, imgsz=self.imgsz, batch=self.batch, device=self.device or None,
-            seed=self.seed, patience=self.patience, workers=self.workers)
+            seed=self.seed, patience=self.patience, workers=self.workers, plots=self.plots)
 
 
 @dg.asset(deps=[dg.AssetDep(image_snapshot, partition_mapping=dg.AllPartitionMapping())],
@@ -148,7 +150,7 @@ def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, ob
         "device": result.device, "settings": dataclasses.asdict(settings),
         "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
     }, {"best.pt": result.best_weights, "last.pt": result.last_weights, "results.csv": result.results_csv,
-        "args.yaml": result.args_yaml})
+        "args.yaml": result.args_yaml, **result.plots})
     model_key = record["keys"]["best.pt"]
     value = {"model_key": model_key, "model_id": context.run_id, "dataset_id": dataset_id, "run_id": context.run_id,
              "metrics": result.metrics, "epochs": result.epochs, "training_seconds": result.seconds,
@@ -165,7 +167,16 @@ def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, ob
         "model_source": config.model,
         "per_class_map50_95": dg.MetadataValue.json(result.per_class_map),
         "epoch_curves": epoch_curves(result.results_csv),
+        "training_plots": training_plots(result.plots),
     })
+
+
+def training_plots(plots: dict[str, Path]) -> dg.MetadataValue:
+    """Ultralytics' plots of the run as small images in Markdown (stored whole beside the weights)."""
+    if not plots:
+        return dg.MetadataValue.md("no plots (training ran with plots off, e.g. the smoke preset)")
+    return dg.MetadataValue.md("\n\n".join(f"**{name}**\n\n" + markdown_image(name, thumbnail(path, max_side=640))
+                                            for name, path in plots.items()))
 
 
 def epoch_curves(results_csv) -> dg.MetadataValue:
@@ -199,6 +210,9 @@ def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStor
         store.get_file(yolo_model["model_key"], weights)
         evaluation = evaluate_model(weights, dataset.records, staged, yolo_model["imgsz"])
         challenger = score_on_benchmark(weights, staged, dataset.records, dataset.class_names, yolo_model["imgsz"])
+        on_benchmark = evaluate_model(weights, dataset.records, staged, yolo_model["imgsz"], split="benchmark")
+        worst_benchmark = worst_pictures(weights, dataset.records, staged, yolo_model["imgsz"], on_benchmark,
+                                         dataset.class_names)
         champion_scores, not_comparable = _champion_scores(store, champion, yolo_model, challenger, staged, dataset,
                                                            Path(tmp))
     margin = settings.champion_margin()
@@ -229,6 +243,7 @@ def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStor
         Key.PROMOTED: decision.promoted,
         Key.DECISION: decision.reason,
         "benchmark_images": challenger.images if challenger else 0,
+        "worst_benchmark_images": dg.MetadataValue.md(worst_benchmark or "no benchmark image with an error"),
         **benchmark_metadata(challenger, champion_scores),
     })
 

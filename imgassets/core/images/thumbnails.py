@@ -1,0 +1,97 @@
+"""Small pictures for the UI: an image (or a plot) scaled down, optionally with boxes drawn, as a
+Markdown image with a ``data:`` URI (the Dagster UI's Markdown renders ``data:`` image sources).
+
+Labelled boxes are drawn in :data:`LABEL_COLOUR`, predicted boxes in :data:`PREDICTION_COLOUR`;
+boxes are normalized xywh in the displayed frame (:mod:`imgassets.core.versioning.manifest`), so the
+image is EXIF-transposed before drawing. A thumbnail is a JPEG at most :data:`MAX_SIDE` pixels on
+its long side (a few tens of kB), so a check can carry a few dozen of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterable
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageOps
+
+MAX_SIDE = 320
+LABEL_COLOUR = (0, 200, 0)
+PREDICTION_COLOUR = (255, 0, 255)
+Box = tuple[str, float, float, float, float]
+"""(caption, x_center, y_center, width, height), normalized to the displayed frame."""
+
+
+def thumbnail(source: bytes | str | Path, labelled: Iterable[Box] = (), predicted: Iterable[Box] = (),
+              max_side: int = MAX_SIDE, quality: int = 80) -> bytes:
+    """JPEG bytes of ``source`` (image bytes or a file), EXIF-transposed, scaled to at most
+    ``max_side`` pixels, with ``labelled`` and ``predicted`` boxes drawn. Raises what Pillow
+    raises for bytes that are not an image."""
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as opened:
+        image = ImageOps.exif_transpose(opened).convert("RGB")
+    image.thumbnail((max_side, max_side))
+    draw = ImageDraw.Draw(image)
+    width, height = image.size
+    for boxes, colour in ((labelled, LABEL_COLOUR), (predicted, PREDICTION_COLOUR)):
+        for caption, x, y, w, h in boxes:
+            corners = [(x - w / 2) * width, (y - h / 2) * height, (x + w / 2) * width, (y + h / 2) * height]
+            draw.rectangle(corners, outline=colour, width=2)
+            if caption:
+                draw.text((corners[0] + 2, max(0, corners[1] - 11)), caption, fill=colour)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def data_uri(jpeg: bytes) -> str:
+    """``data:image/jpeg;base64,...`` of JPEG bytes."""
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
+def markdown_image(caption: str, jpeg: bytes) -> str:
+    """A Markdown image of JPEG bytes (``caption`` is its alt text; brackets removed)."""
+    alt = caption.replace("[", "(").replace("]", ")")
+    return f"![{alt}]({data_uri(jpeg)})"
+
+
+MAX_PICTURES = 12
+"""Pictures attached to one check or asset: the first images its findings name."""
+
+
+def finding_pictures(folder: str | Path, findings: Iterable, labels=None, limit: int = MAX_PICTURES,
+                     max_bytes: int = 64 * 2**20) -> str:
+    """Markdown of thumbnails of the images behind ``findings`` (each with ``file``, ``line`` and
+    ``reason``; the first ``limit`` distinct images), read from the scientist's ``folder`` through
+    :func:`imgassets.core.drive.source_files.read_source`. A finding on a label file shows the image
+    that file annotates (``labels``: the label table, its ``image_path`` for the file) with the
+    file's boxes drawn; a finding on an image shows the image. An image that cannot be drawn (a
+    corrupt file) is named, not shown. Empty when no finding names an image."""
+    from imgassets.core.drive.layout import is_image_path
+    from imgassets.core.drive.source_files import SourceFileError, read_source
+
+    shown: dict[str, list] = {}
+    for finding in findings:
+        image, boxes = finding.file, []
+        if labels is not None and len(labels):
+            rows = labels[labels["label_file"] == finding.file]
+            paired = rows["image_path"].dropna()
+            if len(paired):
+                image = paired.iloc[0]
+                rows = rows[(rows["image_path"] == image) & rows["x_center"].notna()]
+                boxes = [(str(r.class_name if isinstance(r.class_name, str) else r.class_id), r.x_center, r.y_center,
+                          r.width, r.height) for r in rows.itertuples()]
+        if image in shown or not is_image_path(image):  # a class map or an orphan label: no image to show
+            continue
+        if len(shown) >= limit:
+            break
+        shown[image] = [finding, boxes]
+    parts = []
+    for image, (finding, boxes) in shown.items():
+        caption = f"{finding.file}:{finding.line}" if finding.line else finding.file
+        try:
+            picture = markdown_image(caption, thumbnail(read_source(folder, image, max_bytes=max_bytes), boxes))
+        except (SourceFileError, OSError, ValueError, Image.DecompressionBombError) as exc:
+            picture = f"(cannot be drawn: {type(exc).__name__})"
+        parts.append(f"**{caption}**: {finding.reason}\n\n{picture}")
+    return "\n\n".join(parts)

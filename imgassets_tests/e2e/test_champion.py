@@ -1,0 +1,72 @@
+"""The first run detects, and models are compared where it is fair: the demo as a user runs it trains a
+model that finds its shapes on the held-out benchmark and becomes champion; the next dataset version
+scores its challenger and the champion on the same benchmark images, and a worse challenger is not
+promoted. Each command a process, with a timeout."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from imgassets.core.drive.demo import CLASSES, draw_scene, yolo_lines
+from imgassets_tests.e2e.test_commands_real_drive import run_command
+
+pytestmark = pytest.mark.slow
+
+DEMO = {"IMGASSETS_TRAINING_PRESET": ""}  # the command's own choice: the demo preset on the demo drive
+
+
+def _new_scientist(folder, count: int, seed: int) -> None:
+    rng = random.Random(seed)
+    ids = {name: i for i, name in enumerate(CLASSES)}
+    (folder / "images").mkdir(parents=True)
+    (folder / "labels").mkdir()
+    (folder / "data.yaml").write_text("names: [" + ", ".join(CLASSES) + "]\n")
+    for i in range(count):
+        scene = draw_scene(rng)
+        scene.image.save(folder / "images" / f"dora_{i:03d}.png")
+        (folder / "labels" / f"dora_{i:03d}.txt").write_text(yolo_lines(scene.boxes, ids))
+
+
+def test_the_demo_detects_and_a_worse_challenger_is_not_promoted(tmp_path):
+    home = tmp_path / "home"
+    code, out, err, _ = run_command("run", "--json", "--home", str(home), env_extra=DEMO, timeout=900)
+    assert code == 0, err[-3000:]
+    first = json.loads(out)
+    evaluation = first["evaluation"]
+    assert first["dataset"]["images_benchmark"] >= 8
+    assert evaluation["benchmark"]["mAP50"] >= 0.8, evaluation  # a model that finds its shapes, on held-out images
+    assert evaluation["promoted"] and evaluation["promotion_decision"] == "the first model: champion"
+    champion = json.loads((home / "objects" / "refs" / "models" / "champion").read_text())
+    assert champion["model_id"] == first["model"]["run_id"]
+
+    _new_scientist(home / "demo-drive" / "dora", 12, seed=29)  # a second dataset version
+    code, out, err, _ = run_command("run", "--json", "--home", str(home), "--smoke", env_extra=DEMO, timeout=600)
+    assert code == 1, err[-3000:]  # the blocking beats_champion check stopped the promotion
+    second = json.loads(out)
+    assert second["dataset"]["dataset_id"] != first["dataset"]["dataset_id"]
+    assert [c for c in second["checks"] if not c["passed"] and c["blocking"]][0]["name"] == "beats_champion"
+    assert not second["evaluation"]["promoted"] and "not promoted" in second["evaluation"]["promotion_decision"]
+    assert json.loads((home / "objects" / "refs" / "models" / "champion").read_text())["model_id"] == champion["model_id"]
+
+    challenger_id = second["model"]["run_id"]
+    benchmark = json.loads((home / "objects" / second["model"]["model_key"].replace("best.pt", "benchmark.json"))
+                           .read_text())
+    assert benchmark["champion"]["model_id"] == champion["model_id"]
+    # the champion was scored again, on the challenger's benchmark: the same images, the first run's and more
+    assert benchmark["champion"]["scores"]["images"] == benchmark["challenger"]["images"]
+    assert benchmark["challenger"]["images"] >= first["evaluation"]["benchmark_images"]
+    assert set(benchmark["challenger"]["per_scientist"]) >= {"ana", "ben", "chloe"}
+
+    code, out, err, _ = run_command("models", "--home", str(home), "--json")
+    models = {m["model_id"]: m for m in json.loads(out)}
+    assert models[champion["model_id"]]["champion"] and not models[challenger_id]["champion"]
+    assert models[challenger_id]["benchmark"]["decision"]["promoted"] is False
+
+    code, out, err, _ = run_command("pull-model", "champion", str(tmp_path / "served.pt"), "--home", str(home), "--json")
+    assert code == 0, err
+    pulled = json.loads(out)
+    assert pulled["model_id"] == champion["model_id"] and pulled["sha256"] == champion["sha256"]
+    assert (tmp_path / "served.pt").stat().st_size > 0
