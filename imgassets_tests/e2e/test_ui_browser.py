@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from imgassets_tests.conftest import REPO_ROOT, small_books
+from imgassets_tests.conftest import REPO_ROOT, image_bytes, small_books
 from imgassets_tests.e2e.dagster_dev import dagster_dev
 
 pytestmark = pytest.mark.slow
@@ -60,6 +60,7 @@ def test_launch_a_scientist_partition_from_the_ui_and_see_the_model_metrics(tmp_
     page = browser_page
     drive = tmp_path / "drive"
     small_books(drive / "ana", count=8)
+    (drive / "ana" / "images" / "tiny.png").write_bytes(image_bytes("PNG", (8, 8)))  # rejected: too small
     small_books(drive / "ben", count=8)
     with dagster_dev(tmp_path, drive, IMGASSETS_DRIVE_SENSOR="stopped") as ui:
         with dg.DagsterInstance.from_config(str(ui.home / "dagster")) as instance:
@@ -90,6 +91,19 @@ def test_launch_a_scientist_partition_from_the_ui_and_see_the_model_metrics(tmp_
         _shot(page, "03-run-success")
         assert {m["partition"] for m in ui.materializations("image_snapshot")} == {"ana"}  # ben untouched
 
+        # the rejected image is shown on its check, where a person would rather look than read
+        page.goto(f"{ui.base}/assets/image_index?view=checks&partition=ana&checkDetail=images_decode",
+                  wait_until="networkidle")
+        pictures = page.get_by_role("row").filter(has=page.get_by_text("pictures", exact=True))
+        pictures.get_by_text("[Show Markdown]").click()
+        shown = page.get_by_role("dialog").locator("img")
+        expect(shown).to_have_count(1)
+        assert shown.first.get_attribute("alt") == "images/tiny.png"
+        assert shown.first.evaluate("image => image.complete && image.naturalWidth") >= 96  # decoded, enlarged
+        page.wait_for_timeout(500)  # the dialog fades in
+        _shot(page, "04-rejected-image-on-its-check")
+        page.get_by_role("button", name="Close").click()
+
         ui.wait_for("yolo_model to be trained by automation", lambda: ui.materializations("yolo_model"), 400)
         page.goto(f"{ui.base}/assets/yolo_model", wait_until="networkidle")
         for key in ("mAP50-95", "mAP50", "precision", "recall", "images_per_second", "training_seconds",
@@ -98,7 +112,7 @@ def test_launch_a_scientist_partition_from_the_ui_and_see_the_model_metrics(tmp_
         dataset_id = ui.latest_text_metadata("training_dataset")["dataset_id"]
         dataset_row = page.get_by_role("row").filter(has=page.get_by_text("dataset_id", exact=True))
         expect(dataset_row.first).to_contain_text(dataset_id)  # the model names the dataset it was trained on
-        page.screenshot(path=str(ARTIFACTS / "04-model-metrics.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "05-model-metrics.png"), full_page=True)
         page.get_by_role("button", name="Plots").click()
         expect(page.get_by_text("images_per_second", exact=True).first).to_be_visible()
-        _shot(page, "05-model-plots")
+        _shot(page, "06-model-plots")

@@ -17,6 +17,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageOps
 
 MAX_SIDE = 320
+MIN_SIDE = 96
 LABEL_COLOUR = (0, 200, 0)
 PREDICTION_COLOUR = (255, 0, 255)
 Box = tuple[str, float, float, float, float]
@@ -26,11 +27,15 @@ Box = tuple[str, float, float, float, float]
 def thumbnail(source: bytes | str | Path, labelled: Iterable[Box] = (), predicted: Iterable[Box] = (),
               max_side: int = MAX_SIDE, quality: int = 80) -> bytes:
     """JPEG bytes of ``source`` (image bytes or a file), EXIF-transposed, scaled to at most
-    ``max_side`` pixels, with ``labelled`` and ``predicted`` boxes drawn. Raises what Pillow
+    ``max_side`` pixels (an image under :data:`MIN_SIDE` enlarged, pixels kept sharp), with
+    ``labelled`` and ``predicted`` boxes drawn. Raises what Pillow
     raises for bytes that are not an image."""
     with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as opened:
         image = ImageOps.exif_transpose(opened).convert("RGB")
     image.thumbnail((max_side, max_side))
+    if max(image.size) < MIN_SIDE:  # a tiny image (often why it was rejected) is enlarged to be seen
+        factor = -(-MIN_SIDE // max(image.size))
+        image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
     draw = ImageDraw.Draw(image)
     width, height = image.size
     for boxes, colour in ((labelled, LABEL_COLOUR), (predicted, PREDICTION_COLOUR)):
