@@ -61,5 +61,7 @@ class Reason(StrEnum):
     """One local class id naming different classes for different scientists."""
     WEIGHTS_UNUSABLE = "weights_unusable"
     """Trained weights that do not load or predict."""
+    LABEL_REVIEW = "label_review"
+    """A label the trained model disagrees with on an image it did not train on (missing box, wrong class, mislocated)."""
     NOT_PROMOTED = "not_promoted"
     """A challenger whose benchmark mAP50-95 is below the champion's, on the same images, by more than the margin."""

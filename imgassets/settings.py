@@ -18,6 +18,8 @@ import), with its default. No Dagster import: the command line's ``pull``, ``lin
 | ``IMGASSETS_DRIVE_SENSOR`` | ``running`` | ``running`` or ``stopped``: the sensor's default status |
 | ``IMGASSETS_AUTOMATION_INTERVAL`` | 30 | seconds between evaluations of the training automation |
 | ``IMGASSETS_TRAINING_PRESET`` | ``ultralytics`` | the training defaults of runs launched without a config (the automation, the UI's launchpad): ``ultralytics``, ``demo`` or ``smoke`` (:data:`imgassets.core.training.train.PRESETS`) |
+| ``IMGASSETS_REVIEW_MIN_CONFIDENCE`` | 0.5 | the confidence from which a prediction counts in the model-assisted label review |
+| ``IMGASSETS_REVIEW_MIN_MAP50`` | 0.5 | the benchmark mAP50 below which a model is too weak to review labels |
 | ``IMGASSETS_CHAMPION_MARGIN`` | 0.01 | largest drop of benchmark mAP50-95 below the champion's (same images) at which a challenger is still promoted (``beats_champion``) |
 | ``IMGASSETS_IMAGE`` | ``imgassets:latest`` | the container image of Kubernetes step pods |
 | ``DAGSTER_HOME`` | ``<home>/dagster`` | Dagster's instance; an existing one (with its ``dagster.yaml``) is used as it is |
@@ -152,6 +154,13 @@ def drive_sensor_running() -> bool:
 def training_preset() -> str:
     """``IMGASSETS_TRAINING_PRESET`` (default ``ultralytics``), lower-cased."""
     return (os.environ.get(TRAINING_PRESET_ENV) or "ultralytics").strip().lower()
+
+
+def review_settings() -> dict[str, float]:
+    """``IMGASSETS_REVIEW_MIN_CONFIDENCE`` and ``IMGASSETS_REVIEW_MIN_MAP50`` (defaults 0.5 and 0.5),
+    as the fields of :class:`imgassets.core.training.review.ReviewSettings`."""
+    return {"min_confidence": float(_number("IMGASSETS_REVIEW_MIN_CONFIDENCE", 0.5, float)),
+            "min_benchmark_map50": float(_number("IMGASSETS_REVIEW_MIN_MAP50", 0.5, float))}
 
 
 def champion_margin() -> float:

@@ -32,7 +32,7 @@ def test_blocking_checks_guard_labels_and_the_split():
                         "no_split_leakage", "weights_predict", "beats_champion"}
     assert {name for name, spec in specs.items() if not spec.blocking} == {
         "images_decode", "duplicate_images", "data_yaml_paths", "label_files_have_images", "duplicate_labels_agree",
-        "class_ids_consistent"}
+        "class_ids_consistent", "label_review"}
     assert {specs[n].asset_key.to_user_string() for n in blocking} == {"label_table", "training_dataset", "yolo_model",
                                                                        "model_evaluation"}
 

@@ -12,6 +12,7 @@
 | ``refs/datasets/latest`` | the id of the dataset the last ``training_dataset`` built |
 | ``refs/models/champion`` | the champion: the model a deployment serves, with the benchmark scores that won it |
 | ``models/<dataset_id>/<model_id>/<file>`` | ``best.pt``, ``last.pt``, ``results.csv``, ``args.yaml``, ``model.json``, ``evaluation.parquet``, ``benchmark.json`` |
+| ``reviews/<scientist>.json`` | the latest model-assisted label review of the scientist's held-out images |
 | ``archive/<scientist>/<snapshot_id>.json`` | move mode: the files removed from the drive |
 | ``listings/<scientist>/<fingerprint>.zlib`` | the sensor's listing of a folder state, for the run it launched |
 | ``indexes/<scientist>.parquet``, ``label_tables/<scientist>.parquet`` | tables kept for the next run |
@@ -95,6 +96,11 @@ def model_prefix(dataset_id: str, model_id: str) -> str:
 def model_file_key(dataset_id: str, model_id: str, name: str) -> str:
     """``models/<dataset_id>/<model_id>/<name>`` (``best.pt``, :data:`MODEL_RECORD`, :data:`EVALUATION`...)."""
     return f"{model_prefix(dataset_id, model_id)}/{name}"
+
+
+def review_key(scientist: str) -> str:
+    """``reviews/<scientist>.json``: the latest model-assisted label review of the scientist's labels."""
+    return f"reviews/{scientist}.json"
 
 
 def archive_log_key(scientist: str, snapshot_id: str) -> str:

@@ -93,24 +93,31 @@ def worst_pictures(weights: str | Path, records: list[dict], staged_dir: str | P
                    evaluation: pd.DataFrame, class_names: list[str], count: int = 8, conf: float = 0.25,
                    device: str | None = None) -> str:
     """Markdown thumbnails of the ``count`` images of ``evaluation`` with the most errors (ties by
-    path), each with its labelled boxes and the model's predictions drawn in two colours
-    (:mod:`imgassets.core.images.thumbnails`), captioned with its scientist, path and counts."""
+    path), with labelled and predicted boxes (:func:`pictures_of`)."""
+    worst = evaluation[evaluation["errors"] > 0].sort_values(["errors", "path"], ascending=[False, True]).head(count)
+    by_hash = {r["sha256"]: r for r in records}
+    return pictures_of(weights, [by_hash[sha] for sha in worst["sha256"]], staged_dir, imgsz, class_names,
+                       [f"{r.missed} missed, {r.spurious} spurious" for r in worst.itertuples()], conf, device)
+
+
+def pictures_of(weights: str | Path, chosen: list[dict], staged_dir: str | Path, imgsz: int, class_names: list[str],
+                notes: list[str], conf: float = 0.25, device: str | None = None) -> str:
+    """Markdown thumbnails of the staged images of ``chosen`` (dataset rows), each with its labelled
+    boxes and the model's predictions (confidence >= ``conf``) drawn in two colours
+    (:mod:`imgassets.core.images.thumbnails`), captioned with its scientist, path and ``notes``."""
+    if not chosen:
+        return ""
     from ultralytics import YOLO
 
     from imgassets.core.images.thumbnails import markdown_image, thumbnail
 
-    worst = evaluation[evaluation["errors"] > 0].sort_values(["errors", "path"], ascending=[False, True]).head(count)
-    if not len(worst):
-        return ""
-    by_hash = {r["sha256"]: r for r in records}
-    chosen = [by_hash[sha] for sha in worst["sha256"]]
     results = YOLO(str(weights)).predict([staged_image(staged_dir, r) for r in chosen], imgsz=imgsz, conf=conf,
                                          device=device, verbose=False)
     parts = []
-    for record, row, result in zip(chosen, worst.itertuples(), results, strict=True):
+    for record, note, result in zip(chosen, notes, results, strict=True):
         labelled = [(b["class_name"], b["x_center"], b["y_center"], b["width"], b["height"]) for b in record["boxes"]]
         predicted = [(f"{class_names[c] if c < len(class_names) else c} {p:.2f}", *xywh) for c, xywh, p in predictions(result)]
         caption = f"{record['scientist']}/{record['path']}"
-        parts.append(f"**{caption}**: {row.missed} missed, {row.spurious} spurious (labelled green, predicted magenta)"
+        parts.append(f"**{caption}**: {note} (labelled green, predicted magenta)"
                      f"\n\n{markdown_image(caption, thumbnail(staged_image(staged_dir, record), labelled, predicted))}")
     return "\n\n".join(parts)

@@ -14,6 +14,7 @@ step's overhead per asset, not one per check. The label findings themselves are 
 the label table asset (:class:`imgassets.core.labels.checks.LabelFindings`).
 """
 
+import json
 from collections.abc import Iterator
 
 import dagster as dg
@@ -25,9 +26,11 @@ from imgassets.core.images.thumbnails import finding_pictures
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.checks import Finding
 from imgassets.core.labels.report import data_yaml_findings
+from imgassets.core.store.keys import review_key
+from imgassets.core.training.review import still_standing
 from imgassets.defs.metadata import check_result
 from imgassets.defs.partitions import scientists
-from imgassets.defs.resources import SharedDrive
+from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 from imgassets.defs.scientist.assets import image_index as image_index_asset
 from imgassets.defs.scientist.assets import label_table as label_table_asset
 from imgassets.errors import Reason
@@ -62,6 +65,10 @@ LABEL_CHECKS = {
                         "data.yaml entries naming missing folders"),
     "label_files_have_images": ("Every label file has its image (Ultralytics `labels/` sibling layout or beside "
                                 "it). WARN.", "label files without an image"),
+    "label_review": ("Where the latest trained model, on this scientist's images it did not train on (val and "
+                     "benchmark), disagrees with the labels: possibly missing boxes, wrong classes, mislocated "
+                     "boxes, most confident first. WARN: the model can be wrong; a file fixed since the review "
+                     "drops its findings.", "labels the model disagrees with"),
 }
 """Checks of the label table: name -> (description, what one finding is); blocking are those in
 :data:`imgassets.core.labels.checks.BLOCKING`."""
@@ -76,10 +83,24 @@ def _specs(asset: dg.AssetsDefinition, checks: dict[str, tuple[str, str]],
 
 
 def _result(asset: dg.AssetsDefinition, checks: dict[str, tuple[str, str]], name: str,
-            findings: list[Finding], pictures: str = "") -> dg.AssetCheckResult:
+            findings: list[Finding], pictures: str = "", extra: dict | None = None) -> dg.AssetCheckResult:
     severity = ERROR if name in label_checks.BLOCKING else WARN
-    extra = {"pictures": dg.MetadataValue.md(pictures)} if pictures else None
+    extra = {**({"pictures": dg.MetadataValue.md(pictures)} if pictures else {}), **(extra or {})}
     return check_result(findings, severity, checks[name][1], extra, check_name=name, asset_key=asset.key)
+
+
+def _label_review(store, scientist: str, label_table: pd.DataFrame) -> tuple[list[Finding], dict]:
+    """The findings of the scientist's stored review (``reviews/<scientist>.json``) that still
+    stand, and who reviewed (or why no model could)."""
+    key = review_key(scientist)
+    if not store.exists(key):
+        return [], {"reviewed_by": "no trained model has reviewed these labels yet"}
+    review = json.loads(store.get_bytes(key))
+    standing = still_standing(review["findings"], label_table)
+    findings = [Finding(f["file"], f["line"], f"{f['kind']} ({f['confidence']:.2f}): {f['reason']}", Reason.LABEL_REVIEW)
+                for f in standing]
+    return findings, {"reviewed_by": review["skipped"] or f"model {review['model_id']} (dataset {review['dataset_id']})",
+                      "fixed_since": len(review["findings"]) - len(standing)}
 
 
 PICTURED = ("images_decode", *label_checks.BLOCKING)
@@ -105,7 +126,8 @@ def image_index_checks(context: dg.AssetCheckExecutionContext, shared_drive: Sha
 @dg.multi_asset_check(specs=_specs(label_table_asset, LABEL_CHECKS, {"data_yaml_paths": [image_index_asset]}),
                       name="label_table_checks",
                       ins={"label_table": dg.AssetIn("label_table"), "image_index": dg.AssetIn("image_index")})
-def label_table_checks(context: dg.AssetCheckExecutionContext, shared_drive: SharedDrive, label_table: pd.DataFrame,
+def label_table_checks(context: dg.AssetCheckExecutionContext, shared_drive: SharedDrive,
+                       object_store: ObjectStoreResource, label_table: pd.DataFrame,
                        image_index: pd.DataFrame) -> Iterator[dg.AssetCheckResult]:
     """The label table's checks (:data:`LABEL_CHECKS`), in one step: the findings the label table
     asset recorded (computed here only for a table that records none: one stored by an earlier
@@ -113,6 +135,11 @@ def label_table_checks(context: dg.AssetCheckExecutionContext, shared_drive: Sha
     found = label_checks.LabelFindings.of_table(label_table).by_check
     folder = shared_drive.folder(context.partition_key)
     for name in LABEL_CHECKS:
+        if name == "label_review":
+            findings, extra = _label_review(object_store.get_store(), context.partition_key, label_table)
+            yield _result(label_table_asset, LABEL_CHECKS, name, findings,
+                          finding_pictures(folder, findings, label_table) if findings else "", extra)
+            continue
         findings = data_yaml_findings(folder, image_index) if name == "data_yaml_paths" else found[name]
         pictures = finding_pictures(folder, findings, label_table) if findings and name in PICTURED else ""
         yield _result(label_table_asset, LABEL_CHECKS, name, findings, pictures)

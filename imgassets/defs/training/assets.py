@@ -4,6 +4,7 @@
 import dataclasses
 import datetime
 import io
+import json
 import tempfile
 from pathlib import Path
 
@@ -11,9 +12,10 @@ import dagster as dg
 import pandas as pd
 
 from imgassets import settings
-from imgassets.core.images.thumbnails import markdown_image, thumbnail
+from imgassets.core.images.thumbnails import MAX_PICTURES, markdown_image, thumbnail
 from imgassets.core.store.hashing import sha256_file
-from imgassets.core.store.keys import EVALUATION, model_file_key
+from imgassets.core.store.keys import EVALUATION, model_file_key, review_key
+from imgassets.core.store.table_cache import LABEL_TABLE, load_cached_table
 from imgassets.core.training.benchmark import (
     METRICS,
     BenchmarkScores,
@@ -21,8 +23,9 @@ from imgassets.core.training.benchmark import (
     promotion_decision,
     score_on_benchmark,
 )
-from imgassets.core.training.evaluate import evaluate_model, worst_images, worst_pictures
+from imgassets.core.training.evaluate import evaluate_model, pictures_of, worst_images, worst_pictures
 from imgassets.core.training.models import read_champion, store_model, write_benchmark, write_champion
+from imgassets.core.training.review import ReviewSettings, model_can_judge, review_dataset
 from imgassets.core.training.train import TrainingSettings, preset, train_yolo
 from imgassets.core.versioning.dataset import (
     DEFAULT_BENCHMARK_FRACTION,
@@ -213,6 +216,7 @@ def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStor
         on_benchmark = evaluate_model(weights, dataset.records, staged, yolo_model["imgsz"], split="benchmark")
         worst_benchmark = worst_pictures(weights, dataset.records, staged, yolo_model["imgsz"], on_benchmark,
                                          dataset.class_names)
+        review = _label_review(store, weights, dataset, staged, yolo_model, challenger)
         champion_scores, not_comparable = _champion_scores(store, champion, yolo_model, challenger, staged, dataset,
                                                            Path(tmp))
     margin = settings.champion_margin()
@@ -244,8 +248,45 @@ def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStor
         Key.DECISION: decision.reason,
         "benchmark_images": challenger.images if challenger else 0,
         "worst_benchmark_images": dg.MetadataValue.md(worst_benchmark or "no benchmark image with an error"),
+        **review,
         **benchmark_metadata(challenger, champion_scores),
     })
+
+
+def _label_review(store, weights: Path, dataset, staged: Path, yolo_model: dict,
+                  challenger: BenchmarkScores | None) -> dict:
+    """Model-assisted label review (:mod:`imgassets.core.training.review`) of the dataset's held-out
+    images by the model just trained: ``reviews/<scientist>.json`` for every scientist (read by
+    the ``label_review`` check on their partition), and the metadata: findings by scientist, the
+    most confident ones as a table and as pictures; or why the model is too weak to judge."""
+    review_settings = ReviewSettings(**settings.review_settings())
+    too_weak = model_can_judge(challenger.overall["mAP50"] if challenger else None, review_settings)
+    reviews = {s: [] for s in dataset.snapshots} if too_weak else review_dataset(
+        weights, dataset.records, staged, yolo_model["imgsz"], dataset.class_names,
+        lambda scientist: load_cached_table(store, LABEL_TABLE, scientist), yolo_model["model_id"], review_settings)
+    for scientist, findings in reviews.items():
+        store.put_bytes(review_key(scientist), json.dumps(
+            {"model_id": yolo_model["model_id"], "dataset_id": dataset.dataset_id, "skipped": too_weak,
+             "findings": findings}, indent=1).encode())
+    ranked = sorted((f for found in reviews.values() for f in found), key=lambda f: -f["confidence"])
+    by_hash = {(r["scientist"], r["path"]): r for r in dataset.records}
+    shown, seen = [], set()
+    for finding in ranked:
+        scientist = next(s for s, found in reviews.items() if finding in found)
+        if (scientist, finding["image"]) not in seen and len(shown) < MAX_PICTURES:
+            seen.add((scientist, finding["image"]))
+            shown.append((by_hash[(scientist, finding["image"])], f"{finding['kind']}: {finding['reason']}"))
+    pictures = pictures_of(weights, [r for r, _ in shown], staged, yolo_model["imgsz"], dataset.class_names,
+                           [note for _, note in shown], review_settings.min_confidence)
+    return {
+        "label_review": dg.MetadataValue.md(too_weak) if too_weak else markdown_table(
+            ["file", "line", "kind", "confidence", "reason"],
+            [(f["file"], f["line"], f["kind"], f"{f['confidence']:.2f}", f["reason"]) for f in ranked[:50]])
+        if ranked else dg.MetadataValue.md("the model agrees with every label of the held-out images"),
+        "label_review_findings": len(ranked),
+        **{f"label_review/{s}": len(found) for s, found in reviews.items()},
+        "label_review_pictures": dg.MetadataValue.md(pictures or "nothing to show"),
+    }
 
 
 def _champion_scores(store, champion: dict | None, yolo_model: dict, challenger: BenchmarkScores | None, staged: Path,

@@ -1,0 +1,65 @@
+"""Model-assisted label review as users meet it: the demo trains a model strong enough to judge; label
+errors are planted in copies of labelled images it did not train on (a deleted box, a swapped class,
+a shifted box); the next run's model finds them, and the scientist's ``label_review`` check names
+each file and line, while clean boxes are rarely flagged. Each command a process."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from imgassets_tests.e2e.test_commands_real_drive import run_command
+
+pytestmark = pytest.mark.slow
+
+DEMO = {"IMGASSETS_TRAINING_PRESET": ""}
+LABELS = "street survey/labels"
+
+
+def _held_out_clean(home, dataset_id: str, review: dict) -> list[str]:
+    """ana's held-out images (val, benchmark) with two or more boxes that the first review did not
+    question, as label file names."""
+    manifest = pq.read_table(home / "objects" / "datasets" / dataset_id / "manifest.parquet").to_pylist()
+    questioned = {f["image"] for f in review["findings"]}
+    return sorted(f"{r['path'].rsplit('/', 1)[1].rsplit('.', 1)[0]}.txt" for r in manifest
+                  if r["scientist"] == "ana" and r["split"] != "train" and len(r["boxes"]) >= 2
+                  and r["path"] not in questioned)
+
+
+def test_planted_label_errors_are_found_and_named_by_file_and_line(tmp_path):
+    home = tmp_path / "home"
+    code, out, err, _ = run_command("run", "--json", "--home", str(home), env_extra=DEMO, timeout=900)
+    assert code == 0, err[-3000:]
+    first = json.loads(out)
+    review = json.loads((home / "objects" / "reviews" / "ana.json").read_text())
+    assert review["skipped"] is None and review["model_id"] == first["model"]["run_id"]
+    clean = _held_out_clean(home, first["dataset"]["dataset_id"], review)
+    assert len(clean) >= 3, clean
+    deleted, swapped, shifted = clean[:3]
+    labels = home / "demo-drive" / "ana" / LABELS
+    lines = {name: (labels / name).read_text().splitlines() for name in (deleted, swapped, shifted)}
+    (labels / deleted).write_text("\n".join(lines[deleted][1:]) + "\n")  # the first box deleted
+    cls, x, y, w, h = lines[swapped][0].split()
+    (labels / swapped).write_text("\n".join([f"{(int(cls) + 1) % 3} {x} {y} {w} {h}", *lines[swapped][1:]]) + "\n")
+    cls, x, y, w, h = lines[shifted][0].split()
+    moved = float(x) + 0.6 * float(w) if float(x) + 1.1 * float(w) <= 1 else float(x) - 0.6 * float(w)
+    (labels / shifted).write_text("\n".join([f"{cls} {moved:.6f} {y} {w} {h}", *lines[shifted][1:]]) + "\n")
+
+    # the next run's model (same train images, so the same model) reviews the planted labels ...
+    code, out, err, _ = run_command("run", "--json", "--home", str(home), env_extra=DEMO, timeout=900)
+    assert code in (0, 1), err[-3000:]
+    # ... and the scientist's next run shows the findings on their partition, by file and line
+    code, out, err, _ = run_command("run", "--json", "--home", str(home), "--smoke", env_extra=DEMO, timeout=600)
+    checks = [c for c in json.loads(out)["checks"] if c["name"] == "label_review" and c["partition"] == "ana"]
+    assert len(checks) == 1 and not checks[0]["passed"] and not checks[0]["blocking"]
+    found = {(f["file"].rsplit("/", 1)[1], f["line"], f["reason"].split(" ", 1)[0]) for f in checks[0]["findings"]}
+    planted = {(deleted, 0, "missing_box"), (swapped, 1, "wrong_class"), (shifted, 1, "mislocated")}
+    assert len(planted & found) >= 2, (planted, found)  # most planted errors found
+    stored = json.loads((home / "objects" / "reviews" / "ana.json").read_text())
+    others = [f for f in stored["findings"] if f["file"].rsplit("/", 1)[1] not in (deleted, swapped, shifted)]
+    manifest = pq.read_table(home / "objects" / "datasets" / json.loads(out)["dataset"]["dataset_id"] /
+                             "manifest.parquet").to_pylist()
+    held_out_boxes = sum(len(r["boxes"]) for r in manifest if r["scientist"] == "ana" and r["split"] != "train")
+    assert len(others) <= 0.2 * held_out_boxes, others  # few clean boxes flagged
