@@ -67,11 +67,13 @@ def _stats(series: pd.Series) -> dict:
 
 
 def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labels: pd.DataFrame,
-                   label_findings: label_checks.LabelFindings | None = None) -> dict:
+                   label_findings: label_checks.LabelFindings | None = None,
+                   review: tuple[list[dict], str] | None = None) -> dict:
     """The report (a JSON-able dict): file counts by kind and status, rejected images with reasons,
     label formats, class histogram, box sizes (normalized width, height, area) and boxes per image,
     and every label finding by check (``label_findings``, default: those recorded in ``labels``,
-    :meth:`~imgassets.core.labels.checks.LabelFindings.of_table`)."""
+    :meth:`~imgassets.core.labels.checks.LabelFindings.of_table`); ``review``: the model-assisted
+    label review's standing findings and who reviewed (``label_review``, ranked by confidence)."""
     images = index[index["kind"] == layout.IMAGE]
     rejected = images[images["status"] != OK]
     boxes = labels[usable_boxes(labels)]
@@ -91,6 +93,9 @@ def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labe
         "boxes_per_image": _stats(per_image.astype(float)),
         "findings": {check: [str(f) for f in found[:MAX_REJECTED]] for check, found in findings.items()},
         "finding_counts": {check: len(found) for check, found in findings.items()},
+        "label_review": {"reviewed_by": review[1] if review else "not reviewed",
+                         "findings": [f"{f['file']}:{f['line']}: {f['kind']} ({f['confidence']:.2f}): {f['reason']}"
+                                      for f in (review[0] if review else [])[:MAX_REJECTED]]},
     }
 
 
@@ -98,14 +103,14 @@ REPORT_ATTR = "quality_report"
 """Key of a label table's ``attrs`` holding the scientist's quality report (JSON text)."""
 
 
-def checked_table(scientist: str, folder: str | Path, index: pd.DataFrame,
-                  labels: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+def checked_table(scientist: str, folder: str | Path, index: pd.DataFrame, labels: pd.DataFrame,
+                  review: tuple[list[dict], str] | None = None) -> tuple[pd.DataFrame, dict]:
     """``labels`` (a shallow copy) with every label finding computed once
     (:class:`~imgassets.core.labels.checks.LabelFindings`) and the quality report recorded in its
     ``attrs``, and the report: what the label table asset outputs, so the asset checks, the report
     stored beside the snapshot and the snapshot's refusal read one computation."""
     findings = label_checks.LabelFindings.of(labels)
-    report = quality_report(scientist, folder, index, labels, findings)
+    report = quality_report(scientist, folder, index, labels, findings, review)
     table = label_checks.with_findings(labels, findings)
     table.attrs[REPORT_ATTR] = json.dumps(report, indent=1)
     return table, report

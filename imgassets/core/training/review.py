@@ -166,3 +166,19 @@ def review_dataset(weights: str | Path, records: list[dict], staged_dir: str | P
             found = review_image(labelled, predicted, settings)
             reviews[record["scientist"]] += route(record, found, tables[record["scientist"]], model_id)
     return {scientist: sorted(found, key=lambda f: -f["confidence"]) for scientist, found in reviews.items()}
+
+
+def load_review(store, scientist: str, labels) -> tuple[list[dict], str]:
+    """The findings of the scientist's stored review (``reviews/<scientist>.json``) that still stand
+    against their current label table ``labels`` (:func:`still_standing`), and who reviewed them
+    (or why no model could, or that none has yet)."""
+    import json
+
+    from imgassets.core.store.keys import review_key
+
+    key = review_key(scientist)
+    if not store.exists(key):
+        return [], "no trained model has reviewed these labels yet"
+    review = json.loads(store.get_bytes(key))
+    return still_standing(review["findings"], labels), (
+        review["skipped"] or f"model {review['model_id']} (dataset {review['dataset_id']})")

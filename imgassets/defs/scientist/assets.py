@@ -14,6 +14,7 @@ from imgassets.core.labels.table import build_label_table, usable_boxes
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.keys import snapshot_report_key
 from imgassets.core.store.table_cache import IMAGE_INDEX, LABEL_TABLE, load_cached_table, save_cached_table
+from imgassets.core.training.review import load_review
 from imgassets.core.versioning.archive import MOVE, archive_sources, carry_forward_snapshot
 from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_table, stored_objects
 from imgassets.defs.lineage import latest_snapshot
@@ -82,7 +83,8 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, ob
     folder = shared_drive.folder(context.partition_key)
     store = object_store.get_store()
     table = build_label_table(folder, image_index, load_cached_table(store, LABEL_TABLE, context.partition_key))
-    table, report = checked_table(context.partition_key, folder, image_index, table)  # findings computed once
+    review = load_review(store, context.partition_key, table)  # the latest model's word on these labels
+    table, report = checked_table(context.partition_key, folder, image_index, table, review)  # findings computed once
     save_cached_table(store, LABEL_TABLE, context.partition_key, table)
     parsed = table[table["parse_error"].isna() & table["superseded_by"].isna()]  # usable_boxes, less the pairing
     return dg.Output(table, metadata={

@@ -14,7 +14,6 @@ step's overhead per asset, not one per check. The label findings themselves are 
 the label table asset (:class:`imgassets.core.labels.checks.LabelFindings`).
 """
 
-import json
 from collections.abc import Iterator
 
 import dagster as dg
@@ -26,8 +25,7 @@ from imgassets.core.images.thumbnails import finding_pictures
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.checks import Finding
 from imgassets.core.labels.report import data_yaml_findings
-from imgassets.core.store.keys import review_key
-from imgassets.core.training.review import still_standing
+from imgassets.core.training.review import load_review
 from imgassets.defs.metadata import check_result
 from imgassets.defs.partitions import scientists
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive
@@ -90,17 +88,11 @@ def _result(asset: dg.AssetsDefinition, checks: dict[str, tuple[str, str]], name
 
 
 def _label_review(store, scientist: str, label_table: pd.DataFrame) -> tuple[list[Finding], dict]:
-    """The findings of the scientist's stored review (``reviews/<scientist>.json``) that still
-    stand, and who reviewed (or why no model could)."""
-    key = review_key(scientist)
-    if not store.exists(key):
-        return [], {"reviewed_by": "no trained model has reviewed these labels yet"}
-    review = json.loads(store.get_bytes(key))
-    standing = still_standing(review["findings"], label_table)
+    """The findings of the scientist's stored review that still stand, and who reviewed."""
+    standing, reviewed_by = load_review(store, scientist, label_table)
     findings = [Finding(f["file"], f["line"], f"{f['kind']} ({f['confidence']:.2f}): {f['reason']}", Reason.LABEL_REVIEW)
                 for f in standing]
-    return findings, {"reviewed_by": review["skipped"] or f"model {review['model_id']} (dataset {review['dataset_id']})",
-                      "fixed_since": len(review["findings"]) - len(standing)}
+    return findings, {"reviewed_by": reviewed_by}
 
 
 PICTURED = ("images_decode", *label_checks.BLOCKING)
