@@ -78,7 +78,7 @@ def test_run_pull_lineage_models_end_on_coco128(tmp_path):
     summary = json.loads(out)
     assert summary["ok"] and summary["scientists"][0]["images_valid"] == 128
     dataset = summary["dataset"]
-    share = dataset["images_val"] / (dataset["images_train"] + dataset["images_val"])
+    share = dataset["images_val"] / (dataset["images_train"] + dataset["images_val"] + dataset["images_benchmark"])
     assert 0.4 <= share <= 0.6, f"--val-fraction 0.5 gave a val share of {share:.2f}"
     args_yaml = home / "objects" / summary["model"]["model_key"].replace("best.pt", "args.yaml")
     recorded = yaml.safe_load(args_yaml.read_text())  # what Ultralytics trained with: every flag reached it

@@ -117,12 +117,14 @@ def test_staged_dataset_loads_in_ultralytics(world):
 
     dataset = world["summary"].dataset
     staged = load_dataset(world["store"], dataset["dataset_id"])
-    assert dataset["images_train"] + dataset["images_val"] == 470 == len(staged.records)
+    assert dataset["images_train"] + dataset["images_val"] + dataset["images_benchmark"] == 470 == len(staged.records)
     data_yaml = world["home"] / "staging" / dataset["dataset_id"] / "data.yaml"
     data = check_det_dataset(str(data_yaml))
     assert data["nc"] == len(staged.class_names) and "LuckPim" in data["names"].values()
     train = YOLODataset(img_path=data["train"], data=data, task="detect", imgsz=64, augment=False)
     assert len(train) == dataset["images_train"]
+    test = YOLODataset(img_path=data["test"], data=data, task="detect", imgsz=64, augment=False)
+    assert len(test) == dataset["images_benchmark"] >= 5  # held out, pulled as images/benchmark, named test
     assert sum(len(label["cls"]) for label in train.labels) == sum(len(r["boxes"]) for r in staged.records if r["split"] == "train")
 
 
