@@ -19,6 +19,7 @@ import), with its default. No Dagster import: the command line's ``pull``, ``lin
 | ``IMGASSETS_AUTOMATION_INTERVAL`` | 30 | seconds between evaluations of the training automation |
 | ``IMGASSETS_TRAINING_PRESET`` | ``ultralytics`` | the training defaults of runs launched without a config (the automation, the UI's launchpad): ``ultralytics``, ``demo`` or ``smoke`` (:data:`imgassets.core.training.train.PRESETS`) |
 | ``IMGASSETS_REVIEW_MIN_CONFIDENCE`` | 0.5 | the confidence from which a prediction counts in the model-assisted label review |
+| ``IMGASSETS_REVIEW_FOLDS`` | 0 | 2 or more: the label review also judges every train image, by k-fold out-of-sample models (k trainings more) |
 | ``IMGASSETS_REVIEW_MIN_MAP50`` | 0.5 | the benchmark mAP50 below which a model is too weak to review labels |
 | ``IMGASSETS_CHAMPION_MARGIN`` | 0.01 | largest drop of benchmark mAP50-95 below the champion's (same images) at which a challenger is still promoted (``beats_champion``) |
 | ``IMGASSETS_IMAGE`` | ``imgassets:latest`` | the container image of Kubernetes step pods |
@@ -161,6 +162,11 @@ def review_settings() -> dict[str, float]:
     as the fields of :class:`imgassets.core.training.review.ReviewSettings`."""
     return {"min_confidence": float(_number("IMGASSETS_REVIEW_MIN_CONFIDENCE", 0.5, float)),
             "min_benchmark_map50": float(_number("IMGASSETS_REVIEW_MIN_MAP50", 0.5, float))}
+
+
+def review_folds() -> int:
+    """``IMGASSETS_REVIEW_FOLDS`` (default 0: the review judges val and benchmark images only)."""
+    return int(_number("IMGASSETS_REVIEW_FOLDS", 0))
 
 
 def champion_margin() -> float:

@@ -63,3 +63,23 @@ def test_planted_label_errors_are_found_and_named_by_file_and_line(tmp_path):
                              "manifest.parquet").to_pylist()
     held_out_boxes = sum(len(r["boxes"]) for r in manifest if r["scientist"] == "ana" and r["split"] != "train")
     assert len(others) <= 0.2 * held_out_boxes, others  # few clean boxes flagged
+
+
+def test_k_fold_review_judges_every_train_image_by_a_model_that_did_not_train_on_it(tmp_path):
+    """``IMGASSETS_REVIEW_FOLDS=2``: two more trainings, each on the other fold's train images; every
+    train image is reviewed once (the smoke model is too weak to find anything: the floor is
+    lowered so that the mechanics run)."""
+    from imgassets_tests.conftest import small_books
+
+    drive, home = tmp_path / "drive", tmp_path / "home"
+    small_books(drive / "ana", count=12)
+    env = {"IMGASSETS_REVIEW_FOLDS": "2", "IMGASSETS_REVIEW_MIN_MAP50": "0"}
+    code, out, err, _ = run_command("run", "--json", "--shared-root", str(drive), "--home", str(home), "--smoke",
+                                    env_extra=env, timeout=900)
+    assert code == 0, err[-3000:]
+    summary = json.loads(out)
+    review = json.loads((home / "objects" / "reviews" / "ana.json").read_text())
+    assert review["skipped"] is None and [run["fold"] for run in review["folds"]] == [0, 1]
+    train = summary["dataset"]["images_train"]
+    assert sum(run["reviewed"] for run in review["folds"]) == train
+    assert all(run["trained_on"] + run["reviewed"] == train and run["reviewed"] > 0 for run in review["folds"])

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from imgassets.core.training.evaluate import iou_xywh
 
 WRONG_CLASS, MISLOCATED, MISSING_BOX = "wrong_class", "mislocated", "missing_box"
@@ -182,3 +184,57 @@ def load_review(store, scientist: str, labels) -> tuple[list[dict], str]:
     review = json.loads(store.get_bytes(key))
     return still_standing(review["findings"], labels), (
         review["skipped"] or f"model {review['model_id']} (dataset {review['dataset_id']})")
+
+
+def fold_of(group: str, folds: int) -> int:
+    """The fold (0..``folds``-1) of a duplicate group, from its name (a content hash), by hex digits
+    the split rule does not read (:func:`imgassets.core.versioning.dataset.split_score` reads the
+    first 8): near-duplicates share a fold, as they share a split."""
+    return int(group[8:16], 16) % folds
+
+
+def kfold_review(records: list[dict], staged_dir: str | Path, class_names: list[str], training, folds: int,
+                 workdir: str | Path, labels_of: Callable[[str], object], model_id: str,
+                 settings: ReviewSettings = ReviewSettings(), device: str | None = None) -> tuple[dict[str, list[dict]], list[dict]]:
+    """Out-of-sample review of the train split: its images in ``folds`` folds by duplicate group
+    (:func:`fold_of`); for each fold a model is trained (``training``: the
+    :class:`~imgassets.core.training.train.TrainingSettings` of the dataset's model) on the other
+    folds' images of the pulled dataset under ``staged_dir`` (validated on this fold) and reviews
+    this fold, so every train image is judged by a model that did not train on it. Returns
+    ``({scientist: findings}, [{fold, trained_on, reviewed}])``; findings name ``<model_id>/fold<k>``."""
+    from ultralytics import YOLO
+
+    from imgassets.core.training.evaluate import predictions, staged_image
+    from imgassets.core.training.train import train_yolo
+
+    train = [r for r in records if r["split"] == "train"]
+    tables = {scientist: labels_of(scientist) for scientist in sorted({r["scientist"] for r in train})}
+    reviews: dict[str, list[dict]] = {scientist: [] for scientist in sorted({r["scientist"] for r in records})}
+    runs = []
+    for k in range(folds):
+        held = [r for r in train if fold_of(r["group"], folds) == k]
+        rest = [r for r in train if fold_of(r["group"], folds) != k]
+        if not held or not rest:
+            runs.append({"fold": k, "trained_on": len(rest), "reviewed": 0})
+            continue
+        folder = Path(workdir) / f"fold{k}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, rows in (("train", rest), ("val", held)):
+            (folder / f"{name}.txt").write_text("".join(f"{staged_image(staged_dir, r)}\n" for r in rows))
+        data = folder / "data.yaml"
+        data.write_text(yaml.safe_dump({"path": str(Path(staged_dir).resolve()), "train": str(folder / "train.txt"),
+                                        "val": str(folder / "val.txt"), "names": dict(enumerate(class_names))}))
+        result = train_yolo(data, training, folder)
+        model = YOLO(str(result.best_weights))
+        for start in range(0, len(held), 16):
+            chunk = held[start:start + 16]
+            outputs = model.predict([staged_image(staged_dir, r) for r in chunk], imgsz=training.imgsz,
+                                    conf=settings.min_confidence, device=device, verbose=False)
+            for record, output in zip(chunk, outputs, strict=True):
+                predicted = [(class_names[c], xywh, p) for c, xywh, p in predictions(output) if c < len(class_names)]
+                labelled = [(b["class_name"], (b["x_center"], b["y_center"], b["width"], b["height"]))
+                            for b in record["boxes"]]
+                reviews[record["scientist"]] += route(record, review_image(labelled, predicted, settings),
+                                                      tables[record["scientist"]], f"{model_id}/fold{k}")
+        runs.append({"fold": k, "trained_on": len(rest), "reviewed": len(held)})
+    return reviews, runs

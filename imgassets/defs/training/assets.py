@@ -3,6 +3,7 @@
 
 import dataclasses
 import datetime
+import functools
 import io
 import json
 import tempfile
@@ -14,7 +15,7 @@ import pandas as pd
 from imgassets import settings
 from imgassets.core.images.thumbnails import MAX_PICTURES, markdown_image, thumbnail
 from imgassets.core.store.hashing import sha256_file
-from imgassets.core.store.keys import EVALUATION, model_file_key, review_key
+from imgassets.core.store.keys import EVALUATION, MODEL_RECORD, model_file_key, review_key
 from imgassets.core.store.table_cache import LABEL_TABLE, load_cached_table
 from imgassets.core.training.benchmark import (
     METRICS,
@@ -25,7 +26,7 @@ from imgassets.core.training.benchmark import (
 )
 from imgassets.core.training.evaluate import evaluate_model, pictures_of, worst_images, worst_pictures
 from imgassets.core.training.models import read_champion, store_model, write_benchmark, write_champion
-from imgassets.core.training.review import ReviewSettings, model_can_judge, review_dataset
+from imgassets.core.training.review import ReviewSettings, kfold_review, model_can_judge, review_dataset
 from imgassets.core.training.train import TrainingSettings, preset, train_yolo
 from imgassets.core.versioning.dataset import (
     DEFAULT_BENCHMARK_FRACTION,
@@ -261,21 +262,34 @@ def _label_review(store, weights: Path, dataset, staged: Path, yolo_model: dict,
     most confident ones as a table and as pictures; or why the model is too weak to judge."""
     review_settings = ReviewSettings(**settings.review_settings())
     too_weak = model_can_judge(challenger.overall["mAP50"] if challenger else None, review_settings)
+    tables = functools.cache(lambda scientist: load_cached_table(store, LABEL_TABLE, scientist))
     reviews = {s: [] for s in dataset.snapshots} if too_weak else review_dataset(
-        weights, dataset.records, staged, yolo_model["imgsz"], dataset.class_names,
-        lambda scientist: load_cached_table(store, LABEL_TABLE, scientist), yolo_model["model_id"], review_settings)
+        weights, dataset.records, staged, yolo_model["imgsz"], dataset.class_names, tables, yolo_model["model_id"],
+        review_settings)
+    folds, fold_runs = settings.review_folds(), []
+    if folds >= 2 and not too_weak:  # every train image judged by a model that did not train on it
+        record = json.loads(store.get_bytes(model_file_key(yolo_model["dataset_id"], yolo_model["model_id"], MODEL_RECORD)))
+        training = TrainingSettings(**record["settings"]).overridden(plots=False)
+        with tempfile.TemporaryDirectory(prefix="imgassets-folds-") as workdir:
+            out_of_sample, fold_runs = kfold_review(dataset.records, staged, dataset.class_names, training, folds,
+                                                    workdir, tables, yolo_model["model_id"], review_settings)
+        for scientist, found in out_of_sample.items():
+            reviews[scientist] = sorted(reviews.get(scientist, []) + found, key=lambda f: -f["confidence"])
     for scientist, findings in reviews.items():
         store.put_bytes(review_key(scientist), json.dumps(
             {"model_id": yolo_model["model_id"], "dataset_id": dataset.dataset_id, "skipped": too_weak,
-             "findings": findings}, indent=1).encode())
-    ranked = sorted((f for found in reviews.values() for f in found), key=lambda f: -f["confidence"])
-    by_hash = {(r["scientist"], r["path"]): r for r in dataset.records}
+             "folds": fold_runs, "findings": findings}, indent=1).encode())
+    owned = sorted(((scientist, f) for scientist, found in reviews.items() for f in found),
+                   key=lambda pair: -pair[1]["confidence"])
+    ranked = [f for _, f in owned]
+    by_path = {(r["scientist"], r["path"]): r for r in dataset.records}
     shown, seen = [], set()
-    for finding in ranked:
-        scientist = next(s for s, found in reviews.items() if finding in found)
-        if (scientist, finding["image"]) not in seen and len(shown) < MAX_PICTURES:
+    for scientist, finding in owned:
+        if len(shown) >= MAX_PICTURES:
+            break
+        if (scientist, finding["image"]) not in seen:
             seen.add((scientist, finding["image"]))
-            shown.append((by_hash[(scientist, finding["image"])], f"{finding['kind']}: {finding['reason']}"))
+            shown.append((by_path[(scientist, finding["image"])], f"{finding['kind']}: {finding['reason']}"))
     pictures = pictures_of(weights, [r for r, _ in shown], staged, yolo_model["imgsz"], dataset.class_names,
                            [note for _, note in shown], review_settings.min_confidence)
     return {
@@ -284,6 +298,7 @@ def _label_review(store, weights: Path, dataset, staged: Path, yolo_model: dict,
             [(f["file"], f["line"], f["kind"], f"{f['confidence']:.2f}", f["reason"]) for f in ranked[:50]])
         if ranked else dg.MetadataValue.md("the model agrees with every label of the held-out images"),
         "label_review_findings": len(ranked),
+        "label_review_folds": dg.MetadataValue.json(fold_runs),
         **{f"label_review/{s}": len(found) for s, found in reviews.items()},
         "label_review_pictures": dg.MetadataValue.md(pictures or "nothing to show"),
     }
