@@ -33,9 +33,12 @@ class Progress:
     def __init__(self, stage: str, total: int) -> None:
         self.stage, self.total, self.done = stage, total, 0
         self._last = 0.0
-        report(stage, 0, total)
+        if total:  # nothing to do is nothing to show
+            report(stage, 0, total)
 
     def advance(self, count: int = 1, detail: str = "") -> None:
+        if not self.total:
+            return
         self.done += count
         now = time.monotonic()
         if self.done >= self.total or now - self._last >= MIN_INTERVAL_S:

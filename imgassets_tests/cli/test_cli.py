@@ -58,6 +58,8 @@ def test_run_json_on_the_demo_drive(tmp_path):
     assert {(c["name"], c["partition"], c["passed"], c["severity"]) for c in checks if c["partition"] == "ben"} >= {
         ("box_geometry", "ben", True, "ERROR"), ("images_decode", "ben", True, "WARN")}
     assert "scientist ana: index, labels, checks, snapshot" in proc.stderr
+    assert "imgassets: indexing ana: 65/65" in proc.stderr  # progress, plain lines when not a terminal
+    assert "imgassets: training: 1/1  box_loss" in proc.stderr and "training: 2/1" not in proc.stderr
 
     # Lineage: which snapshots, datasets and models include this image file?
     image = home / "demo-drive" / "ana" / "street survey" / "images" / "ana_001.jpg"
@@ -78,6 +80,9 @@ def test_run_json_on_the_demo_drive(tmp_path):
     # The runs were recorded in a persistent instance, so `dagster dev` on this home shows them.
     with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
         jobs = sorted(run.job_name for run in instance.get_runs())
+        training_run = next(run for run in instance.get_runs() if run.job_name == "training_job")
+        epochs = [e.user_message for e in instance.all_logs(training_run.run_id) if e.user_message.startswith("epoch ")]
+        assert len(epochs) == 1 and epochs[0].startswith("epoch 1/1: box_loss")  # live in the run's log in the UI
     assert jobs == ["scientist_job"] * 3 + ["training_job"]
 
 

@@ -145,13 +145,20 @@ def train_yolo(data_yaml: str | Path, settings: TrainingSettings, workdir: str |
     workdir = Path(workdir).resolve()
     model = YOLO(settings.model)
     shown = Progress("training", settings.epochs)
+    trained = [0]  # epochs whose training pass ended
+
+    def train_epoch_end(trainer) -> None:
+        trained[0] += 1
 
     def epoch_end(trainer) -> None:
+        if trainer.epoch + 1 > trained[0]:  # Ultralytics' final validation of best.pt, reported as one epoch more
+            return
         values = epoch_values(trainer)
         shown.advance(detail=", ".join(f"{k} {v:.3f}" for k, v in values.items() if k in ("box_loss", "mAP50")))
         if on_epoch is not None:
             on_epoch(trainer.epoch + 1, trainer.epochs, values)
 
+    model.add_callback("on_train_epoch_end", train_epoch_end)
     model.add_callback("on_fit_epoch_end", epoch_end)
     started = time.perf_counter()
     model.train(
