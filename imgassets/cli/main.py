@@ -392,6 +392,8 @@ def command_pull_model(args: argparse.Namespace) -> int:
 
 
 def command_ui(args: argparse.Namespace) -> int:
+    if args.shared_root is None and not os.environ.get(settings.SHARED_ROOT_ENV):
+        os.environ.setdefault(settings.TRAINING_PRESET_ENV, "demo")  # the automation trains what imgassets run would
     prepare_environment(args.shared_root, args.home)
     workspace = REPO_ROOT / "workspace.yaml"
     # This interpreter's dagster, whether or not its environment is activated (on PATH)
