@@ -20,7 +20,7 @@ from pathlib import Path
 
 from imgassets import settings
 from imgassets.core.training.train import PRESETS, TrainingSettings
-from imgassets.core.versioning.dataset import DEFAULT_VAL_FRACTION
+from imgassets.core.versioning.dataset import DEFAULT_BENCHMARK_FRACTION, DEFAULT_VAL_FRACTION
 from imgassets.errors import ImgassetsError
 
 EXIT_USAGE = 2
@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="cpu, 0, 0,1 ... (default: GPU when torch sees one)")
     run.add_argument("--val-fraction", type=float,
                      help=f"share of images in the val split (default {DEFAULT_VAL_FRACTION})")
+    run.add_argument("--benchmark-fraction", type=float,
+                     help=f"share of new images held out in the benchmark split (default {DEFAULT_BENCHMARK_FRACTION}; "
+                          "topped up to a few images per class)")
     run.add_argument("--workers", type=_non_negative,
                      help=f"dataloader processes for training (default {defaults.workers}, capped at the CPUs)")
     run.add_argument("--patience", type=_positive,
@@ -214,6 +217,8 @@ def command_run(args: argparse.Namespace) -> int:
 
     if args.val_fraction is not None and not 0 < args.val_fraction < 1:
         raise UsageError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
+    if args.benchmark_fraction is not None and not 0 <= args.benchmark_fraction < 1:
+        raise UsageError(f"--benchmark-fraction must be at least 0 and below 1, got {args.benchmark_fraction}")
     given = {name: getattr(args, name) for name in ("model", "epochs", "imgsz", "batch", "device", "patience",
                                                  "workers")}
     training = training_preset(args).overridden(**given)
@@ -242,7 +247,8 @@ def command_run(args: argparse.Namespace) -> int:
 
     with open_instance(Path(os.environ[settings.DAGSTER_HOME_ENV])) as instance, shown_on_stderr():
         summary = materialize_all(defs, instance, str(root), str(home_dir), names, training, progress,
-                                  val_fraction=args.val_fraction, verbose=args.verbose)
+                                  val_fraction=args.val_fraction, verbose=args.verbose,
+                                  benchmark_fraction=args.benchmark_fraction)
     summary.skipped_folders = [{"folder": name, "reason": reason} for name, reason in skipped]
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))

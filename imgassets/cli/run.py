@@ -184,7 +184,7 @@ def run_scientist(defs: dg.Definitions, instance: dg.DagsterInstance, scientist:
 
 
 def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: TrainingSettings,
-                 val_fraction: float | None = None, logs: dict = QUIET_LOGS
+                 val_fraction: float | None = None, logs: dict = QUIET_LOGS, benchmark_fraction: float | None = None
                  ) -> tuple[dict | None, dict | None, dict | None, str | None, list[CheckOutcome]]:
     """Run ``training_job``; return (dataset, model and evaluation metadata, error, checks).
     ``logs`` as for :func:`run_scientist`."""
@@ -192,8 +192,9 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
                     "batch": training.batch, "device": training.device or "", "seed": training.seed,
                     "patience": training.patience, "workers": training.workers, "plots": training.plots}
     ops = {"yolo_model": {"config": model_config}}
-    if val_fraction is not None:
-        ops["training_dataset"] = {"config": {"val_fraction": val_fraction}}
+    fractions = {"val_fraction": val_fraction, "benchmark_fraction": benchmark_fraction}
+    if any(v is not None for v in fractions.values()):
+        ops["training_dataset"] = {"config": {k: v for k, v in fractions.items() if v is not None}}
     result = defs.resolve_job_def("training_job").execute_in_process(
         instance=instance, raise_on_error=False, run_config={**logs, "ops": ops},
         tags=run_tags(),
@@ -241,10 +242,12 @@ def _instance_failure(exc: Exception, home: str) -> str:
 def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_root: str, home: str,
                     scientist_names: list[str], training: TrainingSettings,
                     progress: Callable[[str], None] = lambda message: None,
-                    val_fraction: float | None = None, verbose: bool = False) -> RunSummary:
+                    val_fraction: float | None = None, verbose: bool = False,
+                    benchmark_fraction: float | None = None) -> RunSummary:
     """Register every scientist as a partition, run each scientist's job, then training (see the
     module docstring for when training is skipped). ``val_fraction``: the dataset's share of
-    images in the val split (``None``: the launchpad default). ``progress`` also gets what stopped
+    images in the val split, ``benchmark_fraction`` in the benchmark split (``None``: the launchpad
+    defaults). ``progress`` also gets what stopped
     a run: each failed blocking check with its first :data:`SHOWN_FINDINGS` findings (file, line,
     reason), or the failed step's error; ``verbose`` adds Dagster's own log, tracebacks included."""
     logs = VERBOSE_LOGS if verbose else QUIET_LOGS
@@ -280,7 +283,7 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
              f"{training.epochs} epoch(s) at imgsz {training.imgsz}")
     try:
         summary.dataset, summary.model, summary.evaluation, summary.error, dataset_checks = run_training(
-            defs, instance, training, val_fraction, logs)
+            defs, instance, training, val_fraction, logs, benchmark_fraction)
     except Exception as exc:  # as above
         summary.error = f"training: {_instance_failure(exc, home)}"
         return summary
