@@ -204,7 +204,9 @@ def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStor
     benchmark split: the challenger's and the current champion's scores on the same images
     (:mod:`imgassets.core.training.benchmark`), overall, per class and per scientist, as numeric
     metadata (plotted across materializations) and tables, and the promotion decision, stored as
-    ``benchmark.json`` beside the model and enforced by the ``beats_champion`` check."""
+    ``benchmark.json`` beside the model and enforced by the ``beats_champion`` check; pictures of
+    the worst benchmark images; and the model-assisted label review of the held-out images
+    (:func:`_label_review`)."""
     store = object_store.get_store()
     dataset = load_dataset(store, yolo_model["dataset_id"])
     staged = pull_dataset(store, dataset.dataset_id, workdirs.staging(dataset.dataset_id), workdirs.cache).data_yaml.parent
