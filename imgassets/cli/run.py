@@ -214,6 +214,7 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
             **{k: evaluation[k] for k in (Key.EVALUATION_KEY, Key.MISSED_BOXES, Key.SPURIOUS_BOXES, Key.BENCHMARK_KEY,
                                           Key.PROMOTED, Key.DECISION)},
             "benchmark_images": evaluation.get("benchmark_images", 0),
+            "label_review_findings": evaluation.get("label_review_findings", 0),
             "benchmark": {m: evaluation[f"benchmark/{m}"] for m in Key.METRICS} if "benchmark/mAP50" in evaluation else None,
             "champion": {m: evaluation[f"champion/{m}"] for m in Key.METRICS} if "champion/mAP50" in evaluation else None,
         }

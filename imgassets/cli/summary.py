@@ -52,6 +52,9 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
         if e.get("benchmark"):
             champion = f"; champion on the same images: {format_metrics(e['champion'])}" if e.get("champion") else ""
             console.print(f"benchmark ({e['benchmark_images']} images): {format_metrics(e['benchmark'])}{champion}")
+        if e.get("label_review_findings"):
+            console.print(f"label review: the model disagrees with {e['label_review_findings']} label(s) of images it "
+                          "did not train on; each scientist's label_review check lists theirs at their next run")
         style = "green" if e.get("promoted") else "bold red"
         console.print(f"[{style}]{'promoted' if e.get('promoted') else 'not promoted'}[/]: {e.get('promotion_decision')}",
                       highlight=False)

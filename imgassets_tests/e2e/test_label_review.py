@@ -50,6 +50,7 @@ def test_planted_label_errors_are_found_and_named_by_file_and_line(tmp_path):
     # the next run's model (same train images, so the same model) reviews the planted labels ...
     code, out, err, _ = run_command("run", "--json", "--home", str(home), env_extra=DEMO, timeout=900)
     assert code in (0, 1), err[-3000:]
+    assert json.loads(out)["evaluation"]["label_review_findings"] >= 2  # said in the summary
     # ... and the scientist's next run shows the findings on their partition, by file and line
     code, out, err, _ = run_command("run", "--json", "--home", str(home), "--smoke", env_extra=DEMO, timeout=600)
     checks = [c for c in json.loads(out)["checks"] if c["name"] == "label_review" and c["partition"] == "ana"]
