@@ -89,7 +89,8 @@ def test_the_stack_as_separate_processes_trains_by_itself_and_survives_a_killed_
         small_books(drive / "cho", count=6)
         ui.wait_for("cho's snapshot (a tick of the restarted daemon)",
                     lambda: "cho" in [m["partition"] for m in ui.materializations("image_snapshot")], 300)
-        ui.wait_for("no run in progress", lambda: all(r["status"] not in ("STARTING", "STARTED", "QUEUED")
+        # NOT_STARTED: a run the daemon has created and is about to launch (the automation's next one)
+        ui.wait_for("no run in progress", lambda: all(r["status"] not in ("NOT_STARTED", "STARTING", "STARTED", "QUEUED")
                                                      for r in ui.runs()), 480)
         runs = ui.runs()
     assert ben_done["status"] == "SUCCESS", stack.log_tail()
