@@ -202,9 +202,12 @@ def training_preset(args: argparse.Namespace) -> TrainingSettings:
     and Ultralytics' own on a real drive (:data:`imgassets.core.training.train.PRESETS`)."""
     from imgassets.core.training.train import TrainingConfigError, preset
 
-    demo_drive = args.shared_root is None and not os.environ.get(settings.SHARED_ROOT_ENV)
-    name = "smoke" if args.smoke else (os.environ.get(settings.TRAINING_PRESET_ENV) and settings.training_preset()
-                                       or ("demo" if demo_drive else "ultralytics"))
+    if args.smoke:
+        name = "smoke"
+    elif os.environ.get(settings.TRAINING_PRESET_ENV):
+        name = settings.training_preset()
+    else:
+        name = "demo" if args.shared_root is None and not os.environ.get(settings.SHARED_ROOT_ENV) else "ultralytics"
     try:
         return preset(name)
     except TrainingConfigError as exc:

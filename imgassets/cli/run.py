@@ -188,10 +188,7 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
                  ) -> tuple[dict | None, dict | None, dict | None, str | None, list[CheckOutcome]]:
     """Run ``training_job``; return (dataset, model and evaluation metadata, error, checks).
     ``logs`` as for :func:`run_scientist`."""
-    model_config = {"model": training.model, "epochs": training.epochs, "imgsz": training.imgsz,
-                    "batch": training.batch, "device": training.device or "", "seed": training.seed,
-                    "patience": training.patience, "workers": training.workers, "plots": training.plots}
-    ops = {"yolo_model": {"config": model_config}}
+    ops = {"yolo_model": {"config": {**asdict(training), "device": training.device or ""}}}
     fractions = {"val_fraction": val_fraction, "benchmark_fraction": benchmark_fraction}
     if any(v is not None for v in fractions.values()):
         ops["training_dataset"] = {"config": {k: v for k, v in fractions.items() if v is not None}}
@@ -217,10 +214,8 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
             "label_review_findings": evaluation.get("label_review_findings", 0),
             "benchmark": {m: evaluation[f"benchmark/{m}"] for m in Key.METRICS} if "benchmark/mAP50" in evaluation else None,
             "champion": {m: evaluation[f"champion/{m}"] for m in Key.METRICS} if "champion/mAP50" in evaluation else None,
+            "champion_after": meta["champion_model"]["model_id"] if "champion_model" in meta else None,
         }
-    champion = meta.get("champion_model")
-    if evaluation is not None:
-        evaluation["champion_after"] = champion["model_id"] if champion else None
     checks = _checks(result)
     blocked = [c.name for c in checks if c.blocking and not c.passed]
     error = None if result.success else (_step_error(result) or f"training_job stopped by {', '.join(blocked) or 'a failure'}")

@@ -59,7 +59,7 @@ def _inside(path: str, root: str) -> bool:
 def open_source(folder: str | Path, rel_path: str, root: str | Path | None = None,
                 max_bytes: int | None = None) -> BinaryIO:
     """Open ``folder/rel_path`` for reading in binary mode, as the module docstring says.
-    ``rel_path`` is in stored form (:mod:`imgassets.core.drive.paths`; a native name works too).
+    ``rel_path`` is in stored form (:mod:`imgassets.core.drive.paths`), as the walk lists it.
 
     ``root``: the shared drive root (default ``folder``'s parent); ``max_bytes``: refuse larger
     files. Raises :class:`SourceFileError` for a refused file, with code :data:`UNREADABLE` and

@@ -16,6 +16,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps
 
+from imgassets.core.drive.layout import is_image_path
+from imgassets.core.drive.source_files import SourceFileError, read_source
+
 MAX_SIDE = 320
 MIN_SIDE = 96
 LABEL_COLOUR = (0, 200, 0)
@@ -72,14 +75,12 @@ def finding_pictures(folder: str | Path, findings: Iterable, labels=None, limit:
     that file annotates (``labels``: the label table, its ``image_path`` for the file) with the
     file's boxes drawn; a finding on an image shows the image. An image that cannot be drawn (a
     corrupt file) is named, not shown. Empty when no finding names an image."""
-    from imgassets.core.drive.layout import is_image_path
-    from imgassets.core.drive.source_files import SourceFileError, read_source
-
+    rows_of = labels.groupby("label_file", sort=False).indices if labels is not None and len(labels) else {}
     shown: dict[str, list] = {}
     for finding in findings:
         image, boxes = finding.file, []
-        if labels is not None and len(labels):
-            rows = labels[labels["label_file"] == finding.file]
+        if finding.file in rows_of:
+            rows = labels.iloc[rows_of[finding.file]]
             paired = rows["image_path"].dropna()
             if len(paired):
                 image = paired.iloc[0]

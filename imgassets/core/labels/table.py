@@ -62,6 +62,8 @@ LABEL_COLUMNS = [
     "parse_error", "frame_error", "superseded_by", "source_conflict", "image_rejected", "label_sha256",
     "class_map_sha256",
 ]
+XYWH = ["x_center", "y_center", "width", "height"]
+"""The box's normalized coordinates, columns of the label table."""
 LABEL_DTYPES = {
     "image_sha256": "string", "image_path": "string", "image_ref": "string", "label_file": "string",
     "label_format": "string", "line": "int64", "class_id": "Int64", "class_name": "string",
@@ -110,7 +112,7 @@ class LabelTableSchema(pa.DataFrameModel):
     def coordinates_of_paired_boxes(cls, df: pd.DataFrame) -> pd.Series:
         """Every box paired with an image has all four coordinates (the row's index where not)."""
         paired = df["image_path"].notna()
-        return ~paired | df[["x_center", "y_center", "width", "height"]].notna().all(axis=1)
+        return ~paired | df[XYWH].notna().all(axis=1)
 
     class Config:
         strict = True
@@ -181,7 +183,7 @@ class _Context:
         width, height = (self.size_of.get(image_path) if image_path else None) or declared
         if not (width and height):
             return {}
-        return dict(zip(("x_center", "y_center", "width", "height"), convert(width, height), strict=True))
+        return dict(zip(XYWH, convert(width, height), strict=True))
 
     @cached_property
     def exif_of(self) -> dict[str, int | None]:
@@ -345,7 +347,7 @@ def usable_boxes(table: pd.DataFrame) -> np.ndarray:
     """The rows of ``table`` (a label table) that are boxes a snapshot keeps (a boolean array):
     parsed, paired to an image that was not rejected, with coordinates, and not superseded by
     another label file with the same boxes."""
-    coordinates = table[["x_center", "y_center", "width", "height"]].notna().all(axis=1)
+    coordinates = table[XYWH].notna().all(axis=1)
     return (table["parse_error"].isna() & table["image_path"].notna() & table["superseded_by"].isna()
             & table["image_rejected"].isna() & coordinates).to_numpy(bool)
 

@@ -99,22 +99,30 @@ def model_can_judge(benchmark_map50: float | None, settings: ReviewSettings = Re
     return None
 
 
-def label_rows_of(labels, image_path: str) -> list[tuple[str, int, tuple[float, float, float, float], str | None]]:
-    """``(label file, line, xywh, label file sha256)`` of every usable box the label table ``labels``
-    (a scientist's) gives ``image_path``."""
+LabelRow = tuple[str, int, tuple[float, float, float, float], str | None]
+"""``(label file, line, xywh, label file sha256)`` of one usable box of a label table."""
+
+
+def label_rows_by_image(labels) -> dict[str, list[LabelRow]]:
+    """The usable boxes of the label table ``labels`` (a scientist's; ``None`` for none) by image
+    path, built once so that routing a finding reads only its image's rows."""
     if labels is None or not len(labels):
-        return []
-    rows = labels[(labels["image_path"] == image_path) & labels["x_center"].notna() & labels["parse_error"].isna()]
-    return [(r.label_file, int(r.line), (r.x_center, r.y_center, r.width, r.height),
-             r.label_sha256 if isinstance(r.label_sha256, str) else None) for r in rows.itertuples()]
+        return {}
+    rows = labels[labels["image_path"].notna() & labels["x_center"].notna() & labels["parse_error"].isna()]
+    by_image: dict[str, list[LabelRow]] = {}
+    for r in rows.itertuples():
+        by_image.setdefault(r.image_path, []).append(
+            (r.label_file, int(r.line), (r.x_center, r.y_center, r.width, r.height),
+             r.label_sha256 if isinstance(r.label_sha256, str) else None))
+    return by_image
 
 
-def route(record: dict, found: list[Disagreement], labels, model_id: str) -> list[dict]:
+def route(record: dict, found: list[Disagreement], rows: list[LabelRow], model_id: str) -> list[dict]:
     """Each disagreement on ``record`` (a dataset row: ``scientist``, ``path``, ``boxes``) as a
-    finding naming the scientist's label file and line (the label table ``labels`` row whose box is
-    the disagreeing one; a missing box names the image's label file with line 0, or the image when
-    it has none), with the label file's SHA-256 so a fixed file drops its findings."""
-    rows = label_rows_of(labels, record["path"])
+    finding naming the scientist's label file and line (of ``rows``, the label table's boxes of this
+    image, :func:`label_rows_by_image`: the one whose box is the disagreeing one; a missing box
+    names the image's label file with line 0, or the image when it has none), with the label file's
+    SHA-256 so a fixed file drops its findings."""
     findings = []
     for item in found:
         label_file, line, sha = (rows[0][0], 0, rows[0][3]) if rows else (record["path"], 0, None)
@@ -128,6 +136,35 @@ def route(record: dict, found: list[Disagreement], labels, model_id: str) -> lis
                          "confidence": round(item.confidence, 4), "reason": f"{record['path']}: {item.reason}",
                          "label_sha256": sha, "model_id": model_id})
     return sorted(findings, key=lambda f: -f["confidence"])
+
+
+def _review_images(weights: str | Path, images: list[dict], staged_dir: str | Path, imgsz: int,
+                   class_names: list[str], label_rows: dict[str, dict[str, list[LabelRow]]], model_id: str,
+                   settings: ReviewSettings, reviews: dict[str, list[dict]], batch: int = 16,
+                   device: str | None = None) -> None:
+    """Predict on ``images`` (dataset rows, pulled under ``staged_dir``) with ``weights``, review
+    each against its labels and add the routed findings to ``reviews`` (by scientist).
+    ``label_rows``: :func:`label_rows_by_image` of each scientist."""
+    from ultralytics import YOLO
+
+    from imgassets.core.training.evaluate import predictions, staged_image
+
+    model = YOLO(str(weights))
+    for start in range(0, len(images), batch):
+        chunk = images[start:start + batch]
+        results = model.predict([staged_image(staged_dir, r) for r in chunk], imgsz=imgsz,
+                                conf=settings.min_confidence, device=device, verbose=False)
+        for record, result in zip(chunk, results, strict=True):
+            predicted = [(class_names[c], xywh, p) for c, xywh, p in predictions(result) if c < len(class_names)]
+            labelled = [(b["class_name"], (b["x_center"], b["y_center"], b["width"], b["height"])) for b in record["boxes"]]
+            found = review_image(labelled, predicted, settings)
+            if found:
+                rows = label_rows[record["scientist"]].get(record["path"], [])
+                reviews[record["scientist"]] += route(record, found, rows, model_id)
+
+
+def _label_rows(images: list[dict], labels_of: Callable[[str], object]) -> dict[str, dict[str, list[LabelRow]]]:
+    return {scientist: label_rows_by_image(labels_of(scientist)) for scientist in sorted({r["scientist"] for r in images})}
 
 
 def still_standing(findings: list[dict], labels) -> list[dict]:
@@ -150,23 +187,10 @@ def review_dataset(weights: str | Path, records: list[dict], staged_dir: str | P
     pulled under ``staged_dir``) with ``weights`` (trained on that version's train split, named
     ``model_id``): ``{scientist: findings}`` (:func:`route`, most confident first), every scientist
     of ``records`` listed. ``labels_of(scientist)``: that scientist's label table, or ``None``."""
-    from ultralytics import YOLO
-
-    from imgassets.core.training.evaluate import predictions, staged_image
-
-    model = YOLO(str(weights))
     held = [r for r in records if r["split"] in HELD_OUT]
-    tables = {scientist: labels_of(scientist) for scientist in sorted({r["scientist"] for r in held})}
     reviews: dict[str, list[dict]] = {scientist: [] for scientist in sorted({r["scientist"] for r in records})}
-    for start in range(0, len(held), batch):
-        chunk = held[start:start + batch]
-        results = model.predict([staged_image(staged_dir, r) for r in chunk], imgsz=imgsz,
-                                conf=settings.min_confidence, device=device, verbose=False)
-        for record, result in zip(chunk, results, strict=True):
-            predicted = [(class_names[c], xywh, p) for c, xywh, p in predictions(result) if c < len(class_names)]
-            labelled = [(b["class_name"], (b["x_center"], b["y_center"], b["width"], b["height"])) for b in record["boxes"]]
-            found = review_image(labelled, predicted, settings)
-            reviews[record["scientist"]] += route(record, found, tables[record["scientist"]], model_id)
+    _review_images(weights, held, staged_dir, imgsz, class_names, _label_rows(held, labels_of), model_id, settings,
+                   reviews, batch, device)
     return {scientist: sorted(found, key=lambda f: -f["confidence"]) for scientist, found in reviews.items()}
 
 
@@ -202,13 +226,11 @@ def kfold_review(records: list[dict], staged_dir: str | Path, class_names: list[
     folds' images of the pulled dataset under ``staged_dir`` (validated on this fold) and reviews
     this fold, so every train image is judged by a model that did not train on it. Returns
     ``({scientist: findings}, [{fold, trained_on, reviewed}])``; findings name ``<model_id>/fold<k>``."""
-    from ultralytics import YOLO
-
-    from imgassets.core.training.evaluate import predictions, staged_image
+    from imgassets.core.training.evaluate import staged_image
     from imgassets.core.training.train import train_yolo
 
     train = [r for r in records if r["split"] == "train"]
-    tables = {scientist: labels_of(scientist) for scientist in sorted({r["scientist"] for r in train})}
+    label_rows = _label_rows(train, labels_of)
     reviews: dict[str, list[dict]] = {scientist: [] for scientist in sorted({r["scientist"] for r in records})}
     runs = []
     for k in range(folds):
@@ -225,16 +247,7 @@ def kfold_review(records: list[dict], staged_dir: str | Path, class_names: list[
         data.write_text(yaml.safe_dump({"path": str(Path(staged_dir).resolve()), "train": str(folder / "train.txt"),
                                         "val": str(folder / "val.txt"), "names": dict(enumerate(class_names))}))
         result = train_yolo(data, training, folder)
-        model = YOLO(str(result.best_weights))
-        for start in range(0, len(held), 16):
-            chunk = held[start:start + 16]
-            outputs = model.predict([staged_image(staged_dir, r) for r in chunk], imgsz=training.imgsz,
-                                    conf=settings.min_confidence, device=device, verbose=False)
-            for record, output in zip(chunk, outputs, strict=True):
-                predicted = [(class_names[c], xywh, p) for c, xywh, p in predictions(output) if c < len(class_names)]
-                labelled = [(b["class_name"], (b["x_center"], b["y_center"], b["width"], b["height"]))
-                            for b in record["boxes"]]
-                reviews[record["scientist"]] += route(record, review_image(labelled, predicted, settings),
-                                                      tables[record["scientist"]], f"{model_id}/fold{k}")
+        _review_images(result.best_weights, held, staged_dir, training.imgsz, class_names, label_rows,
+                       f"{model_id}/fold{k}", settings, reviews, device=device)
         runs.append({"fold": k, "trained_on": len(rest), "reviewed": len(held)})
     return reviews, runs
