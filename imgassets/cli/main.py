@@ -291,8 +291,9 @@ def open_store(home: Path | None, create_bucket: bool = False):
 
 
 def command_pull(args: argparse.Namespace) -> int:
+    from imgassets.core.versioning.checkout import DestinationError
     from imgassets.core.versioning.dataset import DATASET_ID_PATTERN
-    from imgassets.core.versioning.pull import DestinationError, pull_dataset
+    from imgassets.core.versioning.pull import pull_dataset
 
     if args.dataset != "latest" and not DATASET_ID_PATTERN.match(args.dataset):
         raise UsageError(f"{args.dataset!r} is not a dataset id (16 hex digits, see 'imgassets models') or 'latest'")

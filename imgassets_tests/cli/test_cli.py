@@ -149,7 +149,7 @@ def _stored_dataset(store, drive):
     """A 4-image dataset of one scientist committed to ``store``, marked latest; its id."""
     from imgassets.core.labels.table import build_label_table
     from imgassets.core.versioning.dataset import load_snapshot, merge_snapshots, store_dataset
-    from imgassets.core.versioning.pull import write_latest_ref
+    from imgassets.core.versioning.refs import write_latest_ref
     from imgassets.core.versioning.snapshot import commit_snapshot
     from imgassets_tests.conftest import build_image_index, snapshot_records
 

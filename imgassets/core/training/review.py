@@ -212,7 +212,7 @@ def load_review(store, scientist: str, labels) -> tuple[list[dict], str]:
 
 def fold_of(group: str, folds: int) -> int:
     """The fold (0..``folds``-1) of a duplicate group, from its name (a content hash), by hex digits
-    the split rule does not read (:func:`imgassets.core.versioning.dataset.split_score` reads the
+    the split rule does not read (:func:`imgassets.core.versioning.dataset.split_scores` reads the
     first 8): near-duplicates share a fold, as they share a split."""
     return int(group[8:16], 16) % folds
 

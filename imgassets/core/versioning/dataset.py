@@ -138,25 +138,6 @@ class DatasetVersion:
         return len(pc.unique(self.table.column("group")))
 
 
-def split_score(sha256: str) -> float:
-    """A number in [0, 1) derived from the content hash; the split compares it to the val fraction."""
-    return int(sha256[:8], 16) / 2**32
-
-
-def assign_splits(hashes: list[str], val_fraction: float, ensure_both: bool = True) -> dict[str, str]:
-    """Content hash -> ``train`` or ``val`` (rule in the module docstring); with ``ensure_both``
-    and two or more hashes, at least one lands in each split. The rule on one list of names;
-    :func:`group_splits` applies it to a dataset's groups on columns."""
-    splits = {h: "val" if split_score(h) < val_fraction else "train" for h in hashes}
-    if ensure_both and len(hashes) >= 2:
-        ordered = sorted(hashes, key=split_score)
-        if "val" not in splits.values():
-            splits[ordered[0]] = "val"
-        if "train" not in splits.values():
-            splits[ordered[-1]] = "train"
-    return splits
-
-
 def load_snapshot(store: ObjectStore, manifest_key: str) -> list[dict]:
     """Rows of a snapshot manifest stored at ``manifest_key``, as dicts."""
     return load_snapshot_table(store, manifest_key).to_pylist()
@@ -251,7 +232,8 @@ def _renumbered_boxes(boxes: pa.ChunkedArray, class_names: list[str]) -> pa.Arra
 
 
 def split_scores(names: np.ndarray) -> np.ndarray:
-    """:func:`split_score` of each content hash in ``names`` (an array of hex strings), at once."""
+    """Each content hash of ``names`` (an array of hex strings) as a number in [0, 1): its first 8 hex
+    digits over 2**32 (the split compares it to the fractions)."""
     if not len(names):
         return np.zeros(0)
     prefixes = bytes.fromhex("".join(name[:8] for name in names.tolist()))
@@ -428,13 +410,9 @@ def store_dataset(store: ObjectStore, dataset: DatasetVersion) -> None:
     store.put_bytes(dataset.manifest_key, to_parquet_bytes(dataset.table, DATASET_SCHEMA, meta))
 
 
-def _stored_pairs(store: ObjectStore, dataset_id: str, meta: dict) -> list[tuple]:
-    """The dataset's near-duplicate pairs: its ``near_duplicates.parquet``, or for a dataset stored
-    before pairs had their own object, the JSON list in the manifest's footer."""
-    key = dataset_near_duplicates_key(dataset_id)
-    if "near_duplicates" in meta and not store.exists(key):
-        return [tuple(p) for p in meta["near_duplicates"]]
-    table = pq.read_table(io.BytesIO(store.get_bytes(key)))
+def _stored_pairs(store: ObjectStore, dataset_id: str) -> list[tuple]:
+    """The dataset's near-duplicate pairs, from its ``near_duplicates.parquet``."""
+    table = pq.read_table(io.BytesIO(store.get_bytes(dataset_near_duplicates_key(dataset_id))))
     return list(zip(*(table.column(c).to_pylist() for c in PAIRS_SCHEMA.names), strict=True))
 
 
@@ -450,7 +428,7 @@ def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:
     verify_manifest(dataset_id, table, meta)
     return DatasetVersion(dataset_id, list(meta["class_names"]), table, dict(meta["snapshots"]),
                           int(meta.get("duplicates_dropped", 0)),
-                          near_duplicates=_stored_pairs(store, dataset_id, meta),
+                          near_duplicates=_stored_pairs(store, dataset_id),
                           label_conflicts=list(meta.get("label_conflicts", [])),
                           class_id_conflicts=list(meta.get("class_id_conflicts", [])),
                           val_fraction=float(meta.get("val_fraction", DEFAULT_VAL_FRACTION)),

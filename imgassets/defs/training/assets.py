@@ -39,7 +39,8 @@ from imgassets.core.versioning.dataset import (
     store_dataset,
 )
 from imgassets.core.versioning.lineage_index import update_lineage_index
-from imgassets.core.versioning.pull import pull_dataset, write_latest_ref
+from imgassets.core.versioning.pull import pull_dataset
+from imgassets.core.versioning.refs import write_latest_ref
 from imgassets.defs.kubernetes import GPU_TRAINING_K8S_CONFIG
 from imgassets.defs.lineage import latest_dataset_id, latest_snapshots
 from imgassets.defs.metadata import Key, markdown_table

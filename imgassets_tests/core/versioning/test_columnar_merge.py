@@ -12,7 +12,6 @@ import pytest
 from imgassets.core.images.duplicates import groups, near_duplicate_pairs
 from imgassets.core.versioning.dataset import (
     _box_key,
-    assign_splits,
     merge_snapshots,
     split_leaks,
 )
@@ -52,12 +51,26 @@ def reference_merge(snapshots: dict, val_fraction: float, previous: dict | None)
             splits[group] = "val" if "val" in before else "train"
         else:
             fresh.append(group)
-    splits.update(assign_splits(fresh, val_fraction, ensure_both=not splits))
+    splits.update(reference_splits(fresh, val_fraction, ensure_both=not splits))
     records = [{**r, "boxes": [{**b, "class_id": class_id[b["class_name"]]} for b in r["boxes"]],
                 "split": splits[r["group"]]} for r in merged]
     header = {"class_names": class_names, "val_fraction": val_fraction}
     return {"dataset_id": manifest_id(manifest_table(records, DATASET_SCHEMA), header), "records": records,
             "conflicts": conflicts, "dropped": dropped, "near": near, "class_names": class_names}
+
+
+def reference_splits(names: list[str], val_fraction: float, ensure_both: bool) -> dict[str, str]:
+    """The split rule written plainly, one name at a time: val below the fraction; with no history
+    and two or more names, at least one in each split."""
+    score = {name: int(name[:8], 16) / 2**32 for name in names}
+    splits = {name: "val" if score[name] < val_fraction else "train" for name in names}
+    if ensure_both and len(names) >= 2:
+        ordered = sorted(names, key=score.get)
+        if "val" not in splits.values():
+            splits[ordered[0]] = "val"
+        if "train" not in splits.values():
+            splits[ordered[-1]] = "train"
+    return splits
 
 
 def random_snapshots(seed: int) -> dict:

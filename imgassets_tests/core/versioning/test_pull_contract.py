@@ -12,6 +12,7 @@ import pytest
 
 from imgassets.core.labels.table import build_label_table
 from imgassets.core.store.local import LocalObjectStore
+from imgassets.core.versioning.checkout import PULL_MARKER, DestinationError
 from imgassets.core.versioning.dataset import (
     ManifestError,
     dataset_manifest_key,
@@ -22,7 +23,8 @@ from imgassets.core.versioning.dataset import (
     store_dataset,
 )
 from imgassets.core.versioning.manifest import DATASET_SCHEMA, ID_SCHEME, METADATA_KEY
-from imgassets.core.versioning.pull import PULL_MARKER, DestinationError, pull_dataset, resolve_dataset_id
+from imgassets.core.versioning.pull import pull_dataset
+from imgassets.core.versioning.refs import resolve_dataset_id
 from imgassets.core.versioning.snapshot import commit_snapshot
 from imgassets_tests.conftest import build_image_index, jpeg_bytes, snapshot_records
 

@@ -5,21 +5,22 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from imgassets.core.labels.table import build_label_table
 from imgassets.core.store.hashing import sha256_bytes
 from imgassets.core.store.keys import content_key
 from imgassets.core.store.local import LocalObjectStore
+from imgassets.core.versioning.checkout import materialize_dataset
 from imgassets.core.versioning.dataset import (
     EmptyDatasetError,
-    assign_splits,
+    group_splits,
     load_dataset,
     load_snapshot,
     merge_snapshots,
     store_dataset,
 )
-from imgassets.core.versioning.pull import materialize_dataset
 from imgassets.core.versioning.snapshot import SnapshotError, commit_snapshot
 from imgassets_tests.conftest import build_image_index, jpeg_bytes, snapshot_records
 
@@ -75,10 +76,14 @@ def test_a_file_changed_after_indexing_is_left_out_and_never_stored_under_its_ol
 
 def test_split_is_deterministic_by_content_hash_and_never_empty():
     hashes = [sha256_bytes(str(i).encode()) for i in range(200)]
-    splits = assign_splits(hashes, 0.2)
-    assert splits == assign_splits(list(reversed(hashes)), 0.2)
-    assert 20 < sum(s == "val" for s in splits.values()) < 60
-    assert set(assign_splits(hashes[:2], 0.0).values()) == {"train", "val"}
+    def splits(names: list[str], val_fraction: float) -> dict[str, str]:
+        shas = np.array(names, dtype=object)
+        return dict(zip(names, group_splits(shas, shas, val_fraction).tolist(), strict=True))
+
+    forward = splits(hashes, 0.2)
+    assert forward == splits(list(reversed(hashes)), 0.2)
+    assert 20 < sum(s == "val" for s in forward.values()) < 60
+    assert set(splits(hashes[:2], 0.0).values()) == {"train", "val"}
 
 
 def test_merge_maps_classes_by_name_dedupes_and_stages(tmp_path):

@@ -11,8 +11,9 @@ import pytest
 from imgassets.core.labels.table import build_label_table
 from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.versioning.dataset import load_snapshot, merge_snapshots, store_dataset
-from imgassets.core.versioning.pull import ULTRALYTICS_CACHE_VERSION, pull_dataset
+from imgassets.core.versioning.pull import pull_dataset
 from imgassets.core.versioning.snapshot import commit_snapshot
+from imgassets.core.versioning.ultralytics_cache import ULTRALYTICS_CACHE_VERSION
 from imgassets_tests.conftest import build_image_index, shared_data_dir, snapshot_records
 
 
@@ -90,7 +91,7 @@ def test_label_rows_equal_ultralytics_scan_of_the_same_text(tmp_path):
     from PIL import Image
     from ultralytics.data.utils import verify_image_label
 
-    from imgassets.core.versioning.pull import label_rows
+    from imgassets.core.versioning.ultralytics_cache import label_rows
 
     image, label = tmp_path / "a.jpg", tmp_path / "a.txt"
     Image.new("RGB", (32, 32), (90, 120, 30)).save(image)
