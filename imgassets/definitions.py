@@ -8,7 +8,13 @@ from imgassets.defs.scientist.assets import image_index, image_snapshot, label_t
 from imgassets.defs.scientist.checks import QUALITY_CHECKS
 from imgassets.defs.scientist.jobs import scientist_job
 from imgassets.defs.scientist.sensor import shared_drive_sensor
-from imgassets.defs.training.assets import champion_model, model_evaluation, training_dataset, yolo_model
+from imgassets.defs.training.assets import (
+    champion_model,
+    model_evaluation,
+    retractions,
+    training_dataset,
+    yolo_model,
+)
 from imgassets.defs.training.automation import nightly_sweep, training_automation
 from imgassets.defs.training.checks import DATASET_CHECKS, MODEL_CHECKS
 from imgassets.defs.training.jobs import training_job
@@ -19,7 +25,7 @@ def build_defs(resources: dict, executor=None) -> dg.Definitions:
     here; tests pass temporary ones)."""
     return dg.Definitions(
         executor=executor,
-        assets=[image_index, label_table, image_snapshot, training_dataset, yolo_model, model_evaluation, champion_model],
+        assets=[image_index, label_table, image_snapshot, retractions, training_dataset, yolo_model, model_evaluation, champion_model],
         asset_checks=[*QUALITY_CHECKS, *DATASET_CHECKS, *MODEL_CHECKS],
         jobs=[scientist_job, training_job],
         sensors=[shared_drive_sensor, training_automation, dead_runs_sensor],

@@ -22,6 +22,11 @@ import), with its default. No Dagster import: the command line's ``pull``, ``lin
 | ``IMGASSETS_REVIEW_FOLDS`` | 0 | 2 or more: the label review also judges every train image, by k-fold out-of-sample models (k trainings more) |
 | ``IMGASSETS_REVIEW_MIN_MAP50`` | 0.5 | the benchmark mAP50 below which a model is too weak to review labels |
 | ``IMGASSETS_CHAMPION_MARGIN`` | 0.01 | largest drop of benchmark mAP50-95 below the champion's (same images) at which a challenger is still promoted (``beats_champion``) |
+| ``IMGASSETS_CLASS_REGISTRY`` | none | path of the class registry YAML (:mod:`imgassets.core.labels.class_registry`); without it, names are used as written with stable ids |
+| ``IMGASSETS_DEPARTED_POLICY`` | ``keep`` | a scientist folder gone from the drive: ``keep`` its last snapshot, or ``retract`` it after the grace period (:mod:`imgassets.core.versioning.departed`) |
+| ``IMGASSETS_DEPARTED_GRACE_DAYS`` | 7 | days a folder may be missing before ``retract`` applies |
+| ``IMGASSETS_GC_KEEP_DATASETS``, ``IMGASSETS_GC_KEEP_SNAPSHOTS`` | 5, 5 | garbage collection keeps the last N datasets, and the last N snapshots of each scientist (:mod:`imgassets.core.versioning.gc`) |
+| ``IMGASSETS_GC_GRACE_HOURS`` | 24 | garbage collection never deletes an object younger than this |
 | ``IMGASSETS_IMAGE`` | ``imgassets:latest`` | the container image of Kubernetes step pods |
 | ``DAGSTER_HOME`` | ``<home>/dagster`` | Dagster's instance; an existing one (with its ``dagster.yaml``) is used as it is |
 | ``IMGASSETS_K8S_SECRET`` | ``imgassets-secrets`` | the Kubernetes secret holding the S3 keys and the Postgres password |
@@ -43,8 +48,11 @@ CHAMPION_MARGIN_ENV = "IMGASSETS_CHAMPION_MARGIN"
 TRAINING_PRESET_ENV = "IMGASSETS_TRAINING_PRESET"
 IMAGE_ENV = "IMGASSETS_IMAGE"
 K8S_SECRET_ENV = "IMGASSETS_K8S_SECRET"
+CLASS_REGISTRY_ENV = "IMGASSETS_CLASS_REGISTRY"
+DEPARTED_POLICY_ENV = "IMGASSETS_DEPARTED_POLICY"
 FORWARDED_TO_STEPS = ("IMGASSETS_DEPLOYMENT", "IMGASSETS_SHARED_ROOT", "IMGASSETS_HOME", "IMGASSETS_S3_ENDPOINT",
-                      "IMGASSETS_S3_BUCKET", "IMGASSETS_S3_SECURE", "IMGASSETS_ARCHIVE_MODE")
+                      "IMGASSETS_S3_BUCKET", "IMGASSETS_S3_SECURE", "IMGASSETS_ARCHIVE_MODE", "IMGASSETS_CLASS_REGISTRY",
+                      "IMGASSETS_DEPARTED_POLICY", "IMGASSETS_DEPARTED_GRACE_DAYS")
 """The variables a step pod gets from the run (the keys come from the Kubernetes secret)."""
 SHARED_ROOT_ENV = "IMGASSETS_SHARED_ROOT"
 DEPLOYMENT_ENV = "IMGASSETS_DEPLOYMENT"
@@ -182,3 +190,23 @@ def step_image() -> str:
 def k8s_secret() -> str:
     """``IMGASSETS_K8S_SECRET`` (default ``imgassets-secrets``)."""
     return os.environ.get(K8S_SECRET_ENV) or "imgassets-secrets"
+
+
+def class_registry_path() -> Path | None:
+    """``IMGASSETS_CLASS_REGISTRY`` as a path, or ``None`` when unset."""
+    value = os.environ.get(CLASS_REGISTRY_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def departed_policy() -> tuple[str, float]:
+    """``IMGASSETS_DEPARTED_POLICY`` (default ``keep``, lower-cased) and ``IMGASSETS_DEPARTED_GRACE_DAYS`` (default 7)."""
+    return ((os.environ.get(DEPARTED_POLICY_ENV) or "keep").strip().lower(),
+            float(_number("IMGASSETS_DEPARTED_GRACE_DAYS", 7, float)))
+
+
+def gc_settings() -> dict[str, float]:
+    """``keep_datasets``, ``keep_snapshots`` and ``grace_hours`` of garbage collection
+    (``IMGASSETS_GC_KEEP_DATASETS``, ``IMGASSETS_GC_KEEP_SNAPSHOTS``: 5 each; ``IMGASSETS_GC_GRACE_HOURS``: 24)."""
+    return {"keep_datasets": int(_number("IMGASSETS_GC_KEEP_DATASETS", 5)),
+            "keep_snapshots": int(_number("IMGASSETS_GC_KEEP_SNAPSHOTS", 5)),
+            "grace_hours": float(_number("IMGASSETS_GC_GRACE_HOURS", 24, float))}

@@ -52,15 +52,15 @@ def thumbnail(source: bytes | str | Path, labelled: Iterable[Box] = (), predicte
     return buffer.getvalue()
 
 
-def data_uri(jpeg: bytes) -> str:
-    """``data:image/jpeg;base64,...`` of JPEG bytes."""
-    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+def data_uri(image: bytes, mime: str = "image/jpeg") -> str:
+    """``data:<mime>;base64,...`` of encoded image bytes (JPEG unless ``mime`` says otherwise)."""
+    return f"data:{mime};base64," + base64.b64encode(image).decode("ascii")
 
 
-def markdown_image(caption: str, jpeg: bytes) -> str:
-    """A Markdown image of JPEG bytes (``caption`` is its alt text; brackets removed)."""
+def markdown_image(caption: str, image: bytes, mime: str = "image/jpeg") -> str:
+    """A Markdown image of encoded image bytes (``caption`` is its alt text; brackets removed)."""
     alt = caption.replace("[", "(").replace("]", ")")
-    return f"![{alt}]({data_uri(jpeg)})"
+    return f"![{alt}]({data_uri(image, mime)})"
 
 
 MAX_PICTURES = 12

@@ -11,6 +11,11 @@
 | ``lineage/<2 hex>.parquet`` | the lineage index: manifest rows by the content hash's first two hex digits |
 | ``refs/datasets/latest`` | the id of the dataset the last ``training_dataset`` built |
 | ``refs/models/champion`` | the champion: the model a deployment serves, with the benchmark scores that won it |
+| ``refs/log/datasets/<stamp>-<dataset_id>`` | the log of datasets built, one object each (``<stamp>``: 20-digit UTC ns) |
+| ``refs/log/snapshots/<scientist>/<stamp>-<snapshot_id>`` | the log of a scientist's snapshots |
+| ``refs/departed/<scientist>`` | since when the scientist's folder is missing from the drive |
+| ``retractions/<retraction_id>.json`` | a retraction: content hashes (or a scientist) taken out of every later dataset, with the reason |
+| ``registries/<sha256>.yaml`` | a class registry a dataset used, by the hash of its text |
 | ``models/<dataset_id>/<model_id>/<file>`` | ``best.pt``, ``last.pt``, ``results.csv``, ``args.yaml``, ``model.json``, ``evaluation.parquet``, ``benchmark.json`` |
 | ``reviews/<scientist>.json`` | the latest model-assisted label review of the scientist's held-out images |
 | ``archive/<scientist>/<snapshot_id>.json`` | move mode: the files removed from the drive |
@@ -31,6 +36,12 @@ MODELS_PREFIX = "models/"
 LATEST_DATASET_REF = "refs/datasets/latest"
 CHAMPION_REF = "refs/models/champion"
 LINEAGE_PREFIX = "lineage/"
+LOG_PREFIX = "refs/log/"
+DATASET_LOG_PREFIX = "refs/log/datasets/"
+RETRACTIONS_PREFIX = "retractions/"
+REGISTRIES_PREFIX = "registries/"
+REVIEWS_PREFIX = "reviews/"
+ARCHIVE_PREFIX = "archive/"
 IMAGE_INDEX_TABLES = "indexes"
 LABEL_TABLES = "label_tables"
 DAGSTER_PREFIX = "dagster"
@@ -100,12 +111,12 @@ def model_file_key(dataset_id: str, model_id: str, name: str) -> str:
 
 def review_key(scientist: str) -> str:
     """``reviews/<scientist>.json``: the latest model-assisted label review of the scientist's labels."""
-    return f"reviews/{scientist}.json"
+    return f"{REVIEWS_PREFIX}{scientist}.json"
 
 
 def archive_log_key(scientist: str, snapshot_id: str) -> str:
     """``archive/<scientist>/<snapshot_id>.json``: the files move mode removed for a snapshot."""
-    return f"archive/{scientist}/{snapshot_id}.json"
+    return f"{ARCHIVE_PREFIX}{scientist}/{snapshot_id}.json"
 
 
 def listings_prefix(scientist: str) -> str:
@@ -126,3 +137,28 @@ def kept_table_key(kind: str, scientist: str) -> str:
 def dagster_value_key(asset_path: list[str], partition: str | None) -> str:
     """``dagster/<asset path>/<partition or __unpartitioned__>.parquet``: a stored asset value."""
     return f"{DAGSTER_PREFIX}/{'/'.join(asset_path)}/{partition or UNPARTITIONED}.parquet"
+
+
+def snapshot_log_prefix(scientist: str) -> str:
+    """``refs/log/snapshots/<scientist>/``: the log of the scientist's snapshots."""
+    return f"{LOG_PREFIX}snapshots/{scientist}/"
+
+
+def log_entry_key(prefix: str, stamp_ns: int, version_id: str) -> str:
+    """``<prefix><20-digit stamp>-<id>``: one entry of a version log (sorts by time)."""
+    return f"{prefix}{stamp_ns:020d}-{version_id}"
+
+
+def retraction_key(retraction_id: str) -> str:
+    """``retractions/<retraction_id>.json``."""
+    return f"{RETRACTIONS_PREFIX}{retraction_id}.json"
+
+
+def class_registry_key(digest: str) -> str:
+    """``registries/<sha256>.yaml``: a class registry, by the SHA-256 of its text."""
+    return f"{REGISTRIES_PREFIX}{digest}.yaml"
+
+
+def departed_key(scientist: str) -> str:
+    """``refs/departed/<scientist>``: since when the scientist's folder is missing from the shared drive."""
+    return f"refs/departed/{scientist}"

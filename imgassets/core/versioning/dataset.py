@@ -5,8 +5,11 @@
   (scientist, path); when the copies carry different boxes, that is a *label conflict*, reported.
 * **Duplicate groups**: near-duplicates (perceptual hash, :mod:`imgassets.core.images.duplicates`) are
   grouped; a group is named by its smallest content hash and goes to one split whole.
-* **Class map**: the sorted union of the class *names* used by the boxes; ids are positions in it,
-  so the same name from two scientists is one class whatever its local id.
+* **Class map**: boxes are merged by class *name*, so the same name from two scientists is one
+  class whatever its local id. Ids are positions in the class-name list and stay stable across
+  versions (:mod:`imgassets.core.labels.class_registry`): with a class registry, its ids (every
+  scientist's names mapped through its aliases and merges; an unknown name is refused); without
+  one, the previous version's names in their order, then new names in sorted order.
 * **Split**: by group, into ``train``, ``val`` and ``benchmark`` (the field's test split: never
   trained on, never used for early stopping or model selection; champion and challenger are scored
   on it). A group with an image in a split of the previous dataset version stays in that split, so
@@ -44,6 +47,12 @@ import pyarrow.parquet as pq
 import yaml
 
 from imgassets.core.images.duplicates import NEAR_DUPLICATE_DISTANCE, cross_pairs, groups, near_duplicate_pairs
+from imgassets.core.labels.class_registry import (
+    ClassRegistry,
+    ClassRegistryError,
+    check_append_only,
+    stable_class_names,
+)
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.keys import (
     dataset_data_yaml_key,
@@ -103,6 +112,10 @@ class DatasetVersion:
     class_id_conflicts: list[dict] = field(default_factory=list)
     val_fraction: float = DEFAULT_VAL_FRACTION
     benchmark_fraction: float = DEFAULT_BENCHMARK_FRACTION
+    retracted_images: int = 0
+    """Rows of the snapshots left out because their content was retracted."""
+    class_registry: str | None = None
+    """SHA-256 of the class registry the class names come from (kept at ``registries/<sha256>.yaml``), if any."""
 
     @functools.cached_property
     def records(self) -> list[dict]:
@@ -220,11 +233,14 @@ def _label_conflicts(table: pa.Table, shas: np.ndarray, dropped: np.ndarray) -> 
     return conflicts
 
 
-def _renumbered_boxes(boxes: pa.ChunkedArray, class_names: list[str]) -> pa.Array:
-    """The ``boxes`` list column with each box's ``class_id`` set to its name's position in ``class_names``."""
+def _renumbered_boxes(boxes: pa.ChunkedArray, class_names: list[str], names: pa.Array | None = None) -> pa.Array:
+    """The ``boxes`` list column with each box's ``class_id`` set to its name's position in
+    ``class_names``; ``names``: each box's new class name (flattened order), when they change."""
     boxes = boxes.combine_chunks()
     flat = pc.list_flatten(boxes)
     children = {name: flat.field(name) for name in (f.name for f in BOX_TYPE)}
+    if names is not None:
+        children["class_name"] = names
     children["class_id"] = pc.index_in(children["class_name"], value_set=pa.array(class_names)).cast(pa.int32())
     struct = pa.StructArray.from_arrays(list(children.values()), fields=list(BOX_TYPE))
     offsets = np.concatenate([[0], np.cumsum(pc.list_value_length(boxes).to_numpy(zero_copy_only=False))])
@@ -306,16 +322,51 @@ def _top_up_benchmark(fresh: np.ndarray, scores: np.ndarray, fresh_split: np.nda
             have = int(per_class.get(class_name, 0))
 
 
+def _registered_names(table: pa.Table, registry: ClassRegistry) -> pa.Table:
+    """``table`` (the concatenated snapshot rows) with every box's class name mapped through the
+    registry for its scientist. Raises :class:`ClassRegistryError` listing every scientist and
+    name the registry does not know."""
+    boxes = table.column("boxes").combine_chunks()
+    owners = pc.take(table.column("scientist").combine_chunks(), pc.list_parent_indices(boxes))
+    used = pd.DataFrame({"scientist": owners.to_numpy(zero_copy_only=False),
+                         "name": pc.list_flatten(boxes).field("class_name").to_numpy(zero_copy_only=False)})
+    pairs = used.drop_duplicates()
+    names_by_scientist = pairs.groupby("scientist")["name"].agg(set).to_dict()
+    unknown = registry.unknown(names_by_scientist)
+    if unknown:
+        raise ClassRegistryError("; ".join(f"{scientist}: {reason}" for scientist, _, reason in unknown))
+    mapping = {(s, n): registry.canonical(s, n) for s, n in pairs.itertuples(index=False)}
+    canonical = pa.array([mapping[pair] for pair in zip(used["scientist"], used["name"], strict=True)], pa.string())
+    return table.set_column(table.schema.get_field_index("boxes"), "boxes",
+                            _renumbered_boxes(table.column("boxes"), registry.class_names(), canonical))
+
+
 def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val_fraction: float = DEFAULT_VAL_FRACTION,
                     previous_splits: dict[str, str] | None = None,
                     max_distance: int = NEAR_DUPLICATE_DISTANCE,
-                    benchmark_fraction: float = DEFAULT_BENCHMARK_FRACTION) -> DatasetVersion:
+                    benchmark_fraction: float = DEFAULT_BENCHMARK_FRACTION,
+                    previous_class_names: list[str] | None = None, registry: ClassRegistry | None = None,
+                    retracted: set[str] | frozenset[str] = frozenset(), previous_id: str = "") -> DatasetVersion:
     """Merge ``{scientist: (snapshot_id, rows)}`` (rows: a snapshot manifest's dicts or Arrow
     table) into one :class:`DatasetVersion` (rules in the module docstring), on Arrow columns.
     ``previous_splits`` (content hash -> split of the previous dataset version) keeps splits
-    stable. Raises :class:`EmptyDatasetError` when fewer than two images or no box remain,
-    ``ValueError`` for fractions that leave no room for train."""
+    stable, ``previous_class_names`` (that version's class names) its class ids; ``registry``
+    maps every scientist's class names (:mod:`imgassets.core.labels.class_registry`);
+    ``retracted``: content hashes left out (:mod:`imgassets.core.versioning.retraction`).
+    Raises :class:`EmptyDatasetError` when fewer than two images or no box remain,
+    :class:`~imgassets.core.labels.class_registry.ClassRegistryError` for names the registry does
+    not know or a registry that would change an id of ``previous_class_names`` (dataset
+    ``previous_id``), ``ValueError`` for fractions that leave no room for train."""
     table = _concatenated(snapshots)
+    retracted_rows = 0
+    if retracted:
+        out = pc.is_in(table.column("sha256"), pa.array(sorted(retracted), pa.string()))
+        retracted_rows = int(pc.sum(out).as_py() or 0)
+        table = table.filter(pc.invert(out))
+    if registry is not None:
+        if previous_class_names:
+            check_append_only(registry, previous_class_names, previous_id or "previous")
+        table = _registered_names(table, registry)
     shas = table.column("sha256").to_numpy(zero_copy_only=False).astype(object)
     dropped = pd.Series(shas).duplicated(keep="first").to_numpy()
     conflicts = _label_conflicts(table, shas, dropped)
@@ -323,9 +374,10 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
     if len(merged) < 2:
         raise EmptyDatasetError(f"the snapshots of {', '.join(sorted(snapshots)) or 'no scientist'} hold "
                                 f"{len(merged)} valid image(s); a dataset needs at least 2 (one train, one val)")
-    class_names = sorted(pc.unique(pc.list_flatten(merged.column("boxes")).combine_chunks().field("class_name")).to_pylist())
-    if not class_names:
+    used = set(pc.unique(pc.list_flatten(merged.column("boxes")).combine_chunks().field("class_name")).to_pylist())
+    if not used:
         raise EmptyDatasetError(f"the {len(merged)} images of {', '.join(sorted(snapshots))} have no labelled box")
+    class_names = registry.class_names() if registry is not None else stable_class_names(previous_class_names, used)
     shas = merged.column("sha256").to_numpy(zero_copy_only=False).astype(object)
     phashes = merged.column("phash").to_pylist()
     near = near_duplicate_pairs({sha: ph for sha, ph in zip(shas.tolist(), phashes, strict=True) if ph}, max_distance)
@@ -346,7 +398,8 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
                           {s: snapshots[s][0] for s in sorted(snapshots)}, int(dropped.sum()),
                           near_duplicates=near, label_conflicts=conflicts,
                           class_id_conflicts=class_id_conflicts(table), val_fraction=val_fraction,
-                          benchmark_fraction=benchmark_fraction)
+                          benchmark_fraction=benchmark_fraction, retracted_images=retracted_rows,
+                          class_registry=registry.digest if registry is not None else None)
 
 
 def split_leaks(table: pa.Table | list[dict], stored_pairs: list[tuple] = (), max_distance: int = NEAR_DUPLICATE_DISTANCE) -> list[str]:
@@ -403,7 +456,8 @@ def store_dataset(store: ObjectStore, dataset: DatasetVersion) -> None:
             "snapshots": dataset.snapshots, "duplicates_dropped": dataset.duplicates_dropped,
             "near_duplicate_pairs": len(dataset.near_duplicates), "label_conflicts": dataset.label_conflicts,
             "class_id_conflicts": dataset.class_id_conflicts, "val_fraction": dataset.val_fraction,
-            "benchmark_fraction": dataset.benchmark_fraction, "id_scheme": ID_SCHEME}
+            "benchmark_fraction": dataset.benchmark_fraction, "retracted_images": dataset.retracted_images,
+            "class_registry": dataset.class_registry, "id_scheme": ID_SCHEME}
     store.put_bytes(dataset.near_duplicates_key, to_parquet_bytes(pairs_table(dataset.near_duplicates), PAIRS_SCHEMA,
                                                                  {"dataset_id": dataset.dataset_id}))
     store.put_bytes(dataset.data_yaml_key, data_yaml_text(dataset.class_names).encode())
@@ -432,7 +486,9 @@ def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:
                           label_conflicts=list(meta.get("label_conflicts", [])),
                           class_id_conflicts=list(meta.get("class_id_conflicts", [])),
                           val_fraction=float(meta.get("val_fraction", DEFAULT_VAL_FRACTION)),
-                          benchmark_fraction=float(meta.get("benchmark_fraction", 0.0)))
+                          benchmark_fraction=float(meta.get("benchmark_fraction", 0.0)),
+                          retracted_images=int(meta.get("retracted_images", 0)),
+                          class_registry=meta.get("class_registry"))
 
 
 def verify_manifest(dataset_id: str, table: pa.Table, meta: dict) -> None:

@@ -12,10 +12,11 @@ from imgassets.core.images.index import rejected_images, update_image_index, val
 from imgassets.core.labels.report import checked_table, recorded_report, report_markdown
 from imgassets.core.labels.table import build_label_table, usable_boxes
 from imgassets.core.store.base import ObjectStore
-from imgassets.core.store.keys import snapshot_report_key
+from imgassets.core.store.keys import snapshot_log_prefix, snapshot_report_key
 from imgassets.core.store.table_cache import IMAGE_INDEX, LABEL_TABLE, load_cached_table, save_cached_table
 from imgassets.core.training.review import load_review
 from imgassets.core.versioning.archive import MOVE, archive_sources, carry_forward_snapshot
+from imgassets.core.versioning.refs import log_version
 from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_table, stored_objects
 from imgassets.defs.lineage import latest_snapshot
 from imgassets.defs.metadata import Key, archive_metadata, markdown_table
@@ -116,6 +117,7 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     else:
         stored = stored_objects(store, previous["manifest_key"] if previous else None)
     result = commit_snapshot(store, scientist, folder, manifest, object_store.upload_workers, stored)
+    log_version(store, snapshot_log_prefix(scientist), result.snapshot_id)
     archived = archive_sources(store, scientist, result.snapshot_id, folder, image_index, fresh) \
         if move else None
     report_key = snapshot_report_key(scientist, result.snapshot_id)

@@ -5,6 +5,8 @@
 * ``label_schema``, ``box_geometry``, ``class_ids_in_class_map``, ``label_frame``,
   ``label_sources_agree`` (ERROR, blocking): a wrong box on a kept image would teach the model
   wrong answers, so the snapshot and training wait for a fix.
+* ``classes_in_registry`` (ERROR, blocking): with a class registry, every class name maps through
+  it (:mod:`imgassets.core.labels.class_registry`), so an id means one class in every version.
 * ``label_files_have_images``, ``data_yaml_paths`` (WARN): a label file without an image adds
   nothing to training; a data.yaml naming a missing folder is an incomplete export.
 
@@ -19,11 +21,13 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
+from imgassets import settings
 from imgassets.core.images.duplicates import duplicate_report
 from imgassets.core.images.index import rejected_images, valid_images
 from imgassets.core.images.thumbnails import finding_pictures
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.checks import Finding
+from imgassets.core.labels.class_registry import ClassRegistryError, parse_registry
 from imgassets.core.labels.report import data_yaml_findings
 from imgassets.core.training.review import load_review
 from imgassets.defs.metadata import check_result
@@ -63,6 +67,9 @@ LABEL_CHECKS = {
                         "data.yaml entries naming missing folders"),
     "label_files_have_images": ("Every label file has its image (Ultralytics `labels/` sibling layout or beside "
                                 "it). WARN.", "label files without an image"),
+    "classes_in_registry": ("Every class name is known to the class registry ($IMGASSETS_CLASS_REGISTRY: canonical "
+                            "names, aliases, merges), so class ids mean the same in every dataset version. Blocking; "
+                            "passes when no registry is set.", "class names the registry does not know"),
     "label_review": ("Where the latest trained model, on this scientist's images it did not train on (val and "
                      "benchmark), disagrees with the labels: possibly missing boxes, wrong classes, mislocated "
                      "boxes, most confident first. WARN: the model can be wrong; a file fixed since the review "
@@ -72,17 +79,21 @@ LABEL_CHECKS = {
 :data:`imgassets.core.labels.checks.BLOCKING`."""
 
 
+BLOCKING = (*label_checks.BLOCKING, "classes_in_registry")
+"""The blocking checks of the scientist's assets: the label table's own, and the class registry's."""
+
+
 def _specs(asset: dg.AssetsDefinition, checks: dict[str, tuple[str, str]],
            reads: dict[str, list[dg.AssetsDefinition]] | None = None) -> list[dg.AssetCheckSpec]:
     """One spec per check of ``asset``; ``reads``: the other assets a check reads, by check."""
     return [dg.AssetCheckSpec(name, asset=asset, description=description, partitions_def=scientists,
-                              blocking=name in label_checks.BLOCKING, additional_deps=(reads or {}).get(name))
+                              blocking=name in BLOCKING, additional_deps=(reads or {}).get(name))
             for name, (description, _) in checks.items()]
 
 
 def _result(asset: dg.AssetsDefinition, checks: dict[str, tuple[str, str]], name: str,
             findings: list[Finding], pictures: str = "", extra: dict | None = None) -> dg.AssetCheckResult:
-    severity = ERROR if name in label_checks.BLOCKING else WARN
+    severity = ERROR if name in BLOCKING else WARN
     extra = {**({"pictures": dg.MetadataValue.md(pictures)} if pictures else {}), **(extra or {})}
     return check_result(findings, severity, checks[name][1], extra, check_name=name, asset_key=asset.key)
 
@@ -93,6 +104,25 @@ def _label_review(store, scientist: str, label_table: pd.DataFrame) -> tuple[lis
     findings = [Finding(f["file"], f["line"], f"{f['kind']} ({f['confidence']:.2f}): {f['reason']}", Reason.LABEL_REVIEW)
                 for f in standing]
     return findings, {"reviewed_by": reviewed_by}
+
+
+def registry_findings(scientist: str, label_table: pd.DataFrame) -> tuple[list[Finding], dict]:
+    """One finding per class name of the scientist's boxes that the class registry cannot map, at
+    the first label file and line using it (:meth:`~imgassets.core.labels.class_registry.ClassRegistry.unknown`);
+    none without a registry. A registry that cannot be read is itself the finding."""
+    path = settings.class_registry_path()
+    if path is None:
+        return [], {"class_registry": "none"}
+    try:
+        registry = parse_registry(path.read_bytes(), str(path))
+    except (OSError, ClassRegistryError) as exc:
+        return [Finding(str(path), 0, f"class registry unusable: {exc}", Reason.UNKNOWN_CLASS_NAME)], {}
+    named = label_table[label_table["class_name"].notna()]
+    unknown = registry.unknown({scientist: set(named["class_name"])})
+    first = named.drop_duplicates("class_name").set_index("class_name")
+    findings = [Finding(first.at[name, "label_file"], int(first.at[name, "line"]), reason, Reason.UNKNOWN_CLASS_NAME)
+                for _, name, reason in unknown]
+    return findings, {"class_registry": str(path), "registry_sha256": registry.digest}
 
 
 PICTURED = ("images_decode", *label_checks.BLOCKING)
@@ -127,6 +157,10 @@ def label_table_checks(context: dg.AssetCheckExecutionContext, shared_drive: Sha
     found = label_checks.LabelFindings.of_table(label_table).by_check
     folder = shared_drive.folder(context.partition_key)
     for name in LABEL_CHECKS:
+        if name == "classes_in_registry":
+            findings, extra = registry_findings(context.partition_key, label_table)
+            yield _result(label_table_asset, LABEL_CHECKS, name, findings, extra=extra)
+            continue
         if name == "label_review":
             findings, extra = _label_review(object_store.get_store(), context.partition_key, label_table)
             yield _result(label_table_asset, LABEL_CHECKS, name, findings,

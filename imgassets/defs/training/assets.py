@@ -4,6 +4,7 @@
 import dataclasses
 import datetime
 import functools
+import hashlib
 import io
 import json
 import tempfile
@@ -14,8 +15,16 @@ import pandas as pd
 
 from imgassets import settings
 from imgassets.core.images.thumbnails import MAX_PICTURES, markdown_image, thumbnail
+from imgassets.core.labels.class_registry import ClassRegistry, ClassRegistryError, is_hole, parse_registry
 from imgassets.core.store.hashing import sha256_file
-from imgassets.core.store.keys import EVALUATION, MODEL_RECORD, model_file_key, review_key
+from imgassets.core.store.keys import (
+    DATASET_LOG_PREFIX,
+    EVALUATION,
+    MODEL_RECORD,
+    class_registry_key,
+    model_file_key,
+    review_key,
+)
 from imgassets.core.store.table_cache import LABEL_TABLE, load_cached_table
 from imgassets.core.training.benchmark import (
     METRICS,
@@ -31,6 +40,7 @@ from imgassets.core.training.train import TrainingSettings, preset, train_yolo
 from imgassets.core.versioning.dataset import (
     DEFAULT_BENCHMARK_FRACTION,
     DEFAULT_VAL_FRACTION,
+    DatasetVersion,
     EmptyDatasetError,
     ManifestError,
     load_dataset,
@@ -38,13 +48,17 @@ from imgassets.core.versioning.dataset import (
     merge_snapshots,
     store_dataset,
 )
+from imgassets.core.versioning.departed import DepartedPolicyError, apply_policy
+from imgassets.core.versioning.diff import VersionDiff, diff_versions
+from imgassets.core.versioning.health import dataset_health, unmeasurable_classes
 from imgassets.core.versioning.lineage_index import update_lineage_index
 from imgassets.core.versioning.pull import pull_dataset
-from imgassets.core.versioning.refs import write_latest_ref
+from imgassets.core.versioning.refs import log_version, write_latest_ref
+from imgassets.core.versioning.retraction import load_retractions
 from imgassets.defs.kubernetes import GPU_TRAINING_K8S_CONFIG
 from imgassets.defs.lineage import latest_dataset_id, latest_snapshots
 from imgassets.defs.metadata import Key, markdown_table
-from imgassets.defs.resources import ObjectStoreResource, WorkDirs
+from imgassets.defs.resources import ObjectStoreResource, SharedDrive, WorkDirs
 from imgassets.defs.scientist.assets import image_snapshot
 from imgassets.defs.training.conditions import TRAINING_POOL, dataset_condition, model_condition
 
@@ -82,39 +96,107 @@ class YoloTrainingConfig(dg.Config):
             seed=self.seed, patience=self.patience, workers=self.workers, plots=self.plots)
 
 
-@dg.asset(deps=[dg.AssetDep(image_snapshot, partition_mapping=dg.AllPartitionMapping())],
+@dg.asset(group_name=GROUP, kinds={"s3"})
+def retractions(context: dg.AssetExecutionContext, object_store: ObjectStoreResource) -> dg.Output[dict]:
+    """Every retraction record in the store (``retractions/*.json``, written by ``imgassets retract``
+    and by the departed-folder policy): content hashes and snapshots that every later dataset leaves
+    out (:mod:`imgassets.core.versioning.retraction`). Its data version changes with the records, so
+    a new retraction makes the training automation build a dataset without them."""
+    retracted = load_retractions(object_store.get_store())
+    ids = sorted(r.retraction_id for r in retracted.records)
+    rows = [(r.retraction_id, r.created_at[:19], r.by, len(r.hashes), ", ".join(r.snapshots), r.reason)
+            for r in retracted.records]
+    return dg.Output({"retraction_ids": ids, "images": len(retracted.hashes)},
+                     data_version=dg.DataVersion(hashlib.sha256(",".join(ids).encode()).hexdigest()[:16]), metadata={
+        "retractions": len(ids), "retracted_images": len(retracted.hashes),
+        "retracted_snapshots": len(retracted.snapshots),
+        "records": markdown_table(["id", "at", "by", "images", "snapshots", "reason"], rows)
+        if rows else dg.MetadataValue.md("no retraction"),
+    })
+
+
+def _previous_dataset(context: dg.AssetExecutionContext, store) -> DatasetVersion | None:
+    """The dataset the last ``training_dataset`` built (its splits and class ids carry over), or
+    ``None`` (first build, or one whose manifest fails its id: splits and ids start afresh)."""
+    previous = latest_dataset_id(context.instance)
+    if not previous:
+        return None
+    try:
+        return load_dataset(store, previous)
+    except ManifestError as exc:
+        context.log.warning(f"previous dataset {previous} not used for stable splits and class ids: {exc}")
+        return None
+
+
+def _class_registry(store) -> ClassRegistry | None:
+    """The class registry of ``$IMGASSETS_CLASS_REGISTRY`` (kept in the store by its hash), or ``None``."""
+    path = settings.class_registry_path()
+    if path is None:
+        return None
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise dg.Failure(f"class registry {path} ({settings.CLASS_REGISTRY_ENV}) cannot be read: "
+                         f"{exc.strerror or exc}") from None
+    try:
+        registry = parse_registry(text, str(path))
+    except ClassRegistryError as exc:
+        raise dg.Failure(str(exc)) from None
+    if not store.exists(class_registry_key(registry.digest)):
+        store.put_bytes(class_registry_key(registry.digest), text)
+    return registry
+
+
+@dg.asset(deps=[dg.AssetDep(image_snapshot, partition_mapping=dg.AllPartitionMapping()), retractions],
           group_name=GROUP, kinds={"parquet"}, automation_condition=dataset_condition)
-def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig,
+def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, shared_drive: SharedDrive,
                      object_store: ObjectStoreResource) -> dg.Output[dict]:
     """Every scientist's latest snapshot (a snapshot only exists once its blocking checks passed),
-    merged and split by content hash; manifest, near-duplicate pairs and ``data.yaml`` stored under
-    ``datasets/<dataset_id>/``. Nothing is staged here: each step that needs the images (training,
-    evaluation, the weights check) pulls them from the store onto its own disk, as a pod must."""
+    merged and split by content hash, without retracted content; class names mapped through the
+    class registry when there is one, class ids stable across versions; manifest, near-duplicate
+    pairs and ``data.yaml`` stored under ``datasets/<dataset_id>/`` and logged
+    (``refs/log/datasets/``). Metadata: what changed against the previous version (the semantic
+    diff), the dataset's health (per split and scientist, an annotation heatmap), scientist folders
+    gone from the drive (the departed policy). Nothing is staged here: each step that needs the
+    images pulls them from the store onto its own disk, as a pod must."""
     image_snapshot = latest_snapshots(context.instance)
     if not image_snapshot:
         raise dg.Failure("no scientist has an image snapshot yet: materialize image_snapshot for at least one "
                          "scientist (its blocking checks must pass) before building a training dataset")
     store = object_store.get_store()
-    previous = latest_dataset_id(context.instance)
-    previous_splits = None
-    if previous:
-        try:
-            previous_splits = load_dataset(store, previous).splits_by_hash()
-        except ManifestError as exc:  # splits start afresh rather than follow a manifest that fails its id
-            context.log.warning(f"previous dataset {previous} not used for stable splits: {exc}")
+    policy, grace_days = settings.departed_policy()
+    try:
+        departed = apply_policy(store, Path(shared_drive.root), {s: r["snapshot_id"] for s, r in image_snapshot.items()},
+                                policy, grace_days, load_retractions(store))
+    except DepartedPolicyError as exc:
+        raise dg.Failure(str(exc)) from None
+    retracted = load_retractions(store)
+    sources = {s: r for s, r in image_snapshot.items() if f"{s}/{r['snapshot_id']}" not in retracted.snapshots}
+    for gone in departed:
+        context.log.warning(f"scientist folder {gone.scientist} is missing from the shared drive since "
+                            f"{gone.missing_since[:10]}: its snapshot {gone.snapshot_id} {gone.action}")
+    if not sources:
+        raise dg.Failure("every scientist's latest snapshot is retracted: nothing to build a dataset from")
+    previous = _previous_dataset(context, store)
     try:
         dataset = merge_snapshots(
-            {sci: (ref["snapshot_id"], load_snapshot_table(store, ref["manifest_key"])) for sci, ref in image_snapshot.items()},
-            config.val_fraction, previous_splits, benchmark_fraction=config.benchmark_fraction,
+            {sci: (ref["snapshot_id"], load_snapshot_table(store, ref["manifest_key"])) for sci, ref in sources.items()},
+            config.val_fraction, previous.splits_by_hash() if previous else None,
+            benchmark_fraction=config.benchmark_fraction,
+            previous_class_names=previous.class_names if previous else None, registry=_class_registry(store),
+            retracted=retracted.hashes, previous_id=previous.dataset_id if previous else "",
         )
-    except EmptyDatasetError as exc:
+    except (EmptyDatasetError, ClassRegistryError) as exc:
         raise dg.Failure(str(exc)) from None
     store_dataset(store, dataset)
     write_latest_ref(store, dataset.dataset_id)
+    log_version(store, DATASET_LOG_PREFIX, dataset.dataset_id)
     update_lineage_index(store)  # every snapshot and this dataset: `imgassets lineage` reads one shard
     value = {"dataset_id": dataset.dataset_id, "manifest_key": dataset.manifest_key,
              "data_yaml_key": dataset.data_yaml_key, "snapshots": dataset.snapshots,
              "class_names": dataset.class_names}
+    changes = diff_versions(previous.table, dataset.table, "dataset", previous.dataset_id, dataset.dataset_id,
+                            previous.class_names, dataset.class_names) if previous else None
     return dg.Output(value, data_version=dg.DataVersion(dataset.dataset_id), metadata={
         "dataset_id": dataset.dataset_id,
         "manifest_key": dataset.manifest_key,
@@ -123,13 +205,52 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig,
         "images_benchmark": dataset.count("benchmark"),
         "boxes": dataset.box_count(),
         "classes": len(dataset.class_names),
+        "class_names": dg.MetadataValue.json(dict(enumerate(dataset.class_names))),
+        "class_registry": class_registry_key(dataset.class_registry) if dataset.class_registry else "none (names as written)",
         "duplicates_dropped": dataset.duplicates_dropped,
         "near_duplicate_pairs": len(dataset.near_duplicates),
         "duplicate_groups": dataset.group_count(),
         "label_conflicts": len(dataset.label_conflicts),
-        "previous_dataset_id": previous or "",
+        "retracted_images_left_out": dataset.retracted_images,
+        "previous_dataset_id": previous.dataset_id if previous else "",
+        "departed_scientists": dg.MetadataValue.json([dataclasses.asdict(d) for d in departed]),
         Key.SNAPSHOTS: dg.MetadataValue.json(dataset.snapshots),
+        **diff_metadata(changes),
+        **health_metadata(dataset),
     })
+
+
+def diff_metadata(changes: VersionDiff | None) -> dict:
+    """The semantic diff against the previous dataset version: the text, and its totals as numbers."""
+    if changes is None:
+        return {"diff": dg.MetadataValue.md("first dataset version: nothing to compare with")}
+    return {"diff": dg.MetadataValue.md(f"```\n{changes.text()}\n```"),
+            **{f"diff/{name}": value for name, value in changes.totals().items()},
+            "diff/split_changes": len(changes.split_changes)}
+
+
+def health_metadata(dataset: DatasetVersion) -> dict:
+    """Dataset health (:mod:`imgassets.core.versioning.health`): a table per split and scientist,
+    the annotation heatmap, and each number as numeric metadata (``health/<split>/<measure>``,
+    ``health/<split>/boxes/<class>``) that the UI plots from one version to the next."""
+    health = dataset_health(dataset.table)
+    measures = ("images", "boxes", "boxes_per_image", "empty_images", "box_size_median", "aspect_median")
+    rows = [(kind, name, *(s[m] for m in measures)) for kind, table in (("split", health.splits),
+                                                                        ("scientist", health.scientists))
+            for name, s in table.items()]
+    numbers = {f"health/{split}/{m}": dg.MetadataValue.float(float(s[m])) for split, s in health.splits.items()
+               for m in measures}
+    numbers.update({f"health/{split}/boxes/{c}": dg.MetadataValue.int(n) for split, s in health.splits.items()
+                    for c, n in s["boxes_by_class"].items()})
+    weak = unmeasurable_classes(health, dataset.class_names)
+    return {"health": markdown_table(["by", "name", *measures], rows),
+            "annotation_heatmap": dg.MetadataValue.md(
+                "where box centres sit in the frame (white: most)\n\n" + markdown_image("annotation heatmap", health.heatmap_png, "image/png")),
+            "boxes_by_class_and_split": markdown_table(
+                ["class", *health.splits], [(c, *(s["boxes_by_class"].get(c, 0) for s in health.splits.values()))
+                                            for c in dataset.class_names if not is_hole(c)]),
+            "classes_hard_to_measure": len(weak),
+            **numbers}
 
 
 @dg.asset(group_name=GROUP, kinds={"pytorch"}, automation_condition=model_condition, pool=TRAINING_POOL,

@@ -4,6 +4,7 @@
   split (leakage inflates validation metrics).
 * ``duplicate_labels_agree``, ``class_ids_consistent`` (WARN): copies of an image carry the same
   boxes; a local class id names one class for every scientist.
+* ``classes_measurable`` (WARN): every class has enough val and benchmark boxes to be measured.
 * ``weights_predict`` (ERROR, blocking): the stored ``best.pt`` downloads (verified), loads with
   ``ultralytics.YOLO`` and predicts on a validation image. Weights that cannot do this are useless
   to anyone pulling them.
@@ -22,6 +23,7 @@ from imgassets.core.labels.checks import Finding
 from imgassets.core.training.models import read_benchmark
 from imgassets.core.training.train import predict_smoke
 from imgassets.core.versioning.dataset import DatasetVersion, load_dataset, split_leaks
+from imgassets.core.versioning.health import MIN_MEASURABLE_BOXES, dataset_health, unmeasurable_classes
 from imgassets.core.versioning.pull import fetch_validation_image
 from imgassets.defs.metadata import check_result
 from imgassets.defs.resources import ObjectStoreResource
@@ -113,4 +115,17 @@ def class_ids_consistent(object_store: ObjectStoreResource, training_dataset: di
     return check_result(findings, WARN, "class ids naming different classes")
 
 
-DATASET_CHECKS = [no_split_leakage, duplicate_labels_agree, class_ids_consistent]
+@dg.asset_check(asset=training_dataset, blocking=False)
+def classes_measurable(object_store: ObjectStoreResource, training_dataset: dict) -> dg.AssetCheckResult:
+    """Every class has at least :data:`~imgassets.core.versioning.health.MIN_MEASURABLE_BOXES` boxes
+    in val and in benchmark. WARN: below that, the class's mAP there (and so the champion decision
+    for it) is noise; label more of it."""
+    dataset = _dataset(object_store, training_dataset)
+    weak = unmeasurable_classes(dataset_health(dataset.table), dataset.class_names)
+    findings = [Finding(dataset.dataset_id, 0, f"class {name!r} has {boxes} box(es) in {split} (fewer than "
+                        f"{MIN_MEASURABLE_BOXES}): its {split} metrics are noise", Reason.CLASS_HARD_TO_MEASURE)
+                for name, split, boxes in weak]
+    return check_result(findings, WARN, "classes too rare to measure")
+
+
+DATASET_CHECKS = [no_split_leakage, duplicate_labels_agree, class_ids_consistent, classes_measurable]
