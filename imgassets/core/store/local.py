@@ -6,11 +6,19 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from imgassets.core.store.atomic import TMP_PREFIX, atomic_path
-from imgassets.core.store.base import IntegrityError, ObjectNotFoundError, ObjectStat, verify_sha256
+from imgassets.core.store.base import (
+    FRESH_ENOUGH_S,
+    IntegrityError,
+    ObjectInfo,
+    ObjectNotFoundError,
+    ObjectStat,
+    verify_sha256,
+)
 from imgassets.core.store.hashing import sha256_file
 from imgassets.core.store.keys import sha256_of_key
 
@@ -50,7 +58,8 @@ class LocalObjectStore:
 
     def stat(self, key: str) -> ObjectStat:
         try:
-            return ObjectStat(key=key, size=self._path(key).stat().st_size)
+            info = os.stat(self._file(key))
+            return ObjectStat(key=key, size=info.st_size, modified=info.st_mtime)
         except FileNotFoundError:
             raise ObjectNotFoundError(f"{key} not found in {self.describe()}") from None
 
@@ -115,6 +124,36 @@ class LocalObjectStore:
         for path in sorted(base.rglob("*")):
             if path.is_file() and not path.name.startswith(TMP_PREFIX):
                 yield path.relative_to(self.root).as_posix()
+
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        """One ``os.scandir`` walk under ``prefix`` (each entry's stat comes with it)."""
+        base = self._file(prefix.rstrip("/")) if prefix.strip("/") else self._root
+        start = len(self._root) + 1
+        found: list[ObjectInfo] = []
+        stack = [base]
+        while stack:
+            try:
+                entries = os.scandir(stack.pop())
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False) and not entry.name.startswith(TMP_PREFIX):
+                        info = entry.stat(follow_symlinks=False)
+                        found.append(ObjectInfo(entry.path[start:], info.st_size, info.st_mtime))
+        found.sort(key=lambda o: o.key)
+        yield from found
+
+    def touch(self, key: str, fresh_enough_s: float = FRESH_ENOUGH_S) -> bool:
+        path = self._file(key)
+        try:
+            if time.time() - os.stat(path).st_mtime >= fresh_enough_s:
+                os.utime(path)
+            return True
+        except FileNotFoundError:
+            return False
 
     def delete(self, key: str) -> None:
         try:

@@ -22,16 +22,26 @@ Same behaviour as :class:`imgassets.core.store.base.LocalObjectStore` (see that 
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import REPLACE, CopySource
 from minio.error import S3Error
 
 from imgassets.core.store.atomic import atomic_path
-from imgassets.core.store.base import IntegrityError, ObjectNotFoundError, ObjectStat, ObjectStoreError, verify_sha256
+from imgassets.core.store.base import (
+    FRESH_ENOUGH_S,
+    IntegrityError,
+    ObjectInfo,
+    ObjectNotFoundError,
+    ObjectStat,
+    ObjectStoreError,
+    verify_sha256,
+)
 from imgassets.core.store.hashing import sha256_file
 from imgassets.core.store.keys import sha256_of_key
 
@@ -151,7 +161,8 @@ class S3ObjectStore:
 
     def stat(self, key: str) -> ObjectStat:
         result = self._call(f"stat {key}", lambda: self._client.stat_object(self.bucket, key), key)
-        return ObjectStat(key=key, size=int(result.size))
+        return ObjectStat(key=key, size=int(result.size),
+                          modified=result.last_modified.timestamp() if result.last_modified else 0.0)
 
     def _expected_sha(self, key: str, headers) -> str | None:
         return (headers or {}).get(SHA256_META) or sha256_of_key(key)
@@ -198,6 +209,32 @@ class S3ObjectStore:
     def list_keys(self, prefix: str) -> Iterator[str]:
         objects = self._call(f"list {prefix}", lambda: list(self._client.list_objects(self.bucket, prefix=prefix, recursive=True)))
         yield from sorted(o.object_name for o in objects)
+
+    def list_objects(self, prefix: str) -> Iterator[ObjectInfo]:
+        """One paginated listing (ListObjectsV2, 1000 keys a page) under ``prefix``."""
+        objects = self._call(f"list {prefix}", lambda: [
+            ObjectInfo(o.object_name, int(o.size or 0), o.last_modified.timestamp() if o.last_modified else 0.0)
+            for o in self._client.list_objects(self.bucket, prefix=prefix, recursive=True)])
+        yield from sorted(objects, key=lambda o: o.key)
+
+    def touch(self, key: str, fresh_enough_s: float = FRESH_ENOUGH_S) -> bool:
+        """A HEAD; for an object older than ``fresh_enough_s``, a server-side copy onto itself with
+        its own user metadata (S3 has no other way to renew ``Last-Modified``; no byte travels)."""
+        try:
+            info = self._call(f"stat {key}", lambda: self._client.stat_object(self.bucket, key), key)
+        except ObjectNotFoundError:
+            return False
+        modified = info.last_modified.timestamp() if info.last_modified else 0.0
+        if time.time() - modified >= fresh_enough_s:
+            metadata = {k[len("x-amz-meta-"):]: v for k, v in (info.metadata or {}).items()
+                        if k.lower().startswith("x-amz-meta-")}
+            try:
+                self._call(f"touch {key}", lambda: self._client.copy_object(
+                    self.bucket, key, CopySource(self.bucket, key), metadata=metadata or None,
+                    metadata_directive=REPLACE), key)
+            except ObjectNotFoundError:  # deleted between the HEAD and the copy
+                return False
+        return True
 
     def delete(self, key: str) -> None:
         self._call(f"delete {key}", lambda: self._client.remove_object(self.bucket, key), key)

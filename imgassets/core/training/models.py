@@ -31,6 +31,7 @@ from imgassets.core.store.keys import (
 )
 from imgassets.core.versioning.lineage_index import manifests_holding
 from imgassets.core.versioning.manifest import manifest_columns
+from imgassets.core.versioning.retraction import load_retractions
 from imgassets.errors import ImgassetsError
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -98,12 +99,14 @@ def write_champion(store: ObjectStore, champion: dict) -> None:
 
 @dataclass
 class Lineage:
-    """Where one image (by content hash) went: snapshots, datasets (with split), models."""
+    """Where one image (by content hash) went: snapshots, datasets (with split), models; and the
+    retractions that took it out (``{retraction_id, reason}``), if any."""
 
     sha256: str
     snapshots: list[dict] = field(default_factory=list)
     datasets: list[dict] = field(default_factory=list)
     models: list[dict] = field(default_factory=list)
+    retracted: list[dict] = field(default_factory=list)
 
 
 def resolve_image(store: ObjectStore, path_or_hash: str) -> list[str]:
@@ -136,7 +139,7 @@ def resolve_image(store: ObjectStore, path_or_hash: str) -> list[str]:
 def lineage(store: ObjectStore, sha256: str) -> Lineage:
     """Every snapshot, dataset and model that includes the image ``sha256``, through the lineage
     index (:mod:`imgassets.core.versioning.lineage_index`: one shard, plus any manifest it does not
-    cover yet) and the model records."""
+    cover yet) and the model records; and its retractions."""
     result = Lineage(sha256)
     for row in manifests_holding(store, sha256):
         if row["kind"] == "snapshot":
@@ -147,6 +150,7 @@ def lineage(store: ObjectStore, sha256: str) -> Lineage:
                                     "path": row["path"]})
     dataset_ids = {d["dataset_id"] for d in result.datasets}
     result.models = [m for m in list_models(store) if m["dataset_id"] in dataset_ids]
+    result.retracted = load_retractions(store).by_hash.get(sha256, [])
     return result
 
 

@@ -79,6 +79,8 @@ class VersionDiff:
                                                  else "none (every image kept its split)"))
             for change in self.split_changes[:10]:
                 lines.append(f"    {change['scientist']}/{change['path']}: {change['before']} -> {change['after']}")
+        if self.kind != "dataset":
+            return "\n".join(lines)
         parts = [f"added {', '.join(f'{n} (id {i})' for i, n in self.classes.get('added', []))}"
                  if self.classes.get("added") else "",
                  f"renamed {', '.join(f'{i}: {x} -> {y}' for i, x, y in self.classes.get('renamed', []))}"

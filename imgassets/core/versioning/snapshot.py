@@ -9,9 +9,12 @@ a stale hash. Source files are only read.
 
 Hence a committed manifest vouches for its objects: a commit given the scientist's previous
 snapshot (:func:`stored_objects`) neither checks nor uploads the objects it lists, and checks only
-the rest (on S3, one HEAD request per new image instead of one per image). Objects are never
-deleted by imgassets; a store whose objects are removed behind its back (an S3 lifecycle rule)
-must not be given a previous snapshot.
+the rest (on S3, one HEAD request per new image instead of one per image). An object that is
+reused rather than uploaded is freshened (``ObjectStore.touch``), so garbage collection
+(:mod:`imgassets.core.versioning.gc`), which spares what is younger than its grace period, never
+deletes it under a commit; the previous snapshot a commit trusts is always retained by it. A
+store whose objects are removed behind its back (an S3 lifecycle rule) must not be given a
+previous snapshot.
 """
 
 from __future__ import annotations
@@ -113,7 +116,7 @@ def upload_object(store: ObjectStore, folder: str | Path, path: str, sha256: str
     existed). Raises :class:`SourceChangedError` when the file is gone, unreadable or no longer
     has ``sha256``."""
     key = content_key(sha256)
-    if store.exists(key):
+    if store.touch(key):  # reused: freshened, so that a garbage collection running now spares it
         return 0
     try:
         with open_source(folder, path, root="/") as handle:  # the index already refused links out of the root
@@ -211,7 +214,7 @@ def commit_snapshot(store: ObjectStore, scientist: str, folder: str | Path, reco
     snapshot_id = manifest_id(table, {"scientist": scientist})
     existing = len(set(hashes)) - uploaded
     key = snapshot_manifest_key(scientist, snapshot_id)
-    if not store.exists(key):
+    if not store.touch(key):  # an existing manifest is freshened: it is the scientist's latest again
         meta = {"kind": "snapshot", "scientist": scientist, "snapshot_id": snapshot_id, "id_scheme": ID_SCHEME}
         store.put_bytes(key, to_parquet_bytes(table, SNAPSHOT_SCHEMA, meta))
     boxes = pc.sum(pc.list_value_length(table.column("boxes"))).as_py() or 0

@@ -32,6 +32,12 @@ class CountingStore:
             self.checked.append(key)
         return self._store.exists(key)
 
+    def touch(self, key, *args):
+        """An existence check that also freshens (one HEAD on S3 for a recent object)."""
+        with self._lock:
+            self.checked.append(key)
+        return self._store.touch(key, *args)
+
 
 class FailingStore:
     """Wraps a real store; the ``fail_at``-th put raises (as a dropped connection would)."""

@@ -1,0 +1,273 @@
+"""Garbage collection: delete the versions nobody retains, and the content only they needed.
+
+**Retained roots** (never deleted):
+
+* every model record and its files (``models/``), and so the dataset each model was trained on;
+* the refs: the latest dataset (``refs/datasets/latest``) and the champion's dataset;
+* the last ``keep_datasets`` datasets of the dataset log (``refs/log/datasets/``);
+* per scientist, the last ``keep_snapshots`` snapshots of their log (the last one is the snapshot
+  the next dataset reads); for a scientist with no log (a store older than the logs), the most
+  recently written manifests;
+* every snapshot a retained dataset merged;
+* every content object a retained manifest lists, and every object a move-mode archive log names
+  (the only copy of a file removed from the drive: archive logs are never collected);
+* everything that is not a version or content (refs, retractions, class registries, review
+  records, kept tables, Dagster's values).
+
+**Collected**: unretained snapshot manifests (with their quality reports and log entries), unretained
+dataset versions (manifest, ``data.yaml``, near-duplicate pairs, log entries), and content
+objects no retained version lists (retracted content included, once no retained version holds it)
+-- but only when **older than the grace period**. The lineage index is rebuilt afterwards.
+
+**Safe against a commit running at the same time**: the store is listed once, then the roots
+are read (so a manifest committed during the listing is a root); new objects are younger than the
+grace period; an object a commit reuses instead of uploading is freshened by it
+(:meth:`~imgassets.core.store.base.ObjectStore.touch`), and each object's modification time is read
+again just before it is deleted, so a freshened object is spared. Manifests go before the objects
+they list: a reader finds a version whole or not at all. A commit that lasts longer than the grace
+period is the one case left unprotected (as with git's ``gc.pruneExpire``): keep the grace period
+well above the longest ingest (default 24 h).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import pyarrow.parquet as pq
+
+from imgassets.core.store.base import ObjectInfo, ObjectNotFoundError, ObjectStore
+from imgassets.core.store.keys import (
+    ARCHIVE_PREFIX,
+    CHAMPION_REF,
+    CONTENT_PREFIX,
+    DATASET_LOG_PREFIX,
+    DATASETS_PREFIX,
+    LATEST_DATASET_REF,
+    LINEAGE_PREFIX,
+    LOG_PREFIX,
+    MODEL_RECORD,
+    MODELS_PREFIX,
+    SNAPSHOTS_PREFIX,
+    dataset_manifest_key,
+    sha256_of_key,
+    snapshot_manifest_key,
+)
+from imgassets.core.versioning.manifest import METADATA_KEY, manifest_hashes
+from imgassets.errors import ImgassetsError
+
+DEFAULT_KEEP_DATASETS = 5
+DEFAULT_KEEP_SNAPSHOTS = 5
+DEFAULT_GRACE_HOURS = 24.0
+
+
+class GarbageCollectionError(ImgassetsError, RuntimeError):
+    """A retained root that cannot be read: collecting without it could delete what it needs."""
+
+
+@dataclass
+class GcPlan:
+    """What a collection would delete (``delete``: objects, manifests first) and why the rest stays.
+    ``spared_young``: unretained objects younger than the grace period; counts by kind in
+    ``summary``."""
+
+    listed: int
+    retained_datasets: list[str]
+    retained_snapshots: dict[str, list[str]]
+    delete: list[ObjectInfo] = field(default_factory=list)
+    spared_young: int = 0
+
+    @property
+    def bytes(self) -> int:
+        return sum(o.size for o in self.delete)
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """``{kind: {objects, bytes}}`` of what would be deleted (kinds: content, snapshot, dataset, log)."""
+        kinds: dict[str, dict[str, int]] = defaultdict(lambda: {"objects": 0, "bytes": 0})
+        for info in self.delete:
+            kind = _kind(info.key)
+            kinds[kind]["objects"] += 1
+            kinds[kind]["bytes"] += info.size
+        return dict(kinds)
+
+
+def _kind(key: str) -> str:
+    if key.startswith(CONTENT_PREFIX):
+        return "content"
+    if key.startswith(SNAPSHOTS_PREFIX):
+        return "snapshot"
+    if key.startswith(DATASETS_PREFIX):
+        return "dataset"
+    return "log"
+
+
+def _last(ids: list[str], n: int) -> list[str]:
+    """The last ``n`` distinct ids of a history (oldest first), newest last."""
+    kept: list[str] = []
+    for version_id in reversed(ids):
+        if version_id not in kept:
+            kept.append(version_id)
+        if len(kept) >= n:
+            break
+    return kept[::-1]
+
+
+def _footer(data: bytes) -> dict:
+    return json.loads((pq.read_schema(io.BytesIO(data)).metadata or {}).get(METADATA_KEY, b"{}"))
+
+
+def _read_json(store: ObjectStore, key: str) -> dict | None:
+    try:
+        return json.loads(store.get_bytes(key))
+    except ObjectNotFoundError:
+        return None
+
+
+def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
+            grace_hours: float = DEFAULT_GRACE_HOURS, now: float | None = None) -> GcPlan:
+    """List the store once and decide what a collection deletes (rules in the module docstring).
+    Reads the retained manifests (hash columns only), the model records and the archive logs.
+    Raises :class:`GarbageCollectionError` when a retained root cannot be read, ``ValueError``
+    for a keep count below 1 or a negative grace period."""
+    if keep_datasets < 1 or keep_snapshots < 1 or grace_hours < 0:
+        raise ValueError("garbage collection keeps at least 1 dataset and 1 snapshot per scientist, with a grace "
+                         f"period of 0 hours or more (got {keep_datasets}, {keep_snapshots}, {grace_hours})")
+    listing = list(store.list_objects(""))
+    now = time.time() if now is None else now
+    cutoff = now - grace_hours * 3600
+    by_key = {o.key: o for o in listing}
+
+    # datasets: the log's last N, the refs, every model's
+    dataset_log: list[tuple[str, str]] = []
+    snapshot_logs: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for info in listing:
+        if info.key.startswith(DATASET_LOG_PREFIX):
+            dataset_log.append((info.key, info.key.rsplit("/", 1)[-1].partition("-")[2]))
+        elif info.key.startswith(LOG_PREFIX + "snapshots/"):
+            scientist = info.key[len(LOG_PREFIX + "snapshots/"):].rsplit("/", 1)[0]
+            snapshot_logs[scientist].append((info.key, info.key.rsplit("/", 1)[-1].partition("-")[2]))
+    datasets = set(_last([i for _, i in dataset_log], keep_datasets))
+    latest = _read_json(store, LATEST_DATASET_REF)
+    if latest and latest.get("dataset_id"):
+        datasets.add(latest["dataset_id"])
+    champion = _read_json(store, CHAMPION_REF)
+    if champion and champion.get("dataset_id"):
+        datasets.add(champion["dataset_id"])
+    for info in listing:
+        if info.key.startswith(MODELS_PREFIX) and info.key.endswith("/" + MODEL_RECORD):
+            datasets.add(info.key[len(MODELS_PREFIX):].split("/", 1)[0])
+
+    # snapshots: each scientist's log's last N and newest manifest, every retained dataset's
+    manifests_of: dict[str, list[ObjectInfo]] = defaultdict(list)
+    for info in listing:
+        if info.key.startswith(SNAPSHOTS_PREFIX) and info.key.endswith(".parquet"):
+            manifests_of[info.key[len(SNAPSHOTS_PREFIX):].rsplit("/", 1)[0]].append(info)
+    snapshots: dict[str, set[str]] = defaultdict(set)
+    for scientist in set(manifests_of) | set(snapshot_logs):
+        if snapshot_logs.get(scientist):
+            snapshots[scientist].update(_last([i for _, i in sorted(snapshot_logs[scientist])], keep_snapshots))
+        else:  # no log (a store older than the logs): the newest manifests, every one written in that second
+            newest = max(o.modified for o in manifests_of[scientist])
+            snapshots[scientist].update(o.key.rsplit("/", 1)[-1].removesuffix(".parquet")
+                                        for o in manifests_of[scientist] if o.modified >= newest - 1)
+    reachable: set[str] = set()
+    kept_datasets = []
+    for dataset_id in sorted(datasets):
+        key = dataset_manifest_key(dataset_id)
+        if key not in by_key:
+            continue  # a model of a dataset collected by hand, or a ref to nothing: nothing to keep
+        data = store.get_bytes(key)
+        try:
+            meta = _footer(data)
+            reachable.update(manifest_hashes(data))
+        except Exception as exc:  # an unreadable root: refuse rather than guess
+            raise GarbageCollectionError(f"{key}: a retained dataset manifest cannot be read ({exc}); "
+                                         "nothing deleted") from None
+        kept_datasets.append(dataset_id)
+        for scientist, snapshot_id in (meta.get("snapshots") or {}).items():
+            snapshots[scientist].add(snapshot_id)
+    for scientist, ids in snapshots.items():
+        for snapshot_id in ids:
+            key = snapshot_manifest_key(scientist, snapshot_id)
+            if key in by_key:
+                try:
+                    reachable.update(manifest_hashes(store.get_bytes(key)))
+                except Exception as exc:
+                    raise GarbageCollectionError(f"{key}: a retained snapshot manifest cannot be read ({exc}); "
+                                                 "nothing deleted") from None
+    for info in listing:
+        if info.key.startswith(ARCHIVE_PREFIX):
+            log = _read_json(store, info.key) or {}
+            reachable.update(f["sha256"] for f in log.get("files", []) if f.get("sha256"))
+
+    plan = GcPlan(len(listing), sorted(kept_datasets), {s: sorted(i) for s, i in sorted(snapshots.items())})
+    doomed: list[ObjectInfo] = []
+    for info in listing:
+        key = info.key
+        sha = sha256_of_key(key)
+        if sha is not None:
+            drop = sha not in reachable
+        elif key.startswith(SNAPSHOTS_PREFIX):
+            scientist, _, name = key[len(SNAPSHOTS_PREFIX):].rpartition("/")
+            drop = name.split(".", 1)[0] not in snapshots.get(scientist, set())
+        elif key.startswith(DATASETS_PREFIX):
+            drop = key[len(DATASETS_PREFIX):].split("/", 1)[0] not in datasets
+        elif key.startswith(DATASET_LOG_PREFIX):
+            drop = key.rsplit("-", 1)[-1] not in datasets
+        elif key.startswith(LOG_PREFIX + "snapshots/"):
+            scientist = key[len(LOG_PREFIX + "snapshots/"):].rsplit("/", 1)[0]
+            drop = key.rsplit("-", 1)[-1] not in snapshots.get(scientist, set())
+        else:
+            continue
+        if not drop:
+            continue
+        if info.modified > cutoff:
+            plan.spared_young += 1
+            continue
+        doomed.append(info)
+    # manifests and their companions first, content last: a version disappears before its objects
+    plan.delete = sorted(doomed, key=lambda o: (sha256_of_key(o.key) is not None, o.key))
+    return plan
+
+
+@dataclass(frozen=True)
+class GcResult:
+    """What a collection did: objects and bytes deleted, objects spared because a commit freshened
+    them since the listing, and whether the lineage index was rebuilt."""
+
+    deleted: int
+    deleted_bytes: int
+    spared_freshened: int
+    lineage_rebuilt: bool
+
+
+def collect(store: ObjectStore, plan: GcPlan, grace_hours: float = DEFAULT_GRACE_HOURS) -> GcResult:
+    """Delete what ``plan`` lists, each object's modification time read again just before
+    (``stat``) and the object spared when it became younger than the grace period since the
+    listing (a commit reused or re-committed it); then rebuild the lineage index (its shards name
+    the manifests they cover)."""
+    from imgassets.core.versioning.lineage_index import update_lineage_index
+
+    cutoff = time.time() - grace_hours * 3600
+    deleted = deleted_bytes = spared = 0
+    for info in plan.delete:
+        try:
+            modified = store.stat(info.key).modified
+        except ObjectNotFoundError:
+            continue  # gone already
+        if modified > cutoff:
+            spared += 1
+            continue
+        store.delete(info.key)
+        deleted += 1
+        deleted_bytes += info.size
+    rebuilt = False
+    if deleted:
+        for key in list(store.list_keys(LINEAGE_PREFIX)):
+            store.delete(key)
+        update_lineage_index(store)
+        rebuilt = True
+    return GcResult(deleted, deleted_bytes, spared, rebuilt)
