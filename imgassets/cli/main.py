@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--archive-mode", choices=["copy", "move"], help="copy (default: sources only read) or move "
                      "(sources removed once verified in the store); default $IMGASSETS_ARCHIVE_MODE or copy")
     pull = sub.add_parser("pull", help="download one dataset version into DEST (Ultralytics layout) through the cache")
-    pull.add_argument("dataset", metavar="DATASET_ID|latest")
+    pull.add_argument("dataset", metavar="DATASET_ID|latest|latest~N")
     pull.add_argument("dest", type=Path, metavar="DEST")
     pull.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
     pull.add_argument("--cache", type=Path, help="content-addressed cache (default: <home>/cache)")
@@ -325,9 +325,11 @@ def command_pull(args: argparse.Namespace) -> int:
     from imgassets.core.versioning.checkout import DestinationError
     from imgassets.core.versioning.dataset import DATASET_ID_PATTERN
     from imgassets.core.versioning.pull import pull_dataset
+    from imgassets.core.versioning.refs import RELATIVE_REF
 
-    if args.dataset != "latest" and not DATASET_ID_PATTERN.match(args.dataset):
-        raise UsageError(f"{args.dataset!r} is not a dataset id (16 hex digits, see 'imgassets models') or 'latest'")
+    if not RELATIVE_REF.match(args.dataset) and not DATASET_ID_PATTERN.match(args.dataset):
+        raise UsageError(f"{args.dataset!r} is not a dataset id (16 hex digits, see 'imgassets models'), 'latest' "
+                         "or 'latest~N'")
     store, home_dir = open_store(args.home)
     cache = args.cache or home_dir / "cache"
     if os.environ.get(settings.SHARED_ROOT_ENV):  # the drive is only ever read, by every command

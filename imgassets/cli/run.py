@@ -199,6 +199,7 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
     meta = _materializations(result)
     dataset, model = meta.get("training_dataset"), meta.get("yolo_model")
     if dataset is not None:
+        dataset.pop("annotation_heatmap", None)  # a picture for the UI, not for the summary
         dataset["run_id"] = result.run_id
     if model is not None:
         model = {"model_key": model[Key.MODEL_KEY], "dataset_id": model[Key.DATASET_ID], "run_id": result.run_id,

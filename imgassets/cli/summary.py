@@ -41,6 +41,16 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
         d = summary.dataset
         console.print(f"dataset {d['dataset_id']}: {d['images_train']} train / {d['images_val']} val / "
                       f"{d.get('images_benchmark', 0)} benchmark images, {d['classes']} classes -> {d['manifest_key']}")
+        if d.get("previous_dataset_id"):
+            console.print(f"  changes since {d['previous_dataset_id']}: +{d.get('diff/added', 0)} added, "
+                          f"-{d.get('diff/removed', 0)} removed, {d.get('diff/relabelled', 0)} re-labelled images "
+                          f"(imgassets diff latest~1 latest)", highlight=False)
+        if d.get("retracted_images_left_out"):
+            console.print(f"  {d['retracted_images_left_out']} retracted image(s) left out", highlight=False)
+        for gone in d.get("departed_scientists") or []:
+            console.print(f"[yellow]departed[/] {gone['scientist']}: folder missing from the drive since "
+                          f"{gone['missing_since'][:10]}; its snapshot {gone['snapshot_id']} {gone['action']} "
+                          f"(IMGASSETS_DEPARTED_POLICY)", highlight=False)
     if summary.model:
         m = summary.model
         console.print(f"model {m['model_key']} ({m['epochs']} epoch(s), {m['training_seconds']:.1f} s on {m['device']}): "
