@@ -1,5 +1,5 @@
 """The production deployment: the graph materialized in-process with every resource on S3 over
-HTTP (moto): objects, manifests, Dagster's pickled values and Parquet tables all in the bucket,
+HTTP (moto's emulation, and a real S3 server: SeaweedFS): objects, manifests, Dagster's pickled values and Parquet tables all in the bucket,
 and the secret key nowhere in Dagster's event log or run config."""
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ def test_production_needs_an_endpoint(monkeypatch):
 
 
 @pytest.mark.slow
-def test_whole_graph_on_s3(tmp_path, s3_endpoint, monkeypatch):
+@pytest.mark.parametrize("server", ["moto", "seaweedfs"])
+def test_whole_graph_on_s3(tmp_path, server, request, monkeypatch):
+    s3_endpoint = request.getfixturevalue("s3_endpoint" if server == "moto" else "seaweed_endpoint")
     monkeypatch.setenv("IMGASSETS_S3_ACCESS_KEY", S3_ACCESS_KEY)
     monkeypatch.setenv("IMGASSETS_S3_SECRET_KEY", S3_SECRET_KEY)
     monkeypatch.setenv("IMGASSETS_HOME", str(tmp_path / "scratch"))

@@ -7,19 +7,20 @@ another class is one removed and one added), images whose **split** changed (non
 rules, which are append-only: the diff says so), and the **classes** added, renamed or removed
 (by id, since ids are stable: :mod:`imgassets.core.labels.class_registry`).
 
-Every step is columnar (Arrow, pandas groupbys, numpy): a box's identity is a 64-bit hash of its
+Every step is columnar: content hashes and class names are dictionary-encoded once for both
+versions, and everything after is integer arrays (numpy). A box's identity is a 64-bit hash of its
 class name and its coordinates rounded to 1e-4, and an image's box set is the sum of its boxes'
 hashes (order-free), so two 500k-image versions are compared without a Python object per image
-(``benchmarks/diff_scale.py``).
+(``benchmarks/versions_scale.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -91,12 +92,9 @@ class VersionDiff:
         return "\n".join(lines)
 
 
-def _name_hashes(names: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each class name (computed once per distinct name)."""
-    unique, inverse = np.unique(names.astype(str), return_inverse=True)
-    table = np.array([int.from_bytes(hashlib.sha256(n.encode()).digest()[:8], "little") for n in unique],
-                     dtype=np.uint64)
-    return table[inverse] if len(unique) else np.zeros(0, np.uint64)
+def _name_hashes(names: list[str]) -> np.ndarray:
+    """A 64-bit hash of each distinct class name (index = its dictionary code)."""
+    return np.array([int.from_bytes(hashlib.sha256(n.encode()).digest()[:8], "little") for n in names], dtype=np.uint64)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -108,75 +106,108 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def _boxes(table: pa.Table) -> pd.DataFrame:
-    """One row per box: ``image`` (row number), ``class_name``, ``key`` (the box's 64-bit hash)."""
+@dataclass
+class _Side:
+    """One version's images, indexed by the content hash's code (shared by both versions): for
+    each code, whether this version holds it, its first row, its box-set hash and box count; and
+    each box's (image code, class code)."""
+
+    present: np.ndarray
+    row: np.ndarray
+    signature: np.ndarray
+    boxes: np.ndarray
+    box_image: np.ndarray
+    box_class: np.ndarray
+    scientist: np.ndarray
+    path: np.ndarray
+    split: np.ndarray
+
+
+def _side(table: pa.Table, codes: np.ndarray, size: int, class_codes: np.ndarray, class_hashes: np.ndarray,
+          scientist: str | None) -> _Side:
+    """:class:`_Side` of ``table`` whose rows have the content-hash ``codes`` (``size`` codes in
+    all) and whose boxes have the class-name ``class_codes`` (hashed by ``class_hashes``)."""
     boxes = table.column("boxes").combine_chunks()
     flat = pc.list_flatten(boxes)
-    names = flat.field("class_name").to_numpy(zero_copy_only=False)
+    parent = pc.list_parent_indices(boxes).to_numpy(zero_copy_only=False)
     with np.errstate(over="ignore"):
-        key = _name_hashes(names)
+        key = class_hashes[class_codes]
         for i, column in enumerate(("x_center", "y_center", "width", "height")):
             coords = np.rint(flat.field(column).to_numpy(zero_copy_only=False) / COORDINATE_STEP).astype(np.int64)
             key = _mix(key ^ (coords.astype(np.uint64) + np.uint64(i + 1) * np.uint64(0x9E3779B97F4A7C15)))
-    return pd.DataFrame({"image": pc.list_parent_indices(boxes).to_numpy(zero_copy_only=False),
-                         "class_name": names, "key": key})
-
-
-def _images(table: pa.Table, scientist: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per image (first row of each content hash): sha256, scientist, path, split, box-set hash;
-    and the per-image per-class box counts (``sha256``, ``class_name``, ``n``)."""
-    columns = {"sha256": table.column("sha256").to_numpy(zero_copy_only=False),
-               "path": table.column("path").to_numpy(zero_copy_only=False)}
-    columns["scientist"] = (table.column("scientist").to_numpy(zero_copy_only=False) if "scientist" in table.column_names
-                            else np.full(len(table), scientist, dtype=object))
-    columns["split"] = (table.column("split").to_numpy(zero_copy_only=False) if "split" in table.column_names
-                        else np.full(len(table), None, dtype=object))
-    images = pd.DataFrame(columns)
-    boxes = _boxes(table)
-    signature = np.zeros(len(images), dtype=np.uint64)
-    counts = np.bincount(boxes["image"].to_numpy(), minlength=len(images))
-    if len(boxes):
-        sums = boxes.groupby("image")["key"].sum()  # uint64 sums wrap: an order-free set hash
-        signature[sums.index.to_numpy()] = sums.to_numpy(dtype=np.uint64)
-    images["signature"], images["boxes"] = signature, counts
-    first = ~images["sha256"].duplicated().to_numpy()
-    per_class = boxes.assign(sha256=images["sha256"].to_numpy()[boxes["image"].to_numpy()])
-    per_class = per_class[first[boxes["image"].to_numpy()]].groupby(["sha256", "class_name"]).size().rename("n")
-    return images[first].set_index("sha256"), per_class.reset_index()
+        counts = pc.list_value_length(boxes).to_numpy(zero_copy_only=False)
+        per_row = np.zeros(len(table), dtype=np.uint64)
+        starts = (np.cumsum(counts) - counts)[counts > 0]
+        if len(starts):  # uint64 sums wrap: an order-free hash of each row's boxes
+            per_row[counts > 0] = np.add.reduceat(key, starts)
+    # the first row of each content hash stands for the image (a snapshot may hold the bytes twice)
+    order = np.argsort(codes, kind="stable")
+    first = order[np.r_[True, codes[order][1:] != codes[order][:-1]]] if len(codes) else order
+    keep_row = np.zeros(len(table), dtype=bool)
+    keep_row[first] = True
+    side = _Side(present=np.zeros(size, dtype=bool), row=np.full(size, -1), signature=np.zeros(size, np.uint64),
+                 boxes=np.zeros(size, np.int64), box_image=codes[parent][keep_row[parent]],
+                 box_class=class_codes[keep_row[parent]],
+                 scientist=(table.column("scientist").to_numpy(zero_copy_only=False) if "scientist" in table.column_names
+                            else np.full(len(table), scientist, dtype=object)),
+                 path=table.column("path").to_numpy(zero_copy_only=False),
+                 split=(table.column("split").to_numpy(zero_copy_only=False) if "split" in table.column_names
+                        else np.full(len(table), None, dtype=object)))
+    side.present[codes[first]] = True
+    side.row[codes[first]] = first
+    side.signature[codes[first]] = per_row[first]
+    side.boxes[codes[first]] = counts[first]
+    return side
 
 
 def diff_versions(a: pa.Table, b: pa.Table, kind: str, a_id: str, b_id: str, a_classes: list[str] | None = None,
                   b_classes: list[str] | None = None, scientist: str | None = None) -> VersionDiff:
     """The diff from manifest ``a`` to manifest ``b`` (module docstring): two dataset manifests
     (``kind="dataset"``, with their ``a_classes``/``b_classes`` names, id = position) or two
-    snapshot manifests of ``scientist`` (``kind="snapshot"``)."""
-    left, left_classes = _images(a, scientist)
-    right, right_classes = _images(b, scientist)
-    added = right.index.difference(left.index)
-    removed = left.index.difference(right.index)
-    common = left.index.intersection(right.index)
-    l_common, r_common = left.loc[common], right.loc[common]
-    relabelled = common[(l_common["signature"].to_numpy() != r_common["signature"].to_numpy())
-                        | (l_common["boxes"].to_numpy() != r_common["boxes"].to_numpy())]
-    result = VersionDiff(kind, a_id, b_id, len(left), len(right))
-    for what, hashes, side in (("added", added, right), ("removed", removed, left), ("relabelled", relabelled, right)):
-        owners = side.loc[hashes, "scientist"].value_counts()
-        for name, count in owners.items():
-            result.scientists.setdefault(str(name), {"added": 0, "removed": 0, "relabelled": 0})[what] = int(count)
-        rows = side.loc[hashes].sort_values(["scientist", "path"]).head(5)
-        result.examples[what] = [f"{s}/{p}" for s, p in zip(rows["scientist"], rows["path"], strict=True)]
-    for name in set(left["scientist"]) | set(right["scientist"]):
-        result.scientists.setdefault(str(name), {"added": 0, "removed": 0, "relabelled": 0})
-    counts = pd.merge(left_classes, right_classes, on=["sha256", "class_name"], how="outer",
-                      suffixes=("_a", "_b")).fillna(0)
-    delta = counts["n_b"] - counts["n_a"]
-    by_class = pd.DataFrame({"class_name": counts["class_name"], "added": delta.clip(lower=0),
-                             "removed": (-delta).clip(lower=0)}).groupby("class_name")[["added", "removed"]].sum()
-    result.boxes = {str(n): {"added": int(r.added), "removed": int(r.removed)} for n, r in by_class.iterrows()}
+    snapshot manifests of ``scientist`` (``kind="snapshot"``). Content hashes and class names are
+    dictionary-encoded once for both versions; everything after is integer arrays."""
+    hashes = pa.concat_arrays([a.column("sha256").combine_chunks(), b.column("sha256").combine_chunks()])
+    encoded = hashes.dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    size = len(encoded.dictionary)
+    flats = [pc.list_flatten(t.column("boxes").combine_chunks()).field("class_name") for t in (a, b)]
+    names = pa.concat_arrays(flats).dictionary_encode()
+    class_names = names.dictionary.to_pylist()
+    class_codes = names.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    hashes_of = _name_hashes(class_names)
+    left = _side(a, codes[: len(a)], size, class_codes[: len(flats[0])], hashes_of, scientist)
+    right = _side(b, codes[len(a):], size, class_codes[len(flats[0]):], hashes_of, scientist)
+    both = left.present & right.present
+    changed = both & ((left.signature != right.signature) | (left.boxes != right.boxes))
+    result = VersionDiff(kind, a_id, b_id, int(left.present.sum()), int(right.present.sum()))
+    for name in sorted(set(left.scientist[left.row[left.present]]) | set(right.scientist[right.row[right.present]])):
+        result.scientists[str(name)] = {"added": 0, "removed": 0, "relabelled": 0}
+    for what, mask, side in (("added", right.present & ~left.present, right), ("removed", left.present & ~right.present,
+                                                                             left), ("relabelled", changed, right)):
+        rows = side.row[mask]
+        owners, counts = np.unique(side.scientist[rows].astype(str), return_counts=True)
+        for owner, count in zip(owners.tolist(), counts.tolist(), strict=True):
+            result.scientists[owner][what] = int(count)
+        shown = heapq.nsmallest(5, zip(side.scientist[rows].tolist(), side.path[rows].tolist(), strict=True))
+        result.examples[what] = [f"{s}/{p}" for s, p in shown]
+    # boxes by class: per (image, class), the count in b minus the count in a
+    width = max(1, len(class_names))
+    keys = np.concatenate([left.box_image * width + left.box_class, right.box_image * width + right.box_class])
+    signs = np.concatenate([-np.ones(len(left.box_image), np.int64), np.ones(len(right.box_image), np.int64)])
+    unique, inverse = np.unique(keys, return_inverse=True)
+    delta = np.bincount(inverse, weights=signs, minlength=len(unique)).astype(np.int64)
+    klass = unique % width
+    added = np.bincount(klass, weights=np.clip(delta, 0, None), minlength=width).astype(np.int64)
+    removed = np.bincount(klass, weights=np.clip(-delta, 0, None), minlength=width).astype(np.int64)
+    result.boxes = {name: {"added": int(added[i]), "removed": int(removed[i])}
+                    for i, name in sorted(enumerate(class_names), key=lambda item: item[1])}
     if kind == "dataset":
-        moved = common[l_common["split"].to_numpy() != r_common["split"].to_numpy()]
-        result.split_changes = [{"sha256": sha, "scientist": right.at[sha, "scientist"], "path": right.at[sha, "path"],
-                                 "before": left.at[sha, "split"], "after": right.at[sha, "split"]} for sha in moved]
+        common = np.flatnonzero(both)
+        moved = common[left.split[left.row[common]] != right.split[right.row[common]]]
+        dictionary = encoded.dictionary
+        result.split_changes = [{"sha256": dictionary[int(c)].as_py(), "scientist": right.scientist[right.row[c]],
+                                 "path": right.path[right.row[c]], "before": left.split[left.row[c]],
+                                 "after": right.split[right.row[c]]} for c in moved.tolist()]
         result.classes = class_changes(a_classes or [], b_classes or [])
     return result
 
