@@ -14,7 +14,9 @@ from imgassets.errors import ImgassetsError, Reason
     "imgassets.core.drive.source_files:SourceFileError", "imgassets.core.drive.listing:ListingError",
     "imgassets.core.labels.class_map:ClassMapError", "imgassets.core.versioning.snapshot:SnapshotError",
     "imgassets.core.versioning.manifest:ManifestError", "imgassets.core.versioning.dataset:EmptyDatasetError",
-    "imgassets.core.versioning.pull:DestinationError", "imgassets.core.training.train:TrainingConfigError",
+    "imgassets.core.versioning.checkout:DestinationError", "imgassets.core.training.train:TrainingConfigError",
+    "imgassets.core.labels.class_registry:ClassRegistryError", "imgassets.core.versioning.retraction:RetractionError",
+    "imgassets.core.versioning.departed:DepartedPolicyError", "imgassets.core.versioning.gc:GarbageCollectionError",
     "imgassets.cli.main:UsageError",
 ])
 def test_every_domain_error_is_an_imgassets_error(path):
