@@ -12,7 +12,8 @@ its images would stay in every later dataset with no word about it. The policy
   snapshot, which is used again.
 
 Since when a folder is missing is kept in the store (``refs/departed/<scientist>``), and forgotten
-when the folder returns.
+when the folder returns. When not one scientist's folder is there, the drive is taken to be
+unmounted (a step pod without the share), not emptied: nothing is noted or retracted.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def apply_policy(store: ObjectStore, root: Path, snapshots: dict[str, str], poli
     if policy not in POLICIES:
         raise DepartedPolicyError(f"IMGASSETS_DEPARTED_POLICY must be one of {', '.join(POLICIES)}, not {policy!r}")
     now = now or datetime.datetime.now(datetime.UTC)
+    if not any((root / scientist).is_dir() for scientist in snapshots):
+        return []  # not one folder: the drive is not mounted here (a pod without it), not everyone gone
     found = []
     for scientist, snapshot_id in sorted(snapshots.items()):
         key = departed_key(scientist)

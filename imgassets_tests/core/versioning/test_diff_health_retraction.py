@@ -100,12 +100,15 @@ def test_a_departed_folder_is_kept_or_retracted_after_the_grace_period(tmp_path)
     found = apply_policy(store, root, {"ana": "a" * 16, "ben": "b" * 16}, "keep", 7, load_retractions(store), now)
     assert [(d.scientist, d.action) for d in found] == [("ben", "kept")]
     later = now + datetime.timedelta(days=3)
-    found = apply_policy(store, root, {"ben": "b" * 16}, "retract", 7, load_retractions(store), later)
+    both = {"ana": "a" * 16, "ben": "b" * 16}
+    found = apply_policy(store, root, both, "retract", 7, load_retractions(store), later)
     assert found[0].action == "kept (grace until 2026-12-08)" and found[0].missing_since.startswith("2026-12-01")
-    found = apply_policy(store, root, {"ben": "b" * 16}, "retract", 7, load_retractions(store), now + datetime.timedelta(days=8))
+    found = apply_policy(store, root, both, "retract", 7, load_retractions(store), now + datetime.timedelta(days=8))
     assert found[0].action == "retracted"
     assert load_retractions(store).snapshots == {"ben/" + "b" * 16}
     (root / "ben").mkdir()  # back: forgotten, and a new snapshot of it would be used again
-    assert apply_policy(store, root, {"ben": "c" * 16}, "retract", 7, load_retractions(store), later) == []
+    assert apply_policy(store, root, {"ana": "a" * 16, "ben": "c" * 16}, "retract", 7, load_retractions(store),
+                        later) == []
+    assert apply_policy(store, tmp_path / "unmounted", {"ana": "a" * 16}, "retract", 0, load_retractions(store)) == []
     with pytest.raises(DepartedPolicyError, match="keep, retract"):
         apply_policy(store, root, {}, "delete", 7, load_retractions(store))
