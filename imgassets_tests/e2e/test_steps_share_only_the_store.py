@@ -54,7 +54,7 @@ def test_scientist_and_training_runs_succeed_with_a_private_scratch_per_step(tmp
         checks = {e.event_specific_data.check_name: e.event_specific_data.passed
                   for e in events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
         materialized = {e.asset_key.to_user_string() for e in events if e.is_step_materialization}
-    assert materialized == {"training_dataset", "yolo_model", "model_evaluation", "champion_model"}
+    assert materialized == {"retractions", "training_dataset", "yolo_model", "model_evaluation", "champion_model"}
     assert checks["weights_predict"] and checks["no_split_leakage"] and checks["beats_champion"]
     assert len(processes) >= 5  # the dataset, its checks, training, its checks and evaluation: one process each
     assert list((scratch / "scratch").iterdir()) == []  # every step's scratch deleted when it ended

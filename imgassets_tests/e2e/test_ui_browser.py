@@ -116,3 +116,14 @@ def test_launch_a_scientist_partition_from_the_ui_and_see_the_model_metrics(tmp_
         page.get_by_role("button", name="Plots").click()
         expect(page.get_by_text("images_per_second", exact=True).first).to_be_visible()
         _shot(page, "06-model-plots")
+
+        # the dataset's health: the annotation heatmap is a picture in the metadata
+        page.goto(f"{ui.base}/assets/training_dataset", wait_until="networkidle")
+        page.get_by_placeholder("Filter metadata keys").fill("annotation_heatmap")  # the metadata is long
+        page.get_by_text("[Show Markdown]").first.click()  # the only row left
+        heatmap = page.get_by_role("dialog").locator("img")
+        expect(heatmap).to_have_count(1)
+        assert heatmap.first.get_attribute("alt") == "annotation heatmap"
+        assert heatmap.first.evaluate("image => image.complete && image.naturalWidth") == 128
+        page.wait_for_timeout(500)  # the dialog fades in
+        _shot(page, "07-dataset-annotation-heatmap")

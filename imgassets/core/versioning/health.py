@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from imgassets.core.labels.class_registry import is_hole
 
@@ -68,13 +68,17 @@ def _summary(images: int, boxes: pd.DataFrame, with_box: int) -> dict:
 
 
 def heatmap_png(x: np.ndarray, y: np.ndarray) -> bytes:
-    """A PNG (:data:`HEATMAP_PIXELS` square, greyscale, white = most boxes) of the box centres
-    ``x``, ``y`` (normalized, in [0, 1]) counted on a :data:`HEATMAP_CELLS` grid, square-root scaled
-    so that sparse regions stay visible."""
+    """A PNG (:data:`HEATMAP_PIXELS` square) of the box centres ``x``, ``y`` (normalized, in
+    [0, 1]) counted on a :data:`HEATMAP_CELLS` grid, square-root scaled so that sparse regions stay
+    visible, smoothed, and coloured from black (no box) through red to pale yellow (the most), with
+    a grey frame: the image's edges."""
     grid, _, _ = np.histogram2d(np.clip(y, 0, 1), np.clip(x, 0, 1), bins=HEATMAP_CELLS, range=[[0, 1], [0, 1]])
     scaled = np.sqrt(grid / grid.max()) if grid.max() > 0 else grid
-    image = Image.fromarray((scaled * 255).astype(np.uint8), mode="L").resize((HEATMAP_PIXELS, HEATMAP_PIXELS),
-                                                                             Image.NEAREST)
+    grey = Image.fromarray((scaled * 255).astype(np.uint8), mode="L").resize((HEATMAP_PIXELS, HEATMAP_PIXELS),
+                                                                            Image.BILINEAR)
+    grey = ImageOps.autocontrast(grey.filter(ImageFilter.GaussianBlur(HEATMAP_PIXELS / HEATMAP_CELLS / 2)))
+    image = ImageOps.colorize(grey, black="#000004", mid="#bc3754", white="#fcffa4")
+    ImageDraw.Draw(image).rectangle((0, 0, HEATMAP_PIXELS - 1, HEATMAP_PIXELS - 1), outline="#808080")
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -245,7 +245,7 @@ def health_metadata(dataset: DatasetVersion) -> dict:
     weak = unmeasurable_classes(health, dataset.class_names)
     return {"health": markdown_table(["by", "name", *measures], rows),
             "annotation_heatmap": dg.MetadataValue.md(
-                "where box centres sit in the frame (white: most)\n\n" + markdown_image("annotation heatmap", health.heatmap_png, "image/png")),
+                "where box centres sit in the frame (black: none, red: some, pale yellow: the most)\n\n" + markdown_image("annotation heatmap", health.heatmap_png, "image/png")),
             "boxes_by_class_and_split": markdown_table(
                 ["class", *health.splits], [(c, *(s["boxes_by_class"].get(c, 0) for s in health.splits.values()))
                                             for c in dataset.class_names if not is_hole(c)]),
