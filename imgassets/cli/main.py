@@ -392,9 +392,14 @@ def command_lineage(args: argparse.Namespace) -> int:
 def command_models(args: argparse.Namespace) -> int:
     from imgassets.cli.summary import format_metrics
     from imgassets.core.training.models import list_models
+    from imgassets.core.versioning.retraction import load_retractions, models_trained_on
 
     store, _ = open_store(args.home)
     records = list_models(store)
+    retracted = load_retractions(store).hashes
+    affected = {m["model_id"]: m["images"] for m in models_trained_on(store, retracted, records)}
+    for record in records:
+        record["retracted_images"] = affected.get(record["model_id"], 0)
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
@@ -413,6 +418,8 @@ def command_models(args: argparse.Namespace) -> int:
         if benchmark.get("decision"):
             verdict = "promoted" if benchmark["decision"]["promoted"] else "not promoted"
             print(f"      {verdict}: {benchmark['decision']['reason']}")
+        if m["retracted_images"]:
+            print(f"      trained on {m['retracted_images']} image(s) retracted since: retrain it")
     if records:
         print("* = champion (refs/models/champion: what 'imgassets pull-model champion' fetches)")
     if not records:

@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -60,14 +61,22 @@ def test_diff_retract_registry_departed_and_gc_on_a_real_run(tmp_path):
     code, out, _ = _command(home, "diff", "--scientist", "ana", "latest~1", "latest")
     assert code == 0 and "snapshot ana/" in out
 
-    # retract an image that stays on the drive: left out of the next dataset, named by lineage
-    retracted = "ana/street survey/images/ana_005.jpg"
+    # retract a train image that stays on the drive: left out of the next dataset, its models named
+    manifest = pd.read_parquet(home / "objects" / second["dataset"]["manifest_key"], columns=["scientist", "path", "split"])
+    train = manifest[(manifest["scientist"] == "ana") & (manifest["split"] == "train")]["path"].sort_values()
+    retracted = f"ana/{train.iloc[0]}"
     code, out, err = _command(home, "retract", retracted, "--reason", "consent withdrawn", "--json")
     assert code == 0, err
     record = json.loads(out)
     assert record["images"] == 1 and record["asset_materialized"] is True
+    assert {m["model_id"] for m in record["models_to_retrain"]} == {first["model"]["run_id"], second["model"]["run_id"]}
     code, out, _ = _command(home, "lineage", retracted)
     assert "RETRACTED" in out and "consent withdrawn" in out
+    code, out, _ = _command(home, "models", "--json")
+    assert {m["model_id"]: m["retracted_images"] for m in json.loads(out)} == {
+        first["model"]["run_id"]: 1, second["model"]["run_id"]: 1}
+    code, out, _ = _command(home, "models")
+    assert out.count("trained on 1 image(s) retracted since: retrain it") == 2
     code, third, err = _run(home, drive)
     assert code == 0, err[-3000:]
     assert third["dataset"]["retracted_images_left_out"] == 1 and third["dataset"]["diff/removed"] == 1

@@ -38,6 +38,8 @@ CHAMPION_REF = "refs/models/champion"
 LINEAGE_PREFIX = "lineage/"
 LOG_PREFIX = "refs/log/"
 DATASET_LOG_PREFIX = "refs/log/datasets/"
+SNAPSHOT_LOG_PREFIX = "refs/log/snapshots/"
+DEPARTED_PREFIX = "refs/departed/"
 RETRACTIONS_PREFIX = "retractions/"
 REGISTRIES_PREFIX = "registries/"
 REVIEWS_PREFIX = "reviews/"
@@ -141,12 +143,22 @@ def dagster_value_key(asset_path: list[str], partition: str | None) -> str:
 
 def snapshot_log_prefix(scientist: str) -> str:
     """``refs/log/snapshots/<scientist>/``: the log of the scientist's snapshots."""
-    return f"{LOG_PREFIX}snapshots/{scientist}/"
+    return f"{SNAPSHOT_LOG_PREFIX}{scientist}/"
 
 
 def log_entry_key(prefix: str, stamp_ns: int, version_id: str) -> str:
     """``<prefix><20-digit stamp>-<id>``: one entry of a version log (sorts by time)."""
     return f"{prefix}{stamp_ns:020d}-{version_id}"
+
+
+def log_entry(key: str) -> tuple[str, str] | None:
+    """``(log prefix, version id)`` of a version-log entry key (:func:`log_entry_key`), e.g.
+    ``("refs/log/snapshots/ana/", "0a1b...")``; ``None`` for any other key."""
+    if not key.startswith(LOG_PREFIX):
+        return None
+    prefix, _, name = key.rpartition("/")
+    stamp, dash, version_id = name.partition("-")
+    return (prefix + "/", version_id) if dash and stamp.isdigit() else None
 
 
 def retraction_key(retraction_id: str) -> str:
@@ -161,4 +173,4 @@ def class_registry_key(digest: str) -> str:
 
 def departed_key(scientist: str) -> str:
     """``refs/departed/<scientist>``: since when the scientist's folder is missing from the shared drive."""
-    return f"refs/departed/{scientist}"
+    return f"{DEPARTED_PREFIX}{scientist}"

@@ -48,11 +48,12 @@ from imgassets.core.store.keys import (
     DATASETS_PREFIX,
     LATEST_DATASET_REF,
     LINEAGE_PREFIX,
-    LOG_PREFIX,
     MODEL_RECORD,
     MODELS_PREFIX,
+    SNAPSHOT_LOG_PREFIX,
     SNAPSHOTS_PREFIX,
     dataset_manifest_key,
+    log_entry,
     sha256_of_key,
     snapshot_manifest_key,
 )
@@ -144,11 +145,13 @@ def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep
     dataset_log: list[tuple[str, str]] = []
     snapshot_logs: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for info in listing:
-        if info.key.startswith(DATASET_LOG_PREFIX):
-            dataset_log.append((info.key, info.key.rsplit("/", 1)[-1].partition("-")[2]))
-        elif info.key.startswith(LOG_PREFIX + "snapshots/"):
-            scientist = info.key[len(LOG_PREFIX + "snapshots/"):].rsplit("/", 1)[0]
-            snapshot_logs[scientist].append((info.key, info.key.rsplit("/", 1)[-1].partition("-")[2]))
+        entry = log_entry(info.key)
+        if entry is None:
+            continue
+        if entry[0] == DATASET_LOG_PREFIX:
+            dataset_log.append((info.key, entry[1]))
+        elif entry[0].startswith(SNAPSHOT_LOG_PREFIX):
+            snapshot_logs[entry[0][len(SNAPSHOT_LOG_PREFIX):-1]].append((info.key, entry[1]))
     datasets = set(_last([i for _, i in dataset_log], keep_datasets))
     latest = _read_json(store, LATEST_DATASET_REF)
     if latest and latest.get("dataset_id"):
@@ -215,11 +218,10 @@ def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep
             drop = name.split(".", 1)[0] not in snapshots.get(scientist, set())
         elif key.startswith(DATASETS_PREFIX):
             drop = key[len(DATASETS_PREFIX):].split("/", 1)[0] not in datasets
-        elif key.startswith(DATASET_LOG_PREFIX):
-            drop = key.rsplit("-", 1)[-1] not in datasets
-        elif key.startswith(LOG_PREFIX + "snapshots/"):
-            scientist = key[len(LOG_PREFIX + "snapshots/"):].rsplit("/", 1)[0]
-            drop = key.rsplit("-", 1)[-1] not in snapshots.get(scientist, set())
+        elif (entry := log_entry(key)) and entry[0] == DATASET_LOG_PREFIX:
+            drop = entry[1] not in datasets
+        elif entry and entry[0].startswith(SNAPSHOT_LOG_PREFIX):
+            drop = entry[1] not in snapshots.get(entry[0][len(SNAPSHOT_LOG_PREFIX):-1], set())
         else:
             continue
         if not drop:

@@ -19,7 +19,13 @@ import re
 import time
 
 from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
-from imgassets.core.store.keys import DATASET_LOG_PREFIX, LATEST_DATASET_REF, log_entry_key, snapshot_log_prefix
+from imgassets.core.store.keys import (
+    DATASET_LOG_PREFIX,
+    LATEST_DATASET_REF,
+    log_entry,
+    log_entry_key,
+    snapshot_log_prefix,
+)
 from imgassets.core.versioning.dataset import DATASET_ID_PATTERN, ManifestError
 
 
@@ -42,7 +48,7 @@ def log_version(store: ObjectStore, prefix: str, version_id: str, stamp_ns: int 
 
 def log_entries(store: ObjectStore, prefix: str) -> list[tuple[str, str]]:
     """``(key, version id)`` of every entry of the log at ``prefix``, oldest first."""
-    return [(key, key.rsplit("/", 1)[-1].partition("-")[2]) for key in sorted(store.list_keys(prefix))]
+    return [(key, entry[1]) for key in sorted(store.list_keys(prefix)) if (entry := log_entry(key))]
 
 
 def history(store: ObjectStore, prefix: str) -> list[str]:
