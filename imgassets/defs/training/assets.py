@@ -164,11 +164,11 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, s
         raise dg.Failure("no scientist has an image snapshot yet: materialize image_snapshot for at least one "
                          "scientist (its blocking checks must pass) before building a training dataset")
     store = object_store.get_store()
-    policy, grace_days = settings.departed_policy()
     try:
+        policy, grace_days = settings.departed_policy()
         departed = apply_policy(store, Path(shared_drive.root), {s: r["snapshot_id"] for s, r in image_snapshot.items()},
                                 policy, grace_days, load_retractions(store))
-    except DepartedPolicyError as exc:
+    except (DepartedPolicyError, ValueError) as exc:  # an unknown policy, a grace period that is not a number
         raise dg.Failure(str(exc)) from None
     retracted = load_retractions(store)
     sources = {s: r for s, r in image_snapshot.items() if f"{s}/{r['snapshot_id']}" not in retracted.snapshots}
