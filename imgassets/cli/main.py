@@ -445,8 +445,14 @@ def command_pull_model(args: argparse.Namespace) -> int:
 
 
 def command_diff(args: argparse.Namespace) -> int:
+    from imgassets.core.versioning.dataset import DATASET_ID_PATTERN
     from imgassets.core.versioning.diff import diff_datasets, diff_snapshots
+    from imgassets.core.versioning.refs import RELATIVE_REF
 
+    for ref in (args.a, args.b):
+        if not RELATIVE_REF.match(ref) and not DATASET_ID_PATTERN.match(ref):
+            what = "snapshot" if args.scientist else "dataset"
+            raise UsageError(f"{ref!r} is not a {what} id (16 hex digits), 'latest' or 'latest~N'")
     store, _ = open_store(args.home)
     if args.scientist:
         result = diff_snapshots(store, args.scientist, args.a, args.b)

@@ -60,6 +60,10 @@ def test_diff_retract_registry_departed_and_gc_on_a_real_run(tmp_path):
     assert "ana: +1 added, -1 removed, 1 re-labelled" in out and "split changes: none" in out
     code, out, _ = _command(home, "diff", "--scientist", "ana", "latest~1", "latest")
     assert code == 0 and "snapshot ana/" in out
+    code, _, err = _command(home, "diff", "../etc", "latest")
+    assert code == 2 and "'../etc' is not a dataset id" in err
+    code, _, err = _command(home, "diff", "latest~7", "latest")
+    assert code == 1 and "latest~7: the dataset history holds 2 version(s)" in err
 
     # retract a train image that stays on the drive: left out of the next dataset, its models named
     manifest = pd.read_parquet(home / "objects" / second["dataset"]["manifest_key"], columns=["scientist", "path", "split"])

@@ -71,12 +71,12 @@ def snapshot_history(store: ObjectStore, scientist: str) -> list[str]:
     return history(store, snapshot_log_prefix(scientist))
 
 
-def resolve_relative(versions: list[str], ref: str, what: str) -> str:
-    """``latest~N`` in ``versions`` (oldest first). Raises :class:`ManifestError` when the history
-    is shorter."""
+def resolve_relative(versions: list[str], ref: str, history_name: str) -> str:
+    """``latest~N`` in ``versions`` (oldest first). Raises :class:`ManifestError` naming
+    ``history_name`` ("the dataset history") when the history is shorter."""
     back = int(RELATIVE_REF.match(ref).group(1) or 0)
     if back >= len(versions):
-        raise ManifestError(f"{ref}: the {what} history holds {len(versions)} version(s)")
+        raise ManifestError(f"{ref}: {history_name} holds {len(versions)} version(s)")
     return versions[-1 - back]
 
 
@@ -86,7 +86,7 @@ def resolve_dataset_id(store: ObjectStore, ref: str) -> str:
     :class:`~imgassets.core.versioning.dataset.ManifestError` for anything else (``../../etc``), or
     a ref that does not hold a dataset id."""
     if RELATIVE_REF.match(ref) and ref != "latest":
-        return resolve_relative(dataset_history(store), ref, "dataset")
+        return resolve_relative(dataset_history(store), ref, "the dataset history")
     if ref != "latest":
         if not DATASET_ID_PATTERN.match(ref):
             raise ManifestError(f"{ref!r} is not a dataset id (16 hex digits), 'latest' or 'latest~N'")
@@ -109,7 +109,7 @@ def resolve_snapshot_id(store: ObjectStore, scientist: str, ref: str) -> str:
     """A snapshot of ``scientist``: ``latest`` or ``latest~N`` through its log
     (:func:`snapshot_history`), or a snapshot id as it is. Raises :class:`ManifestError`."""
     if RELATIVE_REF.match(ref):
-        return resolve_relative(snapshot_history(store, scientist), ref, f"{scientist}'s snapshot")
+        return resolve_relative(snapshot_history(store, scientist), ref, f"the snapshot history of {scientist}")
     if not SNAPSHOT_ID_PATTERN.match(ref):
         raise ManifestError(f"{ref!r} is not a snapshot id (16 hex digits), 'latest' or 'latest~N'")
     return ref
