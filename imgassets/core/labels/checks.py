@@ -18,6 +18,7 @@ import pandas as pd
 import pandera.errors
 
 from imgassets.core.frames import has_dtypes
+from imgassets.core.labels.class_registry import ClassRegistry
 from imgassets.core.labels.table import LABEL_DTYPES, LabelTableSchema, attached_rows
 from imgassets.errors import Reason
 
@@ -229,3 +230,13 @@ def blocking_findings(table: pd.DataFrame) -> list[Finding]:
     """Every finding that must keep the table out of a snapshot (schema, geometry, class map,
     frame, conflicting label sources): :attr:`LabelFindings.blocking` of the recorded findings."""
     return LabelFindings.of_table(table).blocking
+
+
+def unknown_class_findings(registry: ClassRegistry, scientist: str, table: pd.DataFrame) -> list[Finding]:
+    """One finding per class name of ``table`` (the scientist's label table) that ``registry``
+    cannot map (:meth:`~imgassets.core.labels.class_registry.ClassRegistry.unknown`), at the first
+    label file and line using it."""
+    named = table[table["class_name"].notna()]
+    first = named.drop_duplicates("class_name").set_index("class_name")
+    return [Finding(first.at[name, "label_file"], int(first.at[name, "line"]), reason, Reason.UNKNOWN_CLASS_NAME)
+            for _, name, reason in registry.unknown({scientist: set(named["class_name"])})]

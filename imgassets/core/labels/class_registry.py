@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import yaml
 
@@ -170,6 +171,20 @@ def parse_registry(text: bytes, source: str) -> ClassRegistry:
             if alias in live and alias != target:
                 raise ClassRegistryError(f"{source}: {where}: {alias!r} is itself a class name")
     return ClassRegistry(classes, holes, merged, aliases, per_scientist, text)
+
+
+def load_registry(path: Path) -> ClassRegistry:
+    """Read and parse the registry file at ``path`` (at most :data:`MAX_REGISTRY_BYTES`). Raises
+    :class:`ClassRegistryError` naming the file when it cannot be read, is too large or is not a
+    registry (:func:`parse_registry`)."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(MAX_REGISTRY_BYTES + 1)
+    except OSError as exc:
+        raise ClassRegistryError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    if len(text) > MAX_REGISTRY_BYTES:
+        raise ClassRegistryError(f"{path}: larger than {MAX_REGISTRY_BYTES} bytes")
+    return parse_registry(text, str(path))
 
 
 def check_append_only(registry: ClassRegistry, previous: list[str], previous_id: str) -> None:

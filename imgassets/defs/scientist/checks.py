@@ -27,7 +27,7 @@ from imgassets.core.images.index import rejected_images, valid_images
 from imgassets.core.images.thumbnails import finding_pictures
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.checks import Finding
-from imgassets.core.labels.class_registry import ClassRegistryError, parse_registry
+from imgassets.core.labels.class_registry import ClassRegistryError, load_registry
 from imgassets.core.labels.report import data_yaml_findings
 from imgassets.core.training.review import load_review
 from imgassets.defs.metadata import check_result
@@ -107,22 +107,18 @@ def _label_review(store, scientist: str, label_table: pd.DataFrame) -> tuple[lis
 
 
 def registry_findings(scientist: str, label_table: pd.DataFrame) -> tuple[list[Finding], dict]:
-    """One finding per class name of the scientist's boxes that the class registry cannot map, at
-    the first label file and line using it (:meth:`~imgassets.core.labels.class_registry.ClassRegistry.unknown`);
-    none without a registry. A registry that cannot be read is itself the finding."""
+    """The class names of the scientist's boxes the class registry cannot map
+    (:func:`~imgassets.core.labels.checks.unknown_class_findings`); none without a registry. A
+    registry that cannot be used is itself the finding."""
     path = settings.class_registry_path()
     if path is None:
         return [], {"class_registry": "none"}
     try:
-        registry = parse_registry(path.read_bytes(), str(path))
-    except (OSError, ClassRegistryError) as exc:
+        registry = load_registry(path)
+    except ClassRegistryError as exc:
         return [Finding(str(path), 0, f"class registry unusable: {exc}", Reason.UNKNOWN_CLASS_NAME)], {}
-    named = label_table[label_table["class_name"].notna()]
-    unknown = registry.unknown({scientist: set(named["class_name"])})
-    first = named.drop_duplicates("class_name").set_index("class_name")
-    findings = [Finding(first.at[name, "label_file"], int(first.at[name, "line"]), reason, Reason.UNKNOWN_CLASS_NAME)
-                for _, name, reason in unknown]
-    return findings, {"class_registry": str(path), "registry_sha256": registry.digest}
+    return (label_checks.unknown_class_findings(registry, scientist, label_table),
+            {"class_registry": str(path), "registry_sha256": registry.digest})
 
 
 PICTURED = ("images_decode", *label_checks.BLOCKING)

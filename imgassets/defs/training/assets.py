@@ -15,7 +15,7 @@ import pandas as pd
 
 from imgassets import settings
 from imgassets.core.images.thumbnails import MAX_PICTURES, markdown_image, thumbnail
-from imgassets.core.labels.class_registry import ClassRegistry, ClassRegistryError, is_hole, parse_registry
+from imgassets.core.labels.class_registry import ClassRegistry, ClassRegistryError, is_hole, load_registry
 from imgassets.core.store.hashing import sha256_file
 from imgassets.core.store.keys import (
     DATASET_LOG_PREFIX,
@@ -134,16 +134,11 @@ def _class_registry(store) -> ClassRegistry | None:
     if path is None:
         return None
     try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise dg.Failure(f"class registry {path} ({settings.CLASS_REGISTRY_ENV}) cannot be read: "
-                         f"{exc.strerror or exc}") from None
-    try:
-        registry = parse_registry(text, str(path))
+        registry = load_registry(path)
     except ClassRegistryError as exc:
-        raise dg.Failure(str(exc)) from None
+        raise dg.Failure(f"{exc} ({settings.CLASS_REGISTRY_ENV})") from None
     if not store.exists(class_registry_key(registry.digest)):
-        store.put_bytes(class_registry_key(registry.digest), text)
+        store.put_bytes(class_registry_key(registry.digest), registry.text)
     return registry
 
 
@@ -164,13 +159,15 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, s
         raise dg.Failure("no scientist has an image snapshot yet: materialize image_snapshot for at least one "
                          "scientist (its blocking checks must pass) before building a training dataset")
     store = object_store.get_store()
+    retracted = load_retractions(store)
     try:
         policy, grace_days = settings.departed_policy()
         departed = apply_policy(store, Path(shared_drive.root), {s: r["snapshot_id"] for s, r in image_snapshot.items()},
-                                policy, grace_days, load_retractions(store))
+                                policy, grace_days, retracted)
     except (DepartedPolicyError, ValueError) as exc:  # an unknown policy, a grace period that is not a number
         raise dg.Failure(str(exc)) from None
-    retracted = load_retractions(store)
+    if any(d.action == "retracted" and f"{d.scientist}/{d.snapshot_id}" not in retracted.snapshots for d in departed):
+        retracted = load_retractions(store)  # the policy recorded a retraction just now
     sources = {s: r for s, r in image_snapshot.items() if f"{s}/{r['snapshot_id']}" not in retracted.snapshots}
     for gone in departed:
         context.log.warning(f"scientist folder {gone.scientist} is missing from the shared drive since "
