@@ -10,8 +10,19 @@ import pandas as pd
 def typed_frame(rows: list[dict], dtypes: dict[str, str]) -> pd.DataFrame:
     """``rows`` (dicts; a missing key is null) as a DataFrame with the columns and dtypes of
     ``dtypes`` (in its order), built column by column: the same values as
-    ``DataFrame(rows).astype(dtypes)`` without the conversion pass."""
-    return pd.DataFrame({c: pd.array([r.get(c) for r in rows], dtype=t) for c, t in dtypes.items()})
+    ``DataFrame(rows).astype(dtypes)`` without the conversion pass. An ``object`` column holds each
+    value as it is (a tuple stays one value, never a row of a 2-D array)."""
+    return pd.DataFrame({c: pd.array([r.get(c) for r in rows], dtype=t) if t != "object" else _objects([r.get(c) for r in rows])
+                         for c, t in dtypes.items()})
+
+
+def _objects(values: list) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = [None] * len(values)
+    for i, value in enumerate(values):
+        if value is not None:
+            array[i] = value
+    return array
 
 
 def has_dtypes(frame: pd.DataFrame, dtypes: dict[str, str]) -> bool:

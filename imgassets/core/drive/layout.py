@@ -6,13 +6,17 @@ Paths are POSIX strings relative to the scientist's folder. Rules:
   .tif .tiff .webp .mpo``. The bytes decide the real format later (:mod:`imgassets.core.images.inspect`).
 * **class_map**: ``data.yaml`` or ``data.yml`` (Ultralytics), ``classes.txt`` and ``obj.names``
   (Darknet; both one name per line).
-* **label**, in one of three formats (:func:`label_format`):
+* **label**, in one of these formats (:func:`label_format`; the modules of
+  :mod:`imgassets.core.labels.formats`):
 
-  - YOLO txt: a ``.txt`` file, other than ``classes.txt`` and ``README*``, that either lies under a
-    folder named ``labels`` (the Ultralytics ``images/`` -> ``labels/`` sibling layout) or lies in a
-    folder that also holds images (labels beside images);
-  - Pascal VOC: a ``.xml`` file under a folder named ``Annotations`` or beside images;
-  - COCO: any ``.json`` file (one that turns out not to be COCO is ignored by the label table);
+  - YOLO txt (detection, segmentation, OBB rows): a ``.txt`` file, other than ``classes.txt`` and
+    ``README*``, that either lies under a folder named ``labels`` (the Ultralytics ``images/`` ->
+    ``labels/`` sibling layout) or lies in a folder that also holds images (labels beside images);
+  - DOTA oriented boxes: a ``.txt`` file under a folder named ``labelTxt`` (beside ``images/``);
+  - Pascal VOC or CVAT for images (by the root element): a ``.xml`` file under a folder named
+    ``Annotations``, beside images, or named ``annotations.xml``;
+  - COCO or Label Studio (by the document's shape): any ``.json`` file (one that is neither is
+    ignored by the label table);
   - box CSV (DeepForest, keras-retinanet): any ``.csv`` file (ignored unless its header is
     ``image_path,xmin,ymin,xmax,ymax,label``).
 * **other**: everything else. Listed in the image index, never failed.
@@ -33,6 +37,8 @@ from pathlib import PurePosixPath
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".mpo"})
 CLASS_MAP_NAMES = frozenset({"data.yaml", "data.yml", "classes.txt", "obj.names"})
 
+DOTA_FOLDER = "labelTxt"
+"""The folder DOTA-style oriented-box text files are kept in, beside ``images/``."""
 IMAGE = "image"
 LABEL = "label"
 CLASS_MAP = "class_map"
@@ -65,9 +71,11 @@ def _kind(parent: str, name: str, suffix: str, dirs_with_images: set[str]) -> st
     if lower in CLASS_MAP_NAMES:
         return CLASS_MAP
     parts = parent.split("/")
-    if suffix == ".txt" and not lower.startswith("readme") and ("labels" in parts or parent in dirs_with_images):
+    if suffix == ".txt" and not lower.startswith("readme") and (
+            "labels" in parts or DOTA_FOLDER in parts or parent in dirs_with_images):
         return LABEL
-    if suffix == ".xml" and ("annotations" in (p.lower() for p in parts) or parent in dirs_with_images):
+    if suffix == ".xml" and (lower == "annotations.xml" or "annotations" in (p.lower() for p in parts)
+                             or parent in dirs_with_images):
         return LABEL
     if suffix in (".json", ".csv"):
         return LABEL
@@ -97,6 +105,7 @@ RULE_PROBES = (
     "a.jpg", "a.JPEG", "a.png", "a.bmp", "a.tif", "a.tiff", "a.webp", "a.mpo", "a.heic", "a.gif", "a.jp2",
     "data.yaml", "data.yml", "classes.txt", "obj.names", "notes/classes.txt",
     "labels/a.txt", "labels/train/a.txt", "a.txt", "README.txt", "readme.md", "notes/a.txt",
+    "labelTxt/a.txt", "x/labelTxt/a.txt", "annotations.xml", "x/annotations.xml",
     "Annotations/a.xml", "annotations/a.xml", "a.xml", "notes/a.xml", "coco.json", "notes/x.json", "boxes.csv",
     "images/a.jpg", "images/a.txt", "images/a.xml", "x/a.JPG", "x/a.txt", "x/.a", "x/a.", "a.pdf", "a.mp4",
 )
@@ -114,15 +123,34 @@ every path classified again and reads the files whose kind changed."""
 
 
 YOLO, VOC, COCO, CSV = "yolo", "voc", "coco", "csv"
-
+DOTA, CVAT, LABEL_STUDIO = "dota", "cvat", "label_studio"
+FORMATS = (YOLO, VOC, COCO, CSV, DOTA, CVAT, LABEL_STUDIO)
+"""Every label format a label table row can come from (its ``label_format``)."""
 
 LABEL_FORMATS = {".txt": YOLO, ".xml": VOC, ".json": COCO, ".csv": CSV}
-"""Label format by extension."""
+"""Label format by extension; an XML or JSON file's content decides between VOC and CVAT, COCO and
+Label Studio (:mod:`imgassets.core.labels.formats`)."""
 
 
 def label_format(path: str) -> str:
-    """``yolo``, ``voc``, ``coco`` or ``csv`` for a label path (by extension: .txt, .xml, .json, .csv)."""
-    return LABEL_FORMATS[_suffix(path.rpartition("/")[2])]
+    """``yolo``, ``voc``, ``coco`` or ``csv`` for a label path by its extension (.txt, .xml, .json,
+    .csv), ``dota`` for a .txt file inside a :data:`DOTA_FOLDER` folder."""
+    fmt = LABEL_FORMATS[_suffix(path.rpartition("/")[2])]
+    return DOTA if fmt == YOLO and is_dota_path(path) else fmt
+
+
+def is_dota_path(path: str) -> bool:
+    """Whether ``path`` lies inside a :data:`DOTA_FOLDER` folder."""
+    return path.startswith(f"{DOTA_FOLDER}/") or f"/{DOTA_FOLDER}/" in path
+
+
+def dota_image_candidates(txt_path: str) -> list[str]:
+    """Images a DOTA file ``labelTxt/<stem>.txt`` may describe, in order: ``<stem>`` with each image
+    extension in the ``images`` folder beside ``labelTxt``, then beside the file."""
+    pure = PurePosixPath(txt_path)
+    folders = [pure.parent.parent / "images", pure.parent]
+    candidates = [f"{folder / pure.stem}{ext}" for folder in folders for ext in sorted(IMAGE_EXTENSIONS)]
+    return [c[2:] if c.startswith("./") else c for c in candidates]
 
 
 def voc_image_candidates(xml_path: str, filename: str | None) -> list[str]:

@@ -1,14 +1,18 @@
 """The label table: one row per box line of every label file in a scientist's folder.
 
-Columns (:data:`LABEL_COLUMNS`): ``image_sha256`` and ``image_path`` of the annotated image (null
-for a label file with no image), ``image_ref`` (the image name the label file gives, VOC/COCO),
-``label_file``, ``label_format`` (yolo / voc / coco) and ``line`` (1-based; 0 for a whole-file
-problem), ``class_id``, ``class_name`` (null when the id is not in the class map), ``x_center``,
-``y_center``, ``width``, ``height`` (normalized xywh in the displayed frame, null when the line did
-not parse), ``difficult``/``truncated`` (VOC) and ``iscrowd`` (COCO) flags, ``class_map_file``
-(the class map used: data.yaml/classes.txt for YOLO, the file itself for VOC and COCO),
-``parse_error`` (null when the line parsed) and ``frame_error`` (the label file declares an image
-size that is not the image's displayed size, e.g. the un-rotated frame of an EXIF-rotated photo),
+Columns (declared once, by :class:`LabelTableSchema`; :data:`LABEL_COLUMNS`, :data:`LABEL_DTYPES`):
+``image_sha256`` and ``image_path`` of the annotated image (null for a label file with no image),
+``image_ref`` (the image name the label file gives: VOC, COCO, CSV, CVAT, Label Studio),
+``label_file``, ``label_format`` (:data:`imgassets.core.drive.layout.FORMATS`) and ``line`` (1-based;
+0 for a whole-file problem), ``class_id``, ``class_name`` (null when the id is not in the class map),
+``x_center``, ``y_center``, ``width``, ``height`` (normalized xywh in the displayed frame, null when
+the line did not parse), ``shape`` (box, polygon or oriented_box: what was drawn) and ``polygon``
+(its normalized vertices ``[x1, y1, x2, y2, ...]``, null for a plain box; the xywh columns then hold
+its axis-aligned bounding box), ``difficult``/``truncated`` (VOC, DOTA), ``iscrowd`` (COCO) and
+``occluded`` (CVAT) flags, ``class_map_file`` (the class map used: data.yaml/classes.txt for YOLO,
+the file itself for the formats that name their classes), ``parse_error`` (null when the line
+parsed) and ``frame_error`` (the label file declares an image size that is not the image's
+displayed size, e.g. the un-rotated frame of an EXIF-rotated photo),
 ``superseded_by`` (another label file gives this image the same boxes and is used instead),
 ``source_conflict`` (label files disagree about this image), ``image_rejected`` (the image index
 rejected the annotated image: its reason; the row is left out, see below), and the content hashes of the row's
@@ -21,11 +25,13 @@ Rows that did not parse are kept so that the asset checks can name the file and 
 that pass every check reach a snapshot. :class:`LabelTableSchema` is the pandera model of a *valid*
 table.
 
-One rule pairs a box with its image, whatever the format (:meth:`_Context.xywh`,
-:func:`mark_rejected_images`): a box is normalized by its image's displayed size; a box whose image
-does not exist (no ``image_path``) is a warning naming the file and line (the size the file declares,
-if any, still normalizes it; a CSV row declares none); a box whose image was rejected gets the image's
-reason in ``image_rejected``. Neither kind of box is checked against an image nor ever reaches a
+Every format's module parses its files into :class:`~imgassets.core.labels.formats.record.BoxRecord`
+values; one function turns records into rows (:func:`record_rows`), so one rule pairs a box with
+its image and sizes it, whatever the format: a box is normalized by its image's displayed size; a
+box whose image does not exist (no ``image_path``) is a warning naming the file and line (the size
+the file declares, if any, still normalizes it; a format that declares none, such as CSV, leaves it
+without coordinates); a box whose image was rejected gets the image's reason in ``image_rejected``
+(:func:`mark_rejected_images`). Neither kind of box is checked against an image nor ever reaches a
 snapshot (:func:`usable_boxes`), so a label for a missing or rejected image never blocks its
 scientist (:func:`attached_rows`).
 """
@@ -33,10 +39,10 @@ scientist (:func:`attached_rows`).
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable
-from functools import cached_property, partial
-from pathlib import Path, PurePosixPath
+import posixpath
+from collections.abc import Iterable
+from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,32 +56,25 @@ from imgassets.core.drive.source_files import SourceFileError, read_source
 from imgassets.core.frames import has_dtypes, merge_sorted, plain_values, typed_frame
 from imgassets.core.images.inspect import OK
 from imgassets.core.labels.class_map import ClassMapError, read_class_map
-from imgassets.core.labels.formats.coco import coco_to_xywh, parse_coco
-from imgassets.core.labels.formats.csv import CsvBox, csv_to_xywh, parse_box_csv
-from imgassets.core.labels.formats.voc import VocFile, parse_voc, voc_to_xywh
+from imgassets.core.labels.formats.coco import is_coco, parse_coco
+from imgassets.core.labels.formats.csv import parse_box_csv
+from imgassets.core.labels.formats.cvat import is_cvat, parse_cvat
+from imgassets.core.labels.formats.dota import parse_dota
+from imgassets.core.labels.formats.label_studio import is_label_studio, parse_label_studio
+from imgassets.core.labels.formats.record import NORMALIZED, SHAPES, BoxRecord, file_error, normalized_xywh
+from imgassets.core.labels.formats.voc import parse_voc
 from imgassets.core.labels.formats.yolo import parse_yolo_text
 from imgassets.core.labels.yolo_sources import empty_files_attr, kept_empty_files, reusable_files, yolo_sources
 
-LABEL_COLUMNS = [
-    "image_sha256", "image_path", "image_ref", "label_file", "label_format", "line", "class_id", "class_name",
-    "x_center", "y_center", "width", "height", "difficult", "truncated", "iscrowd", "class_map_file",
-    "parse_error", "frame_error", "superseded_by", "source_conflict", "image_rejected", "label_sha256",
-    "class_map_sha256",
-]
 XYWH = ["x_center", "y_center", "width", "height"]
 """The box's normalized coordinates, columns of the label table."""
-LABEL_DTYPES = {
-    "image_sha256": "string", "image_path": "string", "image_ref": "string", "label_file": "string",
-    "label_format": "string", "line": "int64", "class_id": "Int64", "class_name": "string",
-    "x_center": "float64", "y_center": "float64", "width": "float64", "height": "float64",
-    "difficult": "Int64", "truncated": "Int64", "iscrowd": "Int64", "class_map_file": "string",
-    "parse_error": "string", "frame_error": "string", "superseded_by": "string", "source_conflict": "string",
-    "image_rejected": "string", "label_sha256": "string", "class_map_sha256": "string",
-}
+FLAGS = ("difficult", "truncated", "iscrowd", "occluded")
+"""The per-box 0/1 flags some formats carry (VOC and DOTA, COCO, CVAT), columns of the label table."""
 
 
 class LabelTableSchema(pa.DataFrameModel):
-    """A valid label table: every row a parsed box with a known class and normalized xywh.
+    """The label table, declared once: its columns in order, their dtypes, and what a *valid* table
+    holds: every row a parsed box with a known class and normalized xywh.
 
     Coordinates are each in [0, 1] (YOLO normalized xywh), and present on every box paired with an
     image (:meth:`coordinates_of_paired_boxes`; a box of a missing image may have none: the module
@@ -87,7 +86,7 @@ class LabelTableSchema(pa.DataFrameModel):
     image_path: Series[pd.StringDtype] = pa.Field(nullable=True)
     image_ref: Series[pd.StringDtype] = pa.Field(nullable=True)
     label_file: Series[pd.StringDtype]
-    label_format: Series[pd.StringDtype] = pa.Field(isin=[layout.YOLO, layout.VOC, layout.COCO, layout.CSV])
+    label_format: Series[pd.StringDtype] = pa.Field(isin=list(layout.FORMATS))
     line: Series[int] = pa.Field(ge=1)
     class_id: Series[pd.Int64Dtype] = pa.Field(ge=0)
     class_name: Series[pd.StringDtype] = pa.Field(nullable=True)
@@ -95,9 +94,12 @@ class LabelTableSchema(pa.DataFrameModel):
     y_center: Series[float] = pa.Field(ge=0, le=1, nullable=True)
     width: Series[float] = pa.Field(ge=0, le=1, nullable=True)
     height: Series[float] = pa.Field(ge=0, le=1, nullable=True)
+    shape: Series[pd.StringDtype] = pa.Field(nullable=True, isin=list(SHAPES))
+    polygon: Series[object] = pa.Field(nullable=True)
     difficult: Series[pd.Int64Dtype] = pa.Field(nullable=True, isin=[0, 1])
     truncated: Series[pd.Int64Dtype] = pa.Field(nullable=True, isin=[0, 1])
     iscrowd: Series[pd.Int64Dtype] = pa.Field(nullable=True, isin=[0, 1])
+    occluded: Series[pd.Int64Dtype] = pa.Field(nullable=True, isin=[0, 1])
     class_map_file: Series[pd.StringDtype] = pa.Field(nullable=True)
     parse_error: Series[pd.StringDtype] = pa.Field(nullable=True, isin=[])
     frame_error: Series[pd.StringDtype] = pa.Field(nullable=True)
@@ -119,15 +121,23 @@ class LabelTableSchema(pa.DataFrameModel):
         coerce = True
 
 
+LABEL_DTYPES = {name: str(column.dtype.type) for name, column in LabelTableSchema.to_schema().columns.items()}
+"""The label table's columns, in order, and their pandas dtypes (from :class:`LabelTableSchema`)."""
+LABEL_COLUMNS = list(LABEL_DTYPES)
+
+
 def empty_label_table() -> pd.DataFrame:
     """A label table with the right columns and dtypes and no rows."""
-    return pd.DataFrame(columns=LABEL_COLUMNS).astype(LABEL_DTYPES)
+    return typed_frame([], LABEL_DTYPES)
 
 
-MAX_LABEL_BYTES = {layout.YOLO: 2**20, layout.VOC: 8 * 2**20, layout.CSV: 64 * 2**20, layout.COCO: 256 * 2**20}
-"""Largest label file read, by format, in bytes; a larger one is one finding, unread. A YOLO file
-holds one image's boxes (1 MiB is about 30,000); a VOC file one image's; a box CSV or COCO JSON may
-describe a whole folder (COCO's own train2017 instances file is 448 MB: split such an export)."""
+MAX_LABEL_BYTES = {layout.YOLO: 2**20, layout.DOTA: 2**20, layout.VOC: 8 * 2**20, layout.CSV: 64 * 2**20,
+                   layout.COCO: 256 * 2**20}
+"""Largest label file read, by format (:func:`imgassets.core.drive.layout.label_format`: by
+extension, so a CVAT XML file counts as VOC, a Label Studio JSON as COCO), in bytes; a larger one is
+one finding, unread. A YOLO or DOTA file holds one image's boxes (1 MiB is about 30,000); a VOC file
+one image's; a box CSV, COCO JSON, CVAT XML or Label Studio JSON may describe a whole folder (COCO's
+own train2017 instances file is 448 MB: split such an export)."""
 
 
 def _read(folder: Path, rel: str) -> tuple[bytes | None, str | None]:
@@ -139,19 +149,23 @@ def _read(folder: Path, rel: str) -> tuple[bytes | None, str | None]:
         return None, f"label file not read: {exc.reason}"
 
 
-def _base_row(label_file: str, fmt: str, image_path: str | None, image_sha: str | None,
-              image_ref: str | None = None) -> dict:
-    """The columns every row of a label file shares: its paired image and that image's content hash."""
-    return {"image_sha256": image_sha, "image_path": image_path, "image_ref": image_ref, "label_file": label_file,
-            "label_format": fmt}
+def _text(folder: Path, rel: str) -> tuple[str | None, str | None]:
+    """The UTF-8 text (BOM dropped) of label file ``rel``, or None and why it was not read."""
+    data, error = _read(folder, rel)
+    if data is None:
+        return None, error
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        return None, f"cannot read label file as UTF-8 text: {exc}"
 
 
 class _Context:
-    """What the VOC, COCO and CSV parsers need: the scientist's folder and facts about its images
-    (content hashes, sizes, EXIF orientations), each lookup built from the image index when first
-    asked for. YOLO files do not use it: their paired image and its hash come with their sources
-    (:mod:`imgassets.core.labels.yolo_sources`), so a run that parses only YOLO files builds no lookup
-    over the whole index."""
+    """What turning records into rows needs: the scientist's folder and facts about its images
+    (content hashes, sizes, EXIF orientations, names), each lookup built from the image index when
+    first asked for. YOLO files do not use the image lookups: their paired image and its hash come
+    with their sources (:mod:`imgassets.core.labels.yolo_sources`), so a run that parses only YOLO
+    files builds no lookup over the whole index."""
 
     def __init__(self, folder: Path, index: pd.DataFrame) -> None:
         self.folder = folder
@@ -170,32 +184,45 @@ class _Context:
         return set(self._images["path"].tolist())
 
     @cached_property
+    def by_name(self) -> dict[str, list[str]]:
+        """Image paths by file name."""
+        found: dict[str, list[str]] = {}
+        for path in sorted(self.images):
+            found.setdefault(path.rpartition("/")[2], []).append(path)
+        return found
+
+    @cached_property
     def size_of(self) -> dict[str, tuple[int, int]]:
         sized = self._images[self._images["width"].notna() & self._images["height"].notna()]
         return dict(zip(sized["path"].tolist(), zip(sized["width"].astype(int).tolist(),
                                                     sized["height"].astype(int).tolist(), strict=True), strict=True))
 
-    def xywh(self, image_path: str | None, declared: tuple[int | None, int | None],
-             convert: Callable[[int, int], tuple[float, float, float, float]]) -> dict:
-        """The normalized xywh columns of a box: ``convert(width, height)`` by the displayed size of
-        ``image_path``, else by the size its label file ``declared`` (VOC ``<size>``, COCO
-        ``width``/``height``), else none (the box of a missing or rejected image: never used)."""
-        width, height = (self.size_of.get(image_path) if image_path else None) or declared
-        if not (width and height):
-            return {}
-        return dict(zip(XYWH, convert(width, height), strict=True))
-
     @cached_property
     def exif_of(self) -> dict[str, int | None]:
         return dict(zip(self._images["path"].tolist(), plain_values(self._images["exif_orientation"]), strict=True))
 
-    def base(self, label_file: str, fmt: str, image_path: str | None, image_ref: str | None = None) -> dict:
-        return _base_row(label_file, fmt, image_path, self.sha_of.get(image_path) if image_path else None, image_ref)
+    def resolve(self, record: BoxRecord) -> tuple[str | None, str | None]:
+        """(image path, error) of the image ``record`` names, inside the scientist's folder only: its
+        ``image_candidates`` in order, then its ``image_ref`` beside the label file and at the top
+        (:func:`imgassets.core.drive.layout.resolve_image_reference`, which refuses a name leaving the
+        folder), then the one image of the folder with that file name (an export moved to another
+        folder than its images)."""
+        found = next((c for c in record.image_candidates if c in self.images), None)
+        if found or not record.image_ref:
+            return found, None
+        path, error = layout.resolve_image_reference(record.image_ref, posixpath.dirname(record.label_file), self.images)
+        if path or error:
+            return path, error
+        for name in dict.fromkeys(c.rpartition("/")[2] for c in (record.image_ref.replace("\\", "/"),
+                                                                  *record.image_candidates)):
+            if len(self.by_name.get(name, ())) == 1:
+                return self.by_name[name][0], None
+        return None, None
 
-    def frame_error(self, image_path: str | None, declared: tuple[int, int]) -> str | None:
+    def frame_error(self, image_path: str | None, declared: tuple[int, int] | None) -> str | None:
         """Why a declared (width, height) is not the displayed size of ``image_path``, or None."""
         actual = self.size_of.get(image_path) if image_path else None
-        if not actual or not all(declared) or tuple(declared) == actual:
+        if not actual or not declared or tuple(declared) == actual:
             return None
         if tuple(declared) == actual[::-1]:
             return (f"declares {declared[0]}x{declared[1]}, the un-rotated frame of an image displayed "
@@ -203,128 +230,84 @@ class _Context:
         return f"declares image size {declared[0]}x{declared[1]} but the image is {actual[0]}x{actual[1]}"
 
 
-def _yolo_rows(folder: Path, label_file: str, image_path: str | None, image_sha: str | None, map_file: str | None,
+def record_rows(records: Iterable[BoxRecord], ctx: _Context | None, class_names: dict[int, str] | None = None,
+                name_ids: dict[str, int] | None = None, class_map_file: str | None = None) -> list[dict]:
+    """Label table rows of ``records``, the one place every format's boxes are paired and sized:
+    the image a record names is resolved (:meth:`_Context.resolve`; a record that comes paired, as
+    YOLO's and DOTA's do, keeps its image), its declared size compared with the image's displayed
+    size (``frame_error``), and its box and polygon normalized: :data:`~imgassets.core.labels.formats.record.NORMALIZED`
+    coordinates as they are (:func:`~imgassets.core.labels.formats.record.normalized_xywh`), pixels by the image's displayed size, else by the size the file
+    declares, else (the image is missing and the format declares no size) not at all.
+
+    ``class_names``: id -> name (a YOLO file's class map); ``name_ids``: name -> id (the formats that
+    name their classes); ``class_map_file``: the file of ``class_names`` (with no ``class_names``, the
+    label file itself names the classes).
+    ``ctx`` may be None when every record is paired and normalized (YOLO)."""
+    rows = []
+    for r in records:
+        image_path, path_error = (r.image_path, None) if r.image_path is not None or ctx is None else ctx.resolve(r)
+        declared = r.declared_size
+        row = {"image_sha256": ctx.sha_of.get(image_path) if ctx is not None and image_path else None,
+               "image_path": image_path, "image_ref": r.image_ref, "label_file": r.label_file,
+               "label_format": r.label_format, "line": r.line, "class_map_file": class_map_file if class_names is not None else r.label_file,
+               "parse_error": r.error or path_error, "shape": r.shape if r.box is not None else None,
+               "class_id": r.class_id if r.class_id is not None or name_ids is None else name_ids.get(r.class_name),
+               "class_name": r.class_name if r.class_name is not None or class_names is None
+               else class_names.get(r.class_id)}
+        if ctx is not None and declared:
+            row["frame_error"] = ctx.frame_error(image_path, declared)
+        if r.flags:
+            row.update(r.flags)
+        if r.box is not None and r.error is None and path_error is None:
+            if r.box_format in NORMALIZED:
+                width = height = 1
+            else:
+                width, height = (ctx.size_of.get(image_path) if image_path else None) or declared or (None, None)
+            if width and height:
+                row.update(zip(XYWH, normalized_xywh(r.box, r.box_format, width, height), strict=True))
+                if r.polygon is not None:
+                    row["polygon"] = r.polygon if width == 1 else tuple(
+                        v / (width if i % 2 == 0 else height) for i, v in enumerate(r.polygon))
+        rows.append(row)
+    return rows
+
+
+def _yolo_rows(folder: Path, label_file: str, image_path: str | None, map_file: str | None,
                mapping: dict[int, str] | ClassMapError | None) -> list[dict]:
-    base = _base_row(label_file, layout.YOLO, image_path, image_sha)  # the image and its hash come with the sources
-    data, error = _read(folder, label_file)
-    try:
-        text = data.decode("utf-8-sig") if data is not None else None
-    except UnicodeDecodeError as exc:
-        text, error = None, f"cannot read label file as UTF-8 text: {exc}"
+    """The rows of one YOLO file (its image paired by its sources), named by its class map."""
+    text, error = _text(folder, label_file)
     if text is None:
-        return [{**base, "line": 0, "class_map_file": map_file, "parse_error": error}]
-    rows = []
-    for row in parse_yolo_text(text):
-        name = mapping.get(row.class_id) if isinstance(mapping, dict) and row.class_id is not None else None
-        rows.append({**base, "line": row.line, "class_id": row.class_id, "class_name": name,
-                     "x_center": row.x_center, "y_center": row.y_center, "width": row.width,
-                     "height": row.height, "class_map_file": map_file, "parse_error": row.error})
-    return rows
+        records = [file_error(label_file, layout.YOLO, error, image_path=image_path)]
+    else:
+        records = parse_yolo_text(text, label_file, image_path)
+    return record_rows(records, None, mapping if isinstance(mapping, dict) else {}, class_map_file=map_file)
 
 
-def _voc_rows(ctx: _Context, label_file: str, parsed: VocFile | str, voc_ids: dict[str, int]) -> list[dict]:
-    if isinstance(parsed, str) or parsed.error:
-        error = parsed if isinstance(parsed, str) else parsed.error
-        return [{**ctx.base(label_file, layout.VOC, None), "line": 0, "parse_error": error}]
-    image_path = next((c for c in layout.voc_image_candidates(label_file, parsed.filename) if c in ctx.images), None)
-    base = ctx.base(label_file, layout.VOC, image_path, parsed.filename)
-    frame_error = ctx.frame_error(image_path, (parsed.width, parsed.height))
-    rows = []
-    for box in parsed.boxes:
-        row = {**base, "line": box.line, "class_name": box.name, "class_id": voc_ids.get(box.name),
-               "difficult": box.difficult, "truncated": box.truncated, "class_map_file": label_file,
-               "parse_error": box.error, "frame_error": frame_error}
-        if box.error is None:
-            row.update(ctx.xywh(image_path, (parsed.width, parsed.height), partial(voc_to_xywh, box)))
-        rows.append(row)
-    return rows
-
-
-def _is_number(value: object) -> bool:
-    """A finite JSON number (``True``/``False`` are not)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**31
-
-
-def _annotation_fault(ann: object, info: dict | None) -> str | None:
-    """Why COCO annotation ``ann`` (of image ``info``, when found) cannot give a box, or None.
-    Checked before any value is used, so a malformed field is a finding, never a crash."""
-    if not isinstance(ann, dict):
-        return "annotation is not a JSON object"
-    if not _is_int(ann.get("image_id")):
-        return f"image_id must be an integer, got {json.dumps(ann.get('image_id'))[:40]}"
-    if info is None:
-        return None  # reported as referring to no image
-    if not _is_int(ann.get("category_id")):
-        return f"category_id must be an integer, got {json.dumps(ann.get('category_id'))[:40]}"
-    if ann.get("iscrowd") not in (None, 0, 1) or isinstance(ann.get("iscrowd"), bool):
-        return f"iscrowd must be 0 or 1, got {json.dumps(ann.get('iscrowd'))[:40]}"
-    bbox = ann.get("bbox")
-    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
-        return "bbox must be [x, y, width, height], four numbers"
-    for side in ("width", "height"):
-        if info.get(side) is not None and not (_is_number(info[side]) and info[side] >= 0):
-            return f"its image's {side} must be a number of pixels, got {json.dumps(info[side])[:40]}"
-    return None
-
-
-def _coco_rows(ctx: _Context, label_file: str) -> list[dict]:
-    data, error = _read(ctx.folder, label_file)
-    parsed = parse_coco(data) if data is not None else None
-    if parsed is not None and not parsed.is_coco:
-        return []
-    if parsed is None or parsed.error:
-        return [{**ctx.base(label_file, layout.COCO, None), "line": 0, "parse_error": error or parsed.error}]
-    json_dir = str(PurePosixPath(label_file).parent)
-    resolved = {image_id: layout.resolve_image_reference(str(info.get("file_name", "")), json_dir, ctx.images)
-                for image_id, info in parsed.images.items()}
-    rows = []
-    for number, ann in enumerate(parsed.annotations, start=1):
-        image_id = ann.get("image_id") if isinstance(ann, dict) and _is_int(ann.get("image_id")) else None
-        info = parsed.images.get(image_id) if image_id is not None else None
-        fault = _annotation_fault(ann, info)
-        image_path, path_error = resolved.get(image_id, (None, None)) if info else (None, None)
-        base = ctx.base(label_file, layout.COCO, image_path, str(info.get("file_name")) if info else None)
-        row = {**base, "line": number, "class_map_file": label_file}
-        if fault:
-            rows.append({**row, "parse_error": fault})
-            continue
-        if info is None:
-            rows.append({**row, "parse_error": f"annotation {number} refers to no image in 'images'"})
-            continue
-        category = ann.get("category_id")
-        row.update(class_id=category, class_name=parsed.categories.get(category), iscrowd=ann.get("iscrowd"),
-                   frame_error=ctx.frame_error(image_path, (info.get("width") or 0, info.get("height") or 0)))
-        if path_error:
-            row["parse_error"] = path_error
-        else:
-            row.update(ctx.xywh(image_path, (info.get("width"), info.get("height")), partial(coco_to_xywh, ann["bbox"])))
-        rows.append(row)
-    return rows
-
-
-def _csv_rows(ctx: _Context, label_file: str, boxes: list[CsvBox], name_ids: dict[str, int]) -> list[dict]:
-    csv_dir = str(PurePosixPath(label_file).parent)
-    rows = []
-    for box in boxes:
-        image_path, path_error = layout.resolve_image_reference(box.image, csv_dir, ctx.images)
-        row = {**ctx.base(label_file, layout.CSV, image_path, box.image), "line": box.line, "class_name": box.label,
-               "class_id": name_ids.get(box.label), "class_map_file": label_file, "parse_error": box.error or path_error}
-        if row["parse_error"] is None:
-            row.update(ctx.xywh(image_path, (None, None), partial(csv_to_xywh, box)))
-        rows.append(row)
-    return rows
-
-
-def _parse_named(folder: Path, label_file: str) -> VocFile | list[CsvBox] | str | None:
-    """Parsed VOC or CSV file; a string is a read error; ``None`` a CSV that is not a box table."""
+def parse_label_file(folder: Path, label_file: str, ctx: _Context) -> list[BoxRecord]:
+    """The box records of one label file other than YOLO txt, by its format: XML is CVAT for images
+    when its root is ``<annotations>``, else Pascal VOC; JSON is COCO or Label Studio by its shape (a
+    JSON document that is neither gives no records: not a label file); CSV gives none unless its
+    header is a box table's; a ``labelTxt/`` text file is DOTA. A file that cannot be read is one
+    record with ``line`` 0 and the reason."""
+    fmt = layout.label_format(label_file)
+    if fmt == layout.DOTA:
+        text, error = _text(folder, label_file)
+        image = next((c for c in layout.dota_image_candidates(label_file) if c in ctx.images), None)
+        return parse_dota(text, label_file, image) if text is not None else [file_error(label_file, fmt, error)]
     data, error = _read(folder, label_file)
     if data is None:
-        return error
-    return parse_voc(data) if layout.label_format(label_file) == layout.VOC else parse_box_csv(data)
+        return [file_error(label_file, fmt, error)]
+    if fmt == layout.VOC:
+        return parse_cvat(data, label_file) if is_cvat(data) else parse_voc(data, label_file)
+    if fmt == layout.CSV:
+        return parse_box_csv(data, label_file) or []
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [file_error(label_file, layout.COCO, f"not valid UTF-8 JSON: {exc}")]
+    if is_coco(doc):
+        return parse_coco(doc, label_file)
+    return parse_label_studio(doc, label_file) if is_label_studio(doc) else []
 
 
 SOURCE_TOLERANCE = 0.01
@@ -396,14 +379,15 @@ def reconcile_sources(table: pd.DataFrame) -> pd.DataFrame:
 
 def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.DataFrame | None = None) -> pd.DataFrame:
     """Read every label file listed in ``index`` (the scientist's image index) under ``folder``:
-    YOLO txt, Pascal VOC XML, COCO JSON and box CSV (see their modules), into one table, sorted by
-    ``label_file`` and ``line``.
+    YOLO txt (boxes, polygons, oriented boxes), DOTA text, Pascal VOC and CVAT XML, COCO and Label
+    Studio JSON and box CSV (one module each in :mod:`imgassets.core.labels.formats`), into one
+    table, sorted by ``label_file`` and ``line``.
 
     YOLO files are paired with images by the rule of :func:`imgassets.core.drive.layout.pair_labels`
-    (:func:`imgassets.core.drive.layout.pair_labels`) and named by the nearest class
-    map; VOC files by their ``<filename>``; COCO by ``file_name``. Boxes are in the image's
-    displayed frame. Never raises for bad content: problems become rows with ``parse_error`` (or
-    ``frame_error``).
+    and named by the nearest class map; DOTA files by their stem; the others by the image name
+    they give (:meth:`_Context.resolve`). The formats that name their classes get class ids by the
+    sorted names of the folder. Boxes are in the image's displayed frame (:func:`record_rows`).
+    Never raises for bad content: problems become rows with ``parse_error`` (or ``frame_error``).
 
     ``previous``: the label table of an earlier run on the same folder. The rows of a YOLO file are
     taken from it, not parsed again, when its sources are unchanged: the same label file hash, the
@@ -412,7 +396,7 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     The kept rows and the few new ones are merged by binary search, not sorted again. A YOLO file
     with no box lines has no rows; the table lists it with its content hash in its ``attrs``
     (:data:`imgassets.core.labels.yolo_sources.EMPTY_YOLO_FILES`), so it is not read again while its
-    hash is unchanged. VOC, COCO and CSV files are always parsed (their class ids depend on every
+    hash is unchanged. Files in the other formats are always parsed (their class ids depend on every
     file of the folder); a ``previous`` that holds a class-map error row is not used.
     """
     folder = Path(folder)
@@ -422,24 +406,11 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     sources = yolo_sources(index)
     reusable = reusable_files(sources, previous)
     reused = pc.filter(sources.label_file, pyarrow.array(reusable, pyarrow.bool_()))
-    rows: list[dict] = []
-    formats = {f: layout.label_format(f) for f in sources.other_label_files}
-    named = {f: _parse_named(folder, f) for f, fmt in formats.items() if fmt in (layout.VOC, layout.CSV)}
-    names = {b.name for p in named.values() if isinstance(p, VocFile) for b in p.boxes if b.name}
-    names |= {b.label for p in named.values() if isinstance(p, list) for b in p if b.label}
+    parsed = {f: parse_label_file(folder, f, ctx) for f in sources.other_label_files}
+    names = {r.class_name for records in parsed.values() for r in records if r.class_id is None and r.class_name}
     name_ids = {name: i for i, name in enumerate(sorted(names))}
-    for label_file, fmt in formats.items():
-        if fmt == layout.VOC:
-            rows += _voc_rows(ctx, label_file, named[label_file], name_ids)
-        elif fmt == layout.CSV:
-            parsed = named[label_file]
-            if isinstance(parsed, str):
-                rows.append({**ctx.base(label_file, layout.CSV, None), "line": 0, "parse_error": parsed})
-            elif parsed is not None:
-                rows += _csv_rows(ctx, label_file, parsed, name_ids)
-        else:
-            rows += _coco_rows(ctx, label_file)
-    for row in rows:  # the sources' content hashes (VOC, COCO and CSV files are parsed every run)
+    rows = [row for records in parsed.values() for row in record_rows(records, ctx, name_ids=name_ids)]
+    for row in rows:  # the sources' content hashes (these formats are parsed every run)
         row["label_sha256"], row["class_map_sha256"] = ctx.sha_of.get(row["label_file"]), ctx.sha_of.get(row.get("class_map_file"))
     class_maps: dict[str, dict[int, str] | ClassMapError] = {}
     empty = kept_empty_files(sources, reusable, previous)
@@ -455,11 +426,11 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
                                  "parse_error": f"class map cannot be used: {exc}", "label_sha256": map_sha,
                                  "class_map_sha256": map_sha})
             mapping = class_maps[map_file]
-        file_rows = _yolo_rows(folder, label_file, image_path, image_sha, map_file, mapping)
+        file_rows = _yolo_rows(folder, label_file, image_path, map_file, mapping)
         if not file_rows and label_sha is not None:  # no box lines: nothing to keep but the hash
             empty[label_file] = label_sha
-        for row in file_rows:
-            row["label_sha256"], row["class_map_sha256"] = label_sha, map_sha
+        for row in file_rows:  # the image and its hash come with the sources
+            row["image_sha256"], row["label_sha256"], row["class_map_sha256"] = image_sha, label_sha, map_sha
             rows.append(row)
     fresh = typed_frame(rows, LABEL_DTYPES).sort_values(["label_file", "line"], kind="stable", ignore_index=True) \
         if rows else None

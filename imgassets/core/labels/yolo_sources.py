@@ -47,7 +47,7 @@ class YoloSources:
     class_map_file: pa.Array
     class_map_sha256: pa.Array
     other_label_files: list[str]
-    """The index's other label files (VOC XML, COCO JSON, box CSV), parsed on every run."""
+    """The index's other label files (XML, JSON, box CSV, DOTA text), parsed on every run."""
 
     def rows(self, mask: np.ndarray) -> list[tuple]:
         """``(label_file, *sources)`` of the files where ``mask`` (bool, aligned) is true, as Python values."""
@@ -73,12 +73,14 @@ def _paired_images(images: pa.Array, label_files: pa.Array) -> pa.Array:
 
 
 def yolo_sources(index: pd.DataFrame) -> YoloSources:
-    """The sources of each YOLO label file (a ``label`` row of ``index`` ending in ``.txt``, any case)."""
+    """The sources of each YOLO label file (a ``label`` row of ``index`` ending in ``.txt``, any case,
+    not in a DOTA ``labelTxt`` folder)."""
     paths = pa.array(index["path"], pa.string())
     kinds = pa.array(index["kind"], pa.string())
     shas = pa.array(index["sha256"], pa.string())
     labels = pc.equal(kinds, layout.LABEL)
-    yolo = pc.and_(labels, pc.ends_with(pc.utf8_lower(paths), ".txt"))
+    yolo = pc.and_(pc.and_(labels, pc.ends_with(pc.utf8_lower(paths), ".txt")),
+                   pc.invert(pc.match_substring_regex(paths, f"(^|/){layout.DOTA_FOLDER}/")))
     label_file = pc.filter(paths, yolo)
     images = _paired_images(pc.filter(paths, pc.equal(kinds, layout.IMAGE)), label_file)
     by_folder = class_maps_by_folder(pc.filter(paths, pc.equal(kinds, layout.CLASS_MAP)).to_pylist())

@@ -71,6 +71,7 @@ from imgassets.core.versioning.manifest import (
     manifest_id,
     manifest_table,
     to_parquet_bytes,
+    with_polygons,
 )
 from imgassets.errors import ImgassetsError
 
@@ -199,10 +200,12 @@ def class_id_conflicts(table: pa.Table) -> list[dict]:
 
 
 def _snapshot_table(rows: list[dict] | pa.Table) -> pa.Table:
-    """A snapshot manifest's rows (dicts or a table) as a table with :data:`SNAPSHOT_SCHEMA`."""
+    """A snapshot manifest's rows (dicts or a table) as a table with :data:`SNAPSHOT_SCHEMA` (and
+    ``polygons`` when they have it)."""
     if isinstance(rows, pa.Table):
-        return rows.select(SNAPSHOT_SCHEMA.names).cast(SNAPSHOT_SCHEMA)  # Parquet names list items "element"
-    return pa.Table.from_pylist(rows, schema=SNAPSHOT_SCHEMA)
+        schema = with_polygons(SNAPSHOT_SCHEMA, rows.column_names)
+        return rows.select(schema.names).cast(schema)  # Parquet names list items "element"
+    return manifest_table(rows, SNAPSHOT_SCHEMA)
 
 
 def _concatenated(snapshots: dict[str, tuple[str, list[dict] | pa.Table]]) -> pa.Table:
@@ -216,7 +219,7 @@ def _concatenated(snapshots: dict[str, tuple[str, list[dict] | pa.Table]]) -> pa
                      .add_column(0, "scientist", pa.array([scientist] * len(table), pa.string())))
     if not parts:
         return DATASET_SCHEMA.empty_table().drop_columns(["group", "split"])
-    return pa.concat_tables(parts).combine_chunks()
+    return pa.concat_tables(parts, promote_options="default").combine_chunks()  # polygons: null where none
 
 
 def _label_conflicts(table: pa.Table, shas: np.ndarray, dropped: np.ndarray) -> list[dict]:
@@ -392,7 +395,8 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
     columns = {name: merged.column(name) for name in merged.column_names}
     columns["boxes"] = _renumbered_boxes(merged.column("boxes"), class_names)
     columns["group"], columns["split"] = pa.array(group_of, pa.string()), pa.array(splits, pa.string())
-    dataset = pa.table(columns, schema=DATASET_SCHEMA)
+    schema = with_polygons(DATASET_SCHEMA, merged.column_names)
+    dataset = pa.table({name: columns[name] for name in schema.names}, schema=schema)
     header = {"class_names": class_names, "val_fraction": val_fraction}
     return DatasetVersion(manifest_id(dataset, header), class_names, dataset,
                           {s: snapshots[s][0] for s in sorted(snapshots)}, int(dropped.sum()),
@@ -478,7 +482,8 @@ def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:
         raise ManifestError(f"{dataset_id!r} is not a dataset id (16 hex digits)")
     stored = pq.read_table(io.BytesIO(store.get_bytes(dataset_manifest_key(dataset_id))))
     meta = json.loads((stored.schema.metadata or {}).get(METADATA_KEY, b"{}"))
-    table = stored.select(DATASET_SCHEMA.names).cast(DATASET_SCHEMA)  # Parquet names list items "element"
+    schema = with_polygons(DATASET_SCHEMA, stored.column_names)
+    table = stored.select(schema.names).cast(schema)  # Parquet names list items "element"
     verify_manifest(dataset_id, table, meta)
     return DatasetVersion(dataset_id, list(meta["class_names"]), table, dict(meta["snapshots"]),
                           int(meta.get("duplicates_dropped", 0)),

@@ -5,8 +5,11 @@ A manifest has one row per image: ``sha256`` (content hash, names the object at
 ``format`` (sniffed), ``width``/``height`` (pixels, displayed frame), ``phash`` (perceptual hash)
 and ``boxes``: a list of
 ``{class_name, class_id, x_center, y_center, width, height, difficult, truncated, iscrowd}``
-(normalized xywh, displayed frame; the flags null when the label format has none).
-Dataset manifests add ``scientist``, ``snapshot_id``, ``group`` (the duplicate group, named by
+(normalized xywh, displayed frame; the flags null when the label format has none). A manifest
+with a box drawn as a polygon or oriented box has one more column, last, ``polygons``
+(:data:`POLYGONS_FIELD`): per image, one entry per box, its normalized vertices ``[x1, y1, x2, y2,
+...]`` or null for a plain box (a manifest without polygons has no such column, so its id is what it
+always was). Dataset manifests add ``scientist``, ``snapshot_id``, ``group`` (the duplicate group, named by
 its smallest content hash) and ``split``. Ids (snapshot id, dataset id) are the first
 :data:`ID_LENGTH` hex digits of a SHA-256 over the manifest's values column by column, in a fixed
 binary form (:func:`manifest_id`), so the same content always gets the same id, whatever the
@@ -45,6 +48,8 @@ IMAGE_FIELDS = [
     ("width", pa.int32()), ("height", pa.int32()), ("phash", pa.string()), ("boxes", pa.list_(BOX_TYPE)),
 ]
 SNAPSHOT_SCHEMA = pa.schema(IMAGE_FIELDS)
+POLYGONS_FIELD = pa.field("polygons", pa.list_(pa.list_(pa.float64())))
+"""The optional last column of a manifest: each box's polygon, aligned with ``boxes``."""
 DATASET_SCHEMA = pa.schema([("scientist", pa.string()), ("snapshot_id", pa.string()), *IMAGE_FIELDS,
                             ("group", pa.string()), ("split", pa.string())])
 
@@ -72,9 +77,19 @@ def check_manifest_id(key: str, table: pa.Table, header: dict, meta: dict, expec
                             "written): not used")
 
 
+def with_polygons(schema: pa.Schema, columns: list[str]) -> pa.Schema:
+    """``schema`` with :data:`POLYGONS_FIELD` appended when ``columns`` (a manifest's) hold it."""
+    return schema.append(POLYGONS_FIELD) if POLYGONS_FIELD.name in columns and POLYGONS_FIELD.name not in schema.names \
+        else schema
+
+
 def manifest_table(records: list[dict] | pa.Table, schema: pa.Schema) -> pa.Table:
-    """Manifest rows as an Arrow table with ``schema`` (a table is returned as it is)."""
-    return records if isinstance(records, pa.Table) else pa.Table.from_pylist(records, schema=schema)
+    """Manifest rows as an Arrow table with ``schema`` (a table is returned as it is; rows of which
+    one has ``polygons`` get that column too)."""
+    if isinstance(records, pa.Table):
+        return records
+    polygons = any(r.get(POLYGONS_FIELD.name) is not None for r in records)
+    return pa.Table.from_pylist(records, schema=with_polygons(schema, [POLYGONS_FIELD.name] if polygons else []))
 
 
 def manifest_id(table: pa.Table, header: dict) -> str:

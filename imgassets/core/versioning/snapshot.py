@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from imgassets.core.drive.source_files import open_source
+from imgassets.core.frames import plain_values
 from imgassets.core.images.index import valid_images
 from imgassets.core.labels.checks import blocking_findings
 from imgassets.core.labels.table import usable_boxes
@@ -41,6 +42,7 @@ from imgassets.core.store.keys import content_key, snapshot_manifest_key
 from imgassets.core.versioning.manifest import (
     BOX_TYPE,
     ID_SCHEME,
+    POLYGONS_FIELD,
     SNAPSHOT_SCHEMA,
     manifest_hashes,
     manifest_id,
@@ -76,7 +78,8 @@ class SnapshotResult:
 
 def snapshot_table(index: pd.DataFrame, labels: pd.DataFrame) -> pa.Table:
     """The manifest (:data:`SNAPSHOT_SCHEMA`, one row per valid image of ``index``, sorted by path)
-    with each image's boxes from ``labels`` in label-file and line order; built column by column
+    with each image's boxes from ``labels`` in label-file and line order (and their polygons, when a
+    box has one: :data:`~imgassets.core.versioning.manifest.POLYGONS_FIELD`); built column by column
     (a box column gathered by the images' offsets), never a dict per row.
 
     Raises :class:`SnapshotError` when ``labels`` has blocking findings: bad labels never reach a
@@ -103,7 +106,12 @@ def snapshot_table(index: pd.DataFrame, labels: pd.DataFrame) -> pa.Table:
         [pa.array(usable[f.name], type=f.type, from_pandas=True) for f in BOX_TYPE], fields=list(BOX_TYPE))
     boxes = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), box_values, type=SNAPSHOT_SCHEMA.field("boxes").type)
     columns = [pa.array(images[f.name], type=f.type, from_pandas=True) for f in SNAPSHOT_SCHEMA if f.name != "boxes"]
-    return pa.Table.from_arrays([*columns, boxes], schema=SNAPSHOT_SCHEMA)
+    table = pa.Table.from_arrays([*columns, boxes], schema=SNAPSHOT_SCHEMA)
+    polygons = usable["polygon"]
+    if polygons.notna().any():  # the column exists only where a polygon does: ids of box-only manifests are as before
+        vertices = pa.array([None if v is None else list(v) for v in plain_values(polygons)], POLYGONS_FIELD.type.value_type)
+        table = table.append_column(POLYGONS_FIELD, pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), vertices))
+    return table
 
 
 class SourceChangedError(SnapshotError):

@@ -111,8 +111,9 @@ def test_each_label_fault_is_found_at_its_line(corpus):
     _, _, table = corpus
     found = {(f.file, f.line, f.reason) for f in label_checks.blocking_findings(table)}
     expected = [
-        (3, "expected 5 columns `class x_center y_center width height`, got 4 columns"),
-        (4, "expected 5 columns `class x_center y_center width height`, got a polygon (segmentation) row"),
+        (3, "expected 5 columns `class x_center y_center width height` or a polygon `class x1 y1 x2 y2 ...` "
+            "(3 or more points), got 4 columns"),
+        (4, "a polygon row in a file of detection rows (line 1 is detection): keep one kind of row per label file"),
         (5, "zero-area box (width 0, height 0.2)"),
         (6, "box outside the image: x 0.8500..1.0500, y 0.4000..0.6000 (must be within 0..1)"),
         (7, "class id 5 is not in the class map ok/classes.txt"),

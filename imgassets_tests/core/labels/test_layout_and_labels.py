@@ -97,12 +97,13 @@ def test_pair_labels_finds_sibling_layout_beside_and_orphans():
 ])
 def test_parse_yolo_line_valid(text, expected):
     row = parse_yolo_line(text, 1)
-    assert (row.class_id, row.x_center, row.y_center, row.width, row.height, row.error) == expected
+    assert (row.class_id, *row.box, row.error) == expected and row.polygon is None
 
 
 @pytest.mark.parametrize("text,reason", [
     ("0 0.5 0.5 0.2", "got 4 columns"),
-    ("0 0.1 0.1 0.2 0.1 0.2 0.2", "polygon (segmentation) row"),
+    ("0 0.1 0.1 0.2 0.1 0.2", "got 6 columns"),
+    ("0 0.1 0.1 0.2 0.1 inf 0.2", "non-finite coordinate"),
     ("cat 0.5 0.5 0.2 0.1", "non-numeric value"),
     ("1.5 0.5 0.5 0.2 0.1", "class id 1.5 is not an integer"),
 ])

@@ -1,0 +1,119 @@
+"""CVAT for images XML (``annotations.xml``, CVAT's "CVAT for images 1.1" export).
+
+Format (https://docs.cvat.ai/docs/manual/advanced/xml_format/): root ``<annotations>``, then
+``<image id name width height [subset]>`` elements, each holding its shapes:
+``<box label xtl ytl xbr ybr occluded [rotation]>`` (pixel corners, 0-based; ``rotation`` in degrees
+clockwise about the box's center, an oriented box) and ``<polygon label points="x1,y1;x2,y2;...">``
+(pixels). ``name`` may hold sub-folders; the label table resolves it inside the scientist's folder
+and compares ``width``/``height`` with the real image. Other shapes (polylines, points, skeletons,
+masks, ellipses, cuboids, tags) describe no bounding box and are not read; ``subset`` is not a
+split (imgassets assigns its own, stable, splits). ``line`` is the line of the shape's tag.
+"""
+
+from __future__ import annotations
+
+import math
+import xml.parsers.expat
+
+from imgassets.core.drive import layout
+from imgassets.core.labels.formats.record import (
+    ORIENTED_BOX,
+    POLYGON,
+    BoxRecord,
+    file_error,
+    polygon_bbox,
+    polygon_fault,
+    rotated_rectangle,
+)
+
+ROOT = "annotations"
+
+
+def _float(attrs: dict, name: str) -> float:
+    value = float(attrs[name])
+    if not math.isfinite(value):
+        raise ValueError(name)
+    return value
+
+
+def _shape(record: BoxRecord, tag: str, attrs: dict) -> None:
+    """Fill ``record`` from a ``<box>`` or ``<polygon>`` element's attributes (in place)."""
+    record.class_name = attrs.get("label", "").strip() or None
+    occluded = attrs.get("occluded")
+    record.flags = {"occluded": int(occluded) if occluded in ("0", "1") else None}
+    try:
+        if tag == "box":
+            corners = tuple(_float(attrs, k) for k in ("xtl", "ytl", "xbr", "ybr"))
+            rotation = float(attrs.get("rotation") or 0) % 360
+            if rotation:
+                record.polygon = rotated_rectangle(corners[0], corners[1], corners[2] - corners[0],
+                                                   corners[3] - corners[1], rotation, about_center=True)
+                record.box, record.shape = polygon_bbox(record.polygon), ORIENTED_BOX
+            else:
+                record.box = corners
+        else:
+            values = [float(v) for point in attrs.get("points", "").split(";") if point for v in point.split(",")]
+            fault = polygon_fault(values)
+            if fault:
+                record.error = f"<polygon points>: {fault}"
+                return
+            record.polygon, record.box, record.shape = tuple(values), polygon_bbox(values), POLYGON
+    except (KeyError, ValueError):
+        record.error = ("<box> needs numeric xtl, ytl, xbr, ybr" if tag == "box"
+                        else "<polygon> needs points as `x1,y1;x2,y2;...`")
+        return
+    if record.class_name is None:
+        record.error = f"<{tag}> without a label"
+
+
+def is_cvat(data: bytes) -> bool:
+    """Whether XML bytes have CVAT's root element ``<annotations>`` (a VOC file has ``<annotation>``)."""
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    while head.startswith((b"<?", b"<!--")):
+        end = head.find(b"?>" if head.startswith(b"<?") else b"-->")
+        if end < 0:
+            return False
+        head = head[end + (2 if head.startswith(b"<?") else 3):].lstrip()
+    return head.startswith(b"<annotations") and head[len(b"<annotations"):][:1] in (b">", b" ", b"\n", b"\r", b"\t")
+
+
+def parse_cvat(data: bytes, label_file: str = "") -> list[BoxRecord]:
+    """The box records of CVAT for images XML bytes: one per ``<box>`` and ``<polygon>``, with its
+    ``<image>``'s ``name`` as ``image_ref`` and ``width``/``height`` as ``declared_size``. Never
+    raises: a file that is not well-formed XML is one record with ``line`` 0 and its ``error``."""
+    parser = xml.parsers.expat.ParserCreate()
+    records: list[BoxRecord] = []
+    image: dict | None = None
+    root: list[str] = []
+
+    def start(tag: str, attrs: dict) -> None:
+        nonlocal image
+        if not root:
+            root.append(tag)
+        if tag == "image":
+            image = attrs
+            return
+        if tag not in ("box", "polygon") or image is None:
+            return
+        try:
+            declared = (int(float(image["width"])), int(float(image["height"])))
+        except (KeyError, ValueError):
+            declared = None
+        record = BoxRecord(label_file, layout.CVAT, parser.CurrentLineNumber, image_ref=image.get("name") or None,
+                           declared_size=declared if declared and all(declared) else None)
+        _shape(record, tag, attrs)
+        records.append(record)
+
+    def end(tag: str) -> None:
+        nonlocal image
+        if tag == "image":
+            image = None
+
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    try:
+        parser.Parse(data, True)
+    except xml.parsers.expat.ExpatError as exc:
+        return [file_error(label_file, layout.CVAT, f"not well-formed XML: {exc}")]
+    if root and root[0] != ROOT:
+        return [file_error(label_file, layout.CVAT, f"not a CVAT file: root element is <{root[0]}>, expected <{ROOT}>")]
+    return records
