@@ -36,6 +36,7 @@ class Reason(StrEnum):
     IMAGE_REJECTED = "image_rejected"
     """An image file that is not used: unreadable, not an image, corrupt, too small or large, refused."""
     DUPLICATE_IMAGE = "duplicate_image"
+    IMAGE_QUALITY = "image_quality"
     """An exact or near-duplicate of another image of the same scientist."""
     LABEL_SCHEMA = "label_schema"
     """A label line or file that does not parse, or a value outside the label table's schema."""

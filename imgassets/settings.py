@@ -27,6 +27,8 @@ import), with its default. No Dagster import: the command line's ``pull``, ``lin
 | ``IMGASSETS_DEPARTED_GRACE_DAYS`` | 7 | days a folder may be missing before ``retract`` applies |
 | ``IMGASSETS_GC_KEEP_DATASETS``, ``IMGASSETS_GC_KEEP_SNAPSHOTS`` | 5, 5 | garbage collection keeps the last N datasets, and the last N snapshots of each scientist (:mod:`imgassets.core.versioning.gc`) |
 | ``IMGASSETS_GC_GRACE_HOURS`` | 24 | garbage collection never deletes an object younger than this |
+| ``IMGASSETS_BURST_SECONDS`` | 2 | images of one camera taken within this many seconds of each other are one burst, kept in one split (0: off; :mod:`imgassets.core.versioning.sequences`) |
+| ``IMGASSETS_SESSION_FOLDERS`` | none | a glob over folder paths (``recordings/*``, ``*``): the images directly in a matching folder are one recording session, kept in one split |
 | ``IMGASSETS_IMAGE`` | ``imgassets:latest`` | the container image of Kubernetes step pods |
 | ``DAGSTER_HOME`` | ``<home>/dagster`` | Dagster's instance; an existing one (with its ``dagster.yaml``) is used as it is |
 | ``IMGASSETS_K8S_SECRET`` | ``imgassets-secrets`` | the Kubernetes secret holding the S3 keys and the Postgres password |
@@ -52,7 +54,8 @@ CLASS_REGISTRY_ENV = "IMGASSETS_CLASS_REGISTRY"
 DEPARTED_POLICY_ENV = "IMGASSETS_DEPARTED_POLICY"
 FORWARDED_TO_STEPS = ("IMGASSETS_DEPLOYMENT", "IMGASSETS_SHARED_ROOT", "IMGASSETS_HOME", "IMGASSETS_S3_ENDPOINT",
                       "IMGASSETS_S3_BUCKET", "IMGASSETS_S3_SECURE", "IMGASSETS_ARCHIVE_MODE", "IMGASSETS_CLASS_REGISTRY",
-                      "IMGASSETS_DEPARTED_POLICY", "IMGASSETS_DEPARTED_GRACE_DAYS")
+                      "IMGASSETS_DEPARTED_POLICY", "IMGASSETS_DEPARTED_GRACE_DAYS", "IMGASSETS_BURST_SECONDS",
+                      "IMGASSETS_SESSION_FOLDERS")
 """The variables a step pod gets from the run (the keys come from the Kubernetes secret)."""
 SHARED_ROOT_ENV = "IMGASSETS_SHARED_ROOT"
 DEPLOYMENT_ENV = "IMGASSETS_DEPLOYMENT"
@@ -210,3 +213,15 @@ def gc_settings() -> dict[str, float]:
     return {"keep_datasets": int(_number("IMGASSETS_GC_KEEP_DATASETS", 5)),
             "keep_snapshots": int(_number("IMGASSETS_GC_KEEP_SNAPSHOTS", 5)),
             "grace_hours": float(_number("IMGASSETS_GC_GRACE_HOURS", 24, float))}
+
+
+def sequence_rules():
+    """The rules linking frames of one burst or session (``IMGASSETS_BURST_SECONDS``: 2;
+    ``IMGASSETS_SESSION_FOLDERS``: none), as :class:`imgassets.core.versioning.sequences.SequenceRules`.
+    Raises ``ValueError`` naming the variable for a negative or non-numeric burst."""
+    from imgassets.core.versioning.sequences import DEFAULT_BURST_SECONDS, SequenceRules
+
+    burst = float(_number("IMGASSETS_BURST_SECONDS", DEFAULT_BURST_SECONDS, float))
+    if burst < 0:
+        raise ValueError(f"IMGASSETS_BURST_SECONDS={burst:g}: must be 0 (off) or a number of seconds")
+    return SequenceRules(burst, (os.environ.get("IMGASSETS_SESSION_FOLDERS") or "").strip() or None)

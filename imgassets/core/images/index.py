@@ -7,7 +7,11 @@ bytes), ``width``/``height`` (pixels, displayed frame), ``exif_orientation`` (ra
 ``mode`` (Pillow mode: RGB, L, CMYK, P, RGBA, I;16...), ``frames`` (more than 1 for multi-frame
 files), ``phash`` (64-bit perceptual hash of the displayed frame, for near-duplicates),
 ``status`` (``ok`` or a rejection code from :mod:`imgassets.core.images.inspect`; non-image files are
-``ok`` when readable) and ``reason`` (a sentence for the scientist, empty when there is nothing to say).
+``ok`` when readable) and ``reason`` (a sentence for the scientist, empty when there is nothing to say);
+for each accepted image its quality signals ``brightness``, ``contrast``, ``sharpness``, ``entropy``
+(:class:`imgassets.core.images.inspect.QualitySignals`, from the same reduced decode) and from its EXIF
+``capture_time`` (seconds, :func:`imgassets.core.images.inspect.exif_facts`) and ``camera`` (make,
+model, serial), null when the file has none.
 
 Each file is read once: the same bytes are hashed and decoded. Source files are only ever opened
 for reading. Files are listed by :func:`imgassets.core.drive.walk.walk_files` (the sensor's walk), so
@@ -39,12 +43,17 @@ from imgassets.core.worker_pool import process_pool
 INDEX_COLUMNS = [
     "path", "kind", "size_bytes", "mtime_ns", "inode", "sha256", "format", "width", "height",
     "exif_orientation", "mode", "frames", "phash", "status", "reason",
+    "brightness", "contrast", "sharpness", "entropy", "capture_time", "camera",
 ]
+QUALITY_SIGNALS = ["brightness", "contrast", "sharpness", "entropy"]
+"""The image index's quality-signal columns (:class:`imgassets.core.images.inspect.QualitySignals`)."""
 INDEX_DTYPES = {
     "path": "string", "kind": "string", "size_bytes": "int64", "mtime_ns": "int64", "inode": "int64",
     "sha256": "string",
     "format": "string", "width": "Int64", "height": "Int64", "exif_orientation": "Int64",
     "mode": "string", "frames": "Int64", "phash": "string", "status": "string", "reason": "string",
+    "brightness": "float64", "contrast": "float64", "sharpness": "float64", "entropy": "float64",
+    "capture_time": "float64", "camera": "string",
 }
 
 
@@ -92,7 +101,10 @@ def index_file(folder: Path, rel_path: str, kind: str) -> dict:
     row["sha256"] = sha256_bytes(data)
     info = imaging.inspect_image(data, PurePosixPath(rel_path).suffix)
     row.update(format=info.format, width=info.width, height=info.height, exif_orientation=info.exif_orientation,
-               mode=info.mode, frames=info.frames, phash=info.phash, status=info.status, reason=info.reason)
+               mode=info.mode, frames=info.frames, phash=info.phash, status=info.status, reason=info.reason,
+               capture_time=info.capture_time, camera=info.camera)
+    if info.signals is not None:
+        row.update(info.signals.__dict__)
     return row
 
 
@@ -224,9 +236,10 @@ def _reusable_positions(previous: pd.DataFrame | None, at: np.ndarray, files: Li
                         kinds: np.ndarray) -> np.ndarray:
     """For each of ``files`` (its row in ``previous`` in ``at``, :func:`previous_positions`; its kind
     in ``kinds``), that row when it can be reused (same path, kind, size, mtime_ns and inode, and
-    the file was readable: no need to read it again), else -1. Compared column by column."""
-    if previous is None or not len(previous) or "inode" not in previous.columns:
-        return np.full(len(files), -1)
+    the file was readable: no need to read it again), else -1 (all -1 when ``previous`` lacks a
+    column of :data:`INDEX_COLUMNS`). Compared column by column."""
+    if previous is None or not len(previous) or not set(INDEX_COLUMNS) <= set(previous.columns):
+        return np.full(len(files), -1)  # an index of an earlier release, without some columns: read again
     found = at >= 0
     rows = np.where(found, at, 0)
     same = found & (previous["kind"].to_numpy(object, na_value="")[rows] == kinds)

@@ -25,6 +25,9 @@ Rules (documented in ``docs/architecture.md``):
   ``I``, float ``F``, ``LA``, ``PA``): the perceptual hash is taken on 8 bits (:func:`eight_bit`).
 * Multi-frame files (animated WebP, multi-page TIFF, MPO) are validated and described by their
   first frame, which is the frame Ultralytics trains on.
+* Quality signals come from the same reduced decode, never a second read (:func:`quality_signals`):
+  brightness, contrast, sharpness and entropy of its luma. EXIF capture time and camera come from the
+  header already parsed for the orientation (:func:`exif_facts`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 import simplejpeg
@@ -90,14 +94,84 @@ class ImageInfo:
     reason: str
     phash: str | None = None
     frames: int = 1
+    signals: QualitySignals | None = None
+    capture_time: float | None = None
+    camera: str | None = None
 
 
-def _orientation(image: Image.Image) -> int | None:
+@dataclass(frozen=True)
+class QualitySignals:
+    """Measures of an image's pixels, from its reduced luma (:func:`quality_signals`): ``brightness``
+    (mean, 0 black .. 1 white), ``contrast`` (RMS contrast: standard deviation, 0..0.5),
+    ``sharpness`` (variance of the 4-neighbour Laplacian, the usual blur measure: low is blurry; at
+    the reduced scale it sees blur that spans several pixels of the original) and ``entropy``
+    (Shannon entropy of the 256-level histogram, bits, 0..8: low is little information)."""
+
+    brightness: float
+    contrast: float
+    sharpness: float
+    entropy: float
+
+
+LEVELS = np.arange(256, dtype=np.float64)
+LEVELS_SQUARED = LEVELS**2
+
+
+def quality_signals(pixels: Image.Image) -> QualitySignals:
+    """The :class:`QualitySignals` of ``pixels`` (the reduced decode, any 8-bit mode): brightness,
+    contrast and entropy from the 256-level luma histogram, sharpness from the 8-bit luma itself."""
+    luma = np.asarray(pixels if pixels.mode == "L" else pixels.convert("L"))
+    counts = np.bincount(luma.ravel(), minlength=256)
+    mean = counts @ LEVELS / luma.size
+    variance = max(counts @ LEVELS_SQUARED / luma.size - mean * mean, 0.0)
+    p = counts[counts > 0] / luma.size
+    sharpness = 0.0
+    if min(luma.shape) > 2:
+        y = luma.astype(np.float32) / 255
+        laplacian = (y[1:-1, :-2] + y[1:-1, 2:] + y[:-2, 1:-1] + y[2:, 1:-1] - 4 * y[1:-1, 1:-1]).ravel()
+        mean_laplacian = laplacian.sum(dtype=np.float64) / laplacian.size
+        sharpness = max(float(laplacian @ laplacian) / laplacian.size - mean_laplacian**2, 0.0)
+    return QualitySignals(float(mean) / 255, float(np.sqrt(variance)) / 255, sharpness, float(-(p * np.log2(p)).sum()))
+
+
+EXIF_IFD = 0x8769
+DATE_TIME = 306
+DATE_TIME_ORIGINAL = 36867
+SUBSEC_TIME_ORIGINAL = 37521
+MAKE, MODEL, BODY_SERIAL = 271, 272, 0xA431
+
+
+def _capture_time(text: object, subsec: object) -> float | None:
+    """Seconds of an EXIF ``YYYY:MM:DD HH:MM:SS`` time (with its sub-seconds), read as UTC (EXIF
+    times carry no zone: only differences between images of one camera matter), or None."""
     try:
-        value = image.getexif().get(EXIF_ORIENTATION_TAG)
-    except Exception:  # malformed EXIF blocks are not a reason to reject pixels
+        moment = datetime.strptime(str(text).strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
         return None
-    return int(value) if isinstance(value, int) else None
+    digits = "".join(ch for ch in str(subsec or "") if ch.isdigit())
+    return moment.timestamp() + (float(f"0.{digits}") if digits else 0.0)
+
+
+def exif_facts(image: Image.Image) -> tuple[int | None, float | None, str | None]:
+    """(orientation, capture time, camera) from ``image``'s EXIF, each None when absent or malformed:
+    the orientation tag (0x0112), ``DateTimeOriginal`` with ``SubSecTimeOriginal`` (else
+    ``DateTime``) as :func:`_capture_time` seconds, and ``Make Model`` with the body serial number."""
+    try:
+        exif = image.getexif()
+    except Exception:  # malformed EXIF blocks are not a reason to reject pixels
+        return None, None, None
+    value = exif.get(EXIF_ORIENTATION_TAG)
+    orientation = int(value) if isinstance(value, int) else None
+    if not exif:
+        return orientation, None, None
+    try:
+        sub = exif.get_ifd(EXIF_IFD)
+    except Exception:
+        sub = {}
+    when = _capture_time(sub.get(DATE_TIME_ORIGINAL) or exif.get(DATE_TIME), sub.get(SUBSEC_TIME_ORIGINAL)) \
+        if (sub.get(DATE_TIME_ORIGINAL) or exif.get(DATE_TIME)) else None
+    camera = " ".join(str(v).strip("\x00 ") for v in (exif.get(MAKE), exif.get(MODEL), sub.get(BODY_SERIAL)) if v)
+    return orientation, when, camera or None
 
 
 TRANSPOSE = {2: [Image.Transpose.FLIP_LEFT_RIGHT], 3: [Image.Transpose.ROTATE_180],
@@ -167,7 +241,7 @@ def inspect_image(data: bytes, extension: str = "") -> ImageInfo:
 
     fmt = image.format or "unknown"
     width, height = image.size
-    orientation = _orientation(image)
+    orientation, capture_time, camera = exif_facts(image)
     mode = image.mode
     remarks: list[str] = []
     if orientation is not None and not 1 <= orientation <= 8:
@@ -178,9 +252,9 @@ def inspect_image(data: bytes, extension: str = "") -> ImageInfo:
     if orientation_applied in (5, 6, 7, 8):
         width, height = height, width
 
-    def info(status: str, reason: str, phash: str | None = None) -> ImageInfo:
+    def info(status: str, reason: str, phash: str | None = None, signals: QualitySignals | None = None) -> ImageInfo:
         return ImageInfo(fmt, width, height, orientation, mode, status, "; ".join([reason, *remarks]).strip("; "),
-                         phash, getattr(image, "n_frames", 1))
+                         phash, getattr(image, "n_frames", 1), signals, capture_time, camera)
 
     if width * height > MAX_PIXELS:
         return info(TOO_LARGE, f"{width}x{height} = {width * height:,} pixels exceeds the {MAX_PIXELS:,}-pixel limit "
@@ -204,4 +278,4 @@ def inspect_image(data: bytes, extension: str = "") -> ImageInfo:
     ext = extension.lower().lstrip(".")
     if ext and ext not in {expected_ext, "jpeg" if expected_ext == "jpg" else "", "tiff" if expected_ext == "tif" else ""}:
         remarks.append(f"extension .{ext} but the content is {fmt}")
-    return info(OK, "", perceptual_hash(pixels))
+    return info(OK, "", perceptual_hash(pixels), quality_signals(pixels))

@@ -81,6 +81,16 @@ def snapshot_report_key(scientist: str, snapshot_id: str) -> str:
     return f"{SNAPSHOTS_PREFIX}{scientist}/{snapshot_id}.report.json"
 
 
+def snapshot_capture_key(scientist: str, snapshot_id: str) -> str:
+    """Key of the EXIF capture facts of a snapshot's images (:mod:`imgassets.core.versioning.sequences`)."""
+    return f"{SNAPSHOTS_PREFIX}{scientist}/{snapshot_id}.capture.parquet"
+
+
+def dataset_sequences_key(dataset_id: str) -> str:
+    """Key of the sequence links (bursts, sessions) a dataset's splits kept together."""
+    return f"{DATASETS_PREFIX}{dataset_id}/sequences.parquet"
+
+
 def dataset_manifest_key(dataset_id: str) -> str:
     """``datasets/<dataset_id>/manifest.parquet``."""
     return f"{DATASETS_PREFIX}{dataset_id}/manifest.parquet"

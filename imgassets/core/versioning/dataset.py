@@ -3,7 +3,8 @@
 * **Merge**: the rows of each scientist's snapshot manifest. An image whose content hash is already
   in the dataset (the same bytes from another folder or scientist) is kept once: the first by
   (scientist, path); when the copies carry different boxes, that is a *label conflict*, reported.
-* **Duplicate groups**: near-duplicates (perceptual hash, :mod:`imgassets.core.images.duplicates`) are
+* **Duplicate groups**: near-duplicates (perceptual hash, :mod:`imgassets.core.images.duplicates`)
+  and frames of one burst or recording session (:mod:`imgassets.core.versioning.sequences`) are
   grouped; a group is named by its smallest content hash and goes to one split whole.
 * **Class map**: boxes are merged by class *name*, so the same name from two scientists is one
   class whatever its local id. Ids are positions in the class-name list and stay stable across
@@ -23,7 +24,8 @@
   and in val.
 * **Stored**: ``datasets/<dataset_id>/manifest.parquet``, ``datasets/<dataset_id>/data.yaml`` and
   ``datasets/<dataset_id>/near_duplicates.parquet`` (:data:`PAIRS_SCHEMA`: every near-duplicate pair
-  the merge found, each pair once).
+  the merge found, each pair once) and, when the merge linked frames,
+  ``datasets/<dataset_id>/sequences.parquet`` (:data:`~imgassets.core.versioning.sequences.LINKS_SCHEMA`).
 * **Staged** on local disk by :mod:`imgassets.core.versioning.pull` (Ultralytics layout, through a cache).
 
 Every step is a columnar operation on the Arrow table of the manifest (the dataset is never a
@@ -37,7 +39,7 @@ import functools
 import io
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -72,6 +74,13 @@ from imgassets.core.versioning.manifest import (
     manifest_table,
     to_parquet_bytes,
     with_polygons,
+)
+from imgassets.core.versioning.sequences import (
+    SequenceRules,
+    load_captures,
+    load_links,
+    sequence_links,
+    store_links,
 )
 from imgassets.errors import ImgassetsError
 
@@ -109,6 +118,10 @@ class DatasetVersion:
     snapshots: dict[str, str]
     duplicates_dropped: int
     near_duplicates: list[tuple] = field(default_factory=list)
+    sequence_links: list[tuple] = field(default_factory=list)
+    """``(sha256_a, sha256_b, reason)``: frames of one burst or session the merge kept in one split."""
+    sequence_rules: dict = field(default_factory=dict)
+    """The :class:`~imgassets.core.versioning.sequences.SequenceRules` the merge linked frames by."""
     label_conflicts: list[dict] = field(default_factory=list)
     class_id_conflicts: list[dict] = field(default_factory=list)
     val_fraction: float = DEFAULT_VAL_FRACTION
@@ -349,13 +362,17 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
                     max_distance: int = NEAR_DUPLICATE_DISTANCE,
                     benchmark_fraction: float = DEFAULT_BENCHMARK_FRACTION,
                     previous_class_names: list[str] | None = None, registry: ClassRegistry | None = None,
-                    retracted: set[str] | frozenset[str] = frozenset(), previous_id: str = "") -> DatasetVersion:
+                    retracted: set[str] | frozenset[str] = frozenset(), previous_id: str = "",
+                    captures: pd.DataFrame | None = None, sequence_rules: SequenceRules | None = None) -> DatasetVersion:
     """Merge ``{scientist: (snapshot_id, rows)}`` (rows: a snapshot manifest's dicts or Arrow
     table) into one :class:`DatasetVersion` (rules in the module docstring), on Arrow columns.
     ``previous_splits`` (content hash -> split of the previous dataset version) keeps splits
     stable, ``previous_class_names`` (that version's class names) its class ids; ``registry``
     maps every scientist's class names (:mod:`imgassets.core.labels.class_registry`);
-    ``retracted``: content hashes left out (:mod:`imgassets.core.versioning.retraction`).
+    ``retracted``: content hashes left out (:mod:`imgassets.core.versioning.retraction`);
+    ``captures`` (:func:`~imgassets.core.versioning.sequences.load_captures`) and ``sequence_rules``
+    (default :class:`~imgassets.core.versioning.sequences.SequenceRules`: bursts within 2 s) link the
+    frames of one burst or session into one group (:mod:`imgassets.core.versioning.sequences`).
     Raises :class:`EmptyDatasetError` when fewer than two images or no box remain,
     :class:`~imgassets.core.labels.class_registry.ClassRegistryError` for names the registry does
     not know or a registry that would change an id of ``previous_class_names`` (dataset
@@ -384,7 +401,10 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
     shas = merged.column("sha256").to_numpy(zero_copy_only=False).astype(object)
     phashes = merged.column("phash").to_pylist()
     near = near_duplicate_pairs({sha: ph for sha, ph in zip(shas.tolist(), phashes, strict=True) if ph}, max_distance)
-    linked = groups({key for a, b, _ in near for key in (a, b)}, near)
+    frames = sequence_links(merged.column("scientist").to_numpy(zero_copy_only=False).astype(object),
+                            merged.column("path").to_numpy(zero_copy_only=False).astype(object), shas,
+                            captures if captures is not None else load_captures(None, {}), sequence_rules or SequenceRules())
+    linked = groups({key for a, b, *_ in (*near, *frames) for key in (a, b)}, [*near, *frames])
     by_hash = pd.Series(shas)
     group_of = by_hash.map(linked).fillna(by_hash).to_numpy(dtype=object)  # alone unless in a near-duplicate pair
     boxes = merged.column("boxes").combine_chunks()
@@ -400,16 +420,20 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
     header = {"class_names": class_names, "val_fraction": val_fraction}
     return DatasetVersion(manifest_id(dataset, header), class_names, dataset,
                           {s: snapshots[s][0] for s in sorted(snapshots)}, int(dropped.sum()),
-                          near_duplicates=near, label_conflicts=conflicts,
+                          near_duplicates=near, sequence_links=frames,
+                          sequence_rules=asdict(sequence_rules or SequenceRules()), label_conflicts=conflicts,
                           class_id_conflicts=class_id_conflicts(table), val_fraction=val_fraction,
                           benchmark_fraction=benchmark_fraction, retracted_images=retracted_rows,
                           class_registry=registry.digest if registry is not None else None)
 
 
-def split_leaks(table: pa.Table | list[dict], stored_pairs: list[tuple] = (), max_distance: int = NEAR_DUPLICATE_DISTANCE) -> list[str]:
-    """Every pair of images in different splits that are exact or near-duplicates (the leakage
-    proof), one sentence each: a content hash in both splits; a ``stored_pairs`` pair (the merge's
-    near-duplicates) across splits; and, recomputed from the manifest's perceptual hashes, every
+def split_leaks(table: pa.Table | list[dict], stored_pairs: list[tuple] = (), max_distance: int = NEAR_DUPLICATE_DISTANCE,
+                frame_links: list[tuple] = ()) -> list[str]:
+    """Every pair of images in different splits that are exact or near-duplicates, or frames of one
+    burst or session (the leakage proof), one sentence each: a content hash in both splits; a
+    ``stored_pairs`` pair (the merge's near-duplicates) across splits; a ``frame_links`` link
+    (``(sha256_a, sha256_b, reason)``: :func:`~imgassets.core.versioning.sequences.sequence_links`)
+    across splits; and, recomputed from the manifest's perceptual hashes, every
     train image within ``max_distance`` bits of a val image (:func:`~imgassets.core.images.duplicates.cross_pairs`:
     only the pairs that would be a leak are searched). ``table``: the manifest's rows (a table with
     the dataset schema, or its dicts)."""
@@ -432,6 +456,11 @@ def split_leaks(table: pa.Table | list[dict], stored_pairs: list[tuple] = (), ma
     found.update((a, b, int(d)) for a, b, d in stored_pairs
                  if a in split_of.index and b in split_of.index and split_of[a] != split_of[b])
     leaks += [sentence(a, b, d) for a, b, d in sorted(found)]
+    for a, b, reason in sorted(set(frame_links)):
+        if a in split_of.index and b in split_of.index and split_of[a] != split_of[b]:
+            x, y = first.loc[a], first.loc[b]
+            leaks.append(f"{x['scientist']}/{x['path']} ({x['split']}) and {y['scientist']}/{y['path']} ({y['split']}) "
+                         f"are frames of {reason.removeprefix('one ')}")
     return leaks
 
 
@@ -458,12 +487,15 @@ def store_dataset(store: ObjectStore, dataset: DatasetVersion) -> None:
         return
     meta = {"kind": "dataset", "dataset_id": dataset.dataset_id, "class_names": dataset.class_names,
             "snapshots": dataset.snapshots, "duplicates_dropped": dataset.duplicates_dropped,
-            "near_duplicate_pairs": len(dataset.near_duplicates), "label_conflicts": dataset.label_conflicts,
+            "near_duplicate_pairs": len(dataset.near_duplicates), "sequence_links": len(dataset.sequence_links),
+            "sequence_rules": dataset.sequence_rules,
+            "label_conflicts": dataset.label_conflicts,
             "class_id_conflicts": dataset.class_id_conflicts, "val_fraction": dataset.val_fraction,
             "benchmark_fraction": dataset.benchmark_fraction, "retracted_images": dataset.retracted_images,
             "class_registry": dataset.class_registry, "id_scheme": ID_SCHEME}
     store.put_bytes(dataset.near_duplicates_key, to_parquet_bytes(pairs_table(dataset.near_duplicates), PAIRS_SCHEMA,
                                                                  {"dataset_id": dataset.dataset_id}))
+    store_links(store, dataset.dataset_id, dataset.sequence_links)
     store.put_bytes(dataset.data_yaml_key, data_yaml_text(dataset.class_names).encode())
     store.put_bytes(dataset.manifest_key, to_parquet_bytes(dataset.table, DATASET_SCHEMA, meta))
 
@@ -488,6 +520,8 @@ def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:
     return DatasetVersion(dataset_id, list(meta["class_names"]), table, dict(meta["snapshots"]),
                           int(meta.get("duplicates_dropped", 0)),
                           near_duplicates=_stored_pairs(store, dataset_id),
+                          sequence_links=load_links(store, dataset_id),
+                          sequence_rules=dict(meta.get("sequence_rules") or {}),
                           label_conflicts=list(meta.get("label_conflicts", [])),
                           class_id_conflicts=list(meta.get("class_id_conflicts", [])),
                           val_fraction=float(meta.get("val_fraction", DEFAULT_VAL_FRACTION)),

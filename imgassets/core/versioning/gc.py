@@ -14,7 +14,7 @@
 * everything that is not a version or content (refs, retractions, class registries, review
   records, kept tables, Dagster's values).
 
-**Collected**: unretained snapshot manifests (with their quality reports and log entries), unretained
+**Collected**: unretained snapshot manifests (with their quality reports, capture facts and log entries), unretained
 dataset versions (manifest, ``data.yaml``, near-duplicate pairs, log entries), and content
 objects no retained version lists (retracted content included, once no retained version holds it)
 -- but only when **older than the grace period**. The lineage index is rebuilt afterwards.
@@ -166,7 +166,8 @@ def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep
     # snapshots: each scientist's log's last N and newest manifest, every retained dataset's
     manifests_of: dict[str, list[ObjectInfo]] = defaultdict(list)
     for info in listing:
-        if info.key.startswith(SNAPSHOTS_PREFIX) and info.key.endswith(".parquet"):
+        if info.key.startswith(SNAPSHOTS_PREFIX) and info.key.rsplit("/", 1)[-1].count(".") == 1 \
+                and info.key.endswith(".parquet"):  # a manifest, not a companion (<id>.capture.parquet)
             manifests_of[info.key[len(SNAPSHOTS_PREFIX):].rsplit("/", 1)[0]].append(info)
     snapshots: dict[str, set[str]] = defaultdict(set)
     for scientist in set(manifests_of) | set(snapshot_logs):

@@ -2,6 +2,9 @@
 
 * ``images_decode`` (WARN): a rejected image is excluded from the snapshot; the others go on.
 * ``duplicate_images`` (WARN): exact and near duplicates within the scientist's folder.
+* ``image_quality`` (WARN): images far from the scientist's own images on brightness, contrast,
+  sharpness, entropy or aspect ratio, and near-constant images
+  (:mod:`imgassets.core.images.quality`); the distributions are drawn in the check's metadata.
 * ``label_schema``, ``box_geometry``, ``class_ids_in_class_map``, ``label_frame``,
   ``label_sources_agree`` (ERROR, blocking): a wrong box on a kept image would teach the model
   wrong answers, so the snapshot and training wait for a fix.
@@ -24,7 +27,8 @@ import pandas as pd
 from imgassets import settings
 from imgassets.core.images.duplicates import duplicate_report
 from imgassets.core.images.index import rejected_images, valid_images
-from imgassets.core.images.thumbnails import finding_pictures
+from imgassets.core.images.quality import quality_outliers, quality_plot_png
+from imgassets.core.images.thumbnails import finding_pictures, markdown_image
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.checks import Finding
 from imgassets.core.labels.class_registry import ClassRegistryError, load_registry
@@ -46,6 +50,10 @@ IMAGE_CHECKS = {
     "duplicate_images": ("Images that are exact (same SHA-256) or near (perceptual hash) duplicates of another "
                          "image of the same scientist. WARN: a training dataset keeps one copy and puts "
                          "near-duplicates in one split.", "duplicate images"),
+    "image_quality": ("Images far from this scientist's own images on brightness, contrast, sharpness (blur), "
+                      "entropy or aspect ratio (robust z-score beyond 3.5; no fixed thresholds: dark is normal "
+                      "for some data), and near-constant images. WARN: worth a look, kept in the snapshot.",
+                      "image-quality outliers"),
 }
 """Checks of the image index: name -> (description, what one finding is)."""
 
@@ -139,6 +147,13 @@ def image_index_checks(context: dg.AssetCheckExecutionContext, shared_drive: Sha
     report = duplicate_report(list(zip(images["path"], images["sha256"], images["phash"], strict=True)))
     yield _result(image_index_asset, IMAGE_CHECKS, "duplicate_images",
                   [Finding(path, 0, reason, Reason.DUPLICATE_IMAGE) for path, reason in report])
+    outliers = [Finding(o.path, 0, o.reason, Reason.IMAGE_QUALITY)
+                for o in quality_outliers(image_index, context.partition_key)]
+    plot = quality_plot_png(image_index, context.partition_key)
+    yield _result(image_index_asset, IMAGE_CHECKS, "image_quality", outliers,
+                  finding_pictures(shared_drive.folder(context.partition_key), outliers) if outliers else "",
+                  {"distributions": dg.MetadataValue.md(markdown_image("image quality distributions", plot, "image/png"))}
+                  if plot else None)
 
 
 @dg.multi_asset_check(specs=_specs(label_table_asset, LABEL_CHECKS, {"data_yaml_paths": [image_index_asset]}),

@@ -55,6 +55,7 @@ from imgassets.core.versioning.lineage_index import update_lineage_index
 from imgassets.core.versioning.pull import pull_dataset
 from imgassets.core.versioning.refs import log_version, write_latest_ref
 from imgassets.core.versioning.retraction import load_retractions
+from imgassets.core.versioning.sequences import load_captures
 from imgassets.defs.kubernetes import GPU_TRAINING_K8S_CONFIG
 from imgassets.defs.lineage import latest_dataset_id, latest_snapshots
 from imgassets.defs.metadata import Key, markdown_table
@@ -147,7 +148,8 @@ def _class_registry(store) -> ClassRegistry | None:
 def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, shared_drive: SharedDrive,
                      object_store: ObjectStoreResource) -> dg.Output[dict]:
     """Every scientist's latest snapshot (a snapshot only exists once its blocking checks passed),
-    merged and split by content hash, without retracted content; class names mapped through the
+    merged and split by content hash (near-duplicates and the frames of one burst or recording
+    session in one split: :mod:`imgassets.core.versioning.sequences`), without retracted content; class names mapped through the
     class registry when there is one, class ids stable across versions; manifest, near-duplicate
     pairs and ``data.yaml`` stored under ``datasets/<dataset_id>/`` and logged
     (``refs/log/datasets/``). Metadata: what changed against the previous version (the semantic
@@ -182,8 +184,10 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, s
             benchmark_fraction=config.benchmark_fraction,
             previous_class_names=previous.class_names if previous else None, registry=_class_registry(store),
             retracted=retracted.hashes, previous_id=previous.dataset_id if previous else "",
+            captures=load_captures(store, {s: r["snapshot_id"] for s, r in sources.items()}),
+            sequence_rules=settings.sequence_rules(),
         )
-    except (EmptyDatasetError, ClassRegistryError) as exc:
+    except (EmptyDatasetError, ClassRegistryError, ValueError) as exc:
         raise dg.Failure(str(exc)) from None
     store_dataset(store, dataset)
     write_latest_ref(store, dataset.dataset_id)
@@ -206,6 +210,8 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, s
         "class_registry": class_registry_key(dataset.class_registry) if dataset.class_registry else "none (names as written)",
         "duplicates_dropped": dataset.duplicates_dropped,
         "near_duplicate_pairs": len(dataset.near_duplicates),
+        "sequence_links": len(dataset.sequence_links),
+        "sequence_rules": dg.MetadataValue.json(dataset.sequence_rules),
         "duplicate_groups": dataset.group_count(),
         "label_conflicts": len(dataset.label_conflicts),
         "retracted_images_left_out": dataset.retracted_images,

@@ -25,6 +25,7 @@ from imgassets.core.training.train import predict_smoke
 from imgassets.core.versioning.dataset import DatasetVersion, load_dataset, split_leaks
 from imgassets.core.versioning.health import MIN_MEASURABLE_BOXES, dataset_health, unmeasurable_classes
 from imgassets.core.versioning.pull import fetch_validation_image
+from imgassets.core.versioning.sequences import SequenceRules, load_captures, sequence_links
 from imgassets.defs.metadata import check_result
 from imgassets.defs.resources import ObjectStoreResource
 from imgassets.defs.training.assets import model_evaluation, training_dataset, yolo_model
@@ -85,13 +86,22 @@ def _dataset(object_store: ObjectStoreResource, training_dataset: dict) -> Datas
 
 @dg.asset_check(asset=training_dataset, blocking=True)
 def no_split_leakage(object_store: ObjectStoreResource, training_dataset: dict) -> dg.AssetCheckResult:
-    """No image has an exact or near-duplicate in the other split: the stored near-duplicate pairs
-    and, recomputed from the stored manifest's content and perceptual hashes, every train image
-    near a val image. Blocking: leakage inflates validation metrics."""
+    """No image has an exact or near-duplicate, or a frame of its burst or recording session, in
+    another split: the stored near-duplicate pairs and sequence links, and, recomputed from the
+    stored manifest's content and perceptual hashes and from its snapshots' capture facts (by the
+    rules the dataset was merged by), every train image near a val image and every link across
+    splits. Blocking: leakage inflates validation metrics."""
     dataset = _dataset(object_store, training_dataset)
-    leaks = split_leaks(dataset.table, dataset.near_duplicates)
+    table = dataset.table
+    recomputed = sequence_links(table.column("scientist").to_numpy(zero_copy_only=False).astype(object),
+                                table.column("path").to_numpy(zero_copy_only=False).astype(object),
+                                table.column("sha256").to_numpy(zero_copy_only=False).astype(object),
+                                load_captures(object_store.get_store(), dataset.snapshots),
+                                SequenceRules(**dataset.sequence_rules) if dataset.sequence_rules
+                                else SequenceRules(burst_seconds=0))  # a dataset made before the rules
+    leaks = split_leaks(table, dataset.near_duplicates, frame_links=[*dataset.sequence_links, *recomputed])
     return check_result([Finding(training_dataset["dataset_id"], 0, leak, Reason.SPLIT_LEAK) for leak in leaks], ERROR,
-                        "duplicate pairs across splits")
+                        "duplicate pairs or frames across splits")
 
 
 @dg.asset_check(asset=training_dataset, blocking=False)
