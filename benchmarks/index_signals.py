@@ -6,7 +6,8 @@
 On a generated drive (:mod:`benchmarks.generated_tree`, kept under ``--drives`` and reused), every
 scientist's folder is indexed from scratch (``update_image_index``, all cores) with the signals
 (``quality_signals`` and ``exif_facts`` as shipped) and without them (both replaced by functions
-returning nothing, in this process before its worker pool forks), alternately, ``--repeats`` times
+that compute nothing, in this process before its worker pool forks: the reference still keeps the
+reduced decode it would measure, which the index makes anyway), alternately, ``--repeats`` times
 each; the best of each is kept. Printed: ``signals_cost`` (index with / index without; the goal is at
 most 1.10), and ``decode_floor_vs_index`` (one strict libjpeg-turbo decode of every image on one core,
 divided by the cores, against the index with the signals: the goal of ``benchmarks/versus_tools.py``,
@@ -45,7 +46,8 @@ def index_drive(root: Path) -> float:
 def without_signals() -> tuple:
     """Replace the signal functions by ones that compute nothing; return the originals."""
     originals = (inspect.quality_signals, inspect.exif_facts)
-    inspect.quality_signals = lambda pixels: None
+    nothing = inspect.QualitySignals(0.0, 0.0, 0.0, 0.0)
+    inspect.quality_signals = lambda images: [nothing] * len(images)
 
     def orientation_only(image):
         try:

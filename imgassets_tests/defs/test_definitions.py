@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from imgassets.definitions import defs
@@ -26,12 +27,13 @@ def test_definitions_load_with_the_whole_lineage_graph():
 
 
 def test_blocking_checks_guard_labels_and_the_split():
-    specs = {spec.name: spec for checks in defs.asset_checks for spec in checks.check_specs}
+    graph = defs.resolve_asset_graph()
+    specs = {spec.name: spec for key in graph.asset_check_keys for spec in [graph.get_check_spec(key)]}
     blocking = {name for name, spec in specs.items() if spec.blocking}
     assert blocking == {"label_schema", "box_geometry", "class_ids_in_class_map", "label_frame", "label_sources_agree",
                         "classes_in_registry", "no_split_leakage", "weights_predict", "beats_champion"}
     assert {name for name, spec in specs.items() if not spec.blocking} == {
-        "images_decode", "duplicate_images", "data_yaml_paths", "label_files_have_images", "duplicate_labels_agree",
+        "images_decode", "duplicate_images", "image_quality", "data_yaml_paths", "label_files_have_images", "duplicate_labels_agree",
         "class_ids_consistent", "label_review", "classes_measurable"}
     assert {specs[n].asset_key.to_user_string() for n in blocking} == {"label_table", "training_dataset", "yolo_model",
                                                                        "model_evaluation"}
@@ -45,9 +47,10 @@ def test_jobs_and_sensor_are_defined():
     assert defs.resolve_sensor_def("shared_drive_sensor").job_name == "scientist_job"
 
 
-def test_a_scientists_label_findings_are_computed_once_per_run(tmp_path, monkeypatch):
-    """The label checks run once in a scientist's run: the asset checks, the quality report and the
-    snapshot's refusal read what the label table asset recorded."""
+def test_a_scientists_label_findings_are_computed_once_per_step_and_travel_as_check_results(tmp_path, monkeypatch):
+    """The label checks run once in the label table's step (its check results and quality report
+    read that one computation) and once in the snapshot's (its refusal never trusts a verdict
+    stored with the table); the table itself carries no findings."""
     from imgassets.core.labels import checks as label_checks
     from imgassets.definitions import build_defs
     from imgassets.defs.deployment import local_resources
@@ -69,9 +72,14 @@ def test_a_scientists_label_findings_are_computed_once_per_run(tmp_path, monkeyp
         instance.add_dynamic_partitions("scientists", ["ana"])
         result = defs.resolve_job_def("scientist_job").execute_in_process(partition_key="ana", instance=instance)
     assert result.success
-    assert calls == {name: 1 for name in label_checks.CHECKS}
+    assert calls == {name: 2 for name in label_checks.CHECKS}
     evaluations = {e.check_name for e in result.get_asset_check_evaluations()}
     assert set(label_checks.CHECKS) <= evaluations
+    label_step = {e.step_key for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                  and e.event_specific_data.check_name in label_checks.CHECKS}
+    assert label_step == {"label_table"}
+    stored = pd.read_parquet(tmp_path / "home" / "storage" / "label_table" / "ana.parquet")
+    assert "label_findings" not in stored.attrs and "quality_report" not in stored.attrs
 
 
 def test_the_store_client_is_built_once_per_resource(s3_endpoint):

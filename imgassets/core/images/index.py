@@ -29,6 +29,7 @@ import imagehash  # noqa: F401 -- perceptual_hash imports it per call; loaded he
 import numpy as np
 import pandas as pd
 import scipy.fftpack  # noqa: F401 -- imagehash.phash imports it on its first call
+from PIL import Image
 
 from imgassets.core.drive import layout
 from imgassets.core.drive.paths import source_path
@@ -59,6 +60,8 @@ INDEX_DTYPES = {
 
 PARALLEL_THRESHOLD = 64
 """Below this many files to (re)index, a worker pool costs more than it saves."""
+BATCH = 256
+"""Most files a worker indexes in one task (their quality signals are measured together)."""
 
 LAYOUT_RULES = "layout_rules"
 """Key of ``DataFrame.attrs`` (kept through Parquet by pandas) under which an index records the
@@ -74,15 +77,9 @@ class IndexUpdate:
     indexed: int
 
 
-def index_file(folder: Path, rel_path: str, kind: str) -> dict:
-    """One image-index row for ``folder/rel_path`` (see the module docstring for the columns).
-
-    The file is opened through :func:`imgassets.core.drive.source_files.open_source` (the shared drive
-    root is ``folder``'s parent): a link leading outside the root, a FIFO or device, or an image
-    above :data:`imgassets.core.images.inspect.MAX_FILE_BYTES` is never read and gets that refusal as its
-    status. An image is read whole (hashed and decoded from the same bytes); any other file is
-    hashed in blocks, so its size does not matter.
-    """
+def _index_one(folder: Path, rel_path: str, kind: str) -> tuple[dict, Image.Image | None]:
+    """One image-index row for ``folder/rel_path`` without its quality signals, and the reduced
+    decode they are measured on (None for a file that is not an accepted image)."""
     row: dict = {c: None for c in INDEX_COLUMNS}
     row.update(path=rel_path, kind=kind, status=imaging.OK, reason="", size_bytes=0, mtime_ns=0, inode=0)
     try:
@@ -93,35 +90,54 @@ def index_file(folder: Path, rel_path: str, kind: str) -> dict:
     try:
         if kind != layout.IMAGE:
             row["sha256"] = hash_source(folder, rel_path)
-            return row
+            return row, None
         data = read_source(folder, rel_path, max_bytes=imaging.MAX_FILE_BYTES)
     except SourceFileError as exc:
         row.update(status=exc.code, reason=exc.reason)
-        return row
+        return row, None
     row["sha256"] = sha256_bytes(data)
     info = imaging.inspect_image(data, PurePosixPath(rel_path).suffix)
     row.update(format=info.format, width=info.width, height=info.height, exif_orientation=info.exif_orientation,
                mode=info.mode, frames=info.frames, phash=info.phash, status=info.status, reason=info.reason,
                capture_time=info.capture_time, camera=info.camera)
-    if info.signals is not None:
-        row.update(info.signals.__dict__)
-    return row
+    return row, info.reduced
+
+
+def index_files(folder: Path, jobs: list[tuple[str, str]]) -> list[dict]:
+    """The image-index rows of ``jobs`` (``(rel_path, kind)`` under ``folder``; see the module
+    docstring for the columns), the accepted images' quality signals measured for the whole batch
+    at once (:func:`imgassets.core.images.inspect.quality_signals`).
+
+    Each file is opened through :func:`imgassets.core.drive.source_files.open_source` (the shared
+    drive root is ``folder``'s parent): a link leading outside the root, a FIFO or device, or an
+    image above :data:`imgassets.core.images.inspect.MAX_FILE_BYTES` is never read and gets that
+    refusal as its status. An image is read whole (hashed and decoded from the same bytes); any
+    other file is hashed in blocks, so its size does not matter.
+    """
+    done = [_index_one(folder, path, kind) for path, kind in jobs]
+    measured = [i for i, (_, reduced) in enumerate(done) if reduced is not None]
+    for i, signals in zip(measured, imaging.quality_signals([done[i][1] for i in measured]), strict=True):
+        done[i][0].update(signals.__dict__)
+    return [row for row, _ in done]
+
+
+def index_file(folder: Path, rel_path: str, kind: str) -> dict:
+    """One image-index row for ``folder/rel_path`` (:func:`index_files` of that one file)."""
+    return index_files(folder, [(rel_path, kind)])[0]
 
 
 def _index_many(folder: Path, jobs: list[tuple[str, str]], workers: int) -> list[dict]:
+    """:func:`index_files` of ``jobs`` in batches, on a pool of ``workers`` processes when there
+    are enough of them (:data:`PARALLEL_THRESHOLD`), with progress."""
     shown = Progress(f"indexing {folder.name}", len(jobs))
-    if workers <= 1 or len(jobs) < PARALLEL_THRESHOLD:
-        rows = []
-        for path, kind in jobs:
-            rows.append(index_file(folder, path, kind))
-            shown.advance()
-        return rows
-    chunk = max(1, min(256, len(jobs) // (workers * 8)))
-    rows = []
-    for row in process_pool(workers).map(index_file, [folder] * len(jobs), [p for p, _ in jobs], [k for _, k in jobs],
-                                         chunksize=chunk):
-        rows.append(row)
-        shown.advance()
+    alone = workers <= 1 or len(jobs) < PARALLEL_THRESHOLD
+    batch = BATCH if alone else max(1, min(BATCH, len(jobs) // (workers * 8)))
+    batches = [jobs[i:i + batch] for i in range(0, len(jobs), batch)]
+    folders = [folder] * len(batches)
+    rows: list[dict] = []
+    for done in map(index_files, folders, batches) if alone else process_pool(workers).map(index_files, folders, batches):
+        rows += done
+        shown.advance(len(done))
     return rows
 
 

@@ -25,8 +25,9 @@ Rules (documented in ``docs/architecture.md``):
   ``I``, float ``F``, ``LA``, ``PA``): the perceptual hash is taken on 8 bits (:func:`eight_bit`).
 * Multi-frame files (animated WebP, multi-page TIFF, MPO) are validated and described by their
   first frame, which is the frame Ultralytics trains on.
-* Quality signals come from the same reduced decode, never a second read (:func:`quality_signals`):
-  brightness, contrast, sharpness and entropy of its luma. EXIF capture time and camera come from the
+* Quality signals come from the same reduced decode, never a second read: it is kept
+  (:attr:`ImageInfo.reduced`) and its luma measured for a batch of images at once (:func:`quality_signals`):
+  brightness, contrast, sharpness and entropy. EXIF capture time and camera come from the
   header already parsed for the orientation (:func:`exif_facts`).
 """
 
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -94,7 +95,8 @@ class ImageInfo:
     reason: str
     phash: str | None = None
     frames: int = 1
-    signals: QualitySignals | None = None
+    reduced: Image.Image | None = field(default=None, repr=False, compare=False)
+    """The reduced decode (displayed frame, 8-bit), for :func:`quality_signals`; not stored."""
     capture_time: float | None = None
     camera: str | None = None
 
@@ -117,21 +119,48 @@ LEVELS = np.arange(256, dtype=np.float64)
 LEVELS_SQUARED = LEVELS**2
 
 
-def quality_signals(pixels: Image.Image) -> QualitySignals:
-    """The :class:`QualitySignals` of ``pixels`` (the reduced decode, any 8-bit mode): brightness,
-    contrast and entropy from the 256-level luma histogram, sharpness from the 8-bit luma itself."""
-    luma = np.asarray(pixels if pixels.mode == "L" else pixels.convert("L"))
-    counts = np.bincount(luma.ravel(), minlength=256)
-    mean = counts @ LEVELS / luma.size
-    variance = max(counts @ LEVELS_SQUARED / luma.size - mean * mean, 0.0)
-    p = counts[counts > 0] / luma.size
-    sharpness = 0.0
-    if min(luma.shape) > 2:
-        y = luma.astype(np.float32) / 255
-        laplacian = (y[1:-1, :-2] + y[1:-1, 2:] + y[:-2, 1:-1] + y[2:, 1:-1] - 4 * y[1:-1, 1:-1]).ravel()
-        mean_laplacian = laplacian.sum(dtype=np.float64) / laplacian.size
-        sharpness = max(float(laplacian @ laplacian) / laplacian.size - mean_laplacian**2, 0.0)
-    return QualitySignals(float(mean) / 255, float(np.sqrt(variance)) / 255, sharpness, float(-(p * np.log2(p)).sum()))
+def quality_signals(images: list[Image.Image]) -> list[QualitySignals]:
+    """The :class:`QualitySignals` of each of ``images`` (the reduced decodes,
+    :attr:`ImageInfo.reduced`), measured on its luma: brightness, contrast and entropy from each 256-level histogram,
+    sharpness from the full-resolution Laplacian, both taken at every other row (the statistics of
+    half the pixels). Computed for a batch at once, the images of one shape stacked (one histogram
+    and one Laplacian for all of them), in 8- and 16-bit integers: the work is memory traffic, and
+    it is budgeted at a tenth of the image index (``benchmarks/index_signals.py``)."""
+    lumas = [np.asarray(image if image.mode == "L" else image.convert("L")) for image in images]
+    signals: list[QualitySignals | None] = [None] * len(lumas)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, luma in enumerate(lumas):
+        by_shape.setdefault(luma.shape, []).append(i)
+    for shape, members in by_shape.items():
+        stack = np.stack([lumas[i] for i in members])
+        rows = stack[:, ::2, :]  # every other row: the statistics of half the pixels, half the memory traffic
+        count, size = len(members), rows.shape[1] * rows.shape[2]
+        # one bincount for every image: image j's levels shifted to j * 256 (uint16 holds 256 images)
+        counts = np.empty((count, 256), dtype=np.int64)
+        for start in range(0, count, 256):
+            part = rows[start:start + 256].reshape(-1, size).astype(np.uint16)
+            part += (np.arange(len(part), dtype=np.uint16) * 256)[:, None]
+            counts[start:start + len(part)] = np.bincount(part.ravel(), minlength=256 * len(part)).reshape(-1, 256)
+        p = counts / size
+        mean = p @ LEVELS
+        variance = np.maximum(p @ LEVELS_SQUARED - mean * mean, 0.0)
+        entropy = -(p * np.log2(p, out=np.zeros_like(p), where=counts > 0)).sum(axis=1)
+        sharpness = np.zeros(count)
+        if min(shape) > 2:  # at every other row, in 16-bit integers (a Laplacian of 8-bit levels is within +-1020)
+            y = stack.astype(np.int16)
+            laplacian = y[:, 1:-1:2, :-2] + y[:, 1:-1:2, 2:]
+            laplacian += y[:, 0:-2:2, 1:-1]
+            laplacian += y[:, 2::2, 1:-1]
+            laplacian -= 4 * y[:, 1:-1:2, 1:-1]
+            flat = laplacian.reshape(count, -1)
+            squares = flat.astype(np.int32)
+            squares *= squares
+            average = flat.sum(axis=1, dtype=np.int64) / flat.shape[1]
+            sharpness = np.maximum(squares.sum(axis=1, dtype=np.int64) / flat.shape[1] - average * average, 0.0) / 255**2
+        for j, i in enumerate(members):
+            signals[i] = QualitySignals(float(mean[j]) / 255, float(np.sqrt(variance[j])) / 255, float(sharpness[j]),
+                                        float(entropy[j]))
+    return signals
 
 
 EXIF_IFD = 0x8769
@@ -252,9 +281,9 @@ def inspect_image(data: bytes, extension: str = "") -> ImageInfo:
     if orientation_applied in (5, 6, 7, 8):
         width, height = height, width
 
-    def info(status: str, reason: str, phash: str | None = None, signals: QualitySignals | None = None) -> ImageInfo:
+    def info(status: str, reason: str, phash: str | None = None, reduced: Image.Image | None = None) -> ImageInfo:
         return ImageInfo(fmt, width, height, orientation, mode, status, "; ".join([reason, *remarks]).strip("; "),
-                         phash, getattr(image, "n_frames", 1), signals, capture_time, camera)
+                         phash, getattr(image, "n_frames", 1), reduced, capture_time, camera)
 
     if width * height > MAX_PIXELS:
         return info(TOO_LARGE, f"{width}x{height} = {width * height:,} pixels exceeds the {MAX_PIXELS:,}-pixel limit "
@@ -278,4 +307,4 @@ def inspect_image(data: bytes, extension: str = "") -> ImageInfo:
     ext = extension.lower().lstrip(".")
     if ext and ext not in {expected_ext, "jpeg" if expected_ext == "jpg" else "", "tiff" if expected_ext == "tif" else ""}:
         remarks.append(f"extension .{ext} but the content is {fmt}")
-    return info(OK, "", perceptual_hash(pixels), quality_signals(pixels))
+    return info(OK, "", perceptual_hash(pixels), pixels)

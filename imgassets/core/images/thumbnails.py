@@ -23,8 +23,9 @@ MAX_SIDE = 320
 MIN_SIDE = 96
 LABEL_COLOUR = (0, 200, 0)
 PREDICTION_COLOUR = (255, 0, 255)
-Box = tuple[str, float, float, float, float]
-"""(caption, x_center, y_center, width, height), normalized to the displayed frame."""
+Box = tuple
+"""(caption, x_center, y_center, width, height[, polygon]), normalized to the displayed frame; the
+polygon (flat ``x1, y1, x2, y2, ...``, normalized) of a box drawn as a polygon or oriented box."""
 
 
 def thumbnail(source: bytes | str | Path, labelled: Iterable[Box] = (), predicted: Iterable[Box] = (),
@@ -42,9 +43,15 @@ def thumbnail(source: bytes | str | Path, labelled: Iterable[Box] = (), predicte
     draw = ImageDraw.Draw(image)
     width, height = image.size
     for boxes, colour in ((labelled, LABEL_COLOUR), (predicted, PREDICTION_COLOUR)):
-        for caption, x, y, w, h in boxes:
+        for caption, x, y, w, h, *polygon in boxes:
             corners = [(x - w / 2) * width, (y - h / 2) * height, (x + w / 2) * width, (y + h / 2) * height]
-            draw.rectangle(corners, outline=colour, width=2)
+            vertices = polygon[0] if polygon and polygon[0] is not None else None
+            if vertices is not None and len(vertices) >= 6:  # the polygon as drawn, its bounding box thin
+                draw.polygon([(vx * width, vy * height) for vx, vy in zip(vertices[0::2], vertices[1::2], strict=True)],
+                             outline=colour, width=2)
+                draw.rectangle(corners, outline=colour, width=1)
+            else:
+                draw.rectangle(corners, outline=colour, width=2)
             if caption:
                 draw.text((corners[0] + 2, max(0, corners[1] - 11)), caption, fill=colour)
     buffer = io.BytesIO()
@@ -72,8 +79,9 @@ def finding_pictures(folder: str | Path, findings: Iterable, labels=None, limit:
     """Markdown of thumbnails of the images behind ``findings`` (each with ``file``, ``line`` and
     ``reason``; the first ``limit`` distinct images), read from the scientist's ``folder`` through
     :func:`imgassets.core.drive.source_files.read_source`. A finding on a label file shows the image
-    that file annotates (``labels``: the label table, its ``image_path`` for the file) with the
-    file's boxes drawn; a finding on an image shows the image. An image that cannot be drawn (a
+    of the finding's line (``labels``: the label table; for a file describing many images, such as
+    COCO, CVAT or Label Studio, the image that line annotates; else the file's first image) with the
+    file's boxes on it drawn, polygons as polygons; a finding on an image shows the image. An image that cannot be drawn (a
     corrupt file) is named, not shown. Empty when no finding names an image."""
     rows_of = labels.groupby("label_file", sort=False).indices if labels is not None and len(labels) else {}
     shown: dict[str, list] = {}
@@ -81,12 +89,14 @@ def finding_pictures(folder: str | Path, findings: Iterable, labels=None, limit:
         image, boxes = finding.file, []
         if finding.file in rows_of:
             rows = labels.iloc[rows_of[finding.file]]
-            paired = rows["image_path"].dropna()
+            at_line = rows.loc[rows["line"] == finding.line, "image_path"].dropna()
+            paired = at_line if len(at_line) else rows["image_path"].dropna()
             if len(paired):
                 image = paired.iloc[0]
                 rows = rows[(rows["image_path"] == image) & rows["x_center"].notna()]
+                polygons = rows["polygon"] if "polygon" in rows.columns else [None] * len(rows)
                 boxes = [(str(r.class_name if isinstance(r.class_name, str) else r.class_id), r.x_center, r.y_center,
-                          r.width, r.height) for r in rows.itertuples()]
+                          r.width, r.height, polygon) for r, polygon in zip(rows.itertuples(), polygons, strict=True)]
         if image in shown or not is_image_path(image):  # a class map or an orphan label: no image to show
             continue
         if len(shown) >= limit:

@@ -10,7 +10,6 @@ the export is incomplete). Entries resolve against ``path`` (or the yaml's folde
 
 from __future__ import annotations
 
-import json
 import posixpath
 from pathlib import Path, PurePosixPath
 
@@ -71,14 +70,14 @@ def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labe
                    review: tuple[list[dict], str] | None = None) -> dict:
     """The report (a JSON-able dict): file counts by kind and status, rejected images with reasons,
     label formats, class histogram, box sizes (normalized width, height, area) and boxes per image,
-    and every label finding by check (``label_findings``, default: those recorded in ``labels``,
-    :meth:`~imgassets.core.labels.checks.LabelFindings.of_table`); ``review``: the model-assisted
+    and every label finding by check (``label_findings``, default: computed from ``labels``,
+    :meth:`~imgassets.core.labels.checks.LabelFindings.of`); ``review``: the model-assisted
     label review's standing findings and who reviewed (``label_review``, ranked by confidence)."""
     images = index[index["kind"] == layout.IMAGE]
     rejected = images[images["status"] != OK]
     boxes = labels[usable_boxes(labels)]
     per_image = boxes.groupby("image_path").size().reindex(images.loc[images["status"] == OK, "path"], fill_value=0)
-    findings = {**(label_findings or label_checks.LabelFindings.of_table(labels)).by_check,
+    findings = {**(label_findings or label_checks.LabelFindings.of(labels)).by_check,
                 "data_yaml_paths": data_yaml_findings(folder, index)}
     return {
         "scientist": scientist,
@@ -97,28 +96,6 @@ def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labe
                          "findings": [f"{f['file']}:{f['line']}: {f['kind']} ({f['confidence']:.2f}): {f['reason']}"
                                       for f in (review[0] if review else [])[:MAX_REJECTED]]},
     }
-
-
-REPORT_ATTR = "quality_report"
-"""Key of a label table's ``attrs`` holding the scientist's quality report (JSON text)."""
-
-
-def checked_table(scientist: str, folder: str | Path, index: pd.DataFrame, labels: pd.DataFrame,
-                  review: tuple[list[dict], str] | None = None) -> tuple[pd.DataFrame, dict]:
-    """``labels`` (a shallow copy) with every label finding computed once
-    (:class:`~imgassets.core.labels.checks.LabelFindings`) and the quality report recorded in its
-    ``attrs``, and the report: what the label table asset outputs, so the asset checks, the report
-    stored beside the snapshot and the snapshot's refusal read one computation."""
-    findings = label_checks.LabelFindings.of(labels)
-    report = quality_report(scientist, folder, index, labels, findings, review)
-    table = label_checks.with_findings(labels, findings)
-    table.attrs[REPORT_ATTR] = json.dumps(report, indent=1)
-    return table, report
-
-
-def recorded_report(scientist: str, folder: str | Path, index: pd.DataFrame, labels: pd.DataFrame) -> str:
-    """The quality report (JSON text) recorded by :func:`checked_table`, else made now."""
-    return labels.attrs.get(REPORT_ATTR) or json.dumps(quality_report(scientist, folder, index, labels), indent=1)
 
 
 def report_markdown(report: dict) -> str:

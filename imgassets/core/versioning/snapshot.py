@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 from imgassets.core.drive.source_files import open_source
 from imgassets.core.frames import plain_values
 from imgassets.core.images.index import valid_images
-from imgassets.core.labels.checks import blocking_findings
+from imgassets.core.labels.checks import LabelFindings
 from imgassets.core.labels.table import usable_boxes
 from imgassets.core.progress import Progress
 from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
@@ -76,16 +76,17 @@ class SnapshotResult:
     after the image index read it (the next run indexes them again)."""
 
 
-def snapshot_table(index: pd.DataFrame, labels: pd.DataFrame) -> pa.Table:
+def snapshot_table(index: pd.DataFrame, labels: pd.DataFrame, findings: LabelFindings | None = None) -> pa.Table:
     """The manifest (:data:`SNAPSHOT_SCHEMA`, one row per valid image of ``index``, sorted by path)
     with each image's boxes from ``labels`` in label-file and line order (and their polygons, when a
     box has one: :data:`~imgassets.core.versioning.manifest.POLYGONS_FIELD`); built column by column
     (a box column gathered by the images' offsets), never a dict per row.
 
-    Raises :class:`SnapshotError` when ``labels`` has blocking findings: bad labels never reach a
-    snapshot, even when the asset checks were skipped.
+    Raises :class:`SnapshotError` when ``labels`` has blocking findings (``findings``: those of
+    ``labels``, computed here when not given): bad labels never reach a snapshot, even when the
+    asset checks were skipped.
     """
-    findings = blocking_findings(labels)
+    findings = (findings or LabelFindings.of(labels)).blocking
     if findings:
         listed = "; ".join(str(f) for f in findings[:5])
         raise SnapshotError(f"{len(findings)} label problems block the snapshot: {listed}")

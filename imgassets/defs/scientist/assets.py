@@ -1,6 +1,7 @@
 """Per-scientist assets: image index -> label table -> image snapshot (partition = scientist)."""
 
-
+import json
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
@@ -10,7 +11,8 @@ from imgassets.core.drive import layout
 from imgassets.core.drive.listing import ListingError, discard_listing, load_listing
 from imgassets.core.drive.walk import ListedFiles
 from imgassets.core.images.index import rejected_images, update_image_index, valid_images
-from imgassets.core.labels.report import checked_table, recorded_report, report_markdown
+from imgassets.core.labels.checks import LabelFindings
+from imgassets.core.labels.report import quality_report, report_markdown
 from imgassets.core.labels.table import build_label_table, usable_boxes
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.keys import snapshot_log_prefix, snapshot_report_key
@@ -24,6 +26,7 @@ from imgassets.defs.lineage import latest_snapshot
 from imgassets.defs.metadata import Key, archive_metadata, markdown_table
 from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive
+from imgassets.defs.scientist.check_specs import LABEL_CHECK_SPECS, label_check_results
 
 GROUP = "scientist_data"
 
@@ -76,29 +79,36 @@ def image_index(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     })
 
 
-@dg.asset(partitions_def=scientists, io_manager_key="parquet_io_manager", group_name=GROUP, kinds={"parquet", "pandera"})
+@dg.asset(partitions_def=scientists, io_manager_key="parquet_io_manager", group_name=GROUP, kinds={"parquet", "pandera"},
+          check_specs=LABEL_CHECK_SPECS)
 def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, object_store: ObjectStoreResource,
-                image_index: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    """One row per box of every label file (YOLO txt, Pascal VOC, COCO, box CSV): image content
-    hash and path, class id and name, normalized xywh in the displayed frame, source file and line.
-    Validated by the pandera ``LabelTableSchema`` in the asset checks; the quality report is here.
-    Incremental: a YOLO file whose label, image and class map are unchanged keeps its previous rows."""
+                image_index: pd.DataFrame) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """One row per box of every label file (YOLO txt, including segmentation and OBB rows, DOTA,
+    Pascal VOC, CVAT XML, COCO, Label Studio JSON, box CSV): image content hash and path, class id
+    and name, normalized xywh in the displayed frame, the polygon when one was drawn, source file
+    and line. Its checks (the pandera ``LabelTableSchema`` and the box rules) are reported by this
+    step, from findings computed once; the quality report is here. Incremental: a YOLO file whose
+    label, image and class map are unchanged keeps its previous rows."""
     folder = shared_drive.folder(context.partition_key)
     store = object_store.get_store()
     table = build_label_table(folder, image_index, load_cached_table(store, LABEL_TABLE, context.partition_key))
     review = load_review(store, context.partition_key, table)  # the latest model's word on these labels
-    table, report = checked_table(context.partition_key, folder, image_index, table, review)  # findings computed once
+    findings = LabelFindings.of(table)
+    report = quality_report(context.partition_key, folder, image_index, table, findings, review)
     save_cached_table(store, LABEL_TABLE, context.partition_key, table)
     parsed = table[table["parse_error"].isna() & table["superseded_by"].isna()]  # usable_boxes, less the pairing
-    return dg.Output(table, metadata={
+    yield dg.Output(table, metadata={
         "quality_report": dg.MetadataValue.md(report_markdown(report)),
         "quality_report_json": dg.MetadataValue.json(report),
         "dagster/row_count": len(table),
         Key.BOXES: int(usable_boxes(table).sum()),
         "boxes_without_image": int(parsed["image_path"].isna().sum()),
         "label_files": int(table["label_file"].nunique()),
+        "label_formats": dg.MetadataValue.json(report["label_formats"]),
+        "shapes": dg.MetadataValue.json({str(k): int(v) for k, v in table["shape"].value_counts().items()}),
         "class_histogram": dg.MetadataValue.json(report["class_histogram"]),
     })
+    yield from label_check_results(context.partition_key, folder, store, image_index, table, findings)
 
 
 @dg.asset(partitions_def=scientists, group_name=GROUP, kinds={"s3"})
@@ -110,7 +120,8 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     scientist = context.partition_key
     store = object_store.get_store()
     folder = shared_drive.folder(scientist)
-    manifest = snapshot_table(image_index, label_table)
+    findings = LabelFindings.of(label_table)  # computed again: a snapshot never trusts a stored verdict
+    manifest = snapshot_table(image_index, label_table, findings)
     move = shared_drive.archive_mode == MOVE
     fresh = manifest.to_pylist() if move else []
     previous = latest_snapshot(context.instance, scientist)  # lineage: its objects need no existence check
@@ -126,7 +137,9 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     archived = archive_sources(store, scientist, result.snapshot_id, folder, image_index, fresh) \
         if move else None
     report_key = snapshot_report_key(scientist, result.snapshot_id)
-    store.put_bytes(report_key, recorded_report(scientist, folder, image_index, label_table).encode())
+    report = quality_report(scientist, folder, image_index, label_table, findings,
+                            load_review(store, scientist, label_table))
+    store.put_bytes(report_key, json.dumps(report, indent=1).encode())
     for path, reason in result.left_out:
         context.log.warning(f"{path} left out of snapshot {result.snapshot_id}: {reason}")
     context.log.info(f"snapshot {result.snapshot_id}: {result.uploaded_objects} objects uploaded, "

@@ -30,8 +30,8 @@ def test_unchanged_files_are_not_read_again(tmp_path, monkeypatch):
     first = update_image_index(folder, None, workers=1)
     assert (first.reused, first.indexed) == (0, 6)
     reads = []
-    real = index_module.index_file
-    monkeypatch.setattr(index_module, "index_file", lambda f, p, k: reads.append(p) or real(f, p, k))
+    real = index_module._index_one
+    monkeypatch.setattr(index_module, "_index_one", lambda f, p, k: reads.append(p) or real(f, p, k))
 
     same = update_image_index(folder, first.index, workers=1)
     assert (same.reused, same.indexed, reads) == (6, 0, [])
@@ -110,8 +110,8 @@ def test_an_unchanged_listing_returns_the_previous_index_but_unreadable_and_touc
     assert same.index is first.index and (same.reused, same.indexed) == (6, 0)
 
     reads = []
-    real = index_module.index_file
-    monkeypatch.setattr(index_module, "index_file", lambda f, p, k: reads.append(p) or real(f, p, k))
+    real = index_module._index_one
+    monkeypatch.setattr(index_module, "_index_one", lambda f, p, k: reads.append(p) or real(f, p, k))
     unreadable = first.index.copy()
     unreadable.loc[2, ["status", "reason"]] = ["unreadable", "cannot read file: Permission denied"]
     again = update_image_index(folder, unreadable, workers=1, listing=listing)
@@ -141,8 +141,8 @@ def test_kinds_are_kept_only_under_the_same_layout_rules(tmp_path, monkeypatch):
     assert update_image_index(folder, kept, workers=1).index is kept  # same rules, same files: as it was
 
     reads = []
-    real = index_module.index_file
-    monkeypatch.setattr(index_module, "index_file", lambda f, p, k: reads.append(p) or real(f, p, k))
+    real = index_module._index_one
+    monkeypatch.setattr(index_module, "_index_one", lambda f, p, k: reads.append(p) or real(f, p, k))
     monkeypatch.setattr(layout, "IMAGE_EXTENSIONS", layout.IMAGE_EXTENSIONS | {".gif"})  # a release adds GIF
     monkeypatch.setattr(layout, "RULES_FINGERPRINT", "rules-with-gif")
     update = update_image_index(folder, kept, workers=1)
@@ -183,8 +183,8 @@ def test_random_changes_index_as_a_fresh_build_and_read_only_what_changed(tmp_pa
         (folder / "labels" / f"{i:03d}.txt").write_text(f"0 0.5 0.5 0.{i + 1} 0.1\n")
     index = update_image_index(folder, None, workers=1).index
     reads = []
-    real = index_module.index_file
-    monkeypatch.setattr(index_module, "index_file", lambda f, p, k: reads.append(p) or real(f, p, k))
+    real = index_module._index_one
+    monkeypatch.setattr(index_module, "_index_one", lambda f, p, k: reads.append(p) or real(f, p, k))
     for round_number in range(8):
         reads.clear()
         files = sorted(p for p in folder.rglob("*") if p.is_file())

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from imgassets.core.images.inspect import inspect_image
+from imgassets.core.images.inspect import inspect_image, quality_signals
 from imgassets.core.images.quality import quality_outliers, quality_plot_png
 from imgassets_tests.conftest import build_image_index
 
@@ -36,11 +36,11 @@ def _folder(root: Path, files: dict[str, bytes]) -> Path:
 
 
 def test_signals_come_from_the_one_decode_and_order_images_as_a_person_would():
-    bright, dark = inspect_image(_scene(1)).signals, inspect_image(_scene(1, gain=0.2)).signals
-    sharp, blurred = bright, inspect_image(_scene(1, blur=3)).signals
+    bright, dark, blurred, flat = quality_signals([inspect_image(data).reduced for data in (
+        _scene(1), _scene(1, gain=0.2), _scene(1, blur=3), _png_constant())])
+    sharp = bright
     assert dark.brightness < 0.2 < bright.brightness and dark.contrast < bright.contrast
     assert blurred.sharpness < sharp.sharpness / 4
-    flat = inspect_image(_png_constant()).signals
     assert flat.contrast == 0 and flat.entropy == 0 and flat.sharpness == 0
 
 

@@ -276,3 +276,32 @@ def test_reasons_of_the_new_formats_are_the_existing_codes(tmp_path):
     _, table = _table(folder)
     codes = {f.code for found in label_checks.LabelFindings.of(table).by_check.values() for f in found}
     assert codes <= {Reason.LABEL_SCHEMA, Reason.BOX_OUTSIDE_IMAGE, Reason.LABEL_FRAME, Reason.LABEL_WITHOUT_IMAGE}
+
+
+def test_a_finding_in_a_many_image_export_shows_its_own_image_with_the_polygons_drawn(tmp_path):
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    from imgassets.core.images.thumbnails import finding_pictures
+    from imgassets.core.labels.checks import Finding
+
+    xml = CVAT.replace('name="images/street 2.jpg" width="60" height="30"', 'name="images/street 2.jpg" width="50" height="100"')
+    folder = _folder(tmp_path, {"export/annotations.xml": xml},
+                     {"export/images/street 1.jpg": (100, 50), "export/images/street 2.jpg": (50, 100)})
+    _, table = _table(folder)
+    portrait = finding_pictures(folder, [Finding("export/annotations.xml", 15, "look here", Reason.LABEL_FRAME)], table)
+    landscape = finding_pictures(folder, [Finding("export/annotations.xml", 10, "a polygon", Reason.LABEL_SCHEMA)], table)
+
+    def picture(markdown: str) -> Image.Image:
+        data = re.search(r"base64,([A-Za-z0-9+/=]+)\)", markdown).group(1)
+        return Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+
+    assert "export/annotations.xml:15" in portrait and picture(portrait).height > picture(portrait).width
+    drawn = picture(landscape)
+    assert drawn.width > drawn.height
+    green = [(x, y) for x in range(drawn.width) for y in range(drawn.height)
+             if (lambda p: p[1] > 150 and p[0] < 90 and p[2] < 90)(drawn.getpixel((x, y)))]
+    assert any(x > drawn.width * 0.65 for x, _ in green)  # the polygon at x 0.7..0.9 is outlined
