@@ -179,3 +179,17 @@ def test_planning_lists_the_store_once(tmp_path):
     counting = CountingListings(store)
     plan_gc(counting, 1, 1, 0)
     assert counting.listings == [""]
+
+
+def test_capture_facts_live_and_go_with_their_snapshot(tmp_path):
+    from imgassets.core.store.keys import snapshot_capture_key
+
+    store = LocalObjectStore(tmp_path / "store")
+    v = history_store(store, tmp_path)
+    for name in ("s2", "s3"):
+        store.put_bytes(snapshot_capture_key("ana", v[name].snapshot_id), b"PAR1 capture facts")
+    plan = plan_gc(store, keep_datasets=1, keep_snapshots=1, grace_hours=0)
+    doomed = {o.key for o in plan.delete}
+    assert snapshot_capture_key("ana", v["s2"].snapshot_id) in doomed
+    assert snapshot_capture_key("ana", v["s3"].snapshot_id) not in doomed
+    assert plan.retained_snapshots == {"ana": sorted([v["s1"].snapshot_id, v["s3"].snapshot_id])}
