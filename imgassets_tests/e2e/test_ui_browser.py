@@ -104,6 +104,19 @@ def test_launch_a_scientist_partition_from_the_ui_and_see_the_model_metrics(tmp_
         _shot(page, "04-rejected-image-on-its-check")
         page.get_by_role("button", name="Close").click()
 
+        # the folder's image-quality distributions are a plot on their check
+        page.goto(f"{ui.base}/assets/image_index?view=checks&partition=ana&checkDetail=image_quality",
+                  wait_until="networkidle")
+        plot_row = page.get_by_role("row").filter(has=page.get_by_text("distributions", exact=True))
+        plot_row.get_by_text("[Show Markdown]").click()
+        plot = page.get_by_role("dialog").locator("img")
+        expect(plot).to_have_count(1)
+        assert plot.first.get_attribute("alt") == "image quality distributions"
+        assert plot.first.evaluate("image => image.complete && image.naturalWidth") > 400  # decoded
+        page.wait_for_timeout(500)  # the dialog fades in
+        _shot(page, "04b-image-quality-distributions")
+        page.get_by_role("button", name="Close").click()
+
         ui.wait_for("yolo_model to be trained by automation", lambda: ui.materializations("yolo_model"), 400)
         page.goto(f"{ui.base}/assets/yolo_model", wait_until="networkidle")
         for key in ("mAP50-95", "mAP50", "precision", "recall", "images_per_second", "training_seconds",

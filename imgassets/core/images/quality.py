@@ -117,6 +117,7 @@ def quality_plot_png(index: pd.DataFrame, scientist: str = "") -> bytes | None:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullFormatter
 
     outliers = quality_outliers(index, scientist or "this folder")
     figure, axes = plt.subplots(1, len(MEASURES), figsize=(2.4 * len(MEASURES), 2.0), dpi=80)
@@ -127,13 +128,16 @@ def quality_plot_png(index: pd.DataFrame, scientist: str = "") -> bytes | None:
         axis.hist(values, bins=bins, color="#4c72b0")
         if logarithmic:
             axis.set_xscale("log")
+            axis.xaxis.set_major_locator(MaxNLocator(3))  # three plain ticks: a narrow range has no power of 10
+            axis.xaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+            axis.xaxis.set_minor_formatter(NullFormatter())
         for outlier in outliers:
             if outlier.measure == measure:
                 axis.axvline(outlier.value, color="#c44e52", linewidth=1)
         axis.set_title(measure.replace("_", " "), fontsize=9)
         axis.tick_params(labelsize=7)
-    figure.suptitle(f"image quality{' of ' + scientist if scientist else ''} ({len(frame)} images; red: flagged)",
-                    fontsize=9)
+    judged = "red: flagged" if len(frame) >= MIN_IMAGES else f"too few to judge outliers: {MIN_IMAGES} needed"
+    figure.suptitle(f"image quality{' of ' + scientist if scientist else ''} ({len(frame)} images; {judged})", fontsize=9)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

@@ -305,3 +305,12 @@ def test_a_finding_in_a_many_image_export_shows_its_own_image_with_the_polygons_
     green = [(x, y) for x in range(drawn.width) for y in range(drawn.height)
              if (lambda p: p[1] > 150 and p[0] < 90 and p[2] < 90)(drawn.getpixel((x, y)))]
     assert any(x > drawn.width * 0.65 for x, _ in green)  # the polygon at x 0.7..0.9 is outlined
+
+
+def test_a_cvat_shape_with_a_label_the_export_does_not_declare_is_a_finding(tmp_path):
+    xml = CVAT.replace('<polygon label="person" occluded="0" points="70,5;90,10;80,40"',
+                       '<polygon label="truck" occluded="0" points="70,5;90,10;80,40"')
+    folder = _folder(tmp_path, {"export/annotations.xml": xml}, {"export/images/street 1.jpg": (100, 50)})
+    _, table = _table(folder)
+    assert ("export/annotations.xml", 10, "label 'truck' is not one of the labels the export declares (car, person)") \
+        in _found(table)["label_schema"]

@@ -124,3 +124,19 @@ def test_capture_facts_are_stored_beside_the_snapshot_and_links_with_the_dataset
     assert store_capture(store, "ben", "s2", pa.table({"sha256": pa.array([], pa.string()),
                                                        "capture_time": pa.array([], pa.float64()),
                                                        "camera": pa.array([], pa.string())})) is None
+
+
+def test_the_sequence_settings_are_read_and_a_bad_one_is_named(monkeypatch):
+    import pytest
+
+    from imgassets import settings
+
+    monkeypatch.setenv("IMGASSETS_BURST_SECONDS", "0.5")
+    monkeypatch.setenv("IMGASSETS_SESSION_FOLDERS", "recordings/*")
+    assert settings.sequence_rules() == SequenceRules(0.5, "recordings/*")
+    monkeypatch.setenv("IMGASSETS_BURST_SECONDS", "-1")
+    with pytest.raises(ValueError, match="IMGASSETS_BURST_SECONDS"):
+        settings.sequence_rules()
+    monkeypatch.setenv("IMGASSETS_BURST_SECONDS", "soon")
+    with pytest.raises(ValueError, match="IMGASSETS_BURST_SECONDS must be a number"):
+        settings.sequence_rules()

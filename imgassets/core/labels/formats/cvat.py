@@ -5,7 +5,8 @@ Format (https://docs.cvat.ai/docs/manual/advanced/xml_format/): root ``<annotati
 ``<box label xtl ytl xbr ybr occluded [rotation]>`` (pixel corners, 0-based; ``rotation`` in degrees
 clockwise about the box's center, an oriented box) and ``<polygon label points="x1,y1;x2,y2;...">``
 (pixels). ``name`` may hold sub-folders; the label table resolves it inside the scientist's folder
-and compares ``width``/``height`` with the real image. Other shapes (polylines, points, skeletons,
+and compares ``width``/``height`` with the real image. A shape whose label is not among the labels
+the export declares (``<meta>``'s ``<labels><label><name>``) is a finding. Other shapes (polylines, points, skeletons,
 masks, ellipses, cuboids, tags) describe no bounding box and are not read; ``subset`` is not a
 split (imgassets assigns its own, stable, splits). ``line`` is the line of the shape's tag.
 """
@@ -85,31 +86,47 @@ def parse_cvat(data: bytes, label_file: str = "") -> list[BoxRecord]:
     records: list[BoxRecord] = []
     image: dict | None = None
     root: list[str] = []
+    path: list[str] = []
+    declared: set[str] = set()
+    name: list[str] = []
 
     def start(tag: str, attrs: dict) -> None:
         nonlocal image
         if not root:
             root.append(tag)
+        path.append(tag)
+        if path[-3:] == ["labels", "label", "name"] and "meta" in path:
+            name.clear()
         if tag == "image":
             image = attrs
             return
         if tag not in ("box", "polygon") or image is None:
             return
         try:
-            declared = (int(float(image["width"])), int(float(image["height"])))
+            size = (int(float(image["width"])), int(float(image["height"])))
         except (KeyError, ValueError):
-            declared = None
+            size = None
         record = BoxRecord(label_file, layout.CVAT, parser.CurrentLineNumber, image_ref=image.get("name") or None,
-                           declared_size=declared if declared and all(declared) else None)
+                           declared_size=size if size and all(size) else None)
         _shape(record, tag, attrs)
+        if record.error is None and declared and record.class_name not in declared:
+            record.error = (f"label {record.class_name!r} is not one of the labels the export declares "
+                            f"({', '.join(sorted(declared))})")
         records.append(record)
+
+    def text(data: str) -> None:
+        if path[-3:] == ["labels", "label", "name"] and "meta" in path:
+            name.append(data)
 
     def end(tag: str) -> None:
         nonlocal image
+        if path[-3:] == ["labels", "label", "name"] and "meta" in path and "".join(name).strip():
+            declared.add("".join(name).strip())
+        path.pop()
         if tag == "image":
             image = None
 
-    parser.StartElementHandler, parser.EndElementHandler = start, end
+    parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, text
     try:
         parser.Parse(data, True)
     except xml.parsers.expat.ExpatError as exc:
