@@ -52,6 +52,20 @@ def _skip_welcome(page) -> None:
     page.add_locator_handler(page.get_by_role("button", name="Skip"), lambda skip: skip.click())
 
 
+def _check_picture(page, url: str, row: str, shot: str):
+    """Open ``url`` (an asset check's page), show the Markdown of its metadata row ``row`` and
+    return the one picture in it (a screenshot ``shot`` taken once the dialog has faded in)."""
+    from playwright.sync_api import expect
+
+    page.goto(url, wait_until="networkidle")
+    page.get_by_role("row").filter(has=page.get_by_text(row, exact=True)).get_by_text("[Show Markdown]").click()
+    shown = page.get_by_role("dialog").locator("img")
+    expect(shown).to_have_count(1)
+    page.wait_for_timeout(500)  # the dialog fades in
+    _shot(page, shot)
+    return shown.first
+
+
 def test_launch_a_scientist_partition_from_the_ui_and_see_the_model_metrics(tmp_path, browser_page):
     from playwright.sync_api import expect
 
@@ -92,29 +106,17 @@ def test_launch_a_scientist_partition_from_the_ui_and_see_the_model_metrics(tmp_
         assert {m["partition"] for m in ui.materializations("image_snapshot")} == {"ana"}  # ben untouched
 
         # the rejected image is shown on its check, where a person would rather look than read
-        page.goto(f"{ui.base}/assets/image_index?view=checks&partition=ana&checkDetail=images_decode",
-                  wait_until="networkidle")
-        pictures = page.get_by_role("row").filter(has=page.get_by_text("pictures", exact=True))
-        pictures.get_by_text("[Show Markdown]").click()
-        shown = page.get_by_role("dialog").locator("img")
-        expect(shown).to_have_count(1)
-        assert shown.first.get_attribute("alt") == "images/tiny.png"
-        assert shown.first.evaluate("image => image.complete && image.naturalWidth") >= 96  # decoded, enlarged
-        page.wait_for_timeout(500)  # the dialog fades in
-        _shot(page, "04-rejected-image-on-its-check")
+        rejected = _check_picture(page, f"{ui.base}/assets/image_index?view=checks&partition=ana&checkDetail=images_decode",
+                                  "pictures", "04-rejected-image-on-its-check")
+        assert rejected.get_attribute("alt") == "images/tiny.png"
+        assert rejected.evaluate("image => image.complete && image.naturalWidth") >= 96  # decoded, enlarged
         page.get_by_role("button", name="Close").click()
 
         # the folder's image-quality distributions are a plot on their check
-        page.goto(f"{ui.base}/assets/image_index?view=checks&partition=ana&checkDetail=image_quality",
-                  wait_until="networkidle")
-        plot_row = page.get_by_role("row").filter(has=page.get_by_text("distributions", exact=True))
-        plot_row.get_by_text("[Show Markdown]").click()
-        plot = page.get_by_role("dialog").locator("img")
-        expect(plot).to_have_count(1)
-        assert plot.first.get_attribute("alt") == "image quality distributions"
-        assert plot.first.evaluate("image => image.complete && image.naturalWidth") > 400  # decoded
-        page.wait_for_timeout(500)  # the dialog fades in
-        _shot(page, "04b-image-quality-distributions")
+        plot = _check_picture(page, f"{ui.base}/assets/image_index?view=checks&partition=ana&checkDetail=image_quality",
+                              "distributions", "04b-image-quality-distributions")
+        assert plot.get_attribute("alt") == "image quality distributions"
+        assert plot.evaluate("image => image.complete && image.naturalWidth") > 400  # decoded
         page.get_by_role("button", name="Close").click()
 
         ui.wait_for("yolo_model to be trained by automation", lambda: ui.materializations("yolo_model"), 400)

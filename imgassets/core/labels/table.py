@@ -68,8 +68,6 @@ from imgassets.core.labels.yolo_sources import empty_files_attr, kept_empty_file
 
 XYWH = ["x_center", "y_center", "width", "height"]
 """The box's normalized coordinates, columns of the label table."""
-FLAGS = ("difficult", "truncated", "iscrowd", "occluded")
-"""The per-box 0/1 flags some formats carry (VOC and DOTA, COCO, CVAT), columns of the label table."""
 
 
 class LabelTableSchema(pa.DataFrameModel):

@@ -76,6 +76,17 @@ def snapshot_manifest_key(scientist: str, snapshot_id: str) -> str:
     return f"{SNAPSHOTS_PREFIX}{scientist}/{snapshot_id}.parquet"
 
 
+def snapshot_of_key(key: str) -> tuple[str, str] | None:
+    """``(scientist, snapshot_id)`` of a snapshot manifest key (:func:`snapshot_manifest_key`);
+    ``None`` for any other key, a snapshot's companions (``.report.json``, ``.capture.parquet``)
+    included."""
+    if not key.startswith(SNAPSHOTS_PREFIX):
+        return None
+    scientist, _, name = key[len(SNAPSHOTS_PREFIX):].rpartition("/")
+    snapshot_id, dot, extension = name.partition(".")
+    return (scientist, snapshot_id) if scientist and dot and extension == "parquet" else None
+
+
 def snapshot_report_key(scientist: str, snapshot_id: str) -> str:
     """``snapshots/<scientist>/<snapshot_id>.report.json``: the quality report beside the manifest."""
     return f"{SNAPSHOTS_PREFIX}{scientist}/{snapshot_id}.report.json"

@@ -28,6 +28,7 @@ from imgassets.core.store.keys import (
     MODELS_PREFIX,
     SNAPSHOTS_PREFIX,
     model_file_key,
+    snapshot_of_key,
 )
 from imgassets.core.versioning.lineage_index import manifests_holding
 from imgassets.core.versioning.manifest import manifest_columns
@@ -123,9 +124,9 @@ def resolve_image(store: ObjectStore, path_or_hash: str) -> list[str]:
         return [sha256_file(path_or_hash)]
     wanted = path_or_hash.strip("/")
     scientist, _, inside = wanted.partition("/")
-    keys = [k for k in store.list_keys(f"{SNAPSHOTS_PREFIX}{scientist}/") if k.endswith(".parquet")] if inside else []
+    keys = [k for k in store.list_keys(f"{SNAPSHOTS_PREFIX}{scientist}/") if snapshot_of_key(k)] if inside else []
     if not keys:
-        keys = [k for k in store.list_keys(SNAPSHOTS_PREFIX) if k.endswith(".parquet")]
+        keys = [k for k in store.list_keys(SNAPSHOTS_PREFIX) if snapshot_of_key(k)]
         inside = wanted
     typed = {inside} if is_utf8(inside) else set()  # as shown: the stored form, maybe with \x escapes
     targets = pa.array(sorted(typed | {stored_path(inside)}), pa.string())

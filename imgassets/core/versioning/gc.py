@@ -56,6 +56,7 @@ from imgassets.core.store.keys import (
     log_entry,
     sha256_of_key,
     snapshot_manifest_key,
+    snapshot_of_key,
 )
 from imgassets.core.versioning.manifest import METADATA_KEY, manifest_hashes
 from imgassets.errors import ImgassetsError
@@ -166,8 +167,7 @@ def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep
     # snapshots: each scientist's log's last N and newest manifest, every retained dataset's
     manifests_of: dict[str, list[ObjectInfo]] = defaultdict(list)
     for info in listing:
-        if info.key.startswith(SNAPSHOTS_PREFIX) and info.key.rsplit("/", 1)[-1].count(".") == 1 \
-                and info.key.endswith(".parquet"):  # a manifest, not a companion (<id>.capture.parquet)
+        if snapshot_of_key(info.key):  # a manifest, not a companion (.report.json, .capture.parquet)
             manifests_of[info.key[len(SNAPSHOTS_PREFIX):].rsplit("/", 1)[0]].append(info)
     snapshots: dict[str, set[str]] = defaultdict(set)
     for scientist in set(manifests_of) | set(snapshot_logs):

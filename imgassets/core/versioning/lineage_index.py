@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
-from imgassets.core.store.keys import DATASETS_PREFIX, SNAPSHOTS_PREFIX, lineage_shard_key
+from imgassets.core.store.keys import DATASETS_PREFIX, SNAPSHOTS_PREFIX, lineage_shard_key, snapshot_of_key
 from imgassets.core.versioning.manifest import METADATA_KEY, manifest_columns
 
 INDEX_SCHEMA = pa.schema([("sha256", pa.string()), ("manifest_key", pa.string()), ("kind", pa.string()),
@@ -36,7 +36,7 @@ SHARD_DIGITS = 2
 
 def manifest_keys(store: ObjectStore) -> list[str]:
     """Every snapshot and dataset manifest key in the store, sorted."""
-    snapshots = (k for k in store.list_keys(SNAPSHOTS_PREFIX) if k.endswith(".parquet"))
+    snapshots = (k for k in store.list_keys(SNAPSHOTS_PREFIX) if snapshot_of_key(k))
     datasets = (k for k in store.list_keys(DATASETS_PREFIX) if k.endswith("/manifest.parquet"))
     return sorted([*snapshots, *datasets])
 

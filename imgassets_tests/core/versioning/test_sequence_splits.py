@@ -140,3 +140,21 @@ def test_the_sequence_settings_are_read_and_a_bad_one_is_named(monkeypatch):
     monkeypatch.setenv("IMGASSETS_BURST_SECONDS", "soon")
     with pytest.raises(ValueError, match="IMGASSETS_BURST_SECONDS must be a number"):
         settings.sequence_rules()
+
+
+def test_capture_facts_beside_a_snapshot_are_not_taken_for_a_manifest(tmp_path):
+    from imgassets.core.store.keys import snapshot_of_key
+    from imgassets.core.training.models import lineage, resolve_image
+    from imgassets.core.versioning.lineage_index import manifest_keys, update_lineage_index
+    from imgassets.core.versioning.snapshot import commit_snapshot
+
+    index, manifest = _snapshot(tmp_path, {**BURST, **OTHERS})
+    store = LocalObjectStore(tmp_path / "store")
+    result = commit_snapshot(store, "ana", tmp_path / "ana", manifest)
+    store_capture(store, "ana", result.snapshot_id, capture_table(index, manifest.column("sha256").to_pylist()))
+    assert snapshot_of_key(f"snapshots/ana/{result.snapshot_id}.parquet") == ("ana", result.snapshot_id)
+    assert snapshot_of_key(f"snapshots/ana/{result.snapshot_id}.capture.parquet") is None
+    assert manifest_keys(store) == [f"snapshots/ana/{result.snapshot_id}.parquet"]
+    update_lineage_index(store)
+    [sha] = resolve_image(store, "ana/burst/f0.jpg")  # a path is looked up in the manifests only
+    assert [s["snapshot_id"] for s in lineage(store, sha).snapshots] == [result.snapshot_id]
