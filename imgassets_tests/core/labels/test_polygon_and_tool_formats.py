@@ -314,3 +314,22 @@ def test_a_cvat_shape_with_a_label_the_export_does_not_declare_is_a_finding(tmp_
     _, table = _table(folder)
     assert ("export/annotations.xml", 10, "label 'truck' is not one of the labels the export declares (car, person)") \
         in _found(table)["label_schema"]
+
+
+def test_label_studio_json_min_export_is_read_like_the_full_one(tmp_path):
+    tasks = [{"image": "/data/upload/3/5f1e2a3b-bee 1.jpg", "id": 1, "annotator": 1,
+              "label": [{"x": 10, "y": 20, "width": 30, "height": 40, "rotation": 0, "rectanglelabels": ["bee"],
+                         "original_width": 100, "original_height": 50}]},
+             {"image": "/data/upload/3/0a0b0c0d-bee 2.jpg", "id": 2,
+              "outline": [{"points": [[10, 10], [50, 10], [30, 60]], "polygonlabels": ["wasp"],
+                           "original_width": 100, "original_height": 50}]},
+             {"image": "/data/upload/3/0a0b0c0e-bee 3.jpg", "id": 3}]  # not labelled yet
+    folder = _folder(tmp_path, {"project/export-min.json": json.dumps(tasks)},
+                     {"project/images/bee 1.jpg": (100, 50), "project/images/bee 2.jpg": (100, 50),
+                      "project/images/bee 3.jpg": (100, 50)})
+    _, table = _table(folder)
+    assert _found(table) == {}
+    rows = table.set_index("line")
+    assert list(rows["image_path"]) == ["project/images/bee 1.jpg", "project/images/bee 2.jpg"]
+    assert (rows.loc[1, "x_center"], rows.loc[1, "width"]) == pytest.approx((0.25, 0.3))
+    assert rows.loc[2, "shape"] == "polygon" and rows.loc[2, "class_name"] == "wasp"

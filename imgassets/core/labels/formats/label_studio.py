@@ -8,6 +8,10 @@ in percent (0-100) of the image's width and height, ``x``, ``y``, ``width``, ``h
 ``rotation`` (degrees clockwise about the rectangle's top-left corner) for a rectangle, or
 ``points: [[x, y], ...]`` for a polygon, and the class name in ``rectanglelabels``/``polygonlabels``.
 
+The "JSON-MIN" export is read too: a list of ``{"image": <url>, <control name>: [{"x", "y",
+"width", "height", "rotation", "rectanglelabels", "original_width", "original_height"}, ...]}``
+(polygons with ``points`` and ``polygonlabels``), one annotation per task.
+
 Read per task: the ground-truth annotation if one is marked, else the last one not cancelled
 (several annotators' versions are not merged); predictions (model pre-annotations) are not labels.
 Other result types (keypoints, brushes, choices) describe no box and are not read. A rotated
@@ -43,11 +47,34 @@ UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 SHAPES = {"rectanglelabels": "rectangle", "polygonlabels": "polygon"}
 
 
+def _is_full_task(task: object) -> bool:
+    return isinstance(task, dict) and isinstance(task.get("data"), dict) and "annotations" in task
+
+
+def _min_results(task: dict) -> list[dict]:
+    """The results of a JSON-MIN task: every item of its list fields that names a rectangle or
+    polygon class, typed as the full export types them."""
+    found = []
+    for value in task.values():
+        for item in value if isinstance(value, list) else []:
+            kind = next((k for k in SHAPES if isinstance(item, dict) and k in item), None)
+            if kind:
+                found.append({"type": kind, "value": item, "original_width": item.get("original_width"),
+                              "original_height": item.get("original_height"),
+                              "image_rotation": item.get("image_rotation", 0)})
+    return found
+
+
 def is_label_studio(doc: object) -> bool:
     """Whether a parsed JSON document is a Label Studio export: a list of tasks, each an object with
-    ``data`` and ``annotations``."""
-    return (isinstance(doc, list) and bool(doc)
-            and all(isinstance(t, dict) and isinstance(t.get("data"), dict) and "annotations" in t for t in doc))
+    ``data`` and ``annotations`` (the "JSON" export), or each an object with an ``image`` name and at
+    least one of them with a rectangle or polygon (the "JSON-MIN" export)."""
+    if not (isinstance(doc, list) and doc):
+        return False
+    if all(_is_full_task(t) for t in doc):
+        return True
+    return (all(isinstance(t, dict) and isinstance(t.get("image"), str) for t in doc)
+            and any(_min_results(t) for t in doc))
 
 
 def image_names(reference: str, file_upload: str | None = None) -> list[str]:
@@ -127,10 +154,14 @@ def parse_label_studio(tasks: list, label_file: str = "") -> list[BoxRecord]:
     records: list[BoxRecord] = []
     position = 0
     for task in tasks:
-        annotation = _annotation(task)
-        results = annotation.get("result") if annotation else None
-        reference = next((v for k, v in task["data"].items() if k == "image" and isinstance(v, str)),
-                         next((v for v in task["data"].values() if isinstance(v, str)), ""))
+        if _is_full_task(task):
+            annotation = _annotation(task)
+            results = annotation.get("result") if annotation else None
+            data = task["data"]
+        else:  # JSON-MIN: the image and the results at the top of the task
+            results, data = _min_results(task), task
+        reference = next((v for k, v in data.items() if k == "image" and isinstance(v, str)),
+                         next((v for v in data.values() if isinstance(v, str)), ""))
         names = image_names(reference, task.get("file_upload") if isinstance(task.get("file_upload"), str) else None)
         candidates = tuple(posixpath.normpath(posixpath.join(base, name)) for name in names
                            for base in (folder, posixpath.join(folder, "images"), "") if base or name)
