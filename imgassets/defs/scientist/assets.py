@@ -108,7 +108,7 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, ob
         "shapes": dg.MetadataValue.json({str(k): int(v) for k, v in table["shape"].value_counts().items()}),
         "class_histogram": dg.MetadataValue.json(report["class_histogram"]),
     })
-    yield from label_check_results(context.partition_key, folder, store, image_index, table, findings)
+    yield from label_check_results(context.partition_key, folder, review, image_index, table, findings)
 
 
 @dg.asset(partitions_def=scientists, group_name=GROUP, kinds={"s3"})

@@ -32,8 +32,6 @@ from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.checks import Finding
 from imgassets.core.labels.class_registry import ClassRegistryError, load_registry
 from imgassets.core.labels.report import data_yaml_findings
-from imgassets.core.store.base import ObjectStore
-from imgassets.core.training.review import load_review
 from imgassets.defs.metadata import check_result
 from imgassets.defs.partitions import scientists
 from imgassets.errors import Reason
@@ -105,9 +103,10 @@ def result(asset: str, checks: dict[str, tuple[str, str]], name: str,
     return check_result(findings, severity, checks[name][1], extra, check_name=name, asset_key=dg.AssetKey(asset))
 
 
-def label_review_findings(store, scientist: str, label_table: pd.DataFrame) -> tuple[list[Finding], dict]:
-    """The findings of the scientist's stored review that still stand, and who reviewed."""
-    standing, reviewed_by = load_review(store, scientist, label_table)
+def label_review_findings(review: tuple[list[dict], str]) -> tuple[list[Finding], dict]:
+    """The findings of the scientist's stored review that still stand
+    (:func:`~imgassets.core.training.review.load_review`: ``(standing, reviewed_by)``), and who reviewed."""
+    standing, reviewed_by = review
     findings = [Finding(f["file"], f["line"], f"{f['kind']} ({f['confidence']:.2f}): {f['reason']}", Reason.LABEL_REVIEW)
                 for f in standing]
     return findings, {"reviewed_by": reviewed_by}
@@ -136,18 +135,18 @@ LABEL_CHECK_SPECS = specs("label_table", LABEL_CHECKS, {"data_yaml_paths": ["ima
 """The label table's checks, reported by the label table asset itself (its ``check_specs``)."""
 
 
-def label_check_results(scientist: str, folder: Path, store: ObjectStore, index: pd.DataFrame,
+def label_check_results(scientist: str, folder: Path, review: tuple[list[dict], str], index: pd.DataFrame,
                         table: pd.DataFrame, findings: label_checks.LabelFindings) -> Iterator[dg.AssetCheckResult]:
     """The result of every check of :data:`LABEL_CHECKS`, from the ``findings`` the label table
-    step computed once, the class registry, the stored label review and the folder's data.yaml
-    files; pictures of the images of the findings that have them."""
+    step computed once, the class registry, the stored label ``review`` (as the step loaded it) and
+    the folder's data.yaml files; pictures of the images of the findings that have them."""
     for name in LABEL_CHECKS:
         if name == "classes_in_registry":
             found, extra = registry_findings(scientist, table)
             yield result("label_table", LABEL_CHECKS, name, found, extra=extra)
             continue
         if name == "label_review":
-            found, extra = label_review_findings(store, scientist, table)
+            found, extra = label_review_findings(review)
             yield result("label_table", LABEL_CHECKS, name, found,
                          finding_pictures(folder, found, table) if found else "", extra)
             continue
