@@ -233,9 +233,10 @@ def record_rows(records: Iterable[BoxRecord], ctx: _Context | None, class_names:
     """Label table rows of ``records``, the one place every format's boxes are paired and sized:
     the image a record names is resolved (:meth:`_Context.resolve`; a record that comes paired, as
     YOLO's and DOTA's do, keeps its image), its declared size compared with the image's displayed
-    size (``frame_error``), and its box and polygon normalized: :data:`~imgassets.core.labels.formats.record.NORMALIZED`
-    coordinates as they are (:func:`~imgassets.core.labels.formats.record.normalized_xywh`), pixels by the image's displayed size, else by the size the file
-    declares, else (the image is missing and the format declares no size) not at all.
+    size (``frame_error``), and its box and polygon normalized
+    (:func:`~imgassets.core.labels.formats.record.normalized_xywh`): normalized coordinates as they
+    are, pixels by the image's displayed size, else by the size the file declares, else (the image
+    is missing and the format declares no size) not at all.
 
     ``class_names``: id -> name (a YOLO file's class map); ``name_ids``: name -> id (the formats that
     name their classes); ``class_map_file``: the file of ``class_names`` (with no ``class_names``, the
@@ -247,7 +248,8 @@ def record_rows(records: Iterable[BoxRecord], ctx: _Context | None, class_names:
         declared = r.declared_size
         row = {"image_sha256": ctx.sha_of.get(image_path) if ctx is not None and image_path else None,
                "image_path": image_path, "image_ref": r.image_ref, "label_file": r.label_file,
-               "label_format": r.label_format, "line": r.line, "class_map_file": class_map_file if class_names is not None else r.label_file,
+               "label_format": r.label_format, "line": r.line,
+               "class_map_file": class_map_file if class_names is not None else r.label_file,
                "parse_error": r.error or path_error, "shape": r.shape if r.box is not None else None,
                "class_id": r.class_id if r.class_id is not None or name_ids is None else name_ids.get(r.class_name),
                "class_name": r.class_name if r.class_name is not None or class_names is None
@@ -264,7 +266,7 @@ def record_rows(records: Iterable[BoxRecord], ctx: _Context | None, class_names:
             if width and height:
                 row.update(zip(XYWH, normalized_xywh(r.box, r.box_format, width, height), strict=True))
                 if r.polygon is not None:
-                    row["polygon"] = r.polygon if width == 1 else tuple(
+                    row["polygon"] = r.polygon if r.box_format in NORMALIZED else tuple(
                         v / (width if i % 2 == 0 else height) for i, v in enumerate(r.polygon))
         rows.append(row)
     return rows

@@ -49,12 +49,15 @@ class BoxRecord:
     file, the annotation's position in a JSON list; 0 for a whole-file problem) say where it is.
     ``image_path``: the image it annotates when the format pairs by file name (YOLO, DOTA); else
     ``image_ref``, the image name the file gives, resolved by the label table inside the scientist's
-    folder after the paths of ``image_candidates`` (a format's own places, e.g. VOC's ``JPEGImages``). ``declared_size``: ``(width, height)`` in pixels the file declares for the image (VOC
-    ``<size>``, COCO, CVAT, Label Studio ``original_width``), compared with the real image.
-    ``class_id`` (YOLO, COCO) and/or ``class_name``; ``box``/``box_format``/``polygon`` as in the
-    module docstring; ``shape`` one of :data:`SHAPES`; ``flags`` e.g. ``{"difficult": 1}`` (VOC),
-    ``{"iscrowd": 0}`` (COCO), ``{"occluded": 1}`` (CVAT), label table columns of those names. ``error``: why the annotation cannot give
-    a box (then coordinates may be missing); it becomes the row's ``parse_error``.
+    folder after the paths of ``image_candidates`` (a format's own places, e.g. VOC's
+    ``JPEGImages``). ``declared_size``: ``(width, height)`` in pixels the file declares for the
+    image (VOC ``<size>``, COCO, CVAT, Label Studio ``original_width``), compared with the real
+    image. ``class_id`` (YOLO, COCO) and/or ``class_name``; ``box``/``box_format``/``polygon`` as in
+    the module docstring; ``shape`` one of :data:`SHAPES`; ``flags``: label table columns such as
+    ``{"difficult": 1}`` (VOC, DOTA), ``{"iscrowd": 0}`` (COCO), ``{"occluded": 1}`` (CVAT).
+    ``error``: why the annotation cannot give a box (then coordinates may be missing); it becomes
+    the row's ``parse_error``. Mutable (slots, no freezing): a format module fills a record field by
+    field as it reads, once per box of a 100,000-file folder.
     """
 
     label_file: str
