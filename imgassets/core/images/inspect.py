@@ -105,8 +105,10 @@ class ImageInfo:
 class QualitySignals:
     """Measures of an image's pixels, from its reduced luma (:func:`quality_signals`): ``brightness``
     (mean, 0 black .. 1 white), ``contrast`` (RMS contrast: standard deviation, 0..0.5),
-    ``sharpness`` (variance of the 4-neighbour Laplacian, the usual blur measure: low is blurry; at
-    the reduced scale it sees blur that spans several pixels of the original) and ``entropy``
+    ``sharpness`` (variance of the 4-neighbour Laplacian, the usual blur measure, divided by the
+    variance of the luma: the share of fine detail in the image's own contrast, so that a flat scene
+    with a few sharp edges is not "blurry"; low is blurry; 0 for a constant image; at the reduced
+    scale it sees blur that spans several pixels of the original) and ``entropy``
     (Shannon entropy of the 256-level histogram, bits, 0..8: low is little information)."""
 
     brightness: float
@@ -156,7 +158,8 @@ def quality_signals(images: list[Image.Image]) -> list[QualitySignals]:
             squares = flat.astype(np.int32)
             squares *= squares
             average = flat.sum(axis=1, dtype=np.int64) / flat.shape[1]
-            sharpness = np.maximum(squares.sum(axis=1, dtype=np.int64) / flat.shape[1] - average * average, 0.0) / 255**2
+            detail = np.maximum(squares.sum(axis=1, dtype=np.int64) / flat.shape[1] - average * average, 0.0)
+            sharpness = np.divide(detail, variance, out=np.zeros(count), where=variance > 0)  # relative to the contrast
         for j, i in enumerate(members):
             signals[i] = QualitySignals(float(mean[j]) / 255, float(np.sqrt(variance[j])) / 255, float(sharpness[j]),
                                         float(entropy[j]))
