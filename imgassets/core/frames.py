@@ -17,11 +17,9 @@ def typed_frame(rows: list[dict], dtypes: dict[str, str]) -> pd.DataFrame:
 
 
 def _objects(values: list) -> np.ndarray:
-    array = np.empty(len(values), dtype=object)
-    array[:] = [None] * len(values)
+    array = np.empty(len(values), dtype=object)  # every slot None
     for i, value in enumerate(values):
-        if value is not None:
-            array[i] = value
+        array[i] = value
     return array
 
 

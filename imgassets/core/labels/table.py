@@ -283,13 +283,13 @@ def _yolo_rows(folder: Path, label_file: str, image_path: str | None, map_file: 
     return record_rows(records, None, mapping if isinstance(mapping, dict) else {}, class_map_file=map_file)
 
 
-def parse_label_file(folder: Path, label_file: str, ctx: _Context) -> list[BoxRecord]:
+def parse_label_file(label_file: str, ctx: _Context) -> list[BoxRecord]:
     """The box records of one label file other than YOLO txt, by its format: XML is CVAT for images
     when its root is ``<annotations>``, else Pascal VOC; JSON is COCO or Label Studio by its shape (a
     JSON document that is neither gives no records: not a label file); CSV gives none unless its
     header is a box table's; a ``labelTxt/`` text file is DOTA. A file that cannot be read is one
     record with ``line`` 0 and the reason."""
-    fmt = layout.label_format(label_file)
+    folder, fmt = ctx.folder, layout.label_format(label_file)
     if fmt == layout.DOTA:
         text, error = _text(folder, label_file)
         image = next((c for c in layout.dota_image_candidates(label_file) if c in ctx.images), None)
@@ -406,7 +406,7 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     sources = yolo_sources(index)
     reusable = reusable_files(sources, previous)
     reused = pc.filter(sources.label_file, pyarrow.array(reusable, pyarrow.bool_()))
-    parsed = {f: parse_label_file(folder, f, ctx) for f in sources.other_label_files}
+    parsed = {f: parse_label_file(f, ctx) for f in sources.other_label_files}
     names = {r.class_name for records in parsed.values() for r in records if r.class_id is None and r.class_name}
     name_ids = {name: i for i, name in enumerate(sorted(names))}
     rows = [row for records in parsed.values() for row in record_rows(records, ctx, name_ids=name_ids)]

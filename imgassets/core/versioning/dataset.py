@@ -75,13 +75,7 @@ from imgassets.core.versioning.manifest import (
     to_parquet_bytes,
     with_polygons,
 )
-from imgassets.core.versioning.sequences import (
-    SequenceRules,
-    load_captures,
-    load_links,
-    sequence_links,
-    store_links,
-)
+from imgassets.core.versioning.sequences import SequenceRules, load_links, sequence_links, store_links
 from imgassets.errors import ImgassetsError
 
 DEFAULT_VAL_FRACTION = 0.2
@@ -401,9 +395,7 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
     shas = merged.column("sha256").to_numpy(zero_copy_only=False).astype(object)
     phashes = merged.column("phash").to_pylist()
     near = near_duplicate_pairs({sha: ph for sha, ph in zip(shas.tolist(), phashes, strict=True) if ph}, max_distance)
-    frames = sequence_links(merged.column("scientist").to_numpy(zero_copy_only=False).astype(object),
-                            merged.column("path").to_numpy(zero_copy_only=False).astype(object), shas,
-                            captures if captures is not None else load_captures(None, {}), sequence_rules or SequenceRules())
+    frames = sequence_links(merged, captures, sequence_rules or SequenceRules())
     linked = groups({key for a, b, *_ in (*near, *frames) for key in (a, b)}, [*near, *frames])
     by_hash = pd.Series(shas)
     group_of = by_hash.map(linked).fillna(by_hash).to_numpy(dtype=object)  # alone unless in a near-duplicate pair

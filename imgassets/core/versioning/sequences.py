@@ -49,6 +49,12 @@ class SequenceRules:
     burst_seconds: float = DEFAULT_BURST_SECONDS
     session_folders: str | None = None
 
+    @classmethod
+    def recorded(cls, rules: dict) -> SequenceRules:
+        """The rules a stored dataset recorded (its footer's ``sequence_rules``); a dataset made
+        before sequence groups existed recorded none, and was linked by no rule."""
+        return cls(**rules) if rules else cls(burst_seconds=0)
+
 
 def capture_table(index: pd.DataFrame, hashes: Iterable[str], carried: pd.DataFrame | None = None) -> pa.Table:
     """The capture facts (:data:`CAPTURE_SCHEMA`) of the images of ``index`` (an image index) whose
@@ -80,7 +86,16 @@ def store_capture(store: ObjectStore, scientist: str, snapshot_id: str, table: p
     return key
 
 
-def load_captures(store: ObjectStore | None, snapshots: dict[str, str]) -> pd.DataFrame:
+def store_snapshot_captures(store: ObjectStore, scientist: str, snapshot_id: str, index: pd.DataFrame,
+                            hashes: Iterable[str], carried_from: str | None = None) -> str | None:
+    """Store the capture facts of snapshot ``snapshot_id`` (its content ``hashes``) from ``index``
+    (the scientist's image index) and, for images move mode took off the drive, from the facts of
+    the scientist's snapshot ``carried_from``; return the key, or None when no image has a time."""
+    carried = load_captures(store, {scientist: carried_from}) if carried_from else None
+    return store_capture(store, scientist, snapshot_id, capture_table(index, hashes, carried))
+
+
+def load_captures(store: ObjectStore, snapshots: dict[str, str]) -> pd.DataFrame:
     """The capture facts stored beside each ``{scientist: snapshot_id}`` (columns ``scientist``,
     ``sha256``, ``capture_time``, ``camera``); a snapshot with none (no EXIF times, or written before
     capture facts were kept) adds no row."""
@@ -103,13 +118,16 @@ def _chain(shas: np.ndarray, reasons: list[str]) -> list[tuple[str, str, str]]:
     return [(str(a), str(b), reason) for a, b, reason in zip(shas[:-1], shas[1:], reasons, strict=True) if a != b]
 
 
-def sequence_links(scientists: np.ndarray, paths: np.ndarray, shas: np.ndarray, captures: pd.DataFrame,
+def sequence_links(table: pa.Table, captures: pd.DataFrame | None,
                    rules: SequenceRules) -> list[tuple[str, str, str]]:
-    """``(sha256_a, sha256_b, reason)`` links between the images of a dataset (aligned arrays: each
-    image's scientist, path and content hash) that are frames of one burst or one session
-    (:class:`SequenceRules`; module docstring). ``captures``: :func:`load_captures`."""
+    """``(sha256_a, sha256_b, reason)`` links between the images of ``table`` (a dataset's rows, or
+    the merged snapshot rows: ``scientist``, ``path`` and ``sha256`` columns) that are frames of one
+    burst or one session (:class:`SequenceRules`; module docstring). ``captures``:
+    :func:`load_captures` (None: no capture facts)."""
+    scientists, paths, shas = (table.column(c).to_numpy(zero_copy_only=False).astype(object)
+                               for c in ("scientist", "path", "sha256"))
     links: list[tuple[str, str, str]] = []
-    if rules.burst_seconds > 0 and len(captures):
+    if rules.burst_seconds > 0 and captures is not None and len(captures):
         present = captures[captures["sha256"].isin(set(shas.tolist()))].drop_duplicates("sha256")
         named = present["camera"].notna() & (present["camera"] != "")
         present = present.assign(camera=present["camera"].where(named, "an unnamed camera of " + present["scientist"]))

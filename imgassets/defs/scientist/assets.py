@@ -5,7 +5,6 @@ from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
-import pyarrow as pa
 
 from imgassets.core.drive import layout
 from imgassets.core.drive.listing import ListingError, discard_listing, load_listing
@@ -19,8 +18,9 @@ from imgassets.core.store.keys import snapshot_log_prefix, snapshot_report_key
 from imgassets.core.store.table_cache import IMAGE_INDEX, LABEL_TABLE, load_cached_table, save_cached_table
 from imgassets.core.training.review import load_review
 from imgassets.core.versioning.archive import MOVE, archive_sources, carry_forward_snapshot
+from imgassets.core.versioning.manifest import SNAPSHOT_SCHEMA, manifest_table
 from imgassets.core.versioning.refs import log_version
-from imgassets.core.versioning.sequences import capture_table, load_captures, store_capture
+from imgassets.core.versioning.sequences import store_snapshot_captures
 from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_table, stored_objects
 from imgassets.defs.lineage import latest_snapshot
 from imgassets.defs.metadata import Key, archive_metadata, markdown_table
@@ -130,9 +130,9 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     else:
         stored = stored_objects(store, previous["manifest_key"] if previous else None)
     result = commit_snapshot(store, scientist, folder, manifest, object_store.upload_workers, stored)
-    hashes = manifest.column("sha256").to_pylist() if isinstance(manifest, pa.Table) else [r["sha256"] for r in manifest]
-    carried = load_captures(store, {scientist: previous["snapshot_id"]}) if previous and move else None
-    store_capture(store, scientist, result.snapshot_id, capture_table(image_index, hashes, carried))
+    store_snapshot_captures(store, scientist, result.snapshot_id, image_index,
+                            manifest_table(manifest, SNAPSHOT_SCHEMA).column("sha256").to_pylist(),
+                            previous["snapshot_id"] if previous and move else None)
     log_version(store, snapshot_log_prefix(scientist), result.snapshot_id)
     archived = archive_sources(store, scientist, result.snapshot_id, folder, image_index, fresh) \
         if move else None

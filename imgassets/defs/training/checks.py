@@ -93,12 +93,8 @@ def no_split_leakage(object_store: ObjectStoreResource, training_dataset: dict) 
     splits. Blocking: leakage inflates validation metrics."""
     dataset = _dataset(object_store, training_dataset)
     table = dataset.table
-    recomputed = sequence_links(table.column("scientist").to_numpy(zero_copy_only=False).astype(object),
-                                table.column("path").to_numpy(zero_copy_only=False).astype(object),
-                                table.column("sha256").to_numpy(zero_copy_only=False).astype(object),
-                                load_captures(object_store.get_store(), dataset.snapshots),
-                                SequenceRules(**dataset.sequence_rules) if dataset.sequence_rules
-                                else SequenceRules(burst_seconds=0))  # a dataset made before the rules
+    recomputed = sequence_links(table, load_captures(object_store.get_store(), dataset.snapshots),
+                                SequenceRules.recorded(dataset.sequence_rules))
     leaks = split_leaks(table, dataset.near_duplicates, frame_links=[*dataset.sequence_links, *recomputed])
     return check_result([Finding(training_dataset["dataset_id"], 0, leak, Reason.SPLIT_LEAK) for leak in leaks], ERROR,
                         "duplicate pairs or frames across splits")

@@ -83,8 +83,8 @@ def test_frames_further_apart_or_of_another_camera_are_not_one_burst():
     shas = np.array(["a", "b", "c", "d"], dtype=object)
     captures = pd.DataFrame({"scientist": ["ana"] * 4, "sha256": list(shas), "capture_time": [0.0, 1.5, 10.0, 10.5],
                              "camera": ["Canon EOS R5", "Canon EOS R5", "Canon EOS R5", "Nikon Z6"]})
-    links = sequence_links(np.array(["ana"] * 4, dtype=object), np.array(["1.jpg", "2.jpg", "3.jpg", "4.jpg"], dtype=object),
-                           shas, captures, SequenceRules(burst_seconds=2))
+    table = pa.table({"scientist": ["ana"] * 4, "path": ["1.jpg", "2.jpg", "3.jpg", "4.jpg"], "sha256": list(shas)})
+    links = sequence_links(table, captures, SequenceRules(burst_seconds=2))
     assert [(a, b) for a, b, _ in links] == [("a", "b")]
 
 
