@@ -75,10 +75,11 @@ class Dagit:
 
 
 @contextlib.contextmanager
-def dagster_dev(tmp_path: Path, drive: Path, **env_overrides: str) -> Iterator[Dagit]:
-    """`dagster dev -w workspace.yaml` on a free port, with ``IMGASSETS_SHARED_ROOT=drive``, 5 s
-    sensor and automation intervals and no settle window; yields once the webserver answers.
-    On exit every process of the group is stopped, and the test fails if one survives."""
+def dagster_dev(tmp_path: Path, drive: Path, via: str = "dagster", **env_overrides: str) -> Iterator[Dagit]:
+    """The UI with its daemon on a free port, with ``IMGASSETS_SHARED_ROOT=drive``, 5 s sensor and
+    automation intervals and no settle window; yields once the webserver answers. ``via``:
+    ``dagster`` (`dagster dev -w workspace.yaml`) or ``imgassets`` (`imgassets ui`, as users start
+    it). On exit every process of the group is stopped, and the test fails if one survives."""
     home = tmp_path / "home"
     (home / "dagster").mkdir(parents=True)
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
@@ -87,10 +88,14 @@ def dagster_dev(tmp_path: Path, drive: Path, **env_overrides: str) -> Iterator[D
            "IMGASSETS_SHARED_ROOT": str(drive), "IMGASSETS_SENSOR_INTERVAL": "5", "IMGASSETS_AUTOMATION_INTERVAL": "5",
            "IMGASSETS_SETTLE_SECONDS": "0", "YOLO_OFFLINE": "1", **env_overrides}
     log = tmp_path / "dagster-dev.log"
-    dagster = Path(sys.executable).with_name("dagster")
+    if via == "imgassets":
+        argv = [sys.executable, "-m", "imgassets.cli", "ui", "--shared-root", str(drive), "--home", str(home),
+                "--port", str(port)]
+    else:
+        argv = [str(Path(sys.executable).with_name("dagster")), "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
+                "-p", str(port)]
     with open(log, "wb") as out:
-        proc = start_server([str(dagster), "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-p", str(port)],
-                            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = start_server(argv, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     ui = Dagit(port, home, log)
     try:
         ui.wait_for("the webserver", lambda: requests.get(f"{ui.base}/server_info", timeout=5).ok, 120)

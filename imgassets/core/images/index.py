@@ -20,6 +20,7 @@ junk and partial transfers are skipped the same way everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from imgassets.core.frames import has_dtypes, typed_frame
 from imgassets.core.images import inspect as imaging
 from imgassets.core.progress import Progress
 from imgassets.core.store.hashing import sha256_bytes
-from imgassets.core.worker_pool import process_pool
+from imgassets.core.worker_pool import job_pool
 
 INDEX_COLUMNS = [
     "path", "kind", "size_bytes", "mtime_ns", "inode", "sha256", "format", "width", "height",
@@ -135,9 +136,10 @@ def _index_many(folder: Path, jobs: list[tuple[str, str]], workers: int) -> list
     batches = [jobs[i:i + batch] for i in range(0, len(jobs), batch)]
     folders = [folder] * len(batches)
     rows: list[dict] = []
-    for done in map(index_files, folders, batches) if alone else process_pool(workers).map(index_files, folders, batches):
-        rows += done
-        shown.advance(len(done))
+    with contextlib.nullcontext() if alone else job_pool(workers) as pool:
+        for done in map(index_files, folders, batches) if alone else pool.map(index_files, folders, batches):
+            rows += done
+            shown.advance(len(done))
     return rows
 
 

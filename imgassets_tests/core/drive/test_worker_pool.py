@@ -61,3 +61,58 @@ def test_workers_die_with_a_killed_parent():
         assert not any(_alive(p) for p in workers), "pool workers outlived their killed parent"
     finally:
         proc.kill()
+
+
+IN_A_CHILD = textwrap.dedent("""
+    import multiprocessing, sys, threading
+    from pathlib import Path
+
+    def step(folder):
+        # a Dagster step subprocess: log and heartbeat threads beside the work, then the process ends
+        # through multiprocessing's bootstrap (no atexit, no threading._shutdown)
+        threading.Thread(target=threading.Event().wait, daemon=True).start()
+        {work}
+
+    if __name__ == "__main__":
+        threading.Thread(target=threading.Event().wait, daemon=True).start()  # the run worker's threads
+        child = multiprocessing.get_context(sys.argv[2]).Process(target=step, args=(Path(sys.argv[1]),))
+        child.start()
+        child.join(timeout=60)
+        print("ended" if child.exitcode == 0 else f"still running: {{child.is_alive()}}, exit code {{child.exitcode}}")
+        if child.is_alive():
+            for worker in __import__("psutil").Process(child.pid).children(recursive=True):
+                worker.kill()
+            child.kill()
+""")
+"""A parent that starts a step in a ``multiprocessing`` child, as Dagster's multiprocess executor does."""
+
+
+def _run_in_a_step_process(tmp_path, work: str, start_method: str) -> str:
+    script = tmp_path / "step.py"
+    script.write_text(IN_A_CHILD.format(work=work))
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "ana"), start_method], capture_output=True,
+                          text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip()
+
+
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_a_step_process_that_indexed_on_a_pool_ends(tmp_path, start_method):
+    """The image index of 80 files (above the pool threshold) inside a step subprocess: the step
+    process ends by itself, as a sensor- or UI-launched run's step must."""
+    from imgassets.core.images.index import PARALLEL_THRESHOLD
+    from imgassets_tests.conftest import jpeg_bytes
+
+    (tmp_path / "ana" / "images").mkdir(parents=True)
+    for i in range(PARALLEL_THRESHOLD + 16):
+        (tmp_path / "ana" / "images" / f"{i:03d}.jpg").write_bytes(jpeg_bytes(color=(i, 3, 7)))
+    work = ("from imgassets.core.images.index import update_image_index\n"
+            "    assert len(update_image_index(folder, None, workers=2).index) == 80")
+    assert _run_in_a_step_process(tmp_path, work, start_method) == "ended"
+
+
+def test_a_step_process_that_kept_a_process_pool_ends(tmp_path):
+    """A pool kept for the life of the process (the sensor's scans) stops with a step process too."""
+    work = ("from imgassets.core.worker_pool import process_pool\n"
+            "    assert list(process_pool(2).map(abs, [-1, -2])) == [1, 2]")
+    assert _run_in_a_step_process(tmp_path, work, "forkserver") == "ended"

@@ -54,9 +54,12 @@ def test_parallel_index_equals_serial(tmp_path):
     pd.testing.assert_frame_equal(serial, parallel)
 
 
-def test_workers_fork_only_from_a_single_threaded_process(tmp_path):
+def test_workers_fork_only_from_a_single_threaded_process(tmp_path, monkeypatch):
+    real_new_pool = worker_pool.new_pool
     assert worker_pool.pool_context().get_start_method() == ("fork" if threading.active_count() == 1 else "forkserver")
     folder = _folder(tmp_path, count=80)
+    started = []
+    monkeypatch.setattr(worker_pool, "new_pool", lambda workers: started.append(real_new_pool(workers)) or started[-1])
     stop = threading.Event()
     busy = threading.Thread(target=stop.wait)  # a Dagster run has log and heartbeat threads
     busy.start()
@@ -66,7 +69,7 @@ def test_workers_fork_only_from_a_single_threaded_process(tmp_path):
     finally:
         stop.set()
         busy.join()
-    assert worker_pool.POOLS[3]._mp_context.get_start_method() == "forkserver"
+    assert [pool._mp_context.get_start_method() for pool in started] == ["forkserver"]
     pd.testing.assert_frame_equal(from_threaded_parent, build_image_index(folder, workers=1))
 
 
