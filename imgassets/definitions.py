@@ -3,6 +3,7 @@
 import dagster as dg
 
 from imgassets.defs.deployment import executor_for, resources_for
+from imgassets.defs.descriptions import readable_assets
 from imgassets.defs.run_health import dead_runs_sensor
 from imgassets.defs.scientist.assets import image_index, image_snapshot, label_table
 from imgassets.defs.scientist.checks import QUALITY_CHECKS
@@ -25,7 +26,8 @@ def build_defs(resources: dict, executor=None) -> dg.Definitions:
     here; tests pass temporary ones)."""
     return dg.Definitions(
         executor=executor,
-        assets=[image_index, label_table, image_snapshot, retractions, training_dataset, yolo_model, model_evaluation, champion_model],
+        assets=readable_assets([image_index, label_table, image_snapshot, retractions, training_dataset, yolo_model,
+                                model_evaluation, champion_model]),
         asset_checks=[*QUALITY_CHECKS, *DATASET_CHECKS, *MODEL_CHECKS],
         jobs=[scientist_job, training_job],
         sensors=[shared_drive_sensor, training_automation, dead_runs_sensor],

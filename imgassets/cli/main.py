@@ -26,6 +26,8 @@ from imgassets.core.versioning.dataset import DEFAULT_BENCHMARK_FRACTION, DEFAUL
 from imgassets.errors import ImgassetsError
 
 EXIT_USAGE = 2
+DESCRIPTION = ("Turn the images on a shared drive into validated, versioned, traceable YOLO datasets and models: "
+               "one Dagster asset graph from each scientist's folder to the champion model.")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -48,7 +50,10 @@ def _non_negative(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imgassets", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="imgassets", description=DESCRIPTION,
+                                     epilog="Exit codes of run: 0 everything materialized and every blocking check "
+                                            "passed; 1 a blocking check (or a failing step) stopped part of the graph; "
+                                            "2 bad usage or configuration.")
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--shared-root", type=Path, help="shared drive root, one folder per scientist "
@@ -96,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     pull_model = sub.add_parser("pull-model", help="fetch the weights a deployment serves (the champion, or a "
                                 "model id), verified against their recorded SHA-256")
     pull_model.add_argument("model", metavar="champion|MODEL_ID")
-    pull_model.add_argument("dest", type=Path, metavar="DEST", help="file to write (a folder gets <model_id>.pt)")
+    pull_model.add_argument("dest", metavar="DEST",
+                            help="file to write (an existing folder, or a path ending in '/', gets <model_id>.pt)")
     pull_model.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
     pull_model.add_argument("--json", action="store_true")
     models = sub.add_parser("models", help="list trained models with their metrics, benchmark scores and the "
@@ -392,14 +398,15 @@ def command_lineage(args: argparse.Namespace) -> int:
 def command_models(args: argparse.Namespace) -> int:
     from imgassets.cli.summary import format_metrics
     from imgassets.core.training.models import list_models
-    from imgassets.core.versioning.retraction import load_retractions, models_trained_on
+    from imgassets.core.versioning.retraction import load_retractions, models_trained_on, shaped_by
 
     store, _ = open_store(args.home)
     records = list_models(store)
     retracted = load_retractions(store).hashes
-    affected = {m["model_id"]: m["images"] for m in models_trained_on(store, retracted, records)}
+    affected = {m["model_id"]: m for m in models_trained_on(store, retracted, records)}
     for record in records:
-        record["retracted_images"] = affected.get(record["model_id"], 0)
+        record["retracted_images"] = affected[record["model_id"]]["images"] if record["model_id"] in affected else 0
+        record["retracted_by_split"] = affected[record["model_id"]]["by_split"] if record["model_id"] in affected else {}
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
@@ -419,7 +426,7 @@ def command_models(args: argparse.Namespace) -> int:
             verdict = "promoted" if benchmark["decision"]["promoted"] else "not promoted"
             print(f"      {verdict}: {benchmark['decision']['reason']}")
         if m["retracted_images"]:
-            print(f"      trained on {m['retracted_images']} image(s) retracted since: retrain it")
+            print(f"      {shaped_by(m['retracted_by_split'], 'image(s) retracted since')}: retrain it")
     if records:
         print("* = champion (refs/models/champion: what 'imgassets pull-model champion' fetches)")
     if not records:
@@ -445,6 +452,7 @@ def command_pull_model(args: argparse.Namespace) -> int:
 
 
 def command_diff(args: argparse.Namespace) -> int:
+    from imgassets.core.store.keys import dataset_manifest_key
     from imgassets.core.versioning.dataset import DATASET_ID_PATTERN
     from imgassets.core.versioning.diff import diff_datasets, diff_snapshots
     from imgassets.core.versioning.refs import RELATIVE_REF
@@ -455,11 +463,33 @@ def command_diff(args: argparse.Namespace) -> int:
             raise UsageError(f"{ref!r} is not a {what} id (16 hex digits), 'latest' or 'latest~N'")
     store, _ = open_store(args.home)
     if args.scientist:
+        for ref in (args.a, args.b):
+            _known_snapshot(store, args.scientist, ref)
         result = diff_snapshots(store, args.scientist, args.a, args.b)
     else:
+        for ref in (args.a, args.b):
+            if DATASET_ID_PATTERN.match(ref) and not store.exists(dataset_manifest_key(ref)):
+                raise UsageError(f"no dataset {ref} in {store.describe()} (see 'imgassets models' for the datasets "
+                                 "models were trained on, or use latest / latest~N)")
         result = diff_datasets(store, args.a, args.b)
     print(json.dumps(result.as_dict(), indent=2) if args.json else result.text())
     return 0
+
+
+def _known_snapshot(store, scientist: str, ref: str) -> None:
+    """Raise :class:`UsageError` when the snapshot id ``ref`` is not one of ``scientist``'s,
+    naming the scientist it belongs to when there is one."""
+    from imgassets.core.store.keys import SNAPSHOTS_PREFIX, snapshot_manifest_key, snapshot_of_key
+    from imgassets.core.versioning.dataset import DATASET_ID_PATTERN
+
+    if not DATASET_ID_PATTERN.match(ref) or store.exists(snapshot_manifest_key(scientist, ref)):
+        return
+    owners = sorted({found[0] for key in store.list_keys(SNAPSHOTS_PREFIX)
+                     if (found := snapshot_of_key(key)) and found[1] == ref})
+    if owners:
+        raise UsageError(f"snapshot {ref} is not one of {scientist}'s: it is {', '.join(owners)}'s "
+                         f"(imgassets diff --scientist {owners[0]} ...)")
+    raise UsageError(f"no scientist has a snapshot {ref} in {store.describe()}")
 
 
 def command_retract(args: argparse.Namespace) -> int:
@@ -467,7 +497,7 @@ def command_retract(args: argparse.Namespace) -> int:
     from imgassets.core.store.keys import snapshot_manifest_key
     from imgassets.core.training.models import list_models, resolve_image
     from imgassets.core.versioning.dataset import load_snapshot_table
-    from imgassets.core.versioning.retraction import RetractionError, models_trained_on, record_retraction
+    from imgassets.core.versioning.retraction import RetractionError, models_trained_on, record_retraction, shaped_by
 
     if not args.images and not args.snapshot:
         raise UsageError("name images (PATH_OR_HASH) or --snapshot SCIENTIST/SNAPSHOT_ID to retract")
@@ -500,8 +530,8 @@ def command_retract(args: argparse.Namespace) -> int:
           f"({record.reason})")
     for model in affected:
         star = " (the champion)" if model["champion"] else ""
-        print(f"  model {model['model_id']}{star} on dataset {model['dataset_id']} trained on {model['images']} of them: "
-              "retrain it")
+        print(f"  model {model['model_id']}{star} on dataset {model['dataset_id']} "
+              f"{shaped_by(model['by_split'], 'of them')}: retrain it")
     if not affected:
         print("  no model was trained on them")
     if not materialized:

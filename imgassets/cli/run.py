@@ -215,6 +215,7 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
             "label_review_findings": evaluation.get("label_review_findings", 0),
             "benchmark": {m: evaluation[f"benchmark/{m}"] for m in Key.METRICS} if "benchmark/mAP50" in evaluation else None,
             "champion": {m: evaluation[f"champion/{m}"] for m in Key.METRICS} if "champion/mAP50" in evaluation else None,
+            "benchmark_imgsz": evaluation.get("benchmark/imgsz"), "champion_imgsz": evaluation.get("champion/imgsz"),
             "champion_after": meta["champion_model"]["model_id"] if "champion_model" in meta else None,
         }
     checks = _checks(result)

@@ -53,15 +53,18 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
                           f"(IMGASSETS_DEPARTED_POLICY)", highlight=False)
     if summary.model:
         m = summary.model
-        console.print(f"model {m['model_key']} ({m['epochs']} epoch(s), {m['training_seconds']:.1f} s on {m['device']}): "
-                      f"{format_metrics(m['metrics'])}")
+        console.print(f"model {m['model_key']} ({m['epochs']} epoch(s), {m['training_seconds']:.1f} s on {m['device']}); "
+                      f"its best epoch's weights (best.pt) validated again on the val split: {format_metrics(m['metrics'])}")
     if summary.evaluation:
         e = summary.evaluation
         console.print(f"evaluation on the val split: {e['missed_boxes']} missed, {e['spurious_boxes']} spurious boxes "
                       f"-> {e['evaluation_key']}")
         if e.get("benchmark"):
-            champion = f"; champion on the same images: {format_metrics(e['champion'])}" if e.get("champion") else ""
-            console.print(f"benchmark ({e['benchmark_images']} images): {format_metrics(e['benchmark'])}{champion}")
+            at = {who: f" at {e[who + '_imgsz']} px" if e.get(who + "_imgsz") else "" for who in ("benchmark", "champion")}
+            champion = (f"; champion on the same images{at['champion']}: {format_metrics(e['champion'])}"
+                        if e.get("champion") else "")
+            console.print(f"benchmark ({e['benchmark_images']} images){at['benchmark']}: {format_metrics(e['benchmark'])}"
+                          f"{champion}")
         if e.get("label_review_findings"):
             console.print(f"label review: the model disagrees with {e['label_review_findings']} label(s) of images it "
                           "did not train on; each scientist's label_review check lists theirs at their next run")

@@ -81,6 +81,12 @@ def executor_for(deployment: str | None = None):
     return None
 
 
+def store_kind(deployment: str | None = None) -> str:
+    """The kind tag the UI shows on assets kept in the object store: ``s3`` where the store is
+    S3 (``production``, ``kubernetes``), ``filesystem`` for the local deployment's folder."""
+    return "filesystem" if settings.deployment(deployment) == "local" else "s3"
+
+
 def resources_for(deployment: str | None = None) -> dict:
     """Resources for ``deployment`` (``IMGASSETS_DEPLOYMENT``, default ``local``)."""
     name = settings.deployment(deployment)

@@ -303,3 +303,12 @@ def test_a_full_disk_during_a_pull_is_one_clear_error_and_leaves_no_partial_file
     assert "No space left on device" in proc.stderr and "Traceback" not in proc.stderr
     leftovers = [p for p in small_disk.rglob("*") if p.name.startswith(".tmp-")]
     assert leftovers == []
+
+
+def test_help_describes_the_product_in_whole_sentences():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    usage, description, *_ = proc.stdout.split("\n\n")
+    text = " ".join(description.split())
+    assert text.startswith("Turn the images") and text.endswith(".")
+    assert "Exit codes of run: 0" in " ".join(proc.stdout.split())

@@ -92,3 +92,25 @@ def test_the_store_client_is_built_once_per_resource(s3_endpoint):
     assert resource.get_store() is first and first.bucket == "once-per-run"
     with pytest.raises(TypeError, match="abstract"):
         ObjectStoreResource()
+
+
+def test_descriptions_are_written_for_people():
+    """The UI renders descriptions as Markdown: no Sphinx role or reST literal reaches it."""
+    import re
+
+    graph = defs.resolve_asset_graph()
+    markup = re.compile(r":(mod|func|data|class|meth|attr|exc):`|``")
+    texts = {k.to_user_string(): graph.get(k).description for k in graph.get_all_asset_keys()}
+    texts |= {key.name: graph.get_check_spec(key).description for key in graph.asset_check_keys}
+    assert all(texts.values()), [name for name, text in texts.items() if not text]
+    assert {name for name, text in texts.items() if markup.search(text)} == set()
+    assert "`refs/models/champion`" in texts["champion_model"]
+
+
+def test_the_store_kind_tag_names_the_deployment_s_store():
+    from imgassets.defs.deployment import store_kind
+
+    graph = defs.resolve_asset_graph()  # the local deployment: a folder, not S3
+    kinds = {k.to_user_string(): graph.get(k).kinds for k in graph.get_all_asset_keys()}
+    assert kinds["image_snapshot"] == kinds["retractions"] == kinds["champion_model"] == {"filesystem"}
+    assert store_kind("production") == store_kind("kubernetes") == "s3"

@@ -6,6 +6,7 @@ promoted. Each command a process, with a timeout."""
 from __future__ import annotations
 
 import json
+import os
 import random
 
 import pytest
@@ -59,6 +60,15 @@ def test_the_demo_detects_and_a_worse_challenger_is_not_promoted(tmp_path):
     assert benchmark["champion"]["scores"]["images"] == benchmark["challenger"]["images"]
     assert benchmark["challenger"]["images"] >= first["evaluation"]["benchmark_images"]
     assert set(benchmark["challenger"]["per_scientist"]) >= {"ana", "ben", "chloe"}
+    # each model scored at the size it was trained at: the champion's score on its own benchmark
+    # images (append-only: each first-run scientist's are still there) is the score it won with
+    first_benchmark = json.loads((home / "objects" / first["model"]["model_key"].replace("best.pt", "benchmark.json"))
+                                 .read_text())
+    assert benchmark["champion"]["scores"]["imgsz"] == 128 and benchmark["challenger"]["imgsz"] == 64
+    for scientist, won_with in first_benchmark["challenger"]["per_scientist"].items():
+        assert abs(benchmark["champion"]["scores"]["per_scientist"][scientist]["mAP50"] - won_with["mAP50"]) <= 0.01
+    assert "(at 128 px)" in second["evaluation"]["promotion_decision"]
+    assert second["evaluation"]["champion_imgsz"] == 128
 
     code, out, err, _ = run_command("models", "--home", str(home), "--json")
     models = {m["model_id"]: m for m in json.loads(out)}
@@ -70,3 +80,11 @@ def test_the_demo_detects_and_a_worse_challenger_is_not_promoted(tmp_path):
     pulled = json.loads(out)
     assert pulled["model_id"] == champion["model_id"] and pulled["sha256"] == champion["sha256"]
     assert (tmp_path / "served.pt").stat().st_size > 0
+
+    fresh = tmp_path / "new" / "folder"
+    code, out, err, _ = run_command("pull-model", "champion", f"{fresh}/", "--home", str(home))
+    assert code == 0, err
+    served = fresh / f"{champion['model_id']}.pt"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert served.is_file() and served.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -60,6 +60,11 @@ def test_diff_retract_registry_departed_and_gc_on_a_real_run(tmp_path):
     assert "ana: +1 added, -1 removed, 1 re-labelled" in out and "split changes: none" in out
     code, out, _ = _command(home, "diff", "--scientist", "ana", "latest~1", "latest")
     assert code == 0 and "snapshot ana/" in out
+    bens = [p.stem for p in (home / "objects" / "snapshots" / "ben").glob("*.parquet") if "." not in p.stem]
+    code, out, err = _command(home, "diff", "--scientist", "ana", bens[0], "latest")
+    assert (code, out) == (2, "") and f"snapshot {bens[0]} is not one of ana's: it is ben's" in err
+    code, out, err = _command(home, "diff", "0123456789abcdef", "latest")
+    assert code == 2 and "no dataset 0123456789abcdef" in err and "Traceback" not in err
     code, _, err = _command(home, "diff", "../etc", "latest")
     assert code == 2 and "'../etc' is not a dataset id" in err
     code, _, err = _command(home, "diff", "latest~7", "latest")

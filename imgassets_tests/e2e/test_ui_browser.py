@@ -109,7 +109,7 @@ def test_launch_a_scientist_partition_from_the_ui_and_see_the_model_metrics(tmp_
         rejected = _check_picture(page, f"{ui.base}/assets/image_index?view=checks&partition=ana&checkDetail=images_decode",
                                   "pictures", "04-rejected-image-on-its-check")
         assert rejected.get_attribute("alt") == "images/tiny.png"
-        assert rejected.evaluate("image => image.complete && image.naturalWidth") >= 96  # decoded, enlarged
+        assert rejected.evaluate("image => image.complete && image.naturalWidth") >= 320  # decoded, enlarged
         page.get_by_role("button", name="Close").click()
 
         # the folder's image-quality distributions are a plot on their check
@@ -139,6 +139,6 @@ def test_launch_a_scientist_partition_from_the_ui_and_see_the_model_metrics(tmp_
         heatmap = page.get_by_role("dialog").locator("img")
         expect(heatmap).to_have_count(1)
         assert heatmap.first.get_attribute("alt") == "annotation heatmap"
-        assert heatmap.first.evaluate("image => image.complete && image.naturalWidth") == 128
+        assert heatmap.first.evaluate("image => image.complete && image.naturalWidth") >= 320
         page.wait_for_timeout(500)  # the dialog fades in
         _shot(page, "07-dataset-annotation-heatmap")

@@ -120,7 +120,7 @@ def quality_plot_png(index: pd.DataFrame, scientist: str = "") -> bytes | None:
     from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullFormatter
 
     outliers = quality_outliers(index, scientist or "this folder")
-    figure, axes = plt.subplots(1, len(MEASURES), figsize=(2.4 * len(MEASURES), 2.0), dpi=80)
+    figure, axes = plt.subplots(1, len(MEASURES), figsize=(2.4 * len(MEASURES), 2.0), dpi=120)
     for axis, (measure, (logarithmic, *_)) in zip(axes, MEASURES.items(), strict=True):
         values = frame[measure].to_numpy()
         low, high = max(values.min(), 1e-6), max(values.max(), 1e-6)

@@ -20,7 +20,7 @@ from imgassets.core.drive.layout import is_image_path
 from imgassets.core.drive.source_files import SourceFileError, read_source
 
 MAX_SIDE = 320
-MIN_SIDE = 96
+MIN_SIDE = 320
 LABEL_COLOUR = (0, 200, 0)
 PREDICTION_COLOUR = (255, 0, 255)
 Box = tuple

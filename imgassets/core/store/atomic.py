@@ -20,16 +20,20 @@ TMP_PREFIX = ".tmp-"
 
 
 @contextmanager
-def atomic_path(target: str | Path) -> Iterator[str]:
+def atomic_path(target: str | Path, shared: bool = False) -> Iterator[str]:
     """Yield a fresh temporary path (an empty file) in ``target``'s folder, created when missing;
     on success it replaces ``target`` (``os.replace``), on failure it is removed and the error
-    raised. The block may write it, or have a library write it by name."""
+    raised. The block may write it, or have a library write it by name. The file is private to its
+    owner (``mkstemp``'s mode 0600) unless ``shared``: then it gets the mode a new file of this
+    process gets (0666 less the umask), as for a file a user asked for (fetched weights)."""
     folder = os.path.dirname(os.fspath(target)) or "."
     os.makedirs(folder, exist_ok=True)
     descriptor, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=folder)
     os.close(descriptor)
     try:
         yield tmp
+        if shared:
+            os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -37,3 +41,10 @@ def atomic_path(target: str | Path) -> Iterator[str]:
         except FileNotFoundError:
             pass
         raise
+
+
+def current_umask() -> int:
+    """This process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

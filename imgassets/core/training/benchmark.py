@@ -33,12 +33,14 @@ DEFAULT_MARGIN = 0.01
 class BenchmarkScores:
     """A model's scores on a benchmark: ``overall`` (:data:`METRICS`), ``per_class`` (mAP50-95 by
     class name, for the classes with benchmark boxes), ``per_scientist`` (:data:`METRICS` by
-    scientist) and the number of ``images`` scored."""
+    scientist), the number of ``images`` scored and the image size ``imgsz`` (pixels, the longer
+    side) they were scored at: the size the model was trained at (0: not recorded)."""
 
     overall: dict[str, float]
     per_class: dict[str, float] = field(default_factory=dict)
     per_scientist: dict[str, dict[str, float]] = field(default_factory=dict)
     images: int = 0
+    imgsz: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -46,7 +48,7 @@ class BenchmarkScores:
     @classmethod
     def from_dict(cls, data: dict) -> BenchmarkScores:
         return cls(dict(data["overall"]), dict(data.get("per_class", {})), dict(data.get("per_scientist", {})),
-                   int(data.get("images", 0)))
+                   int(data.get("images", 0)), int(data.get("imgsz", 0)))
 
 
 def _image_path(staged_dir: Path, record: dict) -> str:
@@ -83,7 +85,9 @@ def model_class_names(weights: str | Path) -> list[str]:
 def score_on_benchmark(weights: str | Path, staged_dir: str | Path, records: list[dict], class_names: list[str],
                        imgsz: int, device: str | None = None, batch: int = 16) -> BenchmarkScores | None:
     """Score ``weights`` on the benchmark images of ``records`` (a dataset version's rows, pulled
-    under ``staged_dir`` in the Ultralytics layout; ``class_names`` the dataset's). ``None`` when
+    under ``staged_dir`` in the Ultralytics layout; ``class_names`` the dataset's) at ``imgsz``
+    pixels, which should be the size the model was trained at: a model scored at another size is
+    not the model that was trained (a champion trained at 128 px scores far lower at 64). ``None`` when
     the dataset has no benchmark image. ``device``: Ultralytics' (``None``: the GPU when torch sees
     one). Raises ``ValueError`` when the weights were trained on other class names."""
     benchmark = [r for r in records if r["split"] == "benchmark"]
@@ -106,7 +110,7 @@ def score_on_benchmark(weights: str | Path, staged_dir: str | Path, records: lis
             theirs = [_image_path(staged_dir, r) for r in benchmark if r["scientist"] == scientist]
             per_scientist[scientist] = _overall(_validate(model, staged_dir, theirs, class_names, imgsz, batch, device,
                                                           workdir, f"scientist-{len(per_scientist)}"))
-        return BenchmarkScores(_overall(metrics), per_class, per_scientist, len(benchmark))
+        return BenchmarkScores(_overall(metrics), per_class, per_scientist, len(benchmark), imgsz)
 
 
 @dataclass(frozen=True)
@@ -133,9 +137,13 @@ def promotion_decision(challenger: BenchmarkScores | None, champion: BenchmarkSc
         return PromotionDecision(False, "the dataset has no benchmark image: the challenger cannot be compared "
                                         f"with champion {champion_id}")
     ours, theirs = challenger.overall["mAP50-95"], champion.overall["mAP50-95"]
+    scores = (f"on the same {challenger.images} benchmark images the challenger scores mAP50-95 {ours:.4f}"
+              f"{_at(challenger)} and champion {champion_id} {theirs:.4f}{_at(champion)}")
     if ours >= theirs - margin:
-        return PromotionDecision(True, f"benchmark mAP50-95 {ours:.4f} against champion {champion_id}'s {theirs:.4f} "
-                                       f"on the same {challenger.images} images (margin {margin}): promoted")
-    return PromotionDecision(False, f"benchmark mAP50-95 {ours:.4f} is {theirs - ours:.4f} below champion "
-                                    f"{champion_id}'s {theirs:.4f} on the same {challenger.images} images "
-                                    f"(margin {margin}): not promoted")
+        return PromotionDecision(True, f"promoted: {scores}; the challenger may be at most {margin} below")
+    return PromotionDecision(False, f"not promoted: {scores}, {theirs - ours:.4f} better; the challenger may be "
+                                    f"at most {margin} below")
+
+
+def _at(scores: BenchmarkScores) -> str:
+    return f" (at {scores.imgsz} px)" if scores.imgsz else ""

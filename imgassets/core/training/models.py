@@ -11,6 +11,7 @@ model -> dataset id -> dataset manifest (snapshot id, content hash and original 
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +94,18 @@ def read_champion(store: ObjectStore) -> dict | None:
         return None
 
 
+def trained_imgsz(store: ObjectStore, model: dict) -> int | None:
+    """The image size (pixels) the model ``model`` (a champion ref or model record: its
+    ``dataset_id`` and ``model_id``) was trained at, from its ``model.json`` settings; ``None``
+    when the record or the setting is missing."""
+    try:
+        record = json.loads(store.get_bytes(model_file_key(model["dataset_id"], model["model_id"], MODEL_RECORD)))
+    except (ObjectNotFoundError, KeyError, ValueError):
+        return None
+    imgsz = (record.get("settings") or {}).get("imgsz")
+    return int(imgsz) if isinstance(imgsz, int | float) else None
+
+
 def write_champion(store: ObjectStore, champion: dict) -> None:
     """Make ``champion`` (the fields of :func:`read_champion`) the champion ref."""
     store.put_bytes(CHAMPION_REF, json.dumps(champion, indent=1, sort_keys=True).encode())
@@ -172,7 +185,8 @@ class PulledModel:
 
 def pull_model(store: ObjectStore, ref: str, dest: str | Path) -> PulledModel:
     """Fetch the ``best.pt`` of ``ref`` (``champion``, the model :data:`CHAMPION_REF` names, or a
-    model id) to ``dest`` (a file path; an existing folder gets ``<model_id>.pt``), verified against
+    model id) to ``dest`` (a file path; an existing folder, or a path ending in ``/`` (created when
+    missing), gets ``<model_id>.pt``; written with the process's default file mode), verified against
     the SHA-256 recorded when the model was stored (and, for the champion, in its ref) before it
     replaces ``dest``. Raises :class:`ModelNotFoundError`, and ``IntegrityError`` for bytes that do
     not match (nothing is written then)."""
@@ -194,9 +208,9 @@ def pull_model(store: ObjectStore, ref: str, dest: str | Path) -> PulledModel:
     expected.discard(None)
     if len(expected) != 1:
         raise IntegrityError(f"{record['keys']['best.pt']}: no single recorded SHA-256 to verify it against")
-    dest = Path(dest)
-    target = dest / f"{ref}.pt" if dest.is_dir() else dest
-    with atomic_path(target) as tmp:
+    folder = Path(dest).is_dir() or os.fspath(dest).endswith(("/", os.sep))
+    target = Path(dest) / f"{ref}.pt" if folder else Path(dest)
+    with atomic_path(target, shared=True) as tmp:
         store.get_file(record["keys"]["best.pt"], tmp)
         digest = sha256_file(tmp)
         if digest not in expected:

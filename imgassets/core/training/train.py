@@ -154,7 +154,8 @@ def train_yolo(data_yaml: str | Path, settings: TrainingSettings, workdir: str |
         if trainer.epoch + 1 > trained[0]:  # Ultralytics' final validation of best.pt, reported as one epoch more
             return
         values = epoch_values(trainer)
-        shown.advance(detail=", ".join(f"{k} {v:.3f}" for k, v in values.items() if k in ("box_loss", "mAP50")))
+        shown.advance(detail=", ".join(f"{'this epoch: val ' if k == 'mAP50' else ''}{k} {v:.3f}"
+                                       for k, v in values.items() if k in ("box_loss", "mAP50")))
         if on_epoch is not None:
             on_epoch(trainer.epoch + 1, trainer.epochs, values)
 

@@ -25,7 +25,7 @@ from imgassets.core.labels.class_registry import is_hole
 
 HEATMAP_CELLS = 32
 """Heatmap resolution: cells per side of the frame."""
-HEATMAP_PIXELS = 128
+HEATMAP_PIXELS = 384
 """Heatmap image size in pixels (each cell drawn as a square)."""
 MIN_MEASURABLE_BOXES = 5
 """Below this many boxes in val (or benchmark), a class's mAP there is noise (the benchmark split tops each

@@ -101,20 +101,33 @@ def load_retractions(store: ObjectStore) -> Retracted:
 def models_trained_on(store: ObjectStore, hashes: set[str] | frozenset[str], models: list[dict]) -> list[dict]:
     """The model records of ``models`` whose dataset's train or val split (the images that shaped
     the weights: trained on, or chose the best epoch) holds any of ``hashes``:
-    ``{model_id, dataset_id, images}`` (images: how many retracted images it trained on), reading
-    each dataset manifest's ``sha256`` and ``split`` columns once."""
+    ``{model_id, dataset_id, images, by_split, champion}`` (``images``: how many retracted images
+    shaped it; ``by_split``: that count by split, ``{"train": n, "val": m}``), reading each dataset
+    manifest's ``sha256`` and ``split`` columns once."""
     if not hashes:
         return []
     wanted = pa.array(sorted(hashes), pa.string())
-    counted: dict[str, int] = {}
+    counted: dict[str, dict[str, int]] = {}
     found = []
     for record in models:
         dataset_id = record["dataset_id"]
         if dataset_id not in counted:
             rows = manifest_columns(store.get_bytes(dataset_manifest_key(dataset_id)), ["sha256", "split"])
             hit = pc.and_(pc.is_in(rows.column("sha256"), wanted), pc.is_in(rows.column("split"), SHAPING))
-            counted[dataset_id] = int(pc.sum(hit).as_py() or 0)
+            splits = pc.value_counts(rows.column("split").filter(hit)).to_pylist()
+            counted[dataset_id] = {s["values"]: s["counts"] for s in splits}
         if counted[dataset_id]:
-            found.append({"model_id": record["model_id"], "dataset_id": dataset_id, "images": counted[dataset_id],
+            found.append({"model_id": record["model_id"], "dataset_id": dataset_id,
+                          "images": sum(counted[dataset_id].values()), "by_split": counted[dataset_id],
                           "champion": bool(record.get("champion"))})
     return found
+
+
+def shaped_by(by_split: dict[str, int], what: str) -> str:
+    """How retracted images shaped a model, in words, from :func:`models_trained_on`'s
+    ``by_split`` and the noun phrase ``what``: ``trained on 2 and validated on 1 of them (val picks
+    the best epoch)`` for ``{"train": 2, "val": 1}`` and ``"of them"``."""
+    parts = [f"{verb} {by_split[split]}" for split, verb in (("train", "trained on"), ("val", "validated on"))
+             if by_split.get(split)]
+    why = " (val picks the best epoch)" if by_split.get("val") else ""
+    return f"{' and '.join(parts)} {what}{why}"

@@ -22,6 +22,7 @@ from imgassets.core.versioning.manifest import SNAPSHOT_SCHEMA, manifest_table
 from imgassets.core.versioning.refs import log_version
 from imgassets.core.versioning.sequences import store_snapshot_captures
 from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_table, stored_objects
+from imgassets.defs.deployment import store_kind
 from imgassets.defs.lineage import latest_snapshot
 from imgassets.defs.metadata import Key, archive_metadata, markdown_table
 from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
@@ -111,7 +112,7 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, ob
     yield from label_check_results(context.partition_key, folder, review, image_index, table, findings)
 
 
-@dg.asset(partitions_def=scientists, group_name=GROUP, kinds={"s3"})
+@dg.asset(partitions_def=scientists, group_name=GROUP, kinds={store_kind()})
 def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive, object_store: ObjectStoreResource,
                    image_index: pd.DataFrame, label_table: pd.DataFrame) -> dg.Output[dict]:
     """The scientist's valid images in the object store under content-addressed keys, then an

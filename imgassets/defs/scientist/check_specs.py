@@ -32,6 +32,7 @@ from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.checks import Finding
 from imgassets.core.labels.class_registry import ClassRegistryError, load_registry
 from imgassets.core.labels.report import data_yaml_findings
+from imgassets.defs.descriptions import for_people
 from imgassets.defs.metadata import check_result
 from imgassets.defs.partitions import scientists
 from imgassets.errors import Reason
@@ -89,7 +90,7 @@ BLOCKING = (*label_checks.BLOCKING, "classes_in_registry")
 def specs(asset: str, checks: dict[str, tuple[str, str]],
           reads: dict[str, list[str]] | None = None) -> list[dg.AssetCheckSpec]:
     """One spec per check of asset ``asset`` (its key); ``reads``: the other assets a check reads, by check."""
-    return [dg.AssetCheckSpec(name, asset=asset, description=description, partitions_def=scientists,
+    return [dg.AssetCheckSpec(name, asset=asset, description=for_people(description), partitions_def=scientists,
                               blocking=name in BLOCKING, additional_deps=(reads or {}).get(name))
             for name, (description, _) in checks.items()]
 

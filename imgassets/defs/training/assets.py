@@ -34,7 +34,7 @@ from imgassets.core.training.benchmark import (
     score_on_benchmark,
 )
 from imgassets.core.training.evaluate import evaluate_model, pictures_of, worst_images, worst_pictures
-from imgassets.core.training.models import read_champion, store_model, write_benchmark, write_champion
+from imgassets.core.training.models import read_champion, store_model, trained_imgsz, write_benchmark, write_champion
 from imgassets.core.training.review import ReviewSettings, kfold_review, model_can_judge, review_dataset
 from imgassets.core.training.train import TrainingSettings, preset, train_yolo
 from imgassets.core.versioning.dataset import (
@@ -56,6 +56,7 @@ from imgassets.core.versioning.pull import pull_dataset
 from imgassets.core.versioning.refs import log_version, write_latest_ref
 from imgassets.core.versioning.retraction import load_retractions
 from imgassets.core.versioning.sequences import load_captures
+from imgassets.defs.deployment import store_kind
 from imgassets.defs.kubernetes import GPU_TRAINING_K8S_CONFIG
 from imgassets.defs.lineage import latest_dataset_id, latest_snapshots
 from imgassets.defs.metadata import Key, markdown_table
@@ -97,7 +98,7 @@ class YoloTrainingConfig(dg.Config):
             seed=self.seed, patience=self.patience, workers=self.workers, plots=self.plots)
 
 
-@dg.asset(group_name=GROUP, kinds={"s3"})
+@dg.asset(group_name=GROUP, kinds={store_kind()})
 def retractions(context: dg.AssetExecutionContext, object_store: ObjectStoreResource) -> dg.Output[dict]:
     """Every retraction record in the store (``retractions/*.json``, written by ``imgassets retract``
     and by the departed-folder policy): content hashes and snapshots that every later dataset leaves
@@ -433,15 +434,17 @@ def _label_review(store, weights: Path, dataset, staged: Path, yolo_model: dict,
 
 def _champion_scores(store, champion: dict | None, yolo_model: dict, challenger: BenchmarkScores | None, staged: Path,
                      dataset, tmp: Path) -> tuple[BenchmarkScores | None, str | None]:
-    """The champion's scores on the challenger's benchmark images, or why it cannot be scored."""
+    """The champion's scores on the challenger's benchmark images at the image size the champion
+    was trained at (:func:`imgassets.core.training.models.trained_imgsz`), or why it cannot be scored."""
     if champion is None or challenger is None or champion["model_id"] == yolo_model["model_id"]:
         return None, None
     weights = tmp / "champion.pt"
     store.get_file(champion["model_key"], weights)
     if champion.get("sha256") and sha256_file(str(weights)) != champion["sha256"]:
         return None, f"its weights {champion['model_key']} do not match the hash recorded in the champion ref"
+    imgsz = trained_imgsz(store, champion) or yolo_model["imgsz"]
     try:
-        return score_on_benchmark(weights, staged, dataset.records, dataset.class_names, yolo_model["imgsz"]), None
+        return score_on_benchmark(weights, staged, dataset.records, dataset.class_names, imgsz), None
     except ValueError as exc:
         return None, str(exc)
 
@@ -454,6 +457,7 @@ def benchmark_metadata(challenger: BenchmarkScores | None, champion: BenchmarkSc
     for prefix, scores in (("benchmark", challenger), ("champion", champion)):
         if scores is not None:
             meta.update({f"{prefix}/{m}": dg.MetadataValue.float(round(scores.overall[m], 4)) for m in METRICS})
+            meta[f"{prefix}/imgsz"] = dg.MetadataValue.int(scores.imgsz)
     if challenger is not None:
         classes = sorted(challenger.per_class)
         meta["benchmark_per_class"] = markdown_table(
@@ -468,7 +472,7 @@ def benchmark_metadata(challenger: BenchmarkScores | None, champion: BenchmarkSc
     return meta
 
 
-@dg.asset(group_name=GROUP, kinds={"s3"},
+@dg.asset(group_name=GROUP, kinds={store_kind()},
           automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed())
 def champion_model(context: dg.AssetExecutionContext, object_store: ObjectStoreResource, yolo_model: dict,
                    model_evaluation: pd.DataFrame) -> dg.Output[dict]:

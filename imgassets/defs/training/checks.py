@@ -61,8 +61,9 @@ def weights_predict(object_store: ObjectStoreResource, yolo_model: dict) -> dg.A
 @dg.asset_check(asset=model_evaluation, blocking=True, additional_ins={"yolo_model": dg.AssetIn("yolo_model")})
 def beats_champion(object_store: ObjectStoreResource, yolo_model: dict) -> dg.AssetCheckResult:
     """The challenger's benchmark mAP50-95 is within the margin of the champion's on the same
-    images (the decision ``model_evaluation`` recorded in ``benchmark.json``). Blocking: a model
-    that is not better stays a candidate and does not become what deployments serve."""
+    images, each model scored at the image size it was trained at (the decision model_evaluation
+    recorded in benchmark.json). Blocking: a model that is not better stays a candidate and does
+    not become what deployments serve."""
     benchmark = read_benchmark(object_store.get_store(), yolo_model)
     decision = (benchmark or {}).get("decision") or {"promoted": False, "reason": "no benchmark record for this model"}
     findings = [] if decision["promoted"] else [Finding(yolo_model["model_key"], 0, decision["reason"],
@@ -70,10 +71,11 @@ def beats_champion(object_store: ObjectStoreResource, yolo_model: dict) -> dg.As
     champion = (benchmark or {}).get("champion") or {}
     challenger = ((benchmark or {}).get("challenger") or {}).get("overall", {})
     theirs = (champion.get("scores") or {}).get("overall", {})
+    # a score that does not exist (no champion yet, no benchmark image) is left out, not plotted as a number
+    scores = {f"{who}_mAP50-95": float(overall["mAP50-95"]) for who, overall in
+              (("challenger", challenger), ("champion", theirs)) if "mAP50-95" in overall}
     return check_result(findings, ERROR, "promotion refusals", {
-        "decision": decision["reason"], "champion": champion.get("model_id") or "",
-        "challenger_mAP50-95": float(challenger.get("mAP50-95", -1.0)),
-        "champion_mAP50-95": float(theirs.get("mAP50-95", -1.0)),
+        "decision": decision["reason"], "champion": champion.get("model_id") or "none yet", **scores,
         "margin": float((benchmark or {}).get("margin", 0.0))})
 
 
@@ -123,9 +125,9 @@ def class_ids_consistent(object_store: ObjectStoreResource, training_dataset: di
 
 @dg.asset_check(asset=training_dataset, blocking=False)
 def classes_measurable(object_store: ObjectStoreResource, training_dataset: dict) -> dg.AssetCheckResult:
-    """Every class has at least :data:`~imgassets.core.versioning.health.MIN_MEASURABLE_BOXES` boxes
-    in val and in benchmark. WARN: below that, the class's mAP there (and so the champion decision
-    for it) is noise; label more of it."""
+    """Every class has enough boxes in val and in benchmark to be measured (MIN_MEASURABLE_BOXES of
+    imgassets.core.versioning.health). WARN: below that, the class's mAP there (and so the champion
+    decision for it) is noise; label more of it."""
     dataset = _dataset(object_store, training_dataset)
     weak = unmeasurable_classes(dataset_health(dataset.table), dataset.class_names)
     findings = [Finding(dataset.dataset_id, 0, f"class {name!r} has {boxes} box(es) in {split} (fewer than "

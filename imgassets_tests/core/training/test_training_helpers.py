@@ -8,23 +8,24 @@ from imgassets.core.training.benchmark import BenchmarkScores, promotion_decisio
 from imgassets.core.training.train import TrainingConfigError, check_model_source
 
 
-def _scores(map50_95: float, images: int = 12) -> BenchmarkScores:
+def _scores(map50_95: float, images: int = 12, imgsz: int = 0) -> BenchmarkScores:
     return BenchmarkScores({"mAP50": map50_95 + 0.1, "mAP50-95": map50_95, "precision": 0.5, "recall": 0.5},
-                           images=images)
+                           images=images, imgsz=imgsz)
 
 
 @pytest.mark.parametrize("challenger,champion,champion_id,promoted,reason", [
     (0.40, None, None, True, "the first model: champion"),
-    (0.40, 0.50, "m1", False, "benchmark mAP50-95 0.4000 is 0.1000 below champion m1's 0.5000 on the same 12 images "
-                              "(margin 0.01): not promoted"),
-    (0.495, 0.50, "m1", True, "benchmark mAP50-95 0.4950 against champion m1's 0.5000 on the same 12 images "
-                              "(margin 0.01): promoted"),
-    (0.60, 0.50, "m1", True, "benchmark mAP50-95 0.6000 against champion m1's 0.5000"),
+    (0.40, 0.50, "m1", False, "not promoted: on the same 12 benchmark images the challenger scores mAP50-95 0.4000 "
+                              "(at 64 px) and champion m1 0.5000 (at 128 px), 0.1000 better; the challenger may be "
+                              "at most 0.01 below"),
+    (0.495, 0.50, "m1", True, "promoted: on the same 12 benchmark images the challenger scores mAP50-95 0.4950 "
+                              "(at 64 px) and champion m1 0.5000 (at 128 px); the challenger may be at most 0.01 below"),
+    (0.60, 0.50, "m1", True, "promoted: on the same 12 benchmark images the challenger scores mAP50-95 0.6000"),
     (None, None, "m1", False, "the dataset has no benchmark image"),
 ])
 def test_promotion_decision(challenger, champion, champion_id, promoted, reason):
-    decision = promotion_decision(_scores(challenger) if challenger is not None else None,
-                                  _scores(champion) if champion is not None else None, champion_id, 0.01)
+    decision = promotion_decision(_scores(challenger, imgsz=64) if challenger is not None else None,
+                                  _scores(champion, imgsz=128) if champion is not None else None, champion_id, 0.01)
     assert decision.promoted is promoted and decision.reason.startswith(reason)
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.versioning.departed import DepartedPolicyError, apply_policy
 from imgassets.core.versioning.diff import diff_datasets, diff_snapshots
-from imgassets.core.versioning.health import dataset_health, unmeasurable_classes
+from imgassets.core.versioning.health import HEATMAP_PIXELS, dataset_health, unmeasurable_classes
 from imgassets.core.versioning.refs import dataset_history, resolve_dataset_id, snapshot_history
 from imgassets.core.versioning.retraction import (
     RetractionError,
@@ -67,8 +67,9 @@ def test_health_counts_per_split_and_scientist_and_draws_the_heatmap(tmp_path):
     assert health.scientists["ana"]["box_size_median"] == pytest.approx(0.2)
     assert health.scientists["ana"]["aspect_median"] == pytest.approx(64 / 48, abs=1e-3)
     heatmap = Image.open(io.BytesIO(health.heatmap_png))
-    assert heatmap.size == (128, 128)
-    hot, cold = heatmap.convert("L").getpixel((64, 64)), heatmap.convert("L").getpixel((64, 8))
+    assert heatmap.size == (HEATMAP_PIXELS, HEATMAP_PIXELS) and HEATMAP_PIXELS >= 320
+    middle, edge = HEATMAP_PIXELS // 2, HEATMAP_PIXELS // 16
+    hot, cold = heatmap.convert("L").getpixel((middle, middle)), heatmap.convert("L").getpixel((middle, edge))
     assert hot > 120 and cold < 30  # every box is centred at y 0.5: bright there, dark elsewhere
     weak = unmeasurable_classes(health, d2.class_names)
     assert ("cat", "val", health.splits.get("val", {}).get("boxes_by_class", {}).get("cat", 0)) in weak
@@ -88,7 +89,8 @@ def test_a_retraction_is_recorded_with_its_reason_and_names_the_models_to_retrai
     assert record.by == "dpo" and len(record.retraction_id) == 16
     models = [{"model_id": "m1", "dataset_id": d1.dataset_id}]
     assert models_trained_on(store, folded.hashes, models) == [
-        {"model_id": "m1", "dataset_id": d1.dataset_id, "images": 1, "champion": False}]
+        {"model_id": "m1", "dataset_id": d1.dataset_id, "images": 1, "by_split": {"train": 1},
+         "champion": False}]
     bench = [r["sha256"] for r in d1.records if r["split"] == "benchmark"]
     if bench:  # scored on, never trained on
         assert models_trained_on(store, set(bench), models) == []
@@ -114,3 +116,14 @@ def test_a_departed_folder_is_kept_or_retracted_after_the_grace_period(tmp_path)
     assert apply_policy(store, tmp_path / "unmounted", {"ana": "a" * 16}, "retract", 0, load_retractions(store)) == []
     with pytest.raises(DepartedPolicyError, match="keep, retract"):
         apply_policy(store, root, {}, "delete", 7, load_retractions(store))
+
+
+@pytest.mark.parametrize("by_split,said", [
+    ({"train": 1}, "trained on 1 of them"),
+    ({"val": 1}, "validated on 1 of them (val picks the best epoch)"),
+    ({"train": 2, "val": 1}, "trained on 2 and validated on 1 of them (val picks the best epoch)"),
+])
+def test_a_retraction_says_whether_a_model_trained_or_validated_on_the_images(by_split, said):
+    from imgassets.core.versioning.retraction import shaped_by
+
+    assert shaped_by(by_split, "of them") == said
