@@ -3,6 +3,7 @@ in-process on a real Dagster instance, then checked the way a user would check i
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 import dagster as dg
@@ -10,6 +11,7 @@ import pytest
 
 from imgassets.cli.run import materialize_all, run_scientist
 from imgassets.core.drive.layout import IMAGE_EXTENSIONS
+from imgassets.core.images.index import PARALLEL_THRESHOLD
 from imgassets.core.store.hashing import sha256_bytes
 from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.training.train import TrainingSettings
@@ -42,11 +44,20 @@ def world(tmp_path_factory):
     home = base / "home"
     defs = build_defs(local_resources(home=str(home), shared_root=str(drive)))
     (base / "dagster").mkdir()
+    children_before = {p.pid for p in multiprocessing.active_children()}
     with dg.instance_for_test(temp_dir=str(base / "dagster")) as instance:
         summary = materialize_all(defs, instance, str(drive), str(home), SCIENTISTS, TrainingSettings(epochs=1, imgsz=64))
+        left_running = [p for p in multiprocessing.active_children() if p.pid not in children_before]
         rerun = {name: run_scientist(defs, instance, name)[0] for name in SCIENTISTS}
         yield {"drive": drive, "home": home, "summary": summary, "rerun": rerun, "before": before,
-               "store": LocalObjectStore(home / "objects"), "instance": instance, "defs": defs}
+               "store": LocalObjectStore(home / "objects"), "instance": instance, "defs": defs,
+               "left_running": left_running}
+
+
+def test_no_worker_process_outlives_the_in_process_runs(world):
+    """Both folders are above the image index's pool threshold; its pool ended with each step."""
+    assert world["summary"].scientists[0].images_found > PARALLEL_THRESHOLD
+    assert world["left_running"] == []
 
 
 def test_everything_materialized_and_no_blocking_check_failed(world):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from imgassets_tests.conftest import REPO_ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, command_env, small_books
+from imgassets_tests.conftest import REPO_ROOT, S3_ACCESS_KEY, S3_SECRET_KEY, command_env, copy_dataset, small_books
 
 pytestmark = pytest.mark.slow
 
@@ -52,8 +52,9 @@ def test_imgassets_run_honours_a_production_dagster_home_and_its_runs_land_in_po
 
 
 def test_the_stack_as_separate_processes_trains_by_itself_and_survives_a_killed_daemon(tmp_path, postgres_env, s3_endpoint):
-    """Code server (gRPC), daemon and webserver as separate processes on Postgres and S3: images
-    dropped in a folder are ingested by the sensor's run, the automation builds the dataset and
+    """Code server (gRPC), daemon and webserver as separate processes on Postgres and S3, on folders
+    above the image index's pool threshold (coco128, 100 books): images dropped in a folder are
+    ingested by the sensor's run, the automation builds the dataset and
     trains, and the model's metrics are read through the webserver's GraphQL. Then the daemon is
     killed (SIGKILL) while a scientist's run is in progress and started again: that run (executed
     by the code server, not the daemon) finishes, no run is left in progress, nothing is
@@ -66,13 +67,13 @@ def test_the_stack_as_separate_processes_trains_by_itself_and_survives_a_killed_
     drive.mkdir()
     with production_stack(tmp_path, drive, postgres_env, s3_endpoint, "stack") as stack:
         ui = stack.ui
-        small_books(drive / "ana", count=8)
+        copy_dataset("coco128", drive / "ana")  # 128 images: above the image index's pool threshold
         ui.wait_for("yolo_model to materialize", lambda: ui.materializations("yolo_model"), 480)
         metrics = ui.latest_metadata("yolo_model", "FloatMetadataEntry", "floatValue")
         assert {"mAP50", "mAP50-95", "precision", "recall"} <= set(metrics)
         assert all(0.0 <= metrics[k] <= 1.0 for k in ("mAP50", "mAP50-95", "precision", "recall"))
 
-        small_books(drive / "ben", count=8)
+        small_books(drive / "ben", count=100)
 
         def ben_in_progress():
             return [r for r in ui.runs() if r["status"] in ("STARTING", "STARTED")

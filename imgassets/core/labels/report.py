@@ -92,7 +92,7 @@ def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labe
         "boxes_per_image": _stats(per_image.astype(float)),
         "findings": {check: [str(f) for f in found[:MAX_REJECTED]] for check, found in findings.items()},
         "finding_counts": {check: len(found) for check, found in findings.items()},
-        "label_review": {"reviewed_by": review[1] if review else "not reviewed",
+        "label_review": {"reviewed_by": review[1] if review else "not reviewed", "count": len(review[0]) if review else 0,
                          "findings": [f"{f['file']}:{f['line']}: {f['kind']} ({f['confidence']:.2f}): {f['reason']}"
                                       for f in (review[0] if review else [])[:MAX_REJECTED]]},
     }
@@ -108,5 +108,9 @@ def report_markdown(report: dict) -> str:
     if size:
         lines += ["", f"box area (fraction of image): min {size['min']}, median {size['median']}, max {size['max']}"]
     problems = {k: v for k, v in report["finding_counts"].items() if v}
-    lines += ["", "findings: " + (", ".join(f"{k} {v}" for k, v in problems.items()) or "none")]
+    lines += ["", "label findings: " + (", ".join(f"{k} {v}" for k, v in problems.items()) or "none")]
+    review = report.get("label_review") or {}
+    if review.get("count"):
+        lines += ["", f"label review by {review['reviewed_by']}: the model disagrees with {review['count']} label(s) "
+                      "(the label_review check lists them)"]
     return "\n".join(lines)

@@ -84,8 +84,9 @@ def evaluate_model(weights: str | Path, records: list[dict], staged_dir: str | P
 
 
 def worst_images(evaluation: pd.DataFrame, per_scientist: int = 10) -> pd.DataFrame:
-    """The ``per_scientist`` images with the most errors for each scientist (ties: by path)."""
-    ordered = evaluation.sort_values(["scientist", "errors", "path"], ascending=[True, False, True])
+    """The ``per_scientist`` images with the most errors for each scientist (ties: by path); an
+    image without an error is never among them."""
+    ordered = evaluation[evaluation["errors"] > 0].sort_values(["scientist", "errors", "path"], ascending=[True, False, True])
     return ordered.groupby("scientist", sort=True).head(per_scientist).reset_index(drop=True)
 
 

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -472,26 +473,32 @@ def benchmark_metadata(challenger: BenchmarkScores | None, champion: BenchmarkSc
     return meta
 
 
-@dg.asset(group_name=GROUP, kinds={store_kind()},
+@dg.asset(group_name=GROUP, kinds={store_kind()}, output_required=False,
           automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed())
 def champion_model(context: dg.AssetExecutionContext, object_store: ObjectStoreResource, yolo_model: dict,
-                   model_evaluation: pd.DataFrame) -> dg.Output[dict]:
-    """The model a deployment serves: ``refs/models/champion`` names it, with the sha256 of its
-    weights and the benchmark scores that won it. Materializes only when ``beats_champion`` (a
-    blocking check on ``model_evaluation``) passed for the new model."""
+                   model_evaluation: pd.DataFrame) -> Iterator[dg.Output[dict]]:
+    """The model a deployment serves: `refs/models/champion` names it, with the SHA-256 of its
+    weights and the benchmark scores that won it. Materializes when model_evaluation promoted the
+    new model (the decision beats_champion reports); after a refusal the step succeeds without a
+    materialization, so the catalog keeps showing the champion that still serves."""
     from imgassets.core.training.models import read_benchmark
 
     store = object_store.get_store()
-    benchmark = read_benchmark(store, yolo_model)
+    benchmark = read_benchmark(store, yolo_model) or {}
+    decision = benchmark.get("decision") or {"promoted": False, "reason": "no benchmark record for this model"}
+    if not decision["promoted"]:
+        current = read_champion(store)
+        context.log.info(f"champion unchanged ({current['model_id'] if current else 'none yet'}): {decision['reason']}")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         weights = Path(tmp) / "best.pt"
         store.get_file(yolo_model["model_key"], weights)
         digest = sha256_file(str(weights))
     champion = {"model_id": yolo_model["model_id"], "dataset_id": yolo_model["dataset_id"],
                 "model_key": yolo_model["model_key"], "sha256": digest,
-                "scores": (benchmark or {}).get("challenger"), "decision": (benchmark or {}).get("decision"),
+                "scores": benchmark.get("challenger"), "decision": decision,
                 "promoted_at": datetime.datetime.now(datetime.UTC).isoformat()}
     write_champion(store, champion)
-    context.log.info(f"champion: {yolo_model['model_id']} ({(benchmark or {}).get('decision', {}).get('reason', '')})")
-    return dg.Output(champion, metadata={"model_id": champion["model_id"], Key.MODEL_KEY: champion["model_key"],
-                                         "sha256": digest, Key.DATASET_ID: champion["dataset_id"]})
+    context.log.info(f"champion: {yolo_model['model_id']} ({decision['reason']})")
+    yield dg.Output(champion, metadata={"model_id": champion["model_id"], Key.MODEL_KEY: champion["model_key"],
+                                        "sha256": digest, Key.DATASET_ID: champion["dataset_id"]})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from imgassets.core.labels import checks as label_checks
-from imgassets.core.labels.report import data_yaml_findings, quality_report
+from imgassets.core.labels.report import data_yaml_findings, quality_report, report_markdown
 from imgassets.core.labels.table import build_label_table
 from imgassets_tests.conftest import build_image_index, shared_data_dir
 
@@ -41,6 +41,11 @@ def test_books_labels_without_trailing_newline_parse_and_empty_files_are_backgro
     assert label_checks.schema_failures(table) == []
     report = quality_report("books", folder, index, table)
     assert report["images"]["background"] == 9 and report["images"]["valid"] == 342
+    assert "label review" not in report_markdown(report)
+    finding = {"file": "train/labels/a.txt", "line": 1, "kind": "missing box", "confidence": 0.9, "reason": "r"}
+    reviewed = quality_report("books", folder, index, table, review=([finding, finding], "model m1 (dataset d1)"))
+    assert reviewed["label_review"]["count"] == 2
+    assert "label review by model m1 (dataset d1): the model disagrees with 2 label(s)" in report_markdown(reviewed)
 
 
 def test_books_edge_touching_boxes_are_accepted(books):
