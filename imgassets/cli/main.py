@@ -613,14 +613,18 @@ def command_ui(args: argparse.Namespace) -> int:
         os.environ.setdefault(settings.TRAINING_PRESET_ENV, "demo")  # the automation trains what imgassets run would
     prepare_environment(args.shared_root, args.home)
     workspace = REPO_ROOT / "workspace.yaml"
-    # This interpreter's dagster, whether or not its environment is activated (on PATH)
-    argv = [sys.executable, "-m", "dagster", "dev", "-p", str(args.port)]
+    # `dg dev`, as Dagster now recommends starting the UI and its daemon (`dagster dev` warns that it
+    # is superseded), from this interpreter whether or not its environment is activated (on PATH)
+    argv = [sys.executable, "-m", "dagster_dg_cli.cli", "dev", "-p", str(args.port)]
     if workspace.is_file():
         argv += ["-w", str(workspace)]
     else:
         argv += ["-m", "imgassets.definitions"]
-    print(f"imgassets: DAGSTER_HOME={os.environ['DAGSTER_HOME']}; starting {' '.join(argv[2:])}", file=sys.stderr,
+    print(f"imgassets: DAGSTER_HOME={os.environ['DAGSTER_HOME']}; starting dg {' '.join(argv[3:])}", file=sys.stderr,
           flush=True)
+    # From the instance's own folder: started where another dagster.yaml lies (this repository's),
+    # Dagster would warn that that file is not used.
+    os.chdir(os.environ["DAGSTER_HOME"])
     # An ignored signal stays ignored across exec, and dagster dev maps SIGTERM to whatever SIGINT
     # does: started by a parent that ignores SIGINT (a background job of a non-interactive shell),
     # it would ignore SIGTERM and never stop. Both back to their defaults before the exec.

@@ -67,6 +67,8 @@ def test_imgassets_ui_sensor_and_automation_runs_all_end_on_a_large_drive(tmp_pa
                                   " assetMaterializations(partitions: [\"" + p + "\"], limit: 1) { metadataEntries"
                                   " { label ... on IntMetadataEntry { intValue } } } } } }", k={"path": ["image_index"]})
                       for p in images}
+    log = ui.log.read_text()
+    assert "starting dg dev" in log and "SupersessionWarning" not in log and "will not be used" not in log
     statuses = [(r["jobName"], tags_of(r).get("dagster/partition"), r["status"]) for r in runs]
     assert {s for *_, s in statuses} == {"SUCCESS"}, statuses
     sensor_runs = sorted(tags_of(r)["dagster/partition"] for r in runs
