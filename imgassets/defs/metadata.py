@@ -9,6 +9,9 @@ from imgassets.core.labels.checks import Finding
 from imgassets.core.versioning.archive import ArchiveResult
 
 MAX_LISTED = 50
+ASSET_GROUP = "images_to_models"
+"""The one asset group: the whole lineage, drive to champion, is one graph. The UI draws several
+groups collapsed when it opens; one group opens expanded."""
 
 
 class Key:

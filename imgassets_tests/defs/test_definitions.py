@@ -122,3 +122,8 @@ def test_a_class_id_conflict_says_boxes_are_matched_by_name():
                                                                  "chloe": ["circle"]}})
     assert reason.startswith("class id 0 means 'circle' for ana, chloe and 'square' for ben; boxes are matched by "
                              "class name")
+
+
+def test_the_whole_lineage_is_one_group_so_the_ui_opens_it_expanded():
+    graph = defs.resolve_asset_graph()
+    assert {graph.get(k).group_name for k in graph.get_all_asset_keys()} == {"images_to_models"}

@@ -81,11 +81,13 @@ def test_launch_a_scientist_partition_from_the_ui_and_see_the_model_metrics(tmp_
             instance.add_dynamic_partitions("scientists", ["ana", "ben"])  # what the sensor would do
 
         _skip_welcome(page)
-        page.goto(f"{ui.base}/locations/imgassets/asset-groups/scientist_data", wait_until="networkidle")
-        for asset in ("image_index", "label_table", "image_snapshot"):
+        page.goto(f"{ui.base}/asset-groups", wait_until="networkidle")  # the global lineage, as it first opens
+        for asset in ("image_index", "label_table", "image_snapshot", "retractions", "training_dataset", "yolo_model",
+                      "model_evaluation", "champion_model"):  # one group: every asset drawn, none collapsed
             expect(page.get_by_text(asset, exact=True).first).to_be_visible()
         _shot(page, "01-asset-graph")
 
+        page.goto(f"{ui.base}/locations/imgassets/jobs/scientist_job", wait_until="networkidle")
         page.get_by_role("button", name="Materialize all…").click()
         dialog = page.get_by_role("dialog")
         expect(dialog.get_by_text("Launch runs to materialize 3 assets")).to_be_visible()
@@ -99,7 +101,7 @@ def test_launch_a_scientist_partition_from_the_ui_and_see_the_model_metrics(tmp_
             return [r for r in ui.runs() if {"key": "dagster/partition", "value": "ana"} in r["tags"]]
 
         run = ui.wait_for("the run launched from the UI", ana_run, 60)[0]
-        assert run["jobName"].startswith("__ASSET_JOB")
+        assert run["jobName"] == "scientist_job"
         page.goto(f"{ui.base}/runs/{run['runId']}", wait_until="networkidle")
         expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=240_000)
         _shot(page, "03-run-success")

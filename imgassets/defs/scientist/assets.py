@@ -24,12 +24,12 @@ from imgassets.core.versioning.sequences import store_snapshot_captures
 from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_table, stored_objects
 from imgassets.defs.deployment import store_kind
 from imgassets.defs.lineage import latest_snapshot
-from imgassets.defs.metadata import Key, archive_metadata, markdown_table
+from imgassets.defs.metadata import ASSET_GROUP, Key, archive_metadata, markdown_table
 from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 from imgassets.defs.scientist.check_specs import LABEL_CHECK_SPECS, label_check_results
 
-GROUP = "scientist_data"
+GROUP = ASSET_GROUP
 
 
 def sensor_listing(context: dg.AssetExecutionContext, store: ObjectStore) -> tuple[ListedFiles | None, str | None]:

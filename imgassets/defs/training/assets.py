@@ -60,12 +60,12 @@ from imgassets.core.versioning.sequences import load_captures
 from imgassets.defs.deployment import store_kind
 from imgassets.defs.kubernetes import GPU_TRAINING_K8S_CONFIG
 from imgassets.defs.lineage import latest_dataset_id, latest_snapshots
-from imgassets.defs.metadata import Key, markdown_table
+from imgassets.defs.metadata import ASSET_GROUP, Key, markdown_table
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive, WorkDirs
 from imgassets.defs.scientist.assets import image_snapshot
 from imgassets.defs.training.conditions import TRAINING_POOL, dataset_condition, model_condition
 
-GROUP = "training"
+GROUP = ASSET_GROUP
 
 
 class DatasetConfig(dg.Config):
