@@ -61,6 +61,7 @@ def test_run_json_on_the_demo_drive(tmp_path):
     assert "scientist ana: index, labels, checks, snapshot" in proc.stderr
     assert "imgassets: indexing ana: 65/65" in proc.stderr  # progress, plain lines when not a terminal
     assert "imgassets: training: 1/1  box_loss" in proc.stderr and "training: 2/1" not in proc.stderr
+    assert "this epoch: val mAP50" in proc.stderr  # told apart from best.pt validated again after training
 
     # Lineage: which snapshots, datasets and models include this image file?
     image = home / "demo-drive" / "ana" / "street survey" / "images" / "ana_001.jpg"

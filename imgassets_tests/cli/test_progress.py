@@ -33,3 +33,26 @@ def test_a_terminal_gets_a_bar_per_stage(capsys):
 def test_nothing_is_reported_when_nobody_listens(capsys):
     Progress("indexing", 5).advance(5)
     assert capsys.readouterr().err == ""
+
+
+def test_the_summary_says_which_score_is_which():
+    """The epoch lines show each epoch's val score; the model line best.pt validated again (they
+    differ), and the benchmark line each model's image size."""
+    import io
+
+    from rich.console import Console
+
+    from imgassets.cli.run import RunSummary
+    from imgassets.cli.summary import print_summary
+
+    metrics = {"mAP50": 0.793, "mAP50-95": 0.5, "precision": 0.8, "recall": 0.7}
+    summary = RunSummary("/drive", "/home", [], [], model={
+        "model_key": "models/d/m/best.pt", "epochs": 60, "training_seconds": 100.0, "device": "cpu", "metrics": metrics},
+        evaluation={"missed_boxes": 1, "spurious_boxes": 2, "evaluation_key": "k", "benchmark": metrics,
+                    "benchmark_images": 20, "champion": metrics, "benchmark_imgsz": 64, "champion_imgsz": 128,
+                    "promoted": False, "promotion_decision": "not promoted: ..."})
+    out = io.StringIO()
+    print_summary(summary, Console(file=out, width=300))
+    text = out.getvalue()
+    assert "its best epoch's weights (best.pt) validated again on the val split: mAP50 0.793" in text
+    assert "benchmark (20 images) at 64 px: mAP50 0.793" in text and "champion on the same images at 128 px" in text
