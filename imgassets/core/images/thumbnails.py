@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -32,7 +33,8 @@ def thumbnail(source: bytes | str | Path, labelled: Iterable[Box] = (), predicte
               max_side: int = MAX_SIDE, quality: int = 80) -> bytes:
     """JPEG bytes of ``source`` (image bytes or a file), EXIF-transposed, scaled to at most
     ``max_side`` pixels (an image under :data:`MIN_SIDE` enlarged, pixels kept sharp), with
-    ``labelled`` and ``predicted`` boxes drawn. Raises what Pillow
+    ``labelled`` and ``predicted`` boxes drawn (a box with a coordinate that is not finite is left
+    out; one far off the image is drawn to a few image sizes beyond its edge). Raises what Pillow
     raises for bytes that are not an image."""
     with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as opened:
         image = ImageOps.exif_transpose(opened).convert("RGB")
@@ -42,13 +44,22 @@ def thumbnail(source: bytes | str | Path, labelled: Iterable[Box] = (), predicte
         image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
     draw = ImageDraw.Draw(image)
     width, height = image.size
+    limit = 4 * max(width, height)  # pixels: a box far off the image is drawn to its edge, not at 1e308
+
+    def pixels(value: float, side: int) -> float:
+        return min(max(value * side, -limit), limit)
+
     for boxes, colour in ((labelled, LABEL_COLOUR), (predicted, PREDICTION_COLOUR)):
         for caption, x, y, w, h, *polygon in boxes:
-            corners = [(x - w / 2) * width, (y - h / 2) * height, (x + w / 2) * width, (y + h / 2) * height]
+            if not all(math.isfinite(float(v)) for v in (x, y, w, h)):
+                continue  # a box with an infinite or missing coordinate cannot be drawn; its finding says why
+            corners = [pixels(x - w / 2, width), pixels(y - h / 2, height), pixels(x + w / 2, width),
+                       pixels(y + h / 2, height)]
             vertices = polygon[0] if polygon and polygon[0] is not None else None
-            if vertices is not None and len(vertices) >= 6:  # the polygon as drawn, its bounding box thin
-                draw.polygon([(vx * width, vy * height) for vx, vy in zip(vertices[0::2], vertices[1::2], strict=True)],
-                             outline=colour, width=2)
+            if vertices is not None and len(vertices) >= 6 and all(math.isfinite(float(v)) for v in vertices):
+                # the polygon as drawn, its bounding box thin
+                draw.polygon([(pixels(vx, width), pixels(vy, height))
+                              for vx, vy in zip(vertices[0::2], vertices[1::2], strict=True)], outline=colour, width=2)
                 draw.rectangle(corners, outline=colour, width=1)
             else:
                 draw.rectangle(corners, outline=colour, width=2)
@@ -107,7 +118,7 @@ def finding_pictures(folder: str | Path, findings: Iterable, labels=None, limit:
         caption = f"{finding.file}:{finding.line}" if finding.line else finding.file
         try:
             picture = markdown_image(caption, thumbnail(read_source(folder, image, max_bytes=max_bytes), boxes))
-        except (SourceFileError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        except (SourceFileError, OSError, ValueError, ArithmeticError, Image.DecompressionBombError) as exc:
             picture = f"(cannot be drawn: {type(exc).__name__})"
         parts.append(f"**{caption}**: {finding.reason}\n\n{picture}")
     return "\n\n".join(parts)

@@ -105,7 +105,7 @@ def geometry_failures(table: pd.DataFrame, tolerance: float = BOX_TOLERANCE) -> 
                                     Reason.ZERO_AREA_BOX))
         else:
             findings.append(Finding(row.label_file, row.line,
-                                    f"box outside the image: x {x0:.4f}..{x1:.4f}, y {y0:.4f}..{y1:.4f} (must be within 0..1)",
+                                    f"box outside the image: x {_edge(x0)}..{_edge(x1)}, y {_edge(y0)}..{_edge(y1)} (must be within 0..1)",
                                     Reason.BOX_OUTSIDE_IMAGE))
     return findings
 
@@ -213,3 +213,9 @@ def unknown_class_findings(registry: ClassRegistry, scientist: str, table: pd.Da
     first = named.drop_duplicates("class_name").set_index("class_name")
     return [Finding(first.at[name, "label_file"], int(first.at[name, "line"]), reason, Reason.UNKNOWN_CLASS_NAME)
             for _, name, reason in registry.unknown({scientist: set(named["class_name"])})]
+
+
+def _edge(value: float) -> str:
+    """A normalized box edge for a message: four decimals, or a short exponent form for an edge
+    far outside the image (``1e+308``, ``inf``)."""
+    return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4g}"

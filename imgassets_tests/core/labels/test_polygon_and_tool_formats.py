@@ -333,3 +333,42 @@ def test_label_studio_json_min_export_is_read_like_the_full_one(tmp_path):
     assert list(rows["image_path"]) == ["project/images/bee 1.jpg", "project/images/bee 2.jpg"]
     assert (rows.loc[1, "x_center"], rows.loc[1, "width"]) == pytest.approx((0.25, 0.3))
     assert rows.loc[2, "shape"] == "polygon" and rows.loc[2, "class_name"] == "wasp"
+
+
+HUGE = "1e308"
+INFINITE_FILES = {
+    "yolo/labels/a.txt": f"0 0.5 0.5 {HUGE} 0.1\n",
+    "yolo/data.yaml": "names: [x]\n",
+    "dota/labelTxt/d.txt": f"0 0 {HUGE} 0 {HUGE} 10 0 10 plane\n",
+    "cvat/annotations.xml": ('<?xml version="1.0"?><annotations><meta><task><labels><label><name>car</name></label>'
+                             '</labels></task></meta>'
+                             '<image id="0" name="c.jpg" width="inf" height="1e400">'
+                             f'<box label="car" xtl="0" ytl="0" xbr="{HUGE}" ybr="10"/></image></annotations>'),
+    "voc/v.xml": ("<annotation><filename>v.jpg</filename><size><width>inf</width><height>1e400</height></size>"
+                  f"<object><name>car</name><bndbox><xmin>0</xmin><ymin>0</ymin><xmax>{HUGE}</xmax><ymax>10</ymax>"
+                  "</bndbox></object></annotation>"),
+    "coco/instances.json": ('{"images": [{"id": 1, "file_name": "o.jpg", "width": 1e400, "height": 1e400}],'
+                            f' "annotations": [{{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, {HUGE}, 10]}}],'
+                            ' "categories": [{"id": 1, "name": "car"}]}'),
+}
+
+
+def test_infinite_and_huge_coordinates_are_findings_at_their_file_and_their_pictures_draw(tmp_path):
+    """Coordinates of 1e308 (infinite once normalized or subtracted) and image sizes of inf or
+    1e400, in every format: each a finding at its file, and the finding pictures still draw."""
+    from imgassets.core.images.thumbnails import finding_pictures
+
+    files = {**INFINITE_FILES, "label_studio/ls.json": json.dumps([_ls_task("/data/upload/1/abc-l.jpg", [
+        _ls_result("rectanglelabels", {"x": 1e308, "y": 0, "width": 10, "height": 10, "rectanglelabels": ["bee"]},
+                   size=(float("inf"), 50))])])}
+    images = {"yolo/images/a.jpg": (64, 48), "dota/images/d.jpg": (64, 48), "cvat/c.jpg": (64, 48),
+              "voc/v.jpg": (64, 48), "coco/o.jpg": (64, 48), "label_studio/l.jpg": (64, 48)}
+    folder = _folder(tmp_path, files, images)
+    _, table = _table(folder)
+    findings = label_checks.LabelFindings.of(table)
+    named = {f.file for found in findings.by_check.values() for f in found}
+    assert named == {"yolo/labels/a.txt", "dota/labelTxt/d.txt", "cvat/annotations.xml", "voc/v.xml",
+                     "coco/instances.json", "label_studio/ls.json"}
+    assert all(len(f.reason) < 300 for found in findings.by_check.values() for f in found)  # no 300-digit numbers
+    pictures = finding_pictures(folder, [f for found in findings.by_check.values() for f in found], table)
+    assert pictures.count("data:image/jpeg;base64,") >= 5 and "cannot be drawn" not in pictures

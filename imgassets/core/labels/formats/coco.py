@@ -29,6 +29,10 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _is_finite_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**31
 
@@ -80,7 +84,8 @@ def parse_coco(doc: dict, label_file: str = "") -> list[BoxRecord]:
         record.class_name = categories.get(ann["category_id"])
         record.box, record.box_format = tuple(float(v) for v in ann["bbox"]), COCO_XYWH
         width, height = info.get("width"), info.get("height")
-        record.declared_size = (int(width), int(height)) if width and height else None
+        record.declared_size = ((int(width), int(height)) if all(_is_finite_number(v) and v for v in (width, height))
+                                else None)
         record.flags = {"iscrowd": ann.get("iscrowd")}
         records.append(record)
     return records

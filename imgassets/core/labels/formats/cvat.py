@@ -104,7 +104,7 @@ def parse_cvat(data: bytes, label_file: str = "") -> list[BoxRecord]:
             return
         try:
             size = (int(float(image["width"])), int(float(image["height"])))
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, OverflowError):  # missing, not a number, inf or nan: no declared size
             size = None
         record = BoxRecord(label_file, layout.CVAT, parser.CurrentLineNumber, image_ref=image.get("name") or None,
                            declared_size=size if size and all(size) else None)

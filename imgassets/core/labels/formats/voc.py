@@ -23,7 +23,7 @@ OBJECT_TAG = re.compile(rb"<object[\s>]")
 def _int(text: str | None) -> int | None:
     try:
         return int(float(text)) if text is not None and text.strip() else None
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, inf or nan
         return None
 
 
