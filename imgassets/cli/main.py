@@ -463,6 +463,7 @@ def command_diff(args: argparse.Namespace) -> int:
             raise UsageError(f"{ref!r} is not a {what} id (16 hex digits), 'latest' or 'latest~N'")
     store, _ = open_store(args.home)
     if args.scientist:
+        _scientist_name(args.scientist, "--scientist")
         for ref in (args.a, args.b):
             _known_snapshot(store, args.scientist, ref)
         result = diff_snapshots(store, args.scientist, args.a, args.b)
@@ -474,6 +475,14 @@ def command_diff(args: argparse.Namespace) -> int:
         result = diff_datasets(store, args.a, args.b)
     print(json.dumps(result.as_dict(), indent=2) if args.json else result.text())
     return 0
+
+
+def _scientist_name(name: str, option: str) -> str:
+    """``name`` when it can be a scientist folder's name (one path component, not ``.``, ``..`` or
+    hidden); else :class:`UsageError` naming ``option``."""
+    if not name or "/" in name or "\\" in name or name.startswith(".") or "\x00" in name:
+        raise UsageError(f"{option}: {name!r} is not a scientist (the name of a folder in the shared drive)")
+    return name
 
 
 def _known_snapshot(store, scientist: str, ref: str) -> None:
@@ -497,6 +506,8 @@ def command_retract(args: argparse.Namespace) -> int:
     from imgassets.core.store.keys import snapshot_manifest_key
     from imgassets.core.training.models import list_models, resolve_image
     from imgassets.core.versioning.dataset import load_snapshot_table
+    from imgassets.core.versioning.lineage_index import manifests_holding
+    from imgassets.core.versioning.refs import SNAPSHOT_ID_PATTERN
     from imgassets.core.versioning.retraction import RetractionError, models_trained_on, record_retraction, shaped_by
 
     if not args.images and not args.snapshot:
@@ -505,8 +516,8 @@ def command_retract(args: argparse.Namespace) -> int:
     hashes: set[str] = set()
     targets = []
     for image in args.images:
-        found = resolve_image(store, image)
-        if not found:
+        found = [sha for sha in resolve_image(store, image) if manifests_holding(store, sha)]
+        if not found:  # a hash no snapshot holds, or a file (anywhere) whose bytes no snapshot holds
             raise UsageError(f"{stored_path(image)} is in no snapshot (not a known path or content hash): nothing retracted")
         hashes.update(found)
         targets.append(stored_path(image))
@@ -514,6 +525,11 @@ def command_retract(args: argparse.Namespace) -> int:
         scientist, _, snapshot_id = snapshot.partition("/")
         if not scientist or not snapshot_id:
             raise UsageError(f"--snapshot {snapshot!r}: expected SCIENTIST/SNAPSHOT_ID")
+        _scientist_name(scientist, f"--snapshot {snapshot!r}")
+        if not SNAPSHOT_ID_PATTERN.match(snapshot_id):
+            raise UsageError(f"--snapshot {snapshot!r}: {snapshot_id!r} is not a snapshot id (16 hex digits)")
+        if not store.exists(snapshot_manifest_key(scientist, snapshot_id)):
+            raise UsageError(f"--snapshot {snapshot!r}: {scientist} has no such snapshot: nothing retracted")
         hashes.update(load_snapshot_table(store, snapshot_manifest_key(scientist, snapshot_id)).column("sha256").to_pylist())
         targets.append(f"snapshot {snapshot}")
     try:

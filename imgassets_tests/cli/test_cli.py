@@ -313,3 +313,16 @@ def test_help_describes_the_product_in_whole_sentences():
     text = " ".join(description.split())
     assert text.startswith("Turn the images") and text.endswith(".")
     assert "Exit codes of run: 0" in " ".join(proc.stdout.split())
+
+
+@pytest.mark.parametrize("args,said", [
+    (["retract", "--snapshot", "../x/abc", "--reason", "r"], "--snapshot '../x/abc': '..' is not a scientist"),
+    (["retract", "--snapshot", "ana/0123456789abcdef", "--reason", "r"], "ana has no such snapshot: nothing retracted"),
+    (["retract", "--snapshot", "ana/../../x", "--reason", "r"], "is not a snapshot id"),
+    (["diff", "--scientist", "../x", "latest", "latest"], "--scientist: '../x' is not a scientist"),
+])
+def test_a_scientist_or_snapshot_that_cannot_be_is_a_usage_error_without_a_traceback(tmp_path, args, said):
+    (tmp_path / "home" / "objects").mkdir(parents=True)
+    proc = run_cli(*args, "--home", str(tmp_path / "home"))
+    assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "home" / "objects" / "retractions").exists()

@@ -91,6 +91,12 @@ def test_diff_retract_registry_departed_and_gc_on_a_real_run(tmp_path):
     assert third["dataset"]["retracted_images_left_out"] == 1 and third["dataset"]["diff/removed"] == 1
     code, out, _ = _command(home, "retract", "ana/no/such.jpg", "--reason", "x")
     assert code == 2 and out == ""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not an image of any snapshot\n")
+    for stranger in (str(outside), "0" * 64):  # a file no snapshot holds, a hash no snapshot holds
+        code, out, err = _command(home, "retract", stranger, "--reason", "x")
+        assert (code, out) == (2, "") and "is in no snapshot" in err, err
+    assert len(list((home / "objects" / "retractions").glob("*.json"))) == 1  # nothing more recorded
 
     # a class registry: ids kept (the same three classes at the same ids), and an unknown name blocks
     registry = tmp_path / "classes.yaml"
