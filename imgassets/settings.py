@@ -36,6 +36,7 @@ import), with its default. No Dagster import: the command line's ``pull``, ``lin
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -129,9 +130,12 @@ def _number(name: str, default: float, kind: type = int) -> float:
     if value in (None, ""):
         return default
     try:
-        return kind(value)
+        number = kind(value)
     except ValueError:
         raise ValueError(f"{name} must be a number, not {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, not {value!r}")
+    return number
 
 
 def archive_mode() -> str:

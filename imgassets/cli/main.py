@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
@@ -39,6 +40,14 @@ def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return number
+
+
+def _finite(value: str) -> float:
+    """A finite number (``nan`` and ``inf`` refused: they would compare as a silent 0 or forever)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {value}")
     return number
 
 
@@ -74,9 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch", type=_positive, help=f"images per batch (default {defaults.batch})")
     run.add_argument("--model", help=f"Ultralytics model .yaml or a local .pt weights file (default {defaults.model})")
     run.add_argument("--device", help="cpu, 0, 0,1 ... (default: GPU when torch sees one)")
-    run.add_argument("--val-fraction", type=float,
+    run.add_argument("--val-fraction", type=_finite,
                      help=f"share of images in the val split (default {DEFAULT_VAL_FRACTION})")
-    run.add_argument("--benchmark-fraction", type=float,
+    run.add_argument("--benchmark-fraction", type=_finite,
                      help=f"share of new images held out in the benchmark split (default {DEFAULT_BENCHMARK_FRACTION}; "
                           "topped up to a few images per class)")
     run.add_argument("--workers", type=_non_negative,
@@ -134,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                          f"or {int(gc_defaults['keep_datasets'])})")
     gc.add_argument("--keep-snapshots", type=_positive, default=None,
                     help=f"snapshots kept per scientist (default {int(gc_defaults['keep_snapshots'])})")
-    gc.add_argument("--grace-hours", type=float, default=None,
+    gc.add_argument("--grace-hours", type=_finite, default=None,
                     help=f"never delete what is younger (default {gc_defaults['grace_hours']:g})")
     gc.add_argument("--home", type=Path, help=home_help)
     gc.add_argument("--json", action="store_true")
@@ -655,7 +664,11 @@ def main(argv: list[str] | None = None) -> int:
     any other :class:`imgassets.errors.ImgassetsError` (a store that fails, a manifest refused,
     a setting that cannot work...) is exit 1; both print one line ``imgassets: error: ...`` on
     stderr, naming the file, key, endpoint or setting, and no traceback."""
-    parser = build_parser()
+    try:
+        parser = build_parser()  # reads the settings whose values the help shows as defaults
+    except ValueError as exc:  # a setting that is not a (finite) number, named by settings
+        print(f"imgassets: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     args = parser.parse_args(argv)
     try:
         commands = {"run": command_run, "pull": command_pull, "pull-model": command_pull_model,

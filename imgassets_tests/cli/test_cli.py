@@ -326,3 +326,22 @@ def test_a_scientist_or_snapshot_that_cannot_be_is_a_usage_error_without_a_trace
     proc = run_cli(*args, "--home", str(tmp_path / "home"))
     assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "home" / "objects" / "retractions").exists()
+
+
+@pytest.mark.parametrize("args,env,said", [
+    (["gc", "--grace-hours", "nan"], {}, "--grace-hours: must be a finite number, got nan"),
+    (["gc"], {"IMGASSETS_GC_GRACE_HOURS": "inf"}, "IMGASSETS_GC_GRACE_HOURS must be a finite number, not 'inf'"),
+    (["run", "--val-fraction", "nan"], {}, "--val-fraction: must be a finite number, got nan"),
+])
+def test_a_number_that_is_not_finite_is_refused(tmp_path, args, env, said):
+    (tmp_path / "home" / "objects").mkdir(parents=True)
+    proc = run_cli(*args, "--home", str(tmp_path / "home"), env_extra=env)
+    assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_numeric_setting_that_is_not_finite_names_itself(monkeypatch):
+    from imgassets import settings
+
+    monkeypatch.setenv("IMGASSETS_BURST_SECONDS", "nan")
+    with pytest.raises(ValueError, match="IMGASSETS_BURST_SECONDS must be a finite number"):
+        settings.sequence_rules()
