@@ -28,6 +28,33 @@ def _held_out_clean(home, dataset_id: str, review: dict) -> list[str]:
                   and r["path"] not in questioned)
 
 
+def _confidently_seen(home, labels, names: list[str], min_confidence: float = 0.7) -> list[tuple[str, int]]:
+    """``(label file name, box index)`` of the label files ``names`` (in ``labels``) with a box the
+    champion (fetched with ``pull-model``) predicts with its class at ``min_confidence`` or more,
+    overlapping it (IoU 0.6 or more): the first such box of each file."""
+    from ultralytics import YOLO
+
+    from imgassets.core.training.evaluate import iou_xywh
+    from imgassets.core.training.train import DEMO_IMGSZ
+
+    weights = home / "champion.pt"
+    code, _, err, _ = run_command("pull-model", "champion", str(weights), "--home", str(home))
+    assert code == 0, err
+    model, images, chosen = YOLO(str(weights)), labels.parent / "images", []
+    for name in names:
+        [image] = [p for p in images.iterdir() if p.stem == name.rsplit(".", 1)[0]]
+        result = model.predict(str(image), imgsz=DEMO_IMGSZ, verbose=False)[0]
+        predicted = [(int(c), tuple(b), float(f)) for c, b, f in
+                     zip(result.boxes.cls.tolist(), result.boxes.xywhn.tolist(), result.boxes.conf.tolist(), strict=True)]
+        for i, line in enumerate((labels / name).read_text().splitlines()):
+            cls, *box = line.split()
+            if any(c == int(cls) and f >= min_confidence and iou_xywh(tuple(map(float, box)), b) >= 0.6
+                   for c, b, f in predicted):
+                chosen.append((name, i))
+                break
+    return chosen
+
+
 def test_planted_label_errors_are_found_and_named_by_file_and_line(tmp_path):
     home = tmp_path / "home"
     code, out, err, _ = run_command("run", "--json", "--home", str(home), env_extra=DEMO, timeout=900)
@@ -36,16 +63,20 @@ def test_planted_label_errors_are_found_and_named_by_file_and_line(tmp_path):
     review = json.loads((home / "objects" / "reviews" / "ana.json").read_text())
     assert review["skipped"] is None and review["model_id"] == first["model"]["run_id"]
     clean = _held_out_clean(home, first["dataset"]["dataset_id"], review)
-    assert len(clean) >= 3, clean
-    deleted, swapped, shifted = clean[:3]
     labels = home / "demo-drive" / "ana" / LABELS
+    # errors are planted on boxes the model itself sees confidently: only there can a review judge them
+    chosen = _confidently_seen(home, labels, clean)
+    assert len(chosen) >= 3, (clean, chosen)
+    (deleted, d), (swapped, s), (shifted, m) = chosen[:3]
     lines = {name: (labels / name).read_text().splitlines() for name in (deleted, swapped, shifted)}
-    (labels / deleted).write_text("\n".join(lines[deleted][1:]) + "\n")  # the first box deleted
-    cls, x, y, w, h = lines[swapped][0].split()
-    (labels / swapped).write_text("\n".join([f"{(int(cls) + 1) % 3} {x} {y} {w} {h}", *lines[swapped][1:]]) + "\n")
-    cls, x, y, w, h = lines[shifted][0].split()
+    (labels / deleted).write_text("\n".join(lines[deleted][:d] + lines[deleted][d + 1:]) + "\n")  # a box deleted
+    cls, x, y, w, h = lines[swapped][s].split()
+    lines[swapped][s] = f"{(int(cls) + 1) % 3} {x} {y} {w} {h}"
+    (labels / swapped).write_text("\n".join(lines[swapped]) + "\n")
+    cls, x, y, w, h = lines[shifted][m].split()
     moved = float(x) + 0.6 * float(w) if float(x) + 1.1 * float(w) <= 1 else float(x) - 0.6 * float(w)
-    (labels / shifted).write_text("\n".join([f"{cls} {moved:.6f} {y} {w} {h}", *lines[shifted][1:]]) + "\n")
+    lines[shifted][m] = f"{cls} {moved:.6f} {y} {w} {h}"
+    (labels / shifted).write_text("\n".join(lines[shifted]) + "\n")
 
     # the next run's model (same train images, so the same model) reviews the planted labels ...
     code, out, err, _ = run_command("run", "--json", "--home", str(home), env_extra=DEMO, timeout=900)
@@ -56,7 +87,7 @@ def test_planted_label_errors_are_found_and_named_by_file_and_line(tmp_path):
     checks = [c for c in json.loads(out)["checks"] if c["name"] == "label_review" and c["partition"] == "ana"]
     assert len(checks) == 1 and not checks[0]["passed"] and not checks[0]["blocking"]
     found = {(f["file"].rsplit("/", 1)[1], f["line"], f["reason"].split(" ", 1)[0]) for f in checks[0]["findings"]}
-    planted = {(deleted, 0, "missing_box"), (swapped, 1, "wrong_class"), (shifted, 1, "mislocated")}
+    planted = {(deleted, 0, "missing_box"), (swapped, s + 1, "wrong_class"), (shifted, m + 1, "mislocated")}
     assert len(planted & found) >= 2, (planted, found)  # most planted errors found
     stored = json.loads((home / "objects" / "reviews" / "ana.json").read_text())
     others = [f for f in stored["findings"] if f["file"].rsplit("/", 1)[1] not in (deleted, swapped, shifted)]
