@@ -414,8 +414,8 @@ def command_models(args: argparse.Namespace) -> int:
     retracted = load_retractions(store).hashes
     affected = {m["model_id"]: m for m in models_trained_on(store, retracted, records)}
     for record in records:
-        record["retracted_images"] = affected[record["model_id"]]["images"] if record["model_id"] in affected else 0
-        record["retracted_by_split"] = affected[record["model_id"]]["by_split"] if record["model_id"] in affected else {}
+        shaped = affected.get(record["model_id"], {})
+        record["retracted_images"], record["retracted_by_split"] = shaped.get("images", 0), shaped.get("by_split", {})
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
@@ -498,9 +498,9 @@ def _known_snapshot(store, scientist: str, ref: str) -> None:
     """Raise :class:`UsageError` when the snapshot id ``ref`` is not one of ``scientist``'s,
     naming the scientist it belongs to when there is one."""
     from imgassets.core.store.keys import SNAPSHOTS_PREFIX, snapshot_manifest_key, snapshot_of_key
-    from imgassets.core.versioning.dataset import DATASET_ID_PATTERN
+    from imgassets.core.versioning.refs import SNAPSHOT_ID_PATTERN
 
-    if not DATASET_ID_PATTERN.match(ref) or store.exists(snapshot_manifest_key(scientist, ref)):
+    if not SNAPSHOT_ID_PATTERN.match(ref) or store.exists(snapshot_manifest_key(scientist, ref)):
         return
     owners = sorted({found[0] for key in store.list_keys(SNAPSHOTS_PREFIX)
                      if (found := snapshot_of_key(key)) and found[1] == ref})
