@@ -150,14 +150,21 @@ def walk_files(folder: str | Path) -> Iterator[FileStat]:
     listed losslessly with ``\\xNN`` escapes, never dropped. Each folder is scanned through an open descriptor, so a file's stat is ``fstatat(dir, name)``
     as ``find`` does it, not a lookup of its whole path again.
     """
-    stack = [(os.fspath(folder), "")]  # (folder to scan, its native POSIX path relative to `folder` + "/")
+    # (folder to scan, its native POSIX path relative to `folder` + "/", the (device, inode) the scan of
+    # its parent saw). No folder that is a link is scanned: one swapped in as the last component
+    # fails O_NOFOLLOW, one swapped in above it gives another inode.
+    stack: list[tuple[str, str, tuple[int, int] | None]] = [(os.fspath(folder), "", None)]
     while stack:
-        current, prefix = stack.pop()
+        current, prefix, seen = stack.pop()
         try:
-            descriptor = os.open(current, os.O_RDONLY | os.O_DIRECTORY)
+            descriptor = os.open(current, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             continue
         try:
+            if seen is not None:
+                opened = os.fstat(descriptor)
+                if (opened.st_dev, opened.st_ino) != seen:
+                    continue
             with os.scandir(descriptor) as scan:
                 entries = list(scan)
             yield from _stat_entries(entries, current, prefix, stack)
@@ -180,7 +187,11 @@ def _stat_entries(entries: list[os.DirEntry], current: str, prefix: str, stack: 
         if (name[0] in _MAYBE_FIRST or name[-2:] in _MAYBE_LAST2) and is_ignored(name):
             continue
         if entry.is_dir(follow_symlinks=False):
-            stack.append((f"{current}/{name}", f"{prefix}{name}/"))
+            try:
+                seen = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            stack.append((f"{current}/{name}", f"{prefix}{name}/", (seen.st_dev, seen.st_ino)))
             continue
         path = prefix + name
         if not path.isascii() or "\\" in path:  # the cheap test before stored_path's own

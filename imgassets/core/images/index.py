@@ -34,7 +34,7 @@ from PIL import Image
 
 from imgassets.core.drive import layout
 from imgassets.core.drive.paths import source_path
-from imgassets.core.drive.source_files import SourceFileError, hash_source, read_source
+from imgassets.core.drive.source_files import SourceFileError, hash_open, open_source, read_open
 from imgassets.core.drive.walk import FileStat, ListedFiles, walk_files
 from imgassets.core.frames import has_dtypes, typed_frame
 from imgassets.core.images import inspect as imaging
@@ -84,16 +84,19 @@ def _index_one(folder: Path, rel_path: str, kind: str) -> tuple[dict, Image.Imag
     row: dict = {c: None for c in INDEX_COLUMNS}
     row.update(path=rel_path, kind=kind, status=imaging.OK, reason="", size_bytes=0, mtime_ns=0, inode=0)
     try:
-        stat = os.stat(source_path(folder, rel_path))
-        row.update(size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns, inode=stat.st_ino)
-    except OSError:
-        pass  # a dangling link or a vanished file: open_source below gives the reason
-    try:
-        if kind != layout.IMAGE:
-            row["sha256"] = hash_source(folder, rel_path)
-            return row, None
-        data = read_source(folder, rel_path, max_bytes=imaging.MAX_FILE_BYTES)
+        with open_source(folder, rel_path, max_bytes=imaging.MAX_FILE_BYTES if kind == layout.IMAGE else None) as handle:
+            stat = os.fstat(handle.fileno())  # the file read, not a path looked up again (or a link's outside target)
+            row.update(size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns, inode=stat.st_ino)
+            if kind != layout.IMAGE:
+                row["sha256"] = hash_open(handle)
+                return row, None
+            data = read_open(handle, imaging.MAX_FILE_BYTES)
     except SourceFileError as exc:
+        try:  # a refused file keeps the walk's view of itself (never a link's target's)
+            stat = os.stat(source_path(folder, rel_path), follow_symlinks=False)
+            row.update(size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns, inode=stat.st_ino)
+        except OSError:
+            pass
         row.update(status=exc.code, reason=exc.reason)
         return row, None
     row["sha256"] = sha256_bytes(data)

@@ -128,7 +128,7 @@ def upload_object(store: ObjectStore, folder: str | Path, path: str, sha256: str
     if store.touch(key):  # reused: freshened, so that a garbage collection running now spares it
         return 0
     try:
-        with open_source(folder, path, root="/") as handle:  # the index already refused links out of the root
+        with open_source(folder, path) as handle:
             data = handle.read()
     except OSError as exc:
         raise SourceChangedError(f"vanished or unreadable since it was indexed: {getattr(exc, 'reason', exc)}") from None

@@ -59,6 +59,55 @@ def test_links_out_of_the_root_are_refused_and_links_inside_it_are_read(drive, t
     assert rows["images/hardlink.jpg"].sha256 == rows["images/own.jpg"].sha256
 
 
+def test_a_folder_on_the_path_replaced_by_a_link_is_refused_not_followed(drive, tmp_path):
+    """The walk saw ``images/`` as a folder; it is then renamed and a link to an outside folder put in
+    its place (or one of the scientist's own folders is): every read is refused, naming the folder."""
+    (tmp_path / "private" / "own.jpg").write_bytes(jpeg_bytes(color=(250, 0, 250)))
+    os.rename(drive / "ana" / "images", drive / "ana" / "images_real")
+    os.symlink(tmp_path / "private", drive / "ana" / "images")
+    with pytest.raises(SourceFileError) as refused:
+        read_source(drive / "ana", "images/own.jpg")
+    assert refused.value.code == LINK_OUTSIDE_ROOT and "'images' on its path is a symbolic link" in refused.value.reason
+    os.symlink(drive / "ana", drive / "carl")  # a scientist folder that is a link, inside the root
+    with pytest.raises(SourceFileError, match="'carl' on its path is a symbolic link"):
+        read_source(drive / "carl", "images_real/own.jpg")
+    with pytest.raises(SourceFileError, match="outside the shared drive root"):
+        read_source(drive / "ana", "../../private/own.jpg")
+
+
+def test_a_sub_folder_swapped_for_a_link_between_its_listing_and_its_scan_is_not_walked(drive, tmp_path):
+    """The walk lists ``ana/`` (``images`` is a folder), then ``images`` becomes a link to an outside
+    folder before the walk scans it: its files are not listed."""
+    from unittest import mock
+
+    from imgassets.core.drive import walk
+
+    real_scandir, scans = os.scandir, []
+
+    def scandir(target):
+        scans.append(target)
+        if len(scans) > 1:
+            return real_scandir(target)
+        entries = _Listed(real_scandir(target))  # ana/ listed: ``images`` is a folder
+        os.rename(drive / "ana" / "images", drive / "ana" / "images_parked")
+        os.symlink(tmp_path / "private", drive / "ana" / "images")
+        return entries
+
+    with mock.patch.object(walk.os, "scandir", scandir):
+        listed = [f.path for f in walk.walk_files(drive / "ana")]
+    assert not any(path.startswith("images/") for path in listed), listed
+
+
+class _Listed(list):
+    """A folder's entries, listed already, usable where ``os.scandir``'s context manager is."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def test_a_fifo_a_device_link_and_a_huge_file_never_hang_or_fill_memory(drive, tmp_path):
     folder = drive / "ana"
     os.mkfifo(folder / "notes.md")
