@@ -4,7 +4,9 @@ that the drive is unchanged."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -71,3 +73,67 @@ def test_a_labels_folder_swapped_for_a_link_during_the_run_is_never_read(tmp_pat
     assert "on its path is a symbolic link" in out, out[-3000:]
     assert code in (0, 1), err[-3000:]
     assert drive_state(drive) == before
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory):
+    """coco128 as ``ana``, one smoke ``imgassets run`` (a champion, a review, a model record); the
+    drive, the home and the run's JSON summary. Tests copy the home before they alter it."""
+    tmp = tmp_path_factory.mktemp("trained")
+    drive, home = tmp / "drive", tmp / "home"
+    coco128_folder(drive / "ana")
+    code, out, err, _ = run_command("run", "--json", "--shared-root", str(drive), "--home", str(home), *SMOKE)
+    assert code == 0, err[-3000:]
+    return drive, home, json.loads(out)
+
+
+def _copy_home(home: Path, dest: Path) -> Path:
+    shutil.copytree(home, dest, symlinks=True)
+    return dest
+
+
+def _flip_hex_digit(path: Path, field: str) -> None:
+    """Change the first hex digit of the first string in ``field`` of the JSON record at ``path``
+    (0 <-> 1), leaving everything else, the record's seal included, as it was."""
+    record = json.loads(path.read_bytes())
+    value = record[field][0] if isinstance(record[field], list) else record[field]
+    altered = ("1" if value[0] == "0" else "0") + value[1:]
+    record[field] = [altered, *record[field][1:]] if isinstance(record[field], list) else altered
+    path.chmod(0o644)
+    path.write_text(json.dumps(record, indent=1))
+
+
+@pytest.mark.slow
+def test_a_tampered_retraction_stops_the_run_and_names_its_key(trained_home, tmp_path):
+    drive, home, summary = trained_home
+    home = _copy_home(home, tmp_path / "home")
+    image = "ana/images/train2017/000000000009.jpg"
+    code, out, err, _ = run_command("retract", image, "--reason", "consent withdrawn", "--home", str(home), "--json")
+    assert code == 0, err
+    [record_file] = (home / "objects" / "retractions").glob("*.json")
+    _flip_hex_digit(record_file, "hashes")
+    key = f"retractions/{record_file.name}"
+    before = drive_state(drive)
+    code, out, err, _ = run_command("run", "--json", "--shared-root", str(drive), "--home", str(home), *SMOKE)
+    assert code == 1, err[-3000:]
+    assert f"{key}: the record's content does not match its record_sha256" in out, out[-3000:]
+    assert json.loads(out)["model"] is None  # nothing trained while a retraction cannot be read
+    assert drive_state(drive) == before
+    code, out, err, _ = run_command("lineage", image, "--home", str(home))
+    assert code == 1 and key in err and "Traceback" not in err, err
+
+
+@pytest.mark.slow
+def test_a_tampered_champion_ref_is_refused_by_every_command(trained_home, tmp_path):
+    drive, home, summary = trained_home
+    home = _copy_home(home, tmp_path / "home")
+    ref = home / "objects" / "refs" / "models" / "champion"
+    assert ref.is_file(), sorted(p.name for p in ref.parent.iterdir())
+    _flip_hex_digit(ref, "sha256")
+    for args in (["models"], ["pull-model", "champion", str(tmp_path / "weights")]):
+        code, out, err, _ = run_command(*args, "--home", str(home))
+        assert code == 1 and "refs/models/champion: the record's content does not match" in err, (args, err)
+        assert "Traceback" not in err
+    assert not (tmp_path / "weights").exists()
+    code, out, err, _ = run_command("gc", "--dry-run", "--home", str(home))
+    assert code == 1 and "refs/models/champion" in err and "nothing deleted" in err, err

@@ -72,10 +72,10 @@ def _relative_parts(folder: str, rel_path: str, root: str) -> list[str]:
     return parts
 
 
-def _open_beneath(root: str, parts: list[str]) -> int:
-    """A read-only, non-blocking descriptor of ``root/parts...``, each folder opened relative to the
-    one before it (``openat``) with ``O_NOFOLLOW``: no component below ``root`` can be a symbolic
-    link, whatever is renamed or swapped on the drive while this runs. ``root`` itself is trusted
+def _open_parent(root: str, parts: list[str]) -> int:
+    """A descriptor of the folder ``root/parts[:-1]...``, each folder opened relative to the one
+    before it (``openat``) with ``O_NOFOLLOW``: no component below ``root`` can be a symbolic link,
+    whatever is renamed or swapped on the drive while this runs. ``root`` itself is trusted
     (configuration) and may be or hold links. Raises :class:`SourceFileError`."""
     directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -89,7 +89,32 @@ def _open_beneath(root: str, parts: list[str]) -> int:
                 raise
             os.close(directory)
             directory = child
+    except BaseException:
+        os.close(directory)
+        raise
+    return directory
+
+
+def _open_beneath(root: str, parts: list[str]) -> int:
+    """A read-only, non-blocking descriptor of ``root/parts...`` (:func:`_open_parent`, then the
+    file itself with ``O_NOFOLLOW``). Raises :class:`SourceFileError` or ``OSError``."""
+    directory = _open_parent(root, parts)
+    try:
         return os.open(parts[-1], os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory)
+    finally:
+        os.close(directory)
+
+
+def remove_source(folder: str | Path, rel_path: str, root: str | Path | None = None) -> None:
+    """Remove ``folder/rel_path`` (move mode, once its bytes are verified in the store): the file's
+    folder is opened as :func:`open_source` opens it, so a folder swapped for a link never makes
+    this remove a file outside the root. Raises :class:`SourceFileError` or ``OSError``."""
+    folder = os.fspath(folder)
+    root_path = os.fspath(root) if root is not None else os.path.dirname(os.path.abspath(folder))
+    parts = _relative_parts(folder, native_path(rel_path), root_path)
+    directory = _open_parent(root_path, parts)
+    try:
+        os.unlink(parts[-1], dir_fd=directory)
     finally:
         os.close(directory)
 

@@ -10,7 +10,6 @@ model -> dataset id -> dataset manifest (snapshot id, content hash and original 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from imgassets.core.store.keys import (
     model_file_key,
     snapshot_of_key,
 )
+from imgassets.core.store.records import get_record, put_record
 from imgassets.core.versioning.lineage_index import manifests_holding
 from imgassets.core.versioning.manifest import manifest_columns
 from imgassets.core.versioning.retraction import load_retractions
@@ -49,7 +49,7 @@ def store_model(store: ObjectStore, record: dict, files: dict[str, Path | None])
             digests[name] = sha256_file(str(path))
             store.put_file(keys[name], path, sha256=digests[name])
     record = {**record, "keys": keys, "sha256": digests}
-    store.put_bytes(model_file_key(record["dataset_id"], record["model_id"], MODEL_RECORD), json.dumps(record, indent=1, sort_keys=True).encode())
+    put_record(store, model_file_key(record["dataset_id"], record["model_id"], MODEL_RECORD), record)
     return record
 
 
@@ -59,7 +59,7 @@ def list_models(store: ObjectStore) -> list[dict]:
     (true for the model :data:`~imgassets.core.store.keys.CHAMPION_REF` names)."""
     keys = list(store.list_keys(MODELS_PREFIX))
     benchmarks = {k.rsplit("/", 2)[-2] for k in keys if k.endswith("/" + BENCHMARK)}
-    records = [json.loads(store.get_bytes(k)) for k in keys if k.endswith("/" + MODEL_RECORD)]
+    records = [get_record(store, k) for k in keys if k.endswith("/" + MODEL_RECORD)]
     champion = read_champion(store)
     for record in records:
         record["benchmark"] = read_benchmark(store, record) if record["model_id"] in benchmarks else None
@@ -72,14 +72,14 @@ def write_benchmark(store: ObjectStore, dataset_id: str, model_id: str, benchmar
     ``challenger`` scores, ``champion`` (``{model_id, scores}`` or ``None``), ``margin`` and
     ``decision`` (``{promoted, reason}``). Returns its key."""
     key = model_file_key(dataset_id, model_id, BENCHMARK)
-    store.put_bytes(key, json.dumps(benchmark, indent=1, sort_keys=True).encode())
+    put_record(store, key, benchmark)
     return key
 
 
 def read_benchmark(store: ObjectStore, record: dict) -> dict | None:
     """The benchmark record of the model ``record`` (a model.json), ``None`` when it has none."""
     try:
-        return json.loads(store.get_bytes(model_file_key(record["dataset_id"], record["model_id"], BENCHMARK)))
+        return get_record(store, model_file_key(record["dataset_id"], record["model_id"], BENCHMARK))
     except ObjectNotFoundError:
         return None
 
@@ -89,7 +89,7 @@ def read_champion(store: ObjectStore) -> dict | None:
     ``sha256`` of its weights, the ``scores`` and ``decision`` that won it, ``promoted_at``;
     ``None`` before the first promotion."""
     try:
-        return json.loads(store.get_bytes(CHAMPION_REF))
+        return get_record(store, CHAMPION_REF)
     except ObjectNotFoundError:
         return None
 
@@ -99,8 +99,8 @@ def trained_imgsz(store: ObjectStore, model: dict) -> int | None:
     ``dataset_id`` and ``model_id``) was trained at, from its ``model.json`` settings; ``None``
     when the record or the setting is missing."""
     try:
-        record = json.loads(store.get_bytes(model_file_key(model["dataset_id"], model["model_id"], MODEL_RECORD)))
-    except (ObjectNotFoundError, KeyError, ValueError):
+        record = get_record(store, model_file_key(model["dataset_id"], model["model_id"], MODEL_RECORD))
+    except (ObjectNotFoundError, KeyError):
         return None
     imgsz = (record.get("settings") or {}).get("imgsz")
     return int(imgsz) if isinstance(imgsz, int | float) else None
@@ -108,7 +108,7 @@ def trained_imgsz(store: ObjectStore, model: dict) -> int | None:
 
 def write_champion(store: ObjectStore, champion: dict) -> None:
     """Make ``champion`` (the fields of :func:`read_champion`) the champion ref."""
-    store.put_bytes(CHAMPION_REF, json.dumps(champion, indent=1, sort_keys=True).encode())
+    put_record(store, CHAMPION_REF, champion)
 
 
 @dataclass

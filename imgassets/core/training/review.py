@@ -198,14 +198,13 @@ def load_review(store, scientist: str, labels) -> tuple[list[dict], str]:
     """The findings of the scientist's stored review (``reviews/<scientist>.json``) that still stand
     against their current label table ``labels`` (:func:`still_standing`), and who reviewed them
     (or why no model could, or that none has yet)."""
-    import json
-
     from imgassets.core.store.keys import review_key
+    from imgassets.core.store.records import get_record
 
     key = review_key(scientist)
     if not store.exists(key):
         return [], "no trained model has reviewed these labels yet"
-    review = json.loads(store.get_bytes(key))
+    review = get_record(store, key)
     return still_standing(review["findings"], labels), (
         review["skipped"] or f"model {review['model_id']} (dataset {review['dataset_id']})")
 

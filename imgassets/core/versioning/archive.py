@@ -20,7 +20,6 @@ always describes everything they contributed.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +29,11 @@ import pandas as pd
 from imgassets.core.drive import layout
 from imgassets.core.drive.layout import pair_labels
 from imgassets.core.drive.paths import source_path, stored_path
+from imgassets.core.drive.source_files import SourceFileError, hash_open, open_source, read_source, remove_source
 from imgassets.core.store.base import ObjectStore, ObjectStoreError
-from imgassets.core.store.hashing import sha256_bytes, sha256_file
+from imgassets.core.store.hashing import sha256_bytes
 from imgassets.core.store.keys import archive_log_key, content_key
+from imgassets.core.store.records import put_record
 from imgassets.core.versioning.dataset import load_snapshot
 
 COPY = "copy"
@@ -77,16 +78,18 @@ def files_to_move(index: pd.DataFrame, records: list[dict]) -> tuple[pd.DataFram
     return index[index["path"].isin(paths | set(pairs))].sort_values("path"), pairs
 
 
-def _unchanged(source: Path, row) -> str | None:
-    """``None`` when ``source`` still is what the index saw, else the reason it is not."""
+def _unchanged(folder: Path, row) -> str | None:
+    """``None`` when ``folder/row.path`` (read as every source file is, no link on its path) still
+    is what the index saw, else the reason it is not."""
     try:
-        stat = source.stat()
+        with open_source(folder, row.path) as handle:
+            stat = os.fstat(handle.fileno())
+            if stat.st_size != row.size_bytes or stat.st_mtime_ns != row.mtime_ns:
+                return "changed since it was indexed (size or mtime differs)"
+            if hash_open(handle) != row.sha256:
+                return "changed since it was indexed (content hash differs)"
     except OSError as exc:
-        return f"cannot stat: {exc.strerror or exc}"
-    if stat.st_size != row.size_bytes or stat.st_mtime_ns != row.mtime_ns:
-        return "changed since it was indexed (size or mtime differs)"
-    if sha256_file(str(source)) != row.sha256:
-        return "changed since it was indexed (content hash differs)"
+        return f"cannot read: {getattr(exc, 'reason', None) or exc.strerror or exc}"
     return None
 
 
@@ -123,23 +126,26 @@ def archive_sources(store: ObjectStore, scientist: str, snapshot_id: str, folder
     candidates, pairs = files_to_move(index, records)
     for row in candidates[candidates["kind"] == layout.LABEL].itertuples():
         if not store.exists(content_key(row.sha256)):
-            store.put_file(content_key(row.sha256), source_path(folder, row.path), sha256=row.sha256)
+            try:  # read as every source file is (no link on its path); one that changed stays on the drive
+                data = read_source(folder, row.path)
+            except SourceFileError:
+                continue
+            if sha256_bytes(data) == row.sha256:
+                store.put_bytes(content_key(row.sha256), data, sha256=row.sha256)
     result.log_key = archive_log_key(scientist, snapshot_id)
     log = [{"path": r.path, "kind": r.kind, "sha256": r.sha256, "size_bytes": int(r.size_bytes)} for r in candidates.itertuples()]
-    store.put_bytes(result.log_key, json.dumps({"scientist": scientist, "snapshot_id": snapshot_id, "files": log},
-                                               indent=1).encode())
+    put_record(store, result.log_key, {"scientist": scientist, "snapshot_id": snapshot_id, "files": log})
     # Images first; a label file goes only with its image, so a kept image never loses its boxes.
     ordered = sorted(candidates.itertuples(), key=lambda r: (r.path in pairs, r.path))
     moved: set[str] = set()
     for row in ordered:
-        source = Path(source_path(folder, row.path))
         if row.path in pairs and pairs[row.path] not in moved:
             result.kept.append((row.path, f"kept with its image {pairs[row.path]}"))
             continue
-        reason = _verified_in_store(store, row) or _unchanged(source, row)
+        reason = _verified_in_store(store, row) or _unchanged(folder, row)
         if reason is None:
             try:
-                os.remove(source)
+                remove_source(folder, row.path)
             except OSError as exc:
                 reason = f"cannot remove: {exc.strerror or exc}"
         if reason is None:

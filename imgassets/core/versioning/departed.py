@@ -19,12 +19,12 @@ unmounted (a step pod without the share), not emptied: nothing is noted or retra
 from __future__ import annotations
 
 import datetime
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
 from imgassets.core.store.keys import departed_key
+from imgassets.core.store.records import TamperedRecordError, get_record, put_record
 from imgassets.core.versioning.retraction import Retracted, record_retraction
 from imgassets.errors import ImgassetsError
 
@@ -64,10 +64,14 @@ def apply_policy(store: ObjectStore, root: Path, snapshots: dict[str, str], poli
             store.delete(key)  # back (or never gone): forget
             continue
         try:
-            since = datetime.datetime.fromisoformat(json.loads(store.get_bytes(key))["missing_since"])
-        except (ObjectNotFoundError, ValueError, KeyError):
-            since = now
-            store.put_bytes(key, json.dumps({"missing_since": since.isoformat()}).encode())
+            noted = get_record(store, key)
+        except ObjectNotFoundError:
+            noted = {"missing_since": now.isoformat()}
+            put_record(store, key, noted)
+        try:
+            since = datetime.datetime.fromisoformat(noted["missing_since"])
+        except (KeyError, TypeError, ValueError):
+            raise TamperedRecordError(f"{key}: not a departed-folder note (no ISO time in missing_since)") from None
         source = f"{scientist}/{snapshot_id}"
         deadline = since + datetime.timedelta(days=grace_days)
         if source in retracted.snapshots:

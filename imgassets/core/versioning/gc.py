@@ -58,6 +58,7 @@ from imgassets.core.store.keys import (
     snapshot_manifest_key,
     snapshot_of_key,
 )
+from imgassets.core.store.records import TamperedRecordError, get_record
 from imgassets.core.versioning.manifest import METADATA_KEY, manifest_hashes
 from imgassets.errors import ImgassetsError
 
@@ -121,11 +122,16 @@ def _footer(data: bytes) -> dict:
     return json.loads((pq.read_schema(io.BytesIO(data)).metadata or {}).get(METADATA_KEY, b"{}"))
 
 
-def _read_json(store: ObjectStore, key: str) -> dict | None:
+def _read_record(store: ObjectStore, key: str) -> dict | None:
+    """The sealed record at ``key`` (None when there is none). Raises
+    :class:`GarbageCollectionError` for one altered after it was written: a root gc cannot trust
+    stops it before anything is deleted."""
     try:
-        return json.loads(store.get_bytes(key))
+        return get_record(store, key)
     except ObjectNotFoundError:
         return None
+    except TamperedRecordError as exc:
+        raise GarbageCollectionError(f"{exc}; nothing deleted") from None
 
 
 def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
@@ -154,10 +160,10 @@ def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep
         elif entry[0].startswith(SNAPSHOT_LOG_PREFIX):
             snapshot_logs[entry[0][len(SNAPSHOT_LOG_PREFIX):-1]].append((info.key, entry[1]))
     datasets = set(_last([i for _, i in dataset_log], keep_datasets))
-    latest = _read_json(store, LATEST_DATASET_REF)
+    latest = _read_record(store, LATEST_DATASET_REF)
     if latest and latest.get("dataset_id"):
         datasets.add(latest["dataset_id"])
-    champion = _read_json(store, CHAMPION_REF)
+    champion = _read_record(store, CHAMPION_REF)
     if champion and champion.get("dataset_id"):
         datasets.add(champion["dataset_id"])
     for info in listing:
@@ -204,7 +210,7 @@ def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep
                                                  "nothing deleted") from None
     for info in listing:
         if info.key.startswith(ARCHIVE_PREFIX):
-            log = _read_json(store, info.key) or {}
+            log = _read_record(store, info.key) or {}
             reachable.update(f["sha256"] for f in log.get("files", []) if f.get("sha256"))
 
     plan = GcPlan(len(listing), sorted(kept_datasets), {s: sorted(i) for s, i in sorted(snapshots.items())})

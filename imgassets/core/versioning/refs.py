@@ -26,12 +26,13 @@ from imgassets.core.store.keys import (
     log_entry_key,
     snapshot_log_prefix,
 )
+from imgassets.core.store.records import get_record, put_record
 from imgassets.core.versioning.dataset import DATASET_ID_PATTERN, ManifestError
 
 
 def write_latest_ref(store: ObjectStore, dataset_id: str) -> None:
     """Point ``refs/datasets/latest`` at ``dataset_id``."""
-    store.put_bytes(LATEST_DATASET_REF, json.dumps({"dataset_id": dataset_id}).encode())
+    put_record(store, LATEST_DATASET_REF, {"dataset_id": dataset_id})
 
 
 RELATIVE_REF = re.compile(r"^latest(?:~(\d+))?$")
@@ -92,11 +93,9 @@ def resolve_dataset_id(store: ObjectStore, ref: str) -> str:
             raise ManifestError(f"{ref!r} is not a dataset id (16 hex digits), 'latest' or 'latest~N'")
         return ref
     try:
-        dataset_id = json.loads(store.get_bytes(LATEST_DATASET_REF)).get("dataset_id")
+        dataset_id = get_record(store, LATEST_DATASET_REF).get("dataset_id")
     except ObjectNotFoundError:
         raise ObjectNotFoundError(f"no dataset has been built yet ({LATEST_DATASET_REF} not found in {store.describe()})") from None
-    except (ValueError, AttributeError):
-        dataset_id = None
     if not isinstance(dataset_id, str) or not DATASET_ID_PATTERN.match(dataset_id):
         raise ManifestError(f"{LATEST_DATASET_REF} in {store.describe()} does not hold a dataset id")
     return dataset_id

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.keys import RETRACTIONS_PREFIX, dataset_manifest_key, retraction_key
+from imgassets.core.store.records import TamperedRecordError, get_record, put_record
 from imgassets.core.versioning.manifest import manifest_columns
 from imgassets.errors import ImgassetsError
 
@@ -72,11 +73,32 @@ def record_retraction(store: ObjectStore, hashes: list[str], reason: str, target
         raise RetractionError(f"nothing to retract: {', '.join(targets) or 'no target'} matched no image")
     created = datetime.datetime.now(datetime.UTC).isoformat()
     who = by or _user()
-    body = json.dumps({"hashes": hashes, "snapshots": snapshots, "reason": reason, "created_at": created, "by": who},
+    record = Retraction(retraction_id(hashes, snapshots, reason.strip(), created, who), created, who, reason.strip(),
+                        list(targets), hashes, snapshots)
+    put_record(store, retraction_key(record.retraction_id), asdict(record))
+    return record
+
+
+def retraction_id(hashes: list[str], snapshots: list[str], reason: str, created_at: str, by: str) -> str:
+    """A retraction's id: the first 16 hex digits of the SHA-256 of the JSON of what it takes out,
+    why, when and by whom (keys sorted)."""
+    body = json.dumps({"hashes": hashes, "snapshots": snapshots, "reason": reason, "created_at": created_at, "by": by},
                       sort_keys=True)
-    record = Retraction(hashlib.sha256(body.encode()).hexdigest()[:16], created, who, reason.strip(), list(targets),
-                        hashes, snapshots)
-    store.put_bytes(retraction_key(record.retraction_id), json.dumps(asdict(record), indent=1).encode())
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def _verified(store: ObjectStore, key: str) -> Retraction:
+    """The retraction record at ``key``, its seal and its id checked against its content and its key.
+    Raises :class:`~imgassets.core.store.records.TamperedRecordError` naming the key."""
+    fields = get_record(store, key)
+    try:
+        record = Retraction(**fields)
+        expected = retraction_id(record.hashes, record.snapshots, record.reason, record.created_at, record.by)
+    except TypeError as exc:
+        raise TamperedRecordError(f"{key}: not a retraction record ({exc})") from None
+    if not (record.retraction_id == expected == key.rsplit("/", 1)[-1].removesuffix(".json")):
+        raise TamperedRecordError(f"{key}: the retraction's id does not match what it retracts (altered after it "
+                                  "was written): refused")
     return record
 
 
@@ -88,9 +110,10 @@ def _user() -> str:
 
 
 def load_retractions(store: ObjectStore) -> Retracted:
-    """Every retraction record in the store (one listing of ``retractions/``), folded."""
-    records = [Retraction(**json.loads(store.get_bytes(key))) for key in sorted(store.list_keys(RETRACTIONS_PREFIX))
-               if key.endswith(".json")]
+    """Every retraction record in the store (one listing of ``retractions/``), folded. Raises
+    :class:`~imgassets.core.store.records.TamperedRecordError` for a record altered after it was
+    written: a retraction is never silently dropped."""
+    records = [_verified(store, key) for key in sorted(store.list_keys(RETRACTIONS_PREFIX)) if key.endswith(".json")]
     by_hash: dict[str, list[dict]] = {}
     for record in records:
         for sha in record.hashes:

@@ -6,7 +6,6 @@ import datetime
 import functools
 import hashlib
 import io
-import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from imgassets.core.store.keys import (
     model_file_key,
     review_key,
 )
+from imgassets.core.store.records import get_record, put_record
 from imgassets.core.store.table_cache import LABEL_TABLE, load_cached_table
 from imgassets.core.training.benchmark import (
     METRICS,
@@ -397,7 +397,7 @@ def _label_review(store, weights: Path, dataset, staged: Path, yolo_model: dict,
         review_settings)
     folds, fold_runs = settings.review_folds(), []
     if folds >= 2 and not too_weak:  # every train image judged by a model that did not train on it
-        record = json.loads(store.get_bytes(model_file_key(yolo_model["dataset_id"], yolo_model["model_id"], MODEL_RECORD)))
+        record = get_record(store, model_file_key(yolo_model["dataset_id"], yolo_model["model_id"], MODEL_RECORD))
         training = TrainingSettings(**record["settings"]).overridden(plots=False)
         with tempfile.TemporaryDirectory(prefix="imgassets-folds-") as workdir:
             out_of_sample, fold_runs = kfold_review(dataset.records, staged, dataset.class_names, training, folds,
@@ -405,9 +405,9 @@ def _label_review(store, weights: Path, dataset, staged: Path, yolo_model: dict,
         for scientist, found in out_of_sample.items():
             reviews[scientist] = sorted(reviews.get(scientist, []) + found, key=lambda f: -f["confidence"])
     for scientist, findings in reviews.items():
-        store.put_bytes(review_key(scientist), json.dumps(
-            {"model_id": yolo_model["model_id"], "dataset_id": dataset.dataset_id, "skipped": too_weak,
-             "folds": fold_runs, "findings": findings}, indent=1).encode())
+        put_record(store, review_key(scientist), {
+            "model_id": yolo_model["model_id"], "dataset_id": dataset.dataset_id, "skipped": too_weak,
+            "folds": fold_runs, "findings": findings})
     owned = sorted(((scientist, f) for scientist, found in reviews.items() for f in found),
                    key=lambda pair: -pair[1]["confidence"])
     ranked = [f for _, f in owned]

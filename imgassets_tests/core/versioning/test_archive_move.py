@@ -4,7 +4,6 @@ and under injected failures no image is ever lost."""
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -117,14 +116,14 @@ def test_a_file_changed_after_hashing_is_kept(tmp_path):
 def test_a_failing_delete_is_reported_and_nothing_is_lost(tmp_path, monkeypatch):
     folder, store, index, records, result = _committed(tmp_path)
     before = _hashes(folder)
-    real_remove = os.remove
+    real_remove = archive.remove_source
 
-    def flaky_remove(path):
+    def flaky_remove(folder, path):
         if str(path).endswith("img3.jpg"):
             raise PermissionError(13, "Permission denied")
-        real_remove(path)
+        real_remove(folder, path)
 
-    monkeypatch.setattr(archive.os, "remove", flaky_remove)
+    monkeypatch.setattr(archive, "remove_source", flaky_remove)
     outcome = archive.archive_sources(store, "ana", result.snapshot_id, folder, index, records)
     assert dict(outcome.kept)["images/img3.jpg"] == "cannot remove: Permission denied"
     assert (folder / "labels" / "img3.txt").is_file()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -11,6 +10,7 @@ import pytest
 
 from imgassets.core.store.keys import content_key, model_file_key, snapshot_manifest_key
 from imgassets.core.store.local import LocalObjectStore
+from imgassets.core.store.records import put_record
 from imgassets.core.training.models import lineage
 from imgassets.core.versioning.dataset import load_dataset, load_snapshot_table
 from imgassets.core.versioning.gc import collect, plan_gc
@@ -32,8 +32,7 @@ def history_store(store, tmp_path):
     drive = tmp_path / "drive"
     s1 = commit(store, drive, "ana", {"a": [box()], "b": [box()], "c": [box("dog")]})
     d1 = build(store, {"ana": s1})
-    store.put_bytes(model_file_key(d1.dataset_id, "run-1", "model.json"),
-                    json.dumps({"model_id": "run-1", "dataset_id": d1.dataset_id}).encode())
+    put_record(store, model_file_key(d1.dataset_id, "run-1", "model.json"), {"model_id": "run-1", "dataset_id": d1.dataset_id})
     s2 = commit(store, tmp_path / "drive2", "ana", {"b": [box()], "c": [box("dog")], "x2": [box()]})
     s3 = commit(store, tmp_path / "drive3", "ana", {"c": [box("dog")], "d": [box()], "e": [box()]})
     d2 = build(store, {"ana": s3}, d1)
@@ -90,7 +89,7 @@ def test_retracted_content_goes_only_when_no_retained_version_holds_it(tmp_path)
     build(store, {"ana": s5}, d3)
     doomed = {o.key for o in plan_gc(store, 1, 1, 0).delete}
     assert content_key(content_hash("e")) in doomed
-    store.put_bytes(model_file_key(v["d2"].dataset_id, "run-2", "model.json"), b"{}")  # a model trained on it
+    put_record(store, model_file_key(v["d2"].dataset_id, "run-2", "model.json"), {})  # a model trained on it
     assert content_key(content_hash("e")) not in {o.key for o in plan_gc(store, 1, 1, 0).delete}
 
 

@@ -1,0 +1,81 @@
+"""Sealed records: the small JSON objects that change what trains or what is served, each stored with
+the SHA-256 of its own content and checked on every read.
+
+A manifest is content-addressed (its id is the hash of what it holds, checked when it is read). The
+records beside the manifests are not all addressable that way (the champion ref is replaced whole
+when a challenger wins; a review file belongs to a scientist, not to its content), so each is
+*sealed*: written as its fields plus :data:`SEAL_FIELD`, the hex SHA-256 of the fields' canonical
+JSON (keys sorted, no spaces, UTF-8; RFC 8785's canonical form for the JSON these records hold:
+strings, numbers, lists, objects). A record whose seal is missing or does not match
+what it holds was altered after it was written (by hand, by a tool, by a disk) and is refused with
+:class:`TamperedRecordError`, naming its key; it is never used as it is.
+
+The sealed records (keys in :mod:`imgassets.core.store.keys`): retractions (also content-addressed by
+their id), the champion ref, the latest-dataset ref, departed-folder notes, model records and
+benchmark scores, label review files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from imgassets.core.store.base import ObjectStore
+from imgassets.errors import ImgassetsError
+
+SEAL_FIELD = "record_sha256"
+
+
+class TamperedRecordError(ImgassetsError, ValueError):
+    """A stored record that is not JSON, not an object, has no seal, or whose seal does not match
+    its content; the message names the key and says which."""
+
+
+def _canonical(fields: dict) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def record_seal(fields: dict) -> str:
+    """Hex SHA-256 of ``fields``' canonical JSON (see the module docstring; a score that is not a
+    number is written ``NaN`` as Python's ``json`` does, and reads back the same)."""
+    return hashlib.sha256(_canonical(fields)).hexdigest()
+
+
+def sealed_bytes(fields: dict) -> bytes:
+    """``fields`` with their seal, as the indented UTF-8 JSON that is stored."""
+    if SEAL_FIELD in fields:
+        raise ValueError(f"a record's own field must not be named {SEAL_FIELD!r}")
+    return json.dumps({**fields, SEAL_FIELD: record_seal(fields)}, indent=1, sort_keys=True, ensure_ascii=False).encode()
+
+
+def unseal(data: bytes, key: str) -> dict:
+    """The fields of the sealed record ``data`` stored at ``key``, its seal checked and removed.
+    Raises :class:`TamperedRecordError` naming ``key``."""
+    try:
+        record = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise TamperedRecordError(f"{key}: not a readable record (not JSON: {exc}); it was altered or "
+                                  "truncated after it was written") from None
+    if not isinstance(record, dict):
+        raise TamperedRecordError(f"{key}: not a readable record (a JSON {type(record).__name__}, not an object); "
+                                  "it was altered after it was written")
+    seal = record.pop(SEAL_FIELD, None)
+    if seal is None:
+        raise TamperedRecordError(f"{key}: the record carries no {SEAL_FIELD} (written by hand or by a tool, "
+                                  "not by imgassets): refused")
+    if record_seal(record) != seal:
+        raise TamperedRecordError(f"{key}: the record's content does not match its {SEAL_FIELD} "
+                                  "(altered after it was written): refused")
+    return record
+
+
+def put_record(store: ObjectStore, key: str, fields: dict) -> None:
+    """Store ``fields`` sealed at ``key`` (replacing what was there)."""
+    store.put_bytes(key, sealed_bytes(fields))
+
+
+def get_record(store: ObjectStore, key: str) -> dict:
+    """The fields of the sealed record at ``key`` (:func:`unseal`). Raises
+    :class:`~imgassets.core.store.base.ObjectNotFoundError` when there is none,
+    :class:`TamperedRecordError` when it was altered."""
+    return unseal(store.get_bytes(key), key)
