@@ -92,6 +92,12 @@ def dagster_home(home_dir: Path | None = None) -> Path:
     return (home_dir or home()) / "dagster"
 
 
+def shared_roots_file(home_dir: Path | None = None) -> Path:
+    """The shared drive roots this home has ingested, one absolute path a line: ``<home>/shared-roots``
+    (written when a run or the UI starts; ``pull`` never writes inside any of them)."""
+    return (home_dir or home()) / "shared-roots"
+
+
 def local_objects(home_dir: Path | None = None) -> Path:
     """The embedded object store's directory: ``<home>/objects``."""
     return (home_dir or home()) / "objects"

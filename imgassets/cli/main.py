@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
     pull.add_argument("--cache", type=Path, help="content-addressed cache (default: <home>/cache)")
     pull.add_argument("--workers", type=_positive, default=8, help="parallel downloads (default 8)")
-    pull.add_argument("--verify", action="store_true", help="re-hash every cached object instead of trusting verified ones")
+    pull.add_argument("--verify", action="store_true", help="re-hash every cached object instead of trusting verified ones, and read every object in the "
+                           "store too (a damaged one is replaced by its verified cached copy)")
     pull.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     lineage = sub.add_parser("lineage", help="which snapshots, datasets and models include an image")
     lineage.add_argument("image", metavar="PATH_OR_HASH", help="a file on disk, a SHA-256, or a path as recorded "
@@ -156,6 +157,22 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def recorded_shared_roots(home_dir: Path) -> list[Path]:
+    """The shared drive roots ``home_dir`` has ingested (:func:`imgassets.settings.shared_roots_file`)."""
+    try:
+        text = settings.shared_roots_file(home_dir).read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        return []
+    return [Path(line) for line in text.splitlines() if line.startswith("/")]
+
+
+def record_shared_root(home_dir: Path, root: Path) -> None:
+    """Add ``root`` (absolute, resolved) to the roots ``home_dir`` has ingested, once."""
+    if root not in recorded_shared_roots(home_dir):
+        with open(settings.shared_roots_file(home_dir), "a", encoding="utf-8", errors="surrogateescape") as handle:
+            handle.write(f"{root}\n")
+
+
 def prepare_environment(shared_root: Path | None, home: Path | None, build_demo: bool = True) -> tuple[Path, Path]:
     """Resolve home and shared root, export them (and ``DAGSTER_HOME``) for the Dagster layer, write
     the instance's ``dagster.yaml`` when missing, and build the demo drive when no root is given.
@@ -186,6 +203,7 @@ def prepare_environment(shared_root: Path | None, home: Path | None, build_demo:
             pass
     except OSError as exc:
         raise UsageError(f"home {home_dir} is not writable: {exc.strerror or exc}") from None
+    record_shared_root(home_dir, root)
     if demo and build_demo:
         from imgassets.core.drive.demo import build_demo_drive
 
@@ -347,12 +365,14 @@ def command_pull(args: argparse.Namespace) -> int:
                          "or 'latest~N'")
     store, home_dir = open_store(args.home)
     cache = args.cache or home_dir / "cache"
-    if os.environ.get(settings.SHARED_ROOT_ENV):  # the drive is only ever read, by every command
-        root = settings.shared_root()
+    roots = recorded_shared_roots(home_dir)  # the drive is only ever read, by every command
+    if os.environ.get(settings.SHARED_ROOT_ENV):
+        roots.append(settings.shared_root())
+    for root in roots:
         for name, path in (("DEST", args.dest), ("the cache", cache)):
             if _inside(path.expanduser().resolve(), root):
-                raise UsageError(f"{name} {path} is inside the shared drive root {root} "
-                                 f"(${settings.SHARED_ROOT_ENV}): imgassets never writes into the shared drive")
+                raise UsageError(f"{name} {path} is inside the shared drive root {root} (ingested by this home, or "
+                                 f"${settings.SHARED_ROOT_ENV}): imgassets never writes into the shared drive")
     try:
         result = pull_dataset(store, args.dataset, args.dest, cache, args.workers,
                               args.verify, show_progress=sys.stderr.isatty())
@@ -369,6 +389,10 @@ def command_pull(args: argparse.Namespace) -> int:
         print(f"dataset {result.dataset_id}: {result.images} images in {args.dest} "
               f"({result.downloaded} downloaded, {result.cache_hits} from cache; {result.hardlinked} hardlinked, "
               f"{result.copied} copied); train with data={result.data_yaml}")
+    if result.repaired:
+        print(f"imgassets: warning: {len(result.repaired)} object(s) in {store.describe()} no longer matched their "
+              f"SHA-256 and were replaced by the verified copies in the cache: {', '.join(result.repaired[:5])}"
+              f"{' ...' if len(result.repaired) > 5 else ''}", file=sys.stderr)
     return 0
 
 

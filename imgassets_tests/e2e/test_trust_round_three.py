@@ -4,6 +4,7 @@ that the drive is unchanged."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -137,3 +138,54 @@ def test_a_tampered_champion_ref_is_refused_by_every_command(trained_home, tmp_p
     assert not (tmp_path / "weights").exists()
     code, out, err, _ = run_command("gc", "--dry-run", "--home", str(home))
     assert code == 1 and "refs/models/champion" in err and "nothing deleted" in err, err
+
+
+def _object_file(home: Path, sha256: str) -> Path:
+    return home / "objects" / "objects" / "sha256" / sha256[:2] / sha256
+
+
+@pytest.mark.slow
+def test_a_damaged_stored_object_is_replaced_on_reuse_and_by_pull_verify(trained_home, tmp_path):
+    drive, home, _ = trained_home
+    home = _copy_home(home, tmp_path / "home")
+    image = drive / "ana" / "images" / "train2017" / "000000000009.jpg"
+    good = image.read_bytes()
+    sha = hashlib.sha256(good).hexdigest()
+    stored = _object_file(home, sha)
+    if not stored.is_file():
+        [stored] = (home / "objects").rglob(sha)
+
+    def damage() -> None:
+        stored.chmod(0o644)
+        data = bytearray(stored.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        stored.write_bytes(bytes(data))
+    damage()
+    new_drive = tmp_path / "drive"
+    shutil.copytree(drive, new_drive)
+    (new_drive / "ben" / "images").mkdir(parents=True)
+    shutil.copyfile(image, new_drive / "ben" / "images" / "copy.jpg")  # ana's image, new to ben
+    code, out, err, _ = run_command("run", "--json", "--shared-root", str(new_drive), "--home", str(home), *SMOKE)
+    assert code == 0, err[-3000:]
+    [ben] = [s for s in json.loads(out)["scientists"] if s["name"] == "ben"]
+    assert ben["uploaded_objects"] == 1, ben  # the good bytes ben supplied replaced the damaged copy
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == sha
+
+    dest = tmp_path / "pulled"
+    code, out, err, _ = run_command("pull", "latest", str(dest), "--home", str(home))
+    assert code == 0, err
+    damage()
+    code, out, err, _ = run_command("pull", "latest", str(dest), "--home", str(home), "--verify")
+    assert code == 0, err
+    assert "1 object(s)" in err and f"objects/sha256/{sha[:2]}/{sha}" in err, err
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == sha
+
+
+@pytest.mark.slow
+def test_a_pull_into_a_drive_this_home_ingested_is_refused_without_the_setting(trained_home, tmp_path):
+    drive, home, _ = trained_home
+    before = drive_state(drive)
+    for args in (["latest", str(drive / "newdir")], ["latest", str(tmp_path / "d"), "--cache", str(drive / "ana" / "c")]):
+        code, out, err, _ = run_command("pull", *args, "--home", str(home))
+        assert code == 2 and "is inside the shared drive root" in err, (args, err)
+    assert drive_state(drive) == before

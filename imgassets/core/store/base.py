@@ -110,6 +110,12 @@ class ObjectStore(Protocol):
         """Renew ``key``'s modification time unless it is younger than ``fresh_enough_s``; return
         whether the object exists (``False``: it must be uploaded)."""
 
+    def reuse(self, key: str, sha256: str) -> bool:
+        """Whether ``key`` holds an intact copy of the content ``sha256``, freshened as :meth:`touch`
+        freshens it; ``False`` when it is missing or damaged, and the caller uploads the good bytes,
+        which replace it. Local store: the file is hashed again; S3: the SHA-256 recorded at upload
+        (user metadata) is compared, no byte is read (the server keeps what it acknowledged)."""
+
     def delete(self, key: str) -> None:
         """Remove ``key`` (nothing happens when it does not exist). Scratch keys (the sensor's
         listings); content objects and manifests only through garbage collection

@@ -155,6 +155,13 @@ class LocalObjectStore:
         except FileNotFoundError:
             return False
 
+    def reuse(self, key: str, sha256: str) -> bool:
+        try:
+            digest = sha256_file(self._file(key))
+        except (FileNotFoundError, IsADirectoryError):
+            return False
+        return digest == sha256 and self.touch(key)
+
     def delete(self, key: str) -> None:
         try:
             os.remove(self._file(key))

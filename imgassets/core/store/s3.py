@@ -224,6 +224,18 @@ class S3ObjectStore:
             info = self._call(f"stat {key}", lambda: self._client.stat_object(self.bucket, key), key)
         except ObjectNotFoundError:
             return False
+        return self._freshen(key, info, fresh_enough_s)
+
+    def reuse(self, key: str, sha256: str) -> bool:
+        try:
+            info = self._call(f"stat {key}", lambda: self._client.stat_object(self.bucket, key), key)
+        except ObjectNotFoundError:
+            return False
+        recorded = {k.lower(): v for k, v in (info.metadata or {}).items()}.get(SHA256_META)
+        return recorded in (None, sha256) and self._freshen(key, info, FRESH_ENOUGH_S)
+
+    def _freshen(self, key: str, info, fresh_enough_s: float) -> bool:
+        """:meth:`touch` once the object's HEAD ``info`` is known."""
         modified = info.last_modified.timestamp() if info.last_modified else 0.0
         if time.time() - modified >= fresh_enough_s:
             metadata = {k[len("x-amz-meta-"):]: v for k, v in (info.metadata or {}).items()

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from imgassets.core.store.atomic import atomic_path
-from imgassets.core.store.base import ObjectStore
+from imgassets.core.store.base import IntegrityError, ObjectNotFoundError, ObjectStore
 from imgassets.core.store.hashing import sha256_bytes, sha256_file
 from imgassets.core.store.keys import content_key
 
@@ -31,13 +31,18 @@ class VerifiedCache:
       Ultralytics would rewrite in place, so it is copied into a pull, never hardlinked), so placing
       it needs no read. Anything that writes to the file moves its mtime off the sentinel.
     * A file whose mtime is a sentinel is trusted without a read; any other is hashed again and, on
-      a mismatch, fetched again. ``verify=True`` hashes every file regardless.
+      a mismatch, fetched again. ``verify=True`` hashes every file regardless, and reads the
+      store's copy of each object too: a store object whose bytes no longer match its hash is
+      replaced by the verified cached copy (content-addressed, so the repair is exact) and its key
+      kept in :attr:`repaired`.
 
     Paths are plain strings: the warm pull calls these once per file.
     """
 
     def __init__(self, root: str | Path) -> None:
         self.root = os.fspath(Path(root).resolve())
+        self.repaired: list[str] = []
+        """Keys of store objects ``ensure(verify=True)`` found damaged and replaced."""
 
     def image_path(self, sha256: str) -> str:
         """Where the cache keeps the object ``sha256``."""
@@ -65,10 +70,24 @@ class VerifiedCache:
             return 0
         if os.path.isfile(path) and sha256_file(path) == sha256:
             _mark_verified(path)
+            if verify:
+                self._repair_store(store, sha256, path)
             return 0
         data = store.get_bytes(content_key(sha256))  # verified against the hash (IntegrityError if not)
         self._write(path, data)
         return len(data)
+
+    def _repair_store(self, store: ObjectStore, sha256: str, path: str) -> None:
+        """Read the store's copy of ``sha256``; replace it by the verified cached file ``path`` when
+        its bytes do not match (a missing object is left to garbage collection's judgement)."""
+        key = content_key(sha256)
+        try:
+            store.get_bytes(key)
+        except IntegrityError:
+            store.put_file(key, path, sha256=sha256)
+            self.repaired.append(key)
+        except ObjectNotFoundError:
+            pass
 
     def label_file(self, text: str) -> str:
         """The YOLO label ``text`` as a verified read-only file of the cache (written once)."""

@@ -44,6 +44,8 @@ class PullResult:
     cache_hits: int
     hardlinked: int
     copied: int
+    repaired: tuple[str, ...] = ()
+    """``--verify``: store objects whose bytes no longer matched their hash, replaced from the cache."""
 
 
 PULL_MARKER = ".imgassets-pull.json"
@@ -180,4 +182,5 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
     data_yaml.write_text(data_yaml_text(dataset.class_names, str(dest)))
     write_ultralytics_caches(dest, dataset, label_texts)
     (dest / PULL_MARKER).write_text(json.dumps({"dataset_id": dataset.dataset_id}) + "\n")
-    return PullResult(dataset.dataset_id, data_yaml, len(dataset.records), downloaded, downloaded_bytes, hits, linked, copied)
+    return PullResult(dataset.dataset_id, data_yaml, len(dataset.records), downloaded, downloaded_bytes, hits, linked, copied,
+                      tuple(sorted(cache.repaired)))

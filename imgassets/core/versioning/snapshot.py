@@ -10,7 +10,9 @@ a stale hash. Source files are only read.
 Hence a committed manifest vouches for its objects: a commit given the scientist's previous
 snapshot (:func:`stored_objects`) neither checks nor uploads the objects it lists, and checks only
 the rest (on S3, one HEAD request per new image instead of one per image). An object that is
-reused rather than uploaded is freshened (``ObjectStore.touch``), so garbage collection
+there already is reused only when intact (``ObjectStore.reuse``: the local store hashes it again,
+S3 compares the SHA-256 recorded at upload), else replaced by the scientist's good bytes; a reused
+object is freshened, so garbage collection
 (:mod:`imgassets.core.versioning.gc`), which spares what is younger than its grace period, never
 deletes it under a commit; the previous snapshot a commit trusts is always retained by it. A
 store whose objects are removed behind its back (an S3 lifecycle rule) must not be given a
@@ -121,11 +123,12 @@ class SourceChangedError(SnapshotError):
 
 def upload_object(store: ObjectStore, folder: str | Path, path: str, sha256: str) -> int:
     """Upload ``folder/path`` (``path`` relative, in stored form: :mod:`imgassets.core.drive.paths`)
-    to its content-addressed key unless the object exists; return the bytes uploaded (0 when it
-    existed). Raises :class:`SourceChangedError` when the file is gone, unreadable or no longer
+    to its content-addressed key unless an intact copy is there (``ObjectStore.reuse``); return the
+    bytes uploaded (0 when it was reused). A stored copy whose bytes changed is replaced by the good
+    bytes the scientist just supplied. Raises :class:`SourceChangedError` when the file is gone, unreadable or no longer
     has ``sha256``."""
     key = content_key(sha256)
-    if store.touch(key):  # reused: freshened, so that a garbage collection running now spares it
+    if store.reuse(key, sha256):  # intact, and freshened so that a garbage collection running now spares it
         return 0
     try:
         with open_source(folder, path) as handle:

@@ -38,6 +38,12 @@ class CountingStore:
             self.checked.append(key)
         return self._store.touch(key, *args)
 
+    def reuse(self, key, sha256):
+        """An existence and integrity check that also freshens (one HEAD on S3)."""
+        with self._lock:
+            self.checked.append(key)
+        return self._store.reuse(key, sha256)
+
 
 class FailingStore:
     """Wraps a real store; the ``fail_at``-th put raises (as a dropped connection would)."""
