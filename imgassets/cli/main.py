@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--benchmark-fraction", type=_finite,
                      help=f"share of new images held out in the benchmark split (default {DEFAULT_BENCHMARK_FRACTION}; "
                           "topped up to a few images per class)")
+    run.add_argument("--resplit", action="store_true",
+                     help="split this run's dataset afresh, without the previous version's splits (recovers a "
+                          "dataset whose train split is empty; the benchmark changes with it)")
     run.add_argument("--workers", type=_non_negative,
                      help=f"dataloader processes for training (default {defaults.workers}, capped at the CPUs)")
     run.add_argument("--patience", type=_positive,
@@ -315,7 +318,7 @@ def command_run(args: argparse.Namespace) -> int:
     with open_instance(Path(os.environ[settings.DAGSTER_HOME_ENV])) as instance, shown_on_stderr():
         summary = materialize_all(defs, instance, str(root), str(home_dir), names, training, progress,
                                   val_fraction=args.val_fraction, verbose=args.verbose,
-                                  benchmark_fraction=args.benchmark_fraction)
+                                  benchmark_fraction=args.benchmark_fraction, resplit=args.resplit)
     summary.skipped_folders = [{"folder": name, "reason": reason} for name, reason in skipped]
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))

@@ -10,6 +10,7 @@ they appear afterwards in ``dagster dev``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -143,8 +144,12 @@ def _step_error(result: dg.ExecuteInProcessResult) -> str | None:
             head, _, rest = message.partition(": ")
             if error.cls_name and head.rpartition(".")[2] == error.cls_name and rest:
                 message = rest  # "module.ErrorClass: text" -> "text"
-            return f"{event.step_key}: {message}"
+            return f"{event.step_key}: {ANSI_ESCAPE.sub('', message)}"
     return None
+
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+"""A terminal colour or cursor code (ECMA-48 CSI), as Ultralytics puts in its messages: never in a summary."""
 
 
 def run_tags() -> dict[str, str]:
@@ -184,12 +189,13 @@ def run_scientist(defs: dg.Definitions, instance: dg.DagsterInstance, scientist:
 
 
 def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: TrainingSettings,
-                 val_fraction: float | None = None, logs: dict = QUIET_LOGS, benchmark_fraction: float | None = None
-                 ) -> tuple[dict | None, dict | None, dict | None, str | None, list[CheckOutcome]]:
+                 val_fraction: float | None = None, logs: dict = QUIET_LOGS, benchmark_fraction: float | None = None,
+                 resplit: bool = False) -> tuple[dict | None, dict | None, dict | None, str | None, list[CheckOutcome]]:
     """Run ``training_job``; return (dataset, model and evaluation metadata, error, checks).
-    ``logs`` as for :func:`run_scientist`."""
+    ``logs`` as for :func:`run_scientist`; ``resplit``: split this dataset without the previous
+    version's splits (the recovery from a degenerate split, docs/architecture.md)."""
     ops = {"yolo_model": {"config": {**asdict(training), "device": training.device or ""}}}
-    fractions = {"val_fraction": val_fraction, "benchmark_fraction": benchmark_fraction}
+    fractions = {"val_fraction": val_fraction, "benchmark_fraction": benchmark_fraction, "resplit": resplit or None}
     if any(v is not None for v in fractions.values()):
         ops["training_dataset"] = {"config": {k: v for k, v in fractions.items() if v is not None}}
     result = defs.resolve_job_def("training_job").execute_in_process(
@@ -241,7 +247,7 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
                     scientist_names: list[str], training: TrainingSettings,
                     progress: Callable[[str], None] = lambda message: None,
                     val_fraction: float | None = None, verbose: bool = False,
-                    benchmark_fraction: float | None = None) -> RunSummary:
+                    benchmark_fraction: float | None = None, resplit: bool = False) -> RunSummary:
     """Register every scientist as a partition, run each scientist's job, then training (see the
     module docstring for when training is skipped). ``val_fraction``: the dataset's share of
     images in the val split, ``benchmark_fraction`` in the benchmark split (``None``: the launchpad
@@ -281,7 +287,7 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
              f"{training.epochs} epoch(s) at imgsz {training.imgsz}")
     try:
         summary.dataset, summary.model, summary.evaluation, summary.error, dataset_checks = run_training(
-            defs, instance, training, val_fraction, logs, benchmark_fraction)
+            defs, instance, training, val_fraction, logs, benchmark_fraction, resplit)
     except Exception as exc:  # as above
         summary.error = f"training: {_instance_failure(exc, home)}"
         return summary

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from imgassets_tests.conftest import shared_data_dir
 from imgassets_tests.e2e.test_commands_real_drive import coco128_folder, run_command
 from imgassets_tests.e2e.test_hostile_share import SMOKE, drive_state
 
@@ -188,4 +189,46 @@ def test_a_pull_into_a_drive_this_home_ingested_is_refused_without_the_setting(t
     for args in (["latest", str(drive / "newdir")], ["latest", str(tmp_path / "d"), "--cache", str(drive / "ana" / "c")]):
         code, out, err, _ = run_command("pull", *args, "--home", str(home))
         assert code == 2 and "is inside the shared drive root" in err, (args, err)
+    assert drive_state(drive) == before
+
+
+def _burst_folder(dest: Path, frames: int, own: int) -> None:
+    """``own`` books_roboflow images as they are, and ``frames`` more re-saved with one EXIF capture
+    time and camera (one burst, as a phone's burst mode writes it), each with its YOLO labels."""
+    from PIL import Image
+
+    source = shared_data_dir() / "books_roboflow" / "train"
+    (dest / "images").mkdir(parents=True)
+    (dest / "labels").mkdir()
+    shutil.copy(shared_data_dir() / "books_roboflow" / "data.yaml", dest / "data.yaml")
+    for i, image in enumerate(sorted((source / "images").iterdir())[:frames + own]):
+        shutil.copy(source / "labels" / f"{image.stem}.txt", dest / "labels" / f"{image.stem}.txt")
+        if i >= frames:
+            shutil.copy(image, dest / "images" / image.name)
+            continue
+        exif = Image.Exif()
+        exif[0x010F], exif[0x0110] = "Acme", "BurstCam 3"  # Make, Model
+        exif.get_ifd(0x8769)[0x9003] = "2026:11:02 10:15:00"  # DateTimeOriginal
+        with Image.open(image) as opened:
+            opened.convert("RGB").save(dest / "images" / image.name, "JPEG", quality=90, exif=exif.tobytes())
+
+
+@pytest.mark.slow
+def test_one_burst_beside_a_scientists_images_never_empties_the_train_split(tmp_path):
+    drive, home = tmp_path / "drive", tmp_path / "home"
+    _burst_folder(drive / "ana", frames=200, own=16)
+    before = drive_state(drive)
+    code, out, err, _ = run_command("run", "--json", "--shared-root", str(drive), "--home", str(home), *SMOKE)
+    assert code == 0, (out[-2000:], err[-3000:])
+    summary = json.loads(out)
+    dataset = summary["dataset"]
+    assert dataset["images_train"] >= 200 and dataset["images_val"] >= 2, dataset
+    assert summary["model"] is not None
+    manifest = home / "objects" / "datasets" / dataset["dataset_id"] / "manifest.parquet"
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(manifest, columns=["group", "split"]).to_pylist()
+    burst = max({r["group"] for r in rows}, key=lambda g: sum(r["group"] == g for r in rows))
+    assert {r["split"] for r in rows if r["group"] == burst} == {"train"}
+    assert sum(r["group"] == burst for r in rows) == 200
     assert drive_state(drive) == before

@@ -74,6 +74,9 @@ class DatasetConfig(dg.Config):
 
     val_fraction: float = DEFAULT_VAL_FRACTION
     benchmark_fraction: float = DEFAULT_BENCHMARK_FRACTION
+    resplit: bool = False
+    """Split afresh, ignoring the previous version's splits (class ids still carry over): the way
+    out of a degenerate split (no train image) that the append-only rule would otherwise keep."""
 
 
 class YoloTrainingConfig(dg.Config):
@@ -182,7 +185,7 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, s
     try:
         dataset = merge_snapshots(
             {sci: (ref["snapshot_id"], load_snapshot_table(store, ref["manifest_key"])) for sci, ref in sources.items()},
-            config.val_fraction, previous.splits_by_hash() if previous else None,
+            config.val_fraction, previous.splits_by_hash() if previous and not config.resplit else None,
             benchmark_fraction=config.benchmark_fraction,
             previous_class_names=previous.class_names if previous else None, registry=_class_registry(store),
             retracted=retracted.hashes, previous_id=previous.dataset_id if previous else "",
@@ -191,6 +194,10 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, s
         )
     except (EmptyDatasetError, ClassRegistryError, ValueError) as exc:
         raise dg.Failure(str(exc)) from None
+    for group in dataset.groups_kept_in_train:
+        context.log.warning(f"a group of {group['images']} linked images (a burst, a recording session or "
+                            f"near-duplicates; named {group['group'][:12]}) is larger than the val share allows: "
+                            "trained on, kept out of val and benchmark so that the splits keep their shares")
     store_dataset(store, dataset)
     write_latest_ref(store, dataset.dataset_id)
     log_version(store, DATASET_LOG_PREFIX, dataset.dataset_id)
@@ -217,6 +224,7 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, s
         "duplicate_groups": dataset.group_count(),
         "label_conflicts": len(dataset.label_conflicts),
         "retracted_images_left_out": dataset.retracted_images,
+        "groups_kept_in_train": dg.MetadataValue.json(dataset.groups_kept_in_train),
         "previous_dataset_id": previous.dataset_id if previous else "",
         "departed_scientists": dg.MetadataValue.json([dataclasses.asdict(d) for d in departed]),
         Key.SNAPSHOTS: dg.MetadataValue.json(dataset.snapshots),

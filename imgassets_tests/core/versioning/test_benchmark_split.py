@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import random
 
+import numpy as np
 import pytest
 import yaml
 
@@ -112,3 +113,63 @@ def test_the_benchmark_is_stored_pulled_and_named_test_in_data_yaml(tmp_path, be
     pulled = sorted(p.stem for p in (tmp_path / "dest" / "images" / "benchmark").iterdir())
     assert pulled == sorted(r["sha256"] for r in dataset.records if r["split"] == "benchmark")
     assert len(list((tmp_path / "dest" / "labels" / "benchmark").glob("*.txt"))) == len(pulled) > 0
+
+
+def _burst(prefix: str, count: int, name: str) -> list[dict]:
+    """``count`` rows of one burst: the caller links them by giving every row the same group."""
+    return _rows(prefix, count, [name], seed=7)
+
+
+def test_one_burst_never_takes_a_whole_split_and_the_shares_hold():
+    """200 frames of one burst beside 16 images: the burst trains (noted), val and benchmark keep
+    their shares of the other images; train is never empty."""
+    from imgassets.core.versioning.dataset import group_splits
+
+    burst, others = _burst("burst", 200, "cat"), _rows("own", 16, ["cat", "dog"])
+    rows = burst + others
+    shas = np.array([r["sha256"] for r in rows], dtype=object)
+    group_of = np.array([min(r["sha256"] for r in burst)] * len(burst) + [r["sha256"] for r in others], dtype=object)
+    noted: list[dict] = []
+    splits = group_splits(shas, group_of, 0.2, None, 0.05, kept_in_train=noted)
+    assert set(splits[:200]) == {"train"} and noted == [{"group": group_of[0], "images": 200}]
+    own = list(splits[200:])
+    assert own.count("val") in (3, 4) and own.count("train") >= 11, own  # 20% of 16, within half a group
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_shares_are_within_half_a_group_at_every_size(seed):
+    """Random group sizes (singletons to bursts of 30): each split's share of the images is its
+    fraction within half the largest group placed, and train is never empty."""
+    from imgassets.core.versioning.dataset import group_splits
+
+    rng = random.Random(seed)
+    shas, group_of = [], []
+    for g in range(rng.choice([5, 40, 400])):
+        size = rng.choice([1, 1, 1, 2, 5, 30])
+        members = [hashlib.sha256(f"{seed}-{g}-{i}".encode()).hexdigest() for i in range(size)]
+        shas += members
+        group_of += [min(members)] * size
+    splits = group_splits(np.array(shas, dtype=object), np.array(group_of, dtype=object), 0.2, None, 0.1)
+    sizes = {g: group_of.count(g) for g in set(group_of)}
+    placed = [n for n in sizes.values() if n <= max(2.0, 0.5 * 0.2 * len(shas))]
+    slack = max(placed) / 2 + 1
+    line = sum(placed)
+    assert "train" in set(splits)
+    for split, fraction in (("val", 0.2), ("benchmark", 0.1)):
+        share = int((splits == split).sum())
+        assert share <= fraction * line + slack, (split, share, line)
+        if fraction * line >= 3 * slack:
+            assert share >= fraction * line - 2 * slack, (split, share, line)
+
+
+def test_every_class_on_a_handful_of_images_is_trained_on():
+    """coco128-like: many classes on 3-5 images each beside a common one; the benchmark top-up and
+    the val draw never leave such a class without a train image."""
+    rows = _rows("common", 120, ["person"])
+    for k in range(40):
+        rows += _rows(f"rare{k}", 3 + k % 3, [f"class{k}"], seed=k)
+    dataset = merge_snapshots({"ana": ("0" * 16, rows)}, 0.2, benchmark_fraction=0.05)
+    trained = {b["class_name"] for r in dataset.records if r["split"] == "train" for b in r["boxes"]}
+    assert trained == set(dataset.class_names)
+    share = dataset.count("val") / len(rows)
+    assert 0.1 <= share <= 0.3, share

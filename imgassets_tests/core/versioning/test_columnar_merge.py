@@ -11,6 +11,8 @@ import pytest
 
 from imgassets.core.images.duplicates import groups, near_duplicate_pairs
 from imgassets.core.versioning.dataset import (
+    MAX_GROUP_SHARE,
+    MIN_TRAIN_IMAGES_CLASS,
     _box_key,
     merge_snapshots,
     split_leaks,
@@ -51,7 +53,16 @@ def reference_merge(snapshots: dict, val_fraction: float, previous: dict | None)
             splits[group] = "val" if "val" in before else "train"
         else:
             fresh.append(group)
-    splits.update(reference_splits(fresh, val_fraction, ensure_both=not splits))
+    splits.update(reference_splits(fresh, val_fraction, set(splits.values()), len(members),
+                                   sizes={g: len(members[g]) for g in fresh}))
+    for name in sorted({b["class_name"] for r in merged for b in r["boxes"]}):  # every class gets trained on
+        holding = [r for r in merged if any(b["class_name"] == name for b in r["boxes"])]
+        if len(holding) >= MIN_TRAIN_IMAGES_CLASS and all(splits[r["group"]] != "train" for r in holding):
+            vals = sum(s == "val" for s in splits.values())
+            movable = sorted({r["group"] for r in holding if r["group"] in fresh and (splits[r["group"]] != "val" or vals > 1)},
+                             key=lambda g: (len(members[g]), g))
+            if movable:
+                splits[movable[0]] = "train"
     records = [{**r, "boxes": [{**b, "class_id": class_id[b["class_name"]]} for b in r["boxes"]],
                 "split": splits[r["group"]]} for r in merged]
     header = {"class_names": class_names, "val_fraction": val_fraction}
@@ -59,17 +70,28 @@ def reference_merge(snapshots: dict, val_fraction: float, previous: dict | None)
             "conflicts": conflicts, "dropped": dropped, "near": near, "class_names": class_names}
 
 
-def reference_splits(names: list[str], val_fraction: float, ensure_both: bool) -> dict[str, str]:
-    """The split rule written plainly, one name at a time: val below the fraction; with no history
-    and two or more names, at least one in each split."""
-    score = {name: int(name[:8], 16) / 2**32 for name in names}
-    splits = {name: "val" if score[name] < val_fraction else "train" for name in names}
-    if ensure_both and len(names) >= 2:
-        ordered = sorted(names, key=score.get)
-        if "val" not in splits.values():
+def reference_splits(names: list[str], val_fraction: float, kept: set[str], groups_in_all: int,
+                     sizes: dict[str, int]) -> dict[str, str]:
+    """The split rule written plainly, one name at a time: groups in score order (a group of several
+    images scored by the SHA-256 of its name), each in val while the middle of its images lies below
+    the fraction of the new images (one larger than its share allows stays in train); then at least
+    one group in train and in val, counting the ``kept`` splits of groups with history."""
+    score = {name: int((name if sizes[name] == 1 else hashlib.sha256(name.encode()).hexdigest())[:8], 16) / 2**32
+             for name in names}
+    cap = max(2.0, MAX_GROUP_SHARE * val_fraction * sum(sizes.values()))
+    placed = sorted((n for n in names if sizes[n] <= cap), key=lambda n: (score[n], n))
+    line, before, splits = max(1, sum(sizes[n] for n in placed)), 0, {name: "train" for name in names}
+    for name in placed:
+        if (before + sizes[name] / 2) / line < val_fraction:
+            splits[name] = "val"
+        before += sizes[name]
+    if groups_in_all >= 2 and names:
+        fits = [n for n in names if sizes[n] <= cap]
+        ordered = sorted(fits, key=lambda n: (score[n], names.index(n))) or sorted(names, key=lambda n: (sizes[n], names.index(n)))
+        if "val" not in kept and "val" not in splits.values() and (len(names) >= 2 or "train" in kept):
             splits[ordered[0]] = "val"
-        if "train" not in splits.values():
-            splits[ordered[-1]] = "train"
+        if "train" not in kept and "train" not in splits.values() and (len(names) >= 2 or "val" in kept):
+            splits[sorted(names, key=lambda n: (score[n], -names.index(n)))[-1]] = "train"
     return splits
 
 

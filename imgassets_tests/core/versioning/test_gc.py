@@ -80,12 +80,12 @@ def test_retracted_content_goes_only_when_no_retained_version_holds_it(tmp_path)
     store = LocalObjectStore(tmp_path / "store")
     v = history_store(store, tmp_path)
     record_retraction(store, [content_hash("e")], "consent withdrawn", ["images/e.jpg"])
-    s4 = commit(store, tmp_path / "drive4", "ana", {"c": [box("dog")], "d": [box()], "e": [box()]})  # still on the drive
+    s4 = commit(store, tmp_path / "drive4", "ana", {"c": [box("dog")], "d": [box()], "e": [box()], "f": [box()]})  # e still on the drive
     d3 = build(store, {"ana": s4}, v["d2"], retracted={content_hash("e")})
     assert content_hash("e") not in d3.table.column("sha256").to_pylist() and d3.retracted_images == 1
     # s4 (ana's latest snapshot, retained) still lists e: kept
     assert content_key(content_hash("e")) not in {o.key for o in plan_gc(store, 1, 1, 0).delete}
-    s5 = commit(store, tmp_path / "drive5", "ana", {"c": [box("dog")], "d": [box()]})  # the file is gone
+    s5 = commit(store, tmp_path / "drive5", "ana", {"c": [box("dog")], "d": [box()], "f": [box()]})  # e is gone
     build(store, {"ana": s5}, d3)
     doomed = {o.key for o in plan_gc(store, 1, 1, 0).delete}
     assert content_key(content_hash("e")) in doomed
