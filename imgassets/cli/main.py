@@ -160,6 +160,20 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def check_class_registry() -> None:
+    """Validate ``$IMGASSETS_CLASS_REGISTRY`` once, before any run starts: a registry that cannot be
+    used is one :class:`UsageError` (exit 2) naming the file, key and line, not a failure of every
+    scientist's run."""
+    from imgassets.core.labels.class_registry import ClassRegistryError, load_registry
+
+    path = settings.class_registry_path()
+    if path is not None:
+        try:
+            load_registry(path)
+        except ClassRegistryError as exc:
+            raise UsageError(f"class registry (${settings.CLASS_REGISTRY_ENV}): {exc}") from None
+
+
 def recorded_shared_roots(home_dir: Path) -> list[Path]:
     """The shared drive roots ``home_dir`` has ingested (:func:`imgassets.settings.shared_roots_file`)."""
     try:
@@ -296,6 +310,7 @@ def command_run(args: argparse.Namespace) -> int:
         check_model_source(training.model)
     except TrainingConfigError as exc:
         raise UsageError(str(exc)) from None
+    check_class_registry()
     home_dir, root = prepare_environment(args.shared_root, args.home)
     if args.archive_mode:
         os.environ[settings.ARCHIVE_MODE_ENV] = args.archive_mode
@@ -663,6 +678,7 @@ def command_gc(args: argparse.Namespace) -> int:
 def command_ui(args: argparse.Namespace) -> int:
     if args.shared_root is None and not os.environ.get(settings.SHARED_ROOT_ENV):
         os.environ.setdefault(settings.TRAINING_PRESET_ENV, "demo")  # the automation trains what imgassets run would
+    check_class_registry()
     prepare_environment(args.shared_root, args.home)
     workspace = REPO_ROOT / "workspace.yaml"
     # `dg dev`, as Dagster now recommends starting the UI and its daemon (`dagster dev` warns that it

@@ -232,3 +232,34 @@ def test_one_burst_beside_a_scientists_images_never_empties_the_train_split(tmp_
     assert {r["split"] for r in rows if r["group"] == burst} == {"train"}
     assert sum(r["group"] == burst for r in rows) == 200
     assert drive_state(drive) == before
+
+
+@pytest.mark.parametrize(("registry", "message"), [
+    ("classes: {0: RBC, 1: WBC}\naliases: [a, b]\n", "line 2: aliases: Input should be a valid dictionary"),
+    ("classes:\n  0: {name: Platelets, removed: true}\n  1: RBC\n  2: WBC\n  3: Platelets\n",
+     "line 5: class 'Platelets' was removed or merged at id 0 and is given id 3 again"),
+    ("classes: {0: RBC, 9223372036854775807: WBC}\n", "not a non-negative integer up to 9999"),
+])
+def test_a_broken_class_registry_stops_the_command_once_before_any_run(tmp_path, registry, message):
+    drive, home = tmp_path / "drive", tmp_path / "home"
+    shutil.copytree(shared_data_dir() / "bccd_voc", drive / "ana")
+    shutil.copytree(shared_data_dir() / "bccd_voc", drive / "ben")
+    path = tmp_path / "registry.yaml"
+    path.write_text(registry)
+    before = drive_state(drive)
+    code, out, err, _ = run_command("run", "--shared-root", str(drive), "--home", str(home), *SMOKE, timeout=120,
+                                    env_extra={"IMGASSETS_CLASS_REGISTRY": str(path)})
+    assert code == 2, err[-2000:]
+    assert err.strip().count("\n") == 0 and str(path) in err and message in err, err
+    assert not (home / "objects").exists()  # nothing ran, nothing stored
+    assert drive_state(drive) == before
+
+
+def test_a_registry_that_is_a_fifo_never_hangs_the_command(tmp_path):
+    drive = tmp_path / "drive"
+    shutil.copytree(shared_data_dir() / "bccd_voc", drive / "ana")
+    fifo = tmp_path / "registry.yaml"
+    os.mkfifo(fifo)
+    code, out, err, _ = run_command("run", "--shared-root", str(drive), "--home", str(tmp_path / "home"), *SMOKE,
+                                    timeout=60, env_extra={"IMGASSETS_CLASS_REGISTRY": str(fifo)})
+    assert code == 2 and "not a regular file" in err, err

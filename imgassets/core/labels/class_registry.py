@@ -28,11 +28,16 @@ a hole keeps a placeholder name there (:func:`hole_name`) and is never trained o
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from confusable_homoglyphs import confusables
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from imgassets.core.labels.class_map import load_yaml
 from imgassets.errors import ImgassetsError
@@ -117,8 +122,13 @@ class ClassRegistry:
             for name in sorted(names_by_scientist[scientist]):
                 if self.canonical(scientist, name) is not None:
                     continue
+                twin = next((k for k in sorted({*self.classes.values(), *self.aliases, *self.merged})
+                             if confusable_skeleton(k) == confusable_skeleton(name)), None)
                 if name in removed:
                     reason = f"class {name!r} was removed from the class registry"
+                elif twin is not None:
+                    reason = (f"class {name!r} is not in the class registry: it looks like {twin!r} but differs by "
+                              f"look-alike characters ({look_alike(name, twin)}): retype it")
                 else:
                     hint = self.suggest(name)
                     reason = f"class {name!r} is not in the class registry" + (f" (did you mean {hint!r}?)" if hint else
@@ -127,41 +137,124 @@ class ClassRegistry:
         return found
 
 
-def parse_registry(text: bytes, source: str) -> ClassRegistry:
-    """Parse a registry file's bytes (format in the module docstring; YAML aliases refused).
-    Raises :class:`ClassRegistryError` naming ``source`` and the fault: not YAML, no ``classes``
-    map, an id that is not a non-negative integer, a name given two ids, an alias to an unknown
-    class or one that shadows a canonical name."""
+MAX_CLASS_ID = 9_999
+"""Largest class id a registry may give (Ultralytics trains ids ``0..nc-1``: a dataset holds a
+placeholder for every hole below the largest id)."""
+MAX_HOLES = 1_000
+"""Most ids below the largest one that no entry names (an id far beyond the classes in use is a typo)."""
+
+
+class _Entry(BaseModel):
+    """A ``classes`` entry in its long form."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    removed: bool = False
+    merged_into: str | None = None
+
+
+class _RegistryFile(BaseModel):
+    """The registry file's schema (module docstring): pydantic validates types and keys once."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    classes: dict[int, str | _Entry]
+    aliases: dict[str, str] = Field(default_factory=dict)
+    scientists: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
+def _line_of(text: str, location: tuple) -> int:
+    """The 1-based line of the YAML node at ``location`` (a pydantic error's ``loc``: keys and
+    indexes), or of the deepest node found on the way; 0 when the text does not compose."""
     try:
-        doc = load_yaml(text.decode("utf-8-sig"))
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return 0
+    line = node.start_mark.line + 1 if node is not None else 0
+    for part in location:
+        if isinstance(node, yaml.MappingNode):
+            found = next((v if str(k.value) == str(part) else None for k, v in node.value if str(k.value) == str(part)),
+                         None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            found = node.value[part]
+        else:
+            found = None
+        if found is None:
+            break
+        node, line = found, found.start_mark.line + 1
+    return line
+
+
+def confusable_skeleton(name: str) -> str:
+    """``name`` with each character that looks like a Latin one (Unicode's confusables data, through
+    ``confusable_homoglyphs``) written as that Latin character: ``cаr`` with a Cyrillic ``а`` gives
+    ``car``. Two names with one skeleton and different text differ only by look-alike characters."""
+    found = confusables.is_confusable(name, greedy=True, preferred_aliases=["latin"]) or []
+    table = {f["character"]: f["homoglyphs"][0]["c"] for f in found if f.get("homoglyphs")}
+    return "".join(table.get(c, c) for c in name)
+
+
+def look_alike(name: str, known: str) -> str:
+    """Why ``name`` is not ``known`` though it looks the same: ``'а' is CYRILLIC SMALL LETTER A``."""
+    return ", ".join(f"{a!r} is {unicodedata.name(a, f'U+{ord(a):04X}')}" for a, b in zip(name, known, strict=False)
+                     if a != b)
+
+
+def parse_registry(text: bytes, source: str) -> ClassRegistry:
+    """Parse a registry file's bytes (format in the module docstring; YAML aliases refused),
+    validated by a pydantic schema. Raises :class:`ClassRegistryError` naming ``source``, the key and
+    its line: not YAML, a field of the wrong type (``aliases: vehicle``, a list where a map goes), an
+    unknown key, an id that is not a non-negative integer or beyond :data:`MAX_CLASS_ID` or
+    :data:`MAX_HOLES` past the classes in use, a name given two ids or brought back under a new id
+    after it was removed or merged, an alias to an unknown class or one that shadows a canonical
+    name, two names that differ only by look-alike characters."""
+    try:
+        decoded = text.decode("utf-8-sig")
+        doc = load_yaml(decoded)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ClassRegistryError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("classes"), dict):
         raise ClassRegistryError(f"{source}: no 'classes' map (id: name)")
+    try:
+        parsed = _RegistryFile.model_validate(doc)
+    except ValidationError as exc:
+        first = max(exc.errors(), key=lambda e: len(e["loc"]))  # of a union, the branch that got furthest
+        where = ".".join(str(p) for p in first["loc"] if p not in ("str", "_Entry"))
+        raise ClassRegistryError(f"{source}, line {_line_of(decoded, first['loc'])}: {where}: {first['msg']}"
+                                 f"{f' (and {exc.error_count() - 1} more)' if exc.error_count() > 1 else ''}") from None
     classes: dict[int, str] = {}
     holes: dict[int, str] = {}
     merged: dict[str, str] = {}
     aliases: dict[str, str] = {}
-    for key, entry in doc["classes"].items():
-        if not isinstance(key, int) or isinstance(key, bool) or key < 0:
-            raise ClassRegistryError(f"{source}: class id {key!r} is not a non-negative integer")
-        entry = {"name": entry} if isinstance(entry, str) else entry
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"].strip():
-            raise ClassRegistryError(f"{source}: class {key} has no name")
-        name = entry["name"]
-        if entry.get("removed") or entry.get("merged_into"):
+    for key, entry in parsed.classes.items():
+        line = _line_of(decoded, ("classes", key))
+        if key < 0 or key > MAX_CLASS_ID:
+            raise ClassRegistryError(f"{source}, line {line}: class id {key} is not a non-negative integer up to "
+                                     f"{MAX_CLASS_ID}")
+        entry = _Entry(name=entry) if isinstance(entry, str) else entry
+        name = entry.name
+        if entry.removed or entry.merged_into:
             holes[key] = name
-            if entry.get("merged_into"):
-                merged[name] = str(entry["merged_into"])
+            if entry.merged_into:
+                merged[name] = entry.merged_into
             continue
         if name in classes.values():
-            raise ClassRegistryError(f"{source}: class {name!r} has two ids")
+            raise ClassRegistryError(f"{source}, line {line}: class {name!r} has two ids")
         classes[key] = name
-        for alias in entry.get("aliases") or []:
-            aliases[str(alias)] = name
-    aliases.update({str(a): str(c) for a, c in (doc.get("aliases") or {}).items()})
-    per_scientist = {str(s): {str(a): str(c) for a, c in (table or {}).items()}
-                     for s, table in (doc.get("scientists") or {}).items()}
+        for alias in entry.aliases:
+            aliases[alias] = name
+    unused = max([*classes, *holes], default=-1) + 1 - len(classes) - len(holes)
+    if unused > MAX_HOLES:
+        raise ClassRegistryError(f"{source}: ids up to {max([*classes, *holes])} leave {unused} ids unnamed (at most "
+                                 f"{MAX_HOLES}): a typo in an id? ids are positions, 0..number of classes")
+    for key, name in holes.items():
+        live = [i for i, n in classes.items() if n == name]
+        if live:
+            raise ClassRegistryError(f"{source}, line {_line_of(decoded, ('classes', live[0]))}: class {name!r} was "
+                                     f"removed or merged at id {key} and is given id {live[0]} again: a class keeps its "
+                                     f"id forever (bring it back at id {key} by removing `removed`/`merged_into`)")
+    aliases.update(parsed.aliases)
+    per_scientist = parsed.scientists
     live = set(classes.values())
     for where, table in [("aliases", aliases), ("merged_into", merged),
                          *((f"scientists.{s}", t) for s, t in per_scientist.items())]:
@@ -170,18 +263,34 @@ def parse_registry(text: bytes, source: str) -> ClassRegistry:
                 raise ClassRegistryError(f"{source}: {where}: {alias!r} points at {target!r}, which is not a class")
             if alias in live and alias != target:
                 raise ClassRegistryError(f"{source}: {where}: {alias!r} is itself a class name")
+    seen: dict[str, str] = {}
+    for name in sorted({*live, *aliases, *merged, *(a for t in per_scientist.values() for a in t)}):
+        other = seen.setdefault(confusable_skeleton(name), name)
+        if other != name:
+            raise ClassRegistryError(f"{source}: names {other!r} and {name!r} differ only by look-alike characters "
+                                     f"({look_alike(name, other) or look_alike(other, name)}): use one spelling")
     return ClassRegistry(classes, holes, merged, aliases, per_scientist, text)
 
 
 def load_registry(path: Path) -> ClassRegistry:
-    """Read and parse the registry file at ``path`` (at most :data:`MAX_REGISTRY_BYTES`). Raises
-    :class:`ClassRegistryError` naming the file when it cannot be read, is too large or is not a
-    registry (:func:`parse_registry`)."""
+    """Read and parse the registry file at ``path`` (at most :data:`MAX_REGISTRY_BYTES`, a regular
+    file: opened non-blocking, so a FIFO put there never hangs a run). Raises
+    :class:`ClassRegistryError` naming the file when it cannot be read, is not a regular file, is
+    too large or is not a registry (:func:`parse_registry`)."""
     try:
-        with open(path, "rb") as handle:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ClassRegistryError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise ClassRegistryError(f"{path}: not a regular file (a FIFO, device or folder): not read")
+        os.set_blocking(descriptor, True)
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
             text = handle.read(MAX_REGISTRY_BYTES + 1)
     except OSError as exc:
         raise ClassRegistryError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    finally:
+        os.close(descriptor)
     if len(text) > MAX_REGISTRY_BYTES:
         raise ClassRegistryError(f"{path}: larger than {MAX_REGISTRY_BYTES} bytes")
     return parse_registry(text, str(path))

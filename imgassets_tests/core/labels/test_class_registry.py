@@ -89,3 +89,43 @@ def test_datasets_keep_ids_across_versions_and_map_names_through_the_registry(tm
     with pytest.raises(ClassRegistryError, match="ana: class 'tiger' is not in the class registry"):
         s4 = commit(store, tmp_path / "d4", "ana", {"a": [box("dog")], "t": [box("tiger")]})
         build(store, {"ana": s4}, d3, registry=registry)
+
+
+@pytest.mark.parametrize(("text", "fault"), [
+    (b"classes: {0: car}\naliases: [a, b]", "line 2: aliases: Input should be a valid dictionary"),
+    (b"classes: {0: car}\nscientists: [ana]", "line 2: scientists: Input should be a valid dictionary"),
+    (b"classes:\n  0: car\n  1: {name: vehicle, aliases: vehicle}", "line 3: classes.1.aliases: Input should be a valid list"),
+    (b"classes: {0: car}\ncolours: {car: red}", "colours: Extra inputs are not permitted"),
+    (b"classes: {9223372036854775807: car}", "not a non-negative integer up to 9999"),
+    (b"classes: {0: car, 5000: bus}", "leave 4999 ids unnamed"),
+    (b"classes:\n  0: {name: Platelets, removed: true}\n  1: RBC\n  3: Platelets",
+     "line 4: class 'Platelets' was removed or merged at id 0 and is given id 3 again"),
+    (b"classes: {0: car, 1: {name: lorry, merged_into: car}, 2: lorry}", "given id 2 again"),
+    ("classes: {0: car}\naliases: {c\u0430r: car}".encode(), "differ only by look-alike characters ('\u0430' is CYRILLIC SMALL LETTER A)"),
+])
+def test_a_malformed_registry_is_refused_once_naming_the_key_and_line(text, fault):
+    with pytest.raises(ClassRegistryError) as error:
+        parse_registry(text, "registry.yaml")
+    assert str(error.value).startswith("registry.yaml") and fault in str(error.value), str(error.value)
+
+
+def test_a_registry_that_is_a_fifo_is_refused_without_hanging(tmp_path):
+    import os
+    import threading
+
+    from imgassets.core.labels.class_registry import load_registry
+
+    fifo = tmp_path / "registry.yaml"
+    os.mkfifo(fifo)
+    outcome = []
+    worker = threading.Thread(target=lambda: outcome.append(pytest.raises(ClassRegistryError, load_registry, fifo)))
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive() and "not a regular file" in str(outcome[0].value)
+
+
+def test_a_label_name_with_a_look_alike_character_is_a_finding_that_says_so():
+    registry = parse_registry(b"classes: {0: car, 1: person}", "r.yaml")
+    [(_, _, reason)] = registry.unknown({"ana": {"c\u0430r", "car"}})
+    assert reason == ("class 'c\u0430r' is not in the class registry: it looks like 'car' but differs by look-alike "
+                      "characters ('\u0430' is CYRILLIC SMALL LETTER A): retype it")
