@@ -11,6 +11,8 @@ they appear afterwards in ``dagster dev``.
 from __future__ import annotations
 
 import re
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -136,7 +138,7 @@ def _step_error(result: dg.ExecuteInProcessResult) -> str | None:
             if "DagsterAssetCheckFailedError" in (error.cls_name or ""):
                 continue
             if error.cls_name == "DagsterExecutionInterruptedError":
-                return f"{event.step_key}: interrupted (SIGTERM or Ctrl-C); nothing half-written was kept"
+                return f"{event.step_key}: {INTERRUPTED}; nothing half-written was kept"
             while error.cause is not None and (error.cls_name or "").startswith("Dagster") \
                     and error.cls_name not in ("DagsterFailure", "Failure"):
                 error = error.cause
@@ -230,6 +232,18 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
     return dataset, model, evaluation, error, checks
 
 
+INTERRUPTED = "interrupted (SIGTERM or Ctrl-C)"
+
+
+def _interrupted(summary: RunSummary, not_run: list[str]) -> RunSummary:
+    """``summary`` of a command stopped by SIGTERM or Ctrl-C: the scientists ``not_run`` and training
+    are not started (the summary says so; exit 1)."""
+    summary.error = summary.error or f"{INTERRUPTED}: the command stopped"
+    summary.training_skipped = (f"{INTERRUPTED}: not run" + (f", nor the scientists {', '.join(not_run)}"
+                                                             if not_run else ""))
+    return summary
+
+
 def _instance_failure(exc: Exception, home: str) -> str:
     """What to tell a user whose Dagster instance failed mid-command: the error's first line and the
     free space of the home (a full disk is the usual cause, and SQLite reports it as an I/O error)."""
@@ -262,16 +276,24 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
     if missing:
         instance.add_dynamic_partitions(scientists_partitions.name, missing)
     summary = RunSummary(shared_root=shared_root, home=home, scientists=[], checks=[])
-    for name in scientist_names:
+    # SIGTERM as Ctrl-C for the whole command (Dagster does the same inside each run): between runs it
+    # raises KeyboardInterrupt here, inside one the run ends interrupted; either way nothing more starts.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
+    for position, name in enumerate(scientist_names):
         progress(f"scientist {name}: index, labels, checks, snapshot")
         try:
             outcome, checks = run_scientist(defs, instance, name, logs)
+        except KeyboardInterrupt:
+            return _interrupted(summary, scientist_names[position:])
         except Exception as exc:  # the instance itself failed (a full disk under DAGSTER_HOME...): say so, stop
             summary.error = f"scientist {name}: {_instance_failure(exc, home)}"
             return summary
         summary.scientists.append(outcome)
         summary.checks.extend(checks)
         _report_failures(progress, f"scientist {name}", checks, None if outcome.success else outcome.error)
+        if outcome.error and INTERRUPTED in outcome.error:
+            return _interrupted(summary, scientist_names[position + 1:])
     for s in summary.scientists:
         if s.blocked_by:
             summary.left_out.append({"scientist": s.name, "reason": "blocked by " + ", ".join(s.blocked_by),
@@ -288,6 +310,8 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
     try:
         summary.dataset, summary.model, summary.evaluation, summary.error, dataset_checks = run_training(
             defs, instance, training, val_fraction, logs, benchmark_fraction, resplit)
+    except KeyboardInterrupt:
+        return _interrupted(summary, [])
     except Exception as exc:  # as above
         summary.error = f"training: {_instance_failure(exc, home)}"
         return summary

@@ -263,3 +263,38 @@ def test_a_registry_that_is_a_fifo_never_hangs_the_command(tmp_path):
     code, out, err, _ = run_command("run", "--shared-root", str(drive), "--home", str(tmp_path / "home"), *SMOKE,
                                     timeout=60, env_extra={"IMGASSETS_CLASS_REGISTRY": str(fifo)})
     assert code == 2 and "not a regular file" in err, err
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_whole_command_not_only_the_scientist_in_progress(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from imgassets_tests.conftest import command_env, small_books
+
+    drive, home = tmp_path / "drive", tmp_path / "home"
+    for name in ("s1", "s2", "s3", "s4"):
+        small_books(drive / name, count=70)  # above the index's pool threshold: a pool is running
+    proc = subprocess.Popen([sys.executable, "-m", "imgassets.cli", "run", "--json", "--shared-root", str(drive),
+                             "--home", str(home), *SMOKE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=command_env(), start_new_session=True)
+    try:
+        for line in proc.stderr:
+            if line.startswith("imgassets: scientist s2:"):
+                time.sleep(1.0)  # into s2's run
+                break
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert took < 20, f"SIGTERM took {took:.0f} s to end the command"
+    assert proc.returncode == 1, err[-2000:]
+    summary = json.loads(out)
+    assert [s["name"] for s in summary["scientists"]] in (["s1", "s2"], ["s1"]), summary["scientists"]
+    assert summary["model"] is None and "interrupted (SIGTERM or Ctrl-C)" in summary["training_skipped"]
+    assert "s3" in summary["training_skipped"] and "s4" in summary["training_skipped"]
+    assert not (home / "objects" / "snapshots" / "s3").exists() and not (home / "objects" / "datasets").exists()
