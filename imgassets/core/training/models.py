@@ -145,7 +145,10 @@ def resolve_image(store: ObjectStore, path_or_hash: str) -> list[str]:
     targets = pa.array(sorted(typed | {stored_path(inside)}), pa.string())
     found: set[str] = set()
     for key in keys:
-        rows = manifest_columns(store.get_bytes(key), ["path", "sha256"])
+        try:
+            rows = manifest_columns(store.get_bytes(key), ["path", "sha256"])
+        except ObjectNotFoundError:  # collected by a garbage collection since the listing
+            continue
         found.update(rows.column("sha256").filter(pc.is_in(rows.column("path"), targets)).to_pylist())
     return sorted(found)
 

@@ -62,6 +62,19 @@ def manifest_rows(store: ObjectStore, key: str) -> pa.Table:
     }, schema=INDEX_SCHEMA)
 
 
+def _present_rows(store: ObjectStore, keys: list[str]) -> dict[str, pa.Table]:
+    """:func:`manifest_rows` of each of ``keys`` that is still there: a manifest listed and then
+    deleted before it is read was collected by a concurrent garbage collection (it was not
+    retained), so it holds nothing a lookup must find."""
+    found = {}
+    for key in keys:
+        try:
+            found[key] = manifest_rows(store, key)
+        except ObjectNotFoundError:
+            continue
+    return found
+
+
 def _read_shard(store: ObjectStore, prefix: str) -> tuple[pa.Table, set[str]]:
     """A shard's rows and the manifest keys it covers (empty when it is not written yet)."""
     try:
@@ -73,13 +86,16 @@ def _read_shard(store: ObjectStore, prefix: str) -> tuple[pa.Table, set[str]]:
 
 
 def update_lineage_index(store: ObjectStore) -> int:
-    """Add every manifest not yet in the index to its shards; return how many were added."""
+    """Add every manifest not yet in the index to its shards; return how many were added (a manifest
+    a concurrent garbage collection deleted between the listing and its read is skipped)."""
     keys = manifest_keys(store)
     shards = {f"{n:02x}": _read_shard(store, f"{n:02x}") for n in range(16 ** SHARD_DIGITS)}
-    missing = sorted({k for k in keys for _, covered in shards.values() if k not in covered})
+    listed = sorted({k for k in keys for _, covered in shards.values() if k not in covered})
+    rows = _present_rows(store, listed)
+    missing = sorted(rows)
     if not missing:
         return 0
-    added = pa.concat_tables([manifest_rows(store, k) for k in missing])
+    added = pa.concat_tables(list(rows.values()))
     prefixes = pc.utf8_slice_codeunits(added.column("sha256"), 0, SHARD_DIGITS)
     for prefix, (table, covered) in shards.items():
         new = [k for k in missing if k not in covered]
@@ -100,9 +116,7 @@ def manifests_holding(store: ObjectStore, sha256: str) -> list[dict]:
     split}`` dicts sorted by manifest key, from its shard and the manifests it does not cover."""
     table, covered = _read_shard(store, sha256[:SHARD_DIGITS])
     parts = [table.filter(pc.equal(table.column("sha256"), sha256))]
-    for key in manifest_keys(store):
-        if key not in covered:
-            rows = manifest_rows(store, key)
-            parts.append(rows.filter(pc.equal(rows.column("sha256"), sha256)))
+    for rows in _present_rows(store, [k for k in manifest_keys(store) if k not in covered]).values():
+        parts.append(rows.filter(pc.equal(rows.column("sha256"), sha256)))
     found = pa.concat_tables(parts).sort_by([("manifest_key", "ascending"), ("path", "ascending")])
     return found.drop_columns(["sha256"]).to_pylist()
