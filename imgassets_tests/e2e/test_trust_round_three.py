@@ -298,3 +298,33 @@ def test_sigterm_ends_the_whole_command_not_only_the_scientist_in_progress(tmp_p
     assert summary["model"] is None and "interrupted (SIGTERM or Ctrl-C)" in summary["training_skipped"]
     assert "s3" in summary["training_skipped"] and "s4" in summary["training_skipped"]
     assert not (home / "objects" / "snapshots" / "s3").exists() and not (home / "objects" / "datasets").exists()
+
+
+@pytest.mark.slow
+def test_odd_label_studio_exports_are_findings_at_their_file_and_the_others_train(tmp_path):
+    """``"annotations": 5`` and ``true`` and an image reference that is not a URL (ana): findings at
+    their files, ana's snapshot and training go on; 100,000 nested ``[`` (ben): a finding at the file
+    that blocks ben as any unreadable label file does, never a crash."""
+    drive, home = tmp_path / "drive", tmp_path / "home"
+    folder = coco128_folder(drive / "ana")
+    exports = folder / "exports"
+    exports.mkdir()
+    box = {"type": "rectanglelabels", "original_width": 640, "original_height": 480,
+           "value": {"x": 10, "y": 10, "width": 20, "height": 20, "rectanglelabels": ["person"]}}
+    (exports / "five.json").write_text(json.dumps([{"data": {"image": "/data/upload/1/x.jpg"}, "annotations": 5}]))
+    (exports / "true.json").write_text(json.dumps([{"data": {"image": "/data/upload/1/x.jpg"}, "annotations": True}]))
+    (exports / "ipv6.json").write_text(json.dumps([{"data": {"image": "http://[::1/not_on_the_drive.jpg"},
+                                                    "annotations": [{"result": [box]}]}]))
+    shutil.copytree(shared_data_dir() / "bccd_voc", drive / "ben")
+    (drive / "ben" / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    before = drive_state(drive)
+    code, out, err, _ = run_command("run", "--json", "--shared-root", str(drive), "--home", str(home), *SMOKE)
+    summary = json.loads(out)
+    ana, ben = summary["scientists"]
+    assert ana["success"] and ana["snapshot_id"] and not ana["blocked_by"], (ana, err[-3000:])
+    findings = {(c["partition"], f["file"]): f["reason"] for c in summary["checks"] for f in c["findings"]}
+    assert "not_on_the_drive.jpg" in findings[("ana", "exports/ipv6.json")]
+    assert "label_schema" in ben["blocked_by"] and "nested deeper" in findings[("ben", "deep.json")], ben
+    assert summary["model"] is not None and code == 1, err[-3000:]
+    assert "Traceback" not in err
+    assert drive_state(drive) == before

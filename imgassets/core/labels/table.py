@@ -130,12 +130,14 @@ def empty_label_table() -> pd.DataFrame:
 
 
 MAX_LABEL_BYTES = {layout.YOLO: 2**20, layout.DOTA: 2**20, layout.VOC: 8 * 2**20, layout.CSV: 64 * 2**20,
-                   layout.COCO: 256 * 2**20}
+                   layout.COCO: 64 * 2**20}
 """Largest label file read, by format (:func:`imgassets.core.drive.layout.label_format`: by
 extension, so a CVAT XML file counts as VOC, a Label Studio JSON as COCO), in bytes; a larger one is
 one finding, unread. A YOLO or DOTA file holds one image's boxes (1 MiB is about 30,000); a VOC file
-one image's; a box CSV, COCO JSON, CVAT XML or Label Studio JSON may describe a whole folder (COCO's
-own train2017 instances file is 448 MB: split such an export)."""
+one image's; a box CSV, COCO JSON, CVAT XML or Label Studio JSON may describe a whole folder. A JSON
+file is parsed whole, and Python's objects take about 15 times its size in memory: 64 MiB (about
+1 GB parsed, COCO's val2017 instances file is 25 MB) keeps a step within a small pod's memory;
+split a larger export (COCO's own train2017 instances file is 448 MB) into one file per folder."""
 
 
 def _read(folder: Path, rel: str) -> tuple[bytes | None, str | None]:
@@ -283,6 +285,16 @@ def _yolo_rows(folder: Path, label_file: str, image_path: str | None, map_file: 
     return record_rows(records, None, mapping if isinstance(mapping, dict) else {}, class_map_file=map_file)
 
 
+def _parsed_or_finding(label_file: str, ctx: _Context) -> list[BoxRecord]:
+    """:func:`parse_label_file`, or, should a parser meet a shape of document it does not expect, one
+    record naming the file and the error: one file never fails its scientist's run."""
+    try:
+        return parse_label_file(label_file, ctx)
+    except Exception as exc:  # noqa: BLE001 -- any parser fault becomes this file's finding
+        return [file_error(label_file, layout.label_format(label_file),
+                           f"could not be read as {layout.label_format(label_file)}: {type(exc).__name__}: {exc}")]
+
+
 def parse_label_file(label_file: str, ctx: _Context) -> list[BoxRecord]:
     """The box records of one label file other than YOLO txt, by its format: XML is CVAT for images
     when its root is ``<annotations>``, else Pascal VOC; JSON is COCO or Label Studio by its shape (a
@@ -305,6 +317,9 @@ def parse_label_file(label_file: str, ctx: _Context) -> list[BoxRecord]:
         doc = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return [file_error(label_file, layout.COCO, f"not valid UTF-8 JSON: {exc}")]
+    except RecursionError:
+        return [file_error(label_file, layout.COCO, "JSON nested deeper than Python's parser allows: not a label "
+                                                     "file any tool exports")]
     if is_coco(doc):
         return parse_coco(doc, label_file)
     return parse_label_studio(doc, label_file) if is_label_studio(doc) else []
@@ -406,7 +421,7 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     sources = yolo_sources(index)
     reusable = reusable_files(sources, previous)
     reused = pc.filter(sources.label_file, pyarrow.array(reusable, pyarrow.bool_()))
-    parsed = {f: parse_label_file(f, ctx) for f in sources.other_label_files}
+    parsed = {f: _parsed_or_finding(f, ctx) for f in sources.other_label_files}
     names = {r.class_name for records in parsed.values() for r in records if r.class_id is None and r.class_name}
     name_ids = {name: i for i, name in enumerate(sorted(names))}
     rows = [row for records in parsed.values() for row in record_rows(records, ctx, name_ids=name_ids)]

@@ -80,16 +80,21 @@ def is_label_studio(doc: object) -> bool:
 def image_names(reference: str, file_upload: str | None = None) -> list[str]:
     """The names an image of a task may have on the drive, most likely first: the ``d`` path of a
     local-files URL, the URL's file name without Label Studio's upload hash, then with it."""
-    parsed = urlparse(reference)
-    names = [unquote(d) for d in parse_qs(parsed.query).get("d", [])]
-    for name in (posixpath.basename(unquote(parsed.path)), file_upload or ""):
+    try:
+        parsed = urlparse(reference)
+        names, path = [unquote(d) for d in parse_qs(parsed.query).get("d", [])], parsed.path
+    except ValueError:  # not a URL (an unclosed IPv6 bracket, "http://[::1/x.jpg"): its last path part
+        names, path = [], reference
+    for name in (posixpath.basename(unquote(path)), file_upload or ""):
         if name:
             names += [UPLOAD_PREFIX.sub("", name), name]
     return list(dict.fromkeys(n for n in names if n))
 
 
 def _annotation(task: dict) -> dict | None:
-    annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+    listed = task.get("annotations")
+    annotations = [a for a in listed if isinstance(a, dict) and not a.get("was_cancelled")] \
+        if isinstance(listed, list) else []
     truth = [a for a in annotations if a.get("ground_truth")]
     return (truth or annotations or [None])[-1]
 
