@@ -18,6 +18,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -311,6 +312,8 @@ def command_run(args: argparse.Namespace) -> int:
     except TrainingConfigError as exc:
         raise UsageError(str(exc)) from None
     check_class_registry()
+    if not args.verbose:  # numpy's RuntimeWarnings (a constant image's zero variance) say nothing to a scientist
+        warnings.simplefilter("ignore", RuntimeWarning)
     home_dir, root = prepare_environment(args.shared_root, args.home)
     if args.archive_mode:
         os.environ[settings.ARCHIVE_MODE_ENV] = args.archive_mode
@@ -629,9 +632,13 @@ def command_gc(args: argparse.Namespace) -> int:
     from imgassets.core.versioning.gc import GarbageCollectionError, collect, plan_gc
 
     defaults = settings.gc_settings()
-    keep_datasets = args.keep_datasets or int(defaults["keep_datasets"])
-    keep_snapshots = args.keep_snapshots or int(defaults["keep_snapshots"])
+    keep_datasets = args.keep_datasets if args.keep_datasets is not None else int(defaults["keep_datasets"])
+    keep_snapshots = args.keep_snapshots if args.keep_snapshots is not None else int(defaults["keep_snapshots"])
     grace = args.grace_hours if args.grace_hours is not None else defaults["grace_hours"]
+    for name, value in (("--keep-datasets (IMGASSETS_GC_KEEP_DATASETS)", keep_datasets),
+                        ("--keep-snapshots (IMGASSETS_GC_KEEP_SNAPSHOTS)", keep_snapshots)):
+        if value < 1:
+            raise UsageError(f"{name} must be 1 or more (the latest version is always kept), got {value}")
     if grace < 0:
         raise UsageError(f"--grace-hours must be 0 or more, got {grace:g}")
     if grace * 3600 < FRESH_ENOUGH_S:
@@ -702,6 +709,10 @@ def command_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_BROKEN_PIPE = 141
+"""Exit code when the reader of stdout closed it early (128 + SIGPIPE, as a shell reports it)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; return its exit code. A :class:`UsageError` is exit 2;
     any other :class:`imgassets.errors.ImgassetsError` (a store that fails, a manifest refused,
@@ -718,6 +729,9 @@ def main(argv: list[str] | None = None) -> int:
                     "lineage": command_lineage, "models": command_models, "diff": command_diff,
                     "retract": command_retract, "gc": command_gc, "ui": command_ui}
         return commands[args.command](args)
+    except BrokenPipeError:  # `imgassets gc --dry-run | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return EXIT_BROKEN_PIPE
     except UsageError as exc:
         print(f"imgassets: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -328,3 +328,24 @@ def test_odd_label_studio_exports_are_findings_at_their_file_and_the_others_trai
     assert summary["model"] is not None and code == 1, err[-3000:]
     assert "Traceback" not in err
     assert drive_state(drive) == before
+
+
+@pytest.mark.slow
+def test_messages_and_exit_codes_without_tracebacks(trained_home, tmp_path):
+    import subprocess
+    import sys
+
+    from imgassets_tests.conftest import command_env
+
+    _, home, summary = trained_home
+    code, out, err, _ = run_command("gc", "--dry-run", "--home", str(home), env_extra={"IMGASSETS_GC_KEEP_DATASETS": "0"})
+    assert code == 2 and err.startswith("imgassets: error: --keep-datasets (IMGASSETS_GC_KEEP_DATASETS) must be 1"), err
+    for args in (["retract", "--snapshot", "../x", "--reason", "r"], ["diff", "--scientist", "../x", "latest"],
+                 ["retract", "0" * 64, "--reason", "r"]):
+        code, out, err, _ = run_command(*args, "--home", str(home))
+        assert code == 2 and "Traceback" not in err and err.count("\n") == 1, (args, err)
+    assert not (home / "objects" / "retractions").exists()
+    reader = subprocess.Popen([sys.executable, "-m", "imgassets.cli", "gc", "--dry-run", "--json", "--home", str(home)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=command_env())
+    reader.stdout.close()  # `| head` that read nothing
+    assert reader.wait(timeout=120) == 141 and b"Traceback" not in reader.stderr.read()

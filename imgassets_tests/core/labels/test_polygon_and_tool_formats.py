@@ -372,3 +372,15 @@ def test_infinite_and_huge_coordinates_are_findings_at_their_file_and_their_pict
     assert all(len(f.reason) < 300 for found in findings.by_check.values() for f in found)  # no 300-digit numbers
     pictures = finding_pictures(folder, [f for found in findings.by_check.values() for f in found], table)
     assert pictures.count("data:image/jpeg;base64,") >= 5 and "cannot be drawn" not in pictures
+
+
+def test_a_cvat_file_with_a_doctype_is_cvat_and_a_rotation_that_is_not_a_number_says_so():
+    from imgassets.core.labels.formats.cvat import is_cvat, parse_cvat
+
+    body = (b'<annotations><image id="0" name="a.jpg" width="10" height="10">'
+            b'<box label="c" xtl="1" ytl="1" xbr="5" ybr="5" rotation="nan"/></image></annotations>')
+    assert is_cvat(b'<?xml version="1.0"?>\n<!DOCTYPE annotations>\n' + body)
+    assert is_cvat(b'<!DOCTYPE annotations [<!ELEMENT annotations ANY>]>\n' + body)
+    assert not is_cvat(b"<!DOCTYPE annotation>\n<annotation><filename>a.jpg</filename></annotation>")
+    [record] = parse_cvat(b"<!DOCTYPE annotations>\n" + body, "a.xml")
+    assert record.error == "<box rotation='nan'>: the rotation is not a finite number of degrees"

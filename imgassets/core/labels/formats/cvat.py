@@ -45,7 +45,11 @@ def _shape(record: BoxRecord, tag: str, attrs: dict) -> None:
     try:
         if tag == "box":
             corners = tuple(_float(attrs, k) for k in ("xtl", "ytl", "xbr", "ybr"))
-            rotation = float(attrs.get("rotation") or 0) % 360
+            try:
+                rotation = _float(attrs, "rotation") % 360 if attrs.get("rotation") else 0.0
+            except ValueError:
+                record.error = f"<box rotation={attrs.get('rotation')!r}>: the rotation is not a finite number of degrees"
+                return
             if rotation:
                 record.polygon = rotated_rectangle(corners[0], corners[1], corners[2] - corners[0],
                                                    corners[3] - corners[1], rotation, about_center=True)
@@ -70,11 +74,13 @@ def _shape(record: BoxRecord, tag: str, attrs: dict) -> None:
 def is_cvat(data: bytes) -> bool:
     """Whether XML bytes have CVAT's root element ``<annotations>`` (a VOC file has ``<annotation>``)."""
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
-    while head.startswith((b"<?", b"<!--")):
-        end = head.find(b"?>" if head.startswith(b"<?") else b"-->")
+    while head.startswith((b"<?", b"<!--", b"<!DOCTYPE")):  # declaration, comments, a document type
+        close = b"?>" if head.startswith(b"<?") else b"-->" if head.startswith(b"<!--") else \
+            b"]>" if b"[" in head[:head.find(b">") + 1 if b">" in head else 0] else b">"
+        end = head.find(close)
         if end < 0:
             return False
-        head = head[end + (2 if head.startswith(b"<?") else 3):].lstrip()
+        head = head[end + len(close):].lstrip()
     return head.startswith(b"<annotations") and head[len(b"<annotations"):][:1] in (b">", b" ", b"\n", b"\r", b"\t")
 
 
