@@ -352,16 +352,13 @@ def _quota_splits(names: np.ndarray, sizes: np.ndarray, scores: np.ndarray, val_
         return split
     total = int(sizes.sum())
     placed = sizes <= max(2.0, MAX_GROUP_SHARE * val_fraction * total)
-    order = [i for i in np.lexsort((names.astype(str), scores)).tolist() if placed[i]]
-    line = max(1, int(sizes[placed].sum()))
-    before = 0
-    for i in order:
-        middle = (before + sizes[i] / 2) / line
-        before += int(sizes[i])
-        if middle < val_fraction:
-            split[i] = "val"
-        elif middle >= 1 - benchmark_fraction and sizes[i] <= max(2.0, MAX_GROUP_SHARE * benchmark_fraction * total):
-            split[i] = "benchmark"
+    order = np.lexsort((names.astype(str), scores))
+    order = order[placed[order]]
+    taken = sizes[order].astype(np.float64)
+    middle = (np.cumsum(taken) - taken / 2) / max(1.0, taken.sum())
+    split[order[middle < val_fraction]] = "val"
+    bench = (middle >= 1 - benchmark_fraction) & (taken <= max(2.0, MAX_GROUP_SHARE * benchmark_fraction * total))
+    split[order[bench & (middle >= val_fraction)]] = "benchmark"
     return split
 
 
