@@ -61,12 +61,41 @@ def unseal(data: bytes, key: str) -> dict:
                                   "it was altered after it was written")
     seal = record.pop(SEAL_FIELD, None)
     if seal is None:
-        raise TamperedRecordError(f"{key}: the record carries no {SEAL_FIELD} (written by hand or by a tool, "
-                                  "not by imgassets): refused")
+        raise TamperedRecordError(f"{key}: the record carries no {SEAL_FIELD} (written by hand, by a tool, or by an "
+                                  "imgassets from before records were sealed: for such a store, "
+                                  "`python -m imgassets.cli.upgrade` seals its records once): refused")
     if record_seal(record) != seal:
         raise TamperedRecordError(f"{key}: the record's content does not match its {SEAL_FIELD} "
                                   "(altered after it was written): refused")
     return record
+
+
+def sealed_keys(store: ObjectStore) -> list[str]:
+    """The keys of every record this module seals (module docstring), by one listing per prefix."""
+    from imgassets.core.store import keys
+
+    found = [k for k in (keys.LATEST_DATASET_REF, keys.CHAMPION_REF) if store.exists(k)]
+    for prefix in (keys.DEPARTED_PREFIX, keys.RETRACTIONS_PREFIX, keys.REVIEWS_PREFIX, keys.ARCHIVE_PREFIX):
+        found += store.list_keys(prefix)
+    found += [k for k in store.list_keys(keys.MODELS_PREFIX) if k.endswith(("/model.json", "/benchmark.json"))]
+    return sorted(found)
+
+
+def seal_unsealed(store: ObjectStore) -> list[str]:
+    """Seal every record of :func:`sealed_keys` written before records were sealed (a JSON object
+    without :data:`SEAL_FIELD`); return their keys. An operator's one-time upgrade of a store made by
+    an older imgassets: it vouches for those records as they are now, so run it on a store you
+    trust; records already sealed, or not JSON objects, are left as they are."""
+    sealed = []
+    for key in sealed_keys(store):
+        try:
+            record = json.loads(store.get_bytes(key))
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(record, dict) and SEAL_FIELD not in record:
+            put_record(store, key, record)
+            sealed.append(key)
+    return sealed
 
 
 def put_record(store: ObjectStore, key: str, fields: dict) -> None:

@@ -94,3 +94,18 @@ def test_every_reader_refuses_an_altered_record_naming_its_key(tmp_path):
     _alter(store, departed_key("ana"), lambda r: r.update(missing_since="2000-01-01T00:00:00+00:00"))
     with pytest.raises(TamperedRecordError, match=f"^{departed_key('ana')}: "):
         apply_policy(store, root, {"ana": "s1", "ben": "s2"}, "retract", 7, load_retractions(store), now)
+
+
+def test_an_older_stores_records_are_sealed_once_by_the_upgrade(tmp_path, capsys):
+    from imgassets.cli.upgrade import main as upgrade
+
+    home = tmp_path / "home"
+    store = LocalObjectStore(home / "objects")
+    store.put_bytes("refs/models/champion", json.dumps({**MODEL, "sha256": "0" * 64}).encode())  # as written before
+    store.put_bytes("retractions/abc.json", b"not json")
+    with pytest.raises(TamperedRecordError, match="python -m imgassets.cli.upgrade"):
+        read_champion(store)
+    assert upgrade(["--home", str(home)]) == 0
+    assert capsys.readouterr().out == "sealed refs/models/champion\n"
+    assert read_champion(store)["sha256"] == "0" * 64
+    assert upgrade(["--home", str(home)]) == 0 and capsys.readouterr().out == ""  # once
