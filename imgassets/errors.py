@@ -13,7 +13,7 @@ wrong without a traceback. Each domain has its subclass, defined beside the code
 | :class:`imgassets.core.labels.class_map.ClassMapError` | a class map that cannot be used |
 | :class:`imgassets.core.versioning.snapshot.SnapshotError` | a snapshot refused |
 | :class:`imgassets.core.versioning.manifest.ManifestError`, ``EmptyDatasetError`` | a snapshot or dataset manifest refused, nothing to train on |
-| :class:`imgassets.core.versioning.pull.DestinationError` | a pull destination that holds other files |
+| :class:`imgassets.core.versioning.checkout.DestinationError` | a pull destination that holds other files |
 | :class:`imgassets.core.training.train.TrainingConfigError` | training settings that cannot work |
 
 A finding (:class:`imgassets.core.labels.checks.Finding`) carries a :class:`Reason`, a stable code

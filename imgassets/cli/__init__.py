@@ -1,1 +1,2 @@
-"""The command line: ``imgassets run | pull | lineage | models | ui`` (:mod:`imgassets.cli.main`)."""
+"""The command line: ``imgassets run | pull | pull-model | lineage | models | diff | retract | gc | ui``
+(:mod:`imgassets.cli.main`); ``python -m imgassets.cli.upgrade`` seals an older store's records once."""
