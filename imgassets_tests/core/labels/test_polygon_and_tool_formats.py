@@ -384,3 +384,26 @@ def test_a_cvat_file_with_a_doctype_is_cvat_and_a_rotation_that_is_not_a_number_
     assert not is_cvat(b"<!DOCTYPE annotation>\n<annotation><filename>a.jpg</filename></annotation>")
     [record] = parse_cvat(b"<!DOCTYPE annotations>\n" + body, "a.xml")
     assert record.error == "<box rotation='nan'>: the rotation is not a finite number of degrees"
+
+
+def test_a_cvat_project_export_pairs_each_subsets_image_of_the_same_name(tmp_path):
+    """A CVAT project export: ``images/<subset>/<name>`` with ``img0.jpg`` in Train and Validation,
+    each ``<image>`` naming its subset; each box pairs with its own subset's image."""
+    xml = """<?xml version="1.0" encoding="utf-8"?>
+<annotations>
+  <version>1.1</version>
+  <meta><project><labels><label><name>car</name></label><label><name>bus</name></label></labels></project></meta>
+  <image id="0" name="img0.jpg" subset="Train" width="64" height="48">
+    <box label="car" occluded="0" xtl="4" ytl="4" xbr="20" ybr="20"></box>
+  </image>
+  <image id="1" name="img0.jpg" subset="Validation" width="64" height="48">
+    <box label="bus" occluded="0" xtl="30" ytl="10" xbr="60" ybr="40"></box>
+  </image>
+</annotations>
+"""
+    folder = _folder(tmp_path, {"export/annotations.xml": xml},
+                     {"export/images/Train/img0.jpg": (64, 48), "export/images/Validation/img0.jpg": (64, 48)})
+    (folder / "export/images/Validation/img0.jpg").write_bytes(jpeg_bytes((64, 48), color=(10, 20, 200)))
+    _, table = _table(folder)
+    pairs = dict(zip(table["image_path"], table["class_name"], strict=True))
+    assert pairs == {"export/images/Train/img0.jpg": "car", "export/images/Validation/img0.jpg": "bus"}

@@ -8,12 +8,14 @@ clockwise about the box's center, an oriented box) and ``<polygon label points="
 and compares ``width``/``height`` with the real image. A shape whose label is not among the labels
 the export declares (``<meta>``'s ``<labels><label><name>``) is a finding. Other shapes (polylines, points, skeletons,
 masks, ellipses, cuboids, tags) describe no bounding box and are not read; ``subset`` is not a
-split (imgassets assigns its own, stable, splits). ``line`` is the line of the shape's tag.
+split (imgassets assigns its own, stable, splits), but it names the folder of a project export's
+image (``images/<subset>/<name>`` beside the XML), where the same name may occur in each subset. ``line`` is the line of the shape's tag.
 """
 
 from __future__ import annotations
 
 import math
+import posixpath
 import xml.parsers.expat
 
 from imgassets.core.drive import layout
@@ -84,6 +86,18 @@ def is_cvat(data: bytes) -> bool:
     return head.startswith(b"<annotations") and head[len(b"<annotations"):][:1] in (b">", b" ", b"\n", b"\r", b"\t")
 
 
+def _subset_candidates(label_file: str, image: dict) -> tuple[str, ...]:
+    """Where a CVAT *project* export keeps an ``<image name subset>``: ``images/<subset>/<name>``
+    beside the XML (the same name may appear in several subsets, one image each); none without a
+    subset or a name, or for a name that would leave the folder."""
+    name, subset = image.get("name"), image.get("subset")
+    if not name or not subset:
+        return ()
+    folder = posixpath.dirname(label_file)
+    found = (posixpath.normpath(posixpath.join(folder, "images", s, name)) for s in dict.fromkeys((subset, subset.lower())))
+    return tuple(c for c in found if c != ".." and not c.startswith(("../", "/")))
+
+
 def parse_cvat(data: bytes, label_file: str = "") -> list[BoxRecord]:
     """The box records of CVAT for images XML bytes: one per ``<box>`` and ``<polygon>``, with its
     ``<image>``'s ``name`` as ``image_ref`` and ``width``/``height`` as ``declared_size``. Never
@@ -113,7 +127,8 @@ def parse_cvat(data: bytes, label_file: str = "") -> list[BoxRecord]:
         except (KeyError, ValueError, OverflowError):  # missing, not a number, inf or nan: no declared size
             size = None
         record = BoxRecord(label_file, layout.CVAT, parser.CurrentLineNumber, image_ref=image.get("name") or None,
-                           declared_size=size if size and all(size) else None)
+                           declared_size=size if size and all(size) else None,
+                           image_candidates=_subset_candidates(label_file, image))
         _shape(record, tag, attrs)
         if record.error is None and declared and record.class_name not in declared:
             record.error = (f"label {record.class_name!r} is not one of the labels the export declares "
