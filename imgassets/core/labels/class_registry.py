@@ -194,6 +194,19 @@ def confusable_skeleton(name: str) -> str:
     return "".join(table.get(c, c) for c in name)
 
 
+def look_alike_names(names: list[str]) -> list[tuple[str, str, str]]:
+    """``(name, other, why)`` for each name of ``names`` that differs from an earlier one (sorted)
+    only by look-alike characters (:func:`confusable_skeleton`): without a class registry the two
+    train as two classes."""
+    first: dict[str, str] = {}
+    found = []
+    for name in sorted(set(names)):
+        other = first.setdefault(confusable_skeleton(name), name)
+        if other != name:
+            found.append((name, other, look_alike(name, other) or look_alike(other, name)))
+    return found
+
+
 def look_alike(name: str, known: str) -> str:
     """Why ``name`` is not ``known`` though it looks the same: ``'а' is CYRILLIC SMALL LETTER A``."""
     return ", ".join(f"{a!r} is {unicodedata.name(a, f'U+{ord(a):04X}')}" for a, b in zip(name, known, strict=False)

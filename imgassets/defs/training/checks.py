@@ -21,6 +21,7 @@ from pathlib import Path
 import dagster as dg
 
 from imgassets.core.labels.checks import Finding
+from imgassets.core.labels.class_registry import look_alike_names
 from imgassets.core.training.models import read_benchmark
 from imgassets.core.training.train import predict_smoke
 from imgassets.core.versioning.dataset import DatasetVersion, load_dataset, split_leaks
@@ -115,12 +116,16 @@ def duplicate_labels_agree(object_store: ObjectStoreResource, training_dataset: 
 
 @dg.asset_check(asset=training_dataset, blocking=False)
 def class_ids_consistent(object_store: ObjectStoreResource, training_dataset: dict) -> dg.AssetCheckResult:
-    """The same local class id names the same class for every scientist. WARN, informational: the
+    """The same local class id names the same class for every scientist, and no two class names
+    differ only by look-alike characters (a Cyrillic ``а`` in ``cаr``). WARN, informational: the
     dataset matches classes by name (each scientist's class map), never by id, so every box keeps
     the class its own scientist named; act only if a scientist's class map is wrong."""
-    conflicts = _dataset(object_store, training_dataset).class_id_conflicts
+    dataset = _dataset(object_store, training_dataset)
     findings = [Finding(", ".join(c["names"]), 0, class_id_conflict_reason(c), Reason.CLASS_ID_CONFLICT)
-                for c in conflicts]
+                for c in dataset.class_id_conflicts]
+    findings += [Finding(f"{name}, {other}", 0, f"classes {other!r} and {name!r} differ only by look-alike characters "
+                         f"({why}): they train as two classes; retype one, or map it with a class registry alias",
+                         Reason.CLASS_ID_CONFLICT) for name, other, why in look_alike_names(dataset.class_names)]
     return check_result(findings, WARN, "class ids naming different classes")
 
 

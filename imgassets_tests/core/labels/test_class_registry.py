@@ -129,3 +129,11 @@ def test_a_label_name_with_a_look_alike_character_is_a_finding_that_says_so():
     [(_, _, reason)] = registry.unknown({"ana": {"c\u0430r", "car"}})
     assert reason == ("class 'c\u0430r' is not in the class registry: it looks like 'car' but differs by look-alike "
                       "characters ('\u0430' is CYRILLIC SMALL LETTER A): retype it")
+
+
+def test_dataset_class_names_that_only_look_alike_are_named():
+    from imgassets.core.labels.class_registry import look_alike_names
+
+    assert look_alike_names(["car", "c\u0430r", "bus", "person"]) == [
+        ("c\u0430r", "car", "'\u0430' is CYRILLIC SMALL LETTER A")]
+    assert look_alike_names(["car", "Car", "cars"]) == []  # case and plurals are the registry's near misses
