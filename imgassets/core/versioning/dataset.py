@@ -47,7 +47,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import json
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -76,12 +75,12 @@ from imgassets.core.versioning.manifest import (
     BOX_TYPE,
     DATASET_SCHEMA,
     ID_SCHEME,
-    METADATA_KEY,
     SNAPSHOT_SCHEMA,
     ManifestError,
     check_manifest_id,
     manifest_id,
     manifest_table,
+    read_with_footer,
     to_parquet_bytes,
     with_polygons,
 )
@@ -189,8 +188,7 @@ def load_snapshot_table(store: ObjectStore, manifest_key: str) -> pa.Table:
     its content hashes to that id (:func:`imgassets.core.versioning.manifest.check_manifest_id`).
     Raises :class:`ManifestError` naming the key otherwise, ``ObjectNotFoundError`` when it is not
     stored."""
-    stored = pq.read_table(io.BytesIO(store.get_bytes(manifest_key)))
-    meta = json.loads((stored.schema.metadata or {}).get(METADATA_KEY, b"{}"))
+    stored, meta = read_with_footer(store.get_bytes(manifest_key))
     scientist, snapshot_id = meta.get("scientist"), meta.get("snapshot_id")
     if not isinstance(scientist, str) or not isinstance(snapshot_id, str) or \
             snapshot_manifest_key(scientist, snapshot_id) != manifest_key:
@@ -618,8 +616,7 @@ def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:
     fails verification, ``ObjectNotFoundError`` when it (or its pairs) is not stored."""
     if not DATASET_ID_PATTERN.match(dataset_id):
         raise ManifestError(f"{dataset_id!r} is not a dataset id (16 hex digits)")
-    stored = pq.read_table(io.BytesIO(store.get_bytes(dataset_manifest_key(dataset_id))))
-    meta = json.loads((stored.schema.metadata or {}).get(METADATA_KEY, b"{}"))
+    stored, meta = read_with_footer(store.get_bytes(dataset_manifest_key(dataset_id)))
     schema = with_polygons(DATASET_SCHEMA, stored.column_names)
     table = stored.select(schema.names).cast(schema)  # Parquet names list items "element"
     verify_manifest(dataset_id, table, meta)

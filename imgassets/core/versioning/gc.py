@@ -31,13 +31,9 @@ well above the longest ingest (default 24 h).
 
 from __future__ import annotations
 
-import io
-import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-
-import pyarrow.parquet as pq
 
 from imgassets.core.store.base import ObjectInfo, ObjectNotFoundError, ObjectStore
 from imgassets.core.store.keys import (
@@ -59,7 +55,7 @@ from imgassets.core.store.keys import (
     snapshot_of_key,
 )
 from imgassets.core.store.records import TamperedRecordError, get_record
-from imgassets.core.versioning.manifest import METADATA_KEY, manifest_hashes
+from imgassets.core.versioning.manifest import manifest_hashes, read_footer
 from imgassets.errors import ImgassetsError
 
 DEFAULT_KEEP_DATASETS = 5
@@ -119,7 +115,7 @@ def _last(ids: list[str], n: int) -> list[str]:
 
 
 def _footer(data: bytes) -> dict:
-    return json.loads((pq.read_schema(io.BytesIO(data)).metadata or {}).get(METADATA_KEY, b"{}"))
+    return read_footer(data)
 
 
 def _read_record(store: ObjectStore, key: str) -> dict | None:

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
 from imgassets.core.store.keys import DATASETS_PREFIX, SNAPSHOTS_PREFIX, lineage_shard_key, snapshot_of_key
-from imgassets.core.versioning.manifest import METADATA_KEY, manifest_columns
+from imgassets.core.versioning.manifest import METADATA_KEY, read_with_footer
 
 INDEX_SCHEMA = pa.schema([("sha256", pa.string()), ("manifest_key", pa.string()), ("kind", pa.string()),
                           ("id", pa.string()), ("scientist", pa.string()), ("path", pa.string()), ("split", pa.string())])
@@ -46,8 +46,7 @@ def manifest_rows(store: ObjectStore, key: str) -> pa.Table:
     split columns are read)."""
     dataset = key.startswith(DATASETS_PREFIX)
     columns = ["sha256", "path", "scientist", "split"] if dataset else ["sha256", "path"]
-    stored = manifest_columns(store.get_bytes(key), columns)
-    meta = json.loads((stored.schema.metadata or {}).get(METADATA_KEY, b"{}"))
+    stored, meta = read_with_footer(store.get_bytes(key), columns)
     rows = len(stored)
 
     def constant(value: str | None) -> pa.Array:
@@ -78,10 +77,10 @@ def _present_rows(store: ObjectStore, keys: list[str]) -> dict[str, pa.Table]:
 def _read_shard(store: ObjectStore, prefix: str) -> tuple[pa.Table, set[str]]:
     """A shard's rows and the manifest keys it covers (empty when it is not written yet)."""
     try:
-        table = pq.read_table(io.BytesIO(store.get_bytes(lineage_shard_key(prefix))))
+        table, meta = read_with_footer(store.get_bytes(lineage_shard_key(prefix)))
     except ObjectNotFoundError:
         return INDEX_SCHEMA.empty_table(), set()
-    covered = json.loads((table.schema.metadata or {}).get(METADATA_KEY, b"{}")).get("covers", [])
+    covered = meta.get("covers", [])
     return table.select(INDEX_SCHEMA.names).cast(INDEX_SCHEMA), set(covered)
 
 

@@ -151,9 +151,26 @@ def to_parquet_bytes(records: list[dict] | pa.Table, schema: pa.Schema, metadata
 
 def read_parquet_bytes(data: bytes) -> tuple[pd.DataFrame, dict]:
     """Rows (a DataFrame, ``boxes`` as lists of dicts) and the JSON footer metadata of a manifest."""
-    table = pq.read_table(io.BytesIO(data))
-    raw = (table.schema.metadata or {}).get(METADATA_KEY, b"{}")
-    return table.to_pandas(), json.loads(raw)
+    table, meta = read_with_footer(data)
+    return table.to_pandas(), meta
+
+
+def footer(schema: pa.Schema) -> dict:
+    """The JSON footer (:data:`METADATA_KEY`) of a manifest's (or any of this store's Parquet
+    objects') schema; ``{}`` when it has none."""
+    return json.loads((schema.metadata or {}).get(METADATA_KEY, b"{}"))
+
+
+def read_with_footer(data: bytes, columns: list[str] | None = None) -> tuple[pa.Table, dict]:
+    """A Parquet object's table (only ``columns`` when given) and its JSON footer: the one reader of
+    the store's Parquet objects with a footer (manifests, lineage shards)."""
+    table = pq.read_table(io.BytesIO(data), columns=columns)
+    return table, footer(table.schema)
+
+
+def read_footer(data: bytes) -> dict:
+    """Only the JSON footer of a Parquet object (its schema is read, no column)."""
+    return footer(pq.read_schema(io.BytesIO(data)))
 
 
 def manifest_columns(data: bytes, columns: list[str]) -> pa.Table:
