@@ -6,6 +6,7 @@ from collections.abc import Iterable
 import dagster as dg
 
 from imgassets.core.labels.checks import Finding
+from imgassets.core.training.benchmark import METRICS
 from imgassets.core.versioning.archive import ArchiveResult
 
 MAX_LISTED = 50
@@ -31,8 +32,8 @@ class Key:
     EPOCHS = "epochs"
     TRAINING_SECONDS = "training_seconds"
     DEVICE = "device"
-    METRICS = ("mAP50", "mAP50-95", "precision", "recall")
-    """Ultralytics' metric names, each its own entry (in [0, 1])."""
+    METRICS = METRICS
+    """Ultralytics' metric names (:data:`imgassets.core.training.benchmark.METRICS`), each its own entry (in [0, 1])."""
     EVALUATION_KEY = "evaluation_key"
     MISSED_BOXES = "missed_boxes"
     SPURIOUS_BOXES = "spurious_boxes"

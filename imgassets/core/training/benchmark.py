@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from imgassets.core.images.inspect import SUPPORTED_FORMATS
+from imgassets.core.versioning.checkout import staged_image
 
 METRICS = ("mAP50", "mAP50-95", "precision", "recall")
 DEFAULT_MARGIN = 0.01
@@ -49,10 +49,6 @@ class BenchmarkScores:
     def from_dict(cls, data: dict) -> BenchmarkScores:
         return cls(dict(data["overall"]), dict(data.get("per_class", {})), dict(data.get("per_scientist", {})),
                    int(data.get("images", 0)), int(data.get("imgsz", 0)))
-
-
-def _image_path(staged_dir: Path, record: dict) -> str:
-    return str(staged_dir / "images" / "benchmark" / f"{record['sha256']}.{SUPPORTED_FORMATS[record['format']]}")
 
 
 def _validate(model, staged_dir: Path, images: list[str], class_names: list[str], imgsz: int, batch: int,
@@ -102,12 +98,12 @@ def score_on_benchmark(weights: str | Path, staged_dir: str | Path, records: lis
     model = YOLO(str(weights))
     with tempfile.TemporaryDirectory(prefix="imgassets-benchmark-") as tmp:
         workdir = Path(tmp)
-        paths = [_image_path(staged_dir, r) for r in benchmark]
+        paths = [staged_image(staged_dir, r) for r in benchmark]
         metrics = _validate(model, staged_dir, paths, class_names, imgsz, batch, device, workdir, "all")
         per_class = {class_names[int(c)]: float(metrics.box.maps[int(c)]) for c in metrics.box.ap_class_index}
         per_scientist = {}
         for scientist in sorted({r["scientist"] for r in benchmark}):
-            theirs = [_image_path(staged_dir, r) for r in benchmark if r["scientist"] == scientist]
+            theirs = [staged_image(staged_dir, r) for r in benchmark if r["scientist"] == scientist]
             per_scientist[scientist] = _overall(_validate(model, staged_dir, theirs, class_names, imgsz, batch, device,
                                                           workdir, f"scientist-{len(per_scientist)}"))
         return BenchmarkScores(_overall(metrics), per_class, per_scientist, len(benchmark), imgsz)

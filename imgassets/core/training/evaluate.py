@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from imgassets.core.images.inspect import SUPPORTED_FORMATS
+from imgassets.core.versioning.checkout import staged_image
 
 EVALUATION_COLUMNS = ["scientist", "path", "sha256", "labelled", "predicted", "matched", "missed", "spurious", "errors"]
 
@@ -44,11 +44,6 @@ def match_boxes(labelled: list[tuple[int, tuple]], predicted: list[tuple[int, tu
             free.remove(best)
             matched += 1
     return matched, len(labelled) - matched, len(predicted) - matched
-
-
-def staged_image(staged_dir: str | Path, record: dict) -> str:
-    """Where a pull placed the image of ``record`` (a dataset row): ``images/<split>/<sha256>.<ext>``."""
-    return str(Path(staged_dir) / "images" / record["split"] / f"{record['sha256']}.{SUPPORTED_FORMATS[record['format']]}")
 
 
 def predictions(result) -> list[tuple[int, tuple, float]]:

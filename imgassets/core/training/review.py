@@ -147,7 +147,8 @@ def _review_images(weights: str | Path, images: list[dict], staged_dir: str | Pa
     ``label_rows``: :func:`label_rows_by_image` of each scientist."""
     from ultralytics import YOLO
 
-    from imgassets.core.training.evaluate import predictions, staged_image
+    from imgassets.core.training.evaluate import predictions
+    from imgassets.core.versioning.checkout import staged_image
 
     model = YOLO(str(weights))
     for start in range(0, len(images), batch):
@@ -225,8 +226,8 @@ def kfold_review(records: list[dict], staged_dir: str | Path, class_names: list[
     folds' images of the pulled dataset under ``staged_dir`` (validated on this fold) and reviews
     this fold, so every train image is judged by a model that did not train on it. Returns
     ``({scientist: findings}, [{fold, trained_on, reviewed}])``; findings name ``<model_id>/fold<k>``."""
-    from imgassets.core.training.evaluate import staged_image
     from imgassets.core.training.train import train_yolo
+    from imgassets.core.versioning.checkout import staged_image
 
     train = [r for r in records if r["split"] == "train"]
     label_rows = _label_rows(train, labels_of)

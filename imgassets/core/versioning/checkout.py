@@ -58,6 +58,12 @@ class DestinationError(ImgassetsError, ValueError):
     """DEST holds files a pull did not put there: a pull never removes those. The message names them."""
 
 
+def staged_image(dest: str | Path, record: dict) -> str:
+    """Where a pull places the image of ``record`` (a dataset row) under ``dest``:
+    ``images/<split>/<sha256>.<ext>`` (the one rule: the pull, evaluation and review use it)."""
+    return f"{os.fspath(dest)}/images/{record['split']}/{record['sha256']}.{SUPPORTED_FORMATS[record['format']]}"
+
+
 def prepare_destination(dest: Path) -> None:
     """Make ``dest`` ready for a pull: created when missing; refused (:class:`DestinationError`)
     when it holds anything but an earlier pull (:data:`PULL_ENTRIES` at its top level, or a
@@ -173,7 +179,7 @@ def materialize_dataset(store: ObjectStore, dataset: DatasetVersion, dest: str |
     for record, text in zip(dataset.records, label_texts, strict=True):  # one link per file: this loop is the warm pull
         sha, fmt, split = record["sha256"], record["format"], record["split"]
         cached = cache.image_path(sha)
-        if place_new(cached, f"{dest}/images/{split}/{sha}.{SUPPORTED_FORMATS[fmt]}", fmt, sentinels[sha]):
+        if place_new(cached, staged_image(dest, record), fmt, sentinels[sha]):
             linked += 1
         else:
             copied += 1

@@ -117,7 +117,7 @@ def duplicate_labels_agree(object_store: ObjectStoreResource, training_dataset: 
 @dg.asset_check(asset=training_dataset, blocking=False)
 def class_ids_consistent(object_store: ObjectStoreResource, training_dataset: dict) -> dg.AssetCheckResult:
     """The same local class id names the same class for every scientist, and no two class names
-    differ only by look-alike characters (a Cyrillic ``а`` in ``cаr``). WARN, informational: the
+    differ only by look-alike characters (a Cyrillic `а` in `cаr`). WARN, informational: the
     dataset matches classes by name (each scientist's class map), never by id, so every box keeps
     the class its own scientist named; act only if a scientist's class map is wrong."""
     dataset = _dataset(object_store, training_dataset)
