@@ -87,6 +87,32 @@ def snapshot_of_key(key: str) -> tuple[str, str] | None:
     return (scientist, snapshot_id) if scientist and dot and extension == "parquet" else None
 
 
+def version_of_key(key: str) -> tuple[str, str] | None:
+    """``(scientist, snapshot_id)`` of any key of a snapshot (its manifest and its companions,
+    ``snapshots/<scientist>/<snapshot_id>.<anything>``), ``("", dataset_id)`` of any key under
+    ``datasets/<dataset_id>/``; ``None`` for any other key."""
+    if key.startswith(SNAPSHOTS_PREFIX):
+        scientist, _, name = key[len(SNAPSHOTS_PREFIX):].rpartition("/")
+        return (scientist, name.split(".", 1)[0]) if scientist else None
+    if key.startswith(DATASETS_PREFIX):
+        dataset_id, slash, _ = key[len(DATASETS_PREFIX):].partition("/")
+        return ("", dataset_id) if slash else None
+    return None
+
+
+def model_dataset_of_key(key: str) -> str | None:
+    """The dataset id of a model's file key (:func:`model_file_key`), else ``None``."""
+    if not key.startswith(MODELS_PREFIX):
+        return None
+    dataset_id, slash, _ = key[len(MODELS_PREFIX):].partition("/")
+    return dataset_id if slash else None
+
+
+def log_scientist(prefix: str) -> str | None:
+    """The scientist of a snapshot log prefix (:func:`snapshot_log_prefix`), else ``None``."""
+    return prefix[len(SNAPSHOT_LOG_PREFIX):-1] if prefix.startswith(SNAPSHOT_LOG_PREFIX) else None
+
+
 def snapshot_report_key(scientist: str, snapshot_id: str) -> str:
     """``snapshots/<scientist>/<snapshot_id>.report.json``: the quality report beside the manifest."""
     return f"{SNAPSHOTS_PREFIX}{scientist}/{snapshot_id}.report.json"

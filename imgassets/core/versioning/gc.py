@@ -45,14 +45,15 @@ from imgassets.core.store.keys import (
     LATEST_DATASET_REF,
     LINEAGE_PREFIX,
     MODEL_RECORD,
-    MODELS_PREFIX,
-    SNAPSHOT_LOG_PREFIX,
     SNAPSHOTS_PREFIX,
     dataset_manifest_key,
     log_entry,
+    log_scientist,
+    model_dataset_of_key,
     sha256_of_key,
     snapshot_manifest_key,
     snapshot_of_key,
+    version_of_key,
 )
 from imgassets.core.store.records import TamperedRecordError, get_record
 from imgassets.core.versioning.manifest import manifest_hashes, read_footer
@@ -114,10 +115,6 @@ def _last(ids: list[str], n: int) -> list[str]:
     return kept[::-1]
 
 
-def _footer(data: bytes) -> dict:
-    return read_footer(data)
-
-
 def _read_record(store: ObjectStore, key: str) -> dict | None:
     """The sealed record at ``key`` (None when there is none). Raises
     :class:`GarbageCollectionError` for one altered after it was written: a root gc cannot trust
@@ -153,8 +150,8 @@ def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep
             continue
         if entry[0] == DATASET_LOG_PREFIX:
             dataset_log.append((info.key, entry[1]))
-        elif entry[0].startswith(SNAPSHOT_LOG_PREFIX):
-            snapshot_logs[entry[0][len(SNAPSHOT_LOG_PREFIX):-1]].append((info.key, entry[1]))
+        elif (scientist := log_scientist(entry[0])) is not None:
+            snapshot_logs[scientist].append((info.key, entry[1]))
     datasets = set(_last([i for _, i in dataset_log], keep_datasets))
     latest = _read_record(store, LATEST_DATASET_REF)
     if latest and latest.get("dataset_id"):
@@ -163,21 +160,21 @@ def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep
     if champion and champion.get("dataset_id"):
         datasets.add(champion["dataset_id"])
     for info in listing:
-        if info.key.startswith(MODELS_PREFIX) and info.key.endswith("/" + MODEL_RECORD):
-            datasets.add(info.key[len(MODELS_PREFIX):].split("/", 1)[0])
+        if info.key.endswith("/" + MODEL_RECORD) and (trained_on := model_dataset_of_key(info.key)):
+            datasets.add(trained_on)
 
     # snapshots: each scientist's log's last N and newest manifest, every retained dataset's
     manifests_of: dict[str, list[ObjectInfo]] = defaultdict(list)
     for info in listing:
-        if snapshot_of_key(info.key):  # a manifest, not a companion (.report.json, .capture.parquet)
-            manifests_of[info.key[len(SNAPSHOTS_PREFIX):].rsplit("/", 1)[0]].append(info)
+        if manifest := snapshot_of_key(info.key):  # a manifest, not a companion (.report.json, .capture.parquet)
+            manifests_of[manifest[0]].append(info)
     snapshots: dict[str, set[str]] = defaultdict(set)
     for scientist in set(manifests_of) | set(snapshot_logs):
         if snapshot_logs.get(scientist):
             snapshots[scientist].update(_last([i for _, i in sorted(snapshot_logs[scientist])], keep_snapshots))
         else:  # no log (a store older than the logs): the newest manifests, every one written in that second
             newest = max(o.modified for o in manifests_of[scientist])
-            snapshots[scientist].update(o.key.rsplit("/", 1)[-1].removesuffix(".parquet")
+            snapshots[scientist].update(snapshot_of_key(o.key)[1]
                                         for o in manifests_of[scientist] if o.modified >= newest - 1)
     reachable: set[str] = set()
     kept_datasets = []
@@ -187,7 +184,7 @@ def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep
             continue  # a model of a dataset collected by hand, or a ref to nothing: nothing to keep
         data = store.get_bytes(key)
         try:
-            meta = _footer(data)
+            meta = read_footer(data)
             reachable.update(manifest_hashes(data))
         except Exception as exc:  # an unreadable root: refuse rather than guess
             raise GarbageCollectionError(f"{key}: a retained dataset manifest cannot be read ({exc}); "
@@ -216,15 +213,13 @@ def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep
         sha = sha256_of_key(key)
         if sha is not None:
             drop = sha not in reachable
-        elif key.startswith(SNAPSHOTS_PREFIX):
-            scientist, _, name = key[len(SNAPSHOTS_PREFIX):].rpartition("/")
-            drop = name.split(".", 1)[0] not in snapshots.get(scientist, set())
-        elif key.startswith(DATASETS_PREFIX):
-            drop = key[len(DATASETS_PREFIX):].split("/", 1)[0] not in datasets
+        elif (version := version_of_key(key)) is not None:
+            scientist, version_id = version
+            drop = version_id not in (snapshots.get(scientist, set()) if scientist else datasets)
         elif (entry := log_entry(key)) and entry[0] == DATASET_LOG_PREFIX:
             drop = entry[1] not in datasets
-        elif entry and entry[0].startswith(SNAPSHOT_LOG_PREFIX):
-            drop = entry[1] not in snapshots.get(entry[0][len(SNAPSHOT_LOG_PREFIX):-1], set())
+        elif entry and (scientist := log_scientist(entry[0])) is not None:
+            drop = entry[1] not in snapshots.get(scientist, set())
         else:
             continue
         if not drop:
