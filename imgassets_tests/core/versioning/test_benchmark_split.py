@@ -173,3 +173,17 @@ def test_every_class_on_a_handful_of_images_is_trained_on():
     assert trained == set(dataset.class_names)
     share = dataset.count("val") / len(rows)
     assert 0.1 <= share <= 0.3, share
+
+
+def test_a_degenerate_history_is_refused_with_the_way_out():
+    """A previous version that put every image in val (as the old rule could with one burst) is
+    kept by the append-only rule; the next version is refused before training, saying how to
+    recover, and the recovery (no previous splits) trains again."""
+    from imgassets.core.versioning.dataset import EmptyDatasetError
+
+    rows = _rows("a", 30, ["cat", "dog"])
+    history = {r["sha256"]: "val" for r in rows}
+    with pytest.raises(EmptyDatasetError, match=r"no image in train .*imgassets run --resplit"):
+        merge_snapshots({"ana": ("0" * 16, rows)}, 0.2, history, benchmark_fraction=0.05)
+    again = merge_snapshots({"ana": ("0" * 16, rows)}, 0.2, None, benchmark_fraction=0.05)
+    assert again.count("train") > again.count("val") > 0
