@@ -187,8 +187,12 @@ def recorded_shared_roots(home_dir: Path) -> list[Path]:
 def record_shared_root(home_dir: Path, root: Path) -> None:
     """Add ``root`` (absolute, resolved) to the roots ``home_dir`` has ingested, once."""
     if root not in recorded_shared_roots(home_dir):
-        with open(settings.shared_roots_file(home_dir), "a", encoding="utf-8", errors="surrogateescape") as handle:
-            handle.write(f"{root}\n")
+        try:
+            home_dir.mkdir(parents=True, exist_ok=True)  # a production DAGSTER_HOME lives elsewhere
+            with open(settings.shared_roots_file(home_dir), "a", encoding="utf-8", errors="surrogateescape") as handle:
+                handle.write(f"{root}\n")
+        except OSError as exc:
+            raise UsageError(f"home {home_dir} is not writable: {exc.strerror or exc}") from None
 
 
 def prepare_environment(shared_root: Path | None, home: Path | None, build_demo: bool = True) -> tuple[Path, Path]:

@@ -19,12 +19,12 @@ LABELS = "street survey/labels"
 
 
 def _held_out_clean(home, dataset_id: str, review: dict) -> list[str]:
-    """ana's held-out images (val, benchmark) with two or more boxes that the first review did not
-    question, as label file names."""
+    """ana's held-out images (val, benchmark) with a box that the first review did not question, as
+    label file names."""
     manifest = pq.read_table(home / "objects" / "datasets" / dataset_id / "manifest.parquet").to_pylist()
     questioned = {f["image"] for f in review["findings"]}
     return sorted(f"{r['path'].rsplit('/', 1)[1].rsplit('.', 1)[0]}.txt" for r in manifest
-                  if r["scientist"] == "ana" and r["split"] != "train" and len(r["boxes"]) >= 2
+                  if r["scientist"] == "ana" and r["split"] != "train" and r["boxes"]
                   and r["path"] not in questioned)
 
 
