@@ -28,10 +28,11 @@ def _held_out_clean(home, dataset_id: str, review: dict) -> list[str]:
                   and r["path"] not in questioned)
 
 
-def _confidently_seen(home, labels, names: list[str], min_confidence: float = 0.7) -> list[tuple[str, int]]:
+def _confidently_seen(home, labels, names: list[str], min_confidence: float = 0.6) -> list[tuple[str, int]]:
     """``(label file name, box index)`` of the label files ``names`` (in ``labels``) with a box the
-    champion (fetched with ``pull-model``) predicts with its class at ``min_confidence`` or more,
-    overlapping it (IoU 0.6 or more): the first such box of each file."""
+    champion (fetched with ``pull-model``) predicts with its class at ``min_confidence`` or more
+    (above the review's own 0.5), overlapping it (IoU 0.6 or more): each file's most confidently
+    seen box, the most confident files first."""
     from ultralytics import YOLO
 
     from imgassets.core.training.evaluate import iou_xywh
@@ -40,19 +41,22 @@ def _confidently_seen(home, labels, names: list[str], min_confidence: float = 0.
     weights = home / "champion.pt"
     code, _, err, _ = run_command("pull-model", "champion", str(weights), "--home", str(home))
     assert code == 0, err
-    model, images, chosen = YOLO(str(weights)), labels.parent / "images", []
+    model, images, seen = YOLO(str(weights)), labels.parent / "images", []
     for name in names:
         [image] = [p for p in images.iterdir() if p.stem == name.rsplit(".", 1)[0]]
         result = model.predict(str(image), imgsz=DEMO_IMGSZ, verbose=False)[0]
         predicted = [(int(c), tuple(b), float(f)) for c, b, f in
                      zip(result.boxes.cls.tolist(), result.boxes.xywhn.tolist(), result.boxes.conf.tolist(), strict=True)]
+        best = None
         for i, line in enumerate((labels / name).read_text().splitlines()):
             cls, *box = line.split()
-            if any(c == int(cls) and f >= min_confidence and iou_xywh(tuple(map(float, box)), b) >= 0.6
-                   for c, b, f in predicted):
-                chosen.append((name, i))
-                break
-    return chosen
+            confidence = max((f for c, b, f in predicted if c == int(cls) and iou_xywh(tuple(map(float, box)), b) >= 0.6),
+                             default=0.0)
+            if confidence >= min_confidence and (best is None or confidence > best[0]):
+                best = (confidence, i)
+        if best:
+            seen.append((best[0], name, best[1]))
+    return [(name, i) for _, name, i in sorted(seen, reverse=True)]
 
 
 def test_planted_label_errors_are_found_and_named_by_file_and_line(tmp_path):
