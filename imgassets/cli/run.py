@@ -10,6 +10,7 @@ they appear afterwards in ``dagster dev``.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import threading
@@ -276,23 +277,67 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
     if missing:
         instance.add_dynamic_partitions(scientists_partitions.name, missing)
     summary = RunSummary(shared_root=shared_root, home=home, scientists=[], checks=[])
-    # SIGTERM as Ctrl-C for the whole command (Dagster does the same inside each run): between runs it
-    # raises KeyboardInterrupt here, inside one the run ends interrupted; either way nothing more starts.
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
+    with StopSignals() as stop:
+        try:
+            return _materialize_all(defs, instance, home, scientist_names, training, progress, val_fraction,
+                                    benchmark_fraction, resplit, logs, summary, stop)
+        except KeyboardInterrupt:  # SIGTERM or Ctrl-C between runs
+            done = {s.name for s in summary.scientists}
+            return _interrupted(summary, [n for n in scientist_names if n not in done])
+
+
+class StopSignals:
+    """SIGTERM and Ctrl-C (SIGINT) for the whole command, noticed however they are handled when they
+    arrive. SIGTERM is made Ctrl-C: between runs it raises ``KeyboardInterrupt``; inside a run
+    Dagster's own handler ends the run interrupted, except when the signal comes after the run's
+    last step looked for it, which Dagster then forgets. So every signal is also written to a pipe
+    (``signal.set_wakeup_fd``, below any Python handler) that :meth:`requested` reads after each run.
+    Only in the main thread (signals are delivered there); elsewhere it notices nothing."""
+
+    def __enter__(self) -> StopSignals:
+        self.seen, self._pipe, self._previous = False, None, -1
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
+            read, write = os.pipe()
+            os.set_blocking(read, False)
+            os.set_blocking(write, False)
+            self._pipe = (read, write)
+            self._previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        return self
+
+    def requested(self) -> bool:
+        """Whether SIGTERM or SIGINT arrived since the command started."""
+        if self._pipe and not self.seen:
+            try:
+                received = os.read(self._pipe[0], 4096)
+            except BlockingIOError:
+                received = b""
+            self.seen = any(number in (signal.SIGTERM, signal.SIGINT) for number in received)
+        return self.seen
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pipe:
+            signal.set_wakeup_fd(self._previous)
+            for descriptor in self._pipe:
+                os.close(descriptor)
+
+
+def _materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, home: str, scientist_names: list[str],
+                     training: TrainingSettings, progress: Callable[[str], None], val_fraction: float | None,
+                     benchmark_fraction: float | None, resplit: bool, logs: dict, summary: RunSummary,
+                     stop: StopSignals) -> RunSummary:
+    """:func:`materialize_all`'s runs, filling ``summary``; none starts once ``stop`` saw a signal."""
     for position, name in enumerate(scientist_names):
         progress(f"scientist {name}: index, labels, checks, snapshot")
         try:
             outcome, checks = run_scientist(defs, instance, name, logs)
-        except KeyboardInterrupt:
-            return _interrupted(summary, scientist_names[position:])
         except Exception as exc:  # the instance itself failed (a full disk under DAGSTER_HOME...): say so, stop
             summary.error = f"scientist {name}: {_instance_failure(exc, home)}"
             return summary
         summary.scientists.append(outcome)
         summary.checks.extend(checks)
         _report_failures(progress, f"scientist {name}", checks, None if outcome.success else outcome.error)
-        if outcome.error and INTERRUPTED in outcome.error:
+        if stop.requested() or (outcome.error and INTERRUPTED in outcome.error):
             return _interrupted(summary, scientist_names[position + 1:])
     for s in summary.scientists:
         if s.blocked_by:
@@ -310,8 +355,6 @@ def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, shared_r
     try:
         summary.dataset, summary.model, summary.evaluation, summary.error, dataset_checks = run_training(
             defs, instance, training, val_fraction, logs, benchmark_fraction, resplit)
-    except KeyboardInterrupt:
-        return _interrupted(summary, [])
     except Exception as exc:  # as above
         summary.error = f"training: {_instance_failure(exc, home)}"
         return summary

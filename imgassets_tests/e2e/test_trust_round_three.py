@@ -266,7 +266,10 @@ def test_a_registry_that_is_a_fifo_never_hangs_the_command(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_ends_the_whole_command_not_only_the_scientist_in_progress(tmp_path):
+@pytest.mark.parametrize("delay", [1.0, 2.5])
+def test_sigterm_ends_the_whole_command_not_only_the_scientist_in_progress(tmp_path, delay):
+    """SIGTERM ``delay`` seconds after s2 starts: into s2's run, or (later) into its last moments, when
+    Dagster's own handler has stopped looking and forgets it: either way no later run starts."""
     import signal
     import subprocess
     import sys
@@ -282,7 +285,7 @@ def test_sigterm_ends_the_whole_command_not_only_the_scientist_in_progress(tmp_p
     try:
         for line in proc.stderr:
             if line.startswith("imgassets: scientist s2:"):
-                time.sleep(1.0)  # into s2's run
+                time.sleep(delay)
                 break
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -292,12 +295,13 @@ def test_sigterm_ends_the_whole_command_not_only_the_scientist_in_progress(tmp_p
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert took < 20, f"SIGTERM took {took:.0f} s to end the command"
-    assert proc.returncode == 1, err[-2000:]
+    assert proc.returncode == 1, (proc.returncode, err[-2000:])
     summary = json.loads(out)
-    assert [s["name"] for s in summary["scientists"]] in (["s1", "s2"], ["s1"]), summary["scientists"]
+    names = [s["name"] for s in summary["scientists"]]
+    assert names in (["s1"], ["s1", "s2"], ["s1", "s2", "s3"]), names  # the one in progress, at most, after s2
     assert summary["model"] is None and "interrupted (SIGTERM or Ctrl-C)" in summary["training_skipped"]
-    assert "s3" in summary["training_skipped"] and "s4" in summary["training_skipped"]
-    assert not (home / "objects" / "snapshots" / "s3").exists() and not (home / "objects" / "datasets").exists()
+    assert "s4" in summary["training_skipped"] and not (home / "objects" / "snapshots" / "s4").exists()
+    assert not (home / "objects" / "datasets").exists()
 
 
 @pytest.mark.slow
