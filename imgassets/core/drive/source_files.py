@@ -11,8 +11,7 @@ through :func:`open_source`, which refuses, with a :class:`SourceFileError` nami
 * anything that is not a regular file (:data:`NOT_A_FILE`): a FIFO would block the read forever, a
   character device (``/dev/zero``) never ends. The file is opened non-blocking and checked with
   ``fstat`` on the open descriptor, so a FIFO put in place after the walk is refused too;
-* a file larger than the limit its reader gives (:data:`TOO_LARGE`), found before it is read whole.
-
+* a file larger than the limit its reader gives (:data:`TOO_LARGE`), found before it is read whole;
 * a path on which a *folder* is a symbolic link (:data:`LINK_OUTSIDE_ROOT`): every component below the
   root is opened relative to its parent's descriptor with ``O_NOFOLLOW``, so a folder renamed and
   replaced by a link to an outside folder while a run reads the drive is refused, not followed.

@@ -117,13 +117,15 @@ class ClassRegistry:
         """``(scientist, name, reason)`` for every name the registry cannot map, sorted; the reason
         says when the class was removed and suggests a near miss."""
         removed = set(self.holes.values()) - set(self.merged)
+        by_skeleton: dict[str, str] = {}
+        for known in sorted({*self.classes.values(), *self.aliases, *self.merged}):
+            by_skeleton.setdefault(confusable_skeleton(known), known)
         found = []
         for scientist in sorted(names_by_scientist):
             for name in sorted(names_by_scientist[scientist]):
                 if self.canonical(scientist, name) is not None:
                     continue
-                twin = next((k for k in sorted({*self.classes.values(), *self.aliases, *self.merged})
-                             if confusable_skeleton(k) == confusable_skeleton(name)), None)
+                twin = by_skeleton.get(confusable_skeleton(name))
                 if name in removed:
                     reason = f"class {name!r} was removed from the class registry"
                 elif twin is not None:
@@ -173,8 +175,7 @@ def _line_of(text: str, location: tuple) -> int:
     line = node.start_mark.line + 1 if node is not None else 0
     for part in location:
         if isinstance(node, yaml.MappingNode):
-            found = next((v if str(k.value) == str(part) else None for k, v in node.value if str(k.value) == str(part)),
-                         None)
+            found = next((v for k, v in node.value if str(k.value) == str(part)), None)
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             found = node.value[part]
         else:
@@ -240,10 +241,9 @@ def parse_registry(text: bytes, source: str) -> ClassRegistry:
     merged: dict[str, str] = {}
     aliases: dict[str, str] = {}
     for key, entry in parsed.classes.items():
-        line = _line_of(decoded, ("classes", key))
         if key < 0 or key > MAX_CLASS_ID:
-            raise ClassRegistryError(f"{source}, line {line}: class id {key} is not a non-negative integer up to "
-                                     f"{MAX_CLASS_ID}")
+            raise ClassRegistryError(f"{source}, line {_line_of(decoded, ('classes', key))}: class id {key} is not a "
+                                     f"non-negative integer up to {MAX_CLASS_ID}")
         entry = _Entry(name=entry) if isinstance(entry, str) else entry
         name = entry.name
         if entry.removed or entry.merged_into:
@@ -252,7 +252,7 @@ def parse_registry(text: bytes, source: str) -> ClassRegistry:
                 merged[name] = entry.merged_into
             continue
         if name in classes.values():
-            raise ClassRegistryError(f"{source}, line {line}: class {name!r} has two ids")
+            raise ClassRegistryError(f"{source}, line {_line_of(decoded, ('classes', key))}: class {name!r} has two ids")
         classes[key] = name
         for alias in entry.aliases:
             aliases[alias] = name
@@ -276,12 +276,11 @@ def parse_registry(text: bytes, source: str) -> ClassRegistry:
                 raise ClassRegistryError(f"{source}: {where}: {alias!r} points at {target!r}, which is not a class")
             if alias in live and alias != target:
                 raise ClassRegistryError(f"{source}: {where}: {alias!r} is itself a class name")
-    seen: dict[str, str] = {}
-    for name in sorted({*live, *aliases, *merged, *(a for t in per_scientist.values() for a in t)}):
-        other = seen.setdefault(confusable_skeleton(name), name)
-        if other != name:
-            raise ClassRegistryError(f"{source}: names {other!r} and {name!r} differ only by look-alike characters "
-                                     f"({look_alike(name, other) or look_alike(other, name)}): use one spelling")
+    twins = look_alike_names([*live, *aliases, *merged, *(a for t in per_scientist.values() for a in t)])
+    if twins:
+        name, other, why = twins[0]
+        raise ClassRegistryError(f"{source}: names {other!r} and {name!r} differ only by look-alike characters "
+                                 f"({why}): use one spelling")
     return ClassRegistry(classes, holes, merged, aliases, per_scientist, text)
 
 

@@ -4,15 +4,15 @@ the SHA-256 of its own content and checked on every read.
 A manifest is content-addressed (its id is the hash of what it holds, checked when it is read). The
 records beside the manifests are not all addressable that way (the champion ref is replaced whole
 when a challenger wins; a review file belongs to a scientist, not to its content), so each is
-*sealed*: written as its fields plus :data:`SEAL_FIELD`, the hex SHA-256 of the fields' canonical
-JSON (keys sorted, no spaces, UTF-8; RFC 8785's canonical form for the JSON these records hold:
-strings, numbers, lists, objects). A record whose seal is missing or does not match
+*sealed*: written as its fields plus :data:`SEAL_FIELD`, the hex SHA-256 of the fields' JSON as
+Python's ``json.dumps`` writes it with keys sorted, no spaces and UTF-8 text (deterministic for the
+strings, numbers, lists and objects these records hold). A record whose seal is missing or does not match
 what it holds was altered after it was written (by hand, by a tool, by a disk) and is refused with
 :class:`TamperedRecordError`, naming its key; it is never used as it is.
 
 The sealed records (keys in :mod:`imgassets.core.store.keys`): retractions (also content-addressed by
 their id), the champion ref, the latest-dataset ref, departed-folder notes, model records and
-benchmark scores, label review files.
+benchmark scores, label review files, move mode's archive logs (:func:`sealed_keys`).
 """
 
 from __future__ import annotations

@@ -314,7 +314,7 @@ def group_splits(shas: np.ndarray, group_of: np.ndarray, val_fraction: float,
     sizes = group_rows.reindex(fresh).to_numpy() if len(fresh) else np.zeros(0, dtype=int)
     scores = split_scores(fresh, sizes)
     fresh_split = _quota_splits(fresh, sizes, scores, val_fraction, benchmark_fraction)
-    cap = max(2.0, MAX_GROUP_SHARE * val_fraction * int(sizes.sum()))
+    cap = _group_cap(val_fraction, int(sizes.sum()))
     if kept_in_train is not None:
         kept_in_train.extend({"group": g, "images": int(n)} for g, n in zip(fresh.tolist(), sizes.tolist(), strict=True)
                              if n > cap)
@@ -328,12 +328,19 @@ def group_splits(shas: np.ndarray, group_of: np.ndarray, val_fraction: float,
             bench = np.flatnonzero(fresh_split == "benchmark")
             pick = bench[int(np.argmin(scores[bench]))] if len(bench) else len(scores) - 1 - int(np.argmax(scores[::-1]))
             fresh_split[pick] = "train"
-    if row_classes is not None and benchmark_fraction > 0 and len(fresh):
-        _top_up_benchmark(fresh, scores, fresh_split, pd.Series(group_of), split, row_classes)
     if row_classes is not None and len(fresh):
-        _train_every_class(fresh, fresh_split, pd.Series(group_of), split, row_classes)
+        classes = row_classes.assign(group=np.asarray(group_of, dtype=object)[row_classes["row"].to_numpy()])
+        if benchmark_fraction > 0:
+            _top_up_benchmark(fresh, scores, fresh_split, group_rows, split, classes)
+        _train_every_class(fresh, fresh_split, group_rows, split, classes)
     split[fresh] = fresh_split
     return split.loc[group_of].to_numpy(dtype=object)
+
+
+def _group_cap(fraction: float, new_images: int) -> float:
+    """The most images a new group may have to go to a split that should receive ``fraction`` of
+    ``new_images`` (:data:`MAX_GROUP_SHARE` of that share, at least 2)."""
+    return max(2.0, MAX_GROUP_SHARE * fraction * new_images)
 
 
 def _quota_splits(names: np.ndarray, sizes: np.ndarray, scores: np.ndarray, val_fraction: float,
@@ -349,31 +356,31 @@ def _quota_splits(names: np.ndarray, sizes: np.ndarray, scores: np.ndarray, val_
     if not len(names):
         return split
     total = int(sizes.sum())
-    placed = sizes <= max(2.0, MAX_GROUP_SHARE * val_fraction * total)
+    placed = sizes <= _group_cap(val_fraction, total)
     order = np.lexsort((names.astype(str), scores))
     order = order[placed[order]]
     taken = sizes[order].astype(np.float64)
     middle = (np.cumsum(taken) - taken / 2) / max(1.0, taken.sum())
     split[order[middle < val_fraction]] = "val"
-    bench = (middle >= 1 - benchmark_fraction) & (taken <= max(2.0, MAX_GROUP_SHARE * benchmark_fraction * total))
+    bench = (middle >= 1 - benchmark_fraction) & (taken <= _group_cap(benchmark_fraction, total))
     split[order[bench & (middle >= val_fraction)]] = "benchmark"
     return split
 
 
-def _top_up_benchmark(fresh: np.ndarray, scores: np.ndarray, fresh_split: np.ndarray, group_of: pd.Series,
-                      kept: pd.Series, row_classes: pd.DataFrame) -> None:
+def _top_up_benchmark(fresh: np.ndarray, scores: np.ndarray, fresh_split: np.ndarray, group_rows: pd.Series,
+                      kept: pd.Series, classes: pd.DataFrame) -> None:
     """Move new train groups to benchmark (in ``fresh_split``, in place) while a class has fewer
     than :data:`MIN_BENCHMARK_IMAGES_PER_CLASS` benchmark images, highest score first, within
     :data:`MAX_BENCHMARK_SHARE` of the new images, keeping a train group, and never leaving any class
     the group holds with fewer train images than val and benchmark images together (a rare class
-    keeps most of its images for training). ``kept``: the split of each group with history."""
-    group_rows = group_of.groupby(group_of, sort=False).size()
+    keeps most of its images for training). ``group_rows``: images per group; ``kept``: the split
+    of each group with history; ``classes``: the classes of each row (``row``, ``class_name``,
+    ``group``)."""
     fresh_images = int(group_rows.loc[fresh].sum())
     budget = int(MAX_BENCHMARK_SHARE * fresh_images)
     position = {group: i for i, group in enumerate(fresh.tolist())}
-    classes = row_classes.assign(group=group_of.to_numpy(dtype=object)[row_classes["row"].to_numpy()])
     split_of = {**kept.to_dict(), **dict(zip(fresh.tolist(), fresh_split.tolist(), strict=True))}
-    classes["split"] = classes["group"].map(split_of)
+    classes = classes.assign(split=classes["group"].map(split_of))
     per_split = classes.groupby(["class_name", "split"])["row"].nunique().unstack(fill_value=0)
     trained = per_split["train"].to_dict() if "train" in per_split else {}
     held = per_split.drop(columns="train", errors="ignore").sum(axis=1).to_dict()
@@ -402,15 +409,15 @@ def _top_up_benchmark(fresh: np.ndarray, scores: np.ndarray, fresh_split: np.nda
             have = int(per_class.get(class_name, 0))
 
 
-def _train_every_class(fresh: np.ndarray, fresh_split: np.ndarray, group_of: pd.Series, kept: pd.Series,
-                       row_classes: pd.DataFrame) -> None:
+def _train_every_class(fresh: np.ndarray, fresh_split: np.ndarray, group_rows: pd.Series, kept: pd.Series,
+                       classes: pd.DataFrame) -> None:
     """For each class on at least :data:`MIN_TRAIN_IMAGES_CLASS` images with none in train, move
     its smallest new val or benchmark group to train (in ``fresh_split``, in place): a class the
     model never trains on cannot be learnt, whatever the benchmark would measure. ``kept``: the split
-    of each group with history (those never move)."""
+    of each group with history (those never move); ``group_rows`` and ``classes`` as for
+    :func:`_top_up_benchmark`."""
     position = {group: i for i, group in enumerate(fresh.tolist())}
-    group_rows = group_of.groupby(group_of, sort=False).size()
-    classes = row_classes.assign(group=group_of.to_numpy(dtype=object)[row_classes["row"].to_numpy()])
+    vals = int((fresh_split == "val").sum()) + int((kept == "val").sum())
     for _, rows in classes.groupby("class_name", sort=True):
         if rows["row"].nunique() < MIN_TRAIN_IMAGES_CLASS:
             continue
@@ -418,10 +425,10 @@ def _train_every_class(fresh: np.ndarray, fresh_split: np.ndarray, group_of: pd.
         split_of = [fresh_split[position[g]] if g in position else kept.get(g) for g in groups]
         if "train" in split_of:
             continue
-        vals = (fresh_split == "val").sum() + int((kept == "val").sum())
         movable = [g for g in groups if g in position and (fresh_split[position[g]] != "val" or vals > 1)]
         if movable:
             smallest = min(movable, key=lambda g: (group_rows[g], g))
+            vals -= fresh_split[position[smallest]] == "val"
             fresh_split[position[smallest]] = "train"
 
 

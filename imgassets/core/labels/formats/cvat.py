@@ -9,7 +9,8 @@ and compares ``width``/``height`` with the real image. A shape whose label is no
 the export declares (``<meta>``'s ``<labels><label><name>``) is a finding. Other shapes (polylines, points, skeletons,
 masks, ellipses, cuboids, tags) describe no bounding box and are not read; ``subset`` is not a
 split (imgassets assigns its own, stable, splits), but it names the folder of a project export's
-image (``images/<subset>/<name>`` beside the XML), where the same name may occur in each subset. ``line`` is the line of the shape's tag.
+image (``images/<subset>/<name>`` beside the XML), where the same name may occur in each subset.
+``line`` is the line of the shape's tag.
 """
 
 from __future__ import annotations
@@ -77,8 +78,12 @@ def is_cvat(data: bytes) -> bool:
     """Whether XML bytes have CVAT's root element ``<annotations>`` (a VOC file has ``<annotation>``)."""
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     while head.startswith((b"<?", b"<!--", b"<!DOCTYPE")):  # declaration, comments, a document type
-        close = b"?>" if head.startswith(b"<?") else b"-->" if head.startswith(b"<!--") else \
-            b"]>" if b"[" in head[:head.find(b">") + 1 if b">" in head else 0] else b">"
+        if head.startswith(b"<?"):
+            close = b"?>"
+        elif head.startswith(b"<!--"):
+            close = b"-->"
+        else:  # a DOCTYPE, with an internal subset [...] or without
+            close = b"]>" if b"[" in head.partition(b">")[0] else b">"
         end = head.find(close)
         if end < 0:
             return False
