@@ -11,7 +11,7 @@ One prepared script for a machine with an NVIDIA GPU (nothing in the test suite 
    Ultralytics (``YOLO(...).train``) with the same model, epochs, image size, batch, seed and
    dataloader workers, on the same device; and once more with Ultralytics' own default workers
    (the pipeline trains with ``TrainingSettings.workers``, 0), to show what the loader costs;
-3. the trained weights are evaluated (:func:`imgassets.core.training.evaluate.evaluate_model`) and
+3. the trained weights are evaluated (one prediction pass over val, :class:`imgassets.core.training.staged_model.StagedModel`) and
    smoke-predicted (:func:`imgassets.core.training.train.predict_smoke`) with their default device,
    and the device their model sat on is recorded.
 
@@ -144,14 +144,16 @@ def main() -> None:
     plain_ips = plain_images / plain_s
     default_s, default_images, default_gpu, _ = plain(None, "plain-default-workers")  # Ultralytics' own default
 
-    from imgassets.core.training.evaluate import evaluate_model
+    from imgassets.core.training.evaluate import evaluation_frame
+    from imgassets.core.training.staged_model import StagedModel
     from imgassets.core.training.train import predict_smoke
-    from imgassets.core.versioning.dataset import load_dataset
+    from imgassets.core.versioning.dataset_store import load_dataset
 
     weights = args.work / "best.pt"
     LocalObjectStore(home / "objects").get_file(model["model_key"], weights)
     dataset = load_dataset(LocalObjectStore(home / "objects"), model["dataset_id"])
-    evaluation = evaluate_model(weights, dataset.records, staged, args.imgsz)
+    evaluation = evaluation_frame(StagedModel(weights, staged, dataset.class_names, args.imgsz).predict(
+        [r for r in dataset.records if r["split"] == "val"]))
     val_image = next((staged / "images" / "val").iterdir())
     boxes = predict_smoke(weights, val_image, args.imgsz)
     probe = YOLO(str(weights))  # the device a predict with no device picks (what evaluation and the smoke check do)

@@ -1,4 +1,4 @@
-"""The split rule at the users' sizes: time of :func:`imgassets.core.versioning.dataset.group_splits`
+"""The split rule at the users' sizes: time of :func:`imgassets.core.versioning.splits.group_splits`
 (quota placement, benchmark top-up, every class trained) per image and per doubling, against one
 ``value_counts`` of the group column measured in the same run (the floor of any rule that must know
 each group's size), and each split's share against its fraction.
@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from imgassets.core.versioning.dataset import group_splits
+from imgassets.core.versioning.splits import group_splits
 
 
 def generated(count: int, burst_share: float, burst_size: int, seed: int = 0):

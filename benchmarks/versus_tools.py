@@ -57,9 +57,10 @@ from imgassets.core.images.index import update_image_index
 from imgassets.core.labels.checks import schema_failures
 from imgassets.core.labels.table import build_label_table
 from imgassets.core.store.local import LocalObjectStore
-from imgassets.core.versioning.dataset import load_snapshot, merge_snapshots, store_dataset
+from imgassets.core.versioning.dataset import merge_snapshots
+from imgassets.core.versioning.dataset_store import store_dataset
 from imgassets.core.versioning.pull import pull_dataset
-from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_table, stored_objects
+from imgassets.core.versioning.snapshot import commit_snapshot, load_snapshot, snapshot_table, stored_objects
 
 TARGETS = {
     "archival_vs_dvc": ("dvc add+push / imgassets archival", ">=", 5.0),

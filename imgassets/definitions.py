@@ -4,6 +4,7 @@ import dagster as dg
 
 from imgassets.defs.deployment import executor_for, resources_for
 from imgassets.defs.descriptions import readable_assets
+from imgassets.defs.policies import policy_resources
 from imgassets.defs.run_health import dead_runs_sensor
 from imgassets.defs.scientist.assets import image_index, image_snapshot, label_table
 from imgassets.defs.scientist.checks import QUALITY_CHECKS
@@ -23,7 +24,8 @@ from imgassets.defs.training.jobs import training_job
 
 def build_defs(resources: dict, executor=None) -> dg.Definitions:
     """The graph with the given resources and executor (``resources_for()``/``executor_for()``
-    here; tests pass temporary ones)."""
+    here; tests pass temporary ones). The policy resources come from the environment
+    (:func:`~imgassets.defs.policies.policy_resources`) unless ``resources`` names them."""
     return dg.Definitions(
         executor=executor,
         assets=readable_assets([image_index, label_table, image_snapshot, retractions, training_dataset, yolo_model,
@@ -32,7 +34,7 @@ def build_defs(resources: dict, executor=None) -> dg.Definitions:
         jobs=[scientist_job, training_job],
         sensors=[shared_drive_sensor, training_automation, dead_runs_sensor],
         schedules=[nightly_sweep],
-        resources=resources,
+        resources={**policy_resources(), **resources},
     )
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from imgassets import settings
 from imgassets.core.training.train import PRESETS, TrainingSettings
-from imgassets.core.versioning.dataset import DEFAULT_BENCHMARK_FRACTION, DEFAULT_VAL_FRACTION
+from imgassets.core.versioning.splits import DEFAULT_BENCHMARK_FRACTION, DEFAULT_VAL_FRACTION
 from imgassets.errors import ImgassetsError
 
 EXIT_USAGE = 2
@@ -381,7 +381,7 @@ def open_store(home: Path | None, create_bucket: bool = False):
 
 def command_pull(args: argparse.Namespace) -> int:
     from imgassets.core.versioning.checkout import DestinationError
-    from imgassets.core.versioning.dataset import DATASET_ID_PATTERN
+    from imgassets.core.versioning.dataset_store import DATASET_ID_PATTERN
     from imgassets.core.versioning.pull import pull_dataset
     from imgassets.core.versioning.refs import RELATIVE_REF
 
@@ -511,7 +511,7 @@ def command_pull_model(args: argparse.Namespace) -> int:
 
 def command_diff(args: argparse.Namespace) -> int:
     from imgassets.core.store.keys import dataset_manifest_key
-    from imgassets.core.versioning.dataset import DATASET_ID_PATTERN
+    from imgassets.core.versioning.dataset_store import DATASET_ID_PATTERN
     from imgassets.core.versioning.diff import diff_datasets, diff_snapshots
     from imgassets.core.versioning.refs import RELATIVE_REF
 
@@ -563,10 +563,10 @@ def command_retract(args: argparse.Namespace) -> int:
     from imgassets.core.drive.paths import stored_path
     from imgassets.core.store.keys import snapshot_manifest_key
     from imgassets.core.training.models import list_models, resolve_image
-    from imgassets.core.versioning.dataset import load_snapshot_table
     from imgassets.core.versioning.lineage_index import manifests_holding
     from imgassets.core.versioning.refs import SNAPSHOT_ID_PATTERN
     from imgassets.core.versioning.retraction import RetractionError, models_trained_on, record_retraction, shaped_by
+    from imgassets.core.versioning.snapshot import load_snapshot_table
 
     if not args.images and not args.snapshot:
         raise UsageError("name images (PATH_OR_HASH) or --snapshot SCIENTIST/SNAPSHOT_ID to retract")

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from imgassets.core.drive.demo import IMAGES_PER_SCIENTIST
-from imgassets.core.versioning.dataset import MIN_BENCHMARK_IMAGES_PER_CLASS
+from imgassets.core.versioning.splits import MIN_BENCHMARK_IMAGES_PER_CLASS
 from imgassets_tests.conftest import command_env, jpeg_bytes
 
 
@@ -150,9 +150,10 @@ def test_bad_usage_exits_2(tmp_path):
 def _stored_dataset(store, drive):
     """A 4-image dataset of one scientist committed to ``store``, marked latest; its id."""
     from imgassets.core.labels.table import build_label_table
-    from imgassets.core.versioning.dataset import load_snapshot, merge_snapshots, store_dataset
+    from imgassets.core.versioning.dataset import merge_snapshots
+    from imgassets.core.versioning.dataset_store import store_dataset
     from imgassets.core.versioning.refs import write_latest_ref
-    from imgassets.core.versioning.snapshot import commit_snapshot
+    from imgassets.core.versioning.snapshot import commit_snapshot, load_snapshot
     from imgassets_tests.conftest import build_image_index, snapshot_records
 
     folder = drive / "ana"

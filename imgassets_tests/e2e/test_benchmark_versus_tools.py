@@ -64,7 +64,7 @@ def test_change_path_benchmark_times_every_stage_of_every_round(tmp_path):
         # both figures are rounded to the millisecond: at this size that alone moves the ratio by >1%
         assert row["vs_cold"] == pytest.approx(row["total_s"] / result["cold_s"], rel=0.01, abs=0.002 / result["cold_s"])
     from imgassets.core.store.local import LocalObjectStore
-    from imgassets.core.versioning.dataset import load_snapshot
+    from imgassets.core.versioning.snapshot import load_snapshot
     store = LocalObjectStore(tmp_path / "store")
     rows = [r for key in result["manifests"].values() for r in load_snapshot(store, key)]
     assert sorted(r["path"] for r in rows) == sorted(  # the last snapshots hold the changed drive

@@ -59,11 +59,65 @@ def _confidently_seen(home, labels, names: list[str], min_confidence: float = 0.
     return [(name, i) for _, name, i in sorted(seen, reverse=True)]
 
 
+def _ultralytics_val(weights, staged, records: list[dict], class_names: list[str], imgsz: int, workdir) -> dict:
+    """Ultralytics' own ``YOLO.val`` of ``records`` (staged dataset rows), as a user would run it."""
+    import yaml
+    from ultralytics import YOLO
+
+    from imgassets.core.versioning.checkout import staged_image
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "list.txt").write_text("".join(f"{staged_image(staged, r)}\n" for r in records))
+    (workdir / "data.yaml").write_text(yaml.safe_dump({"path": str(staged), "train": "images/train", "val": "images/val",
+                                                       "test": str(workdir / "list.txt"),
+                                                       "names": dict(enumerate(class_names))}))
+    box = YOLO(str(weights)).val(data=str(workdir / "data.yaml"), split="test", imgsz=imgsz, batch=16, plots=False,
+                                 verbose=False, project=str(workdir), name="val", workers=0).box
+    return {"mAP50": box.map50, "mAP50-95": box.map, "precision": box.mp, "recall": box.mr}
+
+
+def _assert_one_pass_matches_ultralytics(home, summary: dict, tmp_path) -> None:
+    """The stored benchmark scores (one prediction pass) equal Ultralytics' ``val`` of the same
+    images within 0.005, overall and per scientist; the val split's per-image predicted boxes
+    (confidence 0.25) are those of ``YOLO.predict`` on nearly every image."""
+    from ultralytics import YOLO
+
+    from imgassets.core.store.local import LocalObjectStore
+    from imgassets.core.training.models import list_models
+    from imgassets.core.versioning.dataset_store import load_dataset
+    from imgassets.core.versioning.pull import pull_dataset
+
+    store = LocalObjectStore(home / "objects")
+    [model] = list_models(store)
+    dataset = load_dataset(store, summary["dataset"]["dataset_id"])
+    staged = pull_dataset(store, dataset.dataset_id, tmp_path / "staged", tmp_path / "cache").data_yaml.parent
+    weights = tmp_path / "best.pt"
+    store.get_file(model["keys"]["best.pt"], weights)
+    imgsz, stored = model["settings"]["imgsz"], model["benchmark"]["challenger"]
+    benchmark = [r for r in dataset.records if r["split"] == "benchmark"]
+    overall = _ultralytics_val(weights, staged, benchmark, dataset.class_names, imgsz, tmp_path / "all")
+    assert all(abs(stored["overall"][m] - overall[m]) <= 0.005 for m in overall), (stored["overall"], overall)
+    assert overall["mAP50"] > 0.3  # a model that detects: equal scores are not two zeros
+    for i, scientist in enumerate(sorted(stored["per_scientist"])):
+        theirs = _ultralytics_val(weights, staged, [r for r in benchmark if r["scientist"] == scientist],
+                                  dataset.class_names, imgsz, tmp_path / f"s{i}")
+        ours = stored["per_scientist"][scientist]
+        assert all(abs(ours[m] - theirs[m]) <= 0.005 for m in theirs), (scientist, ours, theirs)
+    evaluation = pq.read_table(home / "objects" / model["keys"]["best.pt"].rsplit("/", 1)[0] / "evaluation.parquet")
+    counted = dict(zip(evaluation.column("sha256").to_pylist(), evaluation.column("predicted").to_pylist(), strict=True))
+    val = [r for r in dataset.records if r["split"] == "val"]
+    from imgassets.core.versioning.checkout import staged_image
+    results = YOLO(str(weights)).predict([staged_image(staged, r) for r in val], imgsz=imgsz, conf=0.25, verbose=False)
+    same = sum(counted[r["sha256"]] == len(result.boxes) for r, result in zip(val, results, strict=True))
+    assert len(counted) == len(val) and same >= 0.9 * len(val), (same, len(val))
+
+
 def test_planted_label_errors_are_found_and_named_by_file_and_line(tmp_path):
     home = tmp_path / "home"
     code, out, err, _ = run_command("run", "--json", "--home", str(home), env_extra=DEMO, timeout=900)
     assert code == 0, err[-3000:]
     first = json.loads(out)
+    _assert_one_pass_matches_ultralytics(home, first, tmp_path / "check")
     review = json.loads((home / "objects" / "reviews" / "ana.json").read_text())
     assert review["skipped"] is None and review["model_id"] == first["model"]["run_id"]
     clean = _held_out_clean(home, first["dataset"]["dataset_id"], review)

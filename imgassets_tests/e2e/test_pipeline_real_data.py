@@ -15,7 +15,8 @@ from imgassets.core.images.index import PARALLEL_THRESHOLD
 from imgassets.core.store.hashing import sha256_bytes
 from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.training.train import TrainingSettings
-from imgassets.core.versioning.dataset import load_dataset, load_snapshot
+from imgassets.core.versioning.dataset_store import load_dataset
+from imgassets.core.versioning.snapshot import load_snapshot
 from imgassets.definitions import build_defs
 from imgassets.defs.deployment import local_resources
 from imgassets_tests.conftest import copy_dataset, tree_hashes

@@ -2,10 +2,10 @@
 
 Every model is scored on the *same* held-out images as the model it would replace: the benchmark
 split of the challenger's dataset (:mod:`imgassets.core.versioning.dataset`: append-only, never
-trained on, never used for early stopping). Scores are Ultralytics' own validation
-(``YOLO.val(split="test")``, the ``test`` entry of the pulled ``data.yaml``): mAP50, mAP50-95,
-precision and recall in [0, 1], overall, per class (mAP50-95 by class name) and per scientist (the
-benchmark images each scientist contributed, scored alone).
+trained on, never used for early stopping). Scores are Ultralytics' own validation of one
+prediction pass (:mod:`imgassets.core.training.staged_model`): mAP50, mAP50-95, precision and
+recall in [0, 1], overall, per class (mAP50-95 by class name) and per scientist (the benchmark
+images each scientist contributed, scored alone).
 
 Promotion (:func:`promotion_decision`): the first model is champion; a challenger replaces the
 champion when its benchmark mAP50-95 is not below the champion's on the same images by more than
@@ -15,16 +15,12 @@ champion when its benchmark mAP50-95 is not below the champion's on the same ima
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-import yaml
+from imgassets.core.training.staged_model import METRICS, Pass, StagedModel
 
-from imgassets.core.versioning.checkout import staged_image
-
-METRICS = ("mAP50", "mAP50-95", "precision", "recall")
+__all__ = ["METRICS", "BenchmarkScores", "PromotionDecision", "benchmark_scores", "promotion_decision",
+           "score_on_benchmark"]
 DEFAULT_MARGIN = 0.01
 """Largest drop of benchmark mAP50-95 below the champion's (absolute) at which a challenger still wins."""
 
@@ -51,62 +47,23 @@ class BenchmarkScores:
                    int(data.get("images", 0)), int(data.get("imgsz", 0)))
 
 
-def _validate(model, staged_dir: Path, images: list[str], class_names: list[str], imgsz: int, batch: int,
-              device: str | None, workdir: Path, name: str):
-    """Ultralytics' validation of ``model`` on ``images`` (a list file as the ``test`` split)."""
-    listing = workdir / f"{name}.txt"
-    listing.write_text("".join(f"{path}\n" for path in images))
-    data = workdir / f"{name}.yaml"
-    data.write_text(yaml.safe_dump({"path": str(staged_dir), "train": "images/train", "val": "images/val",
-                                    "test": str(listing), "names": dict(enumerate(class_names))}))
-    return model.val(data=str(data), split="test", imgsz=imgsz, batch=batch, device=device, plots=False,
-                     verbose=False, save_json=False, project=str(workdir), name=name, exist_ok=True, workers=0)
+def benchmark_scores(benchmark: Pass, imgsz: int) -> BenchmarkScores:
+    """The scores of one prediction pass over benchmark images (:meth:`StagedModel.predict`):
+    Ultralytics' ``val`` overall and per class, and per scientist from the pass's per-image
+    statistics (:meth:`Pass.scores_of`), at ``imgsz`` pixels."""
+    per_scientist = {scientist: benchmark.scores_of([r for r in benchmark.records if r["scientist"] == scientist])
+                     for scientist in sorted({r["scientist"] for r in benchmark.records})}
+    return BenchmarkScores(benchmark.overall, benchmark.per_class, per_scientist, len(benchmark.records), imgsz)
 
 
-def _overall(metrics) -> dict[str, float]:
-    box = metrics.box
-    return {"mAP50": float(box.map50), "mAP50-95": float(box.map), "precision": float(box.mp),
-            "recall": float(box.mr)}
-
-
-def model_class_names(weights: str | Path) -> list[str]:
-    """The class names a weights file was trained on, in id order."""
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    from ultralytics import YOLO
-
-    names = YOLO(str(weights)).names
-    return [names[i] for i in sorted(names)]
-
-
-def score_on_benchmark(weights: str | Path, staged_dir: str | Path, records: list[dict], class_names: list[str],
-                       imgsz: int, device: str | None = None, batch: int = 16) -> BenchmarkScores | None:
-    """Score ``weights`` on the benchmark images of ``records`` (a dataset version's rows, pulled
-    under ``staged_dir`` in the Ultralytics layout; ``class_names`` the dataset's) at ``imgsz``
-    pixels, which should be the size the model was trained at: a model scored at another size is
-    not the model that was trained (a champion trained at 128 px scores far lower at 64). ``None`` when
-    the dataset has no benchmark image. ``device``: Ultralytics' (``None``: the GPU when torch sees
-    one). Raises ``ValueError`` when the weights were trained on other class names."""
+def score_on_benchmark(model: StagedModel, records: list[dict]) -> BenchmarkScores | None:
+    """Score ``model`` (staged beside the dataset version of ``records``, at the image size it was
+    trained at: a model scored at another size is not the model that was trained, a champion
+    trained at 128 px scores far lower at 64) on the benchmark images of ``records`` (a dataset
+    version's rows). ``None`` when the dataset has no benchmark image. Raises ``ValueError`` when
+    the weights were trained on other class names."""
     benchmark = [r for r in records if r["split"] == "benchmark"]
-    if not benchmark:
-        return None
-    trained_on = model_class_names(weights)
-    if trained_on != list(class_names):
-        raise ValueError(f"the model was trained on classes {trained_on}, the benchmark has {list(class_names)}")
-    from ultralytics import YOLO
-
-    staged_dir = Path(staged_dir).resolve()
-    model = YOLO(str(weights))
-    with tempfile.TemporaryDirectory(prefix="imgassets-benchmark-") as tmp:
-        workdir = Path(tmp)
-        paths = [staged_image(staged_dir, r) for r in benchmark]
-        metrics = _validate(model, staged_dir, paths, class_names, imgsz, batch, device, workdir, "all")
-        per_class = {class_names[int(c)]: float(metrics.box.maps[int(c)]) for c in metrics.box.ap_class_index}
-        per_scientist = {}
-        for scientist in sorted({r["scientist"] for r in benchmark}):
-            theirs = [staged_image(staged_dir, r) for r in benchmark if r["scientist"] == scientist]
-            per_scientist[scientist] = _overall(_validate(model, staged_dir, theirs, class_names, imgsz, batch, device,
-                                                          workdir, f"scientist-{len(per_scientist)}"))
-        return BenchmarkScores(_overall(metrics), per_class, per_scientist, len(benchmark), imgsz)
+    return benchmark_scores(model.predict(benchmark), model.imgsz) if benchmark else None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Evaluating a model on the validation split, image by image: where it does worst.
 
-For each validation image, predictions (confidence >= ``conf``) are matched greedily to the
+For each validation image of a prediction pass (:mod:`imgassets.core.training.staged_model`), predictions (confidence >= ``conf``) are matched greedily to the
 labelled boxes of the same class by IoU >= ``iou`` (highest confidence first, each box used once).
 Unmatched labelled boxes are *missed* (false negatives), unmatched predictions *spurious* (false
 positives). ``errors = missed + spurious`` ranks images; per scientist, the worst ones are where
@@ -9,11 +9,11 @@ more or better labels help most (the data flywheel).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
+from imgassets.core.training.staged_model import Pass
 from imgassets.core.versioning.checkout import staged_image
 
 EVALUATION_COLUMNS = ["scientist", "path", "sha256", "labelled", "predicted", "matched", "missed", "spurious", "errors"]
@@ -46,35 +46,18 @@ def match_boxes(labelled: list[tuple[int, tuple]], predicted: list[tuple[int, tu
     return matched, len(labelled) - matched, len(predicted) - matched
 
 
-def predictions(result) -> list[tuple[int, tuple, float]]:
-    """An Ultralytics result's boxes as ``(class id, normalized xywh, confidence)``."""
-    return [(int(c), tuple(float(v) for v in xywh), float(p))
-            for c, xywh, p in zip(result.boxes.cls, result.boxes.xywhn, result.boxes.conf, strict=True)]
-
-
-def evaluate_model(weights: str | Path, records: list[dict], staged_dir: str | Path, imgsz: int,
-                   conf: float = 0.25, iou: float = 0.5, batch: int = 16, device: str | None = None,
-                   split: str = "val") -> pd.DataFrame:
-    """One row per image of ``split`` (``val`` or ``benchmark``) in ``records`` (a dataset version's
-    rows), staged under ``staged_dir``: counts of labelled, predicted, matched, missed and spurious
-    boxes. ``device``: Ultralytics' (``cpu``, ``0``...); ``None`` picks the GPU when torch sees one,
-    else the CPU."""
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    from ultralytics import YOLO
-
-    model = YOLO(str(weights))
-    val = [r for r in records if r["split"] == split]
+def evaluation_frame(model_pass: Pass, conf: float = 0.25, iou: float = 0.5) -> pd.DataFrame:
+    """One row per image of ``model_pass`` (a prediction pass over dataset rows,
+    :mod:`imgassets.core.training.staged_model`): counts of labelled, predicted (confidence >=
+    ``conf``), matched, missed and spurious boxes (:func:`match_boxes` at ``iou``)."""
     rows = []
-    for start in range(0, len(val), batch):
-        chunk = val[start:start + batch]
-        paths = [staged_image(staged_dir, r) for r in chunk]
-        for record, result in zip(chunk, model.predict(paths, imgsz=imgsz, conf=conf, device=device, verbose=False), strict=True):
-            predicted = predictions(result)
-            labelled = [(int(b["class_id"]), (b["x_center"], b["y_center"], b["width"], b["height"])) for b in record["boxes"]]
-            matched, missed, spurious = match_boxes(labelled, predicted, iou)
-            rows.append({"scientist": record["scientist"], "path": record["path"], "sha256": record["sha256"],
-                         "labelled": len(labelled), "predicted": len(predicted), "matched": matched,
-                         "missed": missed, "spurious": spurious, "errors": missed + spurious})
+    for record in model_pass.records:
+        predicted = model_pass.of(record).above(conf)
+        labelled = [(int(b["class_id"]), (b["x_center"], b["y_center"], b["width"], b["height"])) for b in record["boxes"]]
+        matched, missed, spurious = match_boxes(labelled, predicted, iou)
+        rows.append({"scientist": record["scientist"], "path": record["path"], "sha256": record["sha256"],
+                     "labelled": len(labelled), "predicted": len(predicted), "matched": matched,
+                     "missed": missed, "spurious": spurious, "errors": missed + spurious})
     return pd.DataFrame(rows, columns=EVALUATION_COLUMNS)
 
 
@@ -85,34 +68,30 @@ def worst_images(evaluation: pd.DataFrame, per_scientist: int = 10) -> pd.DataFr
     return ordered.groupby("scientist", sort=True).head(per_scientist).reset_index(drop=True)
 
 
-def worst_pictures(weights: str | Path, records: list[dict], staged_dir: str | Path, imgsz: int,
-                   evaluation: pd.DataFrame, class_names: list[str], count: int = 8, conf: float = 0.25,
-                   device: str | None = None) -> str:
-    """Markdown thumbnails of the ``count`` images of ``evaluation`` with the most errors (ties by
-    path), with labelled and predicted boxes (:func:`pictures_of`)."""
+def worst_pictures(model_pass: Pass, evaluation: pd.DataFrame, staged_dir: str | Path, count: int = 8,
+                   conf: float = 0.25) -> str:
+    """Markdown thumbnails of the ``count`` images of ``evaluation`` (:func:`evaluation_frame` of
+    ``model_pass``) with the most errors (ties by path), with labelled and predicted boxes
+    (:func:`pictures_of`)."""
     worst = evaluation[evaluation["errors"] > 0].sort_values(["errors", "path"], ascending=[False, True]).head(count)
-    by_hash = {r["sha256"]: r for r in records}
-    return pictures_of(weights, [by_hash[sha] for sha in worst["sha256"]], staged_dir, imgsz, class_names,
-                       [f"{r.missed} missed, {r.spurious} spurious" for r in worst.itertuples()], conf, device)
+    by_hash = {r["sha256"]: r for r in model_pass.records}
+    return pictures_of(model_pass, [by_hash[sha] for sha in worst["sha256"]], staged_dir,
+                       [f"{r.missed} missed, {r.spurious} spurious" for r in worst.itertuples()], conf)
 
 
-def pictures_of(weights: str | Path, chosen: list[dict], staged_dir: str | Path, imgsz: int, class_names: list[str],
-                notes: list[str], conf: float = 0.25, device: str | None = None) -> str:
-    """Markdown thumbnails of the staged images of ``chosen`` (dataset rows), each with its labelled
-    boxes and the model's predictions (confidence >= ``conf``) drawn in two colours
-    (:mod:`imgassets.core.images.thumbnails`), captioned with its scientist, path and ``notes``."""
-    if not chosen:
-        return ""
-    from ultralytics import YOLO
-
+def pictures_of(model_pass: Pass, chosen: list[dict], staged_dir: str | Path, notes: list[str],
+                conf: float = 0.25) -> str:
+    """Markdown thumbnails of the staged images of ``chosen`` (records of ``model_pass``), each
+    with its labelled boxes and the pass's predictions (confidence >= ``conf``) drawn in two
+    colours (:mod:`imgassets.core.images.thumbnails`), captioned with its scientist, path and ``notes``."""
     from imgassets.core.images.thumbnails import markdown_image, thumbnail
 
-    results = YOLO(str(weights)).predict([staged_image(staged_dir, r) for r in chosen], imgsz=imgsz, conf=conf,
-                                         device=device, verbose=False)
+    names = model_pass.class_names
     parts = []
-    for record, note, result in zip(chosen, notes, results, strict=True):
+    for record, note in zip(chosen, notes, strict=True):
         labelled = [(b["class_name"], b["x_center"], b["y_center"], b["width"], b["height"]) for b in record["boxes"]]
-        predicted = [(f"{class_names[c] if c < len(class_names) else c} {p:.2f}", *xywh) for c, xywh, p in predictions(result)]
+        predicted = [(f"{names[c] if c < len(names) else c} {p:.2f}", *xywh)
+                     for c, xywh, p in model_pass.of(record).above(conf)]
         caption = f"{record['scientist']}/{record['path']}"
         parts.append(f"**{caption}**: {note} (labelled green, predicted magenta)"
                      f"\n\n{markdown_image(caption, thumbnail(staged_image(staged_dir, record), labelled, predicted))}")

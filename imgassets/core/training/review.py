@@ -11,19 +11,16 @@ For one image, with the model's predictions at or above ``min_confidence`` (:cla
   one): an object may be unlabelled.
 
 Each finding carries the prediction's confidence, by which findings are ranked. A model too weak to
-judge (benchmark mAP50 below ``min_benchmark_map50``) gives no findings at all (:func:`model_can_judge`).
+judge (benchmark mAP50 below ``min_benchmark_map50``) gives no findings at all (:func:`why_model_cannot_judge`).
 Boxes are normalized xywh (:func:`imgassets.core.training.evaluate.iou_xywh`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-
-import yaml
 
 from imgassets.core.training.evaluate import iou_xywh
+from imgassets.core.training.staged_model import Pass
 
 WRONG_CLASS, MISLOCATED, MISSING_BOX = "wrong_class", "mislocated", "missing_box"
 
@@ -39,6 +36,10 @@ class ReviewSettings:
     match_iou: float = 0.5
     mislocated_iou: float = 0.1
     min_benchmark_map50: float = 0.5
+
+
+DEFAULT_REVIEW = ReviewSettings()
+"""The review's default thresholds."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,8 @@ def review_image(labelled: list[Labelled], predicted: list[Predicted],
     return sorted(found, key=lambda d: -d.confidence)
 
 
-def model_can_judge(benchmark_map50: float | None, settings: ReviewSettings = ReviewSettings()) -> str | None:
-    """``None`` when a model with this benchmark mAP50 may judge labels, else why not."""
+def why_model_cannot_judge(benchmark_map50: float | None, settings: ReviewSettings = ReviewSettings()) -> str | None:
+    """Why a model with this benchmark mAP50 may not judge labels, or ``None`` when it may."""
     if benchmark_map50 is None:
         return "the model has no benchmark score: it cannot judge labels"
     if benchmark_map50 < settings.min_benchmark_map50:
@@ -138,34 +139,23 @@ def route(record: dict, found: list[Disagreement], rows: list[LabelRow], model_i
     return sorted(findings, key=lambda f: -f["confidence"])
 
 
-def _review_images(weights: str | Path, images: list[dict], staged_dir: str | Path, imgsz: int,
-                   class_names: list[str], label_rows: dict[str, dict[str, list[LabelRow]]], model_id: str,
-                   settings: ReviewSettings, reviews: dict[str, list[dict]], batch: int = 16,
-                   device: str | None = None) -> None:
-    """Predict on ``images`` (dataset rows, pulled under ``staged_dir``) with ``weights``, review
-    each against its labels and add the routed findings to ``reviews`` (by scientist).
-    ``label_rows``: :func:`label_rows_by_image` of each scientist."""
-    from ultralytics import YOLO
-
-    from imgassets.core.training.evaluate import predictions
-    from imgassets.core.versioning.checkout import staged_image
-
-    model = YOLO(str(weights))
-    for start in range(0, len(images), batch):
-        chunk = images[start:start + batch]
-        results = model.predict([staged_image(staged_dir, r) for r in chunk], imgsz=imgsz,
-                                conf=settings.min_confidence, device=device, verbose=False)
-        for record, result in zip(chunk, results, strict=True):
-            predicted = [(class_names[c], xywh, p) for c, xywh, p in predictions(result) if c < len(class_names)]
-            labelled = [(b["class_name"], (b["x_center"], b["y_center"], b["width"], b["height"])) for b in record["boxes"]]
-            found = review_image(labelled, predicted, settings)
-            if found:
-                rows = label_rows[record["scientist"]].get(record["path"], [])
-                reviews[record["scientist"]] += route(record, found, rows, model_id)
-
-
-def _label_rows(images: list[dict], labels_of: Callable[[str], object]) -> dict[str, dict[str, list[LabelRow]]]:
-    return {scientist: label_rows_by_image(labels_of(scientist)) for scientist in sorted({r["scientist"] for r in images})}
+def review_pass(model_pass: Pass, label_rows: dict[str, dict[str, list[LabelRow]]], model_id: str,
+                settings: ReviewSettings = ReviewSettings()) -> dict[str, list[dict]]:
+    """Review each image of ``model_pass`` (a prediction pass over dataset rows,
+    :mod:`imgassets.core.training.staged_model`) against its labels: ``{scientist: findings}``
+    (:func:`route`), scientists without a finding left out. ``label_rows``:
+    :func:`label_rows_by_image` of each scientist of the pass."""
+    names = model_pass.class_names
+    reviews: dict[str, list[dict]] = {}
+    for record in model_pass.records:
+        predicted = [(names[c], xywh, p) for c, xywh, p in model_pass.of(record).above(settings.min_confidence)
+                     if c < len(names)]
+        labelled = [(b["class_name"], (b["x_center"], b["y_center"], b["width"], b["height"])) for b in record["boxes"]]
+        found = review_image(labelled, predicted, settings)
+        if found:
+            rows = label_rows[record["scientist"]].get(record["path"], [])
+            reviews.setdefault(record["scientist"], []).extend(route(record, found, rows, model_id))
+    return reviews
 
 
 def still_standing(findings: list[dict], labels) -> list[dict]:
@@ -178,21 +168,7 @@ def still_standing(findings: list[dict], labels) -> list[dict]:
 
 
 HELD_OUT = ("val", "benchmark")
-
-
-def review_dataset(weights: str | Path, records: list[dict], staged_dir: str | Path, imgsz: int,
-                   class_names: list[str], labels_of: Callable[[str], object], model_id: str,
-                   settings: ReviewSettings = ReviewSettings(), batch: int = 16,
-                   device: str | None = None) -> dict[str, list[dict]]:
-    """Review every held-out image (val, benchmark) of ``records`` (a dataset version's rows,
-    pulled under ``staged_dir``) with ``weights`` (trained on that version's train split, named
-    ``model_id``): ``{scientist: findings}`` (:func:`route`, most confident first), every scientist
-    of ``records`` listed. ``labels_of(scientist)``: that scientist's label table, or ``None``."""
-    held = [r for r in records if r["split"] in HELD_OUT]
-    reviews: dict[str, list[dict]] = {scientist: [] for scientist in sorted({r["scientist"] for r in records})}
-    _review_images(weights, held, staged_dir, imgsz, class_names, _label_rows(held, labels_of), model_id, settings,
-                   reviews, batch, device)
-    return {scientist: sorted(found, key=lambda f: -f["confidence"]) for scientist, found in reviews.items()}
+"""The splits no model of the dataset trained on: the review judges their images."""
 
 
 def load_review(store, scientist: str, labels) -> tuple[list[dict], str]:
@@ -212,42 +188,6 @@ def load_review(store, scientist: str, labels) -> tuple[list[dict], str]:
 
 def fold_of(group: str, folds: int) -> int:
     """The fold (0..``folds``-1) of a duplicate group, from its name (a content hash), by hex digits
-    the split rule does not read (:func:`imgassets.core.versioning.dataset.split_scores` reads the
+    the split rule does not read (:func:`imgassets.core.versioning.splits.split_scores` reads the
     first 8): near-duplicates share a fold, as they share a split."""
     return int(group[8:16], 16) % folds
-
-
-def kfold_review(records: list[dict], staged_dir: str | Path, class_names: list[str], training, folds: int,
-                 workdir: str | Path, labels_of: Callable[[str], object], model_id: str,
-                 settings: ReviewSettings = ReviewSettings(), device: str | None = None) -> tuple[dict[str, list[dict]], list[dict]]:
-    """Out-of-sample review of the train split: its images in ``folds`` folds by duplicate group
-    (:func:`fold_of`); for each fold a model is trained (``training``: the
-    :class:`~imgassets.core.training.train.TrainingSettings` of the dataset's model) on the other
-    folds' images of the pulled dataset under ``staged_dir`` (validated on this fold) and reviews
-    this fold, so every train image is judged by a model that did not train on it. Returns
-    ``({scientist: findings}, [{fold, trained_on, reviewed}])``; findings name ``<model_id>/fold<k>``."""
-    from imgassets.core.training.train import train_yolo
-    from imgassets.core.versioning.checkout import staged_image
-
-    train = [r for r in records if r["split"] == "train"]
-    label_rows = _label_rows(train, labels_of)
-    reviews: dict[str, list[dict]] = {scientist: [] for scientist in sorted({r["scientist"] for r in records})}
-    runs = []
-    for k in range(folds):
-        held = [r for r in train if fold_of(r["group"], folds) == k]
-        rest = [r for r in train if fold_of(r["group"], folds) != k]
-        if not held or not rest:
-            runs.append({"fold": k, "trained_on": len(rest), "reviewed": 0})
-            continue
-        folder = Path(workdir) / f"fold{k}"
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, rows in (("train", rest), ("val", held)):
-            (folder / f"{name}.txt").write_text("".join(f"{staged_image(staged_dir, r)}\n" for r in rows))
-        data = folder / "data.yaml"
-        data.write_text(yaml.safe_dump({"path": str(Path(staged_dir).resolve()), "train": str(folder / "train.txt"),
-                                        "val": str(folder / "val.txt"), "names": dict(enumerate(class_names))}))
-        result = train_yolo(data, training, folder)
-        _review_images(result.best_weights, held, staged_dir, training.imgsz, class_names, label_rows,
-                       f"{model_id}/fold{k}", settings, reviews, device=device)
-        runs.append({"fold": k, "trained_on": len(rest), "reviewed": len(held)})
-    return reviews, runs

@@ -231,7 +231,7 @@ def class_changes(before: list[str], after: list[str]) -> dict[str, list]:
 def diff_datasets(store, a_ref: str, b_ref: str) -> VersionDiff:
     """:func:`diff_versions` of two stored dataset versions (ids, ``latest`` or ``latest~N``), each
     verified against its id. Raises ``ManifestError`` or ``ObjectNotFoundError`` naming what is wrong."""
-    from imgassets.core.versioning.dataset import load_dataset
+    from imgassets.core.versioning.dataset_store import load_dataset
     from imgassets.core.versioning.refs import resolve_dataset_id
 
     a, b = (load_dataset(store, resolve_dataset_id(store, ref)) for ref in (a_ref, b_ref))
@@ -242,8 +242,8 @@ def diff_snapshots(store, scientist: str, a_ref: str, b_ref: str) -> VersionDiff
     """:func:`diff_versions` of two stored snapshots of ``scientist`` (ids, ``latest`` or
     ``latest~N``), each checked against its id."""
     from imgassets.core.store.keys import snapshot_manifest_key
-    from imgassets.core.versioning.dataset import load_snapshot_table
     from imgassets.core.versioning.refs import resolve_snapshot_id
+    from imgassets.core.versioning.snapshot import load_snapshot_table
 
     ids = [resolve_snapshot_id(store, scientist, ref) for ref in (a_ref, b_ref)]
     a, b = (load_snapshot_table(store, snapshot_manifest_key(scientist, i)) for i in ids)

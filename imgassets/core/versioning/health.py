@@ -29,7 +29,7 @@ HEATMAP_PIXELS = 384
 """Heatmap image size in pixels (each cell drawn as a square)."""
 MIN_MEASURABLE_BOXES = 5
 """Below this many boxes in val (or benchmark), a class's mAP there is noise (the benchmark split tops each
-class up to :data:`~imgassets.core.versioning.dataset.MIN_BENCHMARK_IMAGES_PER_CLASS` images)."""
+class up to :data:`~imgassets.core.versioning.splits.MIN_BENCHMARK_IMAGES_PER_CLASS` images)."""
 
 
 @dataclass

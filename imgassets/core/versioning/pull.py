@@ -21,7 +21,7 @@ from imgassets.core.images.inspect import SUPPORTED_FORMATS
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.keys import content_key
 from imgassets.core.versioning.checkout import DEFAULT_PULL_WORKERS, PullResult, materialize_dataset
-from imgassets.core.versioning.dataset import load_dataset
+from imgassets.core.versioning.dataset_store import load_dataset
 from imgassets.core.versioning.refs import resolve_dataset_id
 
 __all__ = ["PullResult", "fetch_validation_image", "pull_dataset"]

@@ -27,7 +27,8 @@ from imgassets.core.store.keys import (
     snapshot_log_prefix,
 )
 from imgassets.core.store.records import get_record, put_record
-from imgassets.core.versioning.dataset import DATASET_ID_PATTERN, ManifestError
+from imgassets.core.versioning.dataset_store import DATASET_ID_PATTERN
+from imgassets.core.versioning.manifest import ManifestError
 
 
 def write_latest_ref(store: ObjectStore, dataset_id: str) -> None:
@@ -84,7 +85,7 @@ def resolve_relative(versions: list[str], ref: str, history_name: str) -> str:
 def resolve_dataset_id(store: ObjectStore, ref: str) -> str:
     """``latest`` -> the id in ``refs/datasets/latest``; ``latest~N`` -> the dataset built N
     versions before it (:func:`dataset_history`); a dataset id is returned as it is. Raises
-    :class:`~imgassets.core.versioning.dataset.ManifestError` for anything else (``../../etc``), or
+    :class:`~imgassets.core.versioning.manifest.ManifestError` for anything else (``../../etc``), or
     a ref that does not hold a dataset id."""
     if RELATIVE_REF.match(ref) and ref != "latest":
         return resolve_relative(dataset_history(store), ref, "the dataset history")

@@ -46,10 +46,14 @@ from imgassets.core.versioning.manifest import (
     ID_SCHEME,
     POLYGONS_FIELD,
     SNAPSHOT_SCHEMA,
+    ManifestError,
+    check_manifest_id,
     manifest_hashes,
     manifest_id,
     manifest_table,
+    read_with_footer,
     to_parquet_bytes,
+    with_polygons,
 )
 from imgassets.errors import ImgassetsError
 
@@ -232,3 +236,34 @@ def commit_snapshot(store: ObjectStore, scientist: str, folder: str | Path, reco
     boxes = pc.sum(pc.list_value_length(table.column("boxes"))).as_py() or 0
     return SnapshotResult(scientist, snapshot_id, key, table.num_rows, boxes, uploaded, uploaded_bytes, existing,
                           len(sources), left_out)
+
+
+def load_snapshot(store: ObjectStore, manifest_key: str) -> list[dict]:
+    """Rows of a snapshot manifest stored at ``manifest_key``, as dicts."""
+    return load_snapshot_table(store, manifest_key).to_pylist()
+
+
+def load_snapshot_table(store: ObjectStore, manifest_key: str) -> pa.Table:
+    """A snapshot manifest stored at ``manifest_key`` as an Arrow table (:data:`SNAPSHOT_SCHEMA`),
+    checked against its id first: its footer names the scientist and snapshot id of that key, and
+    its content hashes to that id (:func:`imgassets.core.versioning.manifest.check_manifest_id`).
+    Raises :class:`ManifestError` naming the key otherwise, ``ObjectNotFoundError`` when it is not
+    stored."""
+    stored, meta = read_with_footer(store.get_bytes(manifest_key))
+    scientist, snapshot_id = meta.get("scientist"), meta.get("snapshot_id")
+    if not isinstance(scientist, str) or not isinstance(snapshot_id, str) or \
+            snapshot_manifest_key(scientist, snapshot_id) != manifest_key:
+        raise ManifestError(f"{manifest_key}: its footer names scientist {scientist!r} and snapshot "
+                            f"{snapshot_id!r}, not this key: not used")
+    table = snapshot_rows_table(stored)
+    check_manifest_id(manifest_key, table, {"scientist": scientist}, meta, snapshot_id)
+    return table
+
+
+def snapshot_rows_table(rows: list[dict] | pa.Table) -> pa.Table:
+    """A snapshot manifest's rows (dicts or a table) as a table with :data:`SNAPSHOT_SCHEMA` (and
+    ``polygons`` when they have it)."""
+    if isinstance(rows, pa.Table):
+        schema = with_polygons(SNAPSHOT_SCHEMA, rows.column_names)
+        return rows.select(schema.names).cast(schema)  # Parquet names list items "element"
+    return manifest_table(rows, SNAPSHOT_SCHEMA)

@@ -12,7 +12,9 @@ import numpy as np
 
 from imgassets.core.images.inspect import SUPPORTED_FORMATS
 from imgassets.core.store.atomic import atomic_path
-from imgassets.core.versioning.dataset import SPLITS, DatasetVersion, yolo_label_text
+from imgassets.core.versioning.dataset import DatasetVersion
+from imgassets.core.versioning.dataset_store import yolo_label_text
+from imgassets.core.versioning.splits import SPLITS
 
 ULTRALYTICS_CACHE_VERSION = "1.0.12"
 """``DATASET_CACHE_VERSION`` of the Ultralytics release pinned in ``pyproject.toml``

@@ -26,6 +26,7 @@ from imgassets.defs.deployment import store_kind
 from imgassets.defs.lineage import latest_snapshot
 from imgassets.defs.metadata import ASSET_GROUP, Key, archive_metadata, markdown_table
 from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
+from imgassets.defs.policies import DatasetPolicyResource
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive
 from imgassets.defs.scientist.check_specs import LABEL_CHECK_SPECS, label_check_results
 
@@ -83,7 +84,7 @@ def image_index(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
 @dg.asset(partitions_def=scientists, io_manager_key="parquet_io_manager", group_name=GROUP, kinds={"parquet", "pandera"},
           check_specs=LABEL_CHECK_SPECS)
 def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, object_store: ObjectStoreResource,
-                image_index: pd.DataFrame) -> Iterator[dg.Output | dg.AssetCheckResult]:
+                dataset_policy: DatasetPolicyResource, image_index: pd.DataFrame) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """One row per box of every label file (YOLO txt, including segmentation and OBB rows, DOTA,
     Pascal VOC, CVAT XML, COCO, Label Studio JSON, box CSV): image content hash and path, class id
     and name, normalized xywh in the displayed frame, the polygon when one was drawn, source file
@@ -109,7 +110,8 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, ob
         "shapes": dg.MetadataValue.json({str(k): int(v) for k, v in table["shape"].value_counts().items()}),
         "class_histogram": dg.MetadataValue.json(report["class_histogram"]),
     })
-    yield from label_check_results(context.partition_key, folder, review, image_index, table, findings)
+    yield from label_check_results(context.partition_key, folder, review, image_index, table, findings,
+                                   dataset_policy.policy().class_registry)
 
 
 @dg.asset(partitions_def=scientists, group_name=GROUP, kinds={store_kind()})

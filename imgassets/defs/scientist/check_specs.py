@@ -26,7 +26,6 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from imgassets import settings
 from imgassets.core.images.thumbnails import finding_pictures
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.checks import Finding
@@ -113,11 +112,10 @@ def label_review_findings(review: tuple[list[dict], str]) -> tuple[list[Finding]
     return findings, {"reviewed_by": reviewed_by}
 
 
-def registry_findings(scientist: str, label_table: pd.DataFrame) -> tuple[list[Finding], dict]:
-    """The class names of the scientist's boxes the class registry cannot map
-    (:func:`~imgassets.core.labels.checks.unknown_class_findings`); none without a registry. A
-    registry that cannot be used is itself the finding."""
-    path = settings.class_registry_path()
+def registry_findings(scientist: str, label_table: pd.DataFrame, path: Path | None) -> tuple[list[Finding], dict]:
+    """The class names of the scientist's boxes the class registry at ``path`` cannot map
+    (:func:`~imgassets.core.labels.checks.unknown_class_findings`); none without a registry
+    (``None``). A registry that cannot be used is itself the finding."""
     if path is None:
         return [], {"class_registry": "none"}
     try:
@@ -137,13 +135,15 @@ LABEL_CHECK_SPECS = specs("label_table", LABEL_CHECKS, {"data_yaml_paths": ["ima
 
 
 def label_check_results(scientist: str, folder: Path, review: tuple[list[dict], str], index: pd.DataFrame,
-                        table: pd.DataFrame, findings: label_checks.LabelFindings) -> Iterator[dg.AssetCheckResult]:
+                        table: pd.DataFrame, findings: label_checks.LabelFindings,
+                        registry: Path | None) -> Iterator[dg.AssetCheckResult]:
     """The result of every check of :data:`LABEL_CHECKS`, from the ``findings`` the label table
-    step computed once, the class registry, the stored label ``review`` (as the step loaded it) and
+    step computed once, the class registry file ``registry`` (``None``: none), the stored label
+    ``review`` (as the step loaded it) and
     the folder's data.yaml files; pictures of the images of the findings that have them."""
     for name in LABEL_CHECKS:
         if name == "classes_in_registry":
-            found, extra = registry_findings(scientist, table)
+            found, extra = registry_findings(scientist, table, registry)
             yield result("label_table", LABEL_CHECKS, name, found, extra=extra)
             continue
         if name == "label_review":

@@ -1,66 +1,41 @@
-"""Training assets: training dataset (all scientists, split, staged) -> YOLO model."""
+"""Training assets: retractions, training dataset -> YOLO model -> model evaluation -> champion.
+
+Each asset calls one core use case (:mod:`imgassets.core.versioning.build`,
+:mod:`imgassets.core.training.train`, :mod:`imgassets.core.training.challenger`) and turns its
+result into Dagster metadata; policies come from the resources of :mod:`imgassets.defs.policies`."""
 
 
 import dataclasses
 import datetime
-import functools
 import hashlib
-import io
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from imgassets import settings
-from imgassets.core.images.thumbnails import MAX_PICTURES, markdown_image, thumbnail
-from imgassets.core.labels.class_registry import ClassRegistry, ClassRegistryError, is_hole, load_registry
-from imgassets.core.store.hashing import sha256_file
-from imgassets.core.store.keys import (
-    DATASET_LOG_PREFIX,
-    EVALUATION,
-    MODEL_RECORD,
-    class_registry_key,
-    model_file_key,
-    review_key,
-)
-from imgassets.core.store.records import get_record, put_record
-from imgassets.core.store.table_cache import LABEL_TABLE, load_cached_table
-from imgassets.core.training.benchmark import (
-    METRICS,
-    BenchmarkScores,
-    PromotionDecision,
-    promotion_decision,
-    score_on_benchmark,
-)
-from imgassets.core.training.evaluate import evaluate_model, pictures_of, worst_images, worst_pictures
-from imgassets.core.training.models import read_champion, store_model, trained_imgsz, write_benchmark, write_champion
-from imgassets.core.training.review import ReviewSettings, kfold_review, model_can_judge, review_dataset
+from imgassets.core.images.thumbnails import markdown_image, thumbnail
+from imgassets.core.labels.class_registry import is_hole
+from imgassets.core.store.keys import class_registry_key
+from imgassets.core.training.benchmark import METRICS, BenchmarkScores
+from imgassets.core.training.challenger import evaluate_challenger, promote
+from imgassets.core.training.evaluate import worst_images
+from imgassets.core.training.label_review import LabelReview
+from imgassets.core.training.models import read_champion, store_model
 from imgassets.core.training.train import TrainingSettings, preset, train_yolo
-from imgassets.core.versioning.dataset import (
-    DEFAULT_BENCHMARK_FRACTION,
-    DEFAULT_VAL_FRACTION,
-    DatasetVersion,
-    EmptyDatasetError,
-    ManifestError,
-    load_dataset,
-    load_snapshot_table,
-    merge_snapshots,
-    store_dataset,
-)
-from imgassets.core.versioning.departed import DepartedPolicyError, apply_policy
-from imgassets.core.versioning.diff import VersionDiff, diff_versions
+from imgassets.core.versioning.build import DatasetBuildError, build_dataset_version
+from imgassets.core.versioning.dataset import DatasetVersion
+from imgassets.core.versioning.dataset_store import load_dataset
+from imgassets.core.versioning.diff import VersionDiff
 from imgassets.core.versioning.health import dataset_health, unmeasurable_classes
-from imgassets.core.versioning.lineage_index import update_lineage_index
 from imgassets.core.versioning.pull import pull_dataset
-from imgassets.core.versioning.refs import log_version, write_latest_ref
 from imgassets.core.versioning.retraction import load_retractions
-from imgassets.core.versioning.sequences import load_captures
+from imgassets.core.versioning.splits import DEFAULT_BENCHMARK_FRACTION, DEFAULT_VAL_FRACTION
 from imgassets.defs.deployment import store_kind
 from imgassets.defs.kubernetes import GPU_TRAINING_K8S_CONFIG
 from imgassets.defs.lineage import latest_dataset_id, latest_snapshots
 from imgassets.defs.metadata import ASSET_GROUP, Key, markdown_table
+from imgassets.defs.policies import DatasetPolicyResource, EvaluationPolicyResource, TrainingPresetResource
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive, WorkDirs
 from imgassets.defs.scientist.assets import image_snapshot
 from imgassets.defs.training.conditions import TRAINING_POOL, dataset_condition, model_condition
@@ -95,9 +70,9 @@ class YoloTrainingConfig(dg.Config):
     workers: int | None = None
     plots: bool | None = None
 
-    def settings(self) -> TrainingSettings:
-        """The preset of ``IMGASSETS_TRAINING_PRESET`` with every field given here in its place."""
-        return preset(settings.training_preset()).overridden(
+    def settings(self, preset_name: str) -> TrainingSettings:
+        """The preset ``preset_name`` with every field given here in its place."""
+        return preset(preset_name).overridden(
             model=self.model, epochs=self.epochs, imgsz=self.imgsz, batch=self.batch, device=self.device or None,
             seed=self.seed, patience=self.patience, workers=self.workers, plots=self.plots)
 
@@ -121,37 +96,10 @@ def retractions(context: dg.AssetExecutionContext, object_store: ObjectStoreReso
     })
 
 
-def _previous_dataset(context: dg.AssetExecutionContext, store) -> DatasetVersion | None:
-    """The dataset the last ``training_dataset`` built (its splits and class ids carry over), or
-    ``None`` (first build, or one whose manifest fails its id: splits and ids start afresh)."""
-    previous = latest_dataset_id(context.instance)
-    if not previous:
-        return None
-    try:
-        return load_dataset(store, previous)
-    except ManifestError as exc:
-        context.log.warning(f"previous dataset {previous} not used for stable splits and class ids: {exc}")
-        return None
-
-
-def _class_registry(store) -> ClassRegistry | None:
-    """The class registry of ``$IMGASSETS_CLASS_REGISTRY`` (kept in the store by its hash), or ``None``."""
-    path = settings.class_registry_path()
-    if path is None:
-        return None
-    try:
-        registry = load_registry(path)
-    except ClassRegistryError as exc:
-        raise dg.Failure(f"{exc} ({settings.CLASS_REGISTRY_ENV})") from None
-    if not store.exists(class_registry_key(registry.digest)):
-        store.put_bytes(class_registry_key(registry.digest), registry.text)
-    return registry
-
-
 @dg.asset(deps=[dg.AssetDep(image_snapshot, partition_mapping=dg.AllPartitionMapping()), retractions],
           group_name=GROUP, kinds={"parquet"}, automation_condition=dataset_condition)
 def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, shared_drive: SharedDrive,
-                     object_store: ObjectStoreResource) -> dg.Output[dict]:
+                     object_store: ObjectStoreResource, dataset_policy: DatasetPolicyResource) -> dg.Output[dict]:
     """Every scientist's latest snapshot (a snapshot only exists once its blocking checks passed),
     merged and split by content hash (near-duplicates and the frames of one burst or recording
     session in one split: :mod:`imgassets.core.versioning.sequences`), without retracted content; class names mapped through the
@@ -161,52 +109,19 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, s
     diff), the dataset's health (per split and scientist, an annotation heatmap), scientist folders
     gone from the drive (the departed policy). Nothing is staged here: each step that needs the
     images pulls them from the store onto its own disk, as a pod must."""
-    image_snapshot = latest_snapshots(context.instance)
-    if not image_snapshot:
-        raise dg.Failure("no scientist has an image snapshot yet: materialize image_snapshot for at least one "
-                         "scientist (its blocking checks must pass) before building a training dataset")
     store = object_store.get_store()
-    retracted = load_retractions(store)
     try:
-        policy, grace_days = settings.departed_policy()
-        departed = apply_policy(store, Path(shared_drive.root), {s: r["snapshot_id"] for s, r in image_snapshot.items()},
-                                policy, grace_days, retracted)
-    except (DepartedPolicyError, ValueError) as exc:  # an unknown policy, a grace period that is not a number
+        built = build_dataset_version(store, Path(shared_drive.root), latest_snapshots(context.instance),
+                                      latest_dataset_id(context.instance), dataset_policy.policy(),
+                                      config.val_fraction, config.benchmark_fraction, config.resplit)
+    except DatasetBuildError as exc:
         raise dg.Failure(str(exc)) from None
-    if any(d.action == "retracted" and f"{d.scientist}/{d.snapshot_id}" not in retracted.snapshots for d in departed):
-        retracted = load_retractions(store)  # the policy recorded a retraction just now
-    sources = {s: r for s, r in image_snapshot.items() if f"{s}/{r['snapshot_id']}" not in retracted.snapshots}
-    for gone in departed:
-        context.log.warning(f"scientist folder {gone.scientist} is missing from the shared drive since "
-                            f"{gone.missing_since[:10]}: its snapshot {gone.snapshot_id} {gone.action}")
-    if not sources:
-        raise dg.Failure("every scientist's latest snapshot is retracted: nothing to build a dataset from")
-    previous = _previous_dataset(context, store)
-    try:
-        dataset = merge_snapshots(
-            {sci: (ref["snapshot_id"], load_snapshot_table(store, ref["manifest_key"])) for sci, ref in sources.items()},
-            config.val_fraction, previous.splits_by_hash() if previous and not config.resplit else None,
-            benchmark_fraction=config.benchmark_fraction,
-            previous_class_names=previous.class_names if previous else None, registry=_class_registry(store),
-            retracted=retracted.hashes, previous_id=previous.dataset_id if previous else "",
-            captures=load_captures(store, {s: r["snapshot_id"] for s, r in sources.items()}),
-            sequence_rules=settings.sequence_rules(),
-        )
-    except (EmptyDatasetError, ClassRegistryError, ValueError) as exc:
-        raise dg.Failure(str(exc)) from None
-    for group in dataset.groups_kept_in_train:
-        context.log.warning(f"a group of {group['images']} linked images (a burst, a recording session or "
-                            f"near-duplicates; named {group['group'][:12]}) is larger than the val share allows: "
-                            "trained on, kept out of val and benchmark so that the splits keep their shares")
-    store_dataset(store, dataset)
-    write_latest_ref(store, dataset.dataset_id)
-    log_version(store, DATASET_LOG_PREFIX, dataset.dataset_id)
-    update_lineage_index(store)  # every snapshot and this dataset: `imgassets lineage` reads one shard
+    for note in built.notes:
+        context.log.warning(note)
+    dataset, previous, departed, changes = built.dataset, built.previous, built.departed, built.changes
     value = {"dataset_id": dataset.dataset_id, "manifest_key": dataset.manifest_key,
              "data_yaml_key": dataset.data_yaml_key, "snapshots": dataset.snapshots,
              "class_names": dataset.class_names}
-    changes = diff_versions(previous.table, dataset.table, "dataset", previous.dataset_id, dataset.dataset_id,
-                            previous.class_names, dataset.class_names) if previous else None
     return dg.Output(value, data_version=dg.DataVersion(dataset.dataset_id), metadata={
         "dataset_id": dataset.dataset_id,
         "manifest_key": dataset.manifest_key,
@@ -269,7 +184,7 @@ def health_metadata(dataset: DatasetVersion) -> dict:
 @dg.asset(group_name=GROUP, kinds={"pytorch"}, automation_condition=model_condition, pool=TRAINING_POOL,
           op_tags={"dagster-k8s/config": GPU_TRAINING_K8S_CONFIG})
 def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, object_store: ObjectStoreResource,
-               workdirs: WorkDirs, training_dataset: dict) -> dg.Output[dict]:
+               workdirs: WorkDirs, training_preset: TrainingPresetResource, training_dataset: dict) -> dg.Output[dict]:
     """YOLO weights trained with Ultralytics on the staged training dataset. Stored under
     ``models/<dataset_id>/<model_id>/`` (model id = run id): best.pt, last.pt, results.csv,
     args.yaml and model.json; metrics (mAP50, mAP50-95, precision, recall, per-class mAP50-95),
@@ -277,7 +192,7 @@ def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, ob
     store = object_store.get_store()
     dataset_id = training_dataset["dataset_id"]
     data_yaml = pull_dataset(store, dataset_id, workdirs.staging(dataset_id), workdirs.cache).data_yaml
-    settings = config.settings()
+    settings = config.settings(training_preset.preset)
     def log_epoch(epoch: int, epochs: int, values: dict[str, float]) -> None:  # the run's log in the UI, live
         context.log.info(f"epoch {epoch}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
 
@@ -332,130 +247,60 @@ def epoch_curves(results_csv) -> dg.MetadataValue:
 @dg.asset(group_name=GROUP, kinds={"parquet"}, io_manager_key="parquet_io_manager",
           automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed())
 def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStoreResource, workdirs: WorkDirs,
-                     yolo_model: dict) -> dg.Output[pd.DataFrame]:
-    """The model (the challenger) on its dataset's held-out images. On the validation split, image
-    by image: missed and spurious boxes; per scientist, the images where it does worst (where more
-    or better labels help), stored as ``models/<dataset_id>/<model_id>/evaluation.parquet``. On the
-    benchmark split: the challenger's and the current champion's scores on the same images
+                     evaluation_policy: EvaluationPolicyResource, yolo_model: dict) -> dg.Output[pd.DataFrame]:
+    """The model (the challenger) on its dataset's held-out images, each predicted once
+    (:mod:`imgassets.core.training.challenger`). On the validation split, image by image: missed
+    and spurious boxes; per scientist, the images where it does worst (where more or better labels
+    help), stored as ``models/<dataset_id>/<model_id>/evaluation.parquet``. On the benchmark split:
+    the challenger's and the current champion's scores on the same images
     (:mod:`imgassets.core.training.benchmark`), overall, per class and per scientist, as numeric
     metadata (plotted across materializations) and tables, and the promotion decision, stored as
-    ``benchmark.json`` beside the model and enforced by the ``beats_champion`` check; pictures of
+    ``benchmark.json`` beside the model and reported by the ``beats_champion`` check; pictures of
     the worst benchmark images; and the model-assisted label review of the held-out images
-    (:func:`_label_review`)."""
+    (:mod:`imgassets.core.training.label_review`)."""
     store = object_store.get_store()
     dataset = load_dataset(store, yolo_model["dataset_id"])
     staged = pull_dataset(store, dataset.dataset_id, workdirs.staging(dataset.dataset_id), workdirs.cache).data_yaml.parent
-    champion = read_champion(store)
-    with tempfile.TemporaryDirectory() as tmp:
-        weights = Path(tmp) / "best.pt"
-        store.get_file(yolo_model["model_key"], weights)
-        evaluation = evaluate_model(weights, dataset.records, staged, yolo_model["imgsz"])
-        challenger = score_on_benchmark(weights, staged, dataset.records, dataset.class_names, yolo_model["imgsz"])
-        on_benchmark = evaluate_model(weights, dataset.records, staged, yolo_model["imgsz"], split="benchmark")
-        worst_benchmark = worst_pictures(weights, dataset.records, staged, yolo_model["imgsz"], on_benchmark,
-                                         dataset.class_names)
-        review = _label_review(store, weights, dataset, staged, yolo_model, challenger)
-        champion_scores, not_comparable = _champion_scores(store, champion, yolo_model, challenger, staged, dataset,
-                                                           Path(tmp))
-    margin = settings.champion_margin()
-    champion_id = champion["model_id"] if champion else None
-    if champion_id == yolo_model["model_id"]:
-        decision = PromotionDecision(True, "already the champion (evaluated again)")
-    else:
-        decision = promotion_decision(challenger, champion_scores, champion_id, margin, not_comparable)
-    benchmark = {"challenger": challenger.as_dict() if challenger else None,
-                 "champion": {"model_id": champion_id, "scores": champion_scores.as_dict() if champion_scores else None,
-                              "not_comparable": not_comparable} if champion_id else None,
-                 "margin": margin, "decision": {"promoted": decision.promoted, "reason": decision.reason}}
-    benchmark_key = write_benchmark(store, yolo_model["dataset_id"], yolo_model["model_id"], benchmark)
-    context.log.info(f"benchmark: {decision.reason}")
-    buffer = io.BytesIO()
-    evaluation.to_parquet(buffer, index=False)
-    key = model_file_key(yolo_model["dataset_id"], yolo_model["model_id"], EVALUATION)
-    store.put_bytes(key, buffer.getvalue())
+    judged = evaluate_challenger(store, dataset, staged, yolo_model, evaluation_policy.policy())
+    context.log.info(f"benchmark: {judged.decision.reason}")
+    evaluation, challenger = judged.evaluation, judged.challenger
     worst = worst_images(evaluation, per_scientist=5)
     return dg.Output(evaluation, metadata={
         "dagster/row_count": len(evaluation),
-        Key.EVALUATION_KEY: key,
+        Key.EVALUATION_KEY: judged.evaluation_key,
         Key.MISSED_BOXES: int(evaluation["missed"].sum()),
         Key.SPURIOUS_BOXES: int(evaluation["spurious"].sum()),
         "worst_images": markdown_table(["scientist", "path", "missed", "spurious"],
                                        worst[["scientist", "path", "missed", "spurious"]].itertuples(index=False)),
-        Key.BENCHMARK_KEY: benchmark_key,
-        Key.PROMOTED: decision.promoted,
-        Key.DECISION: decision.reason,
+        Key.BENCHMARK_KEY: judged.benchmark_key,
+        Key.PROMOTED: judged.decision.promoted,
+        Key.DECISION: judged.decision.reason,
         "benchmark_images": challenger.images if challenger else 0,
-        "worst_benchmark_images": dg.MetadataValue.md(worst_benchmark or "no benchmark image with an error"),
-        **review,
-        **benchmark_metadata(challenger, champion_scores),
+        "worst_benchmark_images": dg.MetadataValue.md(judged.worst_benchmark or "no benchmark image with an error"),
+        **review_metadata(judged.review),
+        **benchmark_metadata(challenger, judged.champion),
     })
 
 
-def _label_review(store, weights: Path, dataset, staged: Path, yolo_model: dict,
-                  challenger: BenchmarkScores | None) -> dict:
-    """Model-assisted label review (:mod:`imgassets.core.training.review`) of the dataset's held-out
-    images by the model just trained: ``reviews/<scientist>.json`` for every scientist (read by
-    the ``label_review`` check on their partition), and the metadata: findings by scientist, the
-    most confident ones as a table and as pictures; or why the model is too weak to judge."""
-    review_settings = ReviewSettings(**settings.review_settings())
-    too_weak = model_can_judge(challenger.overall["mAP50"] if challenger else None, review_settings)
-    tables = functools.cache(lambda scientist: load_cached_table(store, LABEL_TABLE, scientist))
-    reviews = {s: [] for s in dataset.snapshots} if too_weak else review_dataset(
-        weights, dataset.records, staged, yolo_model["imgsz"], dataset.class_names, tables, yolo_model["model_id"],
-        review_settings)
-    folds, fold_runs = settings.review_folds(), []
-    if folds >= 2 and not too_weak:  # every train image judged by a model that did not train on it
-        record = get_record(store, model_file_key(yolo_model["dataset_id"], yolo_model["model_id"], MODEL_RECORD))
-        training = TrainingSettings(**record["settings"]).overridden(plots=False)
-        with tempfile.TemporaryDirectory(prefix="imgassets-folds-") as workdir:
-            out_of_sample, fold_runs = kfold_review(dataset.records, staged, dataset.class_names, training, folds,
-                                                    workdir, tables, yolo_model["model_id"], review_settings)
-        for scientist, found in out_of_sample.items():
-            reviews[scientist] = sorted(reviews.get(scientist, []) + found, key=lambda f: -f["confidence"])
-    for scientist, findings in reviews.items():
-        put_record(store, review_key(scientist), {
-            "model_id": yolo_model["model_id"], "dataset_id": dataset.dataset_id, "skipped": too_weak,
-            "folds": fold_runs, "findings": findings})
-    owned = sorted(((scientist, f) for scientist, found in reviews.items() for f in found),
-                   key=lambda pair: -pair[1]["confidence"])
-    ranked = [f for _, f in owned]
-    by_path = {(r["scientist"], r["path"]): r for r in dataset.records}
-    shown, seen = [], set()
-    for scientist, finding in owned:
-        if len(shown) >= MAX_PICTURES:
-            break
-        if (scientist, finding["image"]) not in seen:
-            seen.add((scientist, finding["image"]))
-            shown.append((by_path[(scientist, finding["image"])], f"{finding['kind']}: {finding['reason']}"))
-    pictures = pictures_of(weights, [r for r, _ in shown], staged, yolo_model["imgsz"], dataset.class_names,
-                           [note for _, note in shown], review_settings.min_confidence)
+def review_metadata(review: LabelReview) -> dict:
+    """The label review as metadata: findings by scientist, the most confident ones as a table
+    and as pictures; or why the model is too weak to judge."""
+    ranked = review.ranked
+    if review.skipped:
+        table = dg.MetadataValue.md(review.skipped)
+    elif ranked:
+        table = markdown_table(["file", "line", "kind", "confidence", "reason"],
+                               [(f["file"], f["line"], f["kind"], f"{f['confidence']:.2f}", f["reason"])
+                                for f in ranked[:50]])
+    else:
+        table = dg.MetadataValue.md("the model agrees with every label of the held-out images")
     return {
-        "label_review": dg.MetadataValue.md(too_weak) if too_weak else markdown_table(
-            ["file", "line", "kind", "confidence", "reason"],
-            [(f["file"], f["line"], f["kind"], f"{f['confidence']:.2f}", f["reason"]) for f in ranked[:50]])
-        if ranked else dg.MetadataValue.md("the model agrees with every label of the held-out images"),
+        "label_review": table,
         "label_review_findings": len(ranked),
-        "label_review_folds": dg.MetadataValue.json(fold_runs),
-        **{f"label_review/{s}": len(found) for s, found in reviews.items()},
-        "label_review_pictures": dg.MetadataValue.md(pictures or "nothing to show"),
+        "label_review_folds": dg.MetadataValue.json(review.fold_runs),
+        **{f"label_review/{s}": len(found) for s, found in review.reviews.items()},
+        "label_review_pictures": dg.MetadataValue.md(review.pictures or "nothing to show"),
     }
-
-
-def _champion_scores(store, champion: dict | None, yolo_model: dict, challenger: BenchmarkScores | None, staged: Path,
-                     dataset, tmp: Path) -> tuple[BenchmarkScores | None, str | None]:
-    """The champion's scores on the challenger's benchmark images at the image size the champion
-    was trained at (:func:`imgassets.core.training.models.trained_imgsz`), or why it cannot be scored."""
-    if champion is None or challenger is None or champion["model_id"] == yolo_model["model_id"]:
-        return None, None
-    weights = tmp / "champion.pt"
-    store.get_file(champion["model_key"], weights)
-    if champion.get("sha256") and sha256_file(str(weights)) != champion["sha256"]:
-        return None, f"its weights {champion['model_key']} do not match the hash recorded in the champion ref"
-    imgsz = trained_imgsz(store, champion) or yolo_model["imgsz"]
-    try:
-        return score_on_benchmark(weights, staged, dataset.records, dataset.class_names, imgsz), None
-    except ValueError as exc:
-        return None, str(exc)
 
 
 def benchmark_metadata(challenger: BenchmarkScores | None, champion: BenchmarkScores | None) -> dict:
@@ -489,24 +334,12 @@ def champion_model(context: dg.AssetExecutionContext, object_store: ObjectStoreR
     weights and the benchmark scores that won it. Materializes when model_evaluation promoted the
     new model (the decision beats_champion reports); after a refusal the step succeeds without a
     materialization, so the catalog keeps showing the champion that still serves."""
-    from imgassets.core.training.models import read_benchmark
-
     store = object_store.get_store()
-    benchmark = read_benchmark(store, yolo_model) or {}
-    decision = benchmark.get("decision") or {"promoted": False, "reason": "no benchmark record for this model"}
-    if not decision["promoted"]:
+    champion, reason = promote(store, yolo_model)
+    if champion is None:
         current = read_champion(store)
-        context.log.info(f"champion unchanged ({current['model_id'] if current else 'none yet'}): {decision['reason']}")
+        context.log.info(f"champion unchanged ({current['model_id'] if current else 'none yet'}): {reason}")
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        weights = Path(tmp) / "best.pt"
-        store.get_file(yolo_model["model_key"], weights)
-        digest = sha256_file(str(weights))
-    champion = {"model_id": yolo_model["model_id"], "dataset_id": yolo_model["dataset_id"],
-                "model_key": yolo_model["model_key"], "sha256": digest,
-                "scores": benchmark.get("challenger"), "decision": decision,
-                "promoted_at": datetime.datetime.now(datetime.UTC).isoformat()}
-    write_champion(store, champion)
-    context.log.info(f"champion: {yolo_model['model_id']} ({decision['reason']})")
+    context.log.info(f"champion: {yolo_model['model_id']} ({reason})")
     yield dg.Output(champion, metadata={"model_id": champion["model_id"], Key.MODEL_KEY: champion["model_key"],
-                                        "sha256": digest, Key.DATASET_ID: champion["dataset_id"]})
+                                        "sha256": champion["sha256"], Key.DATASET_ID: champion["dataset_id"]})

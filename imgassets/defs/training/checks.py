@@ -24,8 +24,10 @@ from imgassets.core.labels.checks import Finding
 from imgassets.core.labels.class_registry import look_alike_names
 from imgassets.core.training.models import read_benchmark
 from imgassets.core.training.train import predict_smoke
-from imgassets.core.versioning.dataset import DatasetVersion, load_dataset, split_leaks
+from imgassets.core.versioning.dataset import DatasetVersion
+from imgassets.core.versioning.dataset_store import load_dataset
 from imgassets.core.versioning.health import MIN_MEASURABLE_BOXES, dataset_health, unmeasurable_classes
+from imgassets.core.versioning.leakage import split_leaks
 from imgassets.core.versioning.pull import fetch_validation_image
 from imgassets.core.versioning.sequences import SequenceRules, load_captures, sequence_links
 from imgassets.defs.metadata import check_result

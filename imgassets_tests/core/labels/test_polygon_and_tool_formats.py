@@ -18,7 +18,8 @@ from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.formats.record import rotated_rectangle
 from imgassets.core.labels.table import LABEL_DTYPES, build_label_table
 from imgassets.core.store.local import LocalObjectStore
-from imgassets.core.versioning.dataset import load_dataset, merge_snapshots, store_dataset
+from imgassets.core.versioning.dataset import merge_snapshots
+from imgassets.core.versioning.dataset_store import load_dataset, store_dataset
 from imgassets.core.versioning.manifest import manifest_id
 from imgassets.core.versioning.snapshot import snapshot_table
 from imgassets.errors import Reason

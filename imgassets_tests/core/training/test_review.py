@@ -10,8 +10,8 @@ from imgassets.core.training.review import (
     MISSING_BOX,
     WRONG_CLASS,
     ReviewSettings,
-    model_can_judge,
     review_image,
+    why_model_cannot_judge,
 )
 
 CAT = (0.3, 0.3, 0.2, 0.2)
@@ -51,5 +51,5 @@ def test_findings_are_ranked_by_confidence():
 
 @pytest.mark.parametrize("score,verdict", [(None, "no benchmark score"), (0.2, "below 0.5"), (0.8, None)])
 def test_a_weak_model_does_not_judge(score, verdict):
-    reason = model_can_judge(score)
+    reason = why_model_cannot_judge(score)
     assert reason is None if verdict is None else verdict in reason

@@ -14,8 +14,7 @@ from imgassets.core.labels.table import build_label_table
 from imgassets.core.store.keys import content_key
 from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.versioning import archive
-from imgassets.core.versioning.dataset import load_snapshot
-from imgassets.core.versioning.snapshot import commit_snapshot
+from imgassets.core.versioning.snapshot import commit_snapshot, load_snapshot
 from imgassets.definitions import build_defs
 from imgassets.defs.deployment import local_resources
 from imgassets.defs.resources import SharedDrive

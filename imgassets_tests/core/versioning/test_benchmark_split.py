@@ -11,15 +11,11 @@ import pytest
 import yaml
 
 from imgassets.core.store.local import LocalObjectStore
-from imgassets.core.versioning.dataset import (
-    MAX_BENCHMARK_SHARE,
-    MIN_BENCHMARK_IMAGES_PER_CLASS,
-    load_dataset,
-    merge_snapshots,
-    split_leaks,
-    store_dataset,
-)
+from imgassets.core.versioning.dataset import merge_snapshots
+from imgassets.core.versioning.dataset_store import load_dataset, store_dataset
+from imgassets.core.versioning.leakage import split_leaks
 from imgassets.core.versioning.pull import pull_dataset
+from imgassets.core.versioning.splits import MAX_BENCHMARK_SHARE, MIN_BENCHMARK_IMAGES_PER_CLASS
 from imgassets_tests.core.versioning.test_columnar_merge import random_snapshots
 
 
@@ -123,7 +119,7 @@ def _burst(prefix: str, count: int, name: str) -> list[dict]:
 def test_one_burst_never_takes_a_whole_split_and_the_shares_hold():
     """200 frames of one burst beside 16 images: the burst trains (noted), val and benchmark keep
     their shares of the other images; train is never empty."""
-    from imgassets.core.versioning.dataset import group_splits
+    from imgassets.core.versioning.splits import group_splits
 
     burst, others = _burst("burst", 200, "cat"), _rows("own", 16, ["cat", "dog"])
     rows = burst + others
@@ -140,7 +136,7 @@ def test_one_burst_never_takes_a_whole_split_and_the_shares_hold():
 def test_the_shares_are_within_half_a_group_at_every_size(seed):
     """Random group sizes (singletons to bursts of 30): each split's share of the images is its
     fraction within half the largest group placed, and train is never empty."""
-    from imgassets.core.versioning.dataset import group_splits
+    from imgassets.core.versioning.splits import group_splits
 
     rng = random.Random(seed)
     shas, group_of = [], []
@@ -179,7 +175,7 @@ def test_a_degenerate_history_is_refused_with_the_way_out():
     """A previous version that put every image in val (as the old rule could with one burst) is
     kept by the append-only rule; the next version is refused before training, saying how to
     recover, and the recovery (no previous splits) trains again."""
-    from imgassets.core.versioning.dataset import EmptyDatasetError
+    from imgassets.core.versioning.splits import EmptyDatasetError
 
     rows = _rows("a", 30, ["cat", "dog"])
     history = {r["sha256"]: "val" for r in rows}

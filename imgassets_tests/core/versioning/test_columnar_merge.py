@@ -10,14 +10,10 @@ import random
 import pytest
 
 from imgassets.core.images.duplicates import groups, near_duplicate_pairs
-from imgassets.core.versioning.dataset import (
-    MAX_GROUP_SHARE,
-    MIN_TRAIN_IMAGES_CLASS,
-    _box_key,
-    merge_snapshots,
-    split_leaks,
-)
+from imgassets.core.versioning.dataset import _box_key, merge_snapshots
+from imgassets.core.versioning.leakage import split_leaks
 from imgassets.core.versioning.manifest import DATASET_SCHEMA, manifest_id, manifest_table, read_parquet_bytes
+from imgassets.core.versioning.splits import MAX_GROUP_SHARE, MIN_TRAIN_IMAGES_CLASS
 
 
 def reference_merge(snapshots: dict, val_fraction: float, previous: dict | None) -> dict:
@@ -171,7 +167,7 @@ def test_near_duplicate_pairs_are_their_own_parquet_object_and_read_back(tmp_pat
     import pyarrow.parquet as pq
 
     from imgassets.core.store.local import LocalObjectStore
-    from imgassets.core.versioning.dataset import PAIRS_SCHEMA, load_dataset, store_dataset
+    from imgassets.core.versioning.dataset_store import PAIRS_SCHEMA, load_dataset, store_dataset
 
     store = LocalObjectStore(tmp_path / "store")
     dataset = merge_snapshots(random_snapshots(3), 0.5)

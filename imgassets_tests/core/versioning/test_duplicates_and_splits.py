@@ -11,7 +11,8 @@ from imgassets.core.images.duplicates import duplicate_report, groups, hamming, 
 from imgassets.core.images.index import valid_images
 from imgassets.core.images.inspect import inspect_image
 from imgassets.core.store.hashing import sha256_bytes
-from imgassets.core.versioning.dataset import merge_snapshots, split_leaks
+from imgassets.core.versioning.dataset import merge_snapshots
+from imgassets.core.versioning.leakage import split_leaks
 from imgassets_tests.conftest import build_image_index, noise_image, shared_data_dir
 
 

@@ -12,10 +12,11 @@ from imgassets.core.store.keys import content_key, model_file_key, snapshot_mani
 from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.store.records import put_record
 from imgassets.core.training.models import lineage
-from imgassets.core.versioning.dataset import load_dataset, load_snapshot_table
+from imgassets.core.versioning.dataset_store import load_dataset
 from imgassets.core.versioning.gc import collect, plan_gc
 from imgassets.core.versioning.refs import snapshot_history
 from imgassets.core.versioning.retraction import record_retraction
+from imgassets.core.versioning.snapshot import load_snapshot_table
 from imgassets_tests.core.versioning.versions import box, build, commit, content_hash, image
 
 

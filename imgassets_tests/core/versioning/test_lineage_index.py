@@ -9,7 +9,8 @@ import random
 from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.training.models import lineage
 from imgassets.core.versioning import lineage_index
-from imgassets.core.versioning.dataset import merge_snapshots, store_dataset
+from imgassets.core.versioning.dataset import merge_snapshots
+from imgassets.core.versioning.dataset_store import store_dataset
 from imgassets.core.versioning.lineage_index import (
     manifest_keys,
     manifest_rows,

@@ -13,19 +13,12 @@ import pytest
 from imgassets.core.labels.table import build_label_table
 from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.versioning.checkout import PULL_MARKER, DestinationError
-from imgassets.core.versioning.dataset import (
-    ManifestError,
-    dataset_manifest_key,
-    load_dataset,
-    load_snapshot,
-    load_snapshot_table,
-    merge_snapshots,
-    store_dataset,
-)
-from imgassets.core.versioning.manifest import DATASET_SCHEMA, ID_SCHEME, METADATA_KEY
+from imgassets.core.versioning.dataset import dataset_manifest_key, merge_snapshots
+from imgassets.core.versioning.dataset_store import load_dataset, store_dataset
+from imgassets.core.versioning.manifest import DATASET_SCHEMA, ID_SCHEME, METADATA_KEY, ManifestError
 from imgassets.core.versioning.pull import pull_dataset
 from imgassets.core.versioning.refs import resolve_dataset_id
-from imgassets.core.versioning.snapshot import commit_snapshot
+from imgassets.core.versioning.snapshot import commit_snapshot, load_snapshot, load_snapshot_table
 from imgassets_tests.conftest import build_image_index, jpeg_bytes, snapshot_records
 
 

@@ -14,7 +14,9 @@ from PIL import Image
 
 from imgassets.core.labels.table import build_label_table
 from imgassets.core.store.local import LocalObjectStore
-from imgassets.core.versioning.dataset import load_dataset, merge_snapshots, split_leaks, store_dataset
+from imgassets.core.versioning.dataset import merge_snapshots
+from imgassets.core.versioning.dataset_store import load_dataset, store_dataset
+from imgassets.core.versioning.leakage import split_leaks
 from imgassets.core.versioning.sequences import (
     SequenceRules,
     capture_table,

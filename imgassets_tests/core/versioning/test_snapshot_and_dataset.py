@@ -13,15 +13,10 @@ from imgassets.core.store.hashing import sha256_bytes
 from imgassets.core.store.keys import content_key
 from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.versioning.checkout import materialize_dataset
-from imgassets.core.versioning.dataset import (
-    EmptyDatasetError,
-    group_splits,
-    load_dataset,
-    load_snapshot,
-    merge_snapshots,
-    store_dataset,
-)
-from imgassets.core.versioning.snapshot import SnapshotError, commit_snapshot
+from imgassets.core.versioning.dataset import merge_snapshots
+from imgassets.core.versioning.dataset_store import load_dataset, store_dataset
+from imgassets.core.versioning.snapshot import SnapshotError, commit_snapshot, load_snapshot
+from imgassets.core.versioning.splits import EmptyDatasetError, group_splits
 from imgassets_tests.conftest import build_image_index, jpeg_bytes, snapshot_records
 
 

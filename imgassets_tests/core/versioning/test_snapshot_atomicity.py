@@ -9,8 +9,8 @@ import pytest
 
 from imgassets.core.labels.table import build_label_table
 from imgassets.core.store.keys import content_key
-from imgassets.core.versioning.dataset import load_snapshot as load_rows
 from imgassets.core.versioning.snapshot import commit_snapshot, stored_objects
+from imgassets.core.versioning.snapshot import load_snapshot as load_rows
 from imgassets_tests.conftest import build_image_index, jpeg_bytes, snapshot_records
 
 
@@ -127,8 +127,7 @@ def test_no_previous_snapshot_or_a_missing_or_unreadable_manifest_vouches_for_no
 def test_an_image_that_vanished_or_changed_after_indexing_is_left_out_with_a_reason(tmp_path):
     from imgassets.core.labels.table import build_label_table
     from imgassets.core.store.local import LocalObjectStore
-    from imgassets.core.versioning.dataset import load_snapshot
-    from imgassets.core.versioning.snapshot import commit_snapshot
+    from imgassets.core.versioning.snapshot import commit_snapshot, load_snapshot
     from imgassets_tests.conftest import build_image_index, jpeg_bytes, snapshot_records
 
     folder = tmp_path / "ana"

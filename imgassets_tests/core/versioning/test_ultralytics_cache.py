@@ -10,9 +10,10 @@ import pytest
 
 from imgassets.core.labels.table import build_label_table
 from imgassets.core.store.local import LocalObjectStore
-from imgassets.core.versioning.dataset import load_snapshot, merge_snapshots, store_dataset
+from imgassets.core.versioning.dataset import merge_snapshots
+from imgassets.core.versioning.dataset_store import store_dataset
 from imgassets.core.versioning.pull import pull_dataset
-from imgassets.core.versioning.snapshot import commit_snapshot
+from imgassets.core.versioning.snapshot import commit_snapshot, load_snapshot
 from imgassets.core.versioning.ultralytics_cache import ULTRALYTICS_CACHE_VERSION
 from imgassets_tests.conftest import build_image_index, shared_data_dir, snapshot_records
 

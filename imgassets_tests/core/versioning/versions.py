@@ -8,9 +8,10 @@ from pathlib import Path
 
 from imgassets.core.store.hashing import sha256_bytes
 from imgassets.core.store.keys import DATASET_LOG_PREFIX, snapshot_log_prefix
-from imgassets.core.versioning.dataset import DatasetVersion, load_snapshot_table, merge_snapshots, store_dataset
+from imgassets.core.versioning.dataset import DatasetVersion, merge_snapshots
+from imgassets.core.versioning.dataset_store import store_dataset
 from imgassets.core.versioning.refs import log_version, write_latest_ref
-from imgassets.core.versioning.snapshot import SnapshotResult, commit_snapshot
+from imgassets.core.versioning.snapshot import SnapshotResult, commit_snapshot, load_snapshot_table
 from imgassets_tests.conftest import jpeg_bytes
 
 

@@ -1,0 +1,147 @@
+"""Evaluating a challenger and promoting a champion (the use cases behind ``model_evaluation`` and
+``champion_model``; usable without Dagster).
+
+:func:`evaluate_challenger` stages the new model once beside its pulled dataset and predicts each
+held-out image once (:mod:`imgassets.core.training.staged_model`); that pass gives the benchmark
+scores (:mod:`imgassets.core.training.benchmark`), the per-image evaluation of the val split
+(:mod:`imgassets.core.training.evaluate`), pictures of the worst benchmark images and the label
+review (:mod:`imgassets.core.training.label_review`). The champion is scored on the same benchmark
+images at the size it was trained at, and the promotion rule decides. It stores
+``models/<dataset_id>/<model_id>/benchmark.json`` (sealed) and ``evaluation.parquet``.
+:func:`promote` then moves ``refs/models/champion`` when the decision promoted the challenger.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from imgassets.core.store.base import ObjectStore
+from imgassets.core.store.hashing import sha256_file
+from imgassets.core.store.keys import EVALUATION, model_file_key
+from imgassets.core.training.benchmark import (
+    DEFAULT_MARGIN,
+    BenchmarkScores,
+    PromotionDecision,
+    promotion_decision,
+    score_on_benchmark,
+)
+from imgassets.core.training.evaluate import evaluation_frame, worst_pictures
+from imgassets.core.training.label_review import LabelReview, review_labels
+from imgassets.core.training.models import read_benchmark, read_champion, trained_imgsz, write_benchmark, write_champion
+from imgassets.core.training.review import ReviewSettings
+from imgassets.core.training.staged_model import StagedModel
+
+
+@dataclass(frozen=True)
+class EvaluationPolicy:
+    """How a challenger is judged: the promotion ``margin`` (absolute benchmark mAP50-95 the
+    challenger may be below the champion), the label ``review`` thresholds and the number of
+    ``review_folds`` of the out-of-sample train review (0 or 1: held-out images only)."""
+
+    margin: float = DEFAULT_MARGIN
+    review: ReviewSettings = ReviewSettings()
+    review_folds: int = 0
+
+
+@dataclass(frozen=True)
+class ChallengerEvaluation:
+    """What :func:`evaluate_challenger` found: ``evaluation`` (the val split image by image,
+    :data:`~imgassets.core.training.evaluate.EVALUATION_COLUMNS`), the ``challenger``'s and the
+    ``champion``'s benchmark scores (``None``: no benchmark image, no champion, or the champion
+    ``not_comparable``, with why), ``champion_id``, the ``decision``, the ``margin`` it used,
+    ``worst_benchmark`` (Markdown pictures), the label ``review`` and the keys it stored."""
+
+    evaluation: pd.DataFrame
+    challenger: BenchmarkScores | None
+    champion_id: str | None
+    champion: BenchmarkScores | None
+    not_comparable: str | None
+    decision: PromotionDecision
+    margin: float
+    worst_benchmark: str
+    review: LabelReview
+    benchmark_key: str
+    evaluation_key: str
+
+
+def evaluate_challenger(store: ObjectStore, dataset, staged_dir: str | Path, model: dict,
+                        policy: EvaluationPolicy = EvaluationPolicy(), device: str | None = None) -> ChallengerEvaluation:
+    """Judge ``model`` (``{model_id, dataset_id, model_key, imgsz}``: a trained model in the store)
+    on ``dataset`` (its :class:`~imgassets.core.versioning.dataset.DatasetVersion`, pulled under
+    ``staged_dir``) by the rules of the module docstring. Raises
+    :class:`~imgassets.core.store.records.TamperedRecordError` when a record it reads was altered."""
+    champion = read_champion(store)
+    split = {name: [r for r in dataset.records if r["split"] == name] for name in ("val", "benchmark")}
+    with tempfile.TemporaryDirectory(prefix="imgassets-evaluate-") as tmp:
+        weights = Path(tmp) / "best.pt"
+        store.get_file(model["model_key"], weights)
+        staged = StagedModel(weights, staged_dir, dataset.class_names, model["imgsz"], device)
+        on_benchmark, on_val = staged.predict(split["benchmark"]), staged.predict(split["val"])
+        challenger = score_on_benchmark(staged, dataset.records)
+        evaluation = evaluation_frame(on_val)
+        worst = worst_pictures(on_benchmark, evaluation_frame(on_benchmark), staged_dir)
+        review = review_labels(store, dataset, [on_val, on_benchmark], staged_dir, model,
+                               challenger.overall["mAP50"] if challenger else None, policy.review, policy.review_folds)
+        champion_scores, not_comparable = _champion_scores(store, champion, model, challenger, staged_dir, dataset,
+                                                           Path(tmp), device)
+    champion_id = champion["model_id"] if champion else None
+    if champion_id == model["model_id"]:
+        decision = PromotionDecision(True, "already the champion (evaluated again)")
+    else:
+        decision = promotion_decision(challenger, champion_scores, champion_id, policy.margin, not_comparable)
+    benchmark_key = write_benchmark(store, model["dataset_id"], model["model_id"], {
+        "challenger": challenger.as_dict() if challenger else None,
+        "champion": {"model_id": champion_id, "scores": champion_scores.as_dict() if champion_scores else None,
+                     "not_comparable": not_comparable} if champion_id else None,
+        "margin": policy.margin, "decision": {"promoted": decision.promoted, "reason": decision.reason}})
+    buffer = io.BytesIO()
+    evaluation.to_parquet(buffer, index=False)
+    evaluation_key = model_file_key(model["dataset_id"], model["model_id"], EVALUATION)
+    store.put_bytes(evaluation_key, buffer.getvalue())
+    return ChallengerEvaluation(evaluation, challenger, champion_id, champion_scores, not_comparable, decision,
+                                policy.margin, worst, review, benchmark_key, evaluation_key)
+
+
+def _champion_scores(store: ObjectStore, champion: dict | None, model: dict, challenger: BenchmarkScores | None,
+                     staged_dir: str | Path, dataset, tmp: Path,
+                     device: str | None) -> tuple[BenchmarkScores | None, str | None]:
+    """The champion's scores on the challenger's benchmark images at the image size the champion
+    was trained at (:func:`~imgassets.core.training.models.trained_imgsz`), or why it cannot be
+    scored (weights that fail their recorded hash, other class names)."""
+    if champion is None or challenger is None or champion["model_id"] == model["model_id"]:
+        return None, None
+    weights = tmp / "champion.pt"
+    store.get_file(champion["model_key"], weights)
+    if champion.get("sha256") and sha256_file(str(weights)) != champion["sha256"]:
+        return None, f"its weights {champion['model_key']} do not match the hash recorded in the champion ref"
+    imgsz = trained_imgsz(store, champion) or model["imgsz"]
+    try:
+        return score_on_benchmark(StagedModel(weights, staged_dir, dataset.class_names, imgsz, device),
+                                  dataset.records), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def promote(store: ObjectStore, model: dict) -> tuple[dict | None, str]:
+    """Make ``model`` (``{model_id, dataset_id, model_key}``) the champion when its stored
+    benchmark decision promoted it: the champion ref names it with the SHA-256 of its weights, the
+    scores and the decision. Returns ``(the new champion ref or None, the decision's reason)``."""
+    benchmark = read_benchmark(store, model) or {}
+    decision = benchmark.get("decision") or {"promoted": False, "reason": "no benchmark record for this model"}
+    if not decision["promoted"]:
+        return None, decision["reason"]
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "best.pt"
+        store.get_file(model["model_key"], weights)
+        digest = sha256_file(str(weights))
+    champion = {"model_id": model["model_id"], "dataset_id": model["dataset_id"], "model_key": model["model_key"],
+                "sha256": digest, "scores": benchmark.get("challenger"), "decision": decision,
+                "promoted_at": datetime.datetime.now(datetime.UTC).isoformat()}
+    write_champion(store, champion)
+    return champion, decision["reason"]

@@ -1,0 +1,158 @@
+"""A trained model and the pulled dataset version it is judged on: one prediction pass per image.
+
+:class:`StagedModel` loads the weights once. :meth:`StagedModel.predict` runs Ultralytics' own
+detection validator (``DetectionValidator``, as ``YOLO.val`` does: rectangular letterboxed
+batches, NMS at confidence 0.001 and IoU 0.7, up to 300 boxes, multi-label) over a list of dataset
+rows, so the scores of a :class:`Pass` *are* Ultralytics' ``val`` of those images. While it
+validates, the validator also keeps, per image, its matching statistics (true positives at IoU
+0.50:0.95, confidences, classes) and its predictions in the original image's normalized xywh. Every
+consumer reads that one pass: the benchmark scores overall, per class and per scientist (Ultralytics'
+``ap_per_class`` over a scientist's images' statistics), the per-image evaluation
+(:mod:`imgassets.core.training.evaluate`), the label review (:mod:`imgassets.core.training.review`)
+and the pictures. Ultralytics calls the held-out split it scores ``test``; here that is the
+``benchmark`` split (:mod:`imgassets.core.versioning.dataset`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from imgassets.core.versioning.checkout import staged_image
+
+METRICS = ("mAP50", "mAP50-95", "precision", "recall")
+"""The scores of a model on a set of images, each in [0, 1] (Ultralytics' box metrics)."""
+
+Prediction = tuple[int, tuple[float, float, float, float], float]
+"""One predicted box: ``(class id, normalized xywh of the original image, confidence)``."""
+
+_STATS = ("tp", "conf", "pred_cls", "target_cls", "target_img")
+
+
+@dataclass(frozen=True)
+class ImagePass:
+    """What the validator saw on one image: its ``predictions`` (every box it kept, confidence
+    >= 0.001; one per class a box may be) and ``stats`` (Ultralytics' per-image matching
+    statistics, :data:`_STATS`)."""
+
+    predictions: list[Prediction]
+    stats: dict[str, np.ndarray]
+
+    def above(self, conf: float) -> list[Prediction]:
+        """The predictions at or above ``conf``, one class per box (its most confident): the
+        boxes ``YOLO.predict(conf=...)`` returns, from the validator's multi-label output."""
+        best: dict[tuple, Prediction] = {}
+        for cls, xywh, p in self.predictions:
+            if p >= conf and (xywh not in best or p > best[xywh][2]):
+                best[xywh] = (cls, xywh, p)
+        return sorted(best.values(), key=lambda pred: -pred[2])
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One prediction pass over ``records`` (dataset rows): Ultralytics' ``overall`` scores
+    (:data:`METRICS`) and mAP50-95 ``per_class`` (by class name, classes with boxes), and each
+    image's :class:`ImagePass` by content hash (``images``)."""
+
+    records: list[dict]
+    overall: dict[str, float]
+    per_class: dict[str, float]
+    images: dict[str, ImagePass] = field(repr=False)
+    class_names: list[str] = field(repr=False, default_factory=list)
+
+    def of(self, record: dict) -> ImagePass:
+        """The pass of one of its records."""
+        return self.images[record["sha256"]]
+
+    def scores_of(self, records: list[dict]) -> dict[str, float]:
+        """:data:`METRICS` of a subset of this pass's records (a scientist's), from their images'
+        statistics by Ultralytics' ``ap_per_class``, as ``val`` on those images alone computes them."""
+        from ultralytics.utils.metrics import DetMetrics
+
+        metrics = DetMetrics(names=dict(enumerate(self.class_names)))
+        for record in records:
+            metrics.update_stats({**self.of(record).stats, "im_name": record["sha256"]})
+        metrics.process()
+        return _overall(metrics)
+
+
+def _overall(metrics) -> dict[str, float]:
+    box = metrics.box
+    return {"mAP50": float(box.map50), "mAP50-95": float(box.map), "precision": float(box.mp), "recall": float(box.mr)}
+
+
+def _recording_validator(sink: dict[str, ImagePass]):
+    """Ultralytics' detection validator that also keeps each image's predictions and statistics
+    in ``sink`` (by the image file's real path)."""
+    from ultralytics.models.yolo.detect import DetectionValidator
+
+    class RecordingValidator(DetectionValidator):
+        def update_metrics(self, preds, batch):
+            before = len(self.metrics.stats["tp"])
+            super().update_metrics(preds, batch)
+            for si, pred in enumerate(preds):
+                pbatch = self._prepare_batch(si, batch)
+                height, width = (int(v) for v in pbatch["ori_shape"])
+                boxes = self.scale_preds(pred, pbatch)["bboxes"].cpu().numpy()
+                kept = []
+                for (x0, y0, x1, y1), cls, conf in zip(boxes, pred["cls"].cpu().numpy(), pred["conf"].cpu().numpy(),
+                                                       strict=True):
+                    xywh = ((x0 + x1) / 2 / width, (y0 + y1) / 2 / height, (x1 - x0) / width, (y1 - y0) / height)
+                    kept.append((int(cls), tuple(round(float(v), 6) for v in xywh), float(conf)))
+                stats = {k: self.metrics.stats[k][before + si] for k in _STATS}
+                sink[os.path.realpath(pbatch["im_file"])] = ImagePass(kept, stats)
+
+    return RecordingValidator
+
+
+class StagedModel:
+    """Weights loaded once, beside the pulled dataset they are judged on.
+
+    ``weights``: a ``.pt`` file; ``staged_dir``: where the dataset version was pulled (the
+    Ultralytics layout of :func:`imgassets.core.versioning.checkout.staged_image`); ``class_names``:
+    the dataset's, in id order; ``imgsz``: the size (pixels, longer side) the model was trained at,
+    at which it is judged; ``device``: Ultralytics' (``None``: the GPU when torch sees one)."""
+
+    def __init__(self, weights: str | Path, staged_dir: str | Path, class_names: list[str], imgsz: int,
+                 device: str | None = None, batch: int = 16) -> None:
+        os.environ.setdefault("YOLO_OFFLINE", "1")
+        from ultralytics import YOLO
+
+        self.model = YOLO(str(weights))
+        self.staged_dir = Path(staged_dir).resolve()
+        self.class_names = list(class_names)
+        self.imgsz, self.device, self.batch = imgsz, device, batch
+
+    @property
+    def trained_on(self) -> list[str]:
+        """The class names the weights were trained on, in id order."""
+        names = self.model.names
+        return [names[i] for i in sorted(names)]
+
+    def predict(self, records: list[dict]) -> Pass:
+        """One pass of the validator over the staged images of ``records`` (dataset rows; none
+        predicted twice). Raises ``ValueError`` when the weights were trained on other class names
+        than the dataset's (their class ids mean other classes)."""
+        if self.trained_on != self.class_names:
+            raise ValueError(f"the model was trained on classes {self.trained_on}, the dataset has {self.class_names}")
+        if not records:
+            return Pass([], {}, {}, {}, self.class_names)
+        sink: dict[str, ImagePass] = {}
+        with tempfile.TemporaryDirectory(prefix="imgassets-pass-") as tmp:
+            workdir = Path(tmp)
+            listing = workdir / "images.txt"
+            listing.write_text("".join(f"{staged_image(self.staged_dir, r)}\n" for r in records))
+            data = workdir / "data.yaml"
+            data.write_text(yaml.safe_dump({"path": str(self.staged_dir), "train": "images/train", "val": "images/val",
+                                            "test": str(listing), "names": dict(enumerate(self.class_names))}))
+            metrics = self.model.val(validator=_recording_validator(sink), data=str(data), split="test",
+                                     imgsz=self.imgsz, batch=self.batch, device=self.device, plots=False, verbose=False,
+                                     save_json=False, project=str(workdir), name="val", exist_ok=True, workers=0)
+        images = {r["sha256"]: sink[os.path.realpath(staged_image(self.staged_dir, r))] for r in records}
+        per_class = {self.class_names[int(c)]: float(metrics.box.maps[int(c)]) for c in metrics.box.ap_class_index}
+        return Pass(list(records), _overall(metrics), per_class, images, self.class_names)

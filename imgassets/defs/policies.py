@@ -1,0 +1,90 @@
+"""Policy settings as Dagster resources, built from :mod:`imgassets.settings` (the environment) when
+the definitions load, so the UI's resource page shows the values every run uses and the asset
+bodies read no environment variable. Each resource hands the core its plain policy object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from imgassets import settings
+from imgassets.core.training.benchmark import DEFAULT_MARGIN
+from imgassets.core.training.challenger import EvaluationPolicy
+from imgassets.core.training.review import ReviewSettings
+from imgassets.core.versioning.build import DatasetPolicy
+from imgassets.core.versioning.sequences import DEFAULT_BURST_SECONDS, SequenceRules
+
+
+class DatasetPolicyResource(dg.ConfigurableResource):
+    """How ``training_dataset`` builds a version: the departed-folder policy and its grace period
+    (``IMGASSETS_DEPARTED_POLICY``: keep, retract or block; ``IMGASSETS_DEPARTED_GRACE_DAYS``), the
+    sequence rules that keep a burst or session in one split (``IMGASSETS_BURST_SECONDS``,
+    ``IMGASSETS_SESSION_FOLDERS``) and the class registry file (``IMGASSETS_CLASS_REGISTRY``; empty:
+    class names as written)."""
+
+    departed_policy: str = "keep"
+    departed_grace_days: float = 7.0
+    burst_seconds: float = DEFAULT_BURST_SECONDS
+    session_folders: str = ""
+    class_registry: str = ""
+
+    @classmethod
+    def from_settings(cls) -> DatasetPolicyResource:
+        """The values of the environment (:mod:`imgassets.settings`)."""
+        policy, grace = settings.departed_policy()
+        rules = settings.sequence_rules()
+        registry = settings.class_registry_path()
+        return cls(departed_policy=policy, departed_grace_days=grace, burst_seconds=rules.burst_seconds,
+                   session_folders=rules.session_folders or "", class_registry=str(registry) if registry else "")
+
+    def policy(self) -> DatasetPolicy:
+        """The core's :class:`~imgassets.core.versioning.build.DatasetPolicy`."""
+        return DatasetPolicy(self.departed_policy, self.departed_grace_days,
+                             SequenceRules(self.burst_seconds, self.session_folders or None),
+                             Path(self.class_registry).expanduser() if self.class_registry else None)
+
+
+class EvaluationPolicyResource(dg.ConfigurableResource):
+    """How ``model_evaluation`` judges a challenger: the promotion margin (absolute benchmark
+    mAP50-95, ``IMGASSETS_CHAMPION_MARGIN``) and the label review's thresholds
+    (``IMGASSETS_REVIEW_MIN_CONFIDENCE``, ``IMGASSETS_REVIEW_MIN_MAP50``) and folds
+    (``IMGASSETS_REVIEW_FOLDS``: 2 or more also reviews the train split out of sample)."""
+
+    champion_margin: float = DEFAULT_MARGIN
+    review_min_confidence: float = ReviewSettings.min_confidence
+    review_min_benchmark_map50: float = ReviewSettings.min_benchmark_map50
+    review_folds: int = 0
+
+    @classmethod
+    def from_settings(cls) -> EvaluationPolicyResource:
+        """The values of the environment (:mod:`imgassets.settings`)."""
+        review = settings.review_settings()
+        return cls(champion_margin=settings.champion_margin(), review_min_confidence=review["min_confidence"],
+                   review_min_benchmark_map50=review["min_benchmark_map50"], review_folds=settings.review_folds())
+
+    def policy(self) -> EvaluationPolicy:
+        """The core's :class:`~imgassets.core.training.challenger.EvaluationPolicy`."""
+        return EvaluationPolicy(self.champion_margin, ReviewSettings(min_confidence=self.review_min_confidence,
+                                                                     min_benchmark_map50=self.review_min_benchmark_map50),
+                                self.review_folds)
+
+
+class TrainingPresetResource(dg.ConfigurableResource):
+    """The training preset every ``yolo_model`` run starts from (``IMGASSETS_TRAINING_PRESET``:
+    ``ultralytics``, Ultralytics' own defaults; ``demo``; ``smoke``); a run's config overrides
+    single fields."""
+
+    preset: str = "ultralytics"
+
+    @classmethod
+    def from_settings(cls) -> TrainingPresetResource:
+        """The value of the environment (:mod:`imgassets.settings`)."""
+        return cls(preset=settings.training_preset())
+
+
+def policy_resources() -> dict:
+    """The policy resources by the names the assets ask for, from the environment."""
+    return {"dataset_policy": DatasetPolicyResource.from_settings(),
+            "evaluation_policy": EvaluationPolicyResource.from_settings(),
+            "training_preset": TrainingPresetResource.from_settings()}
