@@ -138,7 +138,7 @@ def graph_run(root: Path, home: Path) -> dict:
     home; return wall seconds and per-step seconds."""
     import dagster as dg
 
-    from imgassets.cli.main import open_instance, prepare_environment
+    from imgassets.cli.home import open_instance, prepare_environment
     from imgassets.cli.run import QUIET_LOGS, run_scientist, run_tags
     from imgassets.core.drive.walk import scientist_folders
     from imgassets.defs.partitions import scientists as scientists_partitions
@@ -175,7 +175,7 @@ def graph_run(root: Path, home: Path) -> dict:
 def change_run(root: Path, home: Path, count: int, seed: int, spec: TreeSpec) -> dict:
     """A change of ``count`` images in two folders of the ingested drive at ``root`` (home
     ``home``): one sensor tick and the scientist runs it requests; seconds."""
-    from imgassets.cli.main import open_instance, prepare_environment
+    from imgassets.cli.home import open_instance, prepare_environment
     from imgassets.cli.run import run_scientist
 
     prepare_environment(root, home)

@@ -17,7 +17,7 @@ from imgassets.errors import ImgassetsError, Reason
     "imgassets.core.versioning.checkout:DestinationError", "imgassets.core.training.train:TrainingConfigError",
     "imgassets.core.labels.class_registry:ClassRegistryError", "imgassets.core.versioning.retraction:RetractionError",
     "imgassets.core.versioning.departed:DepartedPolicyError", "imgassets.core.versioning.gc:GarbageCollectionError",
-    "imgassets.cli.main:UsageError",
+    "imgassets.cli.usage:UsageError",
 ])
 def test_every_domain_error_is_an_imgassets_error(path):
     import importlib

@@ -8,7 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from imgassets.cli.main import EXIT_USAGE, UsageError, open_store
+from imgassets.cli.home import open_store
+from imgassets.cli.usage import EXIT_USAGE, UsageError
 from imgassets.core.store.records import seal_unsealed
 
 

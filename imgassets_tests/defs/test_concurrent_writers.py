@@ -81,7 +81,7 @@ def test_commands_creating_one_fresh_instance_at_once_all_succeed(tmp_path):
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     code = (f"import os, time\nos.environ['DAGSTER_HOME'] = {str(home)!r}\n"
-            "from pathlib import Path\nfrom imgassets.cli.main import open_instance\n"
+            "from pathlib import Path\nfrom imgassets.cli.home import open_instance\n"
             f"while not os.path.exists({str(tmp_path / 'go')!r}): time.sleep(0.001)\n"
             f"with open_instance(Path({str(home)!r})) as instance:\n    instance.get_runs(limit=1)\n")
     procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(6)]

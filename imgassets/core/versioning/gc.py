@@ -129,20 +129,32 @@ def _read_record(store: ObjectStore, key: str) -> dict | None:
 
 def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
             grace_hours: float = DEFAULT_GRACE_HOURS, now: float | None = None) -> GcPlan:
-    """List the store once and decide what a collection deletes (rules in the module docstring).
-    Reads the retained manifests (hash columns only), the model records and the archive logs.
-    Raises :class:`GarbageCollectionError` when a retained root cannot be read, ``ValueError``
-    for a keep count below 1 or a negative grace period."""
+    """List the store once and decide what a collection deletes (rules in the module docstring):
+    the retained roots (:func:`_roots`), what they reach (:func:`_reachable`), and the sweep of the
+    rest older than the grace period (:func:`_sweep`). Reads the retained manifests (hash columns
+    only), the refs, the model records' keys and the archive logs. Raises
+    :class:`GarbageCollectionError` when a retained root cannot be read, ``ValueError`` for a keep
+    count below 1 or a negative grace period."""
     if keep_datasets < 1 or keep_snapshots < 1 or grace_hours < 0:
         raise ValueError("garbage collection keeps at least 1 dataset and 1 snapshot per scientist, with a grace "
                          f"period of 0 hours or more (got {keep_datasets}, {keep_snapshots}, {grace_hours})")
     listing = list(store.list_objects(""))
-    now = time.time() if now is None else now
-    cutoff = now - grace_hours * 3600
-    by_key = {o.key: o for o in listing}
+    cutoff = (time.time() if now is None else now) - grace_hours * 3600
+    datasets, snapshots = _roots(store, listing, keep_datasets, keep_snapshots)
+    reachable, kept_datasets = _reachable(store, listing, datasets, snapshots)
+    plan = GcPlan(len(listing), sorted(kept_datasets), {s: sorted(i) for s, i in sorted(snapshots.items())})
+    doomed, plan.spared_young = _sweep(listing, reachable, datasets, snapshots, cutoff)
+    # manifests and their companions first, content last: a version disappears before its objects
+    plan.delete = sorted(doomed, key=lambda o: (sha256_of_key(o.key) is not None, o.key))
+    return plan
 
-    # datasets: the log's last N, the refs, every model's
-    dataset_log: list[tuple[str, str]] = []
+
+def _roots(store: ObjectStore, listing: list[ObjectInfo], keep_datasets: int,
+           keep_snapshots: int) -> tuple[set[str], dict[str, set[str]]]:
+    """The retained dataset ids (the log's last ``keep_datasets``, the latest and champion refs',
+    every model's) and snapshot ids by scientist (each log's last ``keep_snapshots``; without a
+    log, the newest manifests), from the listing and the refs."""
+    dataset_log: list[tuple[str, str]] = []  # (log key, id): keys sort by time
     snapshot_logs: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for info in listing:
         entry = log_entry(info.key)
@@ -152,18 +164,13 @@ def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep
             dataset_log.append((info.key, entry[1]))
         elif (scientist := log_scientist(entry[0])) is not None:
             snapshot_logs[scientist].append((info.key, entry[1]))
-    datasets = set(_last([i for _, i in dataset_log], keep_datasets))
-    latest = _read_record(store, LATEST_DATASET_REF)
-    if latest and latest.get("dataset_id"):
-        datasets.add(latest["dataset_id"])
-    champion = _read_record(store, CHAMPION_REF)
-    if champion and champion.get("dataset_id"):
-        datasets.add(champion["dataset_id"])
-    for info in listing:
-        if info.key.endswith("/" + MODEL_RECORD) and (trained_on := model_dataset_of_key(info.key)):
-            datasets.add(trained_on)
-
-    # snapshots: each scientist's log's last N and newest manifest, every retained dataset's
+    datasets = set(_last([i for _, i in sorted(dataset_log)], keep_datasets))
+    for ref in (LATEST_DATASET_REF, CHAMPION_REF):
+        record = _read_record(store, ref)
+        if record and record.get("dataset_id"):
+            datasets.add(record["dataset_id"])
+    datasets.update(trained_on for info in listing
+                    if info.key.endswith("/" + MODEL_RECORD) and (trained_on := model_dataset_of_key(info.key)))
     manifests_of: dict[str, list[ObjectInfo]] = defaultdict(list)
     for info in listing:
         if manifest := snapshot_of_key(info.key):  # a manifest, not a companion (.report.json, .capture.parquet)
@@ -176,42 +183,55 @@ def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep
             newest = max(o.modified for o in manifests_of[scientist])
             snapshots[scientist].update(snapshot_of_key(o.key)[1]
                                         for o in manifests_of[scientist] if o.modified >= newest - 1)
+    return datasets, snapshots
+
+
+def _manifest_hashes_or_refuse(store: ObjectStore, key: str, what: str) -> tuple[dict, set[str]]:
+    """The footer and content hashes of the retained manifest ``key``; an unreadable root stops the
+    collection (:class:`GarbageCollectionError`) rather than guess."""
+    data = store.get_bytes(key)
+    try:
+        return read_footer(data), set(manifest_hashes(data))
+    except Exception as exc:
+        raise GarbageCollectionError(f"{key}: a retained {what} manifest cannot be read ({exc}); "
+                                     "nothing deleted") from None
+
+
+def _reachable(store: ObjectStore, listing: list[ObjectInfo], datasets: set[str],
+               snapshots: dict[str, set[str]]) -> tuple[set[str], list[str]]:
+    """The content hashes the retained versions list and the archive logs name, and the retained
+    datasets that are stored; adds each stored retained dataset's snapshots to ``snapshots``."""
+    stored = {o.key for o in listing}
     reachable: set[str] = set()
     kept_datasets = []
     for dataset_id in sorted(datasets):
         key = dataset_manifest_key(dataset_id)
-        if key not in by_key:
+        if key not in stored:
             continue  # a model of a dataset collected by hand, or a ref to nothing: nothing to keep
-        data = store.get_bytes(key)
-        try:
-            meta = read_footer(data)
-            reachable.update(manifest_hashes(data))
-        except Exception as exc:  # an unreadable root: refuse rather than guess
-            raise GarbageCollectionError(f"{key}: a retained dataset manifest cannot be read ({exc}); "
-                                         "nothing deleted") from None
+        meta, hashes = _manifest_hashes_or_refuse(store, key, "dataset")
+        reachable |= hashes
         kept_datasets.append(dataset_id)
         for scientist, snapshot_id in (meta.get("snapshots") or {}).items():
             snapshots[scientist].add(snapshot_id)
     for scientist, ids in snapshots.items():
         for snapshot_id in ids:
-            key = snapshot_manifest_key(scientist, snapshot_id)
-            if key in by_key:
-                try:
-                    reachable.update(manifest_hashes(store.get_bytes(key)))
-                except Exception as exc:
-                    raise GarbageCollectionError(f"{key}: a retained snapshot manifest cannot be read ({exc}); "
-                                                 "nothing deleted") from None
+            if (key := snapshot_manifest_key(scientist, snapshot_id)) in stored:
+                reachable |= _manifest_hashes_or_refuse(store, key, "snapshot")[1]
     for info in listing:
         if info.key.startswith(ARCHIVE_PREFIX):
             log = _read_record(store, info.key) or {}
             reachable.update(f["sha256"] for f in log.get("files", []) if f.get("sha256"))
+    return reachable, kept_datasets
 
-    plan = GcPlan(len(listing), sorted(kept_datasets), {s: sorted(i) for s, i in sorted(snapshots.items())})
-    doomed: list[ObjectInfo] = []
+
+def _sweep(listing: list[ObjectInfo], reachable: set[str], datasets: set[str], snapshots: dict[str, set[str]],
+           cutoff: float) -> tuple[list[ObjectInfo], int]:
+    """The versions, log entries and content objects no root retains, written before ``cutoff``
+    (seconds since the epoch), and how many were spared for being younger."""
+    doomed, young = [], 0
     for info in listing:
         key = info.key
-        sha = sha256_of_key(key)
-        if sha is not None:
+        if (sha := sha256_of_key(key)) is not None:
             drop = sha not in reachable
         elif (version := version_of_key(key)) is not None:
             scientist, version_id = version
@@ -222,15 +242,11 @@ def plan_gc(store: ObjectStore, keep_datasets: int = DEFAULT_KEEP_DATASETS, keep
             drop = entry[1] not in snapshots.get(scientist, set())
         else:
             continue
-        if not drop:
-            continue
-        if info.modified > cutoff:
-            plan.spared_young += 1
-            continue
-        doomed.append(info)
-    # manifests and their companions first, content last: a version disappears before its objects
-    plan.delete = sorted(doomed, key=lambda o: (sha256_of_key(o.key) is not None, o.key))
-    return plan
+        if drop and info.modified > cutoff:
+            young += 1
+        elif drop:
+            doomed.append(info)
+    return doomed, young
 
 
 @dataclass(frozen=True)

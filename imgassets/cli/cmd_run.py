@@ -1,0 +1,120 @@
+"""``imgassets run`` (materialize the whole graph once and print a summary) and ``imgassets ui``
+(the Dagster UI on this home).
+
+Exit codes of ``run``: 0 everything materialized and every blocking check passed; 1 a blocking check
+(or a failing step) stopped part of the graph; 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import warnings
+from pathlib import Path
+
+from imgassets import settings
+from imgassets.cli.home import (
+    REPO_ROOT,
+    check_class_registry,
+    open_instance,
+    prepare_environment,
+)
+from imgassets.cli.usage import UsageError
+from imgassets.core.training.train import TrainingSettings
+
+
+def training_preset(args: argparse.Namespace) -> TrainingSettings:
+    """The training defaults of ``imgassets run``: ``smoke`` with ``--smoke``; else
+    ``$IMGASSETS_TRAINING_PRESET`` when set; else ``demo`` on the demo drive (no shared root given)
+    and Ultralytics' own on a real drive (:data:`imgassets.core.training.train.PRESETS`)."""
+    from imgassets.core.training.train import TrainingConfigError, preset
+
+    if args.smoke:
+        name = "smoke"
+    elif os.environ.get(settings.TRAINING_PRESET_ENV):
+        name = settings.training_preset()
+    else:
+        name = "demo" if args.shared_root is None and not os.environ.get(settings.SHARED_ROOT_ENV) else "ultralytics"
+    try:
+        return preset(name)
+    except TrainingConfigError as exc:
+        raise UsageError(f"{settings.TRAINING_PRESET_ENV}: {exc}") from None
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from imgassets.core.drive.walk import scientist_folders
+    from imgassets.core.training.train import TrainingConfigError, check_model_source
+
+    if args.val_fraction is not None and not 0 < args.val_fraction < 1:
+        raise UsageError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
+    if args.benchmark_fraction is not None and not 0 <= args.benchmark_fraction < 1:
+        raise UsageError(f"--benchmark-fraction must be at least 0 and below 1, got {args.benchmark_fraction}")
+    given = {name: getattr(args, name) for name in ("model", "epochs", "imgsz", "batch", "device", "patience",
+                                                 "workers")}
+    training = training_preset(args).overridden(**given)
+    try:
+        check_model_source(training.model)
+    except TrainingConfigError as exc:
+        raise UsageError(str(exc)) from None
+    check_class_registry()
+    if not args.verbose:  # numpy's RuntimeWarnings (a constant image's zero variance) say nothing to a scientist
+        warnings.simplefilter("ignore", RuntimeWarning)
+    home_dir, root = prepare_environment(args.shared_root, args.home)
+    if args.archive_mode:
+        os.environ[settings.ARCHIVE_MODE_ENV] = args.archive_mode
+    names, skipped = scientist_folders(root)
+    for name, reason in skipped:
+        print(f"imgassets: folder {name!r} skipped: {reason}", file=sys.stderr)
+    if not names:
+        raise UsageError(f"shared drive root {root} has no scientist folders (expected {root}/<scientist>/...)")
+
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    from imgassets.cli.run import materialize_all
+    from imgassets.cli.summary import print_summary
+    from imgassets.definitions import defs
+
+    def progress(message: str) -> None:
+        print(f"imgassets: {message}", file=sys.stderr, flush=True)
+
+    from imgassets.cli.progress import shown_on_stderr
+
+    with open_instance(Path(os.environ[settings.DAGSTER_HOME_ENV])) as instance, shown_on_stderr():
+        summary = materialize_all(defs, instance, str(root), str(home_dir), names, training, progress,
+                                  val_fraction=args.val_fraction, verbose=args.verbose,
+                                  benchmark_fraction=args.benchmark_fraction, resplit=args.resplit)
+    summary.skipped_folders = [{"folder": name, "reason": reason} for name, reason in skipped]
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+    else:
+        print_summary(summary)
+    return summary.exit_code
+
+
+def command_ui(args: argparse.Namespace) -> int:
+    if args.shared_root is None and not os.environ.get(settings.SHARED_ROOT_ENV):
+        os.environ.setdefault(settings.TRAINING_PRESET_ENV, "demo")  # the automation trains what imgassets run would
+    check_class_registry()
+    prepare_environment(args.shared_root, args.home)
+    workspace = REPO_ROOT / "workspace.yaml"
+    # `dg dev`, as Dagster now recommends starting the UI and its daemon (`dagster dev` warns that it
+    # is superseded), from this interpreter whether or not its environment is activated (on PATH)
+    argv = [sys.executable, "-m", "dagster_dg_cli.cli", "dev", "-p", str(args.port)]
+    if workspace.is_file():
+        argv += ["-w", str(workspace)]
+    else:
+        argv += ["-m", "imgassets.definitions"]
+    print(f"imgassets: DAGSTER_HOME={os.environ['DAGSTER_HOME']}; starting dg {' '.join(argv[3:])}", file=sys.stderr,
+          flush=True)
+    # From the instance's own folder: started where another dagster.yaml lies (this repository's),
+    # Dagster would warn that that file is not used.
+    os.chdir(os.environ["DAGSTER_HOME"])
+    # An ignored signal stays ignored across exec, and dagster dev maps SIGTERM to whatever SIGINT
+    # does: started by a parent that ignores SIGINT (a background job of a non-interactive shell),
+    # it would ignore SIGTERM and never stop. Both back to their defaults before the exec.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
+    os.execv(argv[0], argv)
+    return 0
