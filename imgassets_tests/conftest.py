@@ -11,6 +11,7 @@ import random
 import shutil
 import signal
 import subprocess
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -367,3 +368,26 @@ def sensor_tick(instance: dg.DagsterInstance, root, cursor: str | None, settle: 
     for request in result.dynamic_partitions_requests:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     return result
+
+
+@contextlib.contextmanager
+def graph_on(base: Path, drive: Path, home: Path | None = None, scientists: Iterable[str] = (),
+             **resources: object) -> Iterator[tuple[dg.Definitions, dg.DagsterInstance]]:
+    """The definitions on temporary folders (``drive``; ``home``, default ``base/home``) and a test
+    instance under ``base/dagster``, with ``scientists`` added as partitions (what the sensor
+    would do); ``resources`` replace the local deployment's."""
+    from imgassets.definitions import build_defs
+    from imgassets.defs.deployment import local_resources
+
+    home = home or base / "home"
+    defs = build_defs({**local_resources(home=str(home), shared_root=str(drive)), **resources})
+    (base / "dagster").mkdir(exist_ok=True)
+    with dg.instance_for_test(temp_dir=str(base / "dagster")) as instance:
+        add_scientists(instance, *scientists)
+        yield defs, instance
+
+
+def add_scientists(instance: dg.DagsterInstance, *names: str) -> None:
+    """Add ``names`` as partitions of ``scientists`` (what the sensor does for a new folder)."""
+    if names:
+        instance.add_dynamic_partitions("scientists", list(names))

@@ -10,9 +10,7 @@ import dagster as dg
 import pytest
 
 from imgassets.cli.run import run_scientist
-from imgassets.definitions import build_defs
-from imgassets.defs.deployment import local_resources
-from imgassets_tests.conftest import small_books
+from imgassets_tests.conftest import add_scientists, graph_on, small_books
 
 DATASET, MODEL = dg.AssetKey("training_dataset"), dg.AssetKey("yolo_model")
 
@@ -28,10 +26,7 @@ def test_training_follows_snapshots_and_blocking_checks(tmp_path):
     drive, home = tmp_path / "drive", tmp_path / "home"
     small_books(drive / "ana", count=6)
     small_books(drive / "ben", count=6)
-    defs = build_defs(local_resources(home=str(home), shared_root=str(drive)))
-    (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        instance.add_dynamic_partitions("scientists", ["ana", "ben"])
+    with graph_on(tmp_path, drive, home, ["ana", "ben"]) as (defs, instance):
         requested, cursor = _requested(defs, instance, None)
         assert requested == set()  # nothing to train on yet
 
@@ -55,7 +50,7 @@ def test_training_follows_snapshots_and_blocking_checks(tmp_path):
         assert requested == set()  # a blocked scientist produces no snapshot, so no new dataset
 
         small_books(drive / "cleo", count=4)
-        instance.add_dynamic_partitions("scientists", ["cleo"])
+        add_scientists(instance, "cleo")
         assert run_scientist(defs, instance, "cleo")[0].success
         requested, cursor = _requested(defs, instance, cursor)
         assert requested == {DATASET}
@@ -82,7 +77,7 @@ def test_nightly_sweep_requests_every_scientist():
     from imgassets.defs.training.automation import nightly_sweep
 
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("scientists", ["ana", "ben"])
+        add_scientists(instance, "ana", "ben")
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.datetime(2026, 11, 21, 2))
         requests = nightly_sweep(context)
     assert [(r.partition_key, r.run_key) for r in requests] == [("ana", "nightly:2026-11-21:ana"), ("ben", "nightly:2026-11-21:ben")]

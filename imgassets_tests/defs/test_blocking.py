@@ -8,9 +8,7 @@ import pytest
 
 from imgassets.cli.run import materialize_all
 from imgassets.core.training.train import PRESETS
-from imgassets.definitions import build_defs
-from imgassets.defs.deployment import local_resources
-from imgassets_tests.conftest import small_books, tree_hashes
+from imgassets_tests.conftest import graph_on, small_books, tree_hashes
 
 pytestmark = pytest.mark.slow
 
@@ -27,9 +25,7 @@ def test_a_blocked_scientist_is_left_out_and_the_others_train(tmp_path):
     bad_label.write_text("0 0.9 0.5 0.4 0.3\n")  # reaches x = 1.1
     before = tree_hashes(drive)
     home = tmp_path / "home"
-    defs = build_defs(local_resources(home=str(home), shared_root=str(drive)))
-    (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+    with graph_on(tmp_path, drive, home) as (defs, instance):
         summary = materialize_all(defs, instance, str(drive), str(home), ["bad", "good"], PRESETS["smoke"])
 
         checks = {(c.partition, c.name): c for c in summary.checks}
@@ -72,9 +68,7 @@ def test_a_single_scientist_trains(tmp_path):
     drive = tmp_path / "drive"
     small_books(drive / "solo")
     home = tmp_path / "home"
-    defs = build_defs(local_resources(home=str(home), shared_root=str(drive)))
-    (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+    with graph_on(tmp_path, drive, home) as (defs, instance):
         summary = materialize_all(defs, instance, str(drive), str(home), ["solo"], PRESETS["smoke"])
     assert summary.exit_code == 0, summary.as_dict()
     d = summary.dataset

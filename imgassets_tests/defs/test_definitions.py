@@ -51,9 +51,7 @@ def test_a_scientists_label_findings_are_computed_once_per_step_and_travel_as_ch
     read that one computation) and once in the snapshot's (its refusal never trusts a verdict
     stored with the table); the table itself carries no findings."""
     from imgassets.core.labels import checks as label_checks
-    from imgassets.definitions import build_defs
-    from imgassets.defs.deployment import local_resources
-    from imgassets_tests.conftest import small_books
+    from imgassets_tests.conftest import graph_on, small_books
 
     calls: dict[str, int] = {}
 
@@ -65,10 +63,7 @@ def test_a_scientists_label_findings_are_computed_once_per_step_and_travel_as_ch
 
     monkeypatch.setattr(label_checks, "CHECKS", {n: counted(n, c) for n, c in label_checks.CHECKS.items()})
     small_books(tmp_path / "drive" / "ana", count=4)
-    defs = build_defs(local_resources(home=str(tmp_path / "home"), shared_root=str(tmp_path / "drive")))
-    (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        instance.add_dynamic_partitions("scientists", ["ana"])
+    with graph_on(tmp_path, tmp_path / "drive", scientists=["ana"]) as (defs, instance):
         result = defs.resolve_job_def("scientist_job").execute_in_process(partition_key="ana", instance=instance)
     assert result.success
     assert calls == {name: 2 for name in label_checks.CHECKS}

@@ -82,7 +82,8 @@ def _assert_one_pass_matches_ultralytics(home, summary: dict, tmp_path) -> None:
     Ultralytics' ``val`` of a scientist's images alone letterboxes them in other batches (its
     rectangular batches follow the aspect ratios of the images validated together), so its
     predictions, and scores on a few images, differ a little: within 0.1. The val split's per-image
-    predicted boxes (confidence 0.25) are those of ``YOLO.predict`` on nearly every image."""
+    predicted boxes (confidence 0.25) are those of ``YOLO.predict`` on nearly every image (``predict`` letterboxes
+    each image alone, the validator in batches)."""
     from ultralytics import YOLO
 
     from imgassets.core.store.local import LocalObjectStore

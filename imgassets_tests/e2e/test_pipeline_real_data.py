@@ -17,9 +17,7 @@ from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.training.train import TrainingSettings
 from imgassets.core.versioning.dataset_store import load_dataset
 from imgassets.core.versioning.snapshot import load_snapshot
-from imgassets.definitions import build_defs
-from imgassets.defs.deployment import local_resources
-from imgassets_tests.conftest import copy_dataset, tree_hashes
+from imgassets_tests.conftest import copy_dataset, graph_on, tree_hashes
 
 pytestmark = pytest.mark.slow
 SCIENTISTS = ["books", "coco128"]
@@ -43,10 +41,8 @@ def world(tmp_path_factory):
     copy_dataset("books_roboflow", drive / "books")
     before = tree_hashes(drive)
     home = base / "home"
-    defs = build_defs(local_resources(home=str(home), shared_root=str(drive)))
-    (base / "dagster").mkdir()
     children_before = {p.pid for p in multiprocessing.active_children()}
-    with dg.instance_for_test(temp_dir=str(base / "dagster")) as instance:
+    with graph_on(base, drive, home) as (defs, instance):
         summary = materialize_all(defs, instance, str(drive), str(home), SCIENTISTS, TrainingSettings(epochs=1, imgsz=64))
         left_running = [p for p in multiprocessing.active_children() if p.pid not in children_before]
         rerun = {name: run_scientist(defs, instance, name)[0] for name in SCIENTISTS}

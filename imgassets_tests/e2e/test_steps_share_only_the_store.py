@@ -10,7 +10,7 @@ import pytest
 
 from imgassets.definitions import build_defs
 from imgassets.defs.deployment import production_resources
-from imgassets_tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, small_books
+from imgassets_tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, add_scientists, small_books
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def test_scientist_and_training_runs_succeed_with_a_private_scratch_per_step(tmp
     training = {"ops": {"yolo_model": {"config": {"epochs": 1, "imgsz": 64, "batch": 4, "device": "cpu"}}}}
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        instance.add_dynamic_partitions("scientists", ["ana"])
+        add_scientists(instance, "ana")
         scientist = dg.execute_job(dg.reconstructable(isolated_scientist_job), instance=instance,
                                    tags={"dagster/partition": "ana"})
         assert scientist.success, [e.message for e in scientist.all_events if e.is_failure]

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from imgassets_tests.conftest import REPO_ROOT, image_bytes, small_books
+from imgassets_tests.conftest import REPO_ROOT, add_scientists, image_bytes, small_books
 from imgassets_tests.e2e.dagster_dev import dagster_dev
 
 pytestmark = pytest.mark.slow
@@ -78,7 +78,7 @@ def test_launch_a_scientist_partition_from_the_ui_and_see_the_model_metrics(tmp_
     small_books(drive / "ben", count=8)
     with dagster_dev(tmp_path, drive, IMGASSETS_DRIVE_SENSOR="stopped") as ui:
         with dg.DagsterInstance.from_config(str(ui.home / "dagster")) as instance:
-            instance.add_dynamic_partitions("scientists", ["ana", "ben"])  # what the sensor would do
+            add_scientists(instance, "ana", "ben")  # what the sensor would do
 
         _skip_welcome(page)
         page.goto(f"{ui.base}/asset-groups", wait_until="networkidle")  # the global lineage, as it first opens

@@ -5,7 +5,8 @@ detection validator (``DetectionValidator``, as ``YOLO.val`` does: rectangular l
 batches, NMS at confidence 0.001 and IoU 0.7, up to 300 boxes, multi-label) over a list of dataset
 rows, so the scores of a :class:`Pass` *are* Ultralytics' ``val`` of those images. While it
 validates, the validator also keeps, per image, its matching statistics (true positives at IoU
-0.50:0.95, confidences, classes) and its predictions in the original image's normalized xywh. Every
+0.50:0.95, confidences, classes) and, from the same forward pass, the boxes ``YOLO.predict`` would
+keep (single-label NMS) in the original image's normalized xywh. Every
 consumer reads that one pass: the benchmark scores overall, per class and per scientist (Ultralytics'
 ``ap_per_class`` over a scientist's images' statistics), the per-image evaluation
 (:mod:`imgassets.core.training.evaluate`), the label review (:mod:`imgassets.core.training.review`)
@@ -36,21 +37,18 @@ _STATS = ("tp", "conf", "pred_cls", "target_cls", "target_img")
 
 @dataclass(frozen=True)
 class ImagePass:
-    """What the validator saw on one image: its ``predictions`` (every box it kept, confidence
-    >= 0.001; one per class a box may be) and ``stats`` (Ultralytics' per-image matching
-    statistics, :data:`_STATS`)."""
+    """What the validator saw on one image: its ``predictions`` (the boxes ``YOLO.predict`` keeps:
+    one class an anchor, NMS at IoU 0.7, confidence >= 0.001) and ``stats`` (Ultralytics'
+    per-image matching statistics of the multi-label boxes the scores are computed on,
+    :data:`_STATS`)."""
 
     predictions: list[Prediction]
     stats: dict[str, np.ndarray]
 
     def above(self, conf: float) -> list[Prediction]:
-        """The predictions at or above ``conf``, one class per box (its most confident): the
-        boxes ``YOLO.predict(conf=...)`` returns, from the validator's multi-label output."""
-        best: dict[tuple, Prediction] = {}
-        for cls, xywh, p in self.predictions:
-            if p >= conf and (xywh not in best or p > best[xywh][2]):
-                best[xywh] = (cls, xywh, p)
-        return sorted(best.values(), key=lambda pred: -pred[2])
+        """The predictions at or above ``conf``, most confident first: what ``YOLO.predict(conf=...)``
+        returns (low-confidence boxes never suppress a more confident one)."""
+        return sorted((p for p in self.predictions if p[2] >= conf), key=lambda pred: -pred[2])
 
 
 @dataclass(frozen=True)
@@ -90,12 +88,22 @@ def _recording_validator(sink: dict[str, ImagePass]):
     """Ultralytics' detection validator that also keeps each image's predictions and statistics
     in ``sink`` (by the image file's real path)."""
     from ultralytics.models.yolo.detect import DetectionValidator
+    from ultralytics.utils import nms
 
     class RecordingValidator(DetectionValidator):
+        def postprocess(self, preds):
+            # the boxes YOLO.predict keeps (one class an anchor), from the same forward pass as the
+            # multi-label boxes the metrics are computed on
+            single = nms.non_max_suppression(preds, self.args.conf, self.args.iou, multi_label=False,
+                                             agnostic=self.args.single_cls or self.args.agnostic_nms,
+                                             max_det=self.args.max_det, end2end=self.end2end)
+            self.single_label = [{"bboxes": x[:, :4], "conf": x[:, 4], "cls": x[:, 5]} for x in single]
+            return super().postprocess(preds)
+
         def update_metrics(self, preds, batch):
             before = len(self.metrics.stats["tp"])
             super().update_metrics(preds, batch)
-            for si, pred in enumerate(preds):
+            for si, pred in enumerate(self.single_label):
                 pbatch = self._prepare_batch(si, batch)
                 height, width = (int(v) for v in pbatch["ori_shape"])
                 boxes = self.scale_preds(pred, pbatch)["bboxes"].cpu().numpy()

@@ -9,16 +9,13 @@ import subprocess
 import sys
 import textwrap
 
-import dagster as dg
 import pandas as pd
 import pytest
 
 from imgassets.core.drive.source_files import LINK_OUTSIDE_ROOT, NOT_A_FILE, TOO_LARGE, SourceFileError, read_source
 from imgassets.core.drive.walk import MAX_NAME_BYTES, scientist_folders
 from imgassets.core.labels.table import MAX_LABEL_BYTES, build_label_table
-from imgassets.definitions import build_defs
-from imgassets.defs.deployment import local_resources
-from imgassets_tests.conftest import build_image_index, jpeg_bytes
+from imgassets_tests.conftest import build_image_index, graph_on, jpeg_bytes
 
 
 @pytest.fixture
@@ -211,10 +208,7 @@ def test_folders_no_partition_can_hold_are_skipped_with_reasons(tmp_path):
 def test_a_link_out_of_the_root_is_never_uploaded(drive, tmp_path):
     os.symlink(tmp_path / "private" / "secret.jpg", drive / "ana" / "images" / "stolen.jpg")
     home = tmp_path / "home"
-    defs = build_defs(local_resources(home=str(home), shared_root=str(drive)))
-    (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        instance.add_dynamic_partitions("scientists", ["ana"])
+    with graph_on(tmp_path, drive, home, ["ana"]) as (defs, instance):
         result = defs.resolve_job_def("scientist_job").execute_in_process(partition_key="ana", instance=instance,
                                                                           raise_on_error=False)
     assert result.success

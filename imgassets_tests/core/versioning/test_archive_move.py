@@ -15,10 +15,8 @@ from imgassets.core.store.keys import content_key
 from imgassets.core.store.local import LocalObjectStore
 from imgassets.core.versioning import archive
 from imgassets.core.versioning.snapshot import commit_snapshot, load_snapshot
-from imgassets.definitions import build_defs
-from imgassets.defs.deployment import local_resources
 from imgassets.defs.resources import SharedDrive
-from imgassets_tests.conftest import build_image_index, jpeg_bytes, snapshot_records
+from imgassets_tests.conftest import build_image_index, graph_on, jpeg_bytes, snapshot_records
 
 
 def _drop(folder: Path, start: int, count: int) -> None:
@@ -50,13 +48,9 @@ def test_move_mode_through_dagster(tmp_path):
     folder = drive / "ana"
     _drop(folder, 0, 6)
     before = _hashes(folder)
-    resources = local_resources(home=str(home), shared_root=str(drive))
-    resources["shared_drive"] = SharedDrive(root=str(drive), archive_mode="move")
-    defs = build_defs(resources)
     store = LocalObjectStore(home / "objects")
-    (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        instance.add_dynamic_partitions("scientists", ["ana"])
+    with graph_on(tmp_path, drive, home, ["ana"], shared_drive=SharedDrive(root=str(drive), archive_mode="move")) \
+            as (defs, instance):
         first, _ = run_scientist(defs, instance, "ana")
         assert first.success
         assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == ["data.yaml"]
