@@ -48,6 +48,27 @@ def _predict(model, staged: Path, records: list[dict], imgsz: int) -> int:
     return boxes
 
 
+def module_path(call) -> list[str]:
+    """The imgassets.core modules ``call()`` enters, in order, consecutive repeats folded: how the
+    model is followed through the code (each module should appear once)."""
+    import sys
+
+    seen: list[str] = []
+
+    def profile(frame, event, arg):
+        if event == "call":
+            name = frame.f_globals.get("__name__", "")
+            if name.startswith("imgassets.core.") and (not seen or seen[-1] != name):
+                seen.append(name.removeprefix("imgassets.core."))
+
+    sys.setprofile(profile)
+    try:
+        call()
+    finally:
+        sys.setprofile(None)
+    return seen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-scientist", type=int, default=400)
@@ -90,6 +111,7 @@ def main() -> None:
         start = time.perf_counter()
         judged = evaluate_challenger(store, dataset, staged, model, policy)
         ours = time.perf_counter() - start
+        path = module_path(lambda: evaluate_challenger(store, dataset, staged, model, policy))
 
         start = time.perf_counter()  # the passes before: each a fresh load of the weights, as the code did
         _predict(YOLO(str(weights)), staged, val, imgsz)
@@ -103,6 +125,7 @@ def main() -> None:
 
         print(f"held-out images: {len(held)} (val {len(val)}, benchmark {len(benchmark)}), imgsz {imgsz}, "
               f"review findings {len(judged.review.ranked)}")
+        print("modules entered, in order:", " -> ".join(path))
         print("| work | seconds | / one Ultralytics val |")
         print("|---|---:|---:|")
         print(f"| one Ultralytics val over val + benchmark | {reference:.2f} | 1.00 |")

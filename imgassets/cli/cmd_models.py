@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
+from imgassets import settings
 from imgassets.cli.home import (
     open_store,
 )
@@ -100,3 +102,23 @@ def command_pull_model(args: argparse.Namespace) -> int:
         what = "champion" if pulled.champion else "model"
         print(f"{what} {pulled.model_id} (dataset {pulled.dataset_id}) -> {pulled.path} (sha256 {pulled.sha256}, verified)")
     return 0
+
+
+def add_model_commands(sub: argparse._SubParsersAction) -> None:
+    """The ``lineage``, ``pull-model`` and ``models`` sub-commands."""
+    lineage = sub.add_parser("lineage", help="which snapshots, datasets and models include an image")
+    lineage.add_argument("image", metavar="PATH_OR_HASH", help="a file on disk, a SHA-256, or a path as recorded "
+                         "(images/a.jpg or <scientist>/images/a.jpg)")
+    lineage.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
+    lineage.add_argument("--json", action="store_true")
+    pull_model = sub.add_parser("pull-model", help="fetch the weights a deployment serves (the champion, or a "
+                                "model id), verified against their recorded SHA-256")
+    pull_model.add_argument("model", metavar="champion|MODEL_ID")
+    pull_model.add_argument("dest", metavar="DEST",
+                            help="file to write (an existing folder, or a path ending in '/', gets <model_id>.pt)")
+    pull_model.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
+    pull_model.add_argument("--json", action="store_true")
+    models = sub.add_parser("models", help="list trained models with their metrics, benchmark scores and the "
+                            "champion")
+    models.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
+    models.add_argument("--json", action="store_true")

@@ -22,8 +22,9 @@ from imgassets.cli.home import (
     open_instance,
     prepare_environment,
 )
-from imgassets.cli.usage import UsageError
-from imgassets.core.training.train import TrainingSettings
+from imgassets.cli.usage import UsageError, finite_float, non_negative_int, positive_int
+from imgassets.core.training.train import PRESETS, TrainingSettings
+from imgassets.core.versioning.splits import DEFAULT_BENCHMARK_FRACTION, DEFAULT_VAL_FRACTION
 
 
 def training_preset(args: argparse.Namespace) -> TrainingSettings:
@@ -118,3 +119,37 @@ def command_ui(args: argparse.Namespace) -> int:
         signal.signal(number, signal.SIG_DFL)
     os.execv(argv[0], argv)
     return 0
+
+
+def add_run_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """The ``run`` and ``ui`` sub-commands, with the ``common`` options (shared root, home)."""
+    run = sub.add_parser("run", parents=[common], help="materialize the whole graph once and print a summary")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    run.add_argument("--verbose", action="store_true", help="also print Dagster's log on stderr, tracebacks included "
+                     "(default: only progress and the findings or errors that stopped a run)")
+    defaults, demo, smoke = TrainingSettings(), PRESETS["demo"], PRESETS["smoke"]  # each default defined once
+    run.add_argument("--smoke", action="store_true", help=f"train {smoke.epochs} epoch at {smoke.imgsz} px: proves "
+                     "the pipeline in seconds, trains nothing useful (flags given still apply)")
+    run.add_argument("--epochs", type=positive_int, help=f"training epochs (default {defaults.epochs}, Ultralytics'; "
+                     f"{demo.epochs} on the demo drive)")
+    run.add_argument("--imgsz", type=positive_int, help=f"training image size in pixels (default {defaults.imgsz}; "
+                     f"{demo.imgsz} on the demo drive)")
+    run.add_argument("--batch", type=positive_int, help=f"images per batch (default {defaults.batch})")
+    run.add_argument("--model", help=f"Ultralytics model .yaml or a local .pt weights file (default {defaults.model})")
+    run.add_argument("--device", help="cpu, 0, 0,1 ... (default: GPU when torch sees one)")
+    run.add_argument("--val-fraction", type=finite_float,
+                     help=f"share of images in the val split (default {DEFAULT_VAL_FRACTION})")
+    run.add_argument("--benchmark-fraction", type=finite_float,
+                     help=f"share of new images held out in the benchmark split (default {DEFAULT_BENCHMARK_FRACTION}; "
+                          "topped up to a few images per class)")
+    run.add_argument("--resplit", action="store_true",
+                     help="split this run's dataset afresh, without the previous version's splits (recovers a "
+                          "dataset whose train split is empty; the benchmark changes with it)")
+    run.add_argument("--workers", type=non_negative_int,
+                     help=f"dataloader processes for training (default {defaults.workers}, capped at the CPUs)")
+    run.add_argument("--patience", type=positive_int,
+                     help=f"epochs without improvement before training stops early (default {defaults.patience})")
+    run.add_argument("--archive-mode", choices=["copy", "move"], help="copy (default: sources only read) or move "
+                     "(sources removed once verified in the store); default $IMGASSETS_ARCHIVE_MODE or copy")
+    ui = sub.add_parser("ui", parents=[common], help="open the Dagster UI (dagster dev) on this home")
+    ui.add_argument("--port", type=int, default=3000)

@@ -17,7 +17,7 @@ from imgassets.cli.home import (
     open_store,
     recorded_shared_roots,
 )
-from imgassets.cli.usage import UsageError
+from imgassets.cli.usage import UsageError, finite_float, positive_int
 
 
 def command_pull(args: argparse.Namespace) -> int:
@@ -237,3 +237,45 @@ def command_gc(args: argparse.Namespace) -> int:
     if not args.dry_run and report["spared_freshened"]:
         print(f"  {report['spared_freshened']} object(s) reused by a commit during the collection kept")
     return 0
+
+
+def add_version_commands(sub: argparse._SubParsersAction) -> None:
+    """The ``pull``, ``diff``, ``retract`` and ``gc`` sub-commands."""
+    pull = sub.add_parser("pull", help="download one dataset version into DEST (Ultralytics layout) through the cache")
+    pull.add_argument("dataset", metavar="DATASET_ID|latest|latest~N")
+    pull.add_argument("dest", type=Path, metavar="DEST")
+    pull.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
+    pull.add_argument("--cache", type=Path, help="content-addressed cache (default: <home>/cache)")
+    pull.add_argument("--workers", type=positive_int, default=8, help="parallel downloads (default 8)")
+    pull.add_argument("--verify", action="store_true", help="re-hash every cached object instead of trusting verified ones, and read every object in the "
+                           "store too (a damaged one is replaced by its verified cached copy)")
+    pull.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    home_help = f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)"
+    diff = sub.add_parser("diff", help="what changed between two dataset versions (or two snapshots of one scientist): "
+                          "images added, removed, re-labelled, boxes by class, split changes, classes")
+    diff.add_argument("a", metavar="A", help="a dataset id, 'latest' or 'latest~N' (with --scientist: a snapshot id)")
+    diff.add_argument("b", metavar="B", nargs="?", default="latest", help="the same kinds (default: latest)")
+    diff.add_argument("--scientist", help="compare two snapshots of this scientist instead of two datasets")
+    diff.add_argument("--home", type=Path, help=home_help)
+    diff.add_argument("--json", action="store_true")
+    retract = sub.add_parser("retract", help="take images out of every dataset built from now on (by path, content "
+                             "hash or whole snapshot), with a reason; lists the models trained on them")
+    retract.add_argument("images", nargs="*", metavar="PATH_OR_HASH", help="as for 'imgassets lineage'")
+    retract.add_argument("--snapshot", action="append", default=[], metavar="SCIENTIST/SNAPSHOT_ID",
+                         help="retract every image of that snapshot (repeatable)")
+    retract.add_argument("--reason", required=True, help="why (kept in the record, shown in lineage and the UI)")
+    retract.add_argument("--home", type=Path, help=home_help)
+    retract.add_argument("--json", action="store_true")
+    gc = sub.add_parser("gc", help="delete the snapshots, datasets and content no retained version needs "
+                        "(models, refs, the last N versions), after a grace period")
+    gc_defaults = settings.gc_settings()
+    gc.add_argument("--dry-run", action="store_true", help="list what would be deleted and how many bytes; delete nothing")
+    gc.add_argument("--keep-datasets", type=positive_int, default=None,
+                    help="last datasets kept besides those of models and refs (default $IMGASSETS_GC_KEEP_DATASETS "
+                         f"or {int(gc_defaults['keep_datasets'])})")
+    gc.add_argument("--keep-snapshots", type=positive_int, default=None,
+                    help=f"snapshots kept per scientist (default {int(gc_defaults['keep_snapshots'])})")
+    gc.add_argument("--grace-hours", type=finite_float, default=None,
+                    help=f"never delete what is younger (default {gc_defaults['grace_hours']:g})")
+    gc.add_argument("--home", type=Path, help=home_help)
+    gc.add_argument("--json", action="store_true")

@@ -16,12 +16,10 @@ import sys
 from pathlib import Path
 
 from imgassets import settings
-from imgassets.cli.cmd_models import command_lineage, command_models, command_pull_model
-from imgassets.cli.cmd_run import command_run, command_ui
-from imgassets.cli.cmd_versions import command_diff, command_gc, command_pull, command_retract
-from imgassets.cli.usage import EXIT_USAGE, UsageError, finite_float, non_negative_int, positive_int
-from imgassets.core.training.train import PRESETS, TrainingSettings
-from imgassets.core.versioning.splits import DEFAULT_BENCHMARK_FRACTION, DEFAULT_VAL_FRACTION
+from imgassets.cli.cmd_models import add_model_commands, command_lineage, command_models, command_pull_model
+from imgassets.cli.cmd_run import add_run_commands, command_run, command_ui
+from imgassets.cli.cmd_versions import add_version_commands, command_diff, command_gc, command_pull, command_retract
+from imgassets.cli.usage import EXIT_USAGE, UsageError
 from imgassets.errors import ImgassetsError
 
 DESCRIPTION = ("Turn the images on a shared drive into validated, versioned, traceable YOLO datasets and models: "
@@ -39,90 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(default: ${settings.SHARED_ROOT_ENV}, else a demo drive built offline under the home)")
     common.add_argument("--home", type=Path, help=f"where the object store and Dagster instance live "
                         f"(default: ${settings.HOME_ENV}, else ~/.imgassets)")
-    run = sub.add_parser("run", parents=[common], help="materialize the whole graph once and print a summary")
-    run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    run.add_argument("--verbose", action="store_true", help="also print Dagster's log on stderr, tracebacks included "
-                     "(default: only progress and the findings or errors that stopped a run)")
-    defaults, demo, smoke = TrainingSettings(), PRESETS["demo"], PRESETS["smoke"]  # each default defined once
-    run.add_argument("--smoke", action="store_true", help=f"train {smoke.epochs} epoch at {smoke.imgsz} px: proves "
-                     "the pipeline in seconds, trains nothing useful (flags given still apply)")
-    run.add_argument("--epochs", type=positive_int, help=f"training epochs (default {defaults.epochs}, Ultralytics'; "
-                     f"{demo.epochs} on the demo drive)")
-    run.add_argument("--imgsz", type=positive_int, help=f"training image size in pixels (default {defaults.imgsz}; "
-                     f"{demo.imgsz} on the demo drive)")
-    run.add_argument("--batch", type=positive_int, help=f"images per batch (default {defaults.batch})")
-    run.add_argument("--model", help=f"Ultralytics model .yaml or a local .pt weights file (default {defaults.model})")
-    run.add_argument("--device", help="cpu, 0, 0,1 ... (default: GPU when torch sees one)")
-    run.add_argument("--val-fraction", type=finite_float,
-                     help=f"share of images in the val split (default {DEFAULT_VAL_FRACTION})")
-    run.add_argument("--benchmark-fraction", type=finite_float,
-                     help=f"share of new images held out in the benchmark split (default {DEFAULT_BENCHMARK_FRACTION}; "
-                          "topped up to a few images per class)")
-    run.add_argument("--resplit", action="store_true",
-                     help="split this run's dataset afresh, without the previous version's splits (recovers a "
-                          "dataset whose train split is empty; the benchmark changes with it)")
-    run.add_argument("--workers", type=non_negative_int,
-                     help=f"dataloader processes for training (default {defaults.workers}, capped at the CPUs)")
-    run.add_argument("--patience", type=positive_int,
-                     help=f"epochs without improvement before training stops early (default {defaults.patience})")
-    run.add_argument("--archive-mode", choices=["copy", "move"], help="copy (default: sources only read) or move "
-                     "(sources removed once verified in the store); default $IMGASSETS_ARCHIVE_MODE or copy")
-    pull = sub.add_parser("pull", help="download one dataset version into DEST (Ultralytics layout) through the cache")
-    pull.add_argument("dataset", metavar="DATASET_ID|latest|latest~N")
-    pull.add_argument("dest", type=Path, metavar="DEST")
-    pull.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
-    pull.add_argument("--cache", type=Path, help="content-addressed cache (default: <home>/cache)")
-    pull.add_argument("--workers", type=positive_int, default=8, help="parallel downloads (default 8)")
-    pull.add_argument("--verify", action="store_true", help="re-hash every cached object instead of trusting verified ones, and read every object in the "
-                           "store too (a damaged one is replaced by its verified cached copy)")
-    pull.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    lineage = sub.add_parser("lineage", help="which snapshots, datasets and models include an image")
-    lineage.add_argument("image", metavar="PATH_OR_HASH", help="a file on disk, a SHA-256, or a path as recorded "
-                         "(images/a.jpg or <scientist>/images/a.jpg)")
-    lineage.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
-    lineage.add_argument("--json", action="store_true")
-    pull_model = sub.add_parser("pull-model", help="fetch the weights a deployment serves (the champion, or a "
-                                "model id), verified against their recorded SHA-256")
-    pull_model.add_argument("model", metavar="champion|MODEL_ID")
-    pull_model.add_argument("dest", metavar="DEST",
-                            help="file to write (an existing folder, or a path ending in '/', gets <model_id>.pt)")
-    pull_model.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
-    pull_model.add_argument("--json", action="store_true")
-    models = sub.add_parser("models", help="list trained models with their metrics, benchmark scores and the "
-                            "champion")
-    models.add_argument("--home", type=Path, help=f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)")
-    models.add_argument("--json", action="store_true")
-    home_help = f"imgassets home (default: ${settings.HOME_ENV}, else ~/.imgassets)"
-    diff = sub.add_parser("diff", help="what changed between two dataset versions (or two snapshots of one scientist): "
-                          "images added, removed, re-labelled, boxes by class, split changes, classes")
-    diff.add_argument("a", metavar="A", help="a dataset id, 'latest' or 'latest~N' (with --scientist: a snapshot id)")
-    diff.add_argument("b", metavar="B", nargs="?", default="latest", help="the same kinds (default: latest)")
-    diff.add_argument("--scientist", help="compare two snapshots of this scientist instead of two datasets")
-    diff.add_argument("--home", type=Path, help=home_help)
-    diff.add_argument("--json", action="store_true")
-    retract = sub.add_parser("retract", help="take images out of every dataset built from now on (by path, content "
-                             "hash or whole snapshot), with a reason; lists the models trained on them")
-    retract.add_argument("images", nargs="*", metavar="PATH_OR_HASH", help="as for 'imgassets lineage'")
-    retract.add_argument("--snapshot", action="append", default=[], metavar="SCIENTIST/SNAPSHOT_ID",
-                         help="retract every image of that snapshot (repeatable)")
-    retract.add_argument("--reason", required=True, help="why (kept in the record, shown in lineage and the UI)")
-    retract.add_argument("--home", type=Path, help=home_help)
-    retract.add_argument("--json", action="store_true")
-    gc = sub.add_parser("gc", help="delete the snapshots, datasets and content no retained version needs "
-                        "(models, refs, the last N versions), after a grace period")
-    gc_defaults = settings.gc_settings()
-    gc.add_argument("--dry-run", action="store_true", help="list what would be deleted and how many bytes; delete nothing")
-    gc.add_argument("--keep-datasets", type=positive_int, default=None,
-                    help="last datasets kept besides those of models and refs (default $IMGASSETS_GC_KEEP_DATASETS "
-                         f"or {int(gc_defaults['keep_datasets'])})")
-    gc.add_argument("--keep-snapshots", type=positive_int, default=None,
-                    help=f"snapshots kept per scientist (default {int(gc_defaults['keep_snapshots'])})")
-    gc.add_argument("--grace-hours", type=finite_float, default=None,
-                    help=f"never delete what is younger (default {gc_defaults['grace_hours']:g})")
-    gc.add_argument("--home", type=Path, help=home_help)
-    gc.add_argument("--json", action="store_true")
-    ui = sub.add_parser("ui", parents=[common], help="open the Dagster UI (dagster dev) on this home")
-    ui.add_argument("--port", type=int, default=3000)
+    add_run_commands(sub, common)
+    add_version_commands(sub)
+    add_model_commands(sub)
     return parser
 
 

@@ -132,9 +132,18 @@ LABEL_FORMATS = {".txt": YOLO, ".xml": VOC, ".json": COCO, ".csv": CSV}
 Label Studio (:mod:`imgassets.core.labels.formats`)."""
 
 
+FORMAT_FAMILIES = {VOC: "Pascal VOC or CVAT XML", COCO: "COCO or Label Studio JSON", YOLO: "YOLO txt",
+                   DOTA: "DOTA txt", CSV: "box CSV"}
+"""What a label file's extension says it is: an XML or JSON file's format is decided by its content
+(:func:`imgassets.core.labels.table.parse_label_file`), so a message about a file not yet parsed
+names the family."""
+
+
 def label_format(path: str) -> str:
     """``yolo``, ``voc``, ``coco`` or ``csv`` for a label path by its extension (.txt, .xml, .json,
-    .csv), ``dota`` for a .txt file inside a :data:`DOTA_FOLDER` folder."""
+    .csv), ``dota`` for a .txt file inside a :data:`DOTA_FOLDER` folder: the family's first
+    member (:data:`FORMAT_FAMILIES`); an XML or JSON file's rows carry the format its parser
+    recognised (``cvat``, ``label_studio``)."""
     fmt = LABEL_FORMATS[_suffix(path.rpartition("/")[2])]
     return DOTA if fmt == YOLO and is_dota_path(path) else fmt
 

@@ -291,8 +291,9 @@ def _parsed_or_finding(label_file: str, ctx: _Context) -> list[BoxRecord]:
     try:
         return parse_label_file(label_file, ctx)
     except Exception as exc:  # noqa: BLE001 -- any parser fault becomes this file's finding
-        return [file_error(label_file, layout.label_format(label_file),
-                           f"could not be read as {layout.label_format(label_file)}: {type(exc).__name__}: {exc}")]
+        fmt = layout.label_format(label_file)
+        return [file_error(label_file, fmt, f"could not be read as {layout.FORMAT_FAMILIES[fmt]}: "
+                                            f"{type(exc).__name__}: {exc}")]
 
 
 def parse_label_file(label_file: str, ctx: _Context) -> list[BoxRecord]:

@@ -51,6 +51,10 @@ class ImagePass:
         return sorted((p for p in self.predictions if p[2] >= conf), key=lambda pred: -pred[2])
 
 
+UNSEEN = ImagePass([], {})
+"""The pass of an image the validator could not read."""
+
+
 @dataclass(frozen=True)
 class Pass:
     """One prediction pass over ``records`` (dataset rows): Ultralytics' ``overall`` scores
@@ -73,7 +77,10 @@ class Pass:
         from ultralytics.utils.metrics import DetMetrics
 
         metrics = DetMetrics(names=dict(enumerate(self.class_names)))
-        for record in records:
+        seen = [r for r in records if self.of(r).stats]
+        if not seen:
+            return dict.fromkeys(METRICS, 0.0)
+        for record in seen:
             metrics.update_stats({**self.of(record).stats, "im_name": record["sha256"]})
         metrics.process()
         return _overall(metrics)
@@ -161,6 +168,7 @@ class StagedModel:
             metrics = self.model.val(validator=_recording_validator(sink), data=str(data), split="test",
                                      imgsz=self.imgsz, batch=self.batch, device=self.device, plots=False, verbose=False,
                                      save_json=False, project=str(workdir), name="val", exist_ok=True, workers=0)
-        images = {r["sha256"]: sink[os.path.realpath(staged_image(self.staged_dir, r))] for r in records}
+        # an image the validator could not read has no pass: no predictions, left out of the scores
+        images = {r["sha256"]: sink.get(os.path.realpath(staged_image(self.staged_dir, r)), UNSEEN) for r in records}
         per_class = {self.class_names[int(c)]: float(metrics.box.maps[int(c)]) for c in metrics.box.ap_class_index}
         return Pass(list(records), _overall(metrics), per_class, images, self.class_names)
