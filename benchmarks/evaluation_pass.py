@@ -6,10 +6,10 @@ was one pass (predict val; val the benchmark, then each scientist's benchmark im
 benchmark; predict val and benchmark again for the review), replayed with plain Ultralytics calls.
 
 The drive is the demo's generator at ``--per-scientist`` images for each of its three scientists; a
-smoke model is trained first (its quality does not matter to the timing; the review's floor is
+smoke model (1 epoch at ``--imgsz``) is trained first (its quality does not matter to the timing; the review's floor is
 lowered so that the review runs).
 
-    .venv/bin/python -m benchmarks.evaluation_pass --per-scientist 400
+    .venv/bin/python -m benchmarks.evaluation_pass --per-scientist 400 --imgsz 320
 """
 
 from __future__ import annotations
@@ -48,30 +48,40 @@ def _predict(model, staged: Path, records: list[dict], imgsz: int) -> int:
     return boxes
 
 
-def module_path(call) -> list[str]:
-    """The imgassets.core modules ``call()`` enters, in order, consecutive repeats folded: how the
-    model is followed through the code (each module should appear once)."""
+def follow(call) -> tuple[list[str], int]:
+    """How ``call()`` follows the model through the core: the calls from one imgassets.core module
+    into another, each edge once, in the order first taken, and how many times weights were loaded
+    (Ultralytics ``Model.__init__``)."""
     import sys
 
-    seen: list[str] = []
+    edges: list[str] = []
+    loads = 0
 
     def profile(frame, event, arg):
-        if event == "call":
-            name = frame.f_globals.get("__name__", "")
-            if name.startswith("imgassets.core.") and (not seen or seen[-1] != name):
-                seen.append(name.removeprefix("imgassets.core."))
+        nonlocal loads
+        if event != "call":
+            return
+        name = frame.f_globals.get("__name__", "")
+        if name == "ultralytics.engine.model" and frame.f_code.co_name == "__init__":
+            loads += 1
+        caller = frame.f_back.f_globals.get("__name__", "") if frame.f_back else ""
+        if name.startswith("imgassets.core.") and caller.startswith("imgassets.core.") and name != caller:
+            edge = f"{caller.removeprefix('imgassets.core.')} -> {name.removeprefix('imgassets.core.')}"
+            if edge not in edges:
+                edges.append(edge)
 
     sys.setprofile(profile)
     try:
         call()
     finally:
         sys.setprofile(None)
-    return seen
+    return edges, loads
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-scientist", type=int, default=400)
+    parser.add_argument("--imgsz", type=int, default=320, help="the size the model is trained and judged at")
     args = parser.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO
@@ -88,7 +98,8 @@ def main() -> None:
         work = Path(tmp)
         drive, home = build_demo_drive(work / "drive", images_per_scientist=args.per_scientist), work / "home"
         env = {**os.environ, "IMGASSETS_TRAINING_PRESET": "smoke", "IMGASSETS_REVIEW_MIN_MAP50": "0"}
-        subprocess.run([sys.executable, "-m", "imgassets.cli", "run", "--shared-root", str(drive), "--home", str(home)],
+        subprocess.run([sys.executable, "-m", "imgassets.cli", "run", "--shared-root", str(drive), "--home", str(home),
+                        "--smoke", "--imgsz", str(args.imgsz)],
                        env=env, check=True, capture_output=True)
         store = LocalObjectStore(home / "objects")
         [record] = list_models(store)
@@ -111,7 +122,7 @@ def main() -> None:
         start = time.perf_counter()
         judged = evaluate_challenger(store, dataset, staged, model, policy)
         ours = time.perf_counter() - start
-        path = module_path(lambda: evaluate_challenger(store, dataset, staged, model, policy))
+        edges, loads = follow(lambda: evaluate_challenger(store, dataset, staged, model, policy))
 
         start = time.perf_counter()  # the passes before: each a fresh load of the weights, as the code did
         _predict(YOLO(str(weights)), staged, val, imgsz)
@@ -125,7 +136,8 @@ def main() -> None:
 
         print(f"held-out images: {len(held)} (val {len(val)}, benchmark {len(benchmark)}), imgsz {imgsz}, "
               f"review findings {len(judged.review.ranked)}")
-        print("modules entered, in order:", " -> ".join(path))
+        print(f"weights loaded {loads} time(s); calls between core modules, each once, in order:")
+        print("\n".join(f"  {edge}" for edge in edges))
         print("| work | seconds | / one Ultralytics val |")
         print("|---|---:|---:|")
         print(f"| one Ultralytics val over val + benchmark | {reference:.2f} | 1.00 |")

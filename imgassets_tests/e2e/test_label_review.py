@@ -82,8 +82,9 @@ def _assert_one_pass_matches_ultralytics(home, summary: dict, tmp_path) -> None:
     Ultralytics' ``val`` of a scientist's images alone letterboxes them in other batches (its
     rectangular batches follow the aspect ratios of the images validated together), so its
     predictions, and scores on a few images, differ a little: within 0.1. The val split's per-image
-    predicted boxes (confidence 0.25) are those of ``YOLO.predict`` on nearly every image (``predict`` letterboxes
-    each image alone, the validator in batches)."""
+    boxes are ``YOLO.predict``'s: every box of either at confidence 0.4 or more is a box of the other
+    (same class, IoU 0.7, confidence within 0.15); ``predict`` letterboxes each image alone and the
+    validator in padded batches, so a box near the 0.25 floor may be in one and not the other."""
     from ultralytics import YOLO
 
     from imgassets.core.store.local import LocalObjectStore
@@ -108,13 +109,22 @@ def _assert_one_pass_matches_ultralytics(home, summary: dict, tmp_path) -> None:
         ours = stored["per_scientist"][scientist]
         assert all(abs(ours[m] - theirs[m]) <= 0.1 for m in theirs), (scientist, ours, theirs)
     evaluation = pq.read_table(home / "objects" / model["keys"]["best.pt"].rsplit("/", 1)[0] / "evaluation.parquet")
-    counted = dict(zip(evaluation.column("sha256").to_pylist(), evaluation.column("predicted").to_pylist(), strict=True))
     val = [r for r in dataset.records if r["split"] == "val"]
+    assert sorted(evaluation.column("sha256").to_pylist()) == sorted(r["sha256"] for r in val)
+    from imgassets.core.training.evaluate import iou_xywh
+    from imgassets.core.training.staged_model import StagedModel
     from imgassets.core.versioning.checkout import staged_image
+    model_pass = StagedModel(weights, staged, dataset.class_names, imgsz).predict(val)
     results = YOLO(str(weights)).predict([staged_image(staged, r) for r in val], imgsz=imgsz, conf=0.25, verbose=False)
-    same = sum(counted[r["sha256"]] == len(result.boxes) for r, result in zip(val, results, strict=True))
-    assert len(counted) == len(val) and same >= 0.9 * len(val), (same, len(val))
-
+    for record, result in zip(val, results, strict=True):
+        theirs = [(int(c), tuple(b), float(f)) for c, b, f in
+                  zip(result.boxes.cls.tolist(), result.boxes.xywhn.tolist(), result.boxes.conf.tolist(), strict=True)]
+        ours = model_pass.of(record).above(0.25)
+        for one, other in ((ours, theirs), (theirs, ours)):  # every confident box of one is a box of the other
+            for cls, box, conf in one:
+                if conf >= 0.4:
+                    assert any(c == cls and iou_xywh(box, b) >= 0.7 and abs(f - conf) <= 0.15 for c, b, f in other), \
+                        (record["path"], ours, theirs)
 
 def test_planted_label_errors_are_found_and_named_by_file_and_line(tmp_path):
     home = tmp_path / "home"
