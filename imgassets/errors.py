@@ -7,7 +7,7 @@ wrong without a traceback. Each domain has its subclass, defined beside the code
 | error | raised by |
 |---|---|
 | :class:`imgassets.core.store.base.ObjectStoreError` (and its S3 subclasses) | the object stores |
-| :class:`imgassets.core.store.records.TamperedRecordError` | a stored record (retraction, ref, model record, review) altered after it was written |
+| :class:`imgassets.core.store.sealed.TamperedRecordError` | a stored record (retraction, ref, model record, review) altered after it was written |
 | :class:`imgassets.core.drive.source_files.SourceFileError` | reading a scientist's file |
 | :class:`imgassets.core.drive.listing.ListingError` | a stored listing that cannot be used |
 | :class:`imgassets.core.labels.class_map.ClassMapError` | a class map that cannot be used |

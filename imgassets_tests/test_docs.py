@@ -99,3 +99,13 @@ def test_the_architecture_draws_every_asset_and_lists_every_check():
     listed = set(re.findall(r"(?m)^\| `(\w+)` \| \w+ \|", table))
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert listed == checks, (sorted(checks - listed), sorted(listed - checks))
+
+
+def test_every_cross_reference_in_a_docstring_resolves():
+    """``:mod:``, ``:func:``, ``:class:``, ``:data:`` and ``:meth:`` references to imgassets in the
+    code's docstrings name something that exists (they are how a reader follows the code)."""
+    modules = _modules()
+    role = re.compile(r":(?:mod|func|class|data|meth|attr|exc):`~?(imgassets\.[\w.]+)`")
+    missing = sorted({(str(p.relative_to(REPO)), name) for p in (REPO / "imgassets").rglob("*.py")
+                      for name in role.findall(p.read_text()) if not _resolves(name, modules)})
+    assert not missing, missing

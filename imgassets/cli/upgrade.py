@@ -1,5 +1,5 @@
 """``python -m imgassets.cli.upgrade [--home HOME]``: seal the records of a store made before records
-were sealed (:mod:`imgassets.core.store.records`), once, on a store the operator trusts; prints the
+were sealed (:mod:`imgassets.core.store.sealed`), once, on a store the operator trusts; prints the
 keys sealed. Exit 0; 2 for a home without a store (as every command)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from imgassets.cli.home import open_store
 from imgassets.cli.usage import EXIT_USAGE, UsageError
-from imgassets.core.store.records import seal_unsealed
+from imgassets.core.store.sealed import seal_unsealed
 
 
 def main(argv: list[str] | None = None) -> int:

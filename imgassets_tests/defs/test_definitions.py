@@ -122,3 +122,28 @@ def test_a_class_id_conflict_says_boxes_are_matched_by_name():
 def test_the_whole_lineage_is_one_group_so_the_ui_opens_it_expanded():
     graph = defs.resolve_asset_graph()
     assert {graph.get(k).group_name for k in graph.get_all_asset_keys()} == {"images_to_models"}
+
+
+def test_policy_settings_are_resources_built_from_the_environment(monkeypatch, tmp_path):
+    """The policies every run uses are resources (shown on the UI's resource page), built from the
+    environment when the definitions load; the core receives them as plain policy objects."""
+    from imgassets.definitions import build_defs
+    from imgassets.defs.deployment import local_resources
+
+    monkeypatch.setenv("IMGASSETS_CHAMPION_MARGIN", "0.03")
+    monkeypatch.setenv("IMGASSETS_REVIEW_FOLDS", "2")
+    monkeypatch.setenv("IMGASSETS_DEPARTED_POLICY", "retract")
+    monkeypatch.setenv("IMGASSETS_BURST_SECONDS", "0")
+    monkeypatch.setenv("IMGASSETS_TRAINING_PRESET", "demo")
+    defs = build_defs(local_resources(home=str(tmp_path / "home"), shared_root=str(tmp_path / "drive")))
+    resources = defs.resources
+    evaluation = resources["evaluation_policy"].policy()
+    assert (evaluation.margin, evaluation.review_folds) == (0.03, 2)
+    dataset = resources["dataset_policy"].policy()
+    assert dataset.departed == "retract" and dataset.sequence_rules.burst_seconds == 0
+    assert dataset.class_registry is None
+    assert resources["training_preset"].preset == "demo"
+    required = set()
+    for assets_def in defs.resolve_asset_graph().assets_defs:
+        required |= set(assets_def.required_resource_keys)
+    assert {"dataset_policy", "evaluation_policy", "training_preset"} <= required

@@ -102,7 +102,7 @@ def class_maps_by_folder(class_map_paths: list[str]) -> dict[str, str]:
 
 def folder_class_map(folder: str, by_folder: dict[str, str]) -> str | None:
     """The class map of the label files in ``folder`` (relative, ``"."`` at the top), given
-    :func:`class_maps_by_folder`: see :func:`nearest_class_map`, which depends only on the label's
+    :func:`class_maps_by_folder`: the nearest class map at or above it, which depends only on the label's
     folder. Built once per folder, looked up per folder: no pass over every class map per folder."""
     parent = PurePosixPath(folder)
     for candidate in [parent, *parent.parents]:

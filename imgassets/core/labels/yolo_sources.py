@@ -2,7 +2,7 @@
 
 The rows of a YOLO txt file depend on five things, its *sources*: the label file's content hash,
 the image it is paired with (:func:`imgassets.core.drive.layout.pair_labels`) and that image's content hash,
-and the nearest class map (:func:`imgassets.core.labels.class_map.nearest_class_map`) and its content
+and the nearest class map (:func:`imgassets.core.labels.class_map.folder_class_map`) and its content
 hash. A label table records them on every row (``label_sha256``, ``image_path``, ``image_sha256``,
 ``class_map_file``, ``class_map_sha256``); a file whose sources are all unchanged keeps its rows.
 

@@ -1,6 +1,6 @@
 """Object store on S3 / MinIO, built on the ``minio`` client.
 
-Same behaviour as :class:`imgassets.core.store.base.LocalObjectStore` (see that module), plus:
+Same behaviour as :class:`imgassets.core.store.local.LocalObjectStore` (the contract of :mod:`imgassets.core.store.base`), plus:
 
 * the bucket is created when missing, for the deployments that write (an error names endpoint and
   bucket when the credentials may not create it); a reader (``create_bucket=False``: ``pull``,

@@ -75,7 +75,7 @@ def evaluate_challenger(store: ObjectStore, dataset, staged_dir: str | Path, mod
     """Judge ``model`` (``{model_id, dataset_id, model_key, imgsz}``: a trained model in the store)
     on ``dataset`` (its :class:`~imgassets.core.versioning.dataset.DatasetVersion`, pulled under
     ``staged_dir``) by the rules of the module docstring. Raises
-    :class:`~imgassets.core.store.records.TamperedRecordError` when a record it reads was altered."""
+    :class:`~imgassets.core.store.sealed.TamperedRecordError` when a record it reads was altered."""
     champion = read_champion(store)
     split = {name: [r for r in dataset.records if r["split"] == name] for name in ("val", "benchmark")}
     with tempfile.TemporaryDirectory(prefix="imgassets-evaluate-") as tmp:

@@ -21,7 +21,7 @@ import yaml
 from imgassets.core.images.thumbnails import MAX_PICTURES
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.keys import MODEL_RECORD, model_file_key, review_key
-from imgassets.core.store.records import get_record, put_record
+from imgassets.core.store.sealed import get_record, put_record
 from imgassets.core.store.table_cache import LABEL_TABLE, load_cached_table
 from imgassets.core.training.evaluate import pictures_of
 from imgassets.core.training.review import (

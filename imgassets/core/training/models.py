@@ -30,7 +30,7 @@ from imgassets.core.store.keys import (
     model_file_key,
     snapshot_of_key,
 )
-from imgassets.core.store.records import get_record, put_record
+from imgassets.core.store.sealed import get_record, put_record
 from imgassets.core.versioning.lineage_index import manifests_holding
 from imgassets.core.versioning.manifest import manifest_columns
 from imgassets.core.versioning.retraction import load_retractions

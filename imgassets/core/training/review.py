@@ -176,7 +176,7 @@ def load_review(store, scientist: str, labels) -> tuple[list[dict], str]:
     against their current label table ``labels`` (:func:`still_standing`), and who reviewed them
     (or why no model could, or that none has yet)."""
     from imgassets.core.store.keys import review_key
-    from imgassets.core.store.records import get_record
+    from imgassets.core.store.sealed import get_record
 
     key = review_key(scientist)
     if not store.exists(key):

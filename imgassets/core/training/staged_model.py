@@ -3,16 +3,15 @@
 :class:`StagedModel` loads the weights once. :meth:`StagedModel.predict` runs Ultralytics' own
 detection validator (``DetectionValidator``, as ``YOLO.val`` does: rectangular letterboxed
 batches, NMS at confidence 0.001 and IoU 0.7, up to 300 boxes, multi-label) over a list of dataset
-rows, so the scores of a :class:`Pass` *are* Ultralytics' ``val`` of those images. While it
+rows (given to it as its ``test`` list, :data:`~imgassets.core.versioning.splits.ULTRALYTICS_SPLIT`),
+so the scores of a :class:`Pass` *are* Ultralytics' ``val`` of those images. While it
 validates, the validator also keeps, per image, its matching statistics (true positives at IoU
 0.50:0.95, confidences, classes) and, from the same forward pass, the boxes ``YOLO.predict`` would
 keep (single-label NMS) in the original image's normalized xywh. Every
 consumer reads that one pass: the benchmark scores overall, per class and per scientist (Ultralytics'
 ``ap_per_class`` over a scientist's images' statistics), the per-image evaluation
 (:mod:`imgassets.core.training.evaluate`), the label review (:mod:`imgassets.core.training.review`)
-and the pictures. Ultralytics calls the held-out split it scores ``test``; here that is the
-``benchmark`` split (:mod:`imgassets.core.versioning.dataset`).
-"""
+and the pictures. """
 
 from __future__ import annotations
 
@@ -25,6 +24,7 @@ import numpy as np
 import yaml
 
 from imgassets.core.versioning.checkout import staged_image
+from imgassets.core.versioning.splits import ULTRALYTICS_SPLIT
 
 METRICS = ("mAP50", "mAP50-95", "precision", "recall")
 """The scores of a model on a set of images, each in [0, 1] (Ultralytics' box metrics)."""
@@ -163,9 +163,10 @@ class StagedModel:
             listing = workdir / "images.txt"
             listing.write_text("".join(f"{staged_image(self.staged_dir, r)}\n" for r in records))
             data = workdir / "data.yaml"
+            held_out = ULTRALYTICS_SPLIT["benchmark"]  # the list is validated as Ultralytics' held-out split
             data.write_text(yaml.safe_dump({"path": str(self.staged_dir), "train": "images/train", "val": "images/val",
-                                            "test": str(listing), "names": dict(enumerate(self.class_names))}))
-            metrics = self.model.val(validator=_recording_validator(sink), data=str(data), split="test",
+                                            held_out: str(listing), "names": dict(enumerate(self.class_names))}))
+            metrics = self.model.val(validator=_recording_validator(sink), data=str(data), split=held_out,
                                      imgsz=self.imgsz, batch=self.batch, device=self.device, plots=False, verbose=False,
                                      save_json=False, project=str(workdir), name="val", exist_ok=True, workers=0)
         # an image the validator could not read has no pass: no predictions, left out of the scores

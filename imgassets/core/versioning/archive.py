@@ -33,7 +33,7 @@ from imgassets.core.drive.source_files import SourceFileError, hash_open, open_s
 from imgassets.core.store.base import ObjectStore, ObjectStoreError
 from imgassets.core.store.hashing import sha256_bytes
 from imgassets.core.store.keys import archive_log_key, content_key
-from imgassets.core.store.records import put_record
+from imgassets.core.store.sealed import put_record
 from imgassets.core.versioning.snapshot import load_snapshot
 
 COPY = "copy"

@@ -24,9 +24,9 @@ from imgassets.core import progress as stages
 from imgassets.core.images.inspect import SUPPORTED_FORMATS
 from imgassets.core.store.atomic import atomic_path
 from imgassets.core.store.base import ObjectStore
-from imgassets.core.versioning.cache import VERIFIED_MTIME_NS, VerifiedCache
 from imgassets.core.versioning.dataset import DatasetVersion
 from imgassets.core.versioning.dataset_store import data_yaml_text, yolo_label_text
+from imgassets.core.versioning.pull_cache import VERIFIED_MTIME_NS, VerifiedCache
 from imgassets.core.versioning.splits import SPLITS
 from imgassets.core.versioning.ultralytics_cache import write_ultralytics_caches
 from imgassets.errors import ImgassetsError

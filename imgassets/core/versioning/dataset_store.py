@@ -34,7 +34,7 @@ from imgassets.core.versioning.manifest import (
     with_polygons,
 )
 from imgassets.core.versioning.sequences import load_links, store_links
-from imgassets.core.versioning.splits import DEFAULT_VAL_FRACTION, SPLITS
+from imgassets.core.versioning.splits import DEFAULT_VAL_FRACTION, SPLITS, ULTRALYTICS_SPLIT
 
 DATASET_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
 """A dataset id: :data:`imgassets.core.versioning.manifest.ID_LENGTH` lower-case hex digits."""
@@ -48,8 +48,8 @@ def data_yaml_text(class_names: list[str], root: str | None = None) -> str:
     """Ultralytics ``data.yaml``: ``path`` (when given), ``train``/``val`` image folders, the
     benchmark split as ``test`` (where Ultralytics' ``val(split="test")`` looks), ``names`` dict."""
     doc: dict = {"path": root} if root else {}
-    doc.update(train="images/train", val="images/val", test="images/benchmark", nc=len(class_names),
-               names=dict(enumerate(class_names)))
+    doc.update({ULTRALYTICS_SPLIT[split]: f"images/{split}" for split in SPLITS})
+    doc.update(nc=len(class_names), names=dict(enumerate(class_names)))
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
 from imgassets.core.store.keys import departed_key
-from imgassets.core.store.records import TamperedRecordError, get_record, put_record
+from imgassets.core.store.sealed import TamperedRecordError, get_record, put_record
 from imgassets.core.versioning.retraction import Retracted, record_retraction
 from imgassets.errors import ImgassetsError
 

@@ -55,7 +55,7 @@ from imgassets.core.store.keys import (
     snapshot_of_key,
     version_of_key,
 )
-from imgassets.core.store.records import TamperedRecordError, get_record
+from imgassets.core.store.sealed import TamperedRecordError, get_record
 from imgassets.core.versioning.manifest import manifest_hashes, read_footer
 from imgassets.errors import ImgassetsError
 

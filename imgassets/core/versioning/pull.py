@@ -3,7 +3,7 @@
 
 1. resolve ``latest`` (or ``latest~N``) to a dataset id (:mod:`imgassets.core.versioning.refs`);
 2. read ``datasets/<id>/manifest.parquet``, verified against its id;
-3. make sure the verified cache (:mod:`imgassets.core.versioning.cache`) holds every image:
+3. make sure the verified cache (:mod:`imgassets.core.versioning.pull_cache`) holds every image:
    missing objects are downloaded in parallel and checked against their SHA-256 before they are kept;
 4. place the version in DEST (:mod:`imgassets.core.versioning.checkout`), with Ultralytics' label
    caches (:mod:`imgassets.core.versioning.ultralytics_cache`).

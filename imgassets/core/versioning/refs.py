@@ -26,7 +26,7 @@ from imgassets.core.store.keys import (
     log_entry_key,
     snapshot_log_prefix,
 )
-from imgassets.core.store.records import get_record, put_record
+from imgassets.core.store.sealed import get_record, put_record
 from imgassets.core.versioning.dataset_store import DATASET_ID_PATTERN
 from imgassets.core.versioning.manifest import ManifestError
 

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.keys import RETRACTIONS_PREFIX, dataset_manifest_key, retraction_key
-from imgassets.core.store.records import TamperedRecordError, get_record, put_record
+from imgassets.core.store.sealed import TamperedRecordError, get_record, put_record
 from imgassets.core.versioning.manifest import manifest_columns
 from imgassets.errors import ImgassetsError
 
@@ -89,7 +89,7 @@ def retraction_id(hashes: list[str], snapshots: list[str], reason: str, created_
 
 def _verified(store: ObjectStore, key: str) -> Retraction:
     """The retraction record at ``key``, its seal and its id checked against its content and its key.
-    Raises :class:`~imgassets.core.store.records.TamperedRecordError` naming the key."""
+    Raises :class:`~imgassets.core.store.sealed.TamperedRecordError` naming the key."""
     fields = get_record(store, key)
     try:
         record = Retraction(**fields)
@@ -111,7 +111,7 @@ def _user() -> str:
 
 def load_retractions(store: ObjectStore) -> Retracted:
     """Every retraction record in the store (one listing of ``retractions/``), folded. Raises
-    :class:`~imgassets.core.store.records.TamperedRecordError` for a record altered after it was
+    :class:`~imgassets.core.store.sealed.TamperedRecordError` for a record altered after it was
     written: a retraction is never silently dropped."""
     records = [_verified(store, key) for key in sorted(store.list_keys(RETRACTIONS_PREFIX)) if key.endswith(".json")]
     by_hash: dict[str, list[dict]] = {}

@@ -66,6 +66,9 @@ class EmptyDatasetError(ImgassetsError, ValueError):
 
 
 SPLITS = ("train", "val", "benchmark")
+ULTRALYTICS_SPLIT = {"train": "train", "val": "val", "benchmark": "test"}
+"""Ultralytics' name for each split: the benchmark split is what Ultralytics calls ``test`` (the entry
+of ``data.yaml`` that ``YOLO.val(split="test")`` reads). The one place the two names meet."""
 
 
 def split_scores(names: np.ndarray, sizes: np.ndarray | None = None) -> np.ndarray:

@@ -23,7 +23,7 @@ from imgassets.core.versioning.refs import log_version
 from imgassets.core.versioning.sequences import store_snapshot_captures
 from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_table, stored_objects
 from imgassets.defs.deployment import store_kind
-from imgassets.defs.lineage import latest_snapshot
+from imgassets.defs.materializations import latest_snapshot
 from imgassets.defs.metadata import ASSET_GROUP, Key, archive_metadata, markdown_table
 from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
 from imgassets.defs.policies import DatasetPolicyResource

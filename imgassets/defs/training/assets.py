@@ -33,7 +33,7 @@ from imgassets.core.versioning.retraction import load_retractions
 from imgassets.core.versioning.splits import DEFAULT_BENCHMARK_FRACTION, DEFAULT_VAL_FRACTION
 from imgassets.defs.deployment import store_kind
 from imgassets.defs.kubernetes import GPU_TRAINING_K8S_CONFIG
-from imgassets.defs.lineage import latest_dataset_id, latest_snapshots
+from imgassets.defs.materializations import latest_dataset_id, latest_snapshots
 from imgassets.defs.metadata import ASSET_GROUP, Key, markdown_table
 from imgassets.defs.policies import DatasetPolicyResource, EvaluationPolicyResource, TrainingPresetResource
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive, WorkDirs

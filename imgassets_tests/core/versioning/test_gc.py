@@ -10,7 +10,7 @@ import pytest
 
 from imgassets.core.store.keys import content_key, model_file_key, snapshot_manifest_key
 from imgassets.core.store.local import LocalObjectStore
-from imgassets.core.store.records import put_record
+from imgassets.core.store.sealed import put_record
 from imgassets.core.training.models import lineage
 from imgassets.core.versioning.dataset_store import load_dataset
 from imgassets.core.versioning.gc import collect, plan_gc

@@ -10,10 +10,10 @@ import pytest
 
 from imgassets.core.labels.table import build_label_table
 from imgassets.core.store.base import ObjectNotFoundError
-from imgassets.core.versioning.cache import VerifiedCache
 from imgassets.core.versioning.dataset import merge_snapshots
 from imgassets.core.versioning.dataset_store import store_dataset
 from imgassets.core.versioning.pull import pull_dataset
+from imgassets.core.versioning.pull_cache import VerifiedCache
 from imgassets.core.versioning.refs import write_latest_ref
 from imgassets.core.versioning.snapshot import commit_snapshot, load_snapshot
 from imgassets_tests.conftest import build_image_index, jpeg_bytes, snapshot_records

@@ -10,7 +10,7 @@ import pytest
 
 from imgassets.core.store.keys import departed_key, model_file_key, review_key
 from imgassets.core.store.local import LocalObjectStore
-from imgassets.core.store.records import SEAL_FIELD, TamperedRecordError, get_record, put_record, sealed_bytes
+from imgassets.core.store.sealed import SEAL_FIELD, TamperedRecordError, get_record, put_record, sealed_bytes
 from imgassets.core.training.models import list_models, read_benchmark, read_champion, write_benchmark, write_champion
 from imgassets.core.training.review import load_review
 from imgassets.core.versioning.departed import apply_policy
