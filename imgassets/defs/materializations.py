@@ -18,6 +18,17 @@ def latest_snapshot(instance: dg.DagsterInstance, scientist: str) -> dict | None
     return {key: metadata[key].value for key in ("snapshot_id", "manifest_key")}
 
 
+def latest_label_report(instance: dg.DagsterInstance, scientist: str) -> dict | None:
+    """The quality report the scientist's latest ``label_table`` materialization computed (its
+    ``quality_report_json`` metadata: the table the snapshot is made from), or ``None``."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("label_table"), asset_partitions=[scientist]), limit=1).records
+    if not records:
+        return None
+    value = records[0].asset_materialization.metadata.get("quality_report_json")
+    return value.value if value is not None else None
+
+
 def latest_snapshots(instance: dg.DagsterInstance) -> dict[str, dict]:
     """:func:`latest_snapshot` of every scientist partition that has one."""
     found = {name: latest_snapshot(instance, name) for name in instance.get_dynamic_partitions(scientists.name)}

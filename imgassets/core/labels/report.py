@@ -67,18 +67,20 @@ def _stats(series: pd.Series) -> dict:
 
 def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labels: pd.DataFrame,
                    label_findings: label_checks.LabelFindings | None = None,
-                   review: tuple[list[dict], str] | None = None) -> dict:
+                   review: tuple[list[dict], str] | None = None,
+                   data_yaml: list[Finding] | None = None) -> dict:
     """The report (a JSON-able dict): file counts by kind and status, rejected images with reasons,
     label formats, class histogram, box sizes (normalized width, height, area) and boxes per image,
     and every label finding by check (``label_findings``, default: computed from ``labels``,
     :meth:`~imgassets.core.labels.checks.LabelFindings.of`); ``review``: the model-assisted
-    label review's standing findings and who reviewed (``label_review``, ranked by confidence)."""
+    label review's standing findings and who reviewed (``label_review``, ranked by confidence);
+    ``data_yaml``: :func:`data_yaml_findings` when the caller has them already."""
     images = index[index["kind"] == layout.IMAGE]
     rejected = images[images["status"] != OK]
     boxes = labels[usable_boxes(labels)]
     per_image = boxes.groupby("image_path").size().reindex(images.loc[images["status"] == OK, "path"], fill_value=0)
     findings = {**(label_findings or label_checks.LabelFindings.of(labels)).by_check,
-                "data_yaml_paths": data_yaml_findings(folder, index)}
+                "data_yaml_paths": data_yaml_findings(folder, index) if data_yaml is None else data_yaml}
     return {
         "scientist": scientist,
         "files": {f"{k}/{s}": int(n) for (k, s), n in index.groupby(["kind", "status"]).size().items()},

@@ -11,7 +11,7 @@ from imgassets.core.drive.listing import ListingError, discard_listing, load_lis
 from imgassets.core.drive.walk import ListedFiles
 from imgassets.core.images.index import rejected_images, update_image_index, valid_images
 from imgassets.core.labels.checks import LabelFindings
-from imgassets.core.labels.report import quality_report, report_markdown
+from imgassets.core.labels.report import data_yaml_findings, quality_report, report_markdown
 from imgassets.core.labels.table import build_label_table, usable_boxes
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.keys import snapshot_log_prefix, snapshot_report_key
@@ -23,7 +23,7 @@ from imgassets.core.versioning.refs import log_version
 from imgassets.core.versioning.sequences import store_snapshot_captures
 from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_table, stored_objects
 from imgassets.defs.deployment import store_kind
-from imgassets.defs.materializations import latest_snapshot
+from imgassets.defs.materializations import latest_label_report, latest_snapshot
 from imgassets.defs.metadata import ASSET_GROUP, Key, archive_metadata, markdown_table
 from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
 from imgassets.defs.policies import DatasetPolicyResource
@@ -96,7 +96,8 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, ob
     table = build_label_table(folder, image_index, load_cached_table(store, LABEL_TABLE, context.partition_key))
     review = load_review(store, context.partition_key, table)  # the latest model's word on these labels
     findings = LabelFindings.of(table)
-    report = quality_report(context.partition_key, folder, image_index, table, findings, review)
+    data_yaml = data_yaml_findings(folder, image_index)
+    report = quality_report(context.partition_key, folder, image_index, table, findings, review, data_yaml)
     save_cached_table(store, LABEL_TABLE, context.partition_key, table)
     parsed = table[table["parse_error"].isna() & table["superseded_by"].isna()]  # usable_boxes, less the pairing
     yield dg.Output(table, metadata={
@@ -111,7 +112,7 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, ob
         "class_histogram": dg.MetadataValue.json(report["class_histogram"]),
     })
     yield from label_check_results(context.partition_key, folder, review, image_index, table, findings,
-                                   dataset_policy.policy().class_registry)
+                                   dataset_policy.policy().class_registry, data_yaml)
 
 
 @dg.asset(partitions_def=scientists, group_name=GROUP, kinds={store_kind()})
@@ -140,8 +141,8 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     archived = archive_sources(store, scientist, result.snapshot_id, folder, image_index, fresh) \
         if move else None
     report_key = snapshot_report_key(scientist, result.snapshot_id)
-    report = quality_report(scientist, folder, image_index, label_table, findings,
-                            load_review(store, scientist, label_table))
+    report = latest_label_report(context.instance, scientist) or quality_report(  # as the label table step made it
+        scientist, folder, image_index, label_table, findings, load_review(store, scientist, label_table))
     store.put_bytes(report_key, json.dumps(report, indent=1).encode())
     for path, reason in result.left_out:
         context.log.warning(f"{path} left out of snapshot {result.snapshot_id}: {reason}")

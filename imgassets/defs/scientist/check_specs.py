@@ -30,7 +30,6 @@ from imgassets.core.images.thumbnails import finding_pictures
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.checks import Finding
 from imgassets.core.labels.class_registry import ClassRegistryError, load_registry
-from imgassets.core.labels.report import data_yaml_findings
 from imgassets.defs.descriptions import for_people
 from imgassets.defs.metadata import check_result
 from imgassets.defs.partitions import scientists
@@ -136,7 +135,7 @@ LABEL_CHECK_SPECS = specs("label_table", LABEL_CHECKS, {"data_yaml_paths": ["ima
 
 def label_check_results(scientist: str, folder: Path, review: tuple[list[dict], str], index: pd.DataFrame,
                         table: pd.DataFrame, findings: label_checks.LabelFindings,
-                        registry: Path | None) -> Iterator[dg.AssetCheckResult]:
+                        registry: Path | None, data_yaml: list[Finding]) -> Iterator[dg.AssetCheckResult]:
     """The result of every check of :data:`LABEL_CHECKS`, from the ``findings`` the label table
     step computed once, the class registry file ``registry`` (``None``: none), the stored label
     ``review`` (as the step loaded it) and
@@ -151,6 +150,6 @@ def label_check_results(scientist: str, folder: Path, review: tuple[list[dict], 
             yield result("label_table", LABEL_CHECKS, name, found,
                          finding_pictures(folder, found, table) if found else "", extra)
             continue
-        found = data_yaml_findings(folder, index) if name == "data_yaml_paths" else findings.by_check[name]
+        found = data_yaml if name == "data_yaml_paths" else findings.by_check[name]
         pictures = finding_pictures(folder, found, table) if found and name in PICTURED else ""
         yield result("label_table", LABEL_CHECKS, name, found, pictures)
