@@ -248,7 +248,7 @@ def seaweed_endpoint(tmp_path_factory) -> str:
     yield endpoint
     proc.terminate()
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=3)  # a throwaway server: SeaweedFS lingers ~20 s on SIGTERM, its data is deleted anyway
     except subprocess.TimeoutExpired:
         pass
     end_server_group(proc.pid)

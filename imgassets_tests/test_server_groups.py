@@ -10,6 +10,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from imgassets_tests.conftest import REPO_ROOT
 
 CHILD_TEST = textwrap.dedent('''
@@ -45,6 +47,7 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+@pytest.mark.slow  # processes, servers or a timed race: the full suite runs it
 def test_sigterm_to_pytest_ends_every_server_group_it_started(tmp_path):
     pids_file = tmp_path / "pids"
     (tmp_path / "test_child.py").write_text(CHILD_TEST.format(pids=str(pids_file)))

@@ -88,6 +88,7 @@ def test_run_json_on_the_demo_drive(tmp_path):
     assert jobs == ["scientist_job"] * 3 + ["training_job"]
 
 
+@pytest.mark.slow  # processes, servers or a timed race: the full suite runs it
 def test_run_exits_1_and_names_the_check_scientist_and_file_when_blocked(tmp_path):
     drive = tmp_path / "drive"
     (drive / "dora" / "images").mkdir(parents=True)

@@ -28,6 +28,7 @@ def _writer(base: str, worker: int, rounds: int, errors) -> None:
             errors.put(repr(exc))
 
 
+@pytest.mark.slow  # processes, servers or a timed race: the full suite runs it
 def test_concurrent_writers_of_one_partition_never_tear_it(tmp_path):
     context = multiprocessing.get_context("fork")
     errors = context.Queue()

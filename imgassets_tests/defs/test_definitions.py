@@ -143,7 +143,5 @@ def test_policy_settings_are_resources_built_from_the_environment(monkeypatch, t
     assert dataset.departed == "retract" and dataset.sequence_rules.burst_seconds == 0
     assert dataset.class_registry is None
     assert resources["training_preset"].preset == "demo"
-    required = set()
-    for assets_def in defs.resolve_asset_graph().assets_defs:
-        required |= set(assets_def.required_resource_keys)
+    required = {key for assets_def in defs.assets for key in assets_def.required_resource_keys}
     assert {"dataset_policy", "evaluation_policy", "training_preset"} <= required

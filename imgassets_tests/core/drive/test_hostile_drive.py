@@ -105,6 +105,7 @@ class _Listed(list):
         return False
 
 
+@pytest.mark.slow  # processes, servers or a timed race: the full suite runs it
 def test_a_fifo_a_device_link_and_a_huge_file_never_hang_or_fill_memory(drive, tmp_path):
     folder = drive / "ana"
     os.mkfifo(folder / "notes.md")

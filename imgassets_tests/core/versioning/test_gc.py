@@ -195,6 +195,7 @@ def test_capture_facts_live_and_go_with_their_snapshot(tmp_path):
     assert plan.retained_snapshots == {"ana": sorted([v["s1"].snapshot_id, v["s3"].snapshot_id])}
 
 
+@pytest.mark.slow  # processes, servers or a timed race: the full suite runs it
 def test_the_lineage_index_skips_a_manifest_gc_deletes_while_it_reads(tmp_path):
     """gc and the lineage index update (the dataset build's last step) in two threads, 20 times over a
     store with 30 unretained dataset manifests each time: the update never fails on a manifest gc
