@@ -28,6 +28,7 @@ from imgassets.core.training.benchmark import (
     DEFAULT_MARGIN,
     BenchmarkScores,
     PromotionDecision,
+    benchmark_scores,
     promotion_decision,
     score_on_benchmark,
 )
@@ -83,7 +84,7 @@ def evaluate_challenger(store: ObjectStore, dataset, staged_dir: str | Path, mod
         store.get_file(model["model_key"], weights)
         staged = StagedModel(weights, staged_dir, dataset.class_names, model["imgsz"], device)
         on_benchmark, on_val = staged.predict(split["benchmark"]), staged.predict(split["val"])
-        challenger = score_on_benchmark(staged, dataset.records)
+        challenger = benchmark_scores(on_benchmark, staged.imgsz) if split["benchmark"] else None
         evaluation = evaluation_frame(on_val)
         worst = worst_pictures(on_benchmark, evaluation_frame(on_benchmark), staged_dir)
         review = review_labels(store, dataset, [on_val, on_benchmark], staged_dir, model,
