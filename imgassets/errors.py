@@ -15,6 +15,8 @@ wrong without a traceback. Each domain has its subclass, defined beside the code
 | :class:`imgassets.core.versioning.manifest.ManifestError`, ``EmptyDatasetError`` | a snapshot or dataset manifest refused, nothing to train on |
 | :class:`imgassets.core.versioning.checkout.DestinationError` | a pull destination that holds other files |
 | :class:`imgassets.core.training.train.TrainingConfigError` | training settings that cannot work |
+| :class:`imgassets.core.versioning.build.DatasetBuildError` | a dataset version that cannot be built (nothing to build from, a policy refused) |
+| :class:`imgassets.settings.SettingsError` | an ``IMGASSETS_*`` variable whose value cannot work |
 
 A finding (:class:`imgassets.core.labels.checks.Finding`) carries a :class:`Reason`, a stable code
 a program can match on, next to the sentence written for the scientist (as pandera's

@@ -40,6 +40,13 @@ import math
 import os
 from pathlib import Path
 
+from imgassets.errors import ImgassetsError
+
+
+class SettingsError(ImgassetsError, ValueError):
+    """An ``IMGASSETS_*`` variable whose value cannot work; the message names the variable. The
+    command line reports it as bad configuration (exit code 2)."""
+
 HOME_ENV = "IMGASSETS_HOME"
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
 ARCHIVE_MODE_ENV = "IMGASSETS_ARCHIVE_MODE"
@@ -108,7 +115,7 @@ def deployment(name: str | None = None) -> str:
     the variable for a name not in :data:`DEPLOYMENTS`."""
     name = name or os.environ.get(DEPLOYMENT_ENV, "local")
     if name not in DEPLOYMENTS:
-        raise ValueError(f"unknown {DEPLOYMENT_ENV} {name!r}: expected one of {', '.join(DEPLOYMENTS)}")
+        raise SettingsError(f"unknown {DEPLOYMENT_ENV} {name!r}: expected one of {', '.join(DEPLOYMENTS)}")
     return name
 
 
@@ -127,7 +134,7 @@ def s3_settings(**overrides) -> dict:
         **overrides,
     }
     if not values["endpoint"]:
-        raise ValueError(f"{DEPLOYMENT_ENV}=production needs {S3_ENDPOINT_ENV} (host:port of MinIO or S3)")
+        raise SettingsError(f"{DEPLOYMENT_ENV}=production needs {S3_ENDPOINT_ENV} (host:port of MinIO or S3)")
     return values
 
 
@@ -138,9 +145,9 @@ def _number(name: str, default: float, kind: type = int) -> float:
     try:
         number = kind(value)
     except ValueError:
-        raise ValueError(f"{name} must be a number, not {value!r}") from None
+        raise SettingsError(f"{name} must be a number, not {value!r}") from None
     if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number, not {value!r}")
+        raise SettingsError(f"{name} must be a finite number, not {value!r}")
     return number
 
 
@@ -169,7 +176,7 @@ def drive_sensor_running() -> bool:
     naming the variable for any other value."""
     value = (os.environ.get(DRIVE_SENSOR_ENV) or "running").strip().lower()
     if value not in ("running", "stopped"):
-        raise ValueError(f"{DRIVE_SENSOR_ENV} must be 'running' or 'stopped', not {value!r}")
+        raise SettingsError(f"{DRIVE_SENSOR_ENV} must be 'running' or 'stopped', not {value!r}")
     return value == "running"
 
 
@@ -233,5 +240,5 @@ def sequence_rules():
 
     burst = float(_number("IMGASSETS_BURST_SECONDS", DEFAULT_BURST_SECONDS, float))
     if burst < 0:
-        raise ValueError(f"IMGASSETS_BURST_SECONDS={burst:g}: must be 0 (off) or a number of seconds")
+        raise SettingsError(f"IMGASSETS_BURST_SECONDS={burst:g}: must be 0 (off) or a number of seconds")
     return SequenceRules(burst, (os.environ.get("IMGASSETS_SESSION_FOLDERS") or "").strip() or None)

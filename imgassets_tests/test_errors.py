@@ -13,11 +13,12 @@ from imgassets.errors import ImgassetsError, Reason
     "imgassets.core.store.base:IntegrityError", "imgassets.core.store.s3:S3ConnectionError",
     "imgassets.core.drive.source_files:SourceFileError", "imgassets.core.drive.listing:ListingError",
     "imgassets.core.labels.class_map:ClassMapError", "imgassets.core.versioning.snapshot:SnapshotError",
-    "imgassets.core.versioning.manifest:ManifestError", "imgassets.core.versioning.dataset:EmptyDatasetError",
+    "imgassets.core.versioning.manifest:ManifestError", "imgassets.core.versioning.splits:EmptyDatasetError",
     "imgassets.core.versioning.checkout:DestinationError", "imgassets.core.training.train:TrainingConfigError",
     "imgassets.core.labels.class_registry:ClassRegistryError", "imgassets.core.versioning.retraction:RetractionError",
     "imgassets.core.versioning.departed:DepartedPolicyError", "imgassets.core.versioning.gc:GarbageCollectionError",
-    "imgassets.cli.usage:UsageError",
+    "imgassets.cli.usage:UsageError", "imgassets.core.versioning.build:DatasetBuildError",
+    "imgassets.settings:SettingsError",
 ])
 def test_every_domain_error_is_an_imgassets_error(path):
     import importlib

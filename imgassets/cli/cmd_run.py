@@ -19,6 +19,7 @@ from imgassets import settings
 from imgassets.cli.home import (
     REPO_ROOT,
     check_class_registry,
+    check_policy_settings,
     open_instance,
     prepare_environment,
 )
@@ -61,6 +62,7 @@ def command_run(args: argparse.Namespace) -> int:
     except TrainingConfigError as exc:
         raise UsageError(str(exc)) from None
     check_class_registry()
+    check_policy_settings()
     if not args.verbose:  # numpy's RuntimeWarnings (a constant image's zero variance) say nothing to a scientist
         warnings.simplefilter("ignore", RuntimeWarning)
     home_dir, root = prepare_environment(args.shared_root, args.home)
@@ -98,6 +100,7 @@ def command_ui(args: argparse.Namespace) -> int:
     if args.shared_root is None and not os.environ.get(settings.SHARED_ROOT_ENV):
         os.environ.setdefault(settings.TRAINING_PRESET_ENV, "demo")  # the automation trains what imgassets run would
     check_class_registry()
+    check_policy_settings()
     prepare_environment(args.shared_root, args.home)
     workspace = REPO_ROOT / "workspace.yaml"
     # `dg dev`, as Dagster now recommends starting the UI and its daemon (`dagster dev` warns that it

@@ -33,6 +33,15 @@ def check_class_registry() -> None:
             raise UsageError(f"class registry (${settings.CLASS_REGISTRY_ENV}): {exc}") from None
 
 
+def check_policy_settings() -> None:
+    """Build the policy resources once, before anything is created (:func:`imgassets.defs.policies.policy_resources`,
+    what every run will use): a variable whose value cannot work is one
+    :class:`~imgassets.settings.SettingsError` (exit 2) naming it, and no home is made."""
+    from imgassets.defs.policies import policy_resources
+
+    policy_resources()
+
+
 def recorded_shared_roots(home_dir: Path) -> list[Path]:
     """The shared drive roots ``home_dir`` has ingested (:func:`imgassets.settings.shared_roots_file`)."""
     try:

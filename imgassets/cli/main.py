@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `imgassets gc --dry-run | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return EXIT_BROKEN_PIPE
-    except UsageError as exc:
+    except (UsageError, settings.SettingsError) as exc:  # a setting read when the definitions load
         print(f"imgassets: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ImgassetsError as exc:

@@ -132,6 +132,17 @@ def test_bad_configuration_exits_2_with_a_clear_message(tmp_path, args, message)
     assert message in proc.stderr
 
 
+@pytest.mark.parametrize("variable,value", [("IMGASSETS_CHAMPION_MARGIN", "abc"), ("IMGASSETS_REVIEW_FOLDS", "two"),
+                                            ("IMGASSETS_BURST_SECONDS", "-1")])
+def test_a_policy_setting_that_cannot_work_exits_2_before_anything_is_made(tmp_path, variable, value):
+    (tmp_path / "drive" / "ana").mkdir(parents=True)
+    for command in ("run", "ui"):
+        proc = run_cli(command, "--home", str(tmp_path / "home"), "--shared-root", str(tmp_path / "drive"),
+                       env_extra={variable: value})
+        assert proc.returncode == 2 and proc.stderr.startswith("imgassets: error: ") and variable in proc.stderr
+        assert "Traceback" not in proc.stderr and not (tmp_path / "home").exists()
+
+
 def test_empty_shared_root_exits_2(tmp_path):
     (tmp_path / "drive").mkdir()
     proc = run_cli("run", "--home", str(tmp_path / "home"), "--shared-root", str(tmp_path / "drive"))
