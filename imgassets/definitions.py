@@ -4,6 +4,8 @@ import dagster as dg
 
 from imgassets.defs.deployment import executor_for, resources_for
 from imgassets.defs.descriptions import readable_assets
+from imgassets.defs.labeling.assets import labeling_queue
+from imgassets.defs.labeling.jobs import labeling_job
 from imgassets.defs.policies import policy_resources
 from imgassets.defs.run_health import dead_runs_sensor
 from imgassets.defs.scientist.assets import image_index, image_snapshot, label_table
@@ -29,9 +31,9 @@ def build_defs(resources: dict, executor=None) -> dg.Definitions:
     return dg.Definitions(
         executor=executor,
         assets=readable_assets([image_index, label_table, image_snapshot, retractions, training_dataset, yolo_model,
-                                model_evaluation, champion_model]),
+                                model_evaluation, champion_model, labeling_queue]),
         asset_checks=[*QUALITY_CHECKS, *DATASET_CHECKS, *MODEL_CHECKS],
-        jobs=[scientist_job, training_job],
+        jobs=[scientist_job, training_job, labeling_job],
         sensors=[shared_drive_sensor, training_automation, dead_runs_sensor],
         schedules=[nightly_sweep],
         resources={**policy_resources(), **resources},

@@ -22,6 +22,8 @@ import), with its default. No Dagster import: the command line's ``pull``, ``lin
 | ``IMGASSETS_REVIEW_FOLDS`` | 0 | 2 or more: the label review also judges every train image, by k-fold out-of-sample models (k trainings more) |
 | ``IMGASSETS_REVIEW_MIN_MAP50`` | 0.5 | the benchmark mAP50 below which a model is too weak to review labels |
 | ``IMGASSETS_CHAMPION_MARGIN`` | 0.01 | largest drop of benchmark mAP50-95 below the champion's (same images) at which a challenger is still promoted (``beats_champion``) |
+| ``IMGASSETS_LABELING_TOP`` | 100 | images each scientist's labeling queue ranks (the budget; :mod:`imgassets.core.labeling.queue`) |
+| ``IMGASSETS_LABELING_STRATEGY`` | ``uncertainty`` | how the queue ranks: ``uncertainty`` (the champion's uncertainty with diversity) or ``random`` |
 | ``IMGASSETS_CLASS_REGISTRY`` | none | path of the class registry YAML (:mod:`imgassets.core.labels.class_registry`); without it, names are used as written with stable ids |
 | ``IMGASSETS_DEPARTED_POLICY`` | ``keep`` | a scientist folder gone from the drive: ``keep`` its last snapshot, or ``retract`` it after the grace period (:mod:`imgassets.core.versioning.departed`) |
 | ``IMGASSETS_DEPARTED_GRACE_DAYS`` | 7 | days a folder may be missing before ``retract`` applies |
@@ -55,6 +57,8 @@ SENSOR_INTERVAL_ENV = "IMGASSETS_SENSOR_INTERVAL"
 DRIVE_SENSOR_ENV = "IMGASSETS_DRIVE_SENSOR"
 AUTOMATION_INTERVAL_ENV = "IMGASSETS_AUTOMATION_INTERVAL"
 CHAMPION_MARGIN_ENV = "IMGASSETS_CHAMPION_MARGIN"
+LABELING_TOP_ENV = "IMGASSETS_LABELING_TOP"
+LABELING_STRATEGY_ENV = "IMGASSETS_LABELING_STRATEGY"
 TRAINING_PRESET_ENV = "IMGASSETS_TRAINING_PRESET"
 IMAGE_ENV = "IMGASSETS_IMAGE"
 K8S_SECRET_ENV = "IMGASSETS_K8S_SECRET"
@@ -195,6 +199,22 @@ def review_settings() -> dict[str, float]:
 def review_folds() -> int:
     """``IMGASSETS_REVIEW_FOLDS`` (default 0: the review judges val and benchmark images only)."""
     return int(_number("IMGASSETS_REVIEW_FOLDS", 0))
+
+
+def labeling_top() -> int:
+    """``IMGASSETS_LABELING_TOP`` (default 100): images each labeling queue ranks; at least 1."""
+    top = int(_number(LABELING_TOP_ENV, 100))
+    if top < 1:
+        raise SettingsError(f"{LABELING_TOP_ENV}={top}: the queue's budget must be at least 1 image")
+    return top
+
+
+def labeling_strategy() -> str:
+    """``IMGASSETS_LABELING_STRATEGY`` (default ``uncertainty``; or ``random``)."""
+    value = os.environ.get(LABELING_STRATEGY_ENV) or "uncertainty"
+    if value not in ("uncertainty", "random"):
+        raise SettingsError(f"{LABELING_STRATEGY_ENV} must be 'uncertainty' or 'random', not {value!r}")
+    return value
 
 
 def champion_margin() -> float:

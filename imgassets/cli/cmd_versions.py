@@ -12,10 +12,9 @@ from pathlib import Path
 
 from imgassets import settings
 from imgassets.cli.home import (
-    inside,
     open_instance,
     open_store,
-    recorded_shared_roots,
+    refuse_inside_shared_roots,
 )
 from imgassets.cli.usage import UsageError, finite_float, positive_int
 
@@ -31,14 +30,7 @@ def command_pull(args: argparse.Namespace) -> int:
                          "or 'latest~N'")
     store, home_dir = open_store(args.home)
     cache = args.cache or home_dir / "cache"
-    roots = recorded_shared_roots(home_dir)  # the drive is only ever read, by every command
-    if os.environ.get(settings.SHARED_ROOT_ENV):
-        roots.append(settings.shared_root())
-    for root in roots:
-        for name, path in (("DEST", args.dest), ("the cache", cache)):
-            if inside(path.expanduser().resolve(), root):
-                raise UsageError(f"{name} {path} is inside the shared drive root {root} (ingested by this home, or "
-                                 f"${settings.SHARED_ROOT_ENV}): imgassets never writes into the shared drive")
+    refuse_inside_shared_roots(home_dir, [("DEST", args.dest), ("the cache", cache)])
     try:
         result = pull_dataset(store, args.dataset, args.dest, cache, args.workers,
                               args.verify, show_progress=sys.stderr.isatty())

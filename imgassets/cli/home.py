@@ -51,6 +51,20 @@ def recorded_shared_roots(home_dir: Path) -> list[Path]:
     return [Path(line) for line in text.splitlines() if line.startswith("/")]
 
 
+def refuse_inside_shared_roots(home_dir: Path, named: list[tuple[str, Path]]) -> None:
+    """Raise :class:`UsageError` (exit 2) when one of ``named`` (``(what, path)``) lies inside a shared
+    drive root ``home_dir`` has ingested or ``$IMGASSETS_SHARED_ROOT``: the drive is only ever read,
+    by every command."""
+    roots = recorded_shared_roots(home_dir)
+    if os.environ.get(settings.SHARED_ROOT_ENV):
+        roots.append(settings.shared_root())
+    for root in roots:
+        for name, path in named:
+            if inside(path.expanduser().resolve(), root):
+                raise UsageError(f"{name} {path} is inside the shared drive root {root} (ingested by this home, or "
+                                 f"${settings.SHARED_ROOT_ENV}): imgassets never writes into the shared drive")
+
+
 def record_shared_root(home_dir: Path, root: Path) -> None:
     """Add ``root`` (absolute, resolved) to the roots ``home_dir`` has ingested, once."""
     if root not in recorded_shared_roots(home_dir):

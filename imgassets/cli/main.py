@@ -2,10 +2,11 @@
 version to local disk), ``imgassets lineage`` (which snapshots, datasets and models include an
 image), ``imgassets models``, ``imgassets diff`` (what changed between two versions),
 ``imgassets retract`` (take images out of every later dataset), ``imgassets gc`` (delete what no
-retained version needs) and ``imgassets ui`` (the Dagster UI).
+retained version needs), ``imgassets queue`` (what to label next), ``imgassets prelabel`` (the
+queued images with the champion's boxes for a labeling tool) and ``imgassets ui`` (the Dagster UI).
 
 One module per command group: :mod:`imgassets.cli.cmd_run`, :mod:`imgassets.cli.cmd_versions`,
-:mod:`imgassets.cli.cmd_models`; the home, instance and store they share in :mod:`imgassets.cli.home`.
+:mod:`imgassets.cli.cmd_models`, :mod:`imgassets.cli.cmd_labeling`; the home, instance and store they share in :mod:`imgassets.cli.home`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from imgassets import settings
+from imgassets.cli.cmd_labeling import add_labeling_commands, command_prelabel, command_queue
 from imgassets.cli.cmd_models import add_model_commands, command_lineage, command_models, command_pull_model
 from imgassets.cli.cmd_run import add_run_commands, command_run, command_ui
 from imgassets.cli.cmd_versions import add_version_commands, command_diff, command_gc, command_pull, command_retract
@@ -40,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_commands(sub, common)
     add_version_commands(sub)
     add_model_commands(sub)
+    add_labeling_commands(sub)
     return parser
 
 
@@ -61,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"run": command_run, "pull": command_pull, "pull-model": command_pull_model,
                     "lineage": command_lineage, "models": command_models, "diff": command_diff,
-                    "retract": command_retract, "gc": command_gc, "ui": command_ui}
+                    "retract": command_retract, "gc": command_gc, "ui": command_ui, "queue": command_queue,
+                    "prelabel": command_prelabel}
         return commands[args.command](args)
     except BrokenPipeError:  # `imgassets gc --dry-run | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush

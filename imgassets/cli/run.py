@@ -58,6 +58,8 @@ class ScientistOutcome:
     images_valid: int = 0
     rejected: list[dict] = field(default_factory=list)
     boxes: int = 0
+    unlabelled: int = 0
+    """Valid images nobody has labelled yet (:mod:`imgassets.core.labels.unlabelled`): snapshotted, not trained on."""
     snapshot_id: str | None = None
     uploaded_objects: int = 0
     blocked_by: list[str] = field(default_factory=list)
@@ -80,6 +82,9 @@ class RunSummary:
     evaluation: dict | None = None
     training_skipped: str | None = None
     error: str | None = None
+    labeling: list[dict] = field(default_factory=list)
+    """Per scientist with unlabelled images, their labeling queue after training: ``{"scientist",
+    "unlabelled", "queued", "set_aside", "strategy", "champion_model_id", "error"}``."""
     left_out: list[dict] = field(default_factory=list)
     """Scientists whose run was blocked or failed in this invocation: ``{"scientist", "reason",
     "snapshot_used"}``, the last good snapshot the dataset took instead (null: none, the scientist
@@ -96,7 +101,8 @@ class RunSummary:
     def exit_code(self) -> int:
         """0 when everything materialized and all blocking checks passed, else 1."""
         complete = all(s.success for s in self.scientists) and self.model is not None
-        return 0 if complete and not self.blocked and not self.error else 1
+        labelled = not any(q.get("error") for q in self.labeling)
+        return 0 if complete and labelled and not self.blocked and not self.error else 1
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -183,6 +189,7 @@ def run_scientist(defs: dg.Definitions, instance: dg.DagsterInstance, scientist:
         name=scientist, run_id=result.run_id, success=result.success,
         images_found=_read(index, Key.IMAGES, 0), images_valid=_read(index, Key.IMAGES_VALID, 0),
         rejected=decode.findings if decode else [], boxes=_read(labels, Key.BOXES, 0),
+        unlabelled=_read(labels, Key.UNLABELLED, 0),
         snapshot_id=_read(snapshot, Key.SNAPSHOT_ID, None), uploaded_objects=_read(snapshot, Key.UPLOADED_OBJECTS, 0),
         blocked_by=[c.name for c in checks if c.blocking and not c.passed],
         left_out=list(_read(snapshot, Key.LEFT_OUT, [])),
@@ -231,6 +238,18 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
     blocked = [c.name for c in checks if c.blocking and not c.passed]
     error = None if result.success else (_step_error(result) or f"training_job stopped by {', '.join(blocked) or 'a failure'}")
     return dataset, model, evaluation, error, checks
+
+
+def run_labeling(defs: dg.Definitions, instance: dg.DagsterInstance, scientist: str, logs: dict = QUIET_LOGS) -> dict:
+    """Run ``labeling_job`` for one scientist; return what the summary shows of the queue (or its error)."""
+    result = defs.resolve_job_def("labeling_job").execute_in_process(
+        partition_key=scientist, instance=instance, raise_on_error=False, run_config=logs, tags=run_tags())
+    queue = _materializations(result).get("labeling_queue")
+    if queue is None:
+        return {"scientist": scientist, "error": _step_error(result) or "labeling_job failed"}
+    return {"scientist": scientist, "unlabelled": queue[Key.UNLABELLED], "queued": queue["queued"],
+            "set_aside": queue["set_aside"], "strategy": queue["strategy"],
+            "champion_model_id": queue["champion_model_id"], "error": None}
 
 
 INTERRUPTED = "interrupted (SIGTERM or Ctrl-C)"
@@ -363,6 +382,10 @@ def _materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, home: s
     used = summary.dataset[Key.SNAPSHOTS] if summary.dataset else {}
     for entry in summary.left_out:
         entry["snapshot_used"] = used.get(entry["scientist"])
+    for outcome in summary.scientists:
+        if outcome.success and outcome.unlabelled and not stop.requested():
+            progress(f"labeling queue of {outcome.name}: {outcome.unlabelled} unlabelled image(s) ranked")
+            summary.labeling.append(run_labeling(defs, instance, outcome.name, logs))
     return summary
 
 

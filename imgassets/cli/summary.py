@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from imgassets.cli.run import RunSummary
+from imgassets.core.labels.unlabelled import mostly_unlabelled_note
 
 MAX_FILES = 10
 
@@ -19,13 +20,17 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
     """Print per-scientist counts, failing checks with their files, the dataset and the model."""
     console = console or Console()
     table = Table(title=f"imgassets run: {summary.shared_root}")
-    for column in ("scientist", "images", "valid", "rejected", "boxes", "snapshot", "status"):
+    for column in ("scientist", "images", "valid", "rejected", "unlabelled", "boxes", "snapshot", "status"):
         table.add_column(column)
     for s in summary.scientists:
         status = "ok" if s.success else ("blocked: " + ", ".join(s.blocked_by) if s.blocked_by else f"failed: {s.error}")
-        table.add_row(s.name, str(s.images_found), str(s.images_valid), str(len(s.rejected)), str(s.boxes),
-                      s.snapshot_id or "-", status)
+        table.add_row(s.name, str(s.images_found), str(s.images_valid), str(len(s.rejected)), str(s.unlabelled),
+                      str(s.boxes), s.snapshot_id or "-", status)
     console.print(table)
+    for s in summary.scientists:
+        note = mostly_unlabelled_note(s.name, s.unlabelled, s.images_valid)
+        if note:
+            console.print(f"[yellow]unlabelled[/] {note}", highlight=False)
     for check in summary.checks:
         if check.passed:
             continue
@@ -45,6 +50,9 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
             console.print(f"  changes since {d['previous_dataset_id']}: +{d.get('diff/added', 0)} added, "
                           f"-{d.get('diff/removed', 0)} removed, {d.get('diff/relabelled', 0)} re-labelled images "
                           f"(imgassets diff latest~1 latest)", highlight=False)
+        if d.get("unlabelled_images_left_out"):
+            console.print(f"  {d['unlabelled_images_left_out']} unlabelled image(s) left out (not trained on: "
+                          "imgassets queue lists which to label first)", highlight=False)
         if d.get("retracted_images_left_out"):
             console.print(f"  {d['retracted_images_left_out']} retracted image(s) left out", highlight=False)
         for gone in d.get("departed_scientists") or []:
@@ -71,6 +79,15 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
         style = "green" if e.get("promoted") else "bold red"
         console.print(f"[{style}]{'promoted' if e.get('promoted') else 'not promoted'}[/]: {e.get('promotion_decision')}",
                       highlight=False)
+    for q in summary.labeling:
+        if q.get("error"):
+            console.print(f"[bold red]labeling queue[/] {q['scientist']} failed: {q['error']}", highlight=False)
+            continue
+        by = f"champion {q['champion_model_id']}" if q["strategy"] != "random" else "random order (no champion yet)" \
+            if q["champion_model_id"] == "none yet" else "random order"
+        console.print(f"labeling queue {q['scientist']}: {q['queued']} of {q['unlabelled']} unlabelled image(s) ranked by "
+                      f"{by}, {q['set_aside']} set aside (imgassets queue --scientist {q['scientist']}; "
+                      f"imgassets prelabel --scientist {q['scientist']} ...)", highlight=False)
     for entry in summary.left_out:
         stand_in = entry.get("snapshot_used")
         used = f"its last good snapshot {stand_in} used" if stand_in else "not in the dataset"

@@ -23,6 +23,7 @@ class Key:
     IMAGES = "images"
     IMAGES_VALID = "images_valid"
     BOXES = "boxes"
+    UNLABELLED = "unlabelled_images"
     SNAPSHOT_ID = "snapshot_id"
     UPLOADED_OBJECTS = "uploaded_objects"
     LEFT_OUT = "left_out"

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from imgassets import settings
+from imgassets.core.labeling.build import LabelingPolicy
 from imgassets.core.training.benchmark import DEFAULT_MARGIN
 from imgassets.core.training.challenger import EvaluationPolicy
 from imgassets.core.training.review import ReviewSettings
@@ -83,8 +84,27 @@ class TrainingPresetResource(dg.ConfigurableResource):
         return cls(preset=settings.training_preset())
 
 
+class LabelingPolicyResource(dg.ConfigurableResource):
+    """How ``labeling_queue`` ranks a scientist's unlabelled images: the budget
+    (``IMGASSETS_LABELING_TOP``, images ranked) and the strategy (``IMGASSETS_LABELING_STRATEGY``:
+    ``uncertainty`` or ``random``; :mod:`imgassets.core.labeling.queue`)."""
+
+    top: int = LabelingPolicy.top
+    strategy: str = LabelingPolicy.strategy
+
+    @classmethod
+    def from_settings(cls) -> LabelingPolicyResource:
+        """The values of the environment (:mod:`imgassets.settings`)."""
+        return cls(top=settings.labeling_top(), strategy=settings.labeling_strategy())
+
+    def policy(self) -> LabelingPolicy:
+        """The core's :class:`~imgassets.core.labeling.build.LabelingPolicy`."""
+        return LabelingPolicy(self.top, self.strategy)
+
+
 def policy_resources() -> dict:
     """The policy resources by the names the assets ask for, from the environment."""
     return {"dataset_policy": DatasetPolicyResource.from_settings(),
             "evaluation_policy": EvaluationPolicyResource.from_settings(),
-            "training_preset": TrainingPresetResource.from_settings()}
+            "training_preset": TrainingPresetResource.from_settings(),
+            "labeling_policy": LabelingPolicyResource.from_settings()}

@@ -14,7 +14,7 @@ def test_definitions_load_with_the_whole_lineage_graph():
     key = dg.AssetKey
     assert graph.get_all_asset_keys() == {key("image_index"), key("label_table"), key("image_snapshot"),
                                           key("training_dataset"), key("yolo_model"), key("model_evaluation"),
-                                          key("champion_model"), key("retractions")}
+                                          key("champion_model"), key("retractions"), key("labeling_queue")}
     parents = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()}
     assert parents == {
         "image_index": set(), "label_table": {"image_index"}, "image_snapshot": {"image_index", "label_table"},

@@ -23,6 +23,7 @@ from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.checks import Finding
 from imgassets.core.labels.class_map import MAX_CLASS_MAP_BYTES, load_yaml
 from imgassets.core.labels.table import usable_boxes
+from imgassets.core.labels.unlabelled import mostly_unlabelled_note, unlabelled_mask
 from imgassets.errors import Reason
 
 MAX_REJECTED = 200
@@ -78,14 +79,18 @@ def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labe
     images = index[index["kind"] == layout.IMAGE]
     rejected = images[images["status"] != OK]
     boxes = labels[usable_boxes(labels)]
-    per_image = boxes.groupby("image_path").size().reindex(images.loc[images["status"] == OK, "path"], fill_value=0)
+    valid = images.loc[images["status"] == OK, "path"]
+    per_image = boxes.groupby("image_path").size().reindex(valid, fill_value=0)
+    unlabelled = unlabelled_mask(valid.to_numpy(object), index, labels)
     findings = {**(label_findings or label_checks.LabelFindings.of(labels)).by_check,
                 "data_yaml_paths": data_yaml_findings(folder, index) if data_yaml is None else data_yaml}
     return {
         "scientist": scientist,
         "files": {f"{k}/{s}": int(n) for (k, s), n in index.groupby(["kind", "status"]).size().items()},
         "images": {"found": len(images), "valid": len(images) - len(rejected), "rejected": len(rejected),
-                   "background": int((per_image == 0).sum())},
+                   "background": int((per_image == 0).sum()) - int(unlabelled.sum()),
+                   "unlabelled": int(unlabelled.sum())},
+        "unlabelled_note": mostly_unlabelled_note(scientist, int(unlabelled.sum()), len(valid)),
         "rejected": [{"path": r.path, "status": r.status, "reason": r.reason} for r in rejected.head(MAX_REJECTED).itertuples()],
         "label_formats": {str(k): int(v) for k, v in labels["label_format"].value_counts().items()},
         "class_histogram": {str(k): int(v) for k, v in boxes["class_name"].value_counts().items()},
@@ -103,7 +108,9 @@ def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labe
 def report_markdown(report: dict) -> str:
     """A short Markdown rendering of :func:`quality_report` for the Dagster UI."""
     lines = [f"**{report['scientist']}**: {report['images']['valid']} valid of {report['images']['found']} images "
-             f"({report['images']['background']} background), {sum(report['class_histogram'].values())} boxes",
+             f"({report['images']['background']} background, {report['images'].get('unlabelled', 0)} unlabelled), "
+             f"{sum(report['class_histogram'].values())} boxes",
+             *(["", f"**{report['unlabelled_note']}**"] if report.get("unlabelled_note") else []),
              "", "| class | boxes |", "|---|---|"]
     lines += [f"| {name} | {count} |" for name, count in report["class_histogram"].items()]
     size = report["box_size"].get("area", {})

@@ -66,6 +66,11 @@ from imgassets.core.labels.formats.voc import parse_voc
 from imgassets.core.labels.formats.yolo import parse_yolo_text
 from imgassets.core.labels.yolo_sources import empty_files_attr, kept_empty_files, reusable_files, yolo_sources
 
+BACKGROUND_ENTRIES = "background_entries"
+"""Key of ``DataFrame.attrs`` (kept through Parquet) under which a label table lists, as JSON text,
+the images a VOC, COCO, CVAT or Label Studio file names with no shape (an ``empty`` record):
+labelled background, not unlabelled (:func:`background_entries`)."""
+
 XYWH = ["x_center", "y_center", "width", "height"]
 """The box's normalized coordinates, columns of the label table."""
 
@@ -228,6 +233,15 @@ class _Context:
             return (f"declares {declared[0]}x{declared[1]}, the un-rotated frame of an image displayed "
                     f"{actual[0]}x{actual[1]} (EXIF orientation {self.exif_of.get(image_path)}): boxes are likely rotated")
         return f"declares image size {declared[0]}x{declared[1]} but the image is {actual[0]}x{actual[1]}"
+
+
+def background_entries(table: pd.DataFrame) -> set[str]:
+    """The image paths a label table records under :data:`BACKGROUND_ENTRIES` (empty when none)."""
+    try:
+        listed = json.loads(table.attrs.get(BACKGROUND_ENTRIES) or "[]")
+    except (TypeError, ValueError):
+        return set()
+    return {p for p in listed if isinstance(p, str)} if isinstance(listed, list) else set()
 
 
 def record_rows(records: Iterable[BoxRecord], ctx: _Context | None, class_names: dict[int, str] | None = None,
@@ -423,6 +437,9 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
     reusable = reusable_files(sources, previous)
     reused = pc.filter(sources.label_file, pyarrow.array(reusable, pyarrow.bool_()))
     parsed = {f: _parsed_or_finding(f, ctx) for f in sources.other_label_files}
+    background = sorted({path for records in parsed.values() for r in records if r.empty
+                         for path in [r.image_path or ctx.resolve(r)[0]] if path})
+    parsed = {f: [r for r in records if not r.empty] for f, records in parsed.items()}
     names = {r.class_name for records in parsed.values() for r in records if r.class_id is None and r.class_name}
     name_ids = {name: i for i, name in enumerate(sorted(names))}
     rows = [row for records in parsed.values() for row in record_rows(records, ctx, name_ids=name_ids)]
@@ -464,5 +481,5 @@ def build_label_table(folder: str | Path, index: pd.DataFrame, previous: pd.Data
         table = merge_sorted(previous, fresh if fresh is not None else empty_label_table(), "label_file", kept)
         unset = pd.array([pd.NA] * len(table), dtype="string")  # reconciled again below
         table["superseded_by"], table["source_conflict"] = unset, unset.copy()
-    table.attrs = empty_files_attr(empty)
+    table.attrs = {**empty_files_attr(empty), BACKGROUND_ENTRIES: json.dumps(background)}
     return reconcile_sources(mark_rejected_images(table, index))  # reused rows kept their source hashes: their sources are unchanged

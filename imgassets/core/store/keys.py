@@ -17,6 +17,8 @@
 | ``retractions/<retraction_id>.json`` | a retraction: content hashes (or a scientist) taken out of every later dataset, with the reason |
 | ``registries/<sha256>.yaml`` | a class registry a dataset used, by the hash of its text |
 | ``models/<dataset_id>/<model_id>/<file>`` | ``best.pt``, ``last.pt``, ``results.csv``, ``args.yaml``, ``model.json``, ``evaluation.parquet``, ``benchmark.json`` |
+| ``labeling/queues/<scientist>.json`` | the scientist's latest labeling queue: unlabelled images ranked, with the champion's pre-annotations |
+| ``labeling/scores/<model_id>/<scientist>.parquet`` | the champion's scores of the scientist's unlabelled images (boxes, uncertainty, embedding), by content hash |
 | ``reviews/<scientist>.json`` | the latest model-assisted label review of the scientist's held-out images |
 | ``archive/<scientist>/<snapshot_id>.json`` | move mode: the files removed from the drive |
 | ``listings/<scientist>/<fingerprint>.zlib`` | the sensor's listing of a folder state, for the run it launched |
@@ -43,6 +45,8 @@ DEPARTED_PREFIX = "refs/departed/"
 RETRACTIONS_PREFIX = "retractions/"
 REGISTRIES_PREFIX = "registries/"
 REVIEWS_PREFIX = "reviews/"
+LABELING_PREFIX = "labeling/"
+LABELING_QUEUES_PREFIX = "labeling/queues/"
 ARCHIVE_PREFIX = "archive/"
 IMAGE_INDEX_TABLES = "indexes"
 LABEL_TABLES = "label_tables"
@@ -161,6 +165,17 @@ def model_file_key(dataset_id: str, model_id: str, name: str) -> str:
 def review_key(scientist: str) -> str:
     """``reviews/<scientist>.json``: the latest model-assisted label review of the scientist's labels."""
     return f"{REVIEWS_PREFIX}{scientist}.json"
+
+
+def labeling_queue_key(scientist: str) -> str:
+    """``labeling/queues/<scientist>.json``: the scientist's latest labeling queue (a sealed record)."""
+    return f"{LABELING_QUEUES_PREFIX}{scientist}.json"
+
+
+def labeling_scores_key(model_id: str, scientist: str) -> str:
+    """``labeling/scores/<model_id>/<scientist>.parquet``: the champion ``model_id``'s scores of the
+    scientist's unlabelled images."""
+    return f"{LABELING_PREFIX}scores/{model_id}/{scientist}.parquet"
 
 
 def archive_log_key(scientist: str, snapshot_id: str) -> str:

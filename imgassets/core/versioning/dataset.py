@@ -16,6 +16,9 @@
   :mod:`imgassets.core.versioning.leakage`; building a version under the policies is
   :mod:`imgassets.core.versioning.build`.
 
+* **Unlabelled images** (:mod:`imgassets.core.labels.unlabelled`) are left out and counted per
+  scientist: never trained on, never in val or the benchmark.
+
 Every step is a columnar operation on the Arrow table of the manifest (the dataset is never a
 Python dict per image): concatenation, the first copy of each content hash, the class map, the
 groups (only images in a near-duplicate pair leave their own group) and the split of each group.
@@ -46,8 +49,9 @@ from imgassets.core.store.keys import (
 from imgassets.core.versioning.manifest import (
     BOX_TYPE,
     DATASET_SCHEMA,
+    UNLABELLED_FIELD,
     manifest_id,
-    with_polygons,
+    with_optional,
 )
 from imgassets.core.versioning.sequences import SequenceRules, sequence_links
 from imgassets.core.versioning.snapshot import snapshot_rows_table
@@ -84,6 +88,9 @@ class DatasetVersion:
     """Rows of the snapshots left out because their content was retracted."""
     class_registry: str | None = None
     """SHA-256 of the class registry the class names come from (kept at ``registries/<sha256>.yaml``), if any."""
+    unlabelled_images: dict[str, int] = field(default_factory=dict)
+    """Per scientist, the images of their snapshot left out because they are unlabelled
+    (:mod:`imgassets.core.labels.unlabelled`): never trained on, never in val or the benchmark."""
     groups_kept_in_train: list[dict] = field(default_factory=list)
     """New groups (a burst, a session) too large for the val share, trained on instead: ``{"group", "images"}``
     (known when the version is built, not stored in the manifest)."""
@@ -160,6 +167,17 @@ def _concatenated(snapshots: dict[str, tuple[str, list[dict] | pa.Table]]) -> pa
     return pa.concat_tables(parts, promote_options="default").combine_chunks()  # polygons: null where none
 
 
+def _without_unlabelled(table: pa.Table) -> tuple[pa.Table, dict[str, int]]:
+    """``table`` (the concatenated snapshot rows) without its unlabelled images and without the
+    ``unlabelled`` column, and how many each scientist had (only those with some)."""
+    if UNLABELLED_FIELD.name not in table.column_names:
+        return table, {}
+    flag = pc.fill_null(table.column(UNLABELLED_FIELD.name), False)
+    owners = pc.filter(table.column("scientist"), flag).to_pylist()
+    counts = {s: owners.count(s) for s in sorted(set(owners))}
+    return table.filter(pc.invert(flag)).drop_columns([UNLABELLED_FIELD.name]), counts
+
+
 def _label_conflicts(table: pa.Table, shas: np.ndarray, dropped: np.ndarray) -> list[dict]:
     """``{sha256, kept, dropped}`` for every dropped copy whose boxes differ from the kept copy's."""
     if not dropped.any():
@@ -227,7 +245,7 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
     :class:`~imgassets.core.labels.class_registry.ClassRegistryError` for names the registry does
     not know or a registry that would change an id of ``previous_class_names`` (dataset
     ``previous_id``), ``ValueError`` for fractions that leave no room for train."""
-    table = _concatenated(snapshots)
+    table, unlabelled = _without_unlabelled(_concatenated(snapshots))
     retracted_rows = 0
     if retracted:
         out = pc.is_in(table.column("sha256"), pa.array(sorted(retracted), pa.string()))
@@ -242,8 +260,9 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
     conflicts = _label_conflicts(table, shas, dropped)
     merged = table.filter(pa.array(~dropped))
     if len(merged) < 2:
+        also = f" labelled (and {sum(unlabelled.values())} unlabelled, never trained on)" if unlabelled else ""
         raise EmptyDatasetError(f"the snapshots of {', '.join(sorted(snapshots)) or 'no scientist'} hold "
-                                f"{len(merged)} valid image(s); a dataset needs at least 2 (one train, one val)")
+                                f"{len(merged)} valid{also} image(s); a dataset needs at least 2 (one train, one val)")
     used = set(pc.unique(pc.list_flatten(merged.column("boxes")).combine_chunks().field("class_name")).to_pylist())
     if not used:
         raise EmptyDatasetError(f"the {len(merged)} images of {', '.join(sorted(snapshots))} have no labelled box")
@@ -265,7 +284,7 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
     columns = {name: merged.column(name) for name in merged.column_names}
     columns["boxes"] = _renumbered_boxes(merged.column("boxes"), class_names)
     columns["group"], columns["split"] = pa.array(group_of, pa.string()), pa.array(splits, pa.string())
-    schema = with_polygons(DATASET_SCHEMA, merged.column_names)
+    schema = with_optional(DATASET_SCHEMA, merged.column_names)
     dataset = pa.table({name: columns[name] for name in schema.names}, schema=schema)
     header = {"class_names": class_names, "val_fraction": val_fraction}
     return DatasetVersion(manifest_id(dataset, header), class_names, dataset,
@@ -275,4 +294,4 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
                           class_id_conflicts=class_id_conflicts(table), val_fraction=val_fraction,
                           benchmark_fraction=benchmark_fraction, retracted_images=retracted_rows,
                           class_registry=registry.digest if registry is not None else None,
-                          groups_kept_in_train=too_large)
+                          unlabelled_images=unlabelled, groups_kept_in_train=too_large)

@@ -31,7 +31,7 @@ from imgassets.core.versioning.manifest import (
     check_manifest_id,
     read_with_footer,
     to_parquet_bytes,
-    with_polygons,
+    with_optional,
 )
 from imgassets.core.versioning.sequences import load_links, store_links
 from imgassets.core.versioning.splits import DEFAULT_VAL_FRACTION, SPLITS, ULTRALYTICS_SPLIT
@@ -72,6 +72,7 @@ def store_dataset(store: ObjectStore, dataset: DatasetVersion) -> None:
             "label_conflicts": dataset.label_conflicts,
             "class_id_conflicts": dataset.class_id_conflicts, "val_fraction": dataset.val_fraction,
             "benchmark_fraction": dataset.benchmark_fraction, "retracted_images": dataset.retracted_images,
+            "unlabelled_images": dataset.unlabelled_images,
             "class_registry": dataset.class_registry, "id_scheme": ID_SCHEME}
     store.put_bytes(dataset.near_duplicates_key, to_parquet_bytes(pairs_table(dataset.near_duplicates), PAIRS_SCHEMA,
                                                                  {"dataset_id": dataset.dataset_id}))
@@ -93,7 +94,7 @@ def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:
     if not DATASET_ID_PATTERN.match(dataset_id):
         raise ManifestError(f"{dataset_id!r} is not a dataset id (16 hex digits)")
     stored, meta = read_with_footer(store.get_bytes(dataset_manifest_key(dataset_id)))
-    schema = with_polygons(DATASET_SCHEMA, stored.column_names)
+    schema = with_optional(DATASET_SCHEMA, stored.column_names)
     table = stored.select(schema.names).cast(schema)  # Parquet names list items "element"
     verify_manifest(dataset_id, table, meta)
     return DatasetVersion(dataset_id, list(meta["class_names"]), table, dict(meta["snapshots"]),
@@ -106,6 +107,7 @@ def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:
                           val_fraction=float(meta.get("val_fraction", DEFAULT_VAL_FRACTION)),
                           benchmark_fraction=float(meta.get("benchmark_fraction", 0.0)),
                           retracted_images=int(meta.get("retracted_images", 0)),
+                          unlabelled_images=dict(meta.get("unlabelled_images") or {}),
                           class_registry=meta.get("class_registry"))
 
 

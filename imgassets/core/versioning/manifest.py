@@ -9,7 +9,10 @@ and ``boxes``: a list of
 with a box drawn as a polygon or oriented box has one more column, last, ``polygons``
 (:data:`POLYGONS_FIELD`): per image, one entry per box, its normalized vertices ``[x1, y1, x2, y2,
 ...]`` or null for a plain box (a manifest without polygons has no such column, so its id is what it
-always was). Dataset manifests add ``scientist``, ``snapshot_id``, ``group`` (the duplicate group, named by
+always was). A snapshot manifest with an unlabelled image (:mod:`imgassets.core.labels.unlabelled`)
+has one more column after those, ``unlabelled`` (:data:`UNLABELLED_FIELD`, true for such an image;
+absent when every image is labelled, so such a manifest's id is what it always was); a dataset
+never holds an unlabelled image, nor the column. Dataset manifests add ``scientist``, ``snapshot_id``, ``group`` (the duplicate group, named by
 its smallest content hash) and ``split``. Ids (snapshot id, dataset id) are the first
 :data:`ID_LENGTH` hex digits of a SHA-256 over the manifest's values column by column, in a fixed
 binary form (:func:`manifest_id`), so the same content always gets the same id, whatever the
@@ -49,7 +52,11 @@ IMAGE_FIELDS = [
 ]
 SNAPSHOT_SCHEMA = pa.schema(IMAGE_FIELDS)
 POLYGONS_FIELD = pa.field("polygons", pa.list_(pa.list_(pa.float64())))
-"""The optional last column of a manifest: each box's polygon, aligned with ``boxes``."""
+"""An optional column of a manifest: each box's polygon, aligned with ``boxes``."""
+UNLABELLED_FIELD = pa.field("unlabelled", pa.bool_())
+"""An optional column of a snapshot manifest: whether the image is unlabelled (never trained on)."""
+OPTIONAL_FIELDS = (POLYGONS_FIELD, UNLABELLED_FIELD)
+"""The optional columns of a manifest, in the order they follow the schema's columns when present."""
 DATASET_SCHEMA = pa.schema([("scientist", pa.string()), ("snapshot_id", pa.string()), *IMAGE_FIELDS,
                             ("group", pa.string()), ("split", pa.string())])
 
@@ -77,19 +84,21 @@ def check_manifest_id(key: str, table: pa.Table, header: dict, meta: dict, expec
                             "written): not used")
 
 
-def with_polygons(schema: pa.Schema, columns: list[str]) -> pa.Schema:
-    """``schema`` with :data:`POLYGONS_FIELD` appended when ``columns`` (a manifest's) hold it."""
-    return schema.append(POLYGONS_FIELD) if POLYGONS_FIELD.name in columns and POLYGONS_FIELD.name not in schema.names \
-        else schema
+def with_optional(schema: pa.Schema, columns: list[str]) -> pa.Schema:
+    """``schema`` with each of :data:`OPTIONAL_FIELDS` that ``columns`` (a manifest's) hold appended, in order."""
+    for optional in OPTIONAL_FIELDS:
+        if optional.name in columns and optional.name not in schema.names:
+            schema = schema.append(optional)
+    return schema
 
 
 def manifest_table(records: list[dict] | pa.Table, schema: pa.Schema) -> pa.Table:
     """Manifest rows as an Arrow table with ``schema`` (a table is returned as it is; rows of which
-    one has ``polygons`` get that column too)."""
+    one has a value in an optional column, ``polygons`` or a true ``unlabelled``, get that column too)."""
     if isinstance(records, pa.Table):
         return records
-    polygons = any(r.get(POLYGONS_FIELD.name) is not None for r in records)
-    return pa.Table.from_pylist(records, schema=with_polygons(schema, [POLYGONS_FIELD.name] if polygons else []))
+    present = [f.name for f in OPTIONAL_FIELDS if any(r.get(f.name) for r in records)]
+    return pa.Table.from_pylist(records, schema=with_optional(schema, present))
 
 
 def manifest_id(table: pa.Table, header: dict) -> str:

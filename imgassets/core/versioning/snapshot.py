@@ -37,6 +37,7 @@ from imgassets.core.frames import plain_values
 from imgassets.core.images.index import valid_images
 from imgassets.core.labels.checks import LabelFindings
 from imgassets.core.labels.table import usable_boxes
+from imgassets.core.labels.unlabelled import unlabelled_mask
 from imgassets.core.progress import Progress
 from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
 from imgassets.core.store.hashing import sha256_bytes
@@ -46,6 +47,7 @@ from imgassets.core.versioning.manifest import (
     ID_SCHEME,
     POLYGONS_FIELD,
     SNAPSHOT_SCHEMA,
+    UNLABELLED_FIELD,
     ManifestError,
     check_manifest_id,
     manifest_hashes,
@@ -53,7 +55,7 @@ from imgassets.core.versioning.manifest import (
     manifest_table,
     read_with_footer,
     to_parquet_bytes,
-    with_polygons,
+    with_optional,
 )
 from imgassets.errors import ImgassetsError
 
@@ -85,8 +87,10 @@ class SnapshotResult:
 def snapshot_table(index: pd.DataFrame, labels: pd.DataFrame, findings: LabelFindings | None = None) -> pa.Table:
     """The manifest (:data:`SNAPSHOT_SCHEMA`, one row per valid image of ``index``, sorted by path)
     with each image's boxes from ``labels`` in label-file and line order (and their polygons, when a
-    box has one: :data:`~imgassets.core.versioning.manifest.POLYGONS_FIELD`); built column by column
-    (a box column gathered by the images' offsets), never a dict per row.
+    box has one: :data:`~imgassets.core.versioning.manifest.POLYGONS_FIELD`), and whether each image
+    is unlabelled when one is (:data:`~imgassets.core.versioning.manifest.UNLABELLED_FIELD`, the rule
+    of :mod:`imgassets.core.labels.unlabelled`); built column by column (a box column gathered by
+    the images' offsets), never a dict per row.
 
     Raises :class:`SnapshotError` when ``labels`` has blocking findings (``findings``: those of
     ``labels``, computed here when not given): bad labels never reach a snapshot, even when the
@@ -118,6 +122,9 @@ def snapshot_table(index: pd.DataFrame, labels: pd.DataFrame, findings: LabelFin
     if polygons.notna().any():  # the column exists only where a polygon does: ids of box-only manifests are as before
         vertices = pa.array([None if v is None else list(v) for v in plain_values(polygons)], POLYGONS_FIELD.type.value_type)
         table = table.append_column(POLYGONS_FIELD, pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), vertices))
+    unlabelled = unlabelled_mask(paths, index, labels)
+    if unlabelled.any():  # the column exists only where an unlabelled image does: ids as before otherwise
+        table = table.append_column(UNLABELLED_FIELD, pa.array(unlabelled, pa.bool_()))
     return table
 
 
@@ -264,6 +271,6 @@ def snapshot_rows_table(rows: list[dict] | pa.Table) -> pa.Table:
     """A snapshot manifest's rows (dicts or a table) as a table with :data:`SNAPSHOT_SCHEMA` (and
     ``polygons`` when they have it)."""
     if isinstance(rows, pa.Table):
-        schema = with_polygons(SNAPSHOT_SCHEMA, rows.column_names)
+        schema = with_optional(SNAPSHOT_SCHEMA, rows.column_names)
         return rows.select(schema.names).cast(schema)  # Parquet names list items "element"
     return manifest_table(rows, SNAPSHOT_SCHEMA)

@@ -105,6 +105,7 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, ob
         "quality_report_json": dg.MetadataValue.json(report),
         "dagster/row_count": len(table),
         Key.BOXES: int(usable_boxes(table).sum()),
+        Key.UNLABELLED: report["images"]["unlabelled"],
         "boxes_without_image": int(parsed["image_path"].isna().sum()),
         "label_files": int(table["label_file"].nunique()),
         "label_formats": dg.MetadataValue.json(report["label_formats"]),

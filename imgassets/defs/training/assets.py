@@ -139,6 +139,8 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, s
         "duplicate_groups": dataset.group_count(),
         "label_conflicts": len(dataset.label_conflicts),
         "retracted_images_left_out": dataset.retracted_images,
+        "unlabelled_images_left_out": sum(dataset.unlabelled_images.values()),
+        "unlabelled_images": dg.MetadataValue.json(dataset.unlabelled_images),
         "groups_kept_in_train": dg.MetadataValue.json(dataset.groups_kept_in_train),
         "previous_dataset_id": previous.dataset_id if previous else "",
         "departed_scientists": dg.MetadataValue.json([dataclasses.asdict(d) for d in departed]),

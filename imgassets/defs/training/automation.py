@@ -10,6 +10,9 @@
   on it passed (``all_deps_blocking_checks_passed``: the leakage check). A failing blocking check
   stops the model in the same run, and this condition stops a later automatic run from training on
   the unchecked dataset -- eager alone would.
+* ``labeling_queue`` (per scientist) materializes when the scientist's snapshot or index, or the
+  champion, changed: a new champion ranks every scientist's unlabelled images again (each image
+  predicted once per champion), a new snapshot ranks that scientist's.
 * The automation sensor (on by default) evaluates these every ``IMGASSETS_AUTOMATION_INTERVAL``
   seconds (default 30). The nightly schedule re-runs every scientist at 02:00.
 * At most one training run at a time, whoever launched it: ``yolo_model`` is in the concurrency
@@ -25,7 +28,7 @@ from imgassets.defs.scientist.jobs import scientist_job
 
 training_automation = dg.AutomationConditionSensorDefinition(
     "training_automation",
-    target=["training_dataset", "yolo_model", "model_evaluation", "champion_model"],
+    target=["training_dataset", "yolo_model", "model_evaluation", "champion_model", "labeling_queue"],
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=settings.automation_interval_seconds(),
     description="Builds the training dataset and trains YOLO when snapshots change (see imgassets.defs.training.automation).",

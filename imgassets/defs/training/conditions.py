@@ -12,6 +12,11 @@ dataset_condition = (
     & _quiet
 ).with_label("a scientist's snapshot changed")
 
+labeling_condition = (
+    dg.AutomationCondition.any_deps_match(dg.AutomationCondition.data_version_changed()).since_last_handled()
+    & _quiet
+).with_label("the scientist's snapshot or the champion changed")
+
 model_condition = (
     dg.AutomationCondition.any_deps_match(dg.AutomationCondition.data_version_changed()).since_last_handled()
     & _quiet

@@ -61,7 +61,8 @@ def _annotation_fault(ann: object, info: dict | None) -> str | None:
 
 def parse_coco(doc: dict, label_file: str = "") -> list[BoxRecord]:
     """The box records of a COCO document (:func:`is_coco`): one per annotation, with the image's
-    ``file_name`` as ``image_ref`` and its ``width``/``height`` as ``declared_size``. Never raises:
+    ``file_name`` as ``image_ref`` and its ``width``/``height`` as ``declared_size``, and an ``empty``
+    record for each image without annotation (background). Never raises:
     a malformed annotation is a record with its ``error``; malformed categories or images one record
     with ``line`` 0."""
     try:
@@ -88,4 +89,8 @@ def parse_coco(doc: dict, label_file: str = "") -> list[BoxRecord]:
                                 else None)
         record.flags = {"iscrowd": ann.get("iscrowd")}
         records.append(record)
+    annotated = {ann["image_id"] for ann in doc["annotations"] if isinstance(ann, dict) and _is_int(ann.get("image_id"))}
+    records += [BoxRecord(label_file, layout.COCO, 0, image_ref=str(info["file_name"]), empty=True)
+                for image_id, info in images.items()
+                if image_id not in annotated and isinstance(info, dict) and info.get("file_name")]
     return records

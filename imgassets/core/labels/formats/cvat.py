@@ -105,7 +105,8 @@ def _subset_candidates(label_file: str, image: dict) -> tuple[str, ...]:
 
 def parse_cvat(data: bytes, label_file: str = "") -> list[BoxRecord]:
     """The box records of CVAT for images XML bytes: one per ``<box>`` and ``<polygon>``, with its
-    ``<image>``'s ``name`` as ``image_ref`` and ``width``/``height`` as ``declared_size``. Never
+    ``<image>``'s ``name`` as ``image_ref`` and ``width``/``height`` as ``declared_size``, and an
+    ``empty`` record for an ``<image>`` without either (background). Never
     raises: a file that is not well-formed XML is one record with ``line`` 0 and its ``error``."""
     parser = xml.parsers.expat.ParserCreate()
     records: list[BoxRecord] = []
@@ -114,6 +115,7 @@ def parse_cvat(data: bytes, label_file: str = "") -> list[BoxRecord]:
     path: list[str] = []
     declared: set[str] = set()
     name: list[str] = []
+    shapes: list[int] = []  # records made before each <image> opened
 
     def start(tag: str, attrs: dict) -> None:
         nonlocal image
@@ -124,6 +126,7 @@ def parse_cvat(data: bytes, label_file: str = "") -> list[BoxRecord]:
             name.clear()
         if tag == "image":
             image = attrs
+            shapes.append(len(records))
             return
         if tag not in ("box", "polygon") or image is None:
             return
@@ -150,6 +153,9 @@ def parse_cvat(data: bytes, label_file: str = "") -> list[BoxRecord]:
             declared.add("".join(name).strip())
         path.pop()
         if tag == "image":
+            if image is not None and shapes and shapes[-1] == len(records) and image.get("name"):
+                records.append(BoxRecord(label_file, layout.CVAT, parser.CurrentLineNumber, image_ref=image["name"],
+                                         image_candidates=_subset_candidates(label_file, image), empty=True))
             image = None
 
     parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, text

@@ -19,7 +19,8 @@ HEADER_PREFIXES = ("imagesource:", "gsd:")
 
 
 def parse_dota(text: str, label_file: str = "", image_path: str | None = None) -> list[BoxRecord]:
-    """The box records of a DOTA file's text, paired with ``image_path``. Never raises."""
+    """The box records of a DOTA file's text, paired with ``image_path`` (an ``empty`` record when it
+    has no object line: background). Never raises."""
     records = []
     for number, raw in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
         fields = raw.split()
@@ -44,4 +45,6 @@ def parse_dota(text: str, label_file: str = "", image_path: str | None = None) -
                 record.error = f"difficult must be 0 or 1, got {fields[9][:20]!r}"
             else:
                 record.flags = {"difficult": int(fields[9])}
+    if not records and image_path is not None:  # no object lines: background
+        records.append(BoxRecord(label_file, layout.DOTA, 0, image_path=image_path, empty=True))
     return records

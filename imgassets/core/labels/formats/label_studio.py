@@ -154,7 +154,9 @@ def parse_label_studio(tasks: list, label_file: str = "") -> list[BoxRecord]:
     """The box records of a Label Studio export (:func:`is_label_studio`): one per rectangle or
     polygon result of each task's chosen annotation, ``box_format`` normalized corners, the task's
     likeliest image name on the drive as ``image_ref`` and its :func:`image_names` (beside the JSON,
-    in ``images/`` beside it, at the top) as ``image_candidates``. Never raises."""
+    in ``images/`` beside it, at the top) as ``image_candidates``; an ``empty`` record for a task
+    whose chosen annotation draws no rectangle or polygon (background; a task without annotation,
+    predictions only, gives none: nobody has labelled it). Never raises."""
     folder = posixpath.dirname(label_file)
     records: list[BoxRecord] = []
     position = 0
@@ -170,14 +172,17 @@ def parse_label_studio(tasks: list, label_file: str = "") -> list[BoxRecord]:
         names = image_names(reference, task.get("file_upload") if isinstance(task.get("file_upload"), str) else None)
         candidates = tuple(posixpath.normpath(posixpath.join(base, name)) for name in names
                            for base in (folder, posixpath.join(folder, "images"), "") if base or name)
-        for result in results if isinstance(results, list) else []:
-            if not isinstance(result, dict) or result.get("type") not in SHAPES:
-                continue
+        inside = tuple(c for c in candidates if not c.startswith(".."))
+        shapes = [r for r in (results if isinstance(results, list) else [])
+                  if isinstance(r, dict) and r.get("type") in SHAPES]
+        for result in shapes:
             position += 1
             record = BoxRecord(label_file, layout.LABEL_STUDIO, position, box_format=NORMALIZED_XYXY,
-                               image_ref=names[0] if names else None,
-                               image_candidates=tuple(c for c in candidates if not c.startswith("..")))
+                               image_ref=names[0] if names else None, image_candidates=inside)
             _fill(record, result)
             records.append(record)
+        if not shapes and isinstance(results, list) and names:  # annotated, and nothing drawn: background
+            records.append(BoxRecord(label_file, layout.LABEL_STUDIO, 0, image_ref=names[0], image_candidates=inside,
+                                     empty=True))
     return records
 

@@ -56,7 +56,10 @@ class BoxRecord:
     the module docstring; ``shape`` one of :data:`SHAPES`; ``flags``: label table columns such as
     ``{"difficult": 1}`` (VOC, DOTA), ``{"iscrowd": 0}`` (COCO), ``{"occluded": 1}`` (CVAT).
     ``error``: why the annotation cannot give a box (then coordinates may be missing); it becomes
-    the row's ``parse_error``. Mutable (slots, no freezing): a format module fills a record field by
+    the row's ``parse_error``. ``empty``: not an annotation but an image entry with no shape (a VOC
+    file without ``<object>``, a COCO image without annotations, a CVAT ``<image>`` without shapes, a
+    Label Studio task annotated with none): the image is labelled background
+    (:mod:`imgassets.core.labels.unlabelled`); it gives no row. Mutable (slots, no freezing): a format module fills a record field by
     field as it reads, once per box of a 100,000-file folder.
     """
 
@@ -75,6 +78,7 @@ class BoxRecord:
     image_candidates: tuple[str, ...] = ()
     flags: dict[str, int | None] | None = None
     error: str | None = None
+    empty: bool = False
 
 
 def file_error(label_file: str, label_format: str, error: str, **fields: object) -> BoxRecord:

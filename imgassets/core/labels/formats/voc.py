@@ -31,7 +31,8 @@ def parse_voc(data: bytes, label_file: str = "") -> list[BoxRecord]:
     """The box records of VOC XML bytes (:data:`~imgassets.core.labels.formats.record.VOC_XYXY`), each
     with the ``<filename>`` as ``image_ref``, the places VOC images are kept as
     ``image_candidates`` (:func:`imgassets.core.drive.layout.voc_image_candidates`) and the
-    ``<size>`` as ``declared_size``. Never raises: a file-level problem is one record with ``line``
+    ``<size>`` as ``declared_size``; an ``empty`` record when it has no ``<object>`` (background).
+    Never raises: a file-level problem is one record with ``line``
     0 and its ``error``, a box-level one the box's ``error``."""
     try:
         root = ET.fromstring(data)
@@ -62,4 +63,7 @@ def parse_voc(data: bytes, label_file: str = "") -> list[BoxRecord]:
         records.append(BoxRecord(label_file, layout.VOC, lines[i] if i < len(lines) else 0, class_name=name, box=box,
                                  box_format=VOC_XYXY, image_ref=filename, image_candidates=candidates, declared_size=declared,
                                  flags=flags, error=error))
+    if not records and (filename or candidates):  # an annotation without <object>: background
+        records.append(BoxRecord(label_file, layout.VOC, 0, image_ref=filename, image_candidates=candidates,
+                                 declared_size=declared, empty=True))
     return records
