@@ -20,6 +20,7 @@ def test_definitions_load_with_the_whole_lineage_graph():
         "image_index": set(), "label_table": {"image_index"}, "image_snapshot": {"image_index", "label_table"},
         "retractions": set(), "training_dataset": {"image_snapshot", "retractions"}, "yolo_model": {"training_dataset"},
         "model_evaluation": {"yolo_model"}, "champion_model": {"yolo_model", "model_evaluation"},
+        "labeling_queue": {"image_index", "image_snapshot", "champion_model"},
     }
     for name in ("image_index", "label_table", "image_snapshot"):
         assert graph.get(key(name)).partitions_def.name == "scientists"
