@@ -24,6 +24,8 @@ import), with its default. No Dagster import: the command line's ``pull``, ``lin
 | ``IMGASSETS_CHAMPION_MARGIN`` | 0.01 | largest drop of benchmark mAP50-95 below the champion's (same images) at which a challenger is still promoted (``beats_champion``) |
 | ``IMGASSETS_LABELING_TOP`` | 100 | images each scientist's labeling queue ranks (the budget; :mod:`imgassets.core.labeling.queue`) |
 | ``IMGASSETS_LABELING_STRATEGY`` | ``uncertainty`` | how the queue ranks: ``uncertainty`` (the champion's uncertainty with diversity) or ``random`` |
+| ``IMGASSETS_LABEL_STUDIO_URL`` | none | the Label Studio server ``imgassets label push`` talks to (``--url`` overrides) |
+| ``IMGASSETS_LABEL_STUDIO_TOKEN`` | (required by ``label push``) | its API token: a personal access token or a legacy token |
 | ``IMGASSETS_CLASS_REGISTRY`` | none | path of the class registry YAML (:mod:`imgassets.core.labels.class_registry`); without it, names are used as written with stable ids |
 | ``IMGASSETS_DEPARTED_POLICY`` | ``keep`` | a scientist folder gone from the drive: ``keep`` its last snapshot, or ``retract`` it after the grace period (:mod:`imgassets.core.versioning.departed`) |
 | ``IMGASSETS_DEPARTED_GRACE_DAYS`` | 7 | days a folder may be missing before ``retract`` applies |
@@ -58,6 +60,8 @@ DRIVE_SENSOR_ENV = "IMGASSETS_DRIVE_SENSOR"
 AUTOMATION_INTERVAL_ENV = "IMGASSETS_AUTOMATION_INTERVAL"
 CHAMPION_MARGIN_ENV = "IMGASSETS_CHAMPION_MARGIN"
 LABELING_TOP_ENV = "IMGASSETS_LABELING_TOP"
+LABEL_STUDIO_URL_ENV = "IMGASSETS_LABEL_STUDIO_URL"
+LABEL_STUDIO_TOKEN_ENV = "IMGASSETS_LABEL_STUDIO_TOKEN"
 LABELING_STRATEGY_ENV = "IMGASSETS_LABELING_STRATEGY"
 TRAINING_PRESET_ENV = "IMGASSETS_TRAINING_PRESET"
 IMAGE_ENV = "IMGASSETS_IMAGE"
@@ -215,6 +219,20 @@ def labeling_strategy() -> str:
     if value not in ("uncertainty", "random"):
         raise SettingsError(f"{LABELING_STRATEGY_ENV} must be 'uncertainty' or 'random', not {value!r}")
     return value
+
+
+def label_studio_url() -> str | None:
+    """``IMGASSETS_LABEL_STUDIO_URL`` (none by default)."""
+    return os.environ.get(LABEL_STUDIO_URL_ENV) or None
+
+
+def label_studio_token() -> str:
+    """``IMGASSETS_LABEL_STUDIO_TOKEN``; raises :class:`SettingsError` naming it when unset."""
+    token = os.environ.get(LABEL_STUDIO_TOKEN_ENV, "").strip()
+    if not token:
+        raise SettingsError(f"{LABEL_STUDIO_TOKEN_ENV} is not set: the API token of the Label Studio server "
+                            "(Account & Settings > Personal Access Token)")
+    return token
 
 
 def champion_margin() -> float:

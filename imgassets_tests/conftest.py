@@ -255,6 +255,66 @@ def seaweed_endpoint(tmp_path_factory) -> str:
     log.close()
 
 
+LABEL_STUDIO_VENV = Path(__file__).resolve().parents[1] / ".venv-label-studio"
+LABEL_STUDIO_REQUIREMENTS = Path(__file__).resolve().parent / "label_studio_requirements.txt"
+LABEL_STUDIO_TOKEN = "imgassets0test0token0for0label0studio00"
+
+
+def label_studio_binary() -> Path:
+    """``label-studio`` of its own virtual environment (:data:`LABEL_STUDIO_VENV`), made with
+    :data:`LABEL_STUDIO_REQUIREMENTS` when missing (``.ci/run`` makes it first; about 90 s)."""
+    import sys
+
+    binary = LABEL_STUDIO_VENV / "bin" / "label-studio"
+    if not binary.is_file():
+        subprocess.run([sys.executable, "-m", "venv", str(LABEL_STUDIO_VENV)], check=True)
+        subprocess.run([str(LABEL_STUDIO_VENV / "bin" / "pip"), "install", "-q", "-r", str(LABEL_STUDIO_REQUIREMENTS)],
+                       check=True, timeout=900)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory) -> dict[str, str]:
+    """``{"url", "token"}`` of a real Label Studio server for the session (SQLite, on loopback, data
+    in a temporary folder, in a process group of its own), with one user whose API token is
+    :data:`LABEL_STUDIO_TOKEN` (a legacy token: enabled for the organization the first start creates)."""
+    import time
+
+    import requests
+
+    binary = label_studio_binary()
+    data = tmp_path_factory.mktemp("label-studio")
+    port = free_port()
+    env = {**os.environ, "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+           "LABEL_STUDIO_BASE_DATA_DIR": str(data), "HOME": str(data), "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
+    log = open(data / "label-studio.log", "wb")  # noqa: SIM115 -- closed at the end of the session
+    proc = start_server([str(binary), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port),
+                         "--data-dir", str(data / "data"), "--username", "annotator@example.com",
+                         "--password", "imgassets-test", "--user-token", LABEL_STUDIO_TOKEN],
+                        stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300  # the first start migrates a new SQLite database (about 45 s)
+    while True:
+        try:
+            if requests.get(f"{url}/api/projects", headers={"Authorization": f"Token {LABEL_STUDIO_TOKEN}"},
+                            timeout=5).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            end_server_group(proc.pid)
+            pytest.fail(f"Label Studio did not answer on {url}: {(data / 'label-studio.log').read_text()[-3000:]}")
+        time.sleep(1)
+    yield {"url": url, "token": LABEL_STUDIO_TOKEN}
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    end_server_group(proc.pid)
+    log.close()
+
+
 @pytest.fixture
 def seaweed_store(seaweed_endpoint, request):
     """An S3 store on a fresh bucket of the SeaweedFS server."""

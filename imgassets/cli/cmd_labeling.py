@@ -1,5 +1,6 @@
-"""The commands on labeling: ``imgassets queue`` (what to label next, per scientist) and
-``prelabel`` (the queued images with the champion's boxes, in a format a labeling tool imports)."""
+"""The commands on labeling: ``imgassets queue`` (what to label next, per scientist), ``prelabel``
+(the queued images with the champion's boxes, in a format a labeling tool imports) and ``label
+push`` (the queue into a Label Studio project)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,31 @@ def command_prelabel(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_label(args: argparse.Namespace) -> int:
+    from imgassets.core.labeling.label_studio_client import LabelStudioClient, push_queue
+
+    url = args.url or settings.label_studio_url()
+    if not url:
+        raise UsageError(f"no Label Studio server: give --url or set ${settings.LABEL_STUDIO_URL_ENV}")
+    token = settings.label_studio_token()
+    store, _ = open_store(args.home)
+    queue = _queues(store, args.scientist)[0]
+    if args.top:
+        queue.entries = queue.entries[:args.top]
+    pushed = push_queue(LabelStudioClient(url, token), store, queue)
+    summary = {"scientist": queue.scientist, "url": url, "project": pushed.project,
+               "project_created": pushed.project_created, "created": len(pushed.created),
+               "updated": len(pushed.updated), "unchanged": len(pushed.unchanged), "model_id": queue.model_id}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{queue.scientist}: project {pushed.project} at {url} ({'created' if pushed.project_created else 'found'}): "
+              f"{len(pushed.created)} task(s) created, {len(pushed.updated)} given the champion's new pre-annotations, "
+              f"{len(pushed.unchanged)} unchanged. Export the project as JSON into {queue.scientist}'s folder when "
+              "labelled: the next run reads the annotations")
+    return 0
+
+
 def add_labeling_commands(sub: argparse._SubParsersAction) -> None:
     """The ``queue`` and ``prelabel`` sub-commands."""
     from imgassets.core.labeling.exports import FORMATS, IMAGES
@@ -98,3 +124,12 @@ def add_labeling_commands(sub: argparse._SubParsersAction) -> None:
                                f"(default {IMAGES}/, relative to DEST; e.g. /data/local-files/?d=prelabels/{IMAGES}/)")
     prelabel.add_argument("--home", type=Path, help=home_help)
     prelabel.add_argument("--json", action="store_true")
+    label = sub.add_parser("label", help="talk to a labeling tool: push a scientist's queue to Label Studio")
+    actions = label.add_subparsers(dest="action", required=True)
+    push = actions.add_parser("push", help="create or update the scientist's Label Studio project with the queued "
+                              f"images and the champion's pre-annotations (token: ${settings.LABEL_STUDIO_TOKEN_ENV})")
+    push.add_argument("--scientist", required=True)
+    push.add_argument("--url", help=f"the server, http://host:port (default ${settings.LABEL_STUDIO_URL_ENV})")
+    push.add_argument("--top", type=positive_int, help="only the first N images of the queue")
+    push.add_argument("--home", type=Path, help=home_help)
+    push.add_argument("--json", action="store_true")

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from imgassets import settings
-from imgassets.cli.cmd_labeling import add_labeling_commands, command_prelabel, command_queue
+from imgassets.cli.cmd_labeling import add_labeling_commands, command_label, command_prelabel, command_queue
 from imgassets.cli.cmd_models import add_model_commands, command_lineage, command_models, command_pull_model
 from imgassets.cli.cmd_run import add_run_commands, command_run, command_ui
 from imgassets.cli.cmd_versions import add_version_commands, command_diff, command_gc, command_pull, command_retract
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"run": command_run, "pull": command_pull, "pull-model": command_pull_model,
                     "lineage": command_lineage, "models": command_models, "diff": command_diff,
                     "retract": command_retract, "gc": command_gc, "ui": command_ui, "queue": command_queue,
-                    "prelabel": command_prelabel}
+                    "prelabel": command_prelabel, "label": command_label}
         return commands[args.command](args)
     except BrokenPipeError:  # `imgassets gc --dry-run | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush

@@ -84,7 +84,8 @@ class RunSummary:
     error: str | None = None
     labeling: list[dict] = field(default_factory=list)
     """Per scientist with unlabelled images, their labeling queue after training: ``{"scientist",
-    "unlabelled", "queued", "set_aside", "strategy", "champion_model_id", "error"}``."""
+    "unlabelled", "queued", "set_aside", "strategy", "champion_model_id", "predicted_now", "scores_reused",
+    "error"}`` (images the champion predicted in this run, and those whose scores it had already)."""
     left_out: list[dict] = field(default_factory=list)
     """Scientists whose run was blocked or failed in this invocation: ``{"scientist", "reason",
     "snapshot_used"}``, the last good snapshot the dataset took instead (null: none, the scientist
@@ -249,7 +250,8 @@ def run_labeling(defs: dg.Definitions, instance: dg.DagsterInstance, scientist: 
         return {"scientist": scientist, "error": _step_error(result) or "labeling_job failed"}
     return {"scientist": scientist, "unlabelled": queue[Key.UNLABELLED], "queued": queue["queued"],
             "set_aside": queue["set_aside"], "strategy": queue["strategy"],
-            "champion_model_id": queue["champion_model_id"], "error": None}
+            "champion_model_id": queue["champion_model_id"], "predicted_now": queue["predicted_now"],
+            "scores_reused": queue["scores_reused"], "error": None}
 
 
 INTERRUPTED = "interrupted (SIGTERM or Ctrl-C)"

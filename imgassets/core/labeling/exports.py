@@ -7,8 +7,8 @@ and above), named by the champion's class names (its dataset's class map, stable
 registry when there is one), in one of :data:`FORMATS`:
 
 * ``label-studio``: ``tasks.json``, a list of Label Studio tasks
-  (https://labelstud.io/guide/predictions): ``{"data": {"image": <url>}, "meta": {"sha256", "path",
-  "rank"}, "predictions": [{"model_version": <champion model id>, "score": <task score>, "result":
+  (https://labelstud.io/guide/predictions): ``{"data": {"image": <url>, "path": <path in the
+  scientist's folder>, "sha256": <content hash>}, "meta": {"sha256", "path", "rank"}, "predictions": [{"model_version": <champion model id>, "score": <task score>, "result":
   [...]}]}``; each result a ``rectanglelabels`` region in percent of the image (``x``, ``y`` the
   top-left corner), ``from_name`` ``label``, ``to_name`` ``image`` (the labeling config
   :func:`label_studio_config` gives), with its ``score`` (the box's confidence). The task score is
@@ -82,7 +82,7 @@ def label_studio_tasks(queue: LabelingQueue, image_url: str = f"{IMAGES}/") -> l
                 "value": {"x": 100 * x0, "y": 100 * y0, "width": 100 * (x1 - x0), "height": 100 * (y1 - y0),
                           "rotation": 0, "rectanglelabels": [box["class_name"]]},
                 "score": box["confidence"]})
-        tasks.append({"data": {TO_NAME: f"{image_url}{entry['path']}"},
+        tasks.append({"data": {TO_NAME: f"{image_url}{entry['path']}", "path": entry["path"], "sha256": entry["sha256"]},
                       "meta": {"sha256": entry["sha256"], "path": entry["path"], "rank": entry["rank"]},
                       "predictions": [{"model_version": queue.model_id or "none", "score": entry["score"],
                                        "result": result}]})

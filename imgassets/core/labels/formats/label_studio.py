@@ -18,8 +18,9 @@ Other result types (keypoints, brushes, choices) describe no box and are not rea
 rectangle becomes an oriented box, its corners computed in the pixels of ``original_width`` x
 ``original_height``. ``image_rotation`` other than 0 means the boxes were drawn on a rotated view:
 a finding. Images are named by upload: ``/data/upload/<project>/<8 hex>-<name>`` (Label Studio puts
-a hash before the uploaded file's name), ``/data/local-files/?d=<path>``, or any URL; the label
-table looks for ``<name>`` beside the JSON, in an ``images/`` folder beside it, at the top of the
+a hash before the uploaded file's name), ``/data/local-files/?d=<path>``, or any URL; a task that
+imgassets pushed (:mod:`imgassets.core.labeling.label_studio_client`) also carries the image's path in
+the scientist's folder in ``data.path``, tried first; the label table looks for ``<name>`` beside the JSON, in an ``images/`` folder beside it, at the top of the
 scientist's folder, then for the one image of that name in the folder. ``line`` is the result's
 1-based position among the file's results.
 """
@@ -172,6 +173,9 @@ def parse_label_studio(tasks: list, label_file: str = "") -> list[BoxRecord]:
         names = image_names(reference, task.get("file_upload") if isinstance(task.get("file_upload"), str) else None)
         candidates = tuple(posixpath.normpath(posixpath.join(base, name)) for name in names
                            for base in (folder, posixpath.join(folder, "images"), "") if base or name)
+        path = data.get("path") if isinstance(data.get("path"), str) else None
+        if path and not path.startswith("/"):  # imgassets' own tasks: the image's path in the scientist's folder
+            candidates = (posixpath.normpath(path), *candidates)
         inside = tuple(c for c in candidates if not c.startswith(".."))
         shapes = [r for r in (results if isinstance(results, list) else [])
                   if isinstance(r, dict) and r.get("type") in SHAPES]
