@@ -72,5 +72,7 @@ class Reason(StrEnum):
     """A class name the class registry cannot map (nor a registry that can be read)."""
     CLASS_HARD_TO_MEASURE = "class_hard_to_measure"
     """A class with too few val or benchmark boxes for its metrics there to mean much."""
+    PRELABELS_RUBBER_STAMPED = "prelabels_rubber_stamped"
+    """Pre-annotations accepted nearly all unchanged on images whose labels the label review finds wrong."""
     NOT_PROMOTED = "not_promoted"
     """A challenger whose benchmark mAP50-95 is below the champion's, on the same images, by more than the margin."""

@@ -55,6 +55,7 @@ def command_queue(args: argparse.Namespace) -> int:
 
 def command_prelabel(args: argparse.Namespace) -> int:
     from imgassets.core.labeling.exports import ExportError, write_prelabels
+    from imgassets.core.labeling.provenance import record_prelabels
 
     store, home_dir = open_store(args.home)
     refuse_inside_shared_roots(home_dir, [("DEST", args.dest)])
@@ -65,6 +66,7 @@ def command_prelabel(args: argparse.Namespace) -> int:
         written = write_prelabels(store, queue, args.format, args.dest, args.image_url)
     except ExportError as exc:
         raise UsageError(str(exc)) from None
+    record_prelabels(store, queue)  # what comes back is compared with what was handed out
     boxes = sum(len(e["prelabels"]) for e in queue.entries)
     summary = {"scientist": queue.scientist, "format": args.format, "dest": str(args.dest), "images": len(queue.entries),
                "prelabels": boxes, "model_id": queue.model_id, "files": [str(p) for p in written[len(queue.entries):]]}

@@ -50,6 +50,12 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
             console.print(f"  changes since {d['previous_dataset_id']}: +{d.get('diff/added', 0)} added, "
                           f"-{d.get('diff/removed', 0)} removed, {d.get('diff/relabelled', 0)} re-labelled images "
                           f"(imgassets diff latest~1 latest)", highlight=False)
+        if d.get("flywheel/prelabelled_images_added"):
+            console.print(f"  flywheel: {d['flywheel/labelled_images_added']} labelled image(s) added, "
+                          f"{d['flywheel/prelabelled_images_added']} of them from the champion's pre-annotations: "
+                          f"{d['flywheel/accepted']} box(es) accepted unchanged, {d['flywheel/corrected']} corrected, "
+                          f"{d['flywheel/rejected']} rejected, {d['flywheel/added']} drawn by hand "
+                          f"(acceptance {d['flywheel/acceptance_rate']:.0%})", highlight=False)
         if d.get("unlabelled_images_left_out"):
             console.print(f"  {d['unlabelled_images_left_out']} unlabelled image(s) left out (not trained on: "
                           "imgassets queue lists which to label first)", highlight=False)

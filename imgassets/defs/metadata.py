@@ -91,3 +91,18 @@ def archive_metadata(result: ArchiveResult) -> dict:
         "kept": markdown_table(["file", "why it stayed"], result.kept[:MAX_LISTED]),
         "archive_log": result.log_key or "",
     }
+
+
+def prelabel_metadata(fared: dict) -> dict:
+    """How the pre-annotations of a scientist's images fared (``quality_report``'s ``prelabels``: per
+    champion, :func:`imgassets.core.labeling.provenance.provenance_summary`), as metadata: the whole
+    record, and numbers over every champion (``prelabels/acceptance_rate``, ``prelabels/boxes_saved``,
+    ``prelabels/proposed``) that the UI plots across materializations; nothing when no image was
+    pre-labelled."""
+    if not fared:
+        return {}
+    proposed = sum(f["proposed"] for f in fared.values())
+    accepted = sum(f["accepted"] for f in fared.values())
+    return {"prelabels": dg.MetadataValue.json(fared), "prelabels/proposed": proposed,
+            "prelabels/boxes_saved": accepted,
+            "prelabels/acceptance_rate": round(accepted / proposed, 4) if proposed else 0.0}

@@ -39,20 +39,27 @@ def _region(result: dict) -> tuple:
             v["width"] / 100, v["height"] / 100)
 
 
-def _annotate(url: str, token: str, project: int) -> dict[str, list[tuple]]:
+def _annotate(url: str, token: str, project: int) -> tuple[dict[str, list[tuple]], dict[str, int]]:
     """Play the annotator on four tasks with pre-annotations: accept one unchanged, move a box of the
-    second, delete a box of the third, draw a new box on the fourth. Returns the boxes left, by path."""
+    second (by a tenth of its width: IoU 0.82), delete a box of the third, draw a new box on the
+    fourth. Returns the boxes left by path, and the boxes by provenance they should get."""
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
     tasks = session.get(f"{url}/api/tasks", params={"project": project, "page_size": 100, "fields": "all"},
                         timeout=30).json()["tasks"]
     proposed = [t for t in tasks if t["predictions"] and t["predictions"][-1]["result"]]
     assert len(proposed) >= 4, "the champion proposes boxes on at least four queued images"
-    left = {}
+    left, kinds = {}, {"accepted": 0, "corrected": 0, "added": 0, "rejected": 0}
     for i, task in enumerate(proposed[:4]):
         result = [{k: v for k, v in r.items() if k != "score"} for r in task["predictions"][-1]["result"]]
+        kinds["accepted"] += len(result) - (i in (1, 2))
+        kinds["corrected"] += i == 1
+        kinds["rejected"] += i == 2
+        kinds["added"] += i == 3
         if i == 1:
-            result[0]["value"]["x"] = max(0.0, result[0]["value"]["x"] - 3.0)
+            value = result[0]["value"]
+            value["x"] = value["x"] + value["width"] / 10 if value["x"] + 1.1 * value["width"] <= 100 else \
+                value["x"] - value["width"] / 10
         elif i == 2:
             result = result[1:]
         elif i == 3:
@@ -64,7 +71,7 @@ def _annotate(url: str, token: str, project: int) -> dict[str, list[tuple]]:
                             timeout=30)
         assert done.status_code == 201, done.text
         left[task["data"]["path"]] = sorted(_region(r) for r in result)
-    return left
+    return left, kinds
 
 
 def test_fresh_captures_are_queued_prelabelled_labelled_in_label_studio_and_trained(tmp_path, label_studio):
@@ -102,7 +109,7 @@ def test_fresh_captures_are_queued_prelabelled_labelled_in_label_studio_and_trai
                                     "--home", str(home), env_extra=env)
     assert code == 0 and json.loads(out)["unchanged"] == len(queue["entries"]) and json.loads(out)["created"] == 0
 
-    left = _annotate(label_studio["url"], label_studio["token"], pushed["project"])
+    left, kinds = _annotate(label_studio["url"], label_studio["token"], pushed["project"])
     export = requests.get(f"{label_studio['url']}/api/projects/{pushed['project']}/export",
                           params={"exportType": "JSON", "download_all_tasks": "true"},
                           headers={"Authorization": f"Token {label_studio['token']}"}, timeout=60)
@@ -123,6 +130,24 @@ def test_fresh_captures_are_queued_prelabelled_labelled_in_label_studio_and_trai
         assert len(got) == len(want), row["path"]
         for g, w in zip(got, want, strict=True):
             assert g[0] == w[0] and all(abs(a - b) < 1e-6 for a, b in zip(g[1:], w[1:], strict=True)), (row["path"], g, w)
+    # every box knows where it came from: in the snapshot, and counted in the dataset's flywheel
+    snapshot = pq.read_table(io.BytesIO((home / "objects" / "snapshots" / "nina" /
+                                         f"{nina['snapshot_id']}.parquet").read_bytes())).to_pylist()
+    seen = {"accepted": 0, "corrected": 0, "added": 0, "rejected": 0}
+    for row in snapshot:
+        if row["path"] in left:
+            assert row["provenance"]["model_id"] == first["model"]["run_id"]
+            assert len(row["provenance"]["boxes"]) == len(row["boxes"])
+            seen["rejected"] += row["provenance"]["rejected"]
+            for kind in row["provenance"]["boxes"]:
+                seen[kind] += 1
+        else:
+            assert row["provenance"] is None and row["unlabelled"]
+    assert seen == kinds
+    flywheel = {k: second["dataset"][f"flywheel/{k}"] for k in (*kinds, "prelabelled_images_added")}
+    assert flywheel == {**kinds, "prelabelled_images_added": len(left)}
+    assert second["dataset"]["flywheel/acceptance_rate"] == pytest.approx(
+        kinds["accepted"] / (kinds["accepted"] + kinds["corrected"] + kinds["rejected"]), abs=1e-4)
     again = next(q for q in second["labeling"] if q["scientist"] == "nina")
     assert again["predicted_now"] == 0 and again["scores_reused"] == CAPTURES - len(left)  # the champion did not change
     code, out, err, _ = run_command("queue", "--scientist", "nina", "--json", "--home", str(home))

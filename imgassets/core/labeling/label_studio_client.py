@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import requests
 
 from imgassets.core.labeling.exports import label_studio_config, label_studio_tasks
+from imgassets.core.labeling.provenance import record_prelabels
 from imgassets.core.labeling.queue import LabelingQueue
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.keys import content_key
@@ -161,4 +162,5 @@ def push_queue(client: LabelStudioClient, store: ObjectStore, queue: LabelingQue
         else:
             result.unchanged.append(entry["sha256"])
     client.import_tasks(project, fresh)
+    record_prelabels(store, queue)  # what comes back is compared with what was handed out
     return result

@@ -69,13 +69,14 @@ def _stats(series: pd.Series) -> dict:
 def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labels: pd.DataFrame,
                    label_findings: label_checks.LabelFindings | None = None,
                    review: tuple[list[dict], str] | None = None,
-                   data_yaml: list[Finding] | None = None) -> dict:
+                   data_yaml: list[Finding] | None = None, prelabels: dict | None = None) -> dict:
     """The report (a JSON-able dict): file counts by kind and status, rejected images with reasons,
     label formats, class histogram, box sizes (normalized width, height, area) and boxes per image,
     and every label finding by check (``label_findings``, default: computed from ``labels``,
     :meth:`~imgassets.core.labels.checks.LabelFindings.of`); ``review``: the model-assisted
     label review's standing findings and who reviewed (``label_review``, ranked by confidence);
-    ``data_yaml``: :func:`data_yaml_findings` when the caller has them already."""
+    ``data_yaml``: :func:`data_yaml_findings` when the caller has them already; ``prelabels``: per
+    champion, how its pre-annotations fared (:func:`imgassets.core.labeling.provenance.provenance_summary`)."""
     images = index[index["kind"] == layout.IMAGE]
     rejected = images[images["status"] != OK]
     boxes = labels[usable_boxes(labels)]
@@ -99,6 +100,7 @@ def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labe
         "boxes_per_image": _stats(per_image.astype(float)),
         "findings": {check: [str(f) for f in found[:MAX_REJECTED]] for check, found in findings.items()},
         "finding_counts": {check: len(found) for check, found in findings.items()},
+        "prelabels": prelabels or {},
         "label_review": {"reviewed_by": review[1] if review else "not reviewed", "count": len(review[0]) if review else 0,
                          "findings": [f"{f['file']}:{f['line']}: {f['kind']} ({f['confidence']:.2f}): {f['reason']}"
                                       for f in (review[0] if review else [])[:MAX_REJECTED]]},
@@ -118,6 +120,11 @@ def report_markdown(report: dict) -> str:
         lines += ["", f"box area (fraction of image): min {size['min']}, median {size['median']}, max {size['max']}"]
     problems = {k: v for k, v in report["finding_counts"].items() if v}
     lines += ["", "label findings: " + (", ".join(f"{k} {v}" for k, v in problems.items()) or "none")]
+    for model_id, fared in (report.get("prelabels") or {}).items():
+        rate = fared.get("acceptance_rate")
+        lines += ["", f"pre-annotations of champion {model_id} on {fared['images']} image(s): {fared['accepted']} "
+                      f"accepted unchanged ({'n/a' if rate is None else f'{rate:.0%}'}), {fared['corrected']} corrected, "
+                      f"{fared['rejected']} rejected, {fared['added']} box(es) added by hand"]
     review = report.get("label_review") or {}
     if review.get("count"):
         lines += ["", f"label review by {review['reviewed_by']}: the model disagrees with {review['count']} label(s) "

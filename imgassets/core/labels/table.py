@@ -18,7 +18,9 @@ displayed size, e.g. the un-rotated frame of an EXIF-rotated photo),
 rejected the annotated image: its reason; the row is left out, see below), and the content hashes of the row's
 sources from the image index, ``label_sha256`` (the label file) and ``class_map_sha256`` (its class
 map): the label table of a later run reuses the rows of a YOLO file whose sources are unchanged
-(:func:`build_label_table`'s ``previous``).
+(:func:`build_label_table`'s ``previous``); ``provenance`` (``accepted``, ``corrected`` or ``added``:
+the box against the pre-annotations handed out for its image, :mod:`imgassets.core.labeling.provenance`;
+null for an image never pre-labelled).
 A class-map file that cannot be used appears once as a row with ``line`` 0 and its ``parse_error``.
 
 Rows that did not parse are kept so that the asset checks can name the file and line; only rows
@@ -71,6 +73,11 @@ BACKGROUND_ENTRIES = "background_entries"
 the images a VOC, COCO, CVAT or Label Studio file names with no shape (an ``empty`` record):
 labelled background, not unlabelled (:func:`background_entries`)."""
 
+PRELABELLED = "prelabelled_images"
+"""Key of a label table's ``attrs``: JSON text of ``{image_path: {"model_id", "rejected"}}`` for each
+image whose labels were compared with the pre-annotations handed out for it
+(:func:`imgassets.core.labeling.provenance.with_provenance`; :func:`prelabelled_images`)."""
+
 XYWH = ["x_center", "y_center", "width", "height"]
 """The box's normalized coordinates, columns of the label table."""
 
@@ -111,6 +118,7 @@ class LabelTableSchema(pa.DataFrameModel):
     image_rejected: Series[pd.StringDtype] = pa.Field(nullable=True)
     label_sha256: Series[pd.StringDtype] = pa.Field(nullable=True)
     class_map_sha256: Series[pd.StringDtype] = pa.Field(nullable=True)
+    provenance: Series[pd.StringDtype] = pa.Field(nullable=True, isin=["accepted", "corrected", "added"])
 
     @pa.dataframe_check(error="a box paired with an image has no coordinates")
     @classmethod
@@ -242,6 +250,15 @@ def background_entries(table: pd.DataFrame) -> set[str]:
     except (TypeError, ValueError):
         return set()
     return {p for p in listed if isinstance(p, str)} if isinstance(listed, list) else set()
+
+
+def prelabelled_images(table: pd.DataFrame) -> dict[str, dict]:
+    """``{image_path: {"model_id", "rejected"}}`` of a label table (:data:`PRELABELLED`; empty when none)."""
+    try:
+        found = json.loads(table.attrs.get(PRELABELLED) or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def record_rows(records: Iterable[BoxRecord], ctx: _Context | None, class_names: dict[int, str] | None = None,

@@ -18,6 +18,7 @@
 | ``registries/<sha256>.yaml`` | a class registry a dataset used, by the hash of its text |
 | ``models/<dataset_id>/<model_id>/<file>`` | ``best.pt``, ``last.pt``, ``results.csv``, ``args.yaml``, ``model.json``, ``evaluation.parquet``, ``benchmark.json`` |
 | ``labeling/queues/<scientist>.json`` | the scientist's latest labeling queue: unlabelled images ranked, with the champion's pre-annotations |
+| ``labeling/prelabels/<scientist>.json`` | the pre-annotations handed to a labeling tool for the scientist's images, by content hash, with the champion that proposed them |
 | ``labeling/scores/<model_id>/<scientist>.parquet`` | the champion's scores of the scientist's unlabelled images (boxes, uncertainty, embedding), by content hash |
 | ``reviews/<scientist>.json`` | the latest model-assisted label review of the scientist's held-out images |
 | ``archive/<scientist>/<snapshot_id>.json`` | move mode: the files removed from the drive |
@@ -170,6 +171,11 @@ def review_key(scientist: str) -> str:
 def labeling_queue_key(scientist: str) -> str:
     """``labeling/queues/<scientist>.json``: the scientist's latest labeling queue (a sealed record)."""
     return f"{LABELING_QUEUES_PREFIX}{scientist}.json"
+
+
+def labeling_prelabels_key(scientist: str) -> str:
+    """``labeling/prelabels/<scientist>.json``: the pre-annotations handed out for the scientist's images (sealed)."""
+    return f"{LABELING_PREFIX}prelabels/{scientist}.json"
 
 
 def labeling_scores_key(model_id: str, scientist: str) -> str:

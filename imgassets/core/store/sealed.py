@@ -12,7 +12,8 @@ what it holds was altered after it was written (by hand, by a tool, by a disk) a
 
 The sealed records (keys in :mod:`imgassets.core.store.keys`): retractions (also content-addressed by
 their id), the champion ref, the latest-dataset ref, departed-folder notes, model records and
-benchmark scores, label review files, move mode's archive logs (:func:`sealed_keys`).
+benchmark scores, label review files, move mode's archive logs, labeling queues and the pre-annotations
+handed out (:func:`sealed_keys`).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def sealed_keys(store: ObjectStore) -> list[str]:
     for prefix in (keys.DEPARTED_PREFIX, keys.RETRACTIONS_PREFIX, keys.REVIEWS_PREFIX, keys.ARCHIVE_PREFIX):
         found += store.list_keys(prefix)
     found += [k for k in store.list_keys(keys.MODELS_PREFIX) if k.endswith(("/model.json", "/benchmark.json"))]
+    found += [k for k in store.list_keys(keys.LABELING_PREFIX) if k.endswith(".json")]
     return sorted(found)
 
 

@@ -49,6 +49,7 @@ from imgassets.core.store.keys import (
 from imgassets.core.versioning.manifest import (
     BOX_TYPE,
     DATASET_SCHEMA,
+    PROVENANCE_FIELD,
     UNLABELLED_FIELD,
     manifest_id,
     with_optional,
@@ -91,6 +92,9 @@ class DatasetVersion:
     unlabelled_images: dict[str, int] = field(default_factory=dict)
     """Per scientist, the images of their snapshot left out because they are unlabelled
     (:mod:`imgassets.core.labels.unlabelled`): never trained on, never in val or the benchmark."""
+    flywheel: dict = field(default_factory=dict)
+    """The labeling flywheel of this version (:func:`flywheel_counts`): images new since the previous
+    version, how many of them were labelled from pre-annotations, and their boxes by provenance."""
     groups_kept_in_train: list[dict] = field(default_factory=list)
     """New groups (a burst, a session) too large for the val share, trained on instead: ``{"group", "images"}``
     (known when the version is built, not stored in the manifest)."""
@@ -176,6 +180,27 @@ def _without_unlabelled(table: pa.Table) -> tuple[pa.Table, dict[str, int]]:
     owners = pc.filter(table.column("scientist"), flag).to_pylist()
     counts = {s: owners.count(s) for s in sorted(set(owners))}
     return table.filter(pc.invert(flag)).drop_columns([UNLABELLED_FIELD.name]), counts
+
+
+def flywheel_counts(table: pa.Table, previous_splits: dict[str, str] | None) -> dict:
+    """Of the images of ``table`` (merged rows, one per content hash) new since the previous version
+    (not in ``previous_splits``): ``labelled_images_added``, ``prelabelled_images_added`` (labelled
+    from pre-annotations: a ``provenance`` value), their boxes ``accepted``, ``corrected``, ``added``
+    and pre-annotations ``rejected``, and ``acceptance_rate`` (accepted / proposed, None when none were)."""
+    shas = table.column("sha256").to_pylist()
+    new = [sha not in (previous_splits or {}) for sha in shas]
+    counts = {"labelled_images_added": sum(new), "prelabelled_images_added": 0, "accepted": 0, "corrected": 0,
+              "added": 0, "rejected": 0}
+    if PROVENANCE_FIELD.name in table.column_names:
+        for is_new, value in zip(new, table.column(PROVENANCE_FIELD.name).to_pylist(), strict=True):
+            if is_new and value is not None:
+                counts["prelabelled_images_added"] += 1
+                counts["rejected"] += value["rejected"]
+                for kind in value["boxes"]:
+                    counts[kind] = counts.get(kind, 0) + 1
+    proposed = counts["accepted"] + counts["corrected"] + counts["rejected"]
+    counts["acceptance_rate"] = round(counts["accepted"] / proposed, 4) if proposed else None
+    return counts
 
 
 def _label_conflicts(table: pa.Table, shas: np.ndarray, dropped: np.ndarray) -> list[dict]:
@@ -267,6 +292,9 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
     if not used:
         raise EmptyDatasetError(f"the {len(merged)} images of {', '.join(sorted(snapshots))} have no labelled box")
     class_names = registry.class_names() if registry is not None else stable_class_names(previous_class_names, used)
+    flywheel = flywheel_counts(merged, previous_splits)
+    if PROVENANCE_FIELD.name in merged.column_names:  # a snapshot's record, not the dataset's content
+        merged = merged.drop_columns([PROVENANCE_FIELD.name])
     shas = merged.column("sha256").to_numpy(zero_copy_only=False).astype(object)
     phashes = merged.column("phash").to_pylist()
     near = near_duplicate_pairs({sha: ph for sha, ph in zip(shas.tolist(), phashes, strict=True) if ph}, max_distance)
@@ -294,4 +322,4 @@ def merge_snapshots(snapshots: dict[str, tuple[str, list[dict] | pa.Table]], val
                           class_id_conflicts=class_id_conflicts(table), val_fraction=val_fraction,
                           benchmark_fraction=benchmark_fraction, retracted_images=retracted_rows,
                           class_registry=registry.digest if registry is not None else None,
-                          unlabelled_images=unlabelled, groups_kept_in_train=too_large)
+                          unlabelled_images=unlabelled, flywheel=flywheel, groups_kept_in_train=too_large)

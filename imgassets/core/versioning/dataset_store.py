@@ -72,7 +72,7 @@ def store_dataset(store: ObjectStore, dataset: DatasetVersion) -> None:
             "label_conflicts": dataset.label_conflicts,
             "class_id_conflicts": dataset.class_id_conflicts, "val_fraction": dataset.val_fraction,
             "benchmark_fraction": dataset.benchmark_fraction, "retracted_images": dataset.retracted_images,
-            "unlabelled_images": dataset.unlabelled_images,
+            "unlabelled_images": dataset.unlabelled_images, "flywheel": dataset.flywheel,
             "class_registry": dataset.class_registry, "id_scheme": ID_SCHEME}
     store.put_bytes(dataset.near_duplicates_key, to_parquet_bytes(pairs_table(dataset.near_duplicates), PAIRS_SCHEMA,
                                                                  {"dataset_id": dataset.dataset_id}))
@@ -108,6 +108,7 @@ def load_dataset(store: ObjectStore, dataset_id: str) -> DatasetVersion:
                           benchmark_fraction=float(meta.get("benchmark_fraction", 0.0)),
                           retracted_images=int(meta.get("retracted_images", 0)),
                           unlabelled_images=dict(meta.get("unlabelled_images") or {}),
+                          flywheel=dict(meta.get("flywheel") or {}),
                           class_registry=meta.get("class_registry"))
 
 

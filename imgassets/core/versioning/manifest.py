@@ -12,7 +12,9 @@ with a box drawn as a polygon or oriented box has one more column, last, ``polyg
 always was). A snapshot manifest with an unlabelled image (:mod:`imgassets.core.labels.unlabelled`)
 has one more column after those, ``unlabelled`` (:data:`UNLABELLED_FIELD`, true for such an image;
 absent when every image is labelled, so such a manifest's id is what it always was); a dataset
-never holds an unlabelled image, nor the column. Dataset manifests add ``scientist``, ``snapshot_id``, ``group`` (the duplicate group, named by
+never holds an unlabelled image, nor the column. A snapshot with an image labelled from
+pre-annotations has a last column ``provenance`` (:data:`PROVENANCE_FIELD`; absent otherwise); a
+dataset does not carry it (it records the flywheel's counts in its footer). Dataset manifests add ``scientist``, ``snapshot_id``, ``group`` (the duplicate group, named by
 its smallest content hash) and ``split``. Ids (snapshot id, dataset id) are the first
 :data:`ID_LENGTH` hex digits of a SHA-256 over the manifest's values column by column, in a fixed
 binary form (:func:`manifest_id`), so the same content always gets the same id, whatever the
@@ -55,7 +57,13 @@ POLYGONS_FIELD = pa.field("polygons", pa.list_(pa.list_(pa.float64())))
 """An optional column of a manifest: each box's polygon, aligned with ``boxes``."""
 UNLABELLED_FIELD = pa.field("unlabelled", pa.bool_())
 """An optional column of a snapshot manifest: whether the image is unlabelled (never trained on)."""
-OPTIONAL_FIELDS = (POLYGONS_FIELD, UNLABELLED_FIELD)
+PROVENANCE_FIELD = pa.field("provenance", pa.struct([("model_id", pa.string()), ("rejected", pa.int32()),
+                                                     ("boxes", pa.list_(pa.string()))]))
+"""An optional column of a snapshot manifest: for an image whose labels were compared with the
+pre-annotations handed out for it (:mod:`imgassets.core.labeling.provenance`), the champion that
+proposed them, how many it proposed were deleted, and each box's kind (``accepted``, ``corrected``,
+``added``) aligned with ``boxes``; null for any other image."""
+OPTIONAL_FIELDS = (POLYGONS_FIELD, UNLABELLED_FIELD, PROVENANCE_FIELD)
 """The optional columns of a manifest, in the order they follow the schema's columns when present."""
 DATASET_SCHEMA = pa.schema([("scientist", pa.string()), ("snapshot_id", pa.string()), *IMAGE_FIELDS,
                             ("group", pa.string()), ("split", pa.string())])

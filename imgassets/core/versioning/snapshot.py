@@ -36,7 +36,7 @@ from imgassets.core.drive.source_files import open_source
 from imgassets.core.frames import plain_values
 from imgassets.core.images.index import valid_images
 from imgassets.core.labels.checks import LabelFindings
-from imgassets.core.labels.table import usable_boxes
+from imgassets.core.labels.table import prelabelled_images, usable_boxes
 from imgassets.core.labels.unlabelled import unlabelled_mask
 from imgassets.core.progress import Progress
 from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
@@ -46,6 +46,7 @@ from imgassets.core.versioning.manifest import (
     BOX_TYPE,
     ID_SCHEME,
     POLYGONS_FIELD,
+    PROVENANCE_FIELD,
     SNAPSHOT_SCHEMA,
     UNLABELLED_FIELD,
     ManifestError,
@@ -125,6 +126,16 @@ def snapshot_table(index: pd.DataFrame, labels: pd.DataFrame, findings: LabelFin
     unlabelled = unlabelled_mask(paths, index, labels)
     if unlabelled.any():  # the column exists only where an unlabelled image does: ids as before otherwise
         table = table.append_column(UNLABELLED_FIELD, pa.array(unlabelled, pa.bool_()))
+    compared = prelabelled_images(labels)
+    if compared:  # likewise: only where an image was labelled from pre-annotations
+        kinds = plain_values(usable["provenance"]) if "provenance" in usable.columns else [None] * len(usable)
+        values = []
+        for i, path in enumerate(paths.tolist()):
+            info = compared.get(path)
+            values.append(None if info is None else {"model_id": info.get("model_id", ""),
+                                                     "rejected": int(info.get("rejected", 0)),
+                                                     "boxes": list(kinds[offsets[i]:offsets[i + 1]])})
+        table = table.append_column(PROVENANCE_FIELD, pa.array(values, PROVENANCE_FIELD.type))
     return table
 
 

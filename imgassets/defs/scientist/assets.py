@@ -10,6 +10,7 @@ from imgassets.core.drive import layout
 from imgassets.core.drive.listing import ListingError, discard_listing, load_listing
 from imgassets.core.drive.walk import ListedFiles
 from imgassets.core.images.index import rejected_images, update_image_index, valid_images
+from imgassets.core.labeling.provenance import load_prelabels, provenance_summary, with_provenance
 from imgassets.core.labels.checks import LabelFindings
 from imgassets.core.labels.report import data_yaml_findings, quality_report, report_markdown
 from imgassets.core.labels.table import build_label_table, usable_boxes
@@ -24,7 +25,7 @@ from imgassets.core.versioning.sequences import store_snapshot_captures
 from imgassets.core.versioning.snapshot import commit_snapshot, snapshot_table, stored_objects
 from imgassets.defs.deployment import store_kind
 from imgassets.defs.materializations import latest_label_report, latest_snapshot
-from imgassets.defs.metadata import ASSET_GROUP, Key, archive_metadata, markdown_table
+from imgassets.defs.metadata import ASSET_GROUP, Key, archive_metadata, markdown_table, prelabel_metadata
 from imgassets.defs.partitions import FINGERPRINT_TAG, scientists
 from imgassets.defs.policies import DatasetPolicyResource
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive
@@ -94,10 +95,12 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, ob
     folder = shared_drive.folder(context.partition_key)
     store = object_store.get_store()
     table = build_label_table(folder, image_index, load_cached_table(store, LABEL_TABLE, context.partition_key))
+    table = with_provenance(table, load_prelabels(store, context.partition_key))
     review = load_review(store, context.partition_key, table)  # the latest model's word on these labels
     findings = LabelFindings.of(table)
     data_yaml = data_yaml_findings(folder, image_index)
-    report = quality_report(context.partition_key, folder, image_index, table, findings, review, data_yaml)
+    report = quality_report(context.partition_key, folder, image_index, table, findings, review, data_yaml,
+                            provenance_summary(table))
     save_cached_table(store, LABEL_TABLE, context.partition_key, table)
     parsed = table[table["parse_error"].isna() & table["superseded_by"].isna()]  # usable_boxes, less the pairing
     yield dg.Output(table, metadata={
@@ -111,6 +114,7 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, ob
         "label_formats": dg.MetadataValue.json(report["label_formats"]),
         "shapes": dg.MetadataValue.json({str(k): int(v) for k, v in table["shape"].value_counts().items()}),
         "class_histogram": dg.MetadataValue.json(report["class_histogram"]),
+        **prelabel_metadata(report["prelabels"]),
     })
     yield from label_check_results(context.partition_key, folder, review, image_index, table, findings,
                                    dataset_policy.policy().class_registry, data_yaml)
@@ -143,7 +147,8 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
         if move else None
     report_key = snapshot_report_key(scientist, result.snapshot_id)
     report = latest_label_report(context.instance, scientist) or quality_report(  # as the label table step made it
-        scientist, folder, image_index, label_table, findings, load_review(store, scientist, label_table))
+        scientist, folder, image_index, label_table, findings, load_review(store, scientist, label_table),
+        prelabels=provenance_summary(label_table))
     store.put_bytes(report_key, json.dumps(report, indent=1).encode())
     for path, reason in result.left_out:
         context.log.warning(f"{path} left out of snapshot {result.snapshot_id}: {reason}")

@@ -11,6 +11,8 @@ Which block and why: ``docs/architecture.md``.
   wrong answers, so the snapshot and training wait for a fix.
 * ``classes_in_registry`` (ERROR, blocking): with a class registry, every class name maps through
   it (:mod:`imgassets.core.labels.class_registry`), so an id means one class in every version.
+* ``prelabels_not_rubber_stamped`` (WARN): pre-annotations accepted nearly all unchanged while the
+  label review finds those images' labels wrong (:mod:`imgassets.core.labeling.provenance`).
 * ``label_files_have_images``, ``data_yaml_paths`` (WARN): a label file without an image adds
   nothing to training; a data.yaml naming a missing folder is an incomplete export.
 
@@ -27,6 +29,7 @@ import dagster as dg
 import pandas as pd
 
 from imgassets.core.images.thumbnails import finding_pictures
+from imgassets.core.labeling.provenance import provenance_summary, rubber_stamp_findings
 from imgassets.core.labels import checks as label_checks
 from imgassets.core.labels.checks import Finding
 from imgassets.core.labels.class_registry import ClassRegistryError, load_registry
@@ -76,6 +79,10 @@ LABEL_CHECKS = {
                      "benchmark), disagrees with the labels: possibly missing boxes, wrong classes, mislocated "
                      "boxes, most confident first. WARN: the model can be wrong; a file fixed since the review "
                      "drops its findings.", "labels the model disagrees with"),
+    "prelabels_not_rubber_stamped": ("Pre-annotations (the champion's boxes handed to a labeling tool) are "
+                                     "checked, not accepted blindly: fails when 95% or more of at least 20 were "
+                                     "accepted unchanged while the label review finds the labels of 20% or more of "
+                                     "those images wrong. WARN.", "champions whose pre-annotations look unchecked"),
 }
 """Checks of the label table: name -> (description, what one finding is); blocking are those in
 :data:`imgassets.core.labels.checks.BLOCKING`."""
@@ -144,6 +151,11 @@ def label_check_results(scientist: str, folder: Path, review: tuple[list[dict], 
         if name == "classes_in_registry":
             found, extra = registry_findings(scientist, table, registry)
             yield result("label_table", LABEL_CHECKS, name, found, extra=extra)
+            continue
+        if name == "prelabels_not_rubber_stamped":
+            found = rubber_stamp_findings(scientist, table, review[0])
+            yield result("label_table", LABEL_CHECKS, name, found, extra={"prelabels": dg.MetadataValue.json(
+                provenance_summary(table))})
             continue
         if name == "label_review":
             found, extra = label_review_findings(review)

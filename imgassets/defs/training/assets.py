@@ -141,6 +141,7 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, s
         "retracted_images_left_out": dataset.retracted_images,
         "unlabelled_images_left_out": sum(dataset.unlabelled_images.values()),
         "unlabelled_images": dg.MetadataValue.json(dataset.unlabelled_images),
+        **flywheel_metadata(dataset.flywheel, read_champion(store)),
         "groups_kept_in_train": dg.MetadataValue.json(dataset.groups_kept_in_train),
         "previous_dataset_id": previous.dataset_id if previous else "",
         "departed_scientists": dg.MetadataValue.json([dataclasses.asdict(d) for d in departed]),
@@ -148,6 +149,18 @@ def training_dataset(context: dg.AssetExecutionContext, config: DatasetConfig, s
         **diff_metadata(changes),
         **health_metadata(dataset),
     })
+
+
+def flywheel_metadata(flywheel: dict, champion: dict | None) -> dict:
+    """The labeling flywheel of a dataset version as numbers the UI plots across versions
+    (``flywheel/...``): labelled images added, of which pre-labelled, their boxes by provenance, the
+    acceptance rate of the pre-annotations, and the benchmark mAP50-95 of the champion that made
+    them (the one when the version is built)."""
+    if not flywheel:
+        return {}
+    numbers = {f"flywheel/{k}": (v if v is not None else 0.0) for k, v in flywheel.items()}
+    scores = ((champion or {}).get("scores") or {}).get("overall") or {}
+    return {**numbers, "flywheel/champion_mAP50-95": float(scores.get("mAP50-95", 0.0))}
 
 
 def diff_metadata(changes: VersionDiff | None) -> dict:
