@@ -255,21 +255,25 @@ def seaweed_endpoint(tmp_path_factory) -> str:
     log.close()
 
 
-LABEL_STUDIO_VENV = Path(__file__).resolve().parents[1] / ".venv-label-studio"
-LABEL_STUDIO_REQUIREMENTS = Path(__file__).resolve().parent / "label_studio_requirements.txt"
 LABEL_STUDIO_TOKEN = "imgassets0test0token0for0label0studio00"
+TOOL_VENVS = {"label-studio": "label-studio", "datumaro": "python"}
+"""The independent tools the tests check imgassets' files with, each in a virtual environment of its
+own (``.venv-<tool>`` at the repository root, from ``imgassets_tests/<tool>_requirements.txt``: their
+pins are theirs, not the project's), and the program each test runs from it."""
 
 
-def label_studio_binary() -> Path:
-    """``label-studio`` of its own virtual environment (:data:`LABEL_STUDIO_VENV`), made with
-    :data:`LABEL_STUDIO_REQUIREMENTS` when missing (``.ci/run`` makes it first; about 90 s)."""
+def tool_binary(tool: str) -> Path:
+    """The program of ``tool`` (:data:`TOOL_VENVS`) in its virtual environment, made when missing
+    (``.ci/run`` makes them first; Label Studio about 90 s, datumaro about 30 s)."""
     import sys
 
-    binary = LABEL_STUDIO_VENV / "bin" / "label-studio"
-    if not binary.is_file():
-        subprocess.run([sys.executable, "-m", "venv", str(LABEL_STUDIO_VENV)], check=True)
-        subprocess.run([str(LABEL_STUDIO_VENV / "bin" / "pip"), "install", "-q", "-r", str(LABEL_STUDIO_REQUIREMENTS)],
-                       check=True, timeout=900)
+    venv = Path(__file__).resolve().parents[1] / f".venv-{tool}"
+    binary = venv / "bin" / TOOL_VENVS[tool]
+    if not binary.is_file() or not (venv / ".installed").is_file():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        requirements = Path(__file__).resolve().parent / f"{tool.replace('-', '_')}_requirements.txt"
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-r", str(requirements)], check=True, timeout=900)
+        (venv / ".installed").write_text(requirements.read_text())
     return binary
 
 
@@ -282,7 +286,7 @@ def label_studio(tmp_path_factory) -> dict[str, str]:
 
     import requests
 
-    binary = label_studio_binary()
+    binary = tool_binary("label-studio")
     data = tmp_path_factory.mktemp("label-studio")
     port = free_port()
     env = {**os.environ, "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",

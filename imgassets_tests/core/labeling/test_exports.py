@@ -137,3 +137,64 @@ def test_class_names_with_markup_survive_the_cvat_export(queued, tmp_path):
     shutil.copytree(tmp_path / "export", scientist)
     assert {b[0] for boxes in _boxes(scientist).values() for b in boxes} == {"a<b", "c&d", "e\"f"}
     assert Image.open(scientist / "images" / queue.entries[0]["path"]).size == (96, 64)
+
+
+DATUMARO_READ = """
+import json, sys
+import datumaro as dm
+dataset = dm.Dataset.import_from(sys.argv[1], "cvat")
+labels = dataset.categories()[dm.AnnotationType.label]
+print(json.dumps({item.id: [(labels[a.label].name, *a.get_bbox()) for a in item.annotations
+                            if a.type == dm.AnnotationType.bbox] for item in dataset}))
+"""
+
+
+@pytest.mark.slow
+def test_datumaro_reads_the_cvat_export_as_the_champions_boxes(queued, tmp_path):
+    """An independent reader of CVAT for images XML (datumaro, in a virtual environment of its own)."""
+    import subprocess
+
+    from imgassets_tests.conftest import tool_binary
+
+    store, queue = queued
+    write_prelabels(store, queue, CVAT, tmp_path / "export")
+    done = subprocess.run([str(tool_binary("datumaro")), "-c", DATUMARO_READ, str(tmp_path / "export" / "annotations.xml")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    read = json.loads(done.stdout.strip().splitlines()[-1])
+    for entry in queue.entries:
+        item = next(boxes for item_id, boxes in read.items() if entry["path"].endswith(f"{item_id}.jpg")
+                    or item_id == entry["path"])
+        want = sorted((b["class_name"], (b["x_center"] - b["width"] / 2) * 96, (b["y_center"] - b["height"] / 2) * 64,
+                       b["width"] * 96, b["height"] * 64) for b in entry["prelabels"])
+        got = sorted(tuple(box) for box in item)
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            assert g[0] == w[0] and np.allclose(g[1:], w[1:], atol=0.01), (g, w)
+
+
+@pytest.mark.slow
+def test_label_studio_imports_the_prelabel_tasks_as_scored_predictions(queued, tmp_path, label_studio):
+    """Label Studio's own importer, on a real server, reads the tasks.json `imgassets prelabel` writes."""
+    import requests
+
+    from imgassets.core.labeling.exports import label_studio_config
+
+    store, queue = queued
+    write_prelabels(store, queue, LABEL_STUDIO, tmp_path / "export")
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {label_studio['token']}"
+    url = label_studio["url"]
+    project = session.post(f"{url}/api/projects", json={"title": "prelabel import", "label_config":
+                                                        label_studio_config(queue.class_names)}, timeout=30).json()["id"]
+    done = session.post(f"{url}/api/projects/{project}/import", json=json.loads((tmp_path / "export" / "tasks.json")
+                                                                                 .read_text()), timeout=60)
+    assert done.status_code == 201, done.text
+    assert done.json()["task_count"] == len(queue.entries) and done.json()["prediction_count"] == len(queue.entries)
+    tasks = session.get(f"{url}/api/tasks", params={"project": project, "fields": "all"}, timeout=30).json()["tasks"]
+    by_path = {t["data"]["path"]: t for t in tasks}
+    for entry in queue.entries:
+        prediction = by_path[entry["path"]]["predictions"][0]
+        assert prediction["model_version"] == "champion-1" and prediction["score"] == pytest.approx(entry["score"])
+        assert [r["score"] for r in prediction["result"]] == [b["confidence"] for b in entry["prelabels"]]
+        assert [r["value"]["rectanglelabels"] for r in prediction["result"]] == [[b["class_name"]] for b in entry["prelabels"]]
