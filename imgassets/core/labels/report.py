@@ -107,6 +107,10 @@ def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labe
     }
 
 
+WEAK_CLASS_MIN_PROPOSED = 5
+"""Pre-annotations of a class needed before its acceptance rate is shown among the weakest."""
+
+
 def report_markdown(report: dict) -> str:
     """A short Markdown rendering of :func:`quality_report` for the Dagster UI."""
     lines = [f"**{report['scientist']}**: {report['images']['valid']} valid of {report['images']['found']} images "
@@ -125,6 +129,11 @@ def report_markdown(report: dict) -> str:
         lines += ["", f"pre-annotations of champion {model_id} on {fared['images']} image(s): {fared['accepted']} "
                       f"accepted unchanged ({'n/a' if rate is None else f'{rate:.0%}'}), {fared['corrected']} corrected, "
                       f"{fared['rejected']} rejected, {fared['added']} box(es) added by hand"]
+        weak = sorted((c for c in fared.get("by_class", {}).items() if c[1]["proposed"] >= WEAK_CLASS_MIN_PROPOSED),
+                      key=lambda c: c[1]["acceptance_rate"])[:3]
+        if weak:
+            lines.append("lowest acceptance by class (where the model is weakest): " + ", ".join(
+                f"{name} {c['acceptance_rate']:.0%} of {c['proposed']}" for name, c in weak))
     review = report.get("label_review") or {}
     if review.get("count"):
         lines += ["", f"label review by {review['reviewed_by']}: the model disagrees with {review['count']} label(s) "
