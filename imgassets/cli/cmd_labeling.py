@@ -10,7 +10,7 @@ from pathlib import Path
 
 from imgassets import settings
 from imgassets.cli.home import open_store, refuse_inside_shared_roots
-from imgassets.cli.usage import UsageError, positive_int
+from imgassets.cli.usage import UsageError, emit, positive_int
 
 
 def _queues(store, scientist: str | None) -> list:
@@ -70,12 +70,9 @@ def command_prelabel(args: argparse.Namespace) -> int:
     boxes = sum(len(e["prelabels"]) for e in queue.entries)
     summary = {"scientist": queue.scientist, "format": args.format, "dest": str(args.dest), "images": len(queue.entries),
                "prelabels": boxes, "model_id": queue.model_id, "files": [str(p) for p in written[len(queue.entries):]]}
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(f"{len(queue.entries)} queued image(s) of {queue.scientist} with {boxes} pre-annotation(s) from "
-              f"{'champion ' + queue.model_id if queue.model_id else 'no champion'} -> {args.dest} "
-              f"({', '.join(summary['files'])})")
+    emit(args.json, summary, f"{len(queue.entries)} queued image(s) of {queue.scientist} with {boxes} pre-annotation(s) "
+                             f"from {'champion ' + queue.model_id if queue.model_id else 'no champion'} -> {args.dest} "
+                             f"({', '.join(summary['files'])})")
     return 0
 
 
@@ -94,13 +91,11 @@ def command_label(args: argparse.Namespace) -> int:
     summary = {"scientist": queue.scientist, "url": url, "project": pushed.project,
                "project_created": pushed.project_created, "created": len(pushed.created),
                "updated": len(pushed.updated), "unchanged": len(pushed.unchanged), "model_id": queue.model_id}
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(f"{queue.scientist}: project {pushed.project} at {url} ({'created' if pushed.project_created else 'found'}): "
-              f"{len(pushed.created)} task(s) created, {len(pushed.updated)} given the champion's new pre-annotations, "
-              f"{len(pushed.unchanged)} unchanged. Export the project as JSON into {queue.scientist}'s folder when "
-              "labelled: the next run reads the annotations")
+    emit(args.json, summary, f"{queue.scientist}: project {pushed.project} at {url} "
+                             f"({'created' if pushed.project_created else 'found'}): {len(pushed.created)} task(s) created, "
+                             f"{len(pushed.updated)} given the champion's new pre-annotations, {len(pushed.unchanged)} "
+                             f"unchanged. Export the project as JSON into {queue.scientist}'s folder when labelled: the "
+                             "next run reads the annotations")
     return 0
 
 

@@ -13,7 +13,7 @@ from imgassets import settings
 from imgassets.cli.home import (
     open_store,
 )
-from imgassets.cli.usage import UsageError
+from imgassets.cli.usage import UsageError, emit
 
 
 def command_lineage(args: argparse.Namespace) -> int:
@@ -95,12 +95,10 @@ def command_pull_model(args: argparse.Namespace) -> int:
         pulled = pull_model(store, args.model, args.dest)
     except ModelNotFoundError as exc:
         raise UsageError(str(exc)) from None
-    if args.json:
-        print(json.dumps({"model_id": pulled.model_id, "dataset_id": pulled.dataset_id, "path": str(pulled.path),
-                          "sha256": pulled.sha256, "champion": pulled.champion}, indent=2))
-    else:
-        what = "champion" if pulled.champion else "model"
-        print(f"{what} {pulled.model_id} (dataset {pulled.dataset_id}) -> {pulled.path} (sha256 {pulled.sha256}, verified)")
+    what = "champion" if pulled.champion else "model"
+    emit(args.json, {"model_id": pulled.model_id, "dataset_id": pulled.dataset_id, "path": str(pulled.path),
+                     "sha256": pulled.sha256, "champion": pulled.champion},
+         f"{what} {pulled.model_id} (dataset {pulled.dataset_id}) -> {pulled.path} (sha256 {pulled.sha256}, verified)")
     return 0
 
 

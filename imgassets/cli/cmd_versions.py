@@ -16,7 +16,7 @@ from imgassets.cli.home import (
     open_store,
     refuse_inside_shared_roots,
 )
-from imgassets.cli.usage import UsageError, finite_float, positive_int
+from imgassets.cli.usage import UsageError, emit, finite_float, positive_int
 
 
 def command_pull(args: argparse.Namespace) -> int:
@@ -41,12 +41,9 @@ def command_pull(args: argparse.Namespace) -> int:
         print(f"imgassets: error: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     summary = {**{k: getattr(result, k) for k in result.__dataclass_fields__}, "data_yaml": str(result.data_yaml)}
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(f"dataset {result.dataset_id}: {result.images} images in {args.dest} "
-              f"({result.downloaded} downloaded, {result.cache_hits} from cache; {result.hardlinked} hardlinked, "
-              f"{result.copied} copied); train with data={result.data_yaml}")
+    emit(args.json, summary, f"dataset {result.dataset_id}: {result.images} images in {args.dest} "
+                             f"({result.downloaded} downloaded, {result.cache_hits} from cache; {result.hardlinked} "
+                             f"hardlinked, {result.copied} copied); train with data={result.data_yaml}")
     if result.repaired:
         print(f"imgassets: warning: {len(result.repaired)} object(s) in {store.describe()} no longer matched their "
               f"SHA-256 and were replaced by the verified copies in the cache: {', '.join(result.repaired[:5])}"

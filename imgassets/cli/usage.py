@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 
 from imgassets.errors import ImgassetsError
@@ -34,3 +35,8 @@ def non_negative_int(value: str) -> int:
     if number < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {value}")
     return number
+
+
+def emit(as_json: bool, record: object, text: str) -> None:
+    """Print a command's result on stdout: ``record`` as indented JSON (``--json``), else ``text``."""
+    print(json.dumps(record, indent=2) if as_json else text)
