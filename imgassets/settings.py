@@ -24,6 +24,7 @@ import), with its default. No Dagster import: the command line's ``pull``, ``lin
 | ``IMGASSETS_CHAMPION_MARGIN`` | 0.01 | largest drop of benchmark mAP50-95 below the champion's (same images) at which a challenger is still promoted (``beats_champion``) |
 | ``IMGASSETS_LABELING_TOP`` | 100 | images each scientist's labeling queue ranks (the budget; :mod:`imgassets.core.labeling.queue`) |
 | ``IMGASSETS_LABELING_STRATEGY`` | ``uncertainty`` | how the queue ranks: ``uncertainty`` (the champion's uncertainty with diversity) or ``random`` |
+| ``IMGASSETS_UNLABELLED_FOLDERS`` | none | comma-separated globs over ``<scientist>/<folder>`` (``ana/new_capture``, ``*/incoming*``): their images without boxes are unlabelled, not background (:mod:`imgassets.core.labels.unlabelled`) |
 | ``IMGASSETS_LABEL_STUDIO_URL`` | none | the Label Studio server ``imgassets label push`` talks to (``--url`` overrides) |
 | ``IMGASSETS_LABEL_STUDIO_TOKEN`` | (required by ``label push``) | its API token: a personal access token or a legacy token |
 | ``IMGASSETS_CLASS_REGISTRY`` | none | path of the class registry YAML (:mod:`imgassets.core.labels.class_registry`); without it, names are used as written with stable ids |
@@ -61,6 +62,7 @@ AUTOMATION_INTERVAL_ENV = "IMGASSETS_AUTOMATION_INTERVAL"
 CHAMPION_MARGIN_ENV = "IMGASSETS_CHAMPION_MARGIN"
 LABELING_TOP_ENV = "IMGASSETS_LABELING_TOP"
 LABEL_STUDIO_URL_ENV = "IMGASSETS_LABEL_STUDIO_URL"
+UNLABELLED_FOLDERS_ENV = "IMGASSETS_UNLABELLED_FOLDERS"
 LABEL_STUDIO_TOKEN_ENV = "IMGASSETS_LABEL_STUDIO_TOKEN"
 LABELING_STRATEGY_ENV = "IMGASSETS_LABELING_STRATEGY"
 TRAINING_PRESET_ENV = "IMGASSETS_TRAINING_PRESET"
@@ -219,6 +221,11 @@ def labeling_strategy() -> str:
     if value not in ("uncertainty", "random"):
         raise SettingsError(f"{LABELING_STRATEGY_ENV} must be 'uncertainty' or 'random', not {value!r}")
     return value
+
+
+def unlabelled_folders() -> str | None:
+    """``IMGASSETS_UNLABELLED_FOLDERS`` (none by default)."""
+    return (os.environ.get(UNLABELLED_FOLDERS_ENV) or "").strip() or None
 
 
 def label_studio_url() -> str | None:

@@ -21,14 +21,15 @@ class DatasetPolicyResource(dg.ConfigurableResource):
     """How ``training_dataset`` builds a version: the departed-folder policy and its grace period
     (``IMGASSETS_DEPARTED_POLICY``: keep, retract or block; ``IMGASSETS_DEPARTED_GRACE_DAYS``), the
     sequence rules that keep a burst or session in one split (``IMGASSETS_BURST_SECONDS``,
-    ``IMGASSETS_SESSION_FOLDERS``) and the class registry file (``IMGASSETS_CLASS_REGISTRY``; empty:
-    class names as written)."""
+    ``IMGASSETS_SESSION_FOLDERS``), the class registry file (``IMGASSETS_CLASS_REGISTRY``; empty:
+    class names as written) and the folders declared unlabelled (``IMGASSETS_UNLABELLED_FOLDERS``)."""
 
     departed_policy: str = "keep"
     departed_grace_days: float = 7.0
     burst_seconds: float = DEFAULT_BURST_SECONDS
     session_folders: str = ""
     class_registry: str = ""
+    unlabelled_folders: str = ""
 
     @classmethod
     def from_settings(cls) -> DatasetPolicyResource:
@@ -37,13 +38,15 @@ class DatasetPolicyResource(dg.ConfigurableResource):
         rules = settings.sequence_rules()
         registry = settings.class_registry_path()
         return cls(departed_policy=policy, departed_grace_days=grace, burst_seconds=rules.burst_seconds,
-                   session_folders=rules.session_folders or "", class_registry=str(registry) if registry else "")
+                   session_folders=rules.session_folders or "", class_registry=str(registry) if registry else "",
+                   unlabelled_folders=settings.unlabelled_folders() or "")
 
     def policy(self) -> DatasetPolicy:
         """The core's :class:`~imgassets.core.versioning.build.DatasetPolicy`."""
         return DatasetPolicy(self.departed_policy, self.departed_grace_days,
                              SequenceRules(self.burst_seconds, self.session_folders or None),
-                             Path(self.class_registry).expanduser() if self.class_registry else None)
+                             Path(self.class_registry).expanduser() if self.class_registry else None,
+                             self.unlabelled_folders or None)
 
 
 class EvaluationPolicyResource(dg.ConfigurableResource):

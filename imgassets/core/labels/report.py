@@ -11,6 +11,7 @@ the export is incomplete). Entries resolve against ``path`` (or the yaml's folde
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
@@ -69,20 +70,22 @@ def _stats(series: pd.Series) -> dict:
 def quality_report(scientist: str, folder: str | Path, index: pd.DataFrame, labels: pd.DataFrame,
                    label_findings: label_checks.LabelFindings | None = None,
                    review: tuple[list[dict], str] | None = None,
-                   data_yaml: list[Finding] | None = None, prelabels: dict | None = None) -> dict:
+                   data_yaml: list[Finding] | None = None, prelabels: dict | None = None,
+                   declared: Callable[[str], bool] | None = None) -> dict:
     """The report (a JSON-able dict): file counts by kind and status, rejected images with reasons,
     label formats, class histogram, box sizes (normalized width, height, area) and boxes per image,
     and every label finding by check (``label_findings``, default: computed from ``labels``,
     :meth:`~imgassets.core.labels.checks.LabelFindings.of`); ``review``: the model-assisted
     label review's standing findings and who reviewed (``label_review``, ranked by confidence);
     ``data_yaml``: :func:`data_yaml_findings` when the caller has them already; ``prelabels``: per
-    champion, how its pre-annotations fared (:func:`imgassets.core.labeling.provenance.provenance_summary`)."""
+    champion, how its pre-annotations fared (:func:`imgassets.core.labeling.provenance.provenance_summary`);
+    ``declared``: the folders the setting declares unlabelled (:func:`imgassets.core.labels.unlabelled.declared_folders`)."""
     images = index[index["kind"] == layout.IMAGE]
     rejected = images[images["status"] != OK]
     boxes = labels[usable_boxes(labels)]
     valid = images.loc[images["status"] == OK, "path"]
     per_image = boxes.groupby("image_path").size().reindex(valid, fill_value=0)
-    unlabelled = unlabelled_mask(valid.to_numpy(object), index, labels)
+    unlabelled = unlabelled_mask(valid.to_numpy(object), index, labels, declared)
     findings = {**(label_findings or label_checks.LabelFindings.of(labels)).by_check,
                 "data_yaml_paths": data_yaml_findings(folder, index) if data_yaml is None else data_yaml}
     return {

@@ -17,7 +17,9 @@ Every other image without a box is **unlabelled**: nobody has labelled it (a Lab
 predictions and no annotation, a folder of fresh captures with no label file).
 A marker file named :data:`MARKER` (any case, any content; hidden files are never read, so it has no
 leading dot) declares every image without a box in its folder and the folders below *unlabelled*,
-even where a label file sits: a folder of fresh captures copied beside labelled ones.
+even where a label file sits: a folder of fresh captures copied beside labelled ones. The setting
+``IMGASSETS_UNLABELLED_FOLDERS`` declares the same from outside the drive: comma-separated globs
+over ``<scientist>/<folder>`` (``ana/new_capture``, ``*/incoming*``; :func:`declared_folders`).
 
 Unlabelled images are indexed, checked and snapshotted like every other (the snapshot manifest's
 ``unlabelled`` column, :data:`imgassets.core.versioning.manifest.UNLABELLED_FIELD`), and never
@@ -28,6 +30,9 @@ that run's snapshot and joins the dataset by the usual split rules.
 """
 
 from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -50,19 +55,36 @@ def _is_marker(path: str) -> bool:
     return name == MARKER.lower() or name.startswith(MARKER.lower() + ".")
 
 
-def _under(folder: str, marked: set[str]) -> bool:
-    """Whether ``folder`` (``""`` at the top) is a marked folder or lies below one."""
-    if not marked:
+def _under(folder: str, marked: set[str], declared: Callable[[str], bool] | None = None) -> bool:
+    """Whether ``folder`` (``""`` at the top) is a marked or ``declared`` folder or lies below one."""
+    if not marked and declared is None:
         return False
     parts = folder.split("/") if folder else []
-    return any("/".join(parts[:i]) in marked for i in range(len(parts) + 1))
+    return any("/".join(parts[:i]) in marked or (declared is not None and declared("/".join(parts[:i])))
+               for i in range(len(parts) + 1))
 
 
-def unlabelled_mask(image_paths: np.ndarray | list[str], index: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
+def declared_folders(scientist: str, patterns: str | None) -> Callable[[str], bool] | None:
+    """Whether a folder of ``scientist`` (relative, ``""`` at the top) is declared unlabelled by
+    ``patterns`` (comma-separated globs over ``<scientist>/<folder>``, ``fnmatch`` rules; the top
+    folder is ``<scientist>``); None when no pattern is given."""
+    globs = [p.strip().strip("/") for p in (patterns or "").split(",") if p.strip().strip("/")]
+    if not globs:
+        return None
+
+    def declared(folder: str) -> bool:
+        path = f"{scientist}/{folder}" if folder else scientist
+        return any(fnmatch.fnmatchcase(path, glob) for glob in globs)
+
+    return declared
+
+
+def unlabelled_mask(image_paths: np.ndarray | list[str], index: pd.DataFrame, labels: pd.DataFrame,
+                    declared: Callable[[str], bool] | None = None) -> np.ndarray:
     """For each of ``image_paths`` (paths of valid images of ``index``, the scientist's image index),
-    whether it is unlabelled by the module's rule, given ``labels`` (its label table): a boolean
-    array aligned with ``image_paths``. Worked out per folder, not per image: one set lookup per
-    image."""
+    whether it is unlabelled by the module's rule, given ``labels`` (its label table) and the folders
+    the setting ``declared`` unlabelled (:func:`declared_folders`): a boolean array aligned with
+    ``image_paths``. Worked out per folder, not per image: one set lookup per image."""
     paths = list(image_paths)
     if not paths:
         return np.zeros(0, bool)
@@ -79,7 +101,7 @@ def unlabelled_mask(image_paths: np.ndarray | list[str], index: pd.DataFrame, la
         if path in with_box:
             continue
         folder = path.rpartition("/")[0]
-        if _under(folder, marked):
+        if _under(folder, marked, declared):
             result[i] = True
             continue
         if path in named:
@@ -92,10 +114,11 @@ def unlabelled_mask(image_paths: np.ndarray | list[str], index: pd.DataFrame, la
     return result
 
 
-def unlabelled_counts(index: pd.DataFrame, labels: pd.DataFrame) -> tuple[int, int]:
+def unlabelled_counts(index: pd.DataFrame, labels: pd.DataFrame,
+                      declared: Callable[[str], bool] | None = None) -> tuple[int, int]:
     """(unlabelled images, valid images) of a scientist's ``index`` and label table ``labels``."""
     images = valid_images(index)
-    mask = unlabelled_mask(images["path"].to_numpy(object), index, labels)
+    mask = unlabelled_mask(images["path"].to_numpy(object), index, labels, declared)
     return int(mask.sum()), len(images)
 
 

@@ -37,13 +37,15 @@ class DatasetBuildError(ImgassetsError):
 @dataclass(frozen=True)
 class DatasetPolicy:
     """The policies a version is built under: ``departed`` (keep, retract or block) with its
-    ``grace_days``, the ``sequence_rules`` and the ``class_registry`` file (``None``: names as
-    written)."""
+    ``grace_days``, the ``sequence_rules``, the ``class_registry`` file (``None``: names as
+    written) and the ``unlabelled_folders`` the setting declares."""
 
     departed: str = "keep"
     grace_days: float = 7.0
     sequence_rules: SequenceRules = SequenceRules()
     class_registry: Path | None = None
+    unlabelled_folders: str | None = None
+    """Globs over ``<scientist>/<folder>`` declaring folders unlabelled (:mod:`imgassets.core.labels.unlabelled`)."""
 
 
 @dataclass(frozen=True)

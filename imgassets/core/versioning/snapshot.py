@@ -22,7 +22,7 @@ previous snapshot.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,12 +85,14 @@ class SnapshotResult:
     after the image index read it (the next run indexes them again)."""
 
 
-def snapshot_table(index: pd.DataFrame, labels: pd.DataFrame, findings: LabelFindings | None = None) -> pa.Table:
+def snapshot_table(index: pd.DataFrame, labels: pd.DataFrame, findings: LabelFindings | None = None,
+                   declared: Callable[[str], bool] | None = None) -> pa.Table:
     """The manifest (:data:`SNAPSHOT_SCHEMA`, one row per valid image of ``index``, sorted by path)
     with each image's boxes from ``labels`` in label-file and line order (and their polygons, when a
     box has one: :data:`~imgassets.core.versioning.manifest.POLYGONS_FIELD`), and whether each image
     is unlabelled when one is (:data:`~imgassets.core.versioning.manifest.UNLABELLED_FIELD`, the rule
-    of :mod:`imgassets.core.labels.unlabelled`); built column by column (a box column gathered by
+    of :mod:`imgassets.core.labels.unlabelled`, with the folders the setting ``declared`` unlabelled);
+    built column by column (a box column gathered by
     the images' offsets), never a dict per row.
 
     Raises :class:`SnapshotError` when ``labels`` has blocking findings (``findings``: those of
@@ -123,7 +125,7 @@ def snapshot_table(index: pd.DataFrame, labels: pd.DataFrame, findings: LabelFin
     if polygons.notna().any():  # the column exists only where a polygon does: ids of box-only manifests are as before
         vertices = pa.array([None if v is None else list(v) for v in plain_values(polygons)], POLYGONS_FIELD.type.value_type)
         table = table.append_column(POLYGONS_FIELD, pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), vertices))
-    unlabelled = unlabelled_mask(paths, index, labels)
+    unlabelled = unlabelled_mask(paths, index, labels, declared)
     if unlabelled.any():  # the column exists only where an unlabelled image does: ids as before otherwise
         table = table.append_column(UNLABELLED_FIELD, pa.array(unlabelled, pa.bool_()))
     compared = prelabelled_images(labels)

@@ -14,6 +14,7 @@ from imgassets.core.labeling.provenance import load_prelabels, provenance_summar
 from imgassets.core.labels.checks import LabelFindings
 from imgassets.core.labels.report import data_yaml_findings, quality_report, report_markdown
 from imgassets.core.labels.table import build_label_table, usable_boxes
+from imgassets.core.labels.unlabelled import declared_folders
 from imgassets.core.store.base import ObjectStore
 from imgassets.core.store.keys import snapshot_log_prefix, snapshot_report_key
 from imgassets.core.store.table_cache import IMAGE_INDEX, LABEL_TABLE, load_cached_table, save_cached_table
@@ -99,8 +100,9 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, ob
     review = load_review(store, context.partition_key, table)  # the latest model's word on these labels
     findings = LabelFindings.of(table)
     data_yaml = data_yaml_findings(folder, image_index)
+    declared = declared_folders(context.partition_key, dataset_policy.policy().unlabelled_folders)
     report = quality_report(context.partition_key, folder, image_index, table, findings, review, data_yaml,
-                            provenance_summary(table))
+                            provenance_summary(table), declared)
     save_cached_table(store, LABEL_TABLE, context.partition_key, table)
     parsed = table[table["parse_error"].isna() & table["superseded_by"].isna()]  # usable_boxes, less the pairing
     yield dg.Output(table, metadata={
@@ -122,7 +124,8 @@ def label_table(context: dg.AssetExecutionContext, shared_drive: SharedDrive, ob
 
 @dg.asset(partitions_def=scientists, group_name=GROUP, kinds={store_kind()})
 def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive, object_store: ObjectStoreResource,
-                   image_index: pd.DataFrame, label_table: pd.DataFrame) -> dg.Output[dict]:
+                   dataset_policy: DatasetPolicyResource, image_index: pd.DataFrame,
+                   label_table: pd.DataFrame) -> dg.Output[dict]:
     """The scientist's valid images in the object store under content-addressed keys, then an
     immutable Parquet manifest ``snapshots/<scientist>/<snapshot_id>.parquet``. The snapshot id
     (hash of the manifest's content) is the asset's data version."""
@@ -130,7 +133,8 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     store = object_store.get_store()
     folder = shared_drive.folder(scientist)
     findings = LabelFindings.of(label_table)  # computed again: a snapshot never trusts a stored verdict
-    manifest = snapshot_table(image_index, label_table, findings)
+    declared = declared_folders(scientist, dataset_policy.policy().unlabelled_folders)
+    manifest = snapshot_table(image_index, label_table, findings, declared)
     move = shared_drive.archive_mode == MOVE
     fresh = manifest.to_pylist() if move else []
     previous = latest_snapshot(context.instance, scientist)  # lineage: its objects need no existence check
@@ -148,7 +152,7 @@ def image_snapshot(context: dg.AssetExecutionContext, shared_drive: SharedDrive,
     report_key = snapshot_report_key(scientist, result.snapshot_id)
     report = latest_label_report(context.instance, scientist) or quality_report(  # as the label table step made it
         scientist, folder, image_index, label_table, findings, load_review(store, scientist, label_table),
-        prelabels=provenance_summary(label_table))
+        prelabels=provenance_summary(label_table), declared=declared)
     store.put_bytes(report_key, json.dumps(report, indent=1).encode())
     for path, reason in result.left_out:
         context.log.warning(f"{path} left out of snapshot {result.snapshot_id}: {reason}")

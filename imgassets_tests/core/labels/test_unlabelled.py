@@ -137,3 +137,21 @@ def test_an_entry_with_no_shapes_in_any_format_is_background_a_task_with_only_pr
               "original_height": 48, "value": {"x": 10, "y": 10, "width": 20, "height": 20,
                                                "rectanglelabels": ["thing"]}}]}]}]))
     assert _unlabelled_paths(folder) == {"ls_predicted/images/ls_predicted.jpg"}
+
+
+def test_a_setting_declares_a_scientists_folders_unlabelled_from_outside_the_drive(tmp_path):
+    from imgassets.core.labels.unlabelled import declared_folders
+
+    folder = tmp_path / "ana"
+    for sub in ("incoming/day1", "labelled"):
+        _photo(folder / sub / "a.jpg", len(sub))
+        (folder / sub / "a.txt").write_text("")  # an empty label file: background, unless declared
+    index = build_image_index(folder)
+    labels = build_label_table(folder, index)
+    declared = declared_folders("ana", " ana/incoming ,*/nothing*")
+    table = snapshot_table(index, labels, declared=declared)
+    assert set(pc.filter(table.column("path"), table.column("unlabelled")).to_pylist()) == {"incoming/day1/a.jpg"}
+    assert unlabelled_counts(index, labels, declared) == (1, 2)
+    assert declared_folders("ben", "ana/incoming")("incoming") is False  # another scientist's pattern
+    assert declared_folders("ana", "ana")("") is True and declared_folders("ana", "") is None
+    assert "unlabelled" not in snapshot_table(index, labels).column_names
