@@ -50,7 +50,7 @@ def test_run_json_on_the_demo_drive(tmp_path):
     assert evaluation["missed_boxes"] == int(per_image["missed"].sum())
     assert (per_image["matched"] + per_image["missed"] == per_image["labelled"]).all()
     checks = summary["checks"]
-    assert len(checks) == 3 * 12 + 4 + 2  # twelve per scientist, four on the dataset, two on the model
+    assert len(checks) == 3 * 13 + 4 + 2  # thirteen per scientist, four on the dataset, two on the model
     assert {c["name"]: c["passed"] for c in checks if c["partition"] == "ana"}["classes_in_registry"]  # none set
     model_checks = {c["name"]: c for c in checks if c["asset"] in ("yolo_model", "model_evaluation")}
     assert model_checks["weights_predict"]["passed"] and model_checks["beats_champion"]["passed"]
