@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.compute as pc
+import yaml
 
 from imgassets.core.images.quality import quality_outliers
 from imgassets.core.labeling.queue import DEFAULT_TOP, UNCERTAINTY, Candidate, LabelingQueue, rank_queue
 from imgassets.core.labeling.scoring import ChampionScorer, score_images
 from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
-from imgassets.core.store.hashing import sha256_file
-from imgassets.core.store.keys import dataset_manifest_key, labeling_queue_key
+from imgassets.core.store.keys import dataset_data_yaml_key, dataset_manifest_key, labeling_queue_key
 from imgassets.core.store.sealed import get_record, put_record
-from imgassets.core.training.models import read_champion, trained_imgsz
+from imgassets.core.training.models import fetch_champion_weights, read_champion, trained_imgsz
 from imgassets.core.versioning.manifest import UNLABELLED_FIELD, manifest_columns
 from imgassets.core.versioning.snapshot import load_snapshot_table
 from imgassets.errors import ImgassetsError
@@ -89,10 +89,9 @@ def build_labeling_queue(store: ObjectStore, scientist: str, manifest_key: str, 
             loaded: list[ChampionScorer] = []
 
             def scorer() -> ChampionScorer:
-                store.get_file(champion["model_key"], weights)
-                if champion.get("sha256") and sha256_file(str(weights)) != champion["sha256"]:
-                    raise LabelingError(f"the champion's weights {champion['model_key']} do not match the hash its "
-                                        "ref records: not used to rank the labeling queue")
+                refused = fetch_champion_weights(store, champion, weights)
+                if refused:
+                    raise LabelingError(f"the champion: {refused}: not used to rank the labeling queue")
                 loaded.append(ChampionScorer(weights, trained_imgsz(store, champion) or DEFAULT_IMGSZ, device))
                 return loaded[0]
 
@@ -108,10 +107,10 @@ def build_labeling_queue(store: ObjectStore, scientist: str, manifest_key: str, 
 
 
 def _champion_class_names(store: ObjectStore, champion: dict) -> list[str]:
-    """The class names of the champion's dataset (what its weights were trained on), in id order."""
-    from imgassets.core.versioning.dataset_store import load_dataset
-
-    return load_dataset(store, champion["dataset_id"]).class_names
+    """The class names of the champion's dataset (what its weights were trained on), in id order,
+    from the dataset's ``data.yaml`` (the manifest is not read)."""
+    names = yaml.safe_load(store.get_bytes(dataset_data_yaml_key(champion["dataset_id"])))["names"]
+    return [names[i] for i in sorted(names)]
 
 
 def read_labeling_queue(store: ObjectStore, scientist: str) -> LabelingQueue:

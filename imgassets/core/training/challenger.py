@@ -34,7 +34,14 @@ from imgassets.core.training.benchmark import (
 )
 from imgassets.core.training.evaluate import evaluation_frame, worst_pictures
 from imgassets.core.training.label_review import LabelReview, review_labels
-from imgassets.core.training.models import read_benchmark, read_champion, trained_imgsz, write_benchmark, write_champion
+from imgassets.core.training.models import (
+    fetch_champion_weights,
+    read_benchmark,
+    read_champion,
+    trained_imgsz,
+    write_benchmark,
+    write_champion,
+)
 from imgassets.core.training.review import ReviewSettings
 from imgassets.core.training.staged_model import StagedModel
 
@@ -118,9 +125,9 @@ def _champion_scores(store: ObjectStore, champion: dict | None, model: dict, cha
     if champion is None or challenger is None or champion["model_id"] == model["model_id"]:
         return None, None
     weights = tmp / "champion.pt"
-    store.get_file(champion["model_key"], weights)
-    if champion.get("sha256") and sha256_file(str(weights)) != champion["sha256"]:
-        return None, f"its weights {champion['model_key']} do not match the hash recorded in the champion ref"
+    refused = fetch_champion_weights(store, champion, weights)
+    if refused:
+        return None, refused
     imgsz = trained_imgsz(store, champion) or model["imgsz"]
     try:
         return score_on_benchmark(StagedModel(weights, staged_dir, dataset.class_names, imgsz, device),

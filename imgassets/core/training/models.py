@@ -106,6 +106,15 @@ def trained_imgsz(store: ObjectStore, model: dict) -> int | None:
     return int(imgsz) if isinstance(imgsz, int | float) else None
 
 
+def fetch_champion_weights(store: ObjectStore, champion: dict, dest: str | Path) -> str | None:
+    """Write the weights the champion ref ``champion`` names to ``dest``; return why they must not be
+    used (their SHA-256 is not the one the ref records), or None when they may."""
+    store.get_file(champion["model_key"], dest)
+    if champion.get("sha256") and sha256_file(str(dest)) != champion["sha256"]:
+        return f"its weights {champion['model_key']} do not match the hash recorded in the champion ref"
+    return None
+
+
 def write_champion(store: ObjectStore, champion: dict) -> None:
     """Make ``champion`` (the fields of :func:`read_champion`) the champion ref."""
     put_record(store, CHAMPION_REF, champion)
