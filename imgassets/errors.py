@@ -76,3 +76,5 @@ class Reason(StrEnum):
     """Pre-annotations accepted nearly all unchanged on images whose labels the label review finds wrong."""
     NOT_PROMOTED = "not_promoted"
     """A challenger whose benchmark mAP50-95 is below the champion's, on the same images, by more than the margin."""
+    SLICE_REGRESSED = "slice_regressed"
+    """A benchmark slice (scientist, class, size, camera, quality) where the challenger is worse than the champion beyond the margin and the bootstrap interval."""

@@ -22,6 +22,8 @@ import), with its default. No Dagster import: the command line's ``pull``, ``lin
 | ``IMGASSETS_REVIEW_FOLDS`` | 0 | 2 or more: the label review also judges every train image, by k-fold out-of-sample models (k trainings more) |
 | ``IMGASSETS_REVIEW_MIN_MAP50`` | 0.5 | the benchmark mAP50 below which a model is too weak to review labels |
 | ``IMGASSETS_CHAMPION_MARGIN`` | 0.01 | largest drop of benchmark mAP50-95 below the champion's (same images) at which a challenger is still promoted (``beats_champion``) |
+| ``IMGASSETS_PROTECTED_SLICES`` | none | comma-separated benchmark slices (``scientist:ana``, ``class:person``, ``size:small``, ``camera:<make model>``, ``quality:dark``) on which a regression blocks promotion (:mod:`imgassets.core.training.slices`) |
+| ``IMGASSETS_MLFLOW_TRACKING_URI`` | none (off) | an MLflow tracking server: each training is an MLflow run, the champion a registered model version with the ``champion`` alias (:mod:`imgassets.core.training.tracking`; needs the ``mlflow`` extra) |
 | ``IMGASSETS_LABELING_TOP`` | 100 | images each scientist's labeling queue ranks (the budget; :mod:`imgassets.core.labeling.queue`) |
 | ``IMGASSETS_LABELING_STRATEGY`` | ``uncertainty`` | how the queue ranks: ``uncertainty`` (the champion's uncertainty with diversity) or ``random`` |
 | ``IMGASSETS_UNLABELLED_FOLDERS`` | none | comma-separated globs over ``<scientist>/<folder>`` (``ana/new_capture``, ``*/incoming*``): their images without boxes are unlabelled, not background (:mod:`imgassets.core.labels.unlabelled`) |
@@ -61,6 +63,8 @@ DRIVE_SENSOR_ENV = "IMGASSETS_DRIVE_SENSOR"
 AUTOMATION_INTERVAL_ENV = "IMGASSETS_AUTOMATION_INTERVAL"
 CHAMPION_MARGIN_ENV = "IMGASSETS_CHAMPION_MARGIN"
 LABELING_TOP_ENV = "IMGASSETS_LABELING_TOP"
+PROTECTED_SLICES_ENV = "IMGASSETS_PROTECTED_SLICES"
+MLFLOW_TRACKING_URI_ENV = "IMGASSETS_MLFLOW_TRACKING_URI"
 LABEL_STUDIO_URL_ENV = "IMGASSETS_LABEL_STUDIO_URL"
 UNLABELLED_FOLDERS_ENV = "IMGASSETS_UNLABELLED_FOLDERS"
 LABEL_STUDIO_TOKEN_ENV = "IMGASSETS_LABEL_STUDIO_TOKEN"
@@ -73,7 +77,7 @@ DEPARTED_POLICY_ENV = "IMGASSETS_DEPARTED_POLICY"
 FORWARDED_TO_STEPS = ("IMGASSETS_DEPLOYMENT", "IMGASSETS_SHARED_ROOT", "IMGASSETS_HOME", "IMGASSETS_S3_ENDPOINT",
                       "IMGASSETS_S3_BUCKET", "IMGASSETS_S3_SECURE", "IMGASSETS_ARCHIVE_MODE", "IMGASSETS_CLASS_REGISTRY",
                       "IMGASSETS_DEPARTED_POLICY", "IMGASSETS_DEPARTED_GRACE_DAYS", "IMGASSETS_BURST_SECONDS",
-                      "IMGASSETS_SESSION_FOLDERS")
+                      "IMGASSETS_SESSION_FOLDERS", "IMGASSETS_PROTECTED_SLICES", "IMGASSETS_MLFLOW_TRACKING_URI")
 """The variables a step pod gets from the run (the keys come from the Kubernetes secret)."""
 SHARED_ROOT_ENV = "IMGASSETS_SHARED_ROOT"
 DEPLOYMENT_ENV = "IMGASSETS_DEPLOYMENT"
@@ -245,6 +249,22 @@ def label_studio_token() -> str:
 def champion_margin() -> float:
     """``IMGASSETS_CHAMPION_MARGIN`` (absolute benchmark mAP50-95, default 0.01)."""
     return float(_number(CHAMPION_MARGIN_ENV, 0.01, float))
+
+
+def protected_slices() -> tuple[str, ...]:
+    """``IMGASSETS_PROTECTED_SLICES`` (default none): ``kind:name`` slices whose regression blocks
+    promotion. Raises :class:`SettingsError` for an entry without a kind."""
+    entries = tuple(e.strip() for e in os.environ.get(PROTECTED_SLICES_ENV, "").split(",") if e.strip())
+    kinds = ("all", "scientist", "class", "size", "camera", "quality", "class group")
+    for entry in entries:
+        if entry != "all" and entry.split(":", 1)[0] not in kinds:
+            raise SettingsError(f"{PROTECTED_SLICES_ENV}: {entry!r} is not kind:name with a kind of {', '.join(kinds)}")
+    return tuple("all:all" if e == "all" else e for e in entries)
+
+
+def mlflow_tracking_uri() -> str | None:
+    """``IMGASSETS_MLFLOW_TRACKING_URI`` (default none: no tracking)."""
+    return os.environ.get(MLFLOW_TRACKING_URI_ENV) or None
 
 
 def step_image() -> str:

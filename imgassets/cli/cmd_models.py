@@ -97,8 +97,10 @@ def command_pull_model(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     what = "champion" if pulled.champion else "model"
     emit(args.json, {"model_id": pulled.model_id, "dataset_id": pulled.dataset_id, "path": str(pulled.path),
-                     "sha256": pulled.sha256, "champion": pulled.champion},
-         f"{what} {pulled.model_id} (dataset {pulled.dataset_id}) -> {pulled.path} (sha256 {pulled.sha256}, verified)")
+                     "sha256": pulled.sha256, "champion": pulled.champion,
+                     "operating_point": str(pulled.operating_point) if pulled.operating_point else None},
+         f"{what} {pulled.model_id} (dataset {pulled.dataset_id}) -> {pulled.path} (sha256 {pulled.sha256}, verified)"
+         + (f"; operating point -> {pulled.operating_point}" if pulled.operating_point else ""))
     return 0
 
 

@@ -13,6 +13,7 @@ from imgassets.core.labeling.build import LabelingPolicy
 from imgassets.core.training.benchmark import DEFAULT_MARGIN
 from imgassets.core.training.challenger import EvaluationPolicy
 from imgassets.core.training.review import ReviewSettings
+from imgassets.core.training.slices import SlicePolicy
 from imgassets.core.versioning.build import DatasetPolicy
 from imgassets.core.versioning.sequences import DEFAULT_BURST_SECONDS, SequenceRules
 
@@ -53,25 +54,28 @@ class EvaluationPolicyResource(dg.ConfigurableResource):
     """How ``model_evaluation`` judges a challenger: the promotion margin (absolute benchmark
     mAP50-95, ``IMGASSETS_CHAMPION_MARGIN``) and the label review's thresholds
     (``IMGASSETS_REVIEW_MIN_CONFIDENCE``, ``IMGASSETS_REVIEW_MIN_MAP50``) and folds
-    (``IMGASSETS_REVIEW_FOLDS``: 2 or more also reviews the train split out of sample)."""
+    (``IMGASSETS_REVIEW_FOLDS``: 2 or more also reviews the train split out of sample) and the
+    benchmark slices on which a regression blocks promotion (``IMGASSETS_PROTECTED_SLICES``)."""
 
     champion_margin: float = DEFAULT_MARGIN
     review_min_confidence: float = ReviewSettings.min_confidence
     review_min_benchmark_map50: float = ReviewSettings.min_benchmark_map50
     review_folds: int = 0
+    protected_slices: list[str] = []
 
     @classmethod
     def from_settings(cls) -> EvaluationPolicyResource:
         """The values of the environment (:mod:`imgassets.settings`)."""
         review = settings.review_settings()
         return cls(champion_margin=settings.champion_margin(), review_min_confidence=review["min_confidence"],
-                   review_min_benchmark_map50=review["min_benchmark_map50"], review_folds=settings.review_folds())
+                   review_min_benchmark_map50=review["min_benchmark_map50"], review_folds=settings.review_folds(),
+                   protected_slices=list(settings.protected_slices()))
 
     def policy(self) -> EvaluationPolicy:
         """The core's :class:`~imgassets.core.training.challenger.EvaluationPolicy`."""
         return EvaluationPolicy(self.champion_margin, ReviewSettings(min_confidence=self.review_min_confidence,
                                                                      min_benchmark_map50=self.review_min_benchmark_map50),
-                                self.review_folds)
+                                self.review_folds, SlicePolicy(protected=tuple(self.protected_slices)))
 
 
 class TrainingPresetResource(dg.ConfigurableResource):

@@ -36,7 +36,7 @@ def test_blocking_checks_guard_labels_and_the_split():
     assert {name for name, spec in specs.items() if not spec.blocking} == {
         "images_decode", "duplicate_images", "image_quality", "data_yaml_paths", "label_files_have_images", "duplicate_labels_agree",
         "class_ids_consistent", "label_review", "classes_measurable", "beats_champion",
-        "prelabels_not_rubber_stamped"}
+        "prelabels_not_rubber_stamped", "no_slice_regressed"}
     assert {specs[n].asset_key.to_user_string() for n in blocking} == {"label_table", "training_dataset", "yolo_model"}
 
 

@@ -67,7 +67,7 @@ def quality_frame(index: pd.DataFrame) -> pd.DataFrame:
     return frame.dropna()
 
 
-def _scores(values: np.ndarray, logarithmic: bool, smallest: float) -> np.ndarray:
+def robust_scores(values: np.ndarray, logarithmic: bool, smallest: float) -> np.ndarray:
     """Modified z-scores of ``values`` (of their logs when ``logarithmic``), 0 where the value is
     less than ``smallest`` from the median (or the spread is 0: then any value ``smallest`` away
     counts as far)."""
@@ -94,7 +94,7 @@ def quality_outliers(index: pd.DataFrame, scientist: str = "this folder") -> lis
     if len(frame) >= MIN_IMAGES:
         for measure, (logarithmic, smallest, low_word, high_word) in MEASURES.items():
             values = frame[measure].to_numpy()
-            scores = _scores(values, logarithmic, smallest)
+            scores = robust_scores(values, logarithmic, smallest)
             low, high = np.percentile(values, [5, 95])
             for i in np.flatnonzero((scores < -OUTLIER_Z) | (scores > OUTLIER_Z if high_word else False)):
                 path = frame.index[i]

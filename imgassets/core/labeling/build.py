@@ -13,11 +13,12 @@ import yaml
 
 from imgassets.core.images.quality import quality_outliers
 from imgassets.core.labeling.queue import DEFAULT_TOP, UNCERTAINTY, Candidate, LabelingQueue, rank_queue
-from imgassets.core.labeling.scoring import ChampionScorer, score_images
+from imgassets.core.labeling.scoring import CANDIDATE_CONFIDENCE, ChampionScorer, score_images
 from imgassets.core.store.base import ObjectNotFoundError, ObjectStore
 from imgassets.core.store.keys import dataset_data_yaml_key, dataset_manifest_key, labeling_queue_key
 from imgassets.core.store.sealed import get_record, put_record
 from imgassets.core.training.models import fetch_champion_weights, read_champion, trained_imgsz
+from imgassets.core.training.operating_point import confidence_of
 from imgassets.core.versioning.manifest import UNLABELLED_FIELD, manifest_columns
 from imgassets.core.versioning.snapshot import load_snapshot_table
 from imgassets.errors import ImgassetsError
@@ -100,7 +101,8 @@ def build_labeling_queue(store: ObjectStore, scientist: str, manifest_key: str, 
         scores, predicted, reused = scored.scores, scored.predicted, scored.reused
     queue = rank_queue(scientist, candidates, scores, labelled, outliers, policy.top, policy.strategy,
                        class_names=names, model_id=champion["model_id"] if champion else "",
-                       dataset_id=champion["dataset_id"] if champion else "")
+                       dataset_id=champion["dataset_id"] if champion else "",
+                       prelabel_confidence=max(confidence_of(champion), CANDIDATE_CONFIDENCE))
     key = labeling_queue_key(scientist)
     put_record(store, key, queue.to_record())
     return BuiltQueue(queue, key, predicted, reused)

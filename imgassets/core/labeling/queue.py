@@ -142,13 +142,16 @@ def _in_order(order: list[str], top: int, twins: dict[str, list[tuple[str, int]]
 def rank_queue(scientist: str, candidates: list[Candidate], scores: dict[str, ImageScore] | None,
                labelled_phashes: dict[str, str], outliers: dict[str, str], top: int = DEFAULT_TOP,
                strategy: str = UNCERTAINTY, class_names: list[str] | None = None, model_id: str = "",
-               dataset_id: str = "", max_distance: int = NEAR_DUPLICATE_DISTANCE, seed: int = 0) -> LabelingQueue:
+               dataset_id: str = "", max_distance: int = NEAR_DUPLICATE_DISTANCE, seed: int = 0,
+               prelabel_confidence: float = PRELABEL_CONFIDENCE) -> LabelingQueue:
     """Rank ``candidates`` (rules in the module docstring).
 
     ``scores``: the champion's, by content hash (None without a champion: then ``random``);
     ``labelled_phashes``: content hash -> perceptual hash of the images the champion's dataset
     labels; ``outliers``: path -> quality reason; ``top``: the budget (images ranked);
-    ``class_names``: the champion's, in id order (pre-annotations are named by them). Raises
+    ``class_names``: the champion's, in id order (pre-annotations are named by them);
+    ``prelabel_confidence``: the champion's operating point (its boxes at or above it are the
+    pre-annotations, :mod:`imgassets.core.training.operating_point`). Raises
     ``ValueError`` for an unknown ``strategy`` or a ``top`` below 1."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown labeling strategy {strategy!r}: one of {', '.join(STRATEGIES)}")
@@ -185,7 +188,7 @@ def rank_queue(scientist: str, candidates: list[Candidate], scores: dict[str, Im
             "rank": len(queue.entries) + 1, "sha256": sha, "path": c.path, "width": c.width, "height": c.height,
             "score": round(score, 6), "uncertainty": round(s.uncertainty, 6) if s else 0.0,
             "diversity": round(diversity, 6), "max_confidence": round(s.max_confidence, 6) if s else 0.0,
-            "prelabels": prelabels(s, queue.class_names) if s else []})
+            "prelabels": prelabels(s, queue.class_names, prelabel_confidence) if s else []})
     queue.set_aside = [{"sha256": sha, "path": by_sha[sha].path, "reason": reason}
                        for sha, reason in sorted(aside.items(), key=lambda item: by_sha[item[0]].path)]
     return queue

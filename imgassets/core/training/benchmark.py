@@ -9,7 +9,8 @@ images each scientist contributed, scored alone).
 
 Promotion (:func:`promotion_decision`): the first model is champion; a challenger replaces the
 champion when its benchmark mAP50-95 is not below the champion's on the same images by more than
-``margin`` (absolute). A champion trained on other class names cannot be scored on this benchmark
+``margin`` (absolute) and it did not regress on a protected slice (a scientist, a class:
+:mod:`imgassets.core.training.slices`). A champion trained on other class names cannot be scored on this benchmark
 (its class ids mean other classes): the challenger is then promoted, and the decision says why.
 """
 
@@ -17,10 +18,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from imgassets.core.training.staged_model import METRICS, Pass, StagedModel
+from imgassets.core.training.staged_model import METRICS, Pass
 
-__all__ = ["METRICS", "BenchmarkScores", "PromotionDecision", "benchmark_scores", "promotion_decision",
-           "score_on_benchmark"]
+__all__ = ["METRICS", "BenchmarkScores", "PromotionDecision", "benchmark_scores", "promotion_decision"]
 DEFAULT_MARGIN = 0.01
 """Largest drop of benchmark mAP50-95 below the champion's (absolute) at which a challenger still wins."""
 
@@ -56,16 +56,6 @@ def benchmark_scores(benchmark: Pass, imgsz: int) -> BenchmarkScores:
     return BenchmarkScores(benchmark.overall, benchmark.per_class, per_scientist, len(benchmark.records), imgsz)
 
 
-def score_on_benchmark(model: StagedModel, records: list[dict]) -> BenchmarkScores | None:
-    """Score ``model`` (staged beside the dataset version of ``records``, at the image size it was
-    trained at: a model scored at another size is not the model that was trained, a champion
-    trained at 128 px scores far lower at 64) on the benchmark images of ``records`` (a dataset
-    version's rows). ``None`` when the dataset has no benchmark image. Raises ``ValueError`` when
-    the weights were trained on other class names."""
-    benchmark = [r for r in records if r["split"] == "benchmark"]
-    return benchmark_scores(model.predict(benchmark), model.imgsz) if benchmark else None
-
-
 @dataclass(frozen=True)
 class PromotionDecision:
     """Whether the challenger becomes champion, and the sentence that says why."""
@@ -76,11 +66,13 @@ class PromotionDecision:
 
 def promotion_decision(challenger: BenchmarkScores | None, champion: BenchmarkScores | None,
                        champion_id: str | None, margin: float = DEFAULT_MARGIN,
-                       not_comparable: str | None = None) -> PromotionDecision:
+                       not_comparable: str | None = None, protected: tuple[str, ...] | list[str] = ()) -> PromotionDecision:
     """The rule of the module docstring. ``challenger``: its scores (``None``: the dataset has no
     benchmark image, so nothing can be compared and the challenger is not promoted over a
     champion); ``champion``: the champion's scores on the same images (``None`` with ``champion_id``
-    ``None``: there is no champion yet); ``not_comparable``: why the champion could not be scored."""
+    ``None``: there is no champion yet); ``not_comparable``: why the champion could not be scored;
+    ``protected``: the protected slices that regressed (:mod:`imgassets.core.training.slices`): any
+    blocks promotion, whatever the overall score."""
     if champion_id is None:
         return PromotionDecision(True, "the first model: champion")
     if not_comparable:
@@ -92,6 +84,9 @@ def promotion_decision(challenger: BenchmarkScores | None, champion: BenchmarkSc
     ours, theirs = challenger.overall["mAP50-95"], champion.overall["mAP50-95"]
     scores = (f"on the same {challenger.images} benchmark images the challenger scores mAP50-95 {ours:.4f}"
               f"{_at(challenger)} and champion {champion_id} {theirs:.4f}{_at(champion)}")
+    if protected and ours >= theirs - margin:
+        return PromotionDecision(False, f"not promoted: {scores}, but it regressed on protected slice(s) "
+                                        f"{', '.join(protected)} (beyond the margin {margin} and the bootstrap interval)")
     if ours >= theirs - margin:
         return PromotionDecision(True, f"promoted: {scores}; the challenger may be at most {margin} below")
     return PromotionDecision(False, f"not promoted: {scores}, {theirs - ours:.4f} better; the challenger may be "

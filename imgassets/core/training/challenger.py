@@ -13,6 +13,7 @@ images at the size it was trained at, and the promotion rule decides. It stores
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import io
 import tempfile
@@ -30,8 +31,8 @@ from imgassets.core.training.benchmark import (
     PromotionDecision,
     benchmark_scores,
     promotion_decision,
-    score_on_benchmark,
 )
+from imgassets.core.training.benchmark_analysis import BenchmarkAnalysis, analyse_benchmark
 from imgassets.core.training.evaluate import evaluation_frame, worst_pictures
 from imgassets.core.training.label_review import LabelReview, review_labels
 from imgassets.core.training.models import (
@@ -42,19 +43,24 @@ from imgassets.core.training.models import (
     write_benchmark,
     write_champion,
 )
+from imgassets.core.training.operating_point import DEFAULT_CONFIDENCE, at_confidence, choose_operating_point
 from imgassets.core.training.review import ReviewSettings
-from imgassets.core.training.staged_model import StagedModel
+from imgassets.core.training.slices import SlicePolicy
+from imgassets.core.training.staged_model import Pass, StagedModel
 
 
 @dataclass(frozen=True)
 class EvaluationPolicy:
     """How a challenger is judged: the promotion ``margin`` (absolute benchmark mAP50-95 the
-    challenger may be below the champion), the label ``review`` thresholds and the number of
-    ``review_folds`` of the out-of-sample train review (0 or 1: held-out images only)."""
+    challenger may be below the champion), the label ``review`` thresholds, the number of
+    ``review_folds`` of the out-of-sample train review (0 or 1: held-out images only) and how
+    ``slices`` are judged (:class:`~imgassets.core.training.slices.SlicePolicy`: its protected
+    slices block promotion when they regress)."""
 
     margin: float = DEFAULT_MARGIN
     review: ReviewSettings = ReviewSettings()
     review_folds: int = 0
+    slices: SlicePolicy = SlicePolicy()
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,9 @@ class ChallengerEvaluation:
     :data:`~imgassets.core.training.evaluate.EVALUATION_COLUMNS`), the ``challenger``'s and the
     ``champion``'s benchmark scores (``None``: no benchmark image, no champion, or the champion
     ``not_comparable``, with why), ``champion_id``, the ``decision``, the ``margin`` it used,
-    ``worst_benchmark`` (Markdown pictures), the label ``review`` and the keys it stored."""
+    ``worst_benchmark`` (Markdown pictures), the label ``review``, the keys it stored, the
+    benchmark ``analysis`` (None without benchmark images), the ``operating_point`` chosen on val
+    (None without labelled val boxes) and the passes (for pictures)."""
 
     evaluation: pd.DataFrame
     challenger: BenchmarkScores | None
@@ -76,6 +84,9 @@ class ChallengerEvaluation:
     review: LabelReview
     benchmark_key: str
     evaluation_key: str
+    analysis: BenchmarkAnalysis | None = None
+    operating_point: dict | None = None
+    on_benchmark: Pass | None = dataclasses.field(default=None, repr=False)
 
 
 def evaluate_challenger(store: ObjectStore, dataset, staged_dir: str | Path, model: dict,
@@ -92,48 +103,62 @@ def evaluate_challenger(store: ObjectStore, dataset, staged_dir: str | Path, mod
         staged = StagedModel(weights, staged_dir, dataset.class_names, model["imgsz"], device)
         on_benchmark, on_val = staged.predict(split["benchmark"]), staged.predict(split["val"])
         challenger = benchmark_scores(on_benchmark, staged.imgsz) if split["benchmark"] else None
-        evaluation = evaluation_frame(on_val)
-        worst = worst_pictures(on_benchmark, evaluation_frame(on_benchmark), staged_dir)
+        operating_point = choose_operating_point(on_val)
+        confidence = operating_point["confidence"] if operating_point else DEFAULT_CONFIDENCE
+        if operating_point and split["benchmark"]:
+            operating_point["benchmark"] = at_confidence(on_benchmark, confidence)
+        evaluation = pd.concat([evaluation_frame(on_val).assign(split="val"),
+                                evaluation_frame(on_benchmark).assign(split="benchmark")], ignore_index=True)
+        worst = worst_pictures(on_benchmark, evaluation[evaluation["split"] == "benchmark"], staged_dir)
+        review_settings = dataclasses.replace(policy.review, min_confidence=max(policy.review.min_confidence, confidence))
         review = review_labels(store, dataset, [on_val, on_benchmark], staged_dir, model,
-                               challenger.overall["mAP50"] if challenger else None, policy.review, policy.review_folds)
-        champion_scores, not_comparable = _champion_scores(store, champion, model, challenger, staged_dir, dataset,
-                                                           Path(tmp), device)
+                               challenger.overall["mAP50"] if challenger else None, review_settings, policy.review_folds)
+        champion_scores, champion_pass, not_comparable = _champion_scores(store, champion, model, challenger,
+                                                                          staged_dir, dataset, Path(tmp), device)
+        analysis = analyse_benchmark(on_benchmark, staged_dir, champion_pass, policy.margin, confidence,
+                                     policy=policy.slices) if split["benchmark"] else None
+    if analysis is not None:
+        evaluation = evaluation.merge(analysis.attributes.drop(columns="scientist"), on="sha256", how="left")
     champion_id = champion["model_id"] if champion else None
     if champion_id == model["model_id"]:
         decision = PromotionDecision(True, "already the champion (evaluated again)")
     else:
-        decision = promotion_decision(challenger, champion_scores, champion_id, policy.margin, not_comparable)
+        decision = promotion_decision(challenger, champion_scores, champion_id, policy.margin, not_comparable,
+                                      analysis.protected if analysis else ())
     benchmark_key = write_benchmark(store, model["dataset_id"], model["model_id"], {
         "challenger": challenger.as_dict() if challenger else None,
         "champion": {"model_id": champion_id, "scores": champion_scores.as_dict() if champion_scores else None,
                      "not_comparable": not_comparable} if champion_id else None,
-        "margin": policy.margin, "decision": {"promoted": decision.promoted, "reason": decision.reason}})
+        "margin": policy.margin, "decision": {"promoted": decision.promoted, "reason": decision.reason},
+        "operating_point": operating_point, "analysis": analysis.as_dict() if analysis else None})
     buffer = io.BytesIO()
     evaluation.to_parquet(buffer, index=False)
     evaluation_key = model_file_key(model["dataset_id"], model["model_id"], EVALUATION)
     store.put_bytes(evaluation_key, buffer.getvalue())
     return ChallengerEvaluation(evaluation, challenger, champion_id, champion_scores, not_comparable, decision,
-                                policy.margin, worst, review, benchmark_key, evaluation_key)
+                                policy.margin, worst, review, benchmark_key, evaluation_key, analysis, operating_point,
+                                on_benchmark)
 
 
 def _champion_scores(store: ObjectStore, champion: dict | None, model: dict, challenger: BenchmarkScores | None,
                      staged_dir: str | Path, dataset, tmp: Path,
-                     device: str | None) -> tuple[BenchmarkScores | None, str | None]:
-    """The champion's scores on the challenger's benchmark images at the image size the champion
-    was trained at (:func:`~imgassets.core.training.models.trained_imgsz`), or why it cannot be
-    scored (weights that fail their recorded hash, other class names)."""
+                     device: str | None) -> tuple[BenchmarkScores | None, Pass | None, str | None]:
+    """The champion's scores and prediction pass on the challenger's benchmark images at the image
+    size the champion was trained at (:func:`~imgassets.core.training.models.trained_imgsz`), or
+    why it cannot be scored (weights that fail their recorded hash, other class names)."""
     if champion is None or challenger is None or champion["model_id"] == model["model_id"]:
-        return None, None
+        return None, None, None
     weights = tmp / "champion.pt"
     refused = fetch_champion_weights(store, champion, weights)
     if refused:
-        return None, refused
+        return None, None, refused
     imgsz = trained_imgsz(store, champion) or model["imgsz"]
     try:
-        return score_on_benchmark(StagedModel(weights, staged_dir, dataset.class_names, imgsz, device),
-                                  dataset.records), None
+        staged = StagedModel(weights, staged_dir, dataset.class_names, imgsz, device)
+        champion_pass = staged.predict([r for r in dataset.records if r["split"] == "benchmark"])
     except ValueError as exc:
-        return None, str(exc)
+        return None, None, str(exc)
+    return benchmark_scores(champion_pass, staged.imgsz), champion_pass, None
 
 
 def promote(store: ObjectStore, model: dict) -> tuple[dict | None, str]:
@@ -150,6 +175,7 @@ def promote(store: ObjectStore, model: dict) -> tuple[dict | None, str]:
         digest = sha256_file(str(weights))
     champion = {"model_id": model["model_id"], "dataset_id": model["dataset_id"], "model_key": model["model_key"],
                 "sha256": digest, "scores": benchmark.get("challenger"), "decision": decision,
+                "operating_point": benchmark.get("operating_point"),
                 "promoted_at": datetime.datetime.now(datetime.UTC).isoformat()}
     write_champion(store, champion)
     return champion, decision["reason"]

@@ -186,13 +186,15 @@ class ModelNotFoundError(ImgassetsError, LookupError):
 
 @dataclass(frozen=True)
 class PulledModel:
-    """Weights fetched by :func:`pull_model`: the model, its dataset, where they were written, their hash."""
+    """Weights fetched by :func:`pull_model`: the model, its dataset, where they were written, their
+    hash, and the operating point file written beside them (None: the model has none recorded)."""
 
     model_id: str
     dataset_id: str
     path: Path
     sha256: str
     champion: bool
+    operating_point: Path | None = None
 
 
 def pull_model(store: ObjectStore, ref: str, dest: str | Path) -> PulledModel:
@@ -201,7 +203,12 @@ def pull_model(store: ObjectStore, ref: str, dest: str | Path) -> PulledModel:
     missing), gets ``<model_id>.pt``; written with the process's default file mode), verified against
     the SHA-256 recorded when the model was stored (and, for the champion, in its ref) before it
     replaces ``dest``. Raises :class:`ModelNotFoundError`, and ``IntegrityError`` for bytes that do
-    not match (nothing is written then)."""
+    not match (nothing is written then). The model's operating point (the confidence threshold
+    chosen on val, :mod:`imgassets.core.training.operating_point`), when recorded, is written beside
+    the weights as ``<name>.operating_point.json`` (``model_id``, ``confidence``, ``per_class``,
+    ``chosen_on``, ``benchmark`` precision and recall at it, ``champion``)."""
+    import json
+
     from imgassets.core.store.atomic import atomic_path
     from imgassets.core.store.base import IntegrityError
 
@@ -227,4 +234,15 @@ def pull_model(store: ObjectStore, ref: str, dest: str | Path) -> PulledModel:
         digest = sha256_file(tmp)
         if digest not in expected:
             raise IntegrityError(f"{record['keys']['best.pt']}: SHA-256 {digest} is not the recorded {expected.pop()}")
-    return PulledModel(ref, record["dataset_id"], target, digest, champion is not None and champion["model_id"] == ref)
+    is_champion = champion is not None and champion["model_id"] == ref
+    point = (champion if is_champion else {}).get("operating_point") or (read_benchmark(store, record) or {}).get(
+        "operating_point")
+    written = None
+    if point:
+        written = target.with_name(f"{target.stem}.operating_point.json")
+        with atomic_path(written, shared=True) as tmp:
+            Path(tmp).write_text(json.dumps({"model_id": ref, "confidence": point["confidence"],
+                                             "per_class": point.get("per_class", {}), "chosen_on": "val",
+                                             "val_f1": point.get("f1"), "benchmark": point.get("benchmark"),
+                                             "champion": is_champion}, indent=2) + "\n")
+    return PulledModel(ref, record["dataset_id"], target, digest, is_champion, written)

@@ -38,12 +38,19 @@ _STATS = ("tp", "conf", "pred_cls", "target_cls", "target_img")
 @dataclass(frozen=True)
 class ImagePass:
     """What the validator saw on one image: its ``predictions`` (the boxes ``YOLO.predict`` keeps:
-    one class an anchor, NMS at IoU 0.7, confidence >= 0.001) and ``stats`` (Ultralytics'
+    one class an anchor, NMS at IoU 0.7, confidence >= 0.001), ``stats`` (Ultralytics'
     per-image matching statistics of the multi-label boxes the scores are computed on,
-    :data:`_STATS`)."""
+    :data:`_STATS`), those multi-label ``detections`` themselves (``(N, 6)``: x0, y0, x1, y1 in
+    pixels of the original image, confidence, class id), the labelled boxes the validator matched
+    them with (``truth``, ``(M, 5)``: x0, y0, x1, y1 in pixels, class id) and the original image's
+    ``shape`` (height, width in pixels): what the error analysis, the slices and the reference
+    evaluation read (:mod:`imgassets.core.training.error_types`)."""
 
     predictions: list[Prediction]
     stats: dict[str, np.ndarray]
+    detections: np.ndarray = field(default_factory=lambda: np.zeros((0, 6)), repr=False)
+    truth: np.ndarray = field(default_factory=lambda: np.zeros((0, 5)), repr=False)
+    shape: tuple[int, int] = (0, 0)
 
     def above(self, conf: float) -> list[Prediction]:
         """The predictions at or above ``conf``, most confident first: what ``YOLO.predict(conf=...)``
@@ -95,7 +102,7 @@ def _recording_validator(sink: dict[str, ImagePass]):
     """Ultralytics' detection validator that also keeps each image's predictions and statistics
     in ``sink`` (by the image file's real path)."""
     from ultralytics.models.yolo.detect import DetectionValidator
-    from ultralytics.utils import nms
+    from ultralytics.utils import nms, ops
 
     class RecordingValidator(DetectionValidator):
         def postprocess(self, preds):
@@ -120,7 +127,14 @@ def _recording_validator(sink: dict[str, ImagePass]):
                     xywh = ((x0 + x1) / 2 / width, (y0 + y1) / 2 / height, (x1 - x0) / width, (y1 - y0) / height)
                     kept.append((int(cls), tuple(round(float(v), 6) for v in xywh), float(conf)))
                 stats = {k: self.metrics.stats[k][before + si] for k in _STATS}
-                sink[os.path.realpath(pbatch["im_file"])] = ImagePass(kept, stats)
+                multi = self.scale_preds(self._prepare_pred(preds[si]), pbatch)
+                detections = np.concatenate([multi["bboxes"].cpu().numpy().reshape(-1, 4),
+                                             multi["conf"].cpu().numpy().reshape(-1, 1),
+                                             multi["cls"].cpu().numpy().reshape(-1, 1)], axis=1)
+                labelled = ops.scale_boxes(pbatch["imgsz"], pbatch["bboxes"].clone(), pbatch["ori_shape"],
+                                           pbatch["ratio_pad"]).cpu().numpy().reshape(-1, 4)
+                truth = np.concatenate([labelled, pbatch["cls"].cpu().numpy().reshape(-1, 1)], axis=1)
+                sink[os.path.realpath(pbatch["im_file"])] = ImagePass(kept, stats, detections, truth, (height, width))
 
     return RecordingValidator
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imgassets.core.progress import Progress
+from imgassets.core.training.tracking import without_ultralytics_mlflow
 from imgassets.errors import ImgassetsError
 
 DEFAULT_MODEL = "yolov8n.yaml"
@@ -159,6 +160,7 @@ def train_yolo(data_yaml: str | Path, settings: TrainingSettings, workdir: str |
         if on_epoch is not None:
             on_epoch(trainer.epoch + 1, trainer.epochs, values)
 
+    model.add_callback("on_pretrain_routine_start", without_ultralytics_mlflow)  # tracking is imgassets' own
     model.add_callback("on_train_epoch_end", train_epoch_end)
     model.add_callback("on_fit_epoch_end", epoch_end)
     started = time.perf_counter()

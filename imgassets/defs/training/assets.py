@@ -16,12 +16,14 @@ import pandas as pd
 
 from imgassets.core.images.thumbnails import markdown_image, thumbnail
 from imgassets.core.labels.class_registry import is_hole
-from imgassets.core.store.keys import class_registry_key
+from imgassets.core.store.keys import class_registry_key, dataset_manifest_key
 from imgassets.core.training.benchmark import METRICS, BenchmarkScores
-from imgassets.core.training.challenger import evaluate_challenger, promote
+from imgassets.core.training.benchmark_analysis import error_types_chart_png
+from imgassets.core.training.challenger import ChallengerEvaluation, evaluate_challenger, promote
 from imgassets.core.training.evaluate import worst_images
 from imgassets.core.training.label_review import LabelReview
 from imgassets.core.training.models import read_champion, store_model
+from imgassets.core.training.tracking import TrainingTracker, reopen, set_champion_alias
 from imgassets.core.training.train import TrainingSettings, preset, train_yolo
 from imgassets.core.versioning.build import DatasetBuildError, build_dataset_version
 from imgassets.core.versioning.dataset import DatasetVersion
@@ -39,6 +41,7 @@ from imgassets.defs.policies import DatasetPolicyResource, EvaluationPolicyResou
 from imgassets.defs.resources import ObjectStoreResource, SharedDrive, WorkDirs
 from imgassets.defs.scientist.assets import image_snapshot
 from imgassets.defs.training.conditions import TRAINING_POOL, dataset_condition, model_condition
+from imgassets.settings import mlflow_tracking_uri
 
 GROUP = ASSET_GROUP
 
@@ -208,23 +211,37 @@ def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, ob
     dataset_id = training_dataset["dataset_id"]
     data_yaml = pull_dataset(store, dataset_id, workdirs.staging(dataset_id), workdirs.cache).data_yaml
     settings = config.settings(training_preset.preset)
+    tracker = TrainingTracker(mlflow_tracking_uri(), warn=context.log.warning)
+    tags = {"dagster.run_id": context.run_id, "imgassets.model_id": context.run_id, "imgassets.dataset_id": dataset_id}
+    tracker.start(context.run_id, dataclasses.asdict(settings), tags, dataset_id, dataset_manifest_key(dataset_id))
+
     def log_epoch(epoch: int, epochs: int, values: dict[str, float]) -> None:  # the run's log in the UI, live
         context.log.info(f"epoch {epoch}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
+        tracker.log_metrics(values, epoch)
 
-    result = train_yolo(data_yaml, settings, workdirs.training(context.run_id), on_epoch=log_epoch)
+    try:
+        result = train_yolo(data_yaml, settings, workdirs.training(context.run_id), on_epoch=log_epoch)
+    except BaseException:
+        tracker.finish("FAILED")
+        raise
+    tracker.log_artifacts({"results.csv": result.results_csv, "args.yaml": result.args_yaml, **result.plots})
+    version = tracker.register(result.best_weights, "detect", tags)
+    tracker.finish()
+    tracked = {**tracker.record(), "version": version} if tracker.record() else None
     record = store_model(store, {
         "model_id": context.run_id, "dataset_id": dataset_id, "snapshots": training_dataset.get("snapshots", {}),
         "metrics": result.metrics, "per_class_map50_95": result.per_class_map, "epochs": result.epochs,
         "training_seconds": round(result.seconds, 2), "images_per_second": round(result.images_per_second, 2),
         "device": result.device, "settings": dataclasses.asdict(settings),
-        "created_at": datetime.datetime.now(datetime.UTC).isoformat(),
+        "created_at": datetime.datetime.now(datetime.UTC).isoformat(), "mlflow": tracked,
     }, {"best.pt": result.best_weights, "last.pt": result.last_weights, "results.csv": result.results_csv,
         "args.yaml": result.args_yaml, **result.plots})
     model_key = record["keys"]["best.pt"]
     value = {"model_key": model_key, "model_id": context.run_id, "dataset_id": dataset_id, "run_id": context.run_id,
              "metrics": result.metrics, "epochs": result.epochs, "training_seconds": result.seconds,
-             "device": result.device, "imgsz": settings.imgsz}
+             "device": result.device, "imgsz": settings.imgsz, "mlflow": tracked}
     return dg.Output(value, metadata={
+        **({"mlflow_run": dg.MetadataValue.url(tracked["url"]), "mlflow_model_version": str(version)} if tracked else {}),
         **{name: dg.MetadataValue.float(v) for name, v in result.metrics.items()},
         Key.EPOCHS: result.epochs,
         Key.TRAINING_SECONDS: dg.MetadataValue.float(round(result.seconds, 2)),
@@ -266,12 +283,17 @@ def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStor
     """The model (the challenger) on its dataset's held-out images, each predicted once
     (:mod:`imgassets.core.training.challenger`). On the validation split, image by image: missed
     and spurious boxes; per scientist, the images where it does worst (where more or better labels
-    help), stored as ``models/<dataset_id>/<model_id>/evaluation.parquet``. On the benchmark split:
+    help), stored as ``models/<dataset_id>/<model_id>/evaluation.parquet`` with the benchmark's
+    images (their quality signals, camera and bucket beside their counts). On the benchmark split:
     the challenger's and the current champion's scores on the same images
     (:mod:`imgassets.core.training.benchmark`), overall, per class and per scientist, as numeric
     metadata (plotted across materializations) and tables, and the promotion decision, stored as
     ``benchmark.json`` beside the model and reported by the ``beats_champion`` check; pictures of
-    the worst benchmark images; and the model-assisted label review of the held-out images
+    the worst benchmark images; why AP is lost (TIDE's error types, challenger beside champion, as a
+    chart), COCO's reference mAP, the slices with their bootstrap intervals and the false-positive
+    and missed-box galleries of the weakest or regressed ones, the confusion matrix with missed and
+    spurious boxes, the operating point chosen on val (:mod:`imgassets.core.training.benchmark_analysis`);
+    and the model-assisted label review of the held-out images
     (:mod:`imgassets.core.training.label_review`)."""
     store = object_store.get_store()
     dataset = load_dataset(store, yolo_model["dataset_id"])
@@ -279,12 +301,14 @@ def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStor
     judged = evaluate_challenger(store, dataset, staged, yolo_model, evaluation_policy.policy())
     context.log.info(f"benchmark: {judged.decision.reason}")
     evaluation, challenger = judged.evaluation, judged.challenger
-    worst = worst_images(evaluation, per_scientist=5)
+    val = evaluation[evaluation["split"] == "val"]
+    worst = worst_images(val, per_scientist=5)
+    track_evaluation(reopen(yolo_model.get("mlflow"), context.log.warning), judged)
     return dg.Output(evaluation, metadata={
         "dagster/row_count": len(evaluation),
         Key.EVALUATION_KEY: judged.evaluation_key,
-        Key.MISSED_BOXES: int(evaluation["missed"].sum()),
-        Key.SPURIOUS_BOXES: int(evaluation["spurious"].sum()),
+        Key.MISSED_BOXES: int(val["missed"].sum()),
+        Key.SPURIOUS_BOXES: int(val["spurious"].sum()),
         "worst_images": markdown_table(["scientist", "path", "missed", "spurious"],
                                        worst[["scientist", "path", "missed", "spurious"]].itertuples(index=False)),
         Key.BENCHMARK_KEY: judged.benchmark_key,
@@ -294,6 +318,7 @@ def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStor
         "worst_benchmark_images": dg.MetadataValue.md(judged.worst_benchmark or "no benchmark image with an error"),
         **review_metadata(judged.review),
         **benchmark_metadata(challenger, judged.champion),
+        **analysis_metadata(judged, staged),
     })
 
 
@@ -341,12 +366,114 @@ def benchmark_metadata(challenger: BenchmarkScores | None, champion: BenchmarkSc
     return meta
 
 
+def track_evaluation(tracker: TrainingTracker | None, judged: ChallengerEvaluation) -> None:
+    """Log the benchmark scores, COCO's reference mAP, the error types and the operating point
+    into the model's MLflow run, the slice table as its artifact ``slices.csv``."""
+    if tracker is None:
+        return
+    values: dict[str, float] = {}
+    if judged.challenger:
+        values.update({f"benchmark/{m}": v for m, v in judged.challenger.overall.items()})
+    if judged.champion:
+        values.update({f"champion/{m}": v for m, v in judged.champion.overall.items()})
+    if judged.operating_point:
+        values["operating_point/confidence"] = judged.operating_point["confidence"]
+        values.update({f"operating_point/benchmark_{k}": v for k, v in judged.operating_point.get("benchmark", {}).items()
+                       if k in ("precision", "recall")})
+    if judged.analysis:
+        values.update({f"reference/{k}": v for k, v in judged.analysis.reference["challenger"].items()})
+        values.update({f"error_types/{k}": v for k, v in judged.analysis.error_types["challenger"]["dAP"].items()})
+        tracker.log_text(judged.analysis.slices.to_csv(index=False), "slices.csv")
+    tracker.log_metrics(values)
+
+
+def analysis_metadata(judged: ChallengerEvaluation, staged_dir) -> dict:
+    """The benchmark analysis and the operating point as metadata: numbers the UI plots
+    (``reference/*``, ``error_types/*``, ``operating_point/*``), the error-type chart, the slice
+    table (regressed slices in bold), the galleries and the confusion matrix."""
+    meta: dict = {}
+    point = judged.operating_point
+    if point:
+        meta["operating_point/confidence"] = dg.MetadataValue.float(point["confidence"])
+        meta["operating_point/val_f1"] = dg.MetadataValue.float(round(point["f1"], 4))
+        for measure in ("precision", "recall"):
+            if "benchmark" in point:
+                meta[f"operating_point/benchmark_{measure}"] = dg.MetadataValue.float(round(point["benchmark"][measure], 4))
+    analysis = judged.analysis
+    if analysis is None:
+        return meta
+    for who, prefix in (("challenger", "reference"), ("champion", "champion_reference")):
+        for name, value in analysis.reference.get(who, {}).items():
+            meta[f"{prefix}/{name}"] = dg.MetadataValue.float(round(value, 4))
+    found = analysis.error_types
+    meta.update({f"error_types/{name}": dg.MetadataValue.float(round(v, 4))
+                 for name, v in found["challenger"]["dAP"].items()})
+    meta["error_types"] = dg.MetadataValue.md(
+        markdown_image("error types", error_types_chart_png(found), "image/png") + "\n\n" + markdown_table(
+            ["error type", *[f"{who} mAP50 lost" for who in found], *[f"{who} errors" for who in found]],
+            [(name, *(f"{found[w]['dAP'][name]:.4f}" for w in found), *(str(found[w]["counts"][name]) for w in found))
+             for name in found["challenger"]["dAP"]]).value)
+    meta["slices"] = slice_markdown(analysis.slices)
+    meta["slices_regressed"] = dg.MetadataValue.text(", ".join(analysis.regressed) or "none")
+    meta["slice_galleries"] = dg.MetadataValue.md(
+        slice_galleries(judged.on_benchmark, judged.evaluation, analysis, staged_dir) or "no slice to show")
+    names, counts = analysis.confusion
+    meta["confusion_matrix"] = dg.MetadataValue.md(
+        f"at the operating point (confidence {analysis.confidence}); rows predicted, columns labelled; the last "
+        "row counts missed boxes, the last column spurious ones\n\n" + markdown_table(
+            ["predicted \\ labelled", *names], [(n, *map(str, row)) for n, row in zip(names, counts, strict=True)]).value)
+    return meta
+
+
+def slice_markdown(slices: pd.DataFrame) -> dg.MetadataValue:
+    """The slice table: each slice's support, the challenger's mAP50-95 with its interval, the
+    champion's, and the difference with its interval; a regressed slice in bold, one without
+    enough support in italics."""
+    def cell(value, low=None, high=None) -> str:
+        if pd.isna(value):
+            return ""
+        return f"{value:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None and not pd.isna(low) else "")
+
+    rows = []
+    for r in slices.itertuples():
+        name = f"**{r.kind}: {r.slice}** (regressed)" if r.regressed else (
+            f"{r.kind}: {r.slice}" if r.enough_support else f"*{r.kind}: {r.slice}* (little support)")
+        rows.append((name, str(r.images), str(r.boxes), cell(r.challenger, r.challenger_low, r.challenger_high),
+                     cell(r.champion), cell(r.difference, r.difference_low, r.difference_high)))
+    return markdown_table(["slice", "images", "boxes", "challenger mAP50-95 [95%]", "champion", "difference [95%]"], rows)
+
+
+def slice_galleries(model_pass, evaluation: pd.DataFrame, analysis, staged_dir, per_gallery: int = 4) -> str:
+    """Pictures of the images with the most spurious boxes and with the most missed boxes in each
+    regressed slice, or, when none regressed, in the two weakest image slices with enough support."""
+    from imgassets.core.training.evaluate import pictures_of
+
+    bench = evaluation[evaluation["split"] == "benchmark"]
+    slices = analysis.slices[analysis.slices["kind"].isin(["scientist", "camera", "quality"])]
+    chosen = slices[slices["regressed"]]
+    if chosen.empty:
+        chosen = slices[slices["enough_support"]].sort_values("challenger").head(2)
+    by_hash = {r["sha256"]: r for r in model_pass.records}
+    parts = []
+    for s in chosen.itertuples():
+        members = bench[bench[s.kind] == s.slice] if s.kind in bench.columns else bench.iloc[0:0]
+        for column, title in (("spurious", "false positives"), ("missed", "missed boxes")):
+            worst = members[members[column] > 0].sort_values([column, "path"], ascending=[False, True]).head(per_gallery)
+            if len(worst):
+                parts.append(f"### {s.kind}: {s.slice}, {title}\n\n" + pictures_of(
+                    model_pass, [by_hash[h] for h in worst["sha256"]], staged_dir,
+                    [f"{r.missed} missed, {r.spurious} spurious" for r in worst.itertuples()],
+                    analysis.confidence))
+    return "\n\n".join(parts)
+
+
 @dg.asset(group_name=GROUP, kinds={store_kind()}, output_required=False,
           automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed())
 def champion_model(context: dg.AssetExecutionContext, object_store: ObjectStoreResource, yolo_model: dict,
                    model_evaluation: pd.DataFrame) -> Iterator[dg.Output[dict]]:
     """The model a deployment serves: `refs/models/champion` names it, with the SHA-256 of its
-    weights and the benchmark scores that won it. Materializes when model_evaluation promoted the
+    weights, the benchmark scores that won it and its operating point; with MLflow tracking, the
+    registered model's ``champion`` alias moves to its version. Materializes when model_evaluation promoted the
     new model (the decision beats_champion reports); after a refusal the step succeeds without a
     materialization, so the catalog keeps showing the champion that still serves."""
     store = object_store.get_store()
@@ -356,5 +483,11 @@ def champion_model(context: dg.AssetExecutionContext, object_store: ObjectStoreR
         context.log.info(f"champion unchanged ({current['model_id'] if current else 'none yet'}): {reason}")
         return
     context.log.info(f"champion: {yolo_model['model_id']} ({reason})")
+    aliased = set_champion_alias(yolo_model.get("mlflow"), warn=context.log.warning)  # the registry follows the ref
+    point = champion.get("operating_point") or {}
     yield dg.Output(champion, metadata={"model_id": champion["model_id"], Key.MODEL_KEY: champion["model_key"],
-                                        "sha256": champion["sha256"], Key.DATASET_ID: champion["dataset_id"]})
+                                        "sha256": champion["sha256"], Key.DATASET_ID: champion["dataset_id"],
+                                        **({"operating_point/confidence": dg.MetadataValue.float(point["confidence"])}
+                                           if point else {}),
+                                        **({"mlflow_champion_version": str(yolo_model["mlflow"]["version"])}
+                                           if aliased else {})})

@@ -13,6 +13,11 @@
   ``IMGASSETS_CHAMPION_MARGIN`` (:mod:`imgassets.core.training.benchmark`). It reports the
   promotion decision; ``champion_model`` (the ``refs/models/champion`` ref) materializes only for a
   promoted model. A refusal is an expected outcome, so it neither fails the run nor the asset.
+* ``no_slice_regressed`` (WARN, on ``model_evaluation``): no benchmark slice with enough support
+  (a scientist, a class, an object size, a camera, a quality bucket) where the challenger is worse
+  than the champion beyond the margin and the bootstrap interval
+  (:mod:`imgassets.core.training.slices`), even when it is promoted overall; a regression on a
+  protected slice (``IMGASSETS_PROTECTED_SLICES``) also blocked the promotion.
 """
 
 import tempfile
@@ -83,7 +88,29 @@ def beats_champion(object_store: ObjectStoreResource, yolo_model: dict) -> dg.As
         "margin": float((benchmark or {}).get("margin", 0.0))})
 
 
-MODEL_CHECKS = [weights_predict, beats_champion]
+@dg.asset_check(asset=model_evaluation, blocking=False, additional_ins={"yolo_model": dg.AssetIn("yolo_model")})
+def no_slice_regressed(object_store: ObjectStoreResource, yolo_model: dict) -> dg.AssetCheckResult:
+    """No benchmark slice with enough support regressed against the champion (the slices
+    model_evaluation recorded in benchmark.json). WARN naming each regressed slice with its scores,
+    interval and support; a protected one says it blocked the promotion."""
+    benchmark = read_benchmark(object_store.get_store(), yolo_model) or {}
+    analysis = benchmark.get("analysis") or {}
+    protected = set(analysis.get("protected") or [])
+    findings = []
+    for row in analysis.get("slices") or []:
+        name = f"{row['kind']}:{row['slice']}"
+        if row.get("regressed"):
+            blocked = " (protected: blocks promotion)" if name in protected else ""
+            findings.append(Finding(name, 0, f"slice {name}{blocked}: mAP50-95 {row['challenger']:.4f} against the "
+                                    f"champion's {row['champion']:.4f} ({row['difference']:+.4f}, 95% interval "
+                                    f"{row['difference_low']:+.4f}..{row['difference_high']:+.4f}) on {row['images']} "
+                                    f"images, {row['boxes']} boxes", Reason.SLICE_REGRESSED))
+    judged = sum(1 for row in analysis.get("slices") or [] if row.get("enough_support"))
+    return check_result(findings, WARN, "regressed slices", {
+        "slices_judged": judged, "champion": ((benchmark.get("champion") or {}).get("model_id")) or "none yet"})
+
+
+MODEL_CHECKS = [weights_predict, beats_champion, no_slice_regressed]
 
 
 def _dataset(object_store: ObjectStoreResource, training_dataset: dict) -> DatasetVersion:
