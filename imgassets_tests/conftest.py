@@ -256,7 +256,7 @@ def seaweed_endpoint(tmp_path_factory) -> str:
 
 
 LABEL_STUDIO_TOKEN = "imgassets0test0token0for0label0studio00"
-TOOL_VENVS = {"label-studio": "label-studio", "datumaro": "python"}
+TOOL_VENVS = {"label-studio": "label-studio", "datumaro": "python", "mlflow": "mlflow"}
 """The independent tools the tests check imgassets' files with, each in a virtual environment of its
 own (``.venv-<tool>`` at the repository root, from ``imgassets_tests/<tool>_requirements.txt``: their
 pins are theirs, not the project's), and the program each test runs from it."""
@@ -310,6 +310,44 @@ def label_studio(tmp_path_factory) -> dict[str, str]:
             pytest.fail(f"Label Studio did not answer on {url}: {(data / 'label-studio.log').read_text()[-3000:]}")
         time.sleep(1)
     yield {"url": url, "token": LABEL_STUDIO_TOKEN}
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    end_server_group(proc.pid)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory) -> str:
+    """The URL of a real MLflow tracking server for the session (``mlflow server``: SQLite backend,
+    a local artifact root it serves, on loopback, in a process group of its own)."""
+    import time
+
+    import requests
+
+    binary = tool_binary("mlflow")
+    data = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    log = open(data / "mlflow.log", "wb")  # noqa: SIM115 -- closed at the end of the session
+    proc = start_server([str(binary), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                         "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
+                         "--artifacts-destination", str(data / "artifacts")],
+                        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HOME": str(data)})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if requests.get(f"{url}/health", timeout=5).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            end_server_group(proc.pid)
+            pytest.fail(f"MLflow did not answer on {url}: {(data / 'mlflow.log').read_text()[-3000:]}")
+        time.sleep(1)
+    yield url
     proc.terminate()
     try:
         proc.wait(timeout=10)

@@ -70,6 +70,24 @@ def test_the_demo_detects_and_a_worse_challenger_is_not_promoted(tmp_path):
     for scientist, won_with in first_benchmark["challenger"]["per_scientist"].items():
         assert abs(benchmark["champion"]["scores"]["per_scientist"][scientist]["mAP50"] - won_with["mAP50"]) <= 0.01
     assert "(at 128 px)" in second["evaluation"]["promotion_decision"]
+    # why: COCO's reference agrees with Ultralytics' score of the same pass; the error types and the
+    # slices set the challenger beside the champion, scored on the same images
+    analysis = benchmark["analysis"]
+    assert abs(analysis["reference"]["challenger"]["mAP50-95"] - benchmark["challenger"]["overall"]["mAP50-95"]) < 0.02
+    assert abs(analysis["reference"]["champion"]["mAP50-95"] - benchmark["champion"]["scores"]["overall"]["mAP50-95"]) < 0.02
+    assert set(analysis["error_types"]) == {"challenger", "champion"}
+    assert set(analysis["error_types"]["champion"]["dAP"]) == {"classification", "localization", "both", "duplicate",
+                                                               "background", "missed"}
+    slices = {(r["kind"], r["slice"]): r for r in analysis["slices"]}
+    assert {("scientist", "ana"), ("class", "circle")} <= set(slices) and any(k == "size" for k, _ in slices)
+    assert all(r["champion"] is not None and r["difference_low"] <= r["difference_high"] for r in slices.values())
+    assert slices[("all", "all")]["challenger"] == pytest.approx(benchmark["challenger"]["overall"]["mAP50-95"], abs=1e-6)
+    assert [c for c in second["checks"] if c["name"] == "no_slice_regressed"]
+    # the operating point is chosen on val, kept with the model and the champion, reported on the benchmark
+    point = first_benchmark["operating_point"]
+    assert 0 < point["confidence"] < 1 and set(point["per_class"]) <= set(CLASSES)
+    assert set(point["benchmark"]) >= {"precision", "recall"}
+    assert champion["operating_point"] == point
     assert second["evaluation"]["champion_imgsz"] == 128
 
     code, out, err, _ = run_command("models", "--home", str(home), "--json")
@@ -81,6 +99,9 @@ def test_the_demo_detects_and_a_worse_challenger_is_not_promoted(tmp_path):
     assert code == 0, err
     pulled = json.loads(out)
     assert pulled["model_id"] == champion["model_id"] and pulled["sha256"] == champion["sha256"]
+    served_point = json.loads((tmp_path / "served.operating_point.json").read_text())
+    assert pulled["operating_point"] == str(tmp_path / "served.operating_point.json")
+    assert served_point["confidence"] == champion["operating_point"]["confidence"] and served_point["chosen_on"] == "val"
     assert (tmp_path / "served.pt").stat().st_size > 0
 
     fresh = tmp_path / "new" / "folder"

@@ -21,6 +21,8 @@ logged twice or into a local ``mlruns`` folder.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import tempfile
@@ -102,7 +104,8 @@ class TrainingTracker:
         if not self.active:
             return None
         try:
-            return call()
+            with contextlib.redirect_stdout(io.StringIO()):  # MLflow prints links on stdout: a command's --json is there
+                return call()
         except Exception as exc:  # a tracking failure never fails the training
             self._off(f"{what} failed ({type(exc).__name__}: {str(exc)[:200]})")
             return None
