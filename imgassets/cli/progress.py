@@ -22,6 +22,9 @@ class _PlainLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         stage, done, total, detail = getattr(record, progress.FIELD)
+        if stage == progress.WARNING:
+            print(f"imgassets: warning: {detail}", file=sys.stderr, flush=True)
+            return
         now = time.monotonic()
         if done and done < total and not stage.startswith("training") and now - self._last.get(stage, 0) < PLAIN_INTERVAL_S:
             return
@@ -37,6 +40,9 @@ class _Bars(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         stage, done, total, detail = getattr(record, progress.FIELD)
+        if stage == progress.WARNING:
+            self._bars.console.print(f"imgassets: warning: {detail}", markup=False, highlight=False)
+            return
         if stage not in self._tasks:
             self._tasks[stage] = self._bars.add_task(stage, total=total or None)
         self._bars.update(self._tasks[stage], completed=done, total=total or None,

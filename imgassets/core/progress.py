@@ -26,6 +26,16 @@ def report(stage: str, done: int, total: int, detail: str = "") -> None:
         LOGGER.info("%s %d/%d %s", stage, done, total, detail, extra={FIELD: (stage, done, total, detail)})
 
 
+WARNING = "warning"
+"""The stage of a warning record (:func:`warn`): shown as one line, never as a bar."""
+
+
+def warn(message: str) -> None:
+    """A warning for whoever shows progress (the command line prints it on stderr)."""
+    if LOGGER.handlers:
+        LOGGER.warning("%s", message, extra={FIELD: (WARNING, 0, 0, message)})
+
+
 class Progress:
     """A stage of ``total`` units: :meth:`advance` reports at most once per :data:`MIN_INTERVAL_S`,
     and always when the stage completes."""

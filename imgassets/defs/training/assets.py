@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from imgassets.core import progress
 from imgassets.core.images.thumbnails import markdown_image, thumbnail
 from imgassets.core.labels.class_registry import is_hole
 from imgassets.core.store.keys import class_registry_key, dataset_manifest_key
@@ -211,7 +212,11 @@ def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, ob
     dataset_id = training_dataset["dataset_id"]
     data_yaml = pull_dataset(store, dataset_id, workdirs.staging(dataset_id), workdirs.cache).data_yaml
     settings = config.settings(training_preset.preset)
-    tracker = TrainingTracker(mlflow_tracking_uri(), warn=context.log.warning)
+    def warn(message: str) -> None:  # the run's log in the UI, and the command line's stderr
+        context.log.warning(message)
+        progress.warn(message)
+
+    tracker = TrainingTracker(mlflow_tracking_uri(), warn=warn)
     tags = {"dagster.run_id": context.run_id, "imgassets.model_id": context.run_id, "imgassets.dataset_id": dataset_id}
     tracker.start(context.run_id, dataclasses.asdict(settings), tags, dataset_id, dataset_manifest_key(dataset_id))
 
