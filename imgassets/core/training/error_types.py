@@ -94,7 +94,8 @@ def error_types(model_pass: Pass) -> dict:
     """TIDE's decomposition of the pass (module docstring): ``{"mAP50": TIDE's AP in [0, 1],
     "dAP": {error type: mAP50 gained by fixing it}, "counts": {error type: errors},
     "false_positive_dAP", "false_negative_dAP"}`` (TIDE's special errors: every false positive,
-    every missed box fixed). Error types by :data:`ERROR_TYPES` names."""
+    every missed box fixed). Error types by :data:`ERROR_TYPES` names. A model so weak that no
+    class is left to score once its errors are fixed gets zeros and ``unavailable`` (why)."""
     from tidecv import TIDE, Data
 
     truth, detected = Data("labelled"), Data("predicted")
@@ -110,10 +111,15 @@ def error_types(model_pass: Pass) -> dict:
         return {"mAP50": 0.0, "dAP": dict.fromkeys(ERROR_TYPES.values(), 0.0),
                 "counts": dict.fromkeys(ERROR_TYPES.values(), 0), "false_positive_dAP": 0.0, "false_negative_dAP": 0.0}
     tide = TIDE()
-    with contextlib.redirect_stdout(io.StringIO()):
-        tide.evaluate(truth, detected, mode=TIDE.BOX, name="pass")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            tide.evaluate(truth, detected, mode=TIDE.BOX, name="pass")
+            main, special = tide.get_main_errors()["pass"], tide.get_special_errors()["pass"]
+    except ZeroDivisionError:  # tidecv divides by the classes left after a fix: none for a model that finds nothing
+        return {"mAP50": 0.0, "dAP": dict.fromkeys(ERROR_TYPES.values(), 0.0),
+                "counts": dict.fromkeys(ERROR_TYPES.values(), 0), "false_positive_dAP": 0.0, "false_negative_dAP": 0.0,
+                "unavailable": "TIDE cannot decompose the errors of a model that finds nothing it should"}
     run = tide.runs["pass"]
-    main, special = tide.get_main_errors()["pass"], tide.get_special_errors()["pass"]
     counts = {error.short_name: len(found) for error, found in run.error_dict.items()}
     return {"mAP50": float(run.ap) / 100,
             "dAP": {ERROR_TYPES[short]: float(main.get(short, 0.0)) / 100 for short in ERROR_TYPES},
