@@ -234,6 +234,12 @@ def run_training(defs: dg.Definitions, instance: dg.DagsterInstance, training: T
             "champion": {m: evaluation[f"champion/{m}"] for m in Key.METRICS} if "champion/mAP50" in evaluation else None,
             "benchmark_imgsz": evaluation.get("benchmark/imgsz"), "champion_imgsz": evaluation.get("champion/imgsz"),
             "champion_after": meta["champion_model"]["model_id"] if "champion_model" in meta else None,
+            "reference_mAP50-95": evaluation.get("reference/mAP50-95"),
+            "error_types": {k.removeprefix("error_types/"): v for k, v in evaluation.items()
+                            if k.startswith("error_types/")},
+            "slices_regressed": [s for s in str(evaluation.get("slices_regressed", "none")).split(", ") if s != "none"],
+            "operating_point": evaluation.get("operating_point/confidence"),
+            "mlflow_run": meta.get("yolo_model", {}).get("mlflow_run"),
         }
     checks = _checks(result)
     blocked = [c.name for c in checks if c.blocking and not c.passed]

@@ -79,6 +79,17 @@ def print_summary(summary: RunSummary, console: Console | None = None) -> None:
                         if e.get("champion") else "")
             console.print(f"benchmark ({e['benchmark_images']} images){at['benchmark']}: {format_metrics(e['benchmark'])}"
                           f"{champion}")
+        if e.get("reference_mAP50-95") is not None:
+            lost = sorted(e.get("error_types", {}).items(), key=lambda kv: -kv[1])[:3]
+            console.print(f"COCO reference mAP50-95 {e['reference_mAP50-95']:.4f}; mAP50 lost most to "
+                          + ", ".join(f"{name} {value:.3f}" for name, value in lost) + " (TIDE error types)", highlight=False)
+        if e.get("slices_regressed"):
+            console.print(f"[yellow]slices worse than the champion[/]: {', '.join(e['slices_regressed'])} "
+                          "(no_slice_regressed; model_evaluation's slice table in the UI)", highlight=False)
+        if e.get("operating_point") is not None:
+            console.print(f"operating point (chosen on val): confidence {e['operating_point']}", highlight=False)
+        if e.get("mlflow_run"):
+            console.print(f"MLflow run: {e['mlflow_run']}", highlight=False)
         if e.get("label_review_findings"):
             console.print(f"label review: the model disagrees with {e['label_review_findings']} label(s) of images it "
                           "did not train on; each scientist's label_review check lists theirs at their next run")

@@ -46,11 +46,18 @@ def test_run_json_on_the_demo_drive(tmp_path):
     import pandas as pd
 
     per_image = pd.read_parquet(home / "objects" / evaluation["evaluation_key"])
-    assert len(per_image) == summary["dataset"]["images_val"]  # one row per validation image
-    assert evaluation["missed_boxes"] == int(per_image["missed"].sum())
+    # one row per validation image, and per benchmark image with its quality signals and bucket
+    assert per_image["split"].value_counts().to_dict() == {"val": summary["dataset"]["images_val"],
+                                                           "benchmark": summary["dataset"]["images_benchmark"]}
+    val = per_image[per_image["split"] == "val"]
+    assert evaluation["missed_boxes"] == int(val["missed"].sum())
     assert (per_image["matched"] + per_image["missed"] == per_image["labelled"]).all()
+    benchmark_rows = per_image[per_image["split"] == "benchmark"]
+    assert benchmark_rows["brightness"].between(0, 1).all() and benchmark_rows["quality"].notna().all()
+    assert evaluation["reference_mAP50-95"] is not None and set(evaluation["error_types"]) == {
+        "classification", "localization", "both", "duplicate", "background", "missed"}
     checks = summary["checks"]
-    assert len(checks) == 3 * 13 + 4 + 2  # thirteen per scientist, four on the dataset, two on the model
+    assert len(checks) == 3 * 13 + 4 + 3  # thirteen per scientist, four on the dataset, three on the model
     assert {c["name"]: c["passed"] for c in checks if c["partition"] == "ana"}["classes_in_registry"]  # none set
     model_checks = {c["name"]: c for c in checks if c["asset"] in ("yolo_model", "model_evaluation")}
     assert model_checks["weights_predict"]["passed"] and model_checks["beats_champion"]["passed"]

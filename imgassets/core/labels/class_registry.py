@@ -16,6 +16,8 @@ Format (``classes`` is required; ids are the keys, and an id once given is never
     aliases: {automobile: car}                 # global aliases
     scientists:                                # aliases of one scientist only
       ana: {kitty: cat}
+    groups:                                    # class groups: benchmark slices of their own
+      vehicles: [car, truck]
 
 Lookup order for a scientist's name: that scientist's aliases, the global aliases, the canonical
 names, the names merged into another class. Matching is exact (``Car`` is not ``car``); near misses
@@ -77,7 +79,8 @@ class ClassRegistry:
     every live class; ``holes``: id -> name of removed and merged classes; ``merged``: merged name
     -> canonical name it became; ``aliases``: global alias -> canonical name;
     ``scientist_aliases``: scientist -> alias -> canonical name; ``text``: the file's bytes, which
-    the store keeps (:attr:`digest`)."""
+    the store keeps (:attr:`digest`); ``groups``: class group -> its canonical class names (the
+    evaluation scores each group as a benchmark slice, :mod:`imgassets.core.training.slices`)."""
 
     classes: dict[int, str]
     holes: dict[int, str] = field(default_factory=dict)
@@ -85,6 +88,7 @@ class ClassRegistry:
     aliases: dict[str, str] = field(default_factory=dict)
     scientist_aliases: dict[str, dict[str, str]] = field(default_factory=dict)
     text: bytes = b""
+    groups: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def digest(self) -> str:
@@ -163,6 +167,7 @@ class _RegistryFile(BaseModel):
     classes: dict[int, str | _Entry]
     aliases: dict[str, str] = Field(default_factory=dict)
     scientists: dict[str, dict[str, str]] = Field(default_factory=dict)
+    groups: dict[str, list[str]] = Field(default_factory=dict)
 
 
 def _line_of(text: str, location: tuple) -> int:
@@ -221,7 +226,7 @@ def parse_registry(text: bytes, source: str) -> ClassRegistry:
     unknown key, an id that is not a non-negative integer or beyond :data:`MAX_CLASS_ID` or
     :data:`MAX_HOLES` past the classes in use, a name given two ids or brought back under a new id
     after it was removed or merged, an alias to an unknown class or one that shadows a canonical
-    name, two names that differ only by look-alike characters."""
+    name, a group member that is not a class, two names that differ only by look-alike characters."""
     try:
         decoded = text.decode("utf-8-sig")
         doc = load_yaml(decoded)
@@ -276,12 +281,16 @@ def parse_registry(text: bytes, source: str) -> ClassRegistry:
                 raise ClassRegistryError(f"{source}: {where}: {alias!r} points at {target!r}, which is not a class")
             if alias in live and alias != target:
                 raise ClassRegistryError(f"{source}: {where}: {alias!r} is itself a class name")
+    for group, members in parsed.groups.items():
+        strangers = [m for m in members if m not in live]
+        if strangers:
+            raise ClassRegistryError(f"{source}: groups.{group}: {', '.join(map(repr, strangers))} is not a class")
     twins = look_alike_names([*live, *aliases, *merged, *(a for t in per_scientist.values() for a in t)])
     if twins:
         name, other, why = twins[0]
         raise ClassRegistryError(f"{source}: names {other!r} and {name!r} differ only by look-alike characters "
                                  f"({why}): use one spelling")
-    return ClassRegistry(classes, holes, merged, aliases, per_scientist, text)
+    return ClassRegistry(classes, holes, merged, aliases, per_scientist, text, dict(parsed.groups))
 
 
 def load_registry(path: Path) -> ClassRegistry:

@@ -116,7 +116,7 @@ def evaluate_challenger(store: ObjectStore, dataset, staged_dir: str | Path, mod
         champion_scores, champion_pass, not_comparable = _champion_scores(store, champion, model, challenger,
                                                                           staged_dir, dataset, Path(tmp), device)
         analysis = analyse_benchmark(on_benchmark, staged_dir, champion_pass, policy.margin, confidence,
-                                     policy=policy.slices) if split["benchmark"] else None
+                                     class_groups(store, dataset), policy.slices) if split["benchmark"] else None
     if analysis is not None:
         evaluation = evaluation.merge(analysis.attributes.drop(columns="scientist"), on="sha256", how="left")
     champion_id = champion["model_id"] if champion else None
@@ -138,6 +138,17 @@ def evaluate_challenger(store: ObjectStore, dataset, staged_dir: str | Path, mod
     return ChallengerEvaluation(evaluation, challenger, champion_id, champion_scores, not_comparable, decision,
                                 policy.margin, worst, review, benchmark_key, evaluation_key, analysis, operating_point,
                                 on_benchmark)
+
+
+def class_groups(store: ObjectStore, dataset) -> dict[str, list[str]]:
+    """The class groups of the class registry ``dataset`` was built with (none without one)."""
+    from imgassets.core.labels.class_registry import parse_registry
+    from imgassets.core.store.keys import class_registry_key
+
+    if not dataset.class_registry:
+        return {}
+    key = class_registry_key(dataset.class_registry)
+    return parse_registry(store.get_bytes(key), key).groups
 
 
 def _champion_scores(store: ObjectStore, champion: dict | None, model: dict, challenger: BenchmarkScores | None,

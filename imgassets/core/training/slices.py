@@ -12,10 +12,12 @@ A *slice* is a part of the benchmark (``kind``, ``name``):
   the unmatched detections of that size (a detection matching a box of another size, or unmatched
   and of another size, is left out: COCO's area-range rule, at IoU 0.5).
 
-Scores are Ultralytics' (``ap_per_class`` on Ultralytics' per-detection matching of the pass,
+Scores are Ultralytics' (its ``ap_per_class`` on its per-detection matching of the pass,
 :mod:`imgassets.core.training.staged_model`), so the ``all`` slice is the benchmark's mAP50-95. Each
 slice has its support (images, labelled boxes) and a 95% percentile-bootstrap interval over images
-(``resamples`` draws of the slice's images with replacement). When a champion was scored on the
+(``resamples`` draws of the slice's images with replacement). The detections are sorted once; a
+draw (or a slice) only weights each image by how often it was drawn (:func:`_weighted_scores`), so
+a draw costs one pass over the detections, without sorting or copying them. When a champion was scored on the
 same images, each draw scores both models on the *same* images (a paired bootstrap), giving the
 interval of the difference.
 
@@ -114,19 +116,70 @@ def _match(detections: np.ndarray, truth: np.ndarray) -> np.ndarray:
                                            torch.from_numpy(truth[:, 4]), iou)
 
 
-def _scores(stats: list[dict], classes: int) -> tuple[float, float, np.ndarray]:
-    """(mAP50-95, mAP50, AP50-95 per class id (NaN: no box of it)) of concatenated image statistics."""
-    from ultralytics.utils.metrics import ap_per_class
+_AP_X = np.linspace(0, 1, 101)
 
-    per_class = np.full(classes, np.nan)
-    target = np.concatenate([s["target_cls"] for s in stats]) if stats else np.zeros(0)
-    if not len(target):
+
+@dataclass(frozen=True)
+class _Detections:
+    """One model's detections over every record of a pass (for one size range), sorted once by
+    confidence (most confident first): ``tp`` ``(D, 10)``, the record ``image`` of each, the
+    indices of each class's detections (``by_class``), and ``truth`` ``(records, classes)``:
+    labelled boxes per record and class."""
+
+    tp: np.ndarray
+    image: np.ndarray
+    by_class: dict[int, np.ndarray]
+    truth: np.ndarray
+
+
+def _prepare(stats: list[dict | None], classes: int) -> _Detections:
+    """The :class:`_Detections` of per-record statistics (None: an image the validator could not read)."""
+    seen = [(i, s) for i, s in enumerate(stats) if s is not None]
+    tp = np.concatenate([s["tp"] for _, s in seen]).astype(float) if seen else np.zeros((0, 10))
+    conf = np.concatenate([s["conf"] for _, s in seen]) if seen else np.zeros(0)
+    cls = np.concatenate([s["pred_cls"] for _, s in seen]).astype(int) if seen else np.zeros(0, int)
+    image = np.concatenate([np.full(len(s["conf"]), i) for i, s in seen]) if seen else np.zeros(0, int)
+    order = np.argsort(-conf, kind="stable")
+    tp, cls, image = tp[order], cls[order], image[order]
+    truth = np.zeros((len(stats), classes))
+    for i, s in seen:
+        np.add.at(truth[i], s["target_cls"].astype(int), 1)
+    return _Detections(tp, image, {c: np.flatnonzero(cls == c) for c in range(classes)}, truth)
+
+
+def _weighted_scores(found: _Detections, weights: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """(mAP50-95, mAP50, AP50-95 per class id (NaN: no labelled box)) of the images weighted by
+    ``weights`` (one per record: 0 leaves it out, k counts it k times, as a bootstrap draw does):
+    Ultralytics' ``ap_per_class`` (cumulative true and false positives by confidence, recall over
+    the labelled boxes, the precision envelope integrated over 101 recall points) with each
+    detection counted by its image's weight, so no draw sorts or copies anything."""
+    labelled = weights @ found.truth
+    per_class = np.full(len(labelled), np.nan)
+    at50 = []
+    for c in np.flatnonzero(labelled > 0):
+        index = found.by_class[c]
+        counted = weights[found.image[index]]
+        keep = counted > 0
+        if not keep.any():
+            per_class[c] = 0.0
+            at50.append(0.0)
+            continue
+        tp, counted = found.tp[index[keep]], counted[keep][:, None]
+        tpc, fpc = (tp * counted).cumsum(0), ((1 - tp) * counted).cumsum(0)
+        recall, precision = tpc / (labelled[c] + 1e-16), tpc / (tpc + fpc)
+        thresholds = tp.shape[1]
+        mrec = np.vstack([np.zeros(thresholds), recall, recall[-1], np.ones(thresholds)])
+        mpre = np.vstack([np.ones(thresholds), precision, np.zeros((2, thresholds))])
+        mpre = np.flip(np.maximum.accumulate(np.flip(mpre, 0), 0), 0)  # the precision envelope of each column
+        # every IoU threshold's curve in one interpolation: column j's recall shifted to [2j, 2j + 1]
+        shift = 2.0 * np.arange(thresholds)
+        sampled = np.interp((_AP_X[None, :] + shift[:, None]).ravel(), (mrec + shift).T.ravel(), mpre.T.ravel())
+        ap = np.trapezoid(sampled.reshape(thresholds, -1), _AP_X, axis=1)
+        per_class[c] = ap.mean()
+        at50.append(ap[0])
+    if not at50:
         return 0.0, 0.0, per_class
-    joined = {k: np.concatenate([s[k] for s in stats]) for k in ("tp", "conf", "pred_cls")}
-    result = ap_per_class(joined["tp"], joined["conf"], joined["pred_cls"], target)
-    ap, unique = result[5], result[6]
-    per_class[unique.astype(int)] = ap.mean(1)
-    return float(ap.mean()), float(ap[:, 0].mean()), per_class
+    return float(np.nanmean(per_class)), float(np.mean(at50)), per_class
 
 
 @dataclass(frozen=True)
@@ -178,26 +231,26 @@ def slice_table(challenger: Pass, attributes: pd.DataFrame, champion: Pass | Non
     classes = len(challenger.class_names)
     slices = _slices(challenger, attributes.reset_index(drop=True), groups or {})
     passes = [challenger] + ([champion] if champion is not None else [])
-    areas = {s.area for s in slices}
-    stats = [{area: [_image_stats(p.of(r).detections, p.of(r).truth, area) if p.of(r).stats else None
-                     for r in p.records] for area in areas} for p in passes]
+    detections = {(k, area): _prepare([_image_stats(p.of(r).detections, p.of(r).truth, area) if p.of(r).stats else None
+                                       for r in p.records], classes)
+                  for k, p in enumerate(passes) for area in {s.area for s in slices}}
     rng = np.random.default_rng(policy.seed)
-    everything = slices[0].images
-    samples: dict[str, list[np.ndarray]] = {}  # slices over every image share their draws (and their scores)
+    count = len(challenger.records)
+    draws: dict[str, np.ndarray] = {}  # slices over the same images share their draws (and their scores)
     memo: dict[tuple, tuple[float, float, np.ndarray]] = {}
 
-    def scores(which: int, area: tuple | None, key: tuple, positions: np.ndarray) -> tuple[float, float, np.ndarray]:
+    def scores(which: int, area: tuple | None, key: tuple, weights: np.ndarray) -> tuple[float, float, np.ndarray]:
         if (which, area, key) not in memo:
-            chosen = [stats[which][area][i] for i in positions if stats[which][area][i] is not None]
-            memo[which, area, key] = _scores(chosen, classes)
+            memo[which, area, key] = _weighted_scores(detections[which, area], weights)
         return memo[which, area, key]
 
     rows = []
     for item in slices:
-        shared = item.images is everything
-        name = "all" if shared else f"{item.kind}:{item.name}"
-        if name not in samples:
-            samples[name] = [rng.choice(item.images, len(item.images)) for _ in range(policy.resamples)]
+        name = ",".join(map(str, item.images)) if len(item.images) < count else "all"
+        if name not in draws:
+            draws[name] = np.array([np.bincount(rng.choice(item.images, len(item.images)), minlength=count)
+                                    for _ in range(policy.resamples)]).reshape(-1, count)
+        point_weights = np.bincount(item.images, minlength=count).astype(float)
 
         def value(result: tuple[float, float, np.ndarray], item: _Slice = item) -> tuple[float, float]:
             if not item.class_ids:
@@ -205,17 +258,17 @@ def slice_table(challenger: Pass, attributes: pd.DataFrame, champion: Pass | Non
             ap = result[2][list(item.class_ids)]
             return (float(np.nanmean(ap)) if not np.isnan(ap).all() else 0.0), float("nan")
 
-        point = [value(scores(k, item.area, (name, "point"), item.images)) for k in range(len(passes))]
-        draws = np.array([[value(scores(k, item.area, (name, d), sample))[0] for k in range(len(passes))]
-                          for d, sample in enumerate(samples[name])]).reshape(-1, len(passes))
-        low, high = np.percentile(draws[:, 0], [2.5, 97.5]) if len(draws) else (np.nan, np.nan)
+        point = [value(scores(k, item.area, (name, "point"), point_weights)) for k in range(len(passes))]
+        sampled = np.array([[value(scores(k, item.area, (name, d), weights.astype(float)))[0] for k in range(len(passes))]
+                            for d, weights in enumerate(draws[name])]).reshape(-1, len(passes))
+        low, high = np.percentile(sampled[:, 0], [2.5, 97.5]) if len(sampled) else (np.nan, np.nan)
         row = {"kind": item.kind, "slice": item.name, "images": int(len(item.images)), "boxes": item.boxes,
                "challenger": point[0][0], "challenger_low": float(low), "challenger_high": float(high),
                "challenger_mAP50": point[0][1], "champion": np.nan, "difference": np.nan, "difference_low": np.nan,
                "difference_high": np.nan, "champion_mAP50": np.nan,
                "enough_support": bool(len(item.images) >= policy.min_images and item.boxes >= policy.min_boxes)}
-        if champion is not None and len(draws):
-            difference = draws[:, 0] - draws[:, 1]
+        if champion is not None and len(sampled):
+            difference = sampled[:, 0] - sampled[:, 1]
             row.update(champion=point[1][0], champion_mAP50=point[1][1], difference=point[0][0] - point[1][0],
                        difference_low=float(np.percentile(difference, 2.5)),
                        difference_high=float(np.percentile(difference, 97.5)))

@@ -58,6 +58,16 @@ def _planted(rng: np.random.Generator, miss_b: bool = False, wrong_class: float 
     return _pass(images)
 
 
+def _ultralytics(model_pass: Pass) -> tuple[float, float]:
+    """(mAP50-95, mAP50) of the pass by Ultralytics' own ``ap_per_class``."""
+    from ultralytics.utils.metrics import ap_per_class
+
+    stats = [model_pass.of(r).stats for r in model_pass.records]
+    joined = {k: np.concatenate([s[k] for s in stats]) for k in ("tp", "conf", "pred_cls", "target_cls")}
+    ap = ap_per_class(joined["tp"], joined["conf"], joined["pred_cls"], joined["target_cls"])[5]
+    return float(ap.mean()), float(ap[:, 0].mean())
+
+
 def _attributes(model_pass: Pass) -> pd.DataFrame:
     return pd.DataFrame({"sha256": [r["sha256"] for r in model_pass.records],
                          "scientist": [r["scientist"] for r in model_pass.records],
@@ -65,10 +75,8 @@ def _attributes(model_pass: Pass) -> pd.DataFrame:
 
 
 def test_coco_reference_agrees_with_ultralytics_on_the_same_pass():
-    from imgassets.core.training.slices import _scores
-
     model_pass = _planted(np.random.default_rng(1), jitter=6.0, wrong_class=0.1)
-    ours, at50, _ = _scores([model_pass.of(r).stats for r in model_pass.records], 2)
+    ours, at50 = _ultralytics(model_pass)
     reference = coco_reference(model_pass)
     # COCO sums the precision envelope at 101 recall points, Ultralytics integrates it: close, not equal
     assert abs(reference["mAP50-95"] - ours) < 0.01 and abs(reference["mAP50"] - at50) < 0.01
@@ -127,14 +135,21 @@ def test_a_slice_with_too_little_support_is_never_flagged():
 
 
 def test_the_all_slice_is_the_benchmark_score_and_without_a_champion_nothing_regresses():
-    from imgassets.core.training.slices import _scores
-
     model_pass = _planted(np.random.default_rng(6), jitter=5.0)
     table = slice_table(model_pass, _attributes(model_pass), policy=SlicePolicy(resamples=30))
     everything = table.set_index(["kind", "slice"]).loc[("all", "all")]
-    assert everything["challenger"] == pytest.approx(_scores([model_pass.of(r).stats for r in model_pass.records], 2)[0])
+    # the weighted computation is Ultralytics' ap_per_class, to the last digit
+    assert (everything["challenger"], everything["challenger_mAP50"]) == pytest.approx(_ultralytics(model_pass), abs=1e-9)
     assert everything["challenger_low"] <= everything["challenger"] <= everything["challenger_high"]
     assert not table["regressed"].any() and table["champion"].isna().all()
+
+
+def test_a_scientists_slice_is_scored_as_ultralytics_scores_their_images_alone():
+    model_pass = _planted(np.random.default_rng(9), jitter=7.0, wrong_class=0.2)
+    table = slice_table(model_pass, _attributes(model_pass), policy=SlicePolicy(resamples=10)).set_index(["kind", "slice"])
+    alone = Pass([r for r in model_pass.records if r["scientist"] == "b"], {}, {}, model_pass.images, NAMES)
+    assert (table.loc[("scientist", "b"), "challenger"], table.loc[("scientist", "b"), "challenger_mAP50"]) == (
+        pytest.approx(_ultralytics(alone), abs=1e-9))
 
 
 def test_quality_buckets_name_the_dark_the_bright_and_the_blurry():
@@ -157,3 +172,18 @@ def test_the_operating_point_maximizes_f1_on_val_and_is_reported_on_another_pass
     assert at == {"precision": 1.0, "recall": 1.0, "true_positives": 40, "false_positives": 0, "missed": 0}
     low = at_confidence(_pass(images), 0.1)
     assert low["precision"] == pytest.approx(0.5) and low["false_positives"] == 40
+
+
+def test_a_class_group_of_the_registry_is_a_slice_scored_as_its_classes_mean():
+    from imgassets.core.labels.class_registry import ClassRegistryError, parse_registry
+
+    registry = parse_registry(b"classes: {0: cat, 1: dog, 2: cow}\ngroups: {pets: [cat, dog]}\n", "registry.yaml")
+    assert registry.groups == {"pets": ["cat", "dog"]}
+    with pytest.raises(ClassRegistryError, match=r"groups.farm: 'horse' is not a class"):
+        parse_registry(b"classes: {0: cat}\ngroups: {farm: [cat, horse]}\n", "registry.yaml")
+    model_pass = _planted(np.random.default_rng(8), jitter=5.0)
+    table = slice_table(model_pass, _attributes(model_pass), groups=registry.groups, policy=SlicePolicy(resamples=20))
+    rows = table.set_index(["kind", "slice"])
+    assert rows.loc[("class group", "pets"), "challenger"] == pytest.approx(
+        (rows.loc[("class", "cat"), "challenger"] + rows.loc[("class", "dog"), "challenger"]) / 2)
+    assert rows.loc[("class group", "pets"), "boxes"] == rows.loc[("all", "all"), "boxes"]
