@@ -78,6 +78,15 @@ def command_models(args: argparse.Namespace) -> int:
         if benchmark.get("decision"):
             verdict = "promoted" if benchmark["decision"]["promoted"] else "not promoted"
             print(f"      {verdict}: {benchmark['decision']['reason']}")
+        point = benchmark.get("operating_point")
+        if point:
+            at = point.get("benchmark") or {}
+            reported = (f"; on the benchmark precision {at['precision']:.3f}, recall {at['recall']:.3f}"
+                        if at else "")
+            print(f"      operating point (chosen on val): confidence {point['confidence']}{reported}")
+        regressed = (benchmark.get("analysis") or {}).get("regressed")
+        if regressed:
+            print(f"      slices worse than the champion: {', '.join(regressed)}")
         if m["retracted_images"]:
             print(f"      {shaped_by(m['retracted_by_split'], 'image(s) retracted since')}: retrain it")
     if records:

@@ -29,7 +29,7 @@ def _joined(model_pass: Pass) -> dict[str, np.ndarray] | None:
 def choose_operating_point(on_val: Pass) -> dict | None:
     """The operating point of the module docstring from the val pass: ``{"confidence", "f1",
     "precision", "recall" (on val, at that confidence), "per_class": {class name: confidence}}``,
-    or ``None`` when val has no labelled box."""
+    or ``None`` when val has no labelled box or the model finds none of them (F1 0 everywhere)."""
     from ultralytics.utils.metrics import ap_per_class, smooth
 
     joined = _joined(on_val)
@@ -38,6 +38,8 @@ def choose_operating_point(on_val: Pass) -> dict | None:
     result = ap_per_class(joined["tp"], joined["conf"], joined["pred_cls"], joined["target_cls"])
     unique, p_curve, r_curve, f1_curve, grid = result[6], result[7], result[8], result[9], result[10]
     best = int(smooth(f1_curve.mean(0), 0.1).argmax())
+    if f1_curve.mean(0)[best] <= 0:  # a model that finds nothing has no threshold worth deploying
+        return None
     names = on_val.class_names
     return {"confidence": round(float(grid[best]), 4), "f1": float(f1_curve.mean(0)[best]),
             "precision": float(p_curve.mean(0)[best]), "recall": float(r_curve.mean(0)[best]),

@@ -187,3 +187,8 @@ def test_a_class_group_of_the_registry_is_a_slice_scored_as_its_classes_mean():
     assert rows.loc[("class group", "pets"), "challenger"] == pytest.approx(
         (rows.loc[("class", "cat"), "challenger"] + rows.loc[("class", "dog"), "challenger"]) / 2)
     assert rows.loc[("class group", "pets"), "boxes"] == rows.loc[("all", "all"), "boxes"]
+
+
+def test_a_model_that_finds_nothing_has_no_operating_point():
+    images = [("a", _image([(10, 10, 90, 90, 0)], [(300, 300, 350, 350, 0.6, 0)])) for _ in range(10)]
+    assert choose_operating_point(_pass(images)) is None
