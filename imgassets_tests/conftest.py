@@ -282,79 +282,65 @@ def label_studio(tmp_path_factory) -> dict[str, str]:
     """``{"url", "token"}`` of a real Label Studio server for the session (SQLite, on loopback, data
     in a temporary folder, in a process group of its own), with one user whose API token is
     :data:`LABEL_STUDIO_TOKEN` (a legacy token: enabled for the organization the first start creates)."""
-    import time
-
-    import requests
-
     binary = tool_binary("label-studio")
     data = tmp_path_factory.mktemp("label-studio")
     port = free_port()
     env = {**os.environ, "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
            "LABEL_STUDIO_BASE_DATA_DIR": str(data), "HOME": str(data), "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
-    log = open(data / "label-studio.log", "wb")  # noqa: SIM115 -- closed at the end of the session
-    proc = start_server([str(binary), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port),
-                         "--data-dir", str(data / "data"), "--username", "annotator@example.com",
-                         "--password", "imgassets-test", "--user-token", LABEL_STUDIO_TOKEN],
-                        stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300  # the first start migrates a new SQLite database (about 45 s)
-    while True:
-        try:
-            if requests.get(f"{url}/api/projects", headers={"Authorization": f"Token {LABEL_STUDIO_TOKEN}"},
-                            timeout=5).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            end_server_group(proc.pid)
-            pytest.fail(f"Label Studio did not answer on {url}: {(data / 'label-studio.log').read_text()[-3000:]}")
-        time.sleep(1)
-    yield {"url": url, "token": LABEL_STUDIO_TOKEN}
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-    end_server_group(proc.pid)
-    log.close()
+    with served_tool("Label Studio", [str(binary), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port),
+                                      "--data-dir", str(data / "data"), "--username", "annotator@example.com",
+                                      "--password", "imgassets-test", "--user-token", LABEL_STUDIO_TOKEN],
+                     env, data / "label-studio.log", f"http://127.0.0.1:{port}/api/projects",
+                     {"Authorization": f"Token {LABEL_STUDIO_TOKEN}"}, 300):  # the first start migrates (about 45 s)
+        yield {"url": f"http://127.0.0.1:{port}", "token": LABEL_STUDIO_TOKEN}
 
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory) -> str:
     """The URL of a real MLflow tracking server for the session (``mlflow server``: SQLite backend,
     a local artifact root it serves, on loopback, in a process group of its own)."""
+    binary = tool_binary("mlflow")
+    data = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    with served_tool("MLflow", [str(binary), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                                "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
+                                "--artifacts-destination", str(data / "artifacts")],
+                     {**os.environ, "HOME": str(data)}, data / "mlflow.log", f"http://127.0.0.1:{port}/health", {}, 180):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def served_tool(name: str, argv: list[str], env: dict, log_path: Path, ready_url: str, headers: dict,
+                timeout: float) -> Iterator[None]:
+    """A tool's server (``argv``) in a process group of its own, its output in ``log_path``, until
+    ``ready_url`` answers 200 (the test fails with the log's tail after ``timeout`` seconds or when
+    it exits); stopped (terminate, then the group) when the block ends."""
     import time
 
     import requests
 
-    binary = tool_binary("mlflow")
-    data = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
-    log = open(data / "mlflow.log", "wb")  # noqa: SIM115 -- closed at the end of the session
-    proc = start_server([str(binary), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                         "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
-                         "--artifacts-destination", str(data / "artifacts")],
-                        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HOME": str(data)})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if requests.get(f"{url}/health", timeout=5).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            end_server_group(proc.pid)
-            pytest.fail(f"MLflow did not answer on {url}: {(data / 'mlflow.log').read_text()[-3000:]}")
-        time.sleep(1)
-    yield url
-    proc.terminate()
+    log = open(log_path, "wb")  # noqa: SIM115 -- closed when the block ends
+    proc = start_server(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + timeout
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-    end_server_group(proc.pid)
-    log.close()
+        while True:
+            try:
+                if requests.get(ready_url, headers=headers, timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{name} did not answer on {ready_url}: {log_path.read_text()[-3000:]}")
+            time.sleep(1)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        end_server_group(proc.pid)
+        log.close()
 
 
 @pytest.fixture

@@ -147,6 +147,18 @@ def _prepare(stats: list[dict | None], classes: int) -> _Detections:
     return _Detections(tp, image, {c: np.flatnonzero(cls == c) for c in range(classes)}, truth)
 
 
+def _restrict(found: _Detections, images: np.ndarray) -> _Detections:
+    """``found`` with only the detections of the records where ``images`` (a mask over records) is true."""
+    if images.all():
+        return found
+    kept = np.flatnonzero(images[found.image])
+    classes = {c: np.flatnonzero(images[found.image[index]]) for c, index in found.by_class.items()}
+    position = np.full(len(found.image), -1)
+    position[kept] = np.arange(len(kept))
+    return _Detections(found.tp[kept], found.image[kept],
+                       {c: position[found.by_class[c][keep]] for c, keep in classes.items()}, found.truth)
+
+
 def _weighted_scores(found: _Detections, weights: np.ndarray) -> tuple[float, float, np.ndarray]:
     """(mAP50-95, mAP50, AP50-95 per class id (NaN: no labelled box)) of the images weighted by
     ``weights`` (one per record: 0 leaves it out, k counts it k times, as a bootstrap draw does):
@@ -239,9 +251,14 @@ def slice_table(challenger: Pass, attributes: pd.DataFrame, champion: Pass | Non
     draws: dict[str, np.ndarray] = {}  # slices over the same images share their draws (and their scores)
     memo: dict[tuple, tuple[float, float, np.ndarray]] = {}
 
-    def scores(which: int, area: tuple | None, key: tuple, weights: np.ndarray) -> tuple[float, float, np.ndarray]:
+    restricted: dict[tuple, _Detections] = {}
+
+    def scores(which: int, area: tuple | None, key: tuple, weights: np.ndarray,
+               members: np.ndarray) -> tuple[float, float, np.ndarray]:
         if (which, area, key) not in memo:
-            memo[which, area, key] = _weighted_scores(detections[which, area], weights)
+            if (which, area, key[0]) not in restricted:  # a slice's draws only ever touch its own images' detections
+                restricted[which, area, key[0]] = _restrict(detections[which, area], members > 0)
+            memo[which, area, key] = _weighted_scores(restricted[which, area, key[0]], weights)
         return memo[which, area, key]
 
     rows = []
@@ -258,8 +275,9 @@ def slice_table(challenger: Pass, attributes: pd.DataFrame, champion: Pass | Non
             ap = result[2][list(item.class_ids)]
             return (float(np.nanmean(ap)) if not np.isnan(ap).all() else 0.0), float("nan")
 
-        point = [value(scores(k, item.area, (name, "point"), point_weights)) for k in range(len(passes))]
-        sampled = np.array([[value(scores(k, item.area, (name, d), weights.astype(float)))[0] for k in range(len(passes))]
+        point = [value(scores(k, item.area, (name, "point"), point_weights, point_weights)) for k in range(len(passes))]
+        sampled = np.array([[value(scores(k, item.area, (name, d), weights.astype(float), point_weights))[0]
+                             for k in range(len(passes))]
                             for d, weights in enumerate(draws[name])]).reshape(-1, len(passes))
         low, high = np.percentile(sampled[:, 0], [2.5, 97.5]) if len(sampled) else (np.nan, np.nan)
         row = {"kind": item.kind, "slice": item.name, "images": int(len(item.images)), "boxes": item.boxes,
