@@ -36,7 +36,7 @@ def test_a_training_is_an_mlflow_run_and_the_champion_a_registered_version(tmp_p
     # each epoch's loss and validation metrics as they happened, then the benchmark's scores
     assert [m.step for m in client.get_metric_history(run.info.run_id, "box_loss")] == [1, 2]
     assert [m.step for m in client.get_metric_history(run.info.run_id, "mAP50")] == [1, 2]
-    assert {"benchmark/mAP50-95", "reference/mAP50-95", "error_types/missed", "operating_point/confidence"} <= set(
+    assert {"benchmark/mAP50-95", "reference/mAP50-95", "error_types/missed"} <= set(
         run.data.metrics)
     inputs = [d.dataset for d in run.inputs.dataset_inputs]
     assert [(d.name, d.digest) for d in inputs] == [(f"imgassets-{dataset_id}", dataset_id)]
