@@ -36,6 +36,18 @@ ERROR_TYPES = {"Cls": "classification", "Loc": "localization", "Both": "both", "
 """TIDE's error types (its short names) and the names imgassets reports them by."""
 
 
+MAX_DETECTIONS = 100
+"""Detections an image that COCO's evaluation and TIDE read: the most confident 100 (both keep no
+more themselves, so handing them only those gives the same scores in less time)."""
+
+
+def _kept(detections: np.ndarray) -> np.ndarray:
+    """The :data:`MAX_DETECTIONS` most confident of an image's detections (rows of x0, y0, x1, y1, conf, cls)."""
+    if len(detections) <= MAX_DETECTIONS:
+        return detections
+    return detections[np.argsort(-detections[:, 4], kind="stable")[:MAX_DETECTIONS]]
+
+
 def _coco_boxes(box: np.ndarray) -> list[float]:
     """``[x, y, width, height]`` (COCO's box) of an ``(x0, y0, x1, y1)`` box in pixels."""
     return [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]
@@ -44,8 +56,8 @@ def _coco_boxes(box: np.ndarray) -> list[float]:
 def coco_dicts(model_pass: Pass) -> tuple[dict, list[dict]]:
     """The pass as COCO's object-detection format: the ground truth (``images``, ``annotations``
     with area = box area in pixels², ``categories`` = class id + 1) and the detection results
-    (``image_id``, ``category_id``, ``bbox``, ``score``). Images the validator could not read are
-    left out."""
+    (``image_id``, ``category_id``, ``bbox``, ``score``: an image's :data:`MAX_DETECTIONS` most
+    confident). Images the validator could not read are left out."""
     images, annotations, results = [], [], []
     for image_id, record in enumerate(model_pass.records, start=1):
         seen = model_pass.of(record)
@@ -58,7 +70,7 @@ def coco_dicts(model_pass: Pass) -> tuple[dict, list[dict]]:
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(row[4]) + 1,
                                 "bbox": box, "area": box[2] * box[3], "iscrowd": 0})
         results.extend({"image_id": image_id, "category_id": int(row[5]) + 1, "bbox": _coco_boxes(row),
-                        "score": float(row[4])} for row in seen.detections)
+                        "score": float(row[4])} for row in _kept(seen.detections))
     categories = [{"id": i + 1, "name": name} for i, name in enumerate(model_pass.class_names)]
     return {"images": images, "annotations": annotations, "categories": categories}, results
 
@@ -105,7 +117,7 @@ def error_types(model_pass: Pass) -> dict:
             continue
         for row in seen.truth:
             truth.add_ground_truth(image_id, int(row[4]), _coco_boxes(row))
-        for row in seen.detections:
+        for row in _kept(seen.detections):
             detected.add_detection(image_id, int(row[5]), float(row[4]), _coco_boxes(row))
     if not truth.annotations:
         return {"mAP50": 0.0, "dAP": dict.fromkeys(ERROR_TYPES.values(), 0.0),

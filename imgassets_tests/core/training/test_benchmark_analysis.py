@@ -192,3 +192,31 @@ def test_a_class_group_of_the_registry_is_a_slice_scored_as_its_classes_mean():
 def test_a_model_that_finds_nothing_has_no_operating_point():
     images = [("a", _image([(10, 10, 90, 90, 0)], [(300, 300, 350, 350, 0.6, 0)])) for _ in range(10)]
     assert choose_operating_point(_pass(images)) is None
+
+
+def test_keeping_an_images_100_most_confident_detections_changes_no_reference_score():
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from imgassets.core.training.error_types import coco_dicts
+
+    rng = np.random.default_rng(10)
+    images = []
+    for _ in range(6):  # 150 detections an image: the 50 weakest are beyond COCO's 100
+        truth = [(x, y, x + 40, y + 40, 0) for x, y in rng.uniform(0, 400, (5, 2))]
+        detections = [(*t[:4], float(rng.uniform(0.5, 1.0)), 0) for t in truth]
+        detections += [(*rng.uniform(0, 500, 2), 600, 600, float(rng.uniform(0.001, 0.4)), 0) for _ in range(145)]
+        images.append(("a", _image(truth, detections)))
+    model_pass = _pass(images)
+    truth, results = coco_dicts(model_pass)
+    assert len(results) == 6 * 100
+    every = [{"image_id": i + 1, "category_id": int(r[5]) + 1, "bbox": [r[0], r[1], r[2] - r[0], r[3] - r[1]],
+              "score": float(r[4])} for i, (_, p) in enumerate(images) for r in p.detections]
+    ground = COCO()
+    ground.dataset = truth
+    ground.createIndex()
+    evaluation = COCOeval(ground, ground.loadRes(every), "bbox")
+    evaluation.evaluate()
+    evaluation.accumulate()
+    evaluation.summarize()
+    assert coco_reference(model_pass)["mAP50-95"] == pytest.approx(evaluation.stats[0], abs=1e-12)
