@@ -144,7 +144,14 @@ def _prepare(stats: list[dict | None], classes: int) -> _Detections:
     truth = np.zeros((len(stats), classes))
     for i, s in seen:
         np.add.at(truth[i], s["target_cls"].astype(int), 1)
-    return _Detections(tp, image, {c: np.flatnonzero(cls == c) for c in range(classes)}, truth)
+    by_class = {}
+    for c in range(classes):
+        index = np.flatnonzero(cls == c)
+        found = np.flatnonzero(tp[index, 0])
+        # false positives less confident than a class's last true positive (at IoU 0.5, so at every
+        # threshold) never raise the precision envelope: every draw's AP is the same without them
+        by_class[c] = index[:found[-1] + 1] if len(found) else index[:0]
+    return _Detections(tp, image, by_class, truth)
 
 
 def _restrict(found: _Detections, images: np.ndarray) -> _Detections:
