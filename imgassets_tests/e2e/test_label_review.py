@@ -110,7 +110,9 @@ def _assert_one_pass_matches_ultralytics(home, summary: dict, tmp_path) -> None:
         assert all(abs(ours[m] - theirs[m]) <= 0.1 for m in theirs), (scientist, ours, theirs)
     evaluation = pq.read_table(home / "objects" / model["keys"]["best.pt"].rsplit("/", 1)[0] / "evaluation.parquet")
     val = [r for r in dataset.records if r["split"] == "val"]
-    assert sorted(evaluation.column("sha256").to_pylist()) == sorted(r["sha256"] for r in val)
+    rows = evaluation.to_pylist()  # a row per val image and per benchmark image
+    assert sorted(r["sha256"] for r in rows if r["split"] == "val") == sorted(r["sha256"] for r in val)
+    assert sorted(r["sha256"] for r in rows if r["split"] == "benchmark") == sorted(r["sha256"] for r in benchmark)
     from imgassets.core.training.evaluate import iou_xywh
     from imgassets.core.training.staged_model import StagedModel
     from imgassets.core.versioning.checkout import staged_image
