@@ -49,8 +49,14 @@ def _annotate(url: str, token: str, project: int) -> tuple[dict[str, list[tuple]
                         timeout=30).json()["tasks"]
     proposed = [t for t in tasks if t["predictions"] and t["predictions"][-1]["result"]]
     assert len(proposed) >= 4, "the champion proposes boxes on at least four queued images"
+    # the third task loses a box and keeps the others: it needs two proposals (an image whose every
+    # proposal is deleted has no box left to carry a provenance)
+    several = [t for t in proposed if len(t["predictions"][-1]["result"]) >= 2]
+    assert several, "the champion proposes two boxes on at least one queued image"
+    chosen = [t for t in proposed if t is not several[0]][:3]
+    chosen.insert(2, several[0])
     left, kinds = {}, {"accepted": 0, "corrected": 0, "added": 0, "rejected": 0}
-    for i, task in enumerate(proposed[:4]):
+    for i, task in enumerate(chosen):
         result = [{k: v for k, v in r.items() if k != "score"} for r in task["predictions"][-1]["result"]]
         kinds["accepted"] += len(result) - (i in (1, 2))
         kinds["corrected"] += i == 1
