@@ -89,6 +89,32 @@ def analyse_benchmark(challenger: Pass, staged_dir: str | Path, champion: Pass |
                              confidence, attributes)
 
 
+def slice_galleries(model_pass: Pass, evaluation: pd.DataFrame, analysis: BenchmarkAnalysis, staged_dir: str | Path,
+                    per_gallery: int = 4) -> str:
+    """Pictures of the images with the most spurious boxes and with the most missed boxes in each
+    regressed slice, or, when none regressed, in the two weakest image slices with enough support
+    (``evaluation``: the per-image table, benchmark rows with their slice attributes), as Markdown."""
+    from imgassets.core.training.evaluate import pictures_of
+
+    bench = evaluation[evaluation["split"] == "benchmark"]
+    slices = analysis.slices[analysis.slices["kind"].isin(["scientist", "camera", "quality"])]
+    chosen = slices[slices["regressed"]]
+    if chosen.empty:
+        chosen = slices[slices["enough_support"]].sort_values("challenger").head(2)
+    by_hash = {r["sha256"]: r for r in model_pass.records}
+    parts = []
+    for s in chosen.itertuples():
+        members = bench[bench[s.kind] == s.slice] if s.kind in bench.columns else bench.iloc[0:0]
+        for column, title in (("spurious", "false positives"), ("missed", "missed boxes")):
+            worst = members[members[column] > 0].sort_values([column, "path"], ascending=[False, True]).head(per_gallery)
+            if len(worst):
+                parts.append(f"### {s.kind}: {s.slice}, {title}\n\n" + pictures_of(
+                    model_pass, [by_hash[h] for h in worst["sha256"]], staged_dir,
+                    [f"{r.missed} missed, {r.spurious} spurious" for r in worst.itertuples()],
+                    analysis.confidence))
+    return "\n\n".join(parts)
+
+
 def error_types_chart_png(found: dict[str, dict]) -> bytes:
     """A bar chart (PNG) of each error type's dAP (mAP50 points gained by fixing it), challenger
     beside champion (``found``: :attr:`BenchmarkAnalysis.error_types`)."""

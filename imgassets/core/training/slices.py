@@ -250,8 +250,14 @@ def slice_table(challenger: Pass, attributes: pd.DataFrame, champion: Pass | Non
     classes = len(challenger.class_names)
     slices = _slices(challenger, attributes.reset_index(drop=True), groups or {})
     passes = [challenger] + ([champion] if champion is not None else [])
-    detections = {(k, area): _prepare([_image_stats(p.of(r).detections, p.of(r).truth, area) if p.of(r).stats else None
-                                       for r in p.records], classes)
+    def image_stats(p: Pass, record: dict, area: tuple | None) -> dict | None:
+        seen = p.of(record)
+        if not seen.stats:
+            return None
+        # every size: the validator's own statistics of the pass; one size range: matched again on its boxes
+        return seen.stats if area is None else _image_stats(seen.detections, seen.truth, area)
+
+    detections = {(k, area): _prepare([image_stats(p, r, area) for r in p.records], classes)
                   for k, p in enumerate(passes) for area in {s.area for s in slices}}
     rng = np.random.default_rng(policy.seed)
     count = len(challenger.records)

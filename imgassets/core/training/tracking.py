@@ -202,6 +202,29 @@ def reopen(tracked: dict | None, warn: Callable[[str], None] | None = None) -> T
     return tracker if tracker.active else None
 
 
+def log_evaluation(tracker: TrainingTracker | None, judged) -> None:
+    """Log a model's evaluation (``judged``: a
+    :class:`~imgassets.core.training.challenger.ChallengerEvaluation`) into its run: the benchmark
+    scores, the champion's, COCO's reference mAP, the error types and the operating point as
+    metrics, the slice table as the artifact ``slices.csv``. Nothing without a tracker."""
+    if tracker is None:
+        return
+    values: dict[str, float] = {}
+    if judged.challenger:
+        values.update({f"benchmark/{m}": v for m, v in judged.challenger.overall.items()})
+    if judged.champion:
+        values.update({f"champion/{m}": v for m, v in judged.champion.overall.items()})
+    if judged.operating_point:
+        values["operating_point/confidence"] = judged.operating_point["confidence"]
+        values.update({f"operating_point/benchmark_{k}": v for k, v in judged.operating_point.get("benchmark", {}).items()
+                       if k in ("precision", "recall")})
+    if judged.analysis:
+        values.update({f"reference/{k}": v for k, v in judged.analysis.reference["challenger"].items()})
+        values.update({f"error_types/{k}": v for k, v in judged.analysis.error_types["challenger"]["dAP"].items()})
+        tracker.log_text(judged.analysis.slices.to_csv(index=False), "slices.csv")
+    tracker.log_metrics(values)
+
+
 def set_champion_alias(tracked: dict | None, task: str = TASK, warn: Callable[[str], None] | None = None) -> bool:
     """Point the ``champion`` alias of the task's registered model at the promoted model's version
     (``tracked``: its record's ``mlflow``). False (one warning) when it could not."""

@@ -19,12 +19,12 @@ from imgassets.core.images.thumbnails import markdown_image, thumbnail
 from imgassets.core.labels.class_registry import is_hole
 from imgassets.core.store.keys import class_registry_key, dataset_manifest_key
 from imgassets.core.training.benchmark import METRICS, BenchmarkScores
-from imgassets.core.training.benchmark_analysis import error_types_chart_png
+from imgassets.core.training.benchmark_analysis import error_types_chart_png, slice_galleries
 from imgassets.core.training.challenger import ChallengerEvaluation, evaluate_challenger, promote
 from imgassets.core.training.evaluate import worst_images
 from imgassets.core.training.label_review import LabelReview
 from imgassets.core.training.models import read_champion, store_model
-from imgassets.core.training.tracking import TrainingTracker, reopen, set_champion_alias
+from imgassets.core.training.tracking import TrainingTracker, log_evaluation, reopen, set_champion_alias
 from imgassets.core.training.train import TrainingSettings, preset, train_yolo
 from imgassets.core.versioning.build import DatasetBuildError, build_dataset_version
 from imgassets.core.versioning.dataset import DatasetVersion
@@ -232,7 +232,8 @@ def yolo_model(context: dg.AssetExecutionContext, config: YoloTrainingConfig, ob
     tracker.log_artifacts({"results.csv": result.results_csv, "args.yaml": result.args_yaml, **result.plots})
     version = tracker.register(result.best_weights, "detect", tags)
     tracker.finish()
-    tracked = {**tracker.record(), "version": version} if tracker.record() else None
+    run = tracker.record()
+    tracked = {**run, "version": version} if run else None
     record = store_model(store, {
         "model_id": context.run_id, "dataset_id": dataset_id, "snapshots": training_dataset.get("snapshots", {}),
         "metrics": result.metrics, "per_class_map50_95": result.per_class_map, "epochs": result.epochs,
@@ -308,7 +309,7 @@ def model_evaluation(context: dg.AssetExecutionContext, object_store: ObjectStor
     evaluation, challenger = judged.evaluation, judged.challenger
     val = evaluation[evaluation["split"] == "val"]
     worst = worst_images(val, per_scientist=5)
-    track_evaluation(reopen(yolo_model.get("mlflow"), context.log.warning), judged)
+    log_evaluation(reopen(yolo_model.get("mlflow"), context.log.warning), judged)
     return dg.Output(evaluation, metadata={
         "dagster/row_count": len(evaluation),
         Key.EVALUATION_KEY: judged.evaluation_key,
@@ -371,27 +372,6 @@ def benchmark_metadata(challenger: BenchmarkScores | None, champion: BenchmarkSc
     return meta
 
 
-def track_evaluation(tracker: TrainingTracker | None, judged: ChallengerEvaluation) -> None:
-    """Log the benchmark scores, COCO's reference mAP, the error types and the operating point
-    into the model's MLflow run, the slice table as its artifact ``slices.csv``."""
-    if tracker is None:
-        return
-    values: dict[str, float] = {}
-    if judged.challenger:
-        values.update({f"benchmark/{m}": v for m, v in judged.challenger.overall.items()})
-    if judged.champion:
-        values.update({f"champion/{m}": v for m, v in judged.champion.overall.items()})
-    if judged.operating_point:
-        values["operating_point/confidence"] = judged.operating_point["confidence"]
-        values.update({f"operating_point/benchmark_{k}": v for k, v in judged.operating_point.get("benchmark", {}).items()
-                       if k in ("precision", "recall")})
-    if judged.analysis:
-        values.update({f"reference/{k}": v for k, v in judged.analysis.reference["challenger"].items()})
-        values.update({f"error_types/{k}": v for k, v in judged.analysis.error_types["challenger"]["dAP"].items()})
-        tracker.log_text(judged.analysis.slices.to_csv(index=False), "slices.csv")
-    tracker.log_metrics(values)
-
-
 def analysis_metadata(judged: ChallengerEvaluation, staged_dir) -> dict:
     """The benchmark analysis and the operating point as metadata: numbers the UI plots
     (``reference/*``, ``error_types/*``, ``operating_point/*``), the error-type chart, the slice
@@ -446,30 +426,6 @@ def slice_markdown(slices: pd.DataFrame) -> dg.MetadataValue:
         rows.append((name, str(r.images), str(r.boxes), cell(r.challenger, r.challenger_low, r.challenger_high),
                      cell(r.champion), cell(r.difference, r.difference_low, r.difference_high)))
     return markdown_table(["slice", "images", "boxes", "challenger mAP50-95 [95%]", "champion", "difference [95%]"], rows)
-
-
-def slice_galleries(model_pass, evaluation: pd.DataFrame, analysis, staged_dir, per_gallery: int = 4) -> str:
-    """Pictures of the images with the most spurious boxes and with the most missed boxes in each
-    regressed slice, or, when none regressed, in the two weakest image slices with enough support."""
-    from imgassets.core.training.evaluate import pictures_of
-
-    bench = evaluation[evaluation["split"] == "benchmark"]
-    slices = analysis.slices[analysis.slices["kind"].isin(["scientist", "camera", "quality"])]
-    chosen = slices[slices["regressed"]]
-    if chosen.empty:
-        chosen = slices[slices["enough_support"]].sort_values("challenger").head(2)
-    by_hash = {r["sha256"]: r for r in model_pass.records}
-    parts = []
-    for s in chosen.itertuples():
-        members = bench[bench[s.kind] == s.slice] if s.kind in bench.columns else bench.iloc[0:0]
-        for column, title in (("spurious", "false positives"), ("missed", "missed boxes")):
-            worst = members[members[column] > 0].sort_values([column, "path"], ascending=[False, True]).head(per_gallery)
-            if len(worst):
-                parts.append(f"### {s.kind}: {s.slice}, {title}\n\n" + pictures_of(
-                    model_pass, [by_hash[h] for h in worst["sha256"]], staged_dir,
-                    [f"{r.missed} missed, {r.spurious} spurious" for r in worst.itertuples()],
-                    analysis.confidence))
-    return "\n\n".join(parts)
 
 
 @dg.asset(group_name=GROUP, kinds={store_kind()}, output_required=False,
